@@ -1,0 +1,22 @@
+// Built-in backends by name. User backends are loaded by the CLI from a module path.
+import type { BackendModule } from "../kernel/pvops.js";
+import { naiveBackend } from "./naive.js";
+import { nativeBackend } from "./native.js";
+
+const BUILTIN = new Map<string, BackendModule>();
+
+export function registerBackend(b: BackendModule): void {
+  BUILTIN.set(b.name, b);
+}
+registerBackend(nativeBackend);
+registerBackend(naiveBackend);
+
+export function getBackend(name: string): BackendModule | undefined {
+  return BUILTIN.get(name);
+}
+export function backendNames(): string[] {
+  return [...BUILTIN.keys()];
+}
+export function allBackends(): BackendModule[] {
+  return [...BUILTIN.values()];
+}

@@ -1,0 +1,154 @@
+// Typed stages: each command turns options into a result value. No printing here (report.ts).
+import { readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { allBackends, getBackend } from "../backends/registry.js";
+import type { BackendModule } from "../kernel/pvops.js";
+import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
+import type { PropertyName } from "../sim/oracle.js";
+import { defaultScenario, type Scenario } from "../sim/scenario.js";
+import { type RunResult, runScenario } from "../sim/simulation.js";
+import { PtesimError } from "./errors.js";
+
+export interface ScenarioSource {
+  scenario: Scenario;
+  /** The file it came from, or null for the built-in default. */
+  file: string | null;
+}
+
+export function readScenario(file: string | undefined): ScenarioSource {
+  if (file === undefined) return { scenario: defaultScenario(), file: null };
+  let text: string;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new PtesimError("io", `${file}: not a regular file`);
+    if (st.size > MAX_SCENARIO_BYTES) throw new PtesimError("scenario", `${file}: larger than ${MAX_SCENARIO_BYTES} bytes`);
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    if (e instanceof PtesimError) throw e;
+    throw new PtesimError("io", `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const r = loadScenarioText(text, file);
+  if (!r.ok)
+    throw new PtesimError(
+      "scenario",
+      `${file}: invalid scenario (${r.errors.length} error${r.errors.length > 1 ? "s" : ""})`,
+      r.errors.map(formatLocated),
+    );
+  return { scenario: r.scenario, file };
+}
+
+function looksLikePath(s: string): boolean {
+  return s.startsWith(".") || s.startsWith("/") || /\.(m?js)$/.test(s);
+}
+
+/** A built-in backend by name, or a user module exporting a BackendModule (default or `backend`). */
+export async function resolveBackend(spec: string): Promise<BackendModule> {
+  if (!looksLikePath(spec)) {
+    const b = getBackend(spec);
+    if (b === undefined)
+      throw new PtesimError(
+        "backend",
+        `unknown backend "${spec}" (known: ${allBackends()
+          .map((x) => x.name)
+          .join(", ")}; or a path to a module such as ./my-backend.js)`,
+      );
+    return b;
+  }
+  const path = resolve(spec);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new PtesimError("backend", `${spec}: cannot load backend module (${(e as Error).message.split("\n")[0]})`);
+  }
+  const b = (mod.default ?? mod.backend) as Partial<BackendModule> | undefined;
+  if (b === undefined || typeof b !== "object")
+    throw new PtesimError("backend", `${spec}: the module exports no backend (export default { name, description, correct, create })`);
+  for (const [k, t] of [
+    ["name", "string"],
+    ["create", "function"],
+  ] as const)
+    if (typeof b[k] !== t) throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
+  return {
+    name: b.name!,
+    description: typeof b.description === "string" ? b.description : `user backend from ${spec}`,
+    correct: b.correct !== false,
+    create: b.create!,
+  };
+}
+
+export interface RunOptions {
+  file?: string;
+  backend?: string;
+  seed?: number;
+  /** Run this many consecutive seeds from the starting seed. */
+  sweep?: number;
+}
+
+export interface SweepSummary {
+  seeds: number;
+  firstSeed: number;
+  failingSeeds: number;
+  byProperty: Partial<Record<PropertyName, number>>;
+  /** The first failing run, if any. */
+  firstFailure: RunResult | null;
+}
+
+export interface RunOutcome {
+  source: ScenarioSource;
+  backend: BackendModule;
+  result: RunResult;
+  sweep: SweepSummary | null;
+  /** The command line that reproduces `result`. */
+  reproduce: string;
+}
+
+export function reproduceCommand(file: string | null, backend: string, seed: number, extra = ""): string {
+  return `ptesim run${file ? ` ${file}` : ""} --backend ${backend} --seed ${seed}${extra}`;
+}
+
+export async function runCommand(o: RunOptions): Promise<RunOutcome> {
+  const source = readScenario(o.file);
+  const backend = await resolveBackend(o.backend ?? source.scenario.backend);
+  const base: Scenario = { ...source.scenario, ...(o.seed === undefined ? {} : { seed: o.seed }) };
+  if (o.sweep === undefined) {
+    const result = runScenario(base, backend);
+    return { source, backend, result, sweep: null, reproduce: reproduceCommand(source.file, backend.name, base.seed) };
+  }
+  const summary = sweep(base, backend, o.sweep);
+  const result = summary.firstFailure ?? runScenario(base, backend);
+  return { source, backend, result, sweep: summary, reproduce: reproduceCommand(source.file, backend.name, result.seed) };
+}
+
+export function sweep(base: Scenario, backend: BackendModule, n: number, onProgress?: (done: number) => void): SweepSummary {
+  const s: SweepSummary = { seeds: n, firstSeed: base.seed, failingSeeds: 0, byProperty: {}, firstFailure: null };
+  for (let i = 0; i < n; i++) {
+    const seed = (base.seed + i) >>> 0;
+    const r = runScenario({ ...base, seed }, backend, { trace: s.firstFailure === null });
+    if (r.violations.length > 0) {
+      s.failingSeeds++;
+      const seen = new Set(r.violations.map((v) => v.property));
+      for (const p of seen) s.byProperty[p] = (s.byProperty[p] ?? 0) + 1;
+      if (s.firstFailure === null) s.firstFailure = r;
+    }
+    onProgress?.(i + 1);
+  }
+  return s;
+}
+
+export interface DemoOutcome {
+  scenario: Scenario;
+  seeds: number;
+  rows: { backend: BackendModule; summary: SweepSummary }[];
+}
+
+/** The demo: the default scenario over a range of seeds on every built-in backend. */
+export function demoCommand(seeds: number, onProgress?: (backend: string, done: number) => void): DemoOutcome {
+  const scenario = defaultScenario();
+  const rows = allBackends().map((backend) => ({
+    backend,
+    summary: sweep(scenario, backend, seeds, (d) => onProgress?.(backend.name, d)),
+  }));
+  return { scenario, seeds, rows };
+}

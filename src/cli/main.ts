@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// ptesim command line. Exit codes: 0 no violation, 1 a property was violated, 2 bad usage or
+// input, 3 internal error.
+import { parseArgs } from "node:util";
+import { allBackends } from "../backends/registry.js";
+import { demoCommand, runCommand } from "./commands.js";
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION, PtesimError } from "./errors.js";
+import { type Out, printDemo, printRun } from "./report.js";
+
+const USAGE = `usage: ptesim <command> [options]
+
+commands:
+  demo                         run the built-in scenario on every backend and compare
+  run [scenario.yaml]          run a scenario (default: the built-in one) once, or over --sweep seeds
+      --backend NAME|PATH      backend name (see 'ptesim backends') or a module path
+      --seed N                 seed (default: the scenario's)
+      --sweep N                run N consecutive seeds starting at --seed; report the first failure
+      --json                   machine-readable result on stdout
+  backends                     list the built-in backends
+  help                         this text
+
+exit codes: 0 no violation, 1 a property was violated, 2 bad usage or input, 3 internal error`;
+
+const io: Out = {
+  out: (s) => process.stdout.write(`${s}\n`),
+  err: (s) => process.stderr.write(`${s}\n`),
+};
+
+function intOpt(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new PtesimError("usage", `--${name} takes a whole number, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new PtesimError("usage", `--${name} must be in ${min}..${max}, got ${v}`);
+  return n;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") {
+    io.out(USAGE);
+    return cmd === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        backend: { type: "string" },
+        seed: { type: "string" },
+        sweep: { type: "string" },
+        seeds: { type: "string" },
+        json: { type: "boolean" },
+      },
+    });
+  } catch (e) {
+    throw new PtesimError("usage", (e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const only = (allowed: string[]) => {
+    for (const k of Object.keys(values))
+      if (!allowed.includes(k)) throw new PtesimError("usage", `'ptesim ${cmd}' does not take --${k}`);
+  };
+  switch (cmd) {
+    case "demo": {
+      only(["seeds"]);
+      if (positionals.length > 0) throw new PtesimError("usage", "'ptesim demo' takes no arguments");
+      const seeds = intOpt(values.seeds as string | undefined, "seeds", 1, 100000) ?? 1000;
+      const t0 = Date.now();
+      const d = demoCommand(seeds, (b, n) => {
+        if (n === seeds) io.err(`  ${b}: ${n} seeds done (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      });
+      printDemo(d, io);
+      const correctFailed = d.rows.some((r) => r.backend.correct && r.summary.failingSeeds > 0);
+      return correctFailed ? EXIT_VIOLATION : EXIT_OK;
+    }
+    case "run": {
+      only(["backend", "seed", "sweep", "json"]);
+      if (positionals.length > 1) throw new PtesimError("usage", "'ptesim run' takes at most one scenario file");
+      const o = await runCommand({
+        ...(positionals[0] === undefined ? {} : { file: positionals[0] }),
+        ...(values.backend === undefined ? {} : { backend: values.backend as string }),
+        ...(values.seed === undefined ? {} : { seed: intOpt(values.seed as string, "seed", 0, 0xffffffff)! }),
+        ...(values.sweep === undefined ? {} : { sweep: intOpt(values.sweep as string, "sweep", 1, 10_000_000)! }),
+      });
+      printRun(o, io, values.json === true);
+      return o.result.violations.length > 0 ? EXIT_VIOLATION : EXIT_OK;
+    }
+    case "backends": {
+      only([]);
+      for (const b of allBackends()) io.out(`${b.name.padEnd(22)} ${b.correct ? "" : "[broken] "}${b.description}`);
+      return EXIT_OK;
+    }
+    default:
+      throw new PtesimError("usage", `unknown command "${cmd}" (try 'ptesim help')`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof PtesimError) {
+      io.err(`ptesim: ${e.message}`);
+      for (const d of e.details) io.err(d);
+      if (e.code === "usage") io.err("(see 'ptesim help')");
+      process.exitCode = e.exitCode;
+      return;
+    }
+    io.err(`ptesim: internal error: ${(e as Error)?.message ?? String(e)}`);
+    io.err(`please report it with the command line that triggered it: ptesim ${process.argv.slice(2).join(" ")}`);
+    if (process.env.PTESIM_DEBUG) io.err(String((e as Error)?.stack));
+    process.exitCode = EXIT_INTERNAL;
+  },
+);
+
+export { EXIT_USAGE, EXIT_VIOLATION };

@@ -1,0 +1,126 @@
+// All human- and machine-readable output of the CLI. Results go to stdout, progress to stderr.
+import { errnoName } from "../kernel/errno.js";
+import type { RunResult, TraceEvent } from "../sim/simulation.js";
+import type { DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
+import { reproduceCommand } from "./commands.js";
+
+export const JSON_SCHEMA_RUN = "ptesim.run/1";
+
+export interface Out {
+  out(s: string): void;
+  err(s: string): void;
+}
+
+export function formatTimeline(events: readonly TraceEvent[], max = 60): string[] {
+  const lines: string[] = [];
+  const shown = events.length > max ? events.slice(events.length - max) : events;
+  if (shown.length < events.length) lines.push(`  ... ${events.length - shown.length} earlier events omitted`);
+  for (const e of shown) {
+    const where = e.addr >= 0 ? `0x${e.addr.toString(16)}` : "";
+    const pte = e.after !== undefined ? (e.before !== e.after ? `${e.before}  ->  ${e.after}` : `= ${e.after}`) : "";
+    lines.push(
+      `  #${String(e.step).padEnd(5)} CPU${e.cpu}  ${e.actor.padEnd(6)} ${e.what.padEnd(34)} ${where.padEnd(15)} ${pte}`.trimEnd(),
+    );
+  }
+  return lines;
+}
+
+function violationLines(r: RunResult): string[] {
+  const lines: string[] = [];
+  const byProp = new Map<string, number>();
+  for (const v of r.violations) byProp.set(v.property, (byProp.get(v.property) ?? 0) + 1);
+  lines.push(`VIOLATED: ${[...byProp].map(([p, n]) => `${p} x${n}`).join(", ")}`);
+  const first = r.violations[0];
+  lines.push(`first: [${first.property}${first.rule ? `/${first.rule}` : ""}] ${first.message}`);
+  if (r.timeline.length > 0) {
+    lines.push(`interleaving on that page (kernel syscalls included):`);
+    lines.push(...formatTimeline(r.timeline));
+  }
+  return lines;
+}
+
+export function printRun(o: RunOutcome, io: Out, json: boolean): void {
+  const r = o.result;
+  if (json) {
+    io.out(
+      JSON.stringify(
+        {
+          schema: JSON_SCHEMA_RUN,
+          scenario: r.scenario,
+          file: o.source.file,
+          backend: r.backend,
+          seed: r.seed,
+          verdict: r.violations.length > 0 ? "violated" : "ok",
+          violations: r.violations,
+          syscalls: r.syscalls,
+          stats: r.stats,
+          counters: r.counters,
+          sweep: o.sweep === null ? null : { ...o.sweep, firstFailure: o.sweep.firstFailure?.seed ?? null },
+          timeline: r.timeline,
+          reproduce: o.reproduce,
+        },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  io.out(`scenario ${r.scenario}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${r.backend}, seed ${r.seed}`);
+  for (const s of r.syscalls)
+    io.out(
+      `  ${s.call}(0x${s.addr.toString(16)}, ${s.pages} pages${s.prot ? `, ${s.prot}` : ""}) = ${s.ret < 0 ? `-1 ${errnoName(s.ret)}` : s.ret}${s.call === "mprotect" ? `  [${s.ptesChanged} PTEs]` : ""}`,
+    );
+  const st = r.stats;
+  io.out(
+    `  ${st.steps} steps (${st.kernelSteps} kernel, ${st.userSteps} user); ${st.reads} reads, ${st.writes} writes, ${st.faults} faults, ${st.segv} SIGSEGV`,
+  );
+  if (o.sweep !== null) io.out(sweepLine(o.backend.name, o.sweep));
+  if (r.violations.length === 0) {
+    io.out("OK: no property violated");
+    return;
+  }
+  for (const l of violationLines(r)) io.out(l);
+  io.out(`reproduce: ${o.reproduce}`);
+}
+
+function sweepLine(name: string, s: SweepSummary): string {
+  const props = Object.entries(s.byProperty)
+    .map(([p, n]) => `${p} in ${n}`)
+    .join(", ");
+  return `  seeds ${s.firstSeed}..${s.firstSeed + s.seeds - 1}: ${s.failingSeeds}/${s.seeds} violate a property${props ? ` (${props})` : ""} [${name}]`;
+}
+
+export function printDemo(d: DemoOutcome, io: Out): void {
+  const sc = d.scenario;
+  io.out(`ptesim demo: ${sc.description ?? sc.name}`);
+  io.out(
+    `  ${sc.cpus} CPUs; regions: ${sc.regions.map((r) => `${r.name} (${r.pages} pages, ${r.shared ? "shared" : "private"}, populated by ${r.populate})`).join(", ")}; A bits aged first`,
+  );
+  io.out(`  syscalls on CPU0: ${sc.syscalls.map((c) => `${c.call}(${c.region}${c.prot ? `, ${c.prot}` : ""})`).join(", ")}`);
+  io.out(`  each backend runs the same ${d.seeds} seeded interleavings\n`);
+  const w = Math.max(...d.rows.map((r) => r.backend.name.length), 7);
+  io.out(`  ${"backend".padEnd(w)}  seeds failing  lost-dirty  lost-accessed  other`);
+  for (const { backend, summary } of d.rows) {
+    const bp = summary.byProperty;
+    const other = summary.failingSeeds - Math.max(bp["lost-dirty"] ?? 0, bp["lost-accessed"] ?? 0);
+    io.out(
+      `  ${backend.name.padEnd(w)}  ${String(summary.failingSeeds).padStart(5)}/${String(summary.seeds).padEnd(6)} ${String(bp["lost-dirty"] ?? 0).padStart(10)}  ${String(bp["lost-accessed"] ?? 0).padStart(13)}  ${Object.entries(
+        bp,
+      )
+        .filter(([p]) => p !== "lost-dirty" && p !== "lost-accessed")
+        .map(([p, n]) => `${p} ${n}`)
+        .join(", ") || (other > 0 ? "" : "-")}`,
+    );
+  }
+  for (const { backend, summary } of d.rows) {
+    const f = summary.firstFailure;
+    io.out("");
+    if (f === null) {
+      io.out(`${backend.name}: no property violated in ${summary.seeds} seeds.`);
+      continue;
+    }
+    io.out(`${backend.name}: first failing seed ${f.seed}.`);
+    for (const l of violationLines(f)) io.out(l);
+    io.out(`reproduce: ${reproduceCommand(null, backend.name, f.seed)}`);
+  }
+}

@@ -1,0 +1,40 @@
+// ptesim library API. Everything exported here is pure (no node: imports) and runs in a browser.
+export { naiveBackend } from "./backends/naive.js";
+export { NativeMmuOps, nativeBackend } from "./backends/native.js";
+export { allBackends, backendNames, getBackend, registerBackend } from "./backends/registry.js";
+export { CONTRACT_RULES, type ContractRule, ContractViolation } from "./kernel/contract.js";
+export * as errno from "./kernel/errno.js";
+export {
+  KERNEL_MUTANTS,
+  Kernel,
+  type KernelMutant,
+  type KernelObserver,
+  type KernelOptions,
+  TLB_SINGLE_PAGE_FLUSH_CEILING,
+  VM_FAULT_OK,
+  VM_FAULT_SIGSEGV,
+} from "./kernel/kernel.js";
+export * as mman from "./kernel/mman.js";
+export { vm_get_page_prot } from "./kernel/pgprot.js";
+export type { BackendContext, BackendFactory, BackendModule, FlushRange, PvMmuOps } from "./kernel/pvops.js";
+export type { Vma } from "./kernel/vma.js";
+export { COUNTERS, type CounterName, CostLedger } from "./machine/ledger.js";
+export {
+  ACCESS_EXEC,
+  ACCESS_READ,
+  ACCESS_WRITE,
+  Cpu,
+  Machine,
+  type MachineConfig,
+  STEP,
+  type StepHook,
+  type Tracer,
+} from "./machine/machine.js";
+export { PhysMem, type ptep_t } from "./machine/physmem.js";
+export * as pte from "./machine/pte.js";
+export type { pte_t } from "./machine/pte.js";
+export { Tlb } from "./machine/tlb.js";
+export { type LoadResult, type LocatedError, loadScenarioText } from "./scenario/load.js";
+export { Oracle, PROPERTIES, type PropertyName, type Violation } from "./sim/oracle.js";
+export { DEFAULT_SCENARIO, defaultScenario, type Scenario, type ScenarioInput, ScenarioSchema } from "./sim/scenario.js";
+export { RandomScheduler, type RunResult, runScenario, Simulation, type TraceEvent } from "./sim/simulation.js";

@@ -1,0 +1,720 @@
+// A Linux-like kernel for one address space (mm): the syscalls mmap, munmap and mprotect, the
+// page-fault handler, split PTE locks, lazy MMU mode, TLB shootdown and change_protection ->
+// change_pte_range through ptep_modify_prot_start/commit, all dispatched through a PvMmuOps
+// backend. Pure: no I/O, no node: imports.
+import { CTR } from "../machine/ledger.js";
+import { type Machine, PF_INSTR, PF_PROT, PF_WRITE, STEP } from "../machine/machine.js";
+import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
+import {
+  _PAGE_ACCESSED,
+  _PAGE_PRESENT,
+  _PAGE_SPECIAL,
+  NULL_PTE,
+  PTRS_PER_TABLE,
+  pfn_pte,
+  type pte_t,
+  pte_dirty,
+  pte_mkdirty,
+  pte_mkwrite,
+  pte_mkyoung,
+  pte_modify,
+  pte_needs_flush,
+  pte_none,
+  pte_pfn,
+  pte_present,
+  pte_protnone,
+  pte_special,
+  pte_write,
+  pte_young,
+  pteSetLow,
+} from "../machine/pte.js";
+import { ContractTracker, ContractViolation } from "./contract.js";
+import { _PAGE_TABLE, vm_get_page_prot } from "./pgprot.js";
+import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
+import { AddressSpace, type Range, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
+
+/** x86 tlb_single_page_flush_ceiling: above this many pages a range flush becomes a full flush. */
+export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
+
+export const VM_FAULT_OK = 0;
+export const VM_FAULT_SIGSEGV = 1;
+
+/** Deliberately broken kernel variants, for teaching and for testing the checker. */
+export const KERNEL_MUTANTS = ["commit-after-unlock", "skip-tlb-flush", "missing-commit"] as const;
+export type KernelMutant = (typeof KERNEL_MUTANTS)[number];
+
+export interface KernelOptions {
+  /** Lazy MMU nesting rules: "classic" (nesting is a bug) or "nested" (Linux 2025 per-task counter). */
+  lazyRules?: "classic" | "nested";
+  /** Check the transaction contract at run time (default true). */
+  checkContract?: boolean;
+  /** Largest nr passed to modify_prot_start/commit_ptes; 1 uses the single-PTE API (default). */
+  maxBatch?: number;
+  /** Backend options (passed to the backend factory). */
+  backendOptions?: Record<string, unknown>;
+  /** A deliberately broken change_pte_range / mprotect. */
+  mutant?: KernelMutant | null;
+  /** Where top-down mmap placement starts. */
+  mmapBase?: number;
+}
+
+/** What the run driver and the oracle want to hear about. All optional. */
+export interface KernelObserver {
+  /** A fault installed a fresh frame for `addr` (zero-filled, or the zero page when `zero`). */
+  newPage?(cpu: number, addr: number, pfn: number, zero: boolean): void;
+  /** munmap (or MAP_FIXED) removed the entry `old` for `addr`. */
+  zapped?(cpu: number, addr: number, old: pte_t): void;
+  /** A syscall returned. */
+  syscallReturn?(cpu: number, name: string, ret: number): void;
+}
+
+export interface MprotectStats {
+  /** PTEs visited that were present and went through a transaction. */
+  ptesChanged: number;
+  /** Pages the deferred TLB flush covered (0: no flush needed). */
+  flushPages: number;
+  /** Whether that flush was a full flush. */
+  flushFull: boolean;
+}
+
+export class Kernel {
+  readonly machine: Machine;
+  readonly as: AddressSpace;
+  readonly pv: PvMmuOps;
+  readonly backend: BackendModule;
+  /** PFN of the mm's PML4. */
+  readonly pgd: number;
+  /** The CPU on which kernel code is executing now. */
+  current = 0;
+  observer: KernelObserver | null = null;
+  readonly contract: ContractTracker | null;
+  readonly lazyRules: "classic" | "nested";
+  readonly maxBatch: number;
+  readonly mutant: KernelMutant | null;
+  /** PTE lock owner per page-table slot (-1 free). Split PTE locks: one per table page. */
+  private ptlOwner = new Int16Array(64).fill(-1);
+  /** mmap_lock: the CPU holding it for write, or -1. */
+  mmapWriter = -1;
+  /** Per-CPU lazy MMU nesting depth. */
+  private readonly lazyDepth: Int32Array;
+  /** Shared anonymous pages by virtual page number (one shmem object per mapping, no fork). */
+  private readonly shmem = new Map<number, number>();
+  /** Frames whose dirtiness was transferred to the page (folio_mark_dirty). */
+  readonly folioDirty = new Set<number>();
+  /** Statistics of the last mprotect. */
+  lastMprotect: MprotectStats = { ptesChanged: 0, flushPages: 0, flushFull: false };
+  private readonly cpusOfMm: number[] = [];
+
+  constructor(machine: Machine, backend: BackendModule, opts: KernelOptions = {}) {
+    this.machine = machine;
+    this.backend = backend;
+    this.as = new AddressSpace(opts.mmapBase === undefined ? {} : { mmapBase: opts.mmapBase });
+    this.contract = opts.checkContract === false ? null : new ContractTracker(machine.cpus.length);
+    this.lazyRules = opts.lazyRules ?? "classic";
+    this.maxBatch = opts.maxBatch ?? 1;
+    if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1 || this.maxBatch > PTRS_PER_TABLE)
+      throw new RangeError("maxBatch must be an integer in 1..512");
+    this.mutant = opts.mutant ?? null;
+    this.lazyDepth = new Int32Array(machine.cpus.length);
+    this.pgd = machine.mem.allocTable();
+    for (const cpu of machine.cpus) {
+      cpu.cr3 = this.pgd;
+      this.cpusOfMm.push(cpu.id);
+    }
+    const k = this;
+    const ctx: BackendContext = {
+      machine,
+      currentCpu: () => k.current,
+      read: (p) => machine.pteRead(k.current, p),
+      write: (p, v) => machine.pteWrite(k.current, p, v),
+      xchg: (p, v) => machine.pteXchg(k.current, p, v),
+      cmpxchg: (p, e, v) => machine.pteCmpxchg(k.current, p, e, v),
+      nativeFlushTlbMulti: (cpus, range) => k.nativeFlushTlbMulti(cpus, range),
+      options: opts.backendOptions ?? {},
+    };
+    this.pv = backend.create(ctx);
+  }
+
+  /** CPUs that may cache translations of this mm (mm_cpumask). */
+  mmCpumask(): readonly number[] {
+    return this.cpusOfMm;
+  }
+
+  // ---------------------------------------------------------------- page-table walking
+
+  /**
+   * The PTE slot for `addr`, allocating missing tables when `alloc` (pte_alloc), else -1 when
+   * an upper level is empty. Upper levels are only changed here, under mmap_lock, so plain
+   * accesses suffice (and are not scheduling points).
+   */
+  walk(addr: number, alloc: boolean): ptep_t {
+    const mem = this.machine.mem;
+    let pfn = this.pgd;
+    const vpn = Math.floor(addr / 4096);
+    for (let level = 3; level >= 1; level--) {
+      const idx = (vpn / 2 ** (9 * level)) & 511;
+      const slot = mem.tableSlot[pfn] * PTRS_PER_TABLE + idx;
+      let e = mem.tables[slot] as pte_t;
+      if ((e & _PAGE_PRESENT) === 0) {
+        if (!alloc) return -1;
+        const t = mem.allocTable();
+        e = pfn_pte(t, _PAGE_TABLE);
+        // allocTable may have grown the table store: index it afresh.
+        mem.tables[slot] = e;
+      }
+      pfn = pte_pfn(e);
+    }
+    return mem.tableSlot[pfn] * PTRS_PER_TABLE + (vpn & 511);
+  }
+
+  // ---------------------------------------------------------------- locks
+
+  private ensureLockSlots(): void {
+    const n = this.machine.mem.tables.length / PTRS_PER_TABLE;
+    if (this.ptlOwner.length < n) {
+      const a = new Int16Array(n).fill(-1);
+      a.set(this.ptlOwner);
+      this.ptlOwner = a;
+    }
+  }
+
+  /** Owner of the PTE lock covering `ptep`, or -1. */
+  ptlHolder(ptep: ptep_t): number {
+    const slot = (ptep / PTRS_PER_TABLE) | 0;
+    return slot < this.ptlOwner.length ? this.ptlOwner[slot] : -1;
+  }
+
+  /** spin_lock(pte_lockptr(ptep)). The scheduler never runs a CPU into a held lock. */
+  pte_lock(ptep: ptep_t): void {
+    const cpu = this.current;
+    this.machine.step(cpu, STEP.LOCK, ptep);
+    this.ensureLockSlots();
+    const slot = (ptep / PTRS_PER_TABLE) | 0;
+    const owner = this.ptlOwner[slot];
+    if (owner !== -1) throw new Error(`CPU${cpu} would deadlock on the PTE lock held by CPU${owner}`);
+    this.ptlOwner[slot] = cpu;
+  }
+
+  /** spin_unlock: the contract's "queued commits applied before unlock" is checked here. */
+  pte_unlock(ptep: ptep_t): void {
+    const cpu = this.current;
+    const slot = (ptep / PTRS_PER_TABLE) | 0;
+    if (this.contract !== null) {
+      const t = this.machine.mem;
+      this.contract.unlock(cpu, slot, (p) => t.tables[p] as pte_t);
+    }
+    this.ptlOwner[slot] = -1;
+    this.machine.step(cpu, STEP.UNLOCK, ptep);
+  }
+
+  // ---------------------------------------------------------------- lazy MMU mode
+
+  lazy_mmu_mode_enable(): void {
+    const cpu = this.current;
+    const d = this.lazyDepth[cpu];
+    if (d > 0 && this.lazyRules === "classic")
+      throw new ContractViolation("lazy-nesting", cpu, -1, -1, "arch_enter_lazy_mmu_mode while already in lazy MMU mode");
+    this.lazyDepth[cpu] = d + 1;
+    if (d === 0) this.pv.arch_enter_lazy_mmu_mode();
+  }
+
+  lazy_mmu_mode_disable(): void {
+    const cpu = this.current;
+    const d = this.lazyDepth[cpu];
+    if (d === 0) throw new ContractViolation("lazy-unbalanced", cpu, -1, -1, "leaving lazy MMU mode that was not entered");
+    this.lazyDepth[cpu] = d - 1;
+    if (d === 1) this.pv.arch_leave_lazy_mmu_mode();
+    else this.pv.arch_flush_lazy_mmu_mode(); // nested leave flushes (2025 rules)
+  }
+
+  inLazyMmuMode(cpu: number): boolean {
+    return this.lazyDepth[cpu] > 0;
+  }
+
+  // ---------------------------------------------------------------- the transaction API
+
+  ptep_modify_prot_start(vma: Vma, addr: number, ptep: ptep_t): pte_t {
+    const c = this.contract;
+    if (c !== null) {
+      this.requirePtl(ptep, addr, "ptep_modify_prot_start");
+      c.start(this.current, ptep, addr);
+    }
+    return this.pv.ptep_modify_prot_start(vma, addr, ptep);
+  }
+
+  ptep_modify_prot_commit(vma: Vma, addr: number, ptep: ptep_t, old_pte: pte_t, pte: pte_t): void {
+    const c = this.contract;
+    if (c !== null) {
+      this.requirePtl(ptep, addr, "ptep_modify_prot_commit");
+      c.commit(this.current, ptep, addr, pte);
+    }
+    this.pv.ptep_modify_prot_commit(vma, addr, ptep, old_pte, pte);
+  }
+
+  /** modify_prot_start_ptes: the backend's, or the generic loop ORing A/D (Linux 6.17). */
+  modify_prot_start_ptes(vma: Vma, addr: number, ptep: ptep_t, nr: number): pte_t {
+    if (nr === 1) return this.ptep_modify_prot_start(vma, addr, ptep);
+    const c = this.contract;
+    const pv = this.pv;
+    if (pv.modify_prot_start_ptes !== undefined) {
+      if (c !== null) for (let i = 0; i < nr; i++) this.contractStart(ptep + i, addr + i * 4096);
+      return pv.modify_prot_start_ptes(vma, addr, ptep, nr);
+    }
+    let pte = this.ptep_modify_prot_start(vma, addr, ptep);
+    for (let i = 1; i < nr; i++) {
+      const t = this.ptep_modify_prot_start(vma, addr + i * 4096, ptep + i);
+      if (pte_dirty(t)) pte = pte_mkdirty(pte);
+      if (pte_young(t)) pte = pte_mkyoung(pte);
+    }
+    return pte;
+  }
+
+  /** modify_prot_commit_ptes: the backend's, or the generic loop advancing the PFN. */
+  modify_prot_commit_ptes(vma: Vma, addr: number, ptep: ptep_t, old_pte: pte_t, pte: pte_t, nr: number): void {
+    if (nr === 1) {
+      this.ptep_modify_prot_commit(vma, addr, ptep, old_pte, pte);
+      return;
+    }
+    const c = this.contract;
+    const pv = this.pv;
+    if (pv.modify_prot_commit_ptes !== undefined) {
+      if (c !== null)
+        for (let i = 0; i < nr; i++) {
+          this.requirePtl(ptep + i, addr + i * 4096, "modify_prot_commit_ptes");
+          c.commit(this.current, ptep + i, addr + i * 4096, (pte + i * 4096) as pte_t);
+        }
+      pv.modify_prot_commit_ptes(vma, addr, ptep, old_pte, pte, nr);
+      return;
+    }
+    for (let i = 0; i < nr; i++)
+      this.ptep_modify_prot_commit(vma, addr + i * 4096, ptep + i, (old_pte + i * 4096) as pte_t, (pte + i * 4096) as pte_t);
+  }
+
+  private contractStart(ptep: ptep_t, addr: number): void {
+    this.requirePtl(ptep, addr, "modify_prot_start_ptes");
+    this.contract!.start(this.current, ptep, addr);
+  }
+
+  private requirePtl(ptep: ptep_t, addr: number, what: string): void {
+    if (this.ptlHolder(ptep) !== this.current)
+      throw new ContractViolation("pte-lock-not-held", this.current, ptep, addr, `${what} without the PTE lock`);
+  }
+
+  // ---------------------------------------------------------------- TLB
+
+  /** flush_tlb_mm_range: single-page invalidations up to the ceiling, else a full flush. */
+  flush_tlb_mm_range(start: number, end: number): void {
+    const pages = (end - start) / 4096;
+    this.pv.flush_tlb_multi(this.cpusOfMm, { start, end, full: pages > TLB_SINGLE_PAGE_FLUSH_CEILING });
+  }
+
+  /** native_flush_tlb_multi: the local CPU flushes itself, the others by IPI; the caller waits. */
+  nativeFlushTlbMulti(cpus: readonly number[], range: FlushRange): void {
+    const m = this.machine;
+    const me = this.current;
+    for (const c of cpus) {
+      m.step(me, STEP.TLB_FLUSH, c);
+      if (c !== me) m.ledger.add(me, CTR.ipi);
+      if (range.full) m.flushTlbAll(c);
+      else for (let a = range.start; a < range.end; a += 4096) m.invlpg(c, a);
+    }
+  }
+
+  // ---------------------------------------------------------------- mmap_lock
+
+  private mmapWriteLock(cpu: number): void {
+    if (this.mmapWriter !== -1) throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
+    this.mmapWriter = cpu;
+  }
+  private mmapWriteUnlock(): void {
+    this.mmapWriter = -1;
+  }
+
+  private enter(cpu: number, name: string): number {
+    const prev = this.current;
+    this.current = cpu;
+    this.machine.step(cpu, STEP.SYSCALL_ENTER, -1);
+    void name;
+    return prev;
+  }
+  private leave(cpu: number, name: string, ret: number, prev: number): number {
+    this.machine.step(cpu, STEP.SYSCALL_EXIT, -1);
+    this.observer?.syscallReturn?.(cpu, name, ret);
+    this.current = prev;
+    return ret;
+  }
+
+  // ---------------------------------------------------------------- syscalls
+
+  /** mmap(addr, len, prot, flags, -1, 0) for anonymous memory. Returns the address or -errno. */
+  sys_mmap(cpu: number, addr: number, len: number, prot: number, flags: number): number {
+    const prev = this.enter(cpu, "mmap");
+    this.mmapWriteLock(cpu);
+    let ret: number;
+    try {
+      const r = this.as.mmap(addr, len, prot, flags, null);
+      if (!r.ok) ret = -r.errno;
+      else {
+        this.zapRanges(r.unmapped);
+        ret = r.addr;
+      }
+    } finally {
+      this.mmapWriteUnlock();
+    }
+    return this.leave(cpu, "mmap", ret, prev);
+  }
+
+  sys_munmap(cpu: number, addr: number, len: number): number {
+    const prev = this.enter(cpu, "munmap");
+    this.mmapWriteLock(cpu);
+    let ret: number;
+    try {
+      const r = this.as.munmap(addr, len);
+      if (r.errno !== 0) ret = -r.errno;
+      else {
+        this.zapRanges(r.unmapped);
+        ret = 0;
+      }
+    } finally {
+      this.mmapWriteUnlock();
+    }
+    return this.leave(cpu, "munmap", ret, prev);
+  }
+
+  /**
+   * mprotect(addr, len, prot). VMAs are updated first (split/merge), then change_protection runs
+   * on each changed piece with one mmu_gather, and the deferred TLB flush completes before the
+   * call returns (the property "no stale writable TLB entry after mprotect returns").
+   */
+  sys_mprotect(cpu: number, addr: number, len: number, prot: number): number {
+    const prev = this.enter(cpu, "mprotect");
+    this.mmapWriteLock(cpu);
+    const st: MprotectStats = { ptesChanged: 0, flushPages: 0, flushFull: false };
+    let ret: number;
+    try {
+      const r = this.as.mprotect(addr, len, prot);
+      const gather = { start: Number.POSITIVE_INFINITY, end: 0 };
+      for (const ch of r.changes) st.ptesChanged += this.change_protection(ch.vma, ch.start, ch.end, ch.tryChangeWritable, gather);
+      if (gather.end > 0 && this.mutant !== "skip-tlb-flush") {
+        st.flushPages = (gather.end - gather.start) / 4096;
+        st.flushFull = st.flushPages > TLB_SINGLE_PAGE_FLUSH_CEILING;
+        this.flush_tlb_mm_range(gather.start, gather.end); // tlb_finish_mmu
+      }
+      ret = r.errno === 0 ? 0 : -r.errno;
+    } finally {
+      this.mmapWriteUnlock();
+    }
+    this.lastMprotect = st;
+    return this.leave(cpu, "mprotect", ret, prev);
+  }
+
+  /** change_protection over [start, end) of `vma`; returns the number of PTEs changed. */
+  change_protection(vma: Vma, start: number, end: number, tryWritable: boolean, gather: { start: number; end: number }): number {
+    const newprot = vm_get_page_prot(vma.flags);
+    let pages = 0;
+    // change_pmd_range granularity: one page table (2 MiB) at a time.
+    for (let addr = start; addr < end; ) {
+      const next = Math.min(end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
+      const ptep = this.walk(addr, false);
+      if (ptep >= 0) pages += this.change_pte_range(vma, ptep, addr, next, newprot, tryWritable, gather);
+      addr = next;
+    }
+    return pages;
+  }
+
+  /**
+   * change_pte_range, as in mm/mprotect.c: PTE lock, lazy MMU mode, and for each present entry
+   * start -> pte_modify -> try-change-writable -> commit, accumulating pte_needs_flush.
+   */
+  change_pte_range(
+    vma: Vma,
+    ptep0: ptep_t,
+    start: number,
+    end: number,
+    newprot: number,
+    tryWritable: boolean,
+    gather: { start: number; end: number },
+  ): number {
+    const m = this.machine;
+    const cpu = this.current;
+    const mutant = this.mutant;
+    const maxBatch = this.maxBatch;
+    let pages = 0;
+    let deferred: ptep_t[] | null = null;
+    let deferredVals: pte_t[] | null = null;
+    this.pte_lock(ptep0);
+    this.lazy_mmu_mode_enable();
+    let ptep = ptep0;
+    for (let addr = start; addr < end; ) {
+      const oldpte0 = m.pteRead(cpu, ptep); // ptep_get
+      if (!pte_present(oldpte0)) {
+        ptep++;
+        addr += 4096;
+        continue;
+      }
+      let nr = 1;
+      if (maxBatch > 1) nr = this.folioBatch(ptep, oldpte0, Math.min(maxBatch, (end - addr) / 4096));
+      const oldpte = this.modify_prot_start_ptes(vma, addr, ptep, nr);
+      let ptent = pte_modify(oldpte, newprot);
+      if (tryWritable && !pte_write(ptent) && this.can_change_pte_writable(vma, ptent)) ptent = pte_mkwrite(ptent);
+      if (mutant === "commit-after-unlock") {
+        deferred ??= [];
+        deferredVals ??= [];
+        for (let i = 0; i < nr; i++) {
+          deferred.push(ptep + i);
+          deferredVals.push((ptent + i * 4096) as pte_t, (oldpte + i * 4096) as pte_t);
+        }
+      } else if (mutant !== "missing-commit") {
+        this.modify_prot_commit_ptes(vma, addr, ptep, oldpte, ptent, nr);
+      } else if (this.contract !== null) {
+        // The mutant forgets the commit; keep the contract tracker quiet about pairing so the
+        // checker sees the consequence (data loss), not only the bookkeeping rule.
+        for (let i = 0; i < nr; i++) this.contract.commit(cpu, ptep + i, addr + i * 4096, m.mem.tables[ptep + i] as pte_t);
+      }
+      if (pte_needs_flush(oldpte, ptent)) {
+        if (addr < gather.start) gather.start = addr;
+        const e = addr + nr * 4096;
+        if (e > gather.end) gather.end = e;
+      }
+      pages += nr;
+      ptep += nr;
+      addr += nr * 4096;
+    }
+    this.lazy_mmu_mode_disable();
+    if (deferred !== null && deferredVals !== null) {
+      // commit-after-unlock mutant: drop the lock, then commit (outside it). With the contract
+      // checked, the unlock itself reports the open transactions.
+      this.pte_unlock(ptep0);
+      for (let i = 0; i < deferred.length; i++) {
+        const a = start + (deferred[i] - ptep0) * 4096;
+        this.ptep_modify_prot_commit(vma, a, deferred[i], deferredVals[2 * i + 1], deferredVals[2 * i]);
+      }
+      return pages;
+    }
+    this.pte_unlock(ptep0);
+    return pages;
+  }
+
+  /** How many entries from `ptep` map consecutive frames with identical flags (one folio's run). */
+  private folioBatch(ptep: ptep_t, first: pte_t, max: number): number {
+    const t = this.machine.mem.tables;
+    let n = 1;
+    while (n < max && t[ptep + n] === first + n * 4096) n++;
+    return n;
+  }
+
+  /** can_change_pte_writable (mm/mprotect.c), for the memory this kernel models. */
+  can_change_pte_writable(vma: Vma, pte: pte_t): boolean {
+    if ((vma.flags & VM_WRITE) === 0) return false;
+    if (pte_protnone(pte)) return false;
+    if ((vma.flags & VM_SHARED) === 0) {
+      // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);
+      // never the shared zero page.
+      return !pte_special(pte) && this.machine.mem.kind[pte_pfn(pte)] === FRAME_DATA;
+    }
+    // Shared: a clean entry may still need a write fault for dirty tracking.
+    return pte_dirty(pte);
+  }
+
+  /** Remove the translations of unmapped ranges: clear PTEs, transfer D, flush, free frames. */
+  private zapRanges(ranges: readonly Range[]): void {
+    if (ranges.length === 0) return;
+    const freed: number[] = [];
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = 0;
+    for (const r of ranges) {
+      for (let addr = r.start; addr < r.end; ) {
+        const next = Math.min(r.end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
+        const ptep0 = this.walk(addr, false);
+        if (ptep0 >= 0) {
+          this.pte_lock(ptep0);
+          this.lazy_mmu_mode_enable();
+          for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
+            const v = this.machine.pteRead(this.current, p);
+            if (pte_none(v)) continue;
+            const old = this.pv.ptep_get_and_clear(a, p);
+            this.observer?.zapped?.(this.current, a, old);
+            if (a < lo) lo = a;
+            if (a + 4096 > hi) hi = a + 4096;
+            const pfn = pte_pfn(old);
+            if (!pte_special(old) && pte_present(old)) {
+              if (pte_dirty(old)) this.folioDirty.add(pfn);
+              freed.push(pfn);
+            }
+            if (r.shared) this.shmem.delete(Math.floor(a / 4096));
+          }
+          this.lazy_mmu_mode_disable();
+          this.pte_unlock(ptep0);
+        }
+        addr = next;
+      }
+    }
+    if (hi > 0) this.flush_tlb_mm_range(lo, hi);
+    // Frames are freed only after the flush (mmu_gather): no CPU can still reach them.
+    for (const pfn of freed) {
+      this.folioDirty.delete(pfn);
+      this.machine.mem.freeFrame(pfn);
+    }
+  }
+
+  // ---------------------------------------------------------------- page faults
+
+  /**
+   * Whether a fault by `cpu` at `addr` could make progress now: mmap_lock not write-held by
+   * another CPU and the PTE lock free. The scheduler runs fault handlers only then.
+   */
+  canHandleFault(cpu: number, addr: number): boolean {
+    if (this.mmapWriter !== -1 && this.mmapWriter !== cpu) return false;
+    const p = this.walk(addr, false);
+    return p < 0 || this.ptlHolder(p) === -1;
+  }
+
+  /**
+   * handle_mm_fault for a user access by `cpu` at `addr` with x86 error code `err`. Runs as
+   * one step (it holds mmap_lock for read and the PTE lock throughout).
+   */
+  handle_mm_fault(cpu: number, addr: number, err: number): number {
+    const prev = this.current;
+    this.current = cpu;
+    try {
+      const vma = this.as.findVma(addr);
+      if (vma === undefined) return VM_FAULT_SIGSEGV;
+      const write = (err & PF_WRITE) !== 0;
+      const exec = (err & PF_INSTR) !== 0;
+      // access_error (arch/x86/mm/fault.c)
+      if (write) {
+        if ((vma.flags & VM_WRITE) === 0) return VM_FAULT_SIGSEGV;
+      } else if (exec) {
+        if ((vma.flags & VM_EXEC) === 0) return VM_FAULT_SIGSEGV;
+      } else {
+        if (err & PF_PROT) return VM_FAULT_SIGSEGV;
+        if ((vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return VM_FAULT_SIGSEGV;
+      }
+      const page = Math.floor(addr / 4096) * 4096;
+      const ptep = this.walk(page, true);
+      this.pte_lock(ptep);
+      try {
+        this.handle_pte_fault(vma, page, ptep, write);
+      } finally {
+        this.pte_unlock(ptep);
+      }
+      return VM_FAULT_OK;
+    } finally {
+      this.current = prev;
+    }
+  }
+
+  private handle_pte_fault(vma: Vma, addr: number, ptep: ptep_t, write: boolean): void {
+    const m = this.machine;
+    const cpu = this.current;
+    const pte = m.pteRead(cpu, ptep);
+    const prot = vm_get_page_prot(vma.flags);
+    if (pte_none(pte)) {
+      if (vma.flags & VM_SHARED) this.do_shared_fault(vma, addr, ptep, write, prot);
+      else this.do_anonymous_page(vma, addr, ptep, write, prot);
+      return;
+    }
+    if (pte_protnone(pte)) {
+      // do_numa_page: a PROT_NONE entry in an accessible VMA gets the VMA's protection back.
+      this.pv.set_pte_at(addr, ptep, pte_modify(pte, prot));
+      return;
+    }
+    if (write && !pte_write(pte)) {
+      this.do_wp_page(vma, addr, ptep, pte, prot);
+      return;
+    }
+    // Spurious fault or A/D fixup: ptep_set_access_flags (x86 stores only for write faults).
+    let entry = pte_mkyoung(pte);
+    if (write) entry = pte_mkdirty(entry);
+    if (entry !== pte && write) this.pv.set_pte_at(addr, ptep, entry);
+  }
+
+  private do_anonymous_page(vma: Vma, addr: number, ptep: ptep_t, write: boolean, prot: number): void {
+    const mem = this.machine.mem;
+    if (!write) {
+      const entry = pteSetLow(pfn_pte(mem.zeroPfn, prot), _PAGE_SPECIAL);
+      this.pv.set_pte_at(addr, ptep, entry);
+      this.observer?.newPage?.(this.current, addr, mem.zeroPfn, true);
+      return;
+    }
+    this.as.setAnonVma(addr);
+    const pfn = mem.allocFrame(FRAME_DATA);
+    let entry = pfn_pte(pfn, prot);
+    if (vma.flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
+    this.pv.set_pte_at(addr, ptep, entry);
+    this.observer?.newPage?.(this.current, addr, pfn, false);
+  }
+
+  private do_shared_fault(vma: Vma, addr: number, ptep: ptep_t, write: boolean, prot: number): void {
+    const mem = this.machine.mem;
+    const vpn = Math.floor(addr / 4096);
+    let pfn = this.shmem.get(vpn);
+    let fresh = false;
+    if (pfn === undefined) {
+      pfn = mem.allocFrame(FRAME_DATA);
+      this.shmem.set(vpn, pfn);
+      fresh = true;
+    }
+    let entry = pfn_pte(pfn, prot);
+    if (write) {
+      entry = pte_mkdirty(entry);
+      if (vma.flags & VM_WRITE) entry = pte_mkwrite(entry);
+    }
+    this.pv.set_pte_at(addr, ptep, entry);
+    if (fresh) this.observer?.newPage?.(this.current, addr, pfn, false);
+  }
+
+  private do_wp_page(vma: Vma, addr: number, ptep: ptep_t, pte: pte_t, prot: number): void {
+    const mem = this.machine.mem;
+    const pfn = pte_pfn(pte);
+    if (!(vma.flags & VM_SHARED) && (pte_special(pte) || mem.kind[pfn] !== FRAME_DATA)) {
+      // wp_page_copy: break COW of the zero page into a fresh exclusive page.
+      this.as.setAnonVma(addr);
+      const npfn = mem.allocFrame(FRAME_DATA);
+      mem.data[npfn] = mem.data[pfn];
+      const entry = pte_mkwrite(pte_mkdirty(pfn_pte(npfn, prot)));
+      this.pv.ptep_get_and_clear(addr, ptep); // ptep_clear_flush
+      this.flush_tlb_mm_range(addr, addr + 4096);
+      this.pv.set_pte_at(addr, ptep, entry);
+      this.observer?.newPage?.(this.current, addr, npfn, false);
+      return;
+    }
+    // wp_page_reuse (exclusive anon) or wp_page_shared: make the entry writable and dirty.
+    const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pte)));
+    this.pv.set_pte_at(addr, ptep, entry);
+  }
+
+  // ---------------------------------------------------------------- reclaim-style aging
+
+  /** ptep_clear_flush_young over a range: what page reclaim's rmap walk does to find cold pages. */
+  ageRange(cpu: number, start: number, end: number): number {
+    const prev = this.current;
+    this.current = cpu;
+    let cleared = 0;
+    try {
+      for (let addr = start; addr < end; addr += 4096) {
+        const ptep = this.walk(addr, false);
+        if (ptep < 0) continue;
+        this.pte_lock(ptep);
+        const v = this.machine.pteRead(cpu, ptep);
+        if ((v & _PAGE_PRESENT) !== 0 && (v & _PAGE_ACCESSED) !== 0 && this.pv.ptep_test_and_clear_young(addr, ptep)) {
+          cleared++;
+          this.pte_unlock(ptep);
+          this.flush_tlb_mm_range(addr, addr + 4096);
+          continue;
+        }
+        this.pte_unlock(ptep);
+      }
+    } finally {
+      this.current = prev;
+    }
+    return cleared;
+  }
+
+  /** Read the PTE for `addr` without side effects (for oracles and display), or NULL_PTE. */
+  peekPte(addr: number): pte_t {
+    const p = this.walk(addr, false);
+    return p < 0 ? NULL_PTE : (this.machine.mem.tables[p] as pte_t);
+  }
+}
+

@@ -1,0 +1,70 @@
+// The paravirt MMU interface (Linux pv_mmu_ops, reduced to what page-table update protocols
+// need). A backend supplies these; the kernel calls them and never touches PTE memory for a
+// protection change in any other way. Backends get a BackendContext with the machine's atomic
+// primitives, so every memory operation they make is one schedulable step.
+import type { Machine } from "../machine/machine.js";
+import type { ptep_t } from "../machine/physmem.js";
+import type { pte_t } from "../machine/pte.js";
+import type { Vma } from "./vma.js";
+
+/** Which pages a TLB flush covers. `full` means the whole mm (Linux TLB_FLUSH_ALL). */
+export interface FlushRange {
+  start: number;
+  end: number;
+  full: boolean;
+}
+
+export interface PvMmuOps {
+  /** Short name, e.g. "native". */
+  readonly name: string;
+  /** Begin a protection transaction on one PTE; returns its current value. */
+  ptep_modify_prot_start(vma: Vma, addr: number, ptep: ptep_t): pte_t;
+  /** Finish it: write `pte`, preserving hardware A/D updates made since start. May queue. */
+  ptep_modify_prot_commit(vma: Vma, addr: number, ptep: ptep_t, old_pte: pte_t, pte: pte_t): void;
+  /** Batched start over `nr` consecutive PTEs of one folio (Linux 6.17). Optional. */
+  modify_prot_start_ptes?(vma: Vma, addr: number, ptep: ptep_t, nr: number): pte_t;
+  /** Batched commit over `nr` consecutive PTEs (PFN advances by one per entry). Optional. */
+  modify_prot_commit_ptes?(vma: Vma, addr: number, ptep: ptep_t, old_pte: pte_t, pte: pte_t, nr: number): void;
+  /** Install an entry (the kernel holds the PTE lock). */
+  set_pte_at(addr: number, ptep: ptep_t, pte: pte_t): void;
+  /** Atomically read and clear an entry. */
+  ptep_get_and_clear(addr: number, ptep: ptep_t): pte_t;
+  /** Atomically clear the Accessed bit; returns whether it was set. */
+  ptep_test_and_clear_young(addr: number, ptep: ptep_t): boolean;
+  /** Lazy MMU mode hooks (arch_*_lazy_mmu_mode). Updates inside may be deferred until leave/flush. */
+  arch_enter_lazy_mmu_mode(): void;
+  arch_leave_lazy_mmu_mode(): void;
+  arch_flush_lazy_mmu_mode(): void;
+  /** Invalidate `range` on every CPU in `cpus` (the current CPU included if listed). */
+  flush_tlb_multi(cpus: readonly number[], range: FlushRange): void;
+  /** The CPU is about to switch tasks: issue anything queued (Xen flushes its multicall batch). */
+  context_switch?(): void;
+}
+
+/** What a backend may use. */
+export interface BackendContext {
+  readonly machine: Machine;
+  /** The CPU the kernel is executing on right now. */
+  currentCpu(): number;
+  /** Atomic memory operations on PTEs by the current CPU, each one schedulable step. */
+  read(ptep: ptep_t): pte_t;
+  write(ptep: ptep_t, v: pte_t): void;
+  xchg(ptep: ptep_t, v: pte_t): pte_t;
+  cmpxchg(ptep: ptep_t, expect: pte_t, v: pte_t): pte_t;
+  /** The native TLB shootdown: INVLPG or full flush locally, IPIs to the other CPUs. */
+  nativeFlushTlbMulti(cpus: readonly number[], range: FlushRange): void;
+  /** Backend options from the scenario (`backendOptions`), already validated by the backend. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export type BackendFactory = (ctx: BackendContext) => PvMmuOps;
+
+/** A backend as registered by name or loaded from a user module. */
+export interface BackendModule {
+  readonly name: string;
+  /** One line for `ptesim backends` and reports. */
+  readonly description: string;
+  /** Whether the backend is meant to be correct (false for the teaching/mutant ones). */
+  readonly correct: boolean;
+  readonly create: BackendFactory;
+}

@@ -1,0 +1,67 @@
+// Per-CPU event counters. Every count is an event the simulated machine, kernel or hypervisor
+// actually performed; cycles are derived from them by a cost table (see costs.ts) at report time.
+
+export const COUNTERS = [
+  "pte_read", // plain loads of a PTE by software
+  "pte_write", // plain stores
+  "pte_xchg", // locked exchanges
+  "pte_cmpxchg", // locked compare-exchanges (incl. atomic bit clears)
+  "tlb_miss", // hardware page walks
+  "hw_ad_update", // locked A/D updates by the MMU
+  "page_fault", // #PF taken by a user access
+  "tlb_invlpg", // single-page invalidations executed on some CPU
+  "tlb_flush_all", // full flushes executed on some CPU
+  "ipi", // shootdown interrupts sent
+  "trap_pt_write", // guest store to a read-only page table, trapped and emulated (Xen PV)
+  "trap_pt_xchg", // guest locked op on a read-only page table, trapped and emulated (Xen PV)
+  "hypercall", // hypervisor entries by hypercall (a multicall counts once)
+  "multicall", // HYPERVISOR_multicall batches issued
+  "mmu_update", // mmu_update requests applied
+  "mmu_update_fast", // ... confined to NX/A/D/G/U/S/software bits
+  "mmu_update_slow", // ... changing R/W or P (full validation)
+  "cmpxchg_retry", // PRESERVE_AD loop retries
+  "mmuext_op", // Xen MMUEXT operations (TLB flushes)
+  "lazy_enter", // arch_enter_lazy_mmu_mode reaching the backend
+  "lazy_flush", // queued updates issued on leave/flush
+] as const;
+export type CounterName = (typeof COUNTERS)[number];
+export const NCOUNTERS = COUNTERS.length;
+export const CTR = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as { readonly [K in CounterName]: number };
+
+export class CostLedger {
+  readonly counts: Float64Array;
+  constructor(readonly ncpus: number) {
+    this.counts = new Float64Array(ncpus * NCOUNTERS);
+  }
+  add(cpu: number, counter: number, n = 1): void {
+    this.counts[cpu * NCOUNTERS + counter] += n;
+  }
+  get(cpu: number, counter: number): number {
+    return this.counts[cpu * NCOUNTERS + counter];
+  }
+  total(counter: number): number {
+    let s = 0;
+    for (let c = 0; c < this.ncpus; c++) s += this.counts[c * NCOUNTERS + counter];
+    return s;
+  }
+  reset(): void {
+    this.counts.fill(0);
+  }
+  /** Totals by counter name, omitting zeros unless `all`. */
+  totals(all = false): Partial<Record<CounterName, number>> {
+    const out: Partial<Record<CounterName, number>> = {};
+    for (let i = 0; i < NCOUNTERS; i++) {
+      const t = this.total(i);
+      if (all || t !== 0) out[COUNTERS[i]] = t;
+    }
+    return out;
+  }
+  perCpu(cpu: number): Partial<Record<CounterName, number>> {
+    const out: Partial<Record<CounterName, number>> = {};
+    for (let i = 0; i < NCOUNTERS; i++) {
+      const t = this.get(cpu, i);
+      if (t !== 0) out[COUNTERS[i]] = t;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,322 @@
+// The simulated x86-64 machine: physical memory, page tables, CPUs with their MMU and TLB.
+//
+// Software (kernel, hypervisor) touches PTEs only through the pte* primitives below. Each is
+// one atomic memory operation and, when a StepHook is installed, first offers the scheduler a
+// chance to run other agents (hardware accesses, fault handlers) before it executes. That is
+// how `run` and `check` interleave kernel and hardware at single-PTE-operation granularity
+// while the kernel itself stays ordinary straight-line code (no generators on the hot path).
+import { CostLedger, CTR } from "./ledger.js";
+import { FRAME_DATA, FRAME_ZERO, PhysMem, type ptep_t } from "./physmem.js";
+import {
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_NX,
+  _PAGE_PRESENT,
+  _PAGE_RW,
+  _PAGE_USER,
+  PTRS_PER_TABLE,
+  type pte_t,
+  pte_pfn,
+  pteSetLow,
+} from "./pte.js";
+import { Tlb, TLB_DIRTY, TLB_NX, TLB_RW, TLB_USER } from "./tlb.js";
+
+/** Kinds of software step offered to the scheduler. */
+export const STEP = {
+  PTE_READ: 0,
+  PTE_WRITE: 1,
+  PTE_XCHG: 2,
+  PTE_CMPXCHG: 3,
+  LOCK: 4,
+  UNLOCK: 5,
+  TLB_FLUSH: 6,
+  SYSCALL_ENTER: 7,
+  SYSCALL_EXIT: 8,
+  HYPERCALL: 9,
+} as const;
+export const STEP_NAMES = [
+  "read",
+  "write",
+  "xchg",
+  "cmpxchg",
+  "lock",
+  "unlock",
+  "tlb-flush",
+  "syscall-enter",
+  "syscall-exit",
+  "hypercall",
+] as const;
+
+/** The scheduler's view: called before each software step. May run other agents' steps. */
+export interface StepHook {
+  point(cpu: number, kind: number, ptep: number): void;
+}
+
+/** Observes completed steps (for timelines and checker state). Not installed on fast paths. */
+export interface Tracer {
+  /** A software PTE memory operation completed: value before and after. */
+  sw(cpu: number, kind: number, ptep: ptep_t, before: pte_t, after: pte_t): void;
+  /** The MMU changed a PTE (A/D update) while serving a user access. */
+  hw(cpu: number, vaddr: number, ptep: ptep_t, before: pte_t, after: pte_t): void;
+}
+
+/** x86 page-fault error code bits. */
+export const PF_PROT = 1;
+export const PF_WRITE = 2;
+export const PF_USER = 4;
+export const PF_INSTR = 16;
+
+export const ACCESS_READ = 0;
+export const ACCESS_WRITE = 1;
+export const ACCESS_EXEC = 2;
+
+export class Cpu {
+  readonly tlb: Tlb;
+  /** PFN of the PML4 this CPU translates with (CR3); 0 = none. */
+  cr3 = 0;
+  /** After a faulting access: the #PF error code. */
+  pfError = 0;
+  /** After a successful access: the frame and the value read (or written). */
+  lastPfn = 0;
+  lastValue = 0;
+  /** After a successful access: whether it went through a TLB hit. */
+  lastTlbHit = false;
+  constructor(
+    readonly id: number,
+    tlbSets: number,
+    tlbWays: number,
+  ) {
+    this.tlb = new Tlb(tlbSets, tlbWays);
+  }
+}
+
+export interface MachineConfig {
+  cpus: number;
+  maxFrames?: number;
+  tlbSets?: number;
+  tlbWays?: number;
+}
+
+/** Result of a side-effect-free walk. */
+export interface Translation {
+  /** The leaf PTE slot, or -1 when an upper level is not present. */
+  ptep: ptep_t;
+  /** Leaf value (0 when ptep is -1). */
+  pte: pte_t;
+  /** Rights accumulated over the upper levels (TLB_RW | TLB_USER | TLB_NX). */
+  upper: number;
+}
+
+export class Machine {
+  readonly mem: PhysMem;
+  readonly cpus: Cpu[];
+  readonly ledger: CostLedger;
+  hook: StepHook | null = null;
+  tracer: Tracer | null = null;
+
+  constructor(cfg: MachineConfig) {
+    if (!Number.isInteger(cfg.cpus) || cfg.cpus < 1 || cfg.cpus > 64)
+      throw new RangeError("cpus must be an integer in 1..64");
+    this.mem = new PhysMem(cfg.maxFrames);
+    this.cpus = [];
+    for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 64, cfg.tlbWays ?? 8));
+    this.ledger = new CostLedger(cfg.cpus);
+  }
+
+  // ---- software memory operations on PTEs (each one schedulable step) ----
+
+  pteRead(cpu: number, ptep: ptep_t): pte_t {
+    const h = this.hook;
+    if (h !== null) h.point(cpu, STEP.PTE_READ, ptep);
+    const v = this.mem.tables[ptep] as pte_t;
+    this.ledger.add(cpu, CTR.pte_read);
+    if (this.tracer !== null) this.tracer.sw(cpu, STEP.PTE_READ, ptep, v, v);
+    return v;
+  }
+
+  pteWrite(cpu: number, ptep: ptep_t, v: pte_t): void {
+    const h = this.hook;
+    if (h !== null) h.point(cpu, STEP.PTE_WRITE, ptep);
+    const t = this.mem.tables;
+    const before = t[ptep] as pte_t;
+    t[ptep] = v;
+    this.ledger.add(cpu, CTR.pte_write);
+    if (this.tracer !== null) this.tracer.sw(cpu, STEP.PTE_WRITE, ptep, before, v);
+  }
+
+  pteXchg(cpu: number, ptep: ptep_t, v: pte_t): pte_t {
+    const h = this.hook;
+    if (h !== null) h.point(cpu, STEP.PTE_XCHG, ptep);
+    const t = this.mem.tables;
+    const before = t[ptep] as pte_t;
+    t[ptep] = v;
+    this.ledger.add(cpu, CTR.pte_xchg);
+    if (this.tracer !== null) this.tracer.sw(cpu, STEP.PTE_XCHG, ptep, before, v);
+    return before;
+  }
+
+  /** Locked compare-exchange; returns the value found (the swap happened iff it equals `expect`). */
+  pteCmpxchg(cpu: number, ptep: ptep_t, expect: pte_t, v: pte_t): pte_t {
+    const h = this.hook;
+    if (h !== null) h.point(cpu, STEP.PTE_CMPXCHG, ptep);
+    const t = this.mem.tables;
+    const before = t[ptep] as pte_t;
+    if (before === expect) t[ptep] = v;
+    this.ledger.add(cpu, CTR.pte_cmpxchg);
+    if (this.tracer !== null) this.tracer.sw(cpu, STEP.PTE_CMPXCHG, ptep, before, t[ptep] as pte_t);
+    return before;
+  }
+
+  /** A kernel event that is a scheduling point but touches no PTE (locks, flushes, syscalls). */
+  step(cpu: number, kind: number, ptep: number): void {
+    const h = this.hook;
+    if (h !== null) h.point(cpu, kind, ptep);
+  }
+
+  // ---- the MMU ----
+
+  /**
+   * Walk the tables from `cr3` without side effects (probe mode): no A/D updates, no TLB fill.
+   * Writes the result into `out` to avoid allocation.
+   */
+  probe(cr3: number, vaddr: number, out: Translation): Translation {
+    const mem = this.mem;
+    const t = mem.tables;
+    let pfn = cr3;
+    let rights = TLB_RW | TLB_USER;
+    const vpn = Math.floor(vaddr / 4096);
+    for (let level = 3; level >= 1; level--) {
+      const idx = (vpn / 2 ** (9 * level)) & 511;
+      const e = t[mem.tableSlot[pfn] * PTRS_PER_TABLE + idx];
+      if ((e & _PAGE_PRESENT) === 0) {
+        out.ptep = -1;
+        out.pte = 0 as pte_t;
+        out.upper = rights;
+        return out;
+      }
+      if ((e & _PAGE_RW) === 0) rights &= ~TLB_RW;
+      if ((e & _PAGE_USER) === 0) rights &= ~TLB_USER;
+      if (e >= _PAGE_NX) rights |= TLB_NX;
+      pfn = pte_pfn(e as pte_t);
+    }
+    const ptep = mem.tableSlot[pfn] * PTRS_PER_TABLE + (vpn & 511);
+    out.ptep = ptep;
+    out.pte = t[ptep] as pte_t;
+    out.upper = rights;
+    return out;
+  }
+
+  private readonly scratch: Translation = { ptep: -1, pte: 0 as pte_t, upper: 0 };
+
+  /**
+   * One user-mode access by `cpu`, atomic with respect to every other step: TLB lookup; on a
+   * miss a page walk that sets A (and D for a write) in one locked update of the leaf; on a
+   * write hit whose entry has D=0 a locked re-read of the PTE that sets D, or faults if the PTE
+   * is now non-present or read-only. Faults invalidate the TLB entry for the address, as x86
+   * does. Returns true on success (cpu.lastPfn/lastValue set), false on a page fault
+   * (cpu.pfError set).
+   */
+  access(cpuId: number, vaddr: number, kind: number, value: number): boolean {
+    const cpu = this.cpus[cpuId];
+    const tlb = cpu.tlb;
+    const vpn = Math.floor(vaddr / 4096);
+    const write = kind === ACCESS_WRITE;
+    let errBase = PF_USER | (write ? PF_WRITE : 0) | (kind === ACCESS_EXEC ? PF_INSTR : 0);
+    let i = tlb.lookup(vpn);
+    let pfn: number;
+    if (i >= 0) {
+      const f = tlb.flags[i];
+      if ((f & TLB_USER) === 0 || (write && (f & TLB_RW) === 0) || (kind === ACCESS_EXEC && (f & TLB_NX) !== 0)) {
+        tlb.invalidateIndex(i);
+        cpu.pfError = errBase | PF_PROT;
+        this.ledger.add(cpuId, CTR.page_fault);
+        return false;
+      }
+      if (write && (f & TLB_DIRTY) === 0) {
+        // First write through a clean entry: re-read the PTE in memory and set D atomically.
+        const tr = this.probe(cpu.cr3, vaddr, this.scratch);
+        const v = tr.pte;
+        if (
+          tr.ptep < 0 ||
+          (v & _PAGE_PRESENT) === 0 ||
+          (v & _PAGE_RW) === 0 ||
+          (tr.upper & TLB_RW) === 0 ||
+          (v & _PAGE_USER) === 0
+        ) {
+          tlb.invalidateIndex(i);
+          cpu.pfError = errBase | (tr.ptep >= 0 && (v & _PAGE_PRESENT) !== 0 ? PF_PROT : 0);
+          this.ledger.add(cpuId, CTR.page_fault);
+          return false;
+        }
+        const nv = pteSetLow(v, _PAGE_ACCESSED | _PAGE_DIRTY);
+        this.mem.tables[tr.ptep] = nv;
+        this.ledger.add(cpuId, CTR.hw_ad_update);
+        if (this.tracer !== null) this.tracer.hw(cpuId, vaddr, tr.ptep, v, nv);
+        tlb.flags[i] = f | TLB_DIRTY;
+      }
+      pfn = tlb.pfn[i];
+      cpu.lastTlbHit = true;
+    } else {
+      this.ledger.add(cpuId, CTR.tlb_miss);
+      const tr = this.probe(cpu.cr3, vaddr, this.scratch);
+      const v = tr.pte;
+      if (tr.ptep < 0 || (v & _PAGE_PRESENT) === 0) {
+        cpu.pfError = errBase;
+        this.ledger.add(cpuId, CTR.page_fault);
+        return false;
+      }
+      let rights = tr.upper;
+      if ((v & _PAGE_RW) === 0) rights &= ~TLB_RW;
+      if ((v & _PAGE_USER) === 0) rights &= ~TLB_USER;
+      if (v >= _PAGE_NX) rights |= TLB_NX;
+      if ((rights & TLB_USER) === 0 || (write && (rights & TLB_RW) === 0) || (kind === ACCESS_EXEC && rights & TLB_NX)) {
+        errBase |= PF_PROT;
+        cpu.pfError = errBase;
+        this.ledger.add(cpuId, CTR.page_fault);
+        return false;
+      }
+      const set = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
+      let nv = v;
+      if ((v & set) !== set) {
+        nv = pteSetLow(v, set);
+        this.mem.tables[tr.ptep] = nv;
+        this.ledger.add(cpuId, CTR.hw_ad_update);
+        if (this.tracer !== null) this.tracer.hw(cpuId, vaddr, tr.ptep, v, nv);
+      }
+      pfn = pte_pfn(nv);
+      i = tlb.insert(vpn, pfn, rights | ((nv & _PAGE_DIRTY) !== 0 ? TLB_DIRTY : 0));
+      cpu.lastTlbHit = false;
+    }
+    const mem = this.mem;
+    const k = mem.kind[pfn];
+    if (k !== FRAME_DATA && k !== FRAME_ZERO) throw new MachineCheck(cpuId, vaddr, pfn);
+    if (write) mem.data[pfn] = value;
+    cpu.lastPfn = pfn;
+    cpu.lastValue = mem.data[pfn];
+    return true;
+  }
+
+  /** INVLPG of `vaddr` on one CPU. */
+  invlpg(cpu: number, vaddr: number): void {
+    this.cpus[cpu].tlb.invalidatePage(Math.floor(vaddr / 4096));
+    this.ledger.add(cpu, CTR.tlb_invlpg);
+  }
+
+  /** Flush every non-global entry of one CPU's TLB. */
+  flushTlbAll(cpu: number): void {
+    this.cpus[cpu].tlb.flushAll();
+    this.ledger.add(cpu, CTR.tlb_flush_all);
+  }
+}
+
+/** A user access reached a frame that is neither data nor the zero page: a use-after-free. */
+export class MachineCheck extends Error {
+  constructor(
+    readonly cpu: number,
+    readonly vaddr: number,
+    readonly pfn: number,
+  ) {
+    super(`CPU${cpu} accessed 0x${vaddr.toString(16)} through a translation to freed frame 0x${pfn.toString(16)}`);
+    this.name = "MachineCheck";
+  }
+}

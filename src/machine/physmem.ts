@@ -1,0 +1,131 @@
+// Physical memory: 4 KiB frames. Page-table frames hold 512 packed PTEs each in one shared
+// Float64Array (see pte.ts); data frames hold one 32-bit content word, which stands for the
+// page's bytes (enough to detect lost or stale data without 4 KiB per frame).
+import { MAX_PFN, PTRS_PER_TABLE } from "./pte.js";
+
+export const FRAME_FREE = 0;
+export const FRAME_TABLE = 1;
+export const FRAME_DATA = 2;
+export const FRAME_ZERO = 3;
+export const FRAME_RESERVED = 4;
+
+/** A handle to one PTE slot: table slot * 512 + index. Plays the role of Linux's `pte_t *`. */
+export type ptep_t = number;
+
+function grow<T extends Int32Array | Uint8Array | Float64Array>(a: T, n: number, fill: number): T {
+  if (n <= a.length) return a;
+  let cap = Math.max(a.length * 2, 16);
+  while (cap < n) cap *= 2;
+  const b = new (a.constructor as new (n: number) => T)(cap);
+  b.set(a);
+  if (fill !== 0) b.fill(fill, a.length);
+  return b;
+}
+
+export class PhysMem {
+  /** Frame kind per PFN (FRAME_*). */
+  kind = new Uint8Array(1024);
+  /** Content word per data frame. */
+  data = new Int32Array(1024);
+  /** Table slot per PFN, -1 if the frame is not a page table. */
+  tableSlot = new Int32Array(1024).fill(-1);
+  /** PFN per table slot. */
+  slotPfn = new Int32Array(16);
+  /** All page-table entries: slot * 512 + index. Reallocated when it grows: never cache it. */
+  tables = new Float64Array(16 * PTRS_PER_TABLE);
+  private nextPfn = 1; // PFN 0 is never handed out
+  private nextSlot = 0;
+  private freeFrames: number[] = [];
+  private freeSlots: number[] = [];
+  framesInUse = 0;
+  /** The shared zero page (read faults on private anonymous memory map it). */
+  readonly zeroPfn: number;
+
+  constructor(readonly maxFrames: number = MAX_PFN + 1) {
+    if (!Number.isInteger(maxFrames) || maxFrames < 16 || maxFrames > MAX_PFN + 1)
+      throw new RangeError(`maxFrames must be an integer in [16, ${MAX_PFN + 1}]`);
+    this.kind[0] = FRAME_RESERVED;
+    this.zeroPfn = this.allocFrame(FRAME_ZERO);
+  }
+
+  private ensureFrames(n: number): void {
+    if (n > this.kind.length) {
+      this.kind = grow(this.kind, n, 0);
+      this.data = grow(this.data, n, 0);
+      this.tableSlot = grow(this.tableSlot, n, -1);
+    }
+  }
+
+  /** Allocate a frame (lowest never-used first, then most recently freed), zero-filled. */
+  allocFrame(kind: number): number {
+    let pfn = this.freeFrames.pop();
+    if (pfn === undefined) {
+      if (this.nextPfn >= this.maxFrames) throw new OutOfFramesError(this.maxFrames);
+      pfn = this.nextPfn++;
+      this.ensureFrames(this.nextPfn);
+    }
+    this.kind[pfn] = kind;
+    this.data[pfn] = 0;
+    this.framesInUse++;
+    return pfn;
+  }
+
+  freeFrame(pfn: number): void {
+    const k = this.kind[pfn];
+    if (k === FRAME_FREE || k === FRAME_RESERVED || k === FRAME_ZERO)
+      throw new Error(`freeFrame: pfn 0x${pfn.toString(16)} is not an allocated frame`);
+    if (k === FRAME_TABLE) {
+      const slot = this.tableSlot[pfn];
+      this.tableSlot[pfn] = -1;
+      this.freeSlots.push(slot);
+    }
+    this.kind[pfn] = FRAME_FREE;
+    this.freeFrames.push(pfn);
+    this.framesInUse--;
+  }
+
+  /** Allocate a zeroed page-table frame; returns its PFN. */
+  allocTable(): number {
+    const pfn = this.allocFrame(FRAME_TABLE);
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      slot = this.nextSlot++;
+      this.slotPfn = grow(this.slotPfn, this.nextSlot, 0);
+      this.tables = grow(this.tables, this.nextSlot * PTRS_PER_TABLE, 0);
+    }
+    this.tables.fill(0, slot * PTRS_PER_TABLE, (slot + 1) * PTRS_PER_TABLE);
+    this.tableSlot[pfn] = slot;
+    this.slotPfn[slot] = pfn;
+    return pfn;
+  }
+
+  /** The ptep handle of entry `idx` of the table in frame `pfn`. */
+  ptep(pfn: number, idx: number): ptep_t {
+    const slot = this.tableSlot[pfn];
+    if (slot < 0) throw new Error(`pfn 0x${pfn.toString(16)} is not a page table`);
+    return slot * PTRS_PER_TABLE + idx;
+  }
+
+  /** The physical (machine) address of a PTE, as Xen's mmu_update `ptr` names it. */
+  ptepPhysAddr(ptep: ptep_t): number {
+    return this.slotPfn[(ptep / PTRS_PER_TABLE) | 0] * 4096 + (ptep % PTRS_PER_TABLE) * 8;
+  }
+
+  /** Bytes the simulator holds for this memory (for the benchmark's memory figure). */
+  footprintBytes(): number {
+    return (
+      this.kind.byteLength +
+      this.data.byteLength +
+      this.tableSlot.byteLength +
+      this.slotPfn.byteLength +
+      this.tables.byteLength
+    );
+  }
+}
+
+export class OutOfFramesError extends Error {
+  constructor(readonly maxFrames: number) {
+    super(`out of physical frames (machine has ${maxFrames})`);
+    this.name = "OutOfFramesError";
+  }
+}

@@ -1,0 +1,213 @@
+// x86-64 page-table entries as plain JS numbers.
+//
+// A pte_t is a 64-bit x86 entry packed into a double without loss, so the hot paths need no
+// BigInt and no allocation:
+//   packed bits  0..31  = hardware bits  0..31  (P R/W U/S PWT PCD A D PAT G SW1-3, PFN bits 0..19)
+//   packed bits 32..43  = hardware bits 52..63  (SW 52-58, protection key 59-62, NX 63)
+// Hardware bits 32..51 (PFN bits 20..39) must be zero: the simulated machine has MAXPHYADDR = 32
+// (4 GiB of frames), which every scenario fits. `pteToHex` shows the real 64-bit layout.
+//
+// Low flags are tested with ordinary 32-bit operators: `v & MASK` applies ToInt32, which keeps
+// exactly bits 0..31 of an integer-valued double.
+
+/** A packed x86-64 PTE (see the file comment). Branded so that raw numbers do not slip in. */
+export type pte_t = number & { readonly __pte: unique symbol };
+
+export const _PAGE_PRESENT = 1 << 0;
+export const _PAGE_RW = 1 << 1;
+export const _PAGE_USER = 1 << 2;
+export const _PAGE_PWT = 1 << 3;
+export const _PAGE_PCD = 1 << 4;
+export const _PAGE_ACCESSED = 1 << 5;
+export const _PAGE_DIRTY = 1 << 6;
+export const _PAGE_PAT = 1 << 7;
+export const _PAGE_GLOBAL = 1 << 8;
+export const _PAGE_SOFTW1 = 1 << 9;
+export const _PAGE_SOFTW2 = 1 << 10;
+export const _PAGE_SOFTW3 = 1 << 11;
+/** Linux x86: SOFTW1 is _PAGE_SPECIAL (zero page, pfnmap). */
+export const _PAGE_SPECIAL = _PAGE_SOFTW1;
+/** Linux x86: SOFTW2 is _PAGE_UFFD_WP. */
+export const _PAGE_UFFD_WP = _PAGE_SOFTW2;
+/** Linux x86: SOFTW3 is _PAGE_SOFT_DIRTY. */
+export const _PAGE_SOFT_DIRTY = _PAGE_SOFTW3;
+/** Linux x86 reuses the G bit as _PAGE_PROTNONE when P is clear (PROT_NONE entries). */
+export const _PAGE_PROTNONE = _PAGE_GLOBAL;
+
+const HI = 4294967296; // 2^32: weight of packed bit 32
+/** Weight in the packed value of hardware bit b (52 <= b <= 63). */
+const hiBit = (b: number): number => 2 ** (b - 52 + 32);
+/** Hardware bit 57, SOFTW4 (devmap in older kernels). */
+export const _PAGE_SOFTW4 = hiBit(57);
+/** Hardware bit 58, SOFTW5: _PAGE_SAVED_DIRTY (shadow-stack era). */
+export const _PAGE_SAVED_DIRTY = hiBit(58);
+/** Hardware bits 59..62: protection key. Packed value of key k is k * _PAGE_PKEY0. */
+export const _PAGE_PKEY0 = hiBit(59);
+export const _PAGE_NX = hiBit(63);
+
+export const PAGE_SHIFT = 12;
+export const PTRS_PER_TABLE = 512;
+/** Largest PFN the packed layout holds (MAXPHYADDR = 32). */
+export const MAX_PFN = (1 << 20) - 1;
+const PFN_MASK_LO = 0xfffff000 | 0; // bits 12..31
+
+/** Flags of the low word (bits 0..11). */
+export function pteLowFlags(v: pte_t | number): number {
+  return v & 0xfff;
+}
+/** The high part of the packed value (hardware bits 52..63 as packed bits 32..43), as a number. */
+export function pteHigh(v: pte_t | number): number {
+  return v - (v >>> 0);
+}
+/** The 12 high bits (hardware 52..63) as a small integer. */
+export function pteHigh12(v: pte_t | number): number {
+  return (v / HI) >>> 0;
+}
+/** Build a packed value from its low 32 bits and the 12 high bits (hardware 52..63). */
+export function pteFromParts(lo32: number, hi12: number): pte_t {
+  return ((lo32 >>> 0) + (hi12 & 0xfff) * HI) as pte_t;
+}
+export function pte_pfn(v: pte_t): number {
+  return (v & PFN_MASK_LO) >>> PAGE_SHIFT;
+}
+/** pfn_pte: an entry mapping `pfn` with protection `prot` (a packed pgprot: flags, NX, pkey). */
+export function pfn_pte(pfn: number, prot: number): pte_t {
+  return (pteHigh(prot) + ((((pfn << PAGE_SHIFT) & PFN_MASK_LO) | (prot & 0xfff)) >>> 0)) as pte_t;
+}
+/** Set low-word flag bits. */
+export function pteSetLow(v: pte_t, bits: number): pte_t {
+  return (pteHigh(v) + (((v & 0xffffffff) | bits) >>> 0)) as pte_t;
+}
+/** Clear low-word flag bits. */
+export function pteClearLow(v: pte_t, bits: number): pte_t {
+  return (pteHigh(v) + ((v & ~bits) >>> 0)) as pte_t;
+}
+
+export const __pte = (v: number): pte_t => v as pte_t;
+export const pte_val = (v: pte_t): number => v;
+export const NULL_PTE = 0 as pte_t;
+
+export function pte_none(v: pte_t): boolean {
+  return v === 0;
+}
+/** Linux x86 pte_present: present to hardware, or PROT_NONE (present to software only). */
+export function pte_present(v: pte_t): boolean {
+  return (v & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0;
+}
+export function pte_protnone(v: pte_t): boolean {
+  return (v & (_PAGE_PROTNONE | _PAGE_PRESENT)) === _PAGE_PROTNONE;
+}
+export function pte_hw_present(v: pte_t): boolean {
+  return (v & _PAGE_PRESENT) !== 0;
+}
+export function pte_write(v: pte_t): boolean {
+  return (v & _PAGE_RW) !== 0;
+}
+export function pte_dirty(v: pte_t): boolean {
+  return (v & _PAGE_DIRTY) !== 0;
+}
+export function pte_young(v: pte_t): boolean {
+  return (v & _PAGE_ACCESSED) !== 0;
+}
+export function pte_special(v: pte_t): boolean {
+  return (v & _PAGE_SPECIAL) !== 0;
+}
+export function pte_exec(v: pte_t): boolean {
+  return v < _PAGE_NX;
+}
+export function pte_user(v: pte_t): boolean {
+  return (v & _PAGE_USER) !== 0;
+}
+export function pte_mkwrite(v: pte_t): pte_t {
+  return pteSetLow(v, _PAGE_RW);
+}
+export function pte_wrprotect(v: pte_t): pte_t {
+  return pteClearLow(v, _PAGE_RW);
+}
+export function pte_mkdirty(v: pte_t): pte_t {
+  return pteSetLow(v, _PAGE_DIRTY | _PAGE_SOFT_DIRTY);
+}
+export function pte_mkclean(v: pte_t): pte_t {
+  return pteClearLow(v, _PAGE_DIRTY);
+}
+export function pte_mkyoung(v: pte_t): pte_t {
+  return pteSetLow(v, _PAGE_ACCESSED);
+}
+export function pte_mkold(v: pte_t): pte_t {
+  return pteClearLow(v, _PAGE_ACCESSED);
+}
+export function pte_mkspecial(v: pte_t): pte_t {
+  return pteSetLow(v, _PAGE_SPECIAL);
+}
+
+/**
+ * _PAGE_CHG_MASK: the bits pte_modify keeps from the old entry (x86: PFN, PCD, PWT, special,
+ * accessed, dirty, soft-dirty, uffd-wp, saved-dirty, devmap/SOFTW4). Everything else comes
+ * from the new protection. Low part and high part are kept separately.
+ */
+export const _PAGE_CHG_MASK_LO =
+  PFN_MASK_LO | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY | _PAGE_UFFD_WP;
+const CHG_HI12 = (_PAGE_SAVED_DIRTY + _PAGE_SOFTW4) / HI;
+
+/**
+ * pte_modify(pte, newprot): keep the _PAGE_CHG_MASK bits of `v`, take the rest from `newprot`.
+ * (Linux also inverts the PFN of non-present entries for L1TF; not modelled: see README.)
+ */
+export function pte_modify(v: pte_t, newprot: number): pte_t {
+  const lo = ((v & _PAGE_CHG_MASK_LO) | (newprot & ~_PAGE_CHG_MASK_LO)) >>> 0;
+  const hi = (pteHigh12(v) & CHG_HI12) | (pteHigh12(newprot) & ~CHG_HI12 & 0xfff);
+  return (lo + hi * HI) as pte_t;
+}
+
+/**
+ * x86 pte_needs_flush(oldpte, newpte): does changing an entry from `old` to `nw` require a TLB
+ * invalidation? Flush when a present entry changes frame, clears D, P or A (A ignored here, as
+ * mprotect passes ignore_access) or changes RW, USER, PWT, PCD, PAT, G, pkey or NX; software
+ * bits never need one.
+ */
+export function pte_needs_flush(old: pte_t, nw: pte_t): boolean {
+  if ((old & _PAGE_PRESENT) === 0) return false;
+  if (pte_pfn(old) !== pte_pfn(nw)) return true;
+  const FLUSH_ON_CLEAR_LO = _PAGE_DIRTY | _PAGE_PRESENT; // _PAGE_ACCESSED ignored (ignore_access)
+  const FLUSH_ON_CHANGE_LO = _PAGE_RW | _PAGE_USER | _PAGE_PWT | _PAGE_PCD | _PAGE_GLOBAL | _PAGE_PAT;
+  const diffLo = (old ^ nw) & 0xfff;
+  if ((diffLo & old & FLUSH_ON_CLEAR_LO) !== 0) return true;
+  if ((diffLo & FLUSH_ON_CHANGE_LO) !== 0) return true;
+  // High part: pkey (59..62) and NX (63) need a flush on any change; SOFTW4/5 do not.
+  const diffHi = (pteHigh12(old) ^ pteHigh12(nw)) & 0xf80;
+  return diffHi !== 0;
+}
+
+/** The real 64-bit hardware layout as 16 hex digits. */
+export function pteToHex(v: pte_t | number): string {
+  const lo = v >>> 0;
+  const hi = ((pteHigh12(v) << 20) >>> 0).toString(16).padStart(8, "0");
+  return `${hi}${lo.toString(16).padStart(8, "0")}`;
+}
+
+/** Parse 16 hex digits of a real 64-bit entry (reserved PFN bits 32..51 must be 0). */
+export function pteFromHex(s: string): pte_t | undefined {
+  if (!/^(0x)?[0-9a-fA-F]{1,16}$/.test(s)) return undefined;
+  const h = s.replace(/^0x/, "").padStart(16, "0");
+  const hi = Number.parseInt(h.slice(0, 8), 16);
+  const lo = Number.parseInt(h.slice(8), 16);
+  if ((hi & 0xfffff) !== 0) return undefined;
+  return pteFromParts(lo, hi >>> 20);
+}
+
+/** A short human-readable form: "pfn 0x1234 P RW U A D NX" or "none" / "protnone". */
+export function pteDescribe(v: pte_t): string {
+  if (v === 0) return "none";
+  const parts: string[] = [`pfn 0x${pte_pfn(v).toString(16)}`];
+  if (pte_protnone(v)) parts.push("PROTNONE");
+  else if (v & _PAGE_PRESENT) parts.push("P");
+  else parts.push("!P");
+  parts.push(v & _PAGE_RW ? "RW" : "RO");
+  if (v & _PAGE_USER) parts.push("U");
+  if (v & _PAGE_ACCESSED) parts.push("A");
+  if (v & _PAGE_DIRTY) parts.push("D");
+  if (v & _PAGE_SPECIAL) parts.push("SPECIAL");
+  if (v & _PAGE_SOFT_DIRTY) parts.push("SD");
+  if (!pte_exec(v)) parts.push("NX");
+  return parts.join(" ");
+}

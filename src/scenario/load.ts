@@ -1,0 +1,113 @@
+// Scenario files: YAML text -> a validated Scenario, or errors located as file:line:col.
+// Pure (no file I/O): the CLI reads the file and passes its text.
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import type { z } from "zod";
+import { crossCheck, type Scenario, ScenarioSchema } from "../sim/scenario.js";
+
+export interface LocatedError {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
+
+export function formatLocated(e: LocatedError): string {
+  return `${e.file}:${e.line}:${e.col}: ${e.message}`;
+}
+
+export type LoadResult = { ok: true; scenario: Scenario } | { ok: false; errors: LocatedError[] };
+
+/** Scenario files larger than this are refused before parsing. */
+export const MAX_SCENARIO_BYTES = 1 << 20;
+
+export function loadScenarioText(text: string, file: string): LoadResult {
+  if (text.length > MAX_SCENARIO_BYTES)
+    return { ok: false, errors: [{ file, line: 1, col: 1, message: `file is larger than ${MAX_SCENARIO_BYTES} bytes` }] };
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => {
+        const p = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
+        return { file, line: p.line, col: p.col, message: `YAML: ${firstLine(e.message)}` };
+      }),
+    };
+  }
+  const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (data === null || typeof data !== "object" || Array.isArray(data))
+    return { ok: false, errors: [{ file, line: 1, col: 1, message: "a scenario is a YAML mapping (key: value lines)" }] };
+  const locate = (path: readonly PropertyKey[], key?: string): { line: number; col: number } => {
+    const node = nodeAt(doc.contents as Node | null, path, key);
+    const off = node?.range?.[0] ?? 0;
+    return lc.linePos(off);
+  };
+  const parsed = ScenarioSchema.safeParse(data);
+  if (!parsed.success) {
+    const errors: LocatedError[] = [];
+    for (const issue of parsed.error.issues) {
+      if (issue.code === "unrecognized_keys") {
+        for (const k of issue.keys) {
+          const p = locate(issue.path, k);
+          errors.push({ file, ...p, message: `${where(issue.path, k)}: unknown key "${k}"` });
+        }
+        continue;
+      }
+      const p = locate(issue.path);
+      errors.push({ file, ...p, message: `${where(issue.path)}: ${describe(issue)}` });
+    }
+    return { ok: false, errors: sortErrors(errors) };
+  }
+  const cross = crossCheck(parsed.data);
+  if (cross.length > 0)
+    return {
+      ok: false,
+      errors: sortErrors(cross.map((c) => ({ file, ...locate(c.path), message: `${where(c.path)}: ${c.message}` }))),
+    };
+  return { ok: true, scenario: parsed.data };
+}
+
+function sortErrors(e: LocatedError[]): LocatedError[] {
+  return e.sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0];
+}
+
+function where(path: readonly PropertyKey[], key?: string): string {
+  const parts = [...path, ...(key === undefined ? [] : [key])];
+  if (parts.length === 0) return "scenario";
+  return parts.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("");
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type") {
+    const got = (issue as { input?: unknown }).input;
+    if (got === undefined) return `missing (expected ${issue.expected})`;
+    return `expected ${issue.expected}, got ${JSON.stringify(got)}`;
+  }
+  if (issue.code === "invalid_value" && "values" in issue)
+    return `must be one of ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
+  return issue.message;
+}
+
+/** The YAML node at `path` (or the key node of `key` inside it); the deepest existing ancestor otherwise. */
+function nodeAt(root: Node | null, path: readonly PropertyKey[], key?: string): Node | null {
+  let node: Node | null = root;
+  for (const seg of path) {
+    if (node === null) return null;
+    let next: Node | null = null;
+    if (isMap(node)) {
+      const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === String(seg));
+      next = pair ? ((pair.value as Node | null) ?? (pair.key as Node)) : null;
+    } else if (isSeq(node) && typeof seg === "number") next = (node.items[seg] as Node | undefined) ?? null;
+    if (next === null) return node;
+    node = next;
+  }
+  if (key !== undefined && node !== null && isMap(node)) {
+    const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === key);
+    if (pair) return pair.key as Node;
+  }
+  return node;
+}

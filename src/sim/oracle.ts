@@ -1,0 +1,246 @@
+// The ground-truth oracle. It watches every completed user access and every kernel event, keeps
+// what each tracked page must contain and whether it was written or accessed since software
+// last cleaned or aged it, and reports the properties ptesim checks:
+//
+//   lost-dirty           a page written since it was last clean whose PTE (and folio) says clean
+//   lost-accessed        a page accessed since it was aged whose PTE says not accessed
+//   lost-update          a software update of a PTE is missing: its protection disagrees with its VMA
+//   transaction-contract a breach of the ptep_modify_prot_start/commit contract (see contract.ts)
+//   stale-writable-tlb   a write completed, or a writable TLB entry survived, after the syscall that
+//                        removed write permission returned
+//   data-loss            a page's contents vanished or changed behind the program's back
+import type { Kernel } from "../kernel/kernel.js";
+import { vm_get_page_prot } from "../kernel/pgprot.js";
+import { VM_WRITE } from "../kernel/vma.js";
+import type { Machine } from "../machine/machine.js";
+import {
+  _PAGE_NX,
+  _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+  _PAGE_RW,
+  _PAGE_USER,
+  type pte_t,
+  pte_dirty,
+  pte_none,
+  pte_pfn,
+  pte_present,
+  pte_young,
+  pteDescribe,
+} from "../machine/pte.js";
+import { TLB_RW } from "../machine/tlb.js";
+
+export const PROPERTIES = [
+  "lost-dirty",
+  "lost-accessed",
+  "lost-update",
+  "transaction-contract",
+  "stale-writable-tlb",
+  "data-loss",
+] as const;
+export type PropertyName = (typeof PROPERTIES)[number];
+
+export interface Violation {
+  property: PropertyName;
+  /** Page address concerned (-1 if none). */
+  addr: number;
+  /** CPU whose action revealed it (-1 for end-of-run checks). */
+  cpu: number;
+  /** Step number at which it was detected. */
+  step: number;
+  message: string;
+  /** For transaction-contract: the rule. */
+  rule?: string;
+}
+
+export class Oracle {
+  readonly pages: number[] = [];
+  private readonly index = new Map<number, number>();
+  /** Expected content word (0: never written since mapped). */
+  expected: Int32Array;
+  /** Written since the page was last known clean. */
+  written: Uint8Array;
+  /** Accessed since aging. */
+  accessed: Uint8Array;
+  /** Writable according to the VMAs at the last syscall return. */
+  writableAtReturn: Uint8Array;
+  readonly violations: Violation[] = [];
+  /** Step counter, advanced by the simulation. */
+  step = 0;
+  /** Stop recording after this many (a run keeps going; the first ones matter). */
+  maxViolations = 64;
+
+  constructor(
+    private readonly machine: Machine,
+    private readonly kernel: Kernel,
+    pageAddrs: readonly number[],
+  ) {
+    for (const a of pageAddrs) {
+      this.index.set(a / 4096, this.pages.length);
+      this.pages.push(a);
+    }
+    const n = this.pages.length;
+    this.expected = new Int32Array(n);
+    this.written = new Uint8Array(n);
+    this.accessed = new Uint8Array(n);
+    this.writableAtReturn = new Uint8Array(n);
+  }
+
+  indexOf(addr: number): number {
+    return this.index.get(Math.floor(addr / 4096)) ?? -1;
+  }
+
+  report(v: Omit<Violation, "step">): void {
+    if (this.violations.length < this.maxViolations) this.violations.push({ ...v, step: this.step });
+  }
+
+  /** Forget history: called after setup so only the scenario's own run counts. */
+  resetHistory(aged: boolean): void {
+    if (aged) this.accessed.fill(0);
+    this.snapshotWritable();
+  }
+
+  /** A user access completed (value = the word read, or written). */
+  access(cpu: number, addr: number, write: boolean, value: number): void {
+    const i = this.indexOf(addr);
+    if (i < 0) return;
+    this.accessed[i] = 1;
+    if (write) {
+      if (this.writableAtReturn[i] === 0 && !this.vmaWritable(addr))
+        this.report({
+          property: "stale-writable-tlb",
+          addr: this.pages[i],
+          cpu,
+          message: `CPU${cpu} completed a write to 0x${this.pages[i].toString(16)} after the syscall removing write permission returned`,
+        });
+      this.expected[i] = value;
+      this.written[i] = 1;
+    } else if (value !== this.expected[i]) {
+      this.report({
+        property: "data-loss",
+        addr: this.pages[i],
+        cpu,
+        message: `CPU${cpu} read ${hex(value)} from 0x${this.pages[i].toString(16)} but the last write left ${hex(this.expected[i])}`,
+      });
+    }
+  }
+
+  /** A fault installed a fresh frame: legitimate only if the page holds no data yet. */
+  newPage(cpu: number, addr: number, pfn: number, zero: boolean): void {
+    const i = this.indexOf(addr);
+    if (i < 0) return;
+    const content = this.machine.mem.data[pfn];
+    if (this.expected[i] !== content)
+      this.report({
+        property: "data-loss",
+        addr: this.pages[i],
+        cpu,
+        message: `a fault on CPU${cpu} mapped ${zero ? "the zero page" : `a fresh frame 0x${pfn.toString(16)}`} at 0x${this.pages[i].toString(16)}, which held ${hex(this.expected[i])}`,
+      });
+  }
+
+  /** munmap removed the entry: dirtiness must survive into the folio; the page's data goes away. */
+  zapped(cpu: number, addr: number, old: pte_t): void {
+    const i = this.indexOf(addr);
+    if (i < 0) return;
+    if (this.written[i] && pte_present(old) && !pte_dirty(old))
+      this.report({
+        property: "lost-dirty",
+        addr: this.pages[i],
+        cpu,
+        message: `munmap found 0x${this.pages[i].toString(16)} clean (${pteDescribe(old)}) although it was written`,
+      });
+    this.expected[i] = 0;
+    this.written[i] = 0;
+    this.accessed[i] = 0;
+  }
+
+  private vmaWritable(addr: number): boolean {
+    const vma = this.kernel.as.findVma(addr);
+    return vma !== undefined && (vma.flags & VM_WRITE) !== 0;
+  }
+
+  private snapshotWritable(): void {
+    for (let i = 0; i < this.pages.length; i++) this.writableAtReturn[i] = this.vmaWritable(this.pages[i]) ? 1 : 0;
+  }
+
+  /** A syscall returned: its effect is now promised, including that no writable TLB entry survives. */
+  syscallReturn(cpu: number, name: string): void {
+    this.snapshotWritable();
+    for (const c of this.machine.cpus) {
+      const tlb = c.tlb;
+      for (let j = 0; j < tlb.vpn.length; j++) {
+        const vpn = tlb.vpn[j];
+        if (vpn === -1 || (tlb.flags[j] & TLB_RW) === 0) continue;
+        const i = this.index.get(vpn);
+        if (i === undefined || this.writableAtReturn[i] === 1) continue;
+        this.report({
+          property: "stale-writable-tlb",
+          addr: this.pages[i],
+          cpu: c.id,
+          message: `${name} on CPU${cpu} returned while CPU${c.id}'s TLB still maps 0x${this.pages[i].toString(16)} writable`,
+        });
+      }
+    }
+  }
+
+  /** End-of-run checks on every tracked page. */
+  finalCheck(): void {
+    const mem = this.machine.mem;
+    for (let i = 0; i < this.pages.length; i++) {
+      const addr = this.pages[i];
+      const pte = this.kernel.peekPte(addr);
+      const vma = this.kernel.as.findVma(addr);
+      if (pte_none(pte) || !pte_present(pte)) {
+        if (this.expected[i] !== 0)
+          this.report({
+            property: "data-loss",
+            addr,
+            cpu: -1,
+            message: `0x${addr.toString(16)} held ${hex(this.expected[i])} but its PTE is gone (${pteDescribe(pte)})`,
+          });
+        continue;
+      }
+      const pfn = pte_pfn(pte);
+      if (mem.data[pfn] !== this.expected[i])
+        this.report({
+          property: "data-loss",
+          addr,
+          cpu: -1,
+          message: `0x${addr.toString(16)} maps frame 0x${pfn.toString(16)} holding ${hex(mem.data[pfn])}, expected ${hex(this.expected[i])}`,
+        });
+      if (this.written[i] && !pte_dirty(pte) && !this.kernel.folioDirty.has(pfn))
+        this.report({
+          property: "lost-dirty",
+          addr,
+          cpu: -1,
+          message: `0x${addr.toString(16)} was written but its PTE is clean (${pteDescribe(pte)}): writeback would drop the data`,
+        });
+      if (this.accessed[i] && !pte_young(pte))
+        this.report({
+          property: "lost-accessed",
+          addr,
+          cpu: -1,
+          message: `0x${addr.toString(16)} was accessed but its PTE is old (${pteDescribe(pte)}): reclaim would think it cold`,
+        });
+      if (vma !== undefined) {
+        const want = vm_get_page_prot(vma.flags);
+        const KEY = _PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_USER;
+        const bad =
+          (pte & KEY) !== (want & KEY) ||
+          (pte >= _PAGE_NX) !== (want >= _PAGE_NX) ||
+          ((pte & _PAGE_RW) !== 0 && (vma.flags & VM_WRITE) === 0);
+        if (bad)
+          this.report({
+            property: "lost-update",
+            addr,
+            cpu: -1,
+            message: `0x${addr.toString(16)}: PTE ${pteDescribe(pte)} disagrees with its VMA's protection (${pteDescribe((want + pfn * 4096) as pte_t)})`,
+          });
+      }
+    }
+  }
+}
+
+function hex(v: number): string {
+  return `0x${(v >>> 0).toString(16)}`;
+}

@@ -1,0 +1,157 @@
+// Scenarios: what to simulate. The schema is the single source of truth for the YAML format,
+// the defaults and the error messages (see src/scenario/load.ts for file:line:col reporting).
+import { z } from "zod";
+import { KERNEL_MUTANTS } from "../kernel/kernel.js";
+
+const PROT_RE = /^(none|[rwx]{1,3})$/;
+
+/** "rw", "r", "rwx", "x", "none" -> PROT_* bits. */
+export function parseProt(s: string): number {
+  if (s === "none") return 0;
+  let p = 0;
+  for (const ch of s) p |= ch === "r" ? 1 : ch === "w" ? 2 : 4;
+  return p;
+}
+export function protToString(p: number): string {
+  if (p === 0) return "none";
+  return `${p & 1 ? "r" : ""}${p & 2 ? "w" : ""}${p & 4 ? "x" : ""}`;
+}
+
+const prot = z
+  .string()
+  .regex(PROT_RE, 'a protection is "none" or letters from "rwx", e.g. "rw"')
+  .refine((s) => new Set(s).size === s.length, "a protection letter appears twice");
+
+const ident = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, "a name is letters, digits, '_' or '-'");
+
+export const RegionSchema = z.strictObject({
+  name: ident,
+  pages: z.number().int().min(1).max(262144),
+  prot: prot.default("rw"),
+  shared: z.boolean().default(false),
+  /** How pages are first touched before the syscalls: by a write, a read, or not at all. */
+  populate: z.enum(["write", "read", "none"]).default("write"),
+});
+
+export const SyscallSchema = z.strictObject({
+  call: z.enum(["mprotect", "munmap"]),
+  region: ident,
+  /** First page within the region. */
+  offset: z.number().int().min(0).default(0),
+  /** Number of pages; default: to the end of the region. */
+  pages: z.number().int().min(0).optional(),
+  /** mprotect only. */
+  prot: prot.optional(),
+});
+
+export const WorkloadSchema = z.strictObject({
+  /** Accesses per user CPU. */
+  accesses: z.number().int().min(0).max(1_000_000).default(24),
+  /** Fraction of accesses that are writes. */
+  writeRatio: z.number().min(0).max(1).default(0.5),
+  /** At each kernel step, the probability that the scheduler runs a hardware step first (repeatedly). */
+  interleave: z.number().min(0).max(0.95).default(0.5),
+  /** Which regions user CPUs touch (default: all). */
+  regions: z.array(ident).optional(),
+});
+
+export const ScenarioSchema = z.strictObject({
+  name: z.string().default("scenario"),
+  description: z.string().optional(),
+  seed: z.number().int().min(0).max(0xffffffff).default(1),
+  backend: z.string().min(1).default("native"),
+  /** Backend options, validated by the backend itself. */
+  backendOptions: z.record(z.string(), z.unknown()).default({}),
+  /** CPUs in all: CPU 0 makes the syscalls, CPUs 1.. run the user workload. */
+  cpus: z.number().int().min(1).max(64).default(3),
+  regions: z.array(RegionSchema).min(1),
+  syscalls: z.array(SyscallSchema).default([]),
+  workload: WorkloadSchema.default(() => WorkloadSchema.parse({})),
+  /** Clear the Accessed bits (reclaim aging) after populating, so lost A bits can show. */
+  age: z.boolean().default(false),
+  machine: z
+    .strictObject({
+      tlbSets: z.number().int().min(1).max(4096).default(64),
+      tlbWays: z.number().int().min(1).max(64).default(8),
+      maxFrames: z.number().int().min(64).max(1048576).default(65536),
+    })
+    .default(() => ({ tlbSets: 64, tlbWays: 8, maxFrames: 65536 })),
+  kernel: z
+    .strictObject({
+      lazyRules: z.enum(["classic", "nested"]).default("classic"),
+      maxBatch: z.number().int().min(1).max(512).default(1),
+      mutant: z.enum(KERNEL_MUTANTS).nullable().default(null),
+    })
+    .default(() => ({ lazyRules: "classic" as const, maxBatch: 1, mutant: null })),
+});
+
+export type Scenario = z.output<typeof ScenarioSchema>;
+export type ScenarioInput = z.input<typeof ScenarioSchema>;
+export type Region = z.output<typeof RegionSchema>;
+export type SyscallSpec = z.output<typeof SyscallSchema>;
+
+/** A problem found in a scenario, located by its path in the document. */
+export interface ScenarioIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** Checks that need more than one field (names resolve, ranges fit, prot given for mprotect). */
+export function crossCheck(s: Scenario): ScenarioIssue[] {
+  const issues: ScenarioIssue[] = [];
+  const names = new Map<string, Region>();
+  s.regions.forEach((r, i) => {
+    if (names.has(r.name)) issues.push({ path: ["regions", i, "name"], message: `region "${r.name}" is defined twice` });
+    names.set(r.name, r);
+  });
+  const total = s.regions.reduce((a, r) => a + r.pages, 0);
+  if (total + 1024 > s.machine.maxFrames)
+    issues.push({ path: ["machine", "maxFrames"], message: `${total} pages do not fit in ${s.machine.maxFrames} frames` });
+  s.syscalls.forEach((c, i) => {
+    const r = names.get(c.region);
+    if (r === undefined) {
+      issues.push({ path: ["syscalls", i, "region"], message: `no region named "${c.region}"` });
+      return;
+    }
+    if (c.offset > r.pages)
+      issues.push({ path: ["syscalls", i, "offset"], message: `offset ${c.offset} is past the end of "${r.name}" (${r.pages} pages)` });
+    if (c.pages !== undefined && c.offset + c.pages > r.pages)
+      issues.push({
+        path: ["syscalls", i, "pages"],
+        message: `pages ${c.offset}..${c.offset + c.pages} run past the end of "${r.name}" (${r.pages} pages)`,
+      });
+    if (c.call === "mprotect" && c.prot === undefined)
+      issues.push({ path: ["syscalls", i], message: "mprotect needs a prot" });
+    if (c.call !== "mprotect" && c.prot !== undefined)
+      issues.push({ path: ["syscalls", i, "prot"], message: `${c.call} takes no prot` });
+  });
+  s.workload.regions?.forEach((n, i) => {
+    if (!names.has(n)) issues.push({ path: ["workload", "regions", i], message: `no region named "${n}"` });
+  });
+  return issues;
+}
+
+/** The built-in default scenario: what `ptesim demo` and `ptesim run` without a file use. */
+export const DEFAULT_SCENARIO: ScenarioInput = {
+  name: "default",
+  description:
+    "Two user CPUs read and write a shared buffer and a private heap while CPU 0 makes them read-only and back with mprotect.",
+  seed: 1,
+  cpus: 3,
+  regions: [
+    { name: "shared", pages: 8, prot: "rw", shared: true, populate: "read" },
+    { name: "heap", pages: 8, prot: "rw", shared: false, populate: "write" },
+  ],
+  syscalls: [
+    { call: "mprotect", region: "shared", prot: "r" },
+    { call: "mprotect", region: "shared", prot: "rw" },
+    { call: "mprotect", region: "heap", prot: "r" },
+    { call: "mprotect", region: "heap", prot: "rw" },
+  ],
+  workload: { accesses: 48, writeRatio: 0.6, interleave: 0.6 },
+  age: true,
+};
+
+export function defaultScenario(): Scenario {
+  return ScenarioSchema.parse(DEFAULT_SCENARIO);
+}

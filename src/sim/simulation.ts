@@ -1,0 +1,413 @@
+// A simulation: one machine, one kernel with a backend, user programs on CPUs 1.., the syscall
+// sequence on CPU 0, and the oracle. Schedulers decide the interleaving through the machine's
+// StepHook; this file provides the seeded random one used by `ptesim run` and `ptesim demo`.
+import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
+import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
+import { ContractViolation } from "../kernel/contract.js";
+import { errnoName } from "../kernel/errno.js";
+import { Kernel, VM_FAULT_SIGSEGV } from "../kernel/kernel.js";
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../kernel/mman.js";
+import type { BackendModule } from "../kernel/pvops.js";
+import type { CounterName } from "../machine/ledger.js";
+import { ACCESS_READ, ACCESS_WRITE, Machine, MachineCheck, STEP, STEP_NAMES, type StepHook } from "../machine/machine.js";
+import type { ptep_t } from "../machine/physmem.js";
+import { type pte_t, pteDescribe } from "../machine/pte.js";
+import { Oracle, type Violation } from "./oracle.js";
+import { parseProt, type Scenario } from "./scenario.js";
+
+/** One line of a timeline. */
+export interface TraceEvent {
+  step: number;
+  cpu: number;
+  actor: "kernel" | "mmu" | "user" | "fault" | "sched";
+  what: string;
+  /** Page address, or -1. */
+  addr: number;
+  /** PTE before/after for PTE-changing events (as descriptions), else undefined. */
+  before?: string;
+  after?: string;
+}
+
+export interface SyscallRecord {
+  call: string;
+  addr: number;
+  pages: number;
+  prot?: string;
+  ret: number;
+  errno?: string;
+  ptesChanged: number;
+}
+
+export interface RunStats {
+  steps: number;
+  kernelSteps: number;
+  userSteps: number;
+  reads: number;
+  writes: number;
+  faults: number;
+  segv: number;
+}
+
+export interface RunResult {
+  scenario: string;
+  backend: string;
+  seed: number;
+  violations: Violation[];
+  /** The events that touched the page of the first violation, in order. */
+  timeline: TraceEvent[];
+  syscalls: SyscallRecord[];
+  stats: RunStats;
+  counters: Partial<Record<CounterName, number>>;
+}
+
+interface UserOp {
+  addr: number;
+  write: boolean;
+  value: number;
+}
+
+const enum UserState {
+  Ready = 0,
+  Faulted = 1,
+}
+
+export interface SimulationOptions {
+  /** Record a timeline (default true). */
+  trace?: boolean;
+}
+
+/** Per-run state shared by schedulers. */
+export class Simulation {
+  readonly machine: Machine;
+  readonly kernel: Kernel;
+  readonly oracle: Oracle;
+  readonly regionAddr = new Map<string, number>();
+  readonly programs: UserOp[][] = [];
+  readonly pc: Int32Array;
+  readonly state: Uint8Array;
+  readonly faultErr: Int32Array;
+  readonly stats: RunStats = { steps: 0, kernelSteps: 0, userSteps: 0, reads: 0, writes: 0, faults: 0, segv: 0 };
+  readonly events: TraceEvent[] | null;
+  readonly syscalls: SyscallRecord[] = [];
+  private ptepAddr = new Map<number, number>();
+  /** Set when a run must stop (contract breach, machine check). */
+  aborted = false;
+
+  constructor(
+    readonly scenario: Scenario,
+    readonly backend: BackendModule,
+    opts: SimulationOptions = {},
+  ) {
+    this.machine = new Machine({
+      cpus: scenario.cpus,
+      maxFrames: scenario.machine.maxFrames,
+      tlbSets: scenario.machine.tlbSets,
+      tlbWays: scenario.machine.tlbWays,
+    });
+    this.kernel = new Kernel(this.machine, backend, {
+      lazyRules: scenario.kernel.lazyRules,
+      maxBatch: scenario.kernel.maxBatch,
+      mutant: scenario.kernel.mutant,
+      backendOptions: scenario.backendOptions,
+    });
+    const n = scenario.cpus;
+    this.pc = new Int32Array(n);
+    this.state = new Uint8Array(n);
+    this.faultErr = new Int32Array(n);
+    this.events = opts.trace === false ? null : [];
+    // Map the regions (CPU 0, no scheduler yet).
+    const pages: number[] = [];
+    for (const r of scenario.regions) {
+      const flags = MAP_ANONYMOUS | (r.shared ? MAP_SHARED : MAP_PRIVATE);
+      const a = this.kernel.sys_mmap(0, 0, r.pages * 4096, parseProt(r.prot), flags);
+      if (a < 0) throw new Error(`setup: mmap of region "${r.name}" failed with ${errnoName(a)}`);
+      this.regionAddr.set(r.name, a);
+      for (let i = 0; i < r.pages; i++) pages.push(a + i * 4096);
+    }
+    this.oracle = new Oracle(this.machine, this.kernel, pages);
+    const oracle = this.oracle;
+    const sim = this;
+    this.kernel.observer = {
+      newPage: (cpu, addr, pfn, zero) => oracle.newPage(cpu, addr, pfn, zero),
+      zapped: (cpu, addr, old) => oracle.zapped(cpu, addr, old),
+      syscallReturn: (cpu, name) => {
+        if (sim.events !== null) sim.log(cpu, "kernel", `${name} returns`, -1);
+        oracle.syscallReturn(cpu, name);
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- setup
+
+  /** Populate pages as the scenario says (each page by one user CPU, round-robin), then age. */
+  populate(): void {
+    const s = this.scenario;
+    const users = Math.max(1, s.cpus - 1);
+    let k = 0;
+    for (const r of s.regions) {
+      if (r.populate === "none") continue;
+      const base = this.regionAddr.get(r.name)!;
+      for (let i = 0; i < r.pages; i++) {
+        const cpu = s.cpus > 1 ? 1 + (k++ % users) : 0;
+        const write = r.populate === "write";
+        this.accessNow(cpu, base + i * 4096, write, write ? initialValue(base + i * 4096) : 0);
+      }
+    }
+    if (s.age)
+      for (const r of s.regions) {
+        const base = this.regionAddr.get(r.name)!;
+        this.kernel.ageRange(0, base, base + r.pages * 4096);
+      }
+    this.oracle.resetHistory(s.age);
+  }
+
+  /** Perform an access to completion (handling faults) with no scheduler: setup only. */
+  private accessNow(cpu: number, addr: number, write: boolean, value: number): void {
+    for (let tries = 0; tries < 4; tries++) {
+      if (this.machine.access(cpu, addr, write ? ACCESS_WRITE : ACCESS_READ, value)) {
+        this.oracle.access(cpu, addr, write, this.machine.cpus[cpu].lastValue);
+        return;
+      }
+      if (this.kernel.handle_mm_fault(cpu, addr, this.machine.cpus[cpu].pfError) === VM_FAULT_SIGSEGV) return;
+    }
+    throw new Error(`setup: access to 0x${addr.toString(16)} by CPU${cpu} keeps faulting`);
+  }
+
+  /** Generate each user CPU's program from `rng`. */
+  generatePrograms(rng: RandomGenerator): void {
+    const s = this.scenario;
+    const names = s.workload.regions ?? s.regions.map((r) => r.name);
+    const pages: number[] = [];
+    for (const n of names) {
+      const r = s.regions.find((x) => x.name === n)!;
+      const base = this.regionAddr.get(n)!;
+      for (let i = 0; i < r.pages; i++) pages.push(base + i * 4096);
+    }
+    this.programs.length = 0;
+    this.programs.push([]); // CPU 0 runs the syscalls
+    for (let c = 1; c < s.cpus; c++) {
+      const prog: UserOp[] = [];
+      for (let i = 0; i < s.workload.accesses; i++) {
+        const addr = pages[uniform(rng, pages.length)];
+        const write = unit(rng) < s.workload.writeRatio;
+        prog.push({ addr, write, value: write ? ((c << 24) | (i + 1)) >>> 0 : 0 });
+      }
+      this.programs.push(prog);
+    }
+  }
+
+  // ---------------------------------------------------------------- user CPUs
+
+  /** Can user CPU `c` take a step now? */
+  runnable(c: number): boolean {
+    if (c === 0 || this.pc[c] >= this.programs[c].length) return false;
+    if (this.state[c] === UserState.Faulted) return this.kernel.canHandleFault(c, this.programs[c][this.pc[c]].addr);
+    return true;
+  }
+
+  /** One hardware step of user CPU `c` (an access), or its fault handler as one step. */
+  userStep(c: number): void {
+    const op = this.programs[c][this.pc[c]];
+    this.stats.steps++;
+    this.stats.userSteps++;
+    this.oracle.step = this.stats.steps;
+    if (this.state[c] === UserState.Faulted) {
+      const r = this.kernel.handle_mm_fault(c, op.addr, this.faultErr[c]);
+      this.state[c] = UserState.Ready;
+      if (r === VM_FAULT_SIGSEGV) {
+        this.stats.segv++;
+        this.pc[c]++;
+        if (this.events !== null) this.log(c, "fault", `SIGSEGV for ${op.write ? "write" : "read"}`, op.addr);
+      } else if (this.events !== null) this.log(c, "fault", "fault handled, retry", op.addr);
+      return;
+    }
+    const m = this.machine;
+    if (m.access(c, op.addr, op.write ? ACCESS_WRITE : ACCESS_READ, op.value)) {
+      const cpu = m.cpus[c];
+      if (op.write) this.stats.writes++;
+      else this.stats.reads++;
+      if (this.events !== null)
+        this.log(
+          c,
+          "user",
+          `${op.write ? `write 0x${op.value.toString(16)}` : `read -> 0x${(cpu.lastValue >>> 0).toString(16)}`} (${cpu.lastTlbHit ? "TLB hit" : "page walk"})`,
+          op.addr,
+        );
+      this.oracle.access(c, op.addr, op.write, cpu.lastValue);
+      this.pc[c]++;
+    } else {
+      this.stats.faults++;
+      this.state[c] = UserState.Faulted;
+      this.faultErr[c] = m.cpus[c].pfError;
+      if (this.events !== null) this.log(c, "user", `page fault on ${op.write ? "write" : "read"} (err ${m.cpus[c].pfError})`, op.addr);
+    }
+  }
+
+  /** Run every user CPU to completion, choosing among runnable ones with `pick`. */
+  drain(pick: (runnable: number[]) => number): void {
+    const ready: number[] = [];
+    for (;;) {
+      ready.length = 0;
+      for (let c = 1; c < this.scenario.cpus; c++) if (this.runnable(c)) ready.push(c);
+      if (ready.length === 0) break;
+      this.userStep(ready[pick(ready)]);
+    }
+  }
+
+  // ---------------------------------------------------------------- the syscall thread (CPU 0)
+
+  /** Execute syscall `i` of the scenario on CPU 0. */
+  syscall(i: number): void {
+    const sc = this.scenario.syscalls[i];
+    const r = this.scenario.regions.find((x) => x.name === sc.region)!;
+    const addr = this.regionAddr.get(sc.region)! + sc.offset * 4096;
+    const pages = sc.pages ?? r.pages - sc.offset;
+    if (this.events !== null)
+      this.log(0, "kernel", `${sc.call}(0x${addr.toString(16)}, ${pages} pages${sc.prot ? `, ${sc.prot}` : ""})`, -1);
+    const k = this.kernel;
+    const ret =
+      sc.call === "mprotect" ? k.sys_mprotect(0, addr, pages * 4096, parseProt(sc.prot!)) : k.sys_munmap(0, addr, pages * 4096);
+    this.syscalls.push({
+      call: sc.call,
+      addr,
+      pages,
+      ...(sc.prot === undefined ? {} : { prot: sc.prot }),
+      ret,
+      ...(ret < 0 ? { errno: errnoName(ret) } : {}),
+      ptesChanged: sc.call === "mprotect" ? k.lastMprotect.ptesChanged : 0,
+    });
+  }
+
+  // ---------------------------------------------------------------- tracing
+
+  log(cpu: number, actor: TraceEvent["actor"], what: string, addr: number, before?: pte_t, after?: pte_t): void {
+    if (this.events === null) return;
+    const e: TraceEvent = { step: this.stats.steps, cpu, actor, what, addr };
+    if (before !== undefined) e.before = pteDescribe(before);
+    if (after !== undefined) e.after = pteDescribe(after);
+    this.events.push(e);
+  }
+
+  addrOfPtep(ptep: ptep_t): number {
+    let a = this.ptepAddr.get(ptep);
+    if (a === undefined) {
+      this.ptepAddr.clear();
+      for (const p of this.oracle.pages) {
+        const q = this.kernel.walk(p, false);
+        if (q >= 0) this.ptepAddr.set(q, p);
+      }
+      a = this.ptepAddr.get(ptep) ?? -1;
+    }
+    return a;
+  }
+
+  /** Install the tracer that turns PTE operations into timeline events. */
+  installTracer(): void {
+    if (this.events === null) return;
+    const sim = this;
+    this.machine.tracer = {
+      sw(cpu, kind, ptep, before, after) {
+        const who = cpu === 0 || sim.kernel.current === cpu ? "kernel" : "fault";
+        sim.log(cpu, who, STEP_NAMES[kind], sim.addrOfPtep(ptep), before, after);
+      },
+      hw(cpu, vaddr, _ptep, before, after) {
+        const set = (after & ~before & 0x60) === 0x60 ? "A|D" : (after & ~before & 0x40) !== 0 ? "D" : "A";
+        sim.log(cpu, "mmu", `sets ${set}`, Math.floor(vaddr / 4096) * 4096, before, after);
+      },
+    };
+  }
+
+  /** Turn a thrown ContractViolation or MachineCheck into a violation; rethrow anything else. */
+  absorb(e: unknown): void {
+    if (e instanceof ContractViolation) {
+      this.oracle.report({ property: "transaction-contract", addr: e.addr, cpu: e.cpu, message: e.message, rule: e.rule });
+      this.aborted = true;
+    } else if (e instanceof MachineCheck) {
+      this.oracle.report({ property: "data-loss", addr: Math.floor(e.vaddr / 4096) * 4096, cpu: e.cpu, message: e.message });
+      this.aborted = true;
+    } else throw e;
+  }
+
+  result(): RunResult {
+    const v = this.oracle.violations;
+    let timeline: TraceEvent[] = [];
+    if (v.length > 0 && this.events !== null) {
+      const a = v[0].addr;
+      timeline = this.events.filter((e) => e.addr === a || (e.addr === -1 && e.actor === "kernel"));
+    }
+    return {
+      scenario: this.scenario.name,
+      backend: this.backend.name,
+      seed: this.scenario.seed,
+      violations: v.slice(),
+      timeline,
+      syscalls: this.syscalls,
+      stats: { ...this.stats },
+      counters: this.machine.ledger.totals(),
+    };
+  }
+}
+
+/** Seeded random interleaving: at each kernel step, run hardware steps with probability p. */
+export class RandomScheduler implements StepHook {
+  private depth = 0;
+  private readonly ready: number[] = [];
+  constructor(
+    private readonly sim: Simulation,
+    private readonly rng: RandomGenerator,
+    private readonly p: number,
+  ) {}
+  point(_cpu: number, _kind: number, _ptep: number): void {
+    const sim = this.sim;
+    sim.stats.steps++;
+    sim.stats.kernelSteps++;
+    sim.oracle.step = sim.stats.steps;
+    if (this.depth > 0 || sim.aborted) return; // a fault handler runs as one step
+    this.depth++;
+    try {
+      while (unit(this.rng) < this.p) {
+        const ready = this.ready;
+        ready.length = 0;
+        for (let c = 1; c < sim.scenario.cpus; c++) if (sim.runnable(c)) ready.push(c);
+        if (ready.length === 0) break;
+        sim.userStep(ready[uniform(this.rng, ready.length)]);
+      }
+    } finally {
+      this.depth--;
+    }
+  }
+}
+
+export function unit(rng: RandomGenerator): number {
+  return (rng.next() >>> 0) / 4294967296;
+}
+export function uniform(rng: RandomGenerator, n: number): number {
+  return Math.floor(unit(rng) * n);
+}
+/** Distinct non-zero initial content for populated pages. */
+export function initialValue(addr: number): number {
+  return (Math.floor(addr / 4096) & 0xffffff) | 0x80000000;
+}
+
+/** Run a scenario with the seeded random scheduler. Same scenario and seed, same result. */
+export function runScenario(scenario: Scenario, backend: BackendModule, opts: SimulationOptions = {}): RunResult {
+  const sim = new Simulation(scenario, backend, opts);
+  sim.populate();
+  const workRng = xoroshiro128plus(scenario.seed ^ 0x5eed1e55);
+  sim.generatePrograms(workRng);
+  const rng = xoroshiro128plus(scenario.seed);
+  sim.installTracer();
+  const sched = new RandomScheduler(sim, rng, scenario.workload.interleave);
+  sim.machine.hook = sched;
+  try {
+    for (let i = 0; i < scenario.syscalls.length && !sim.aborted; i++) sim.syscall(i);
+    if (!sim.aborted) sim.drain((ready) => uniform(rng, ready.length));
+  } catch (e) {
+    sim.absorb(e);
+  }
+  sim.machine.hook = null;
+  if (!sim.aborted) sim.oracle.finalCheck();
+  return sim.result();
+}
+
+
