@@ -15,7 +15,7 @@ if (!Number.isSafeInteger(pages) || pages <= 0 || !Number.isSafeInteger(reps) ||
 }
 
 const m = new Machine({ cpus: 2, maxFrames: Math.min(1 << 20, pages + 4096) });
-const k = new Kernel(m, nativeBackend);
+const k = new Kernel(m, nativeBackend, { checkContract: !process.env.NOCONTRACT });
 const len = pages * 4096;
 const addr = k.sys_mmap(0, 0, len, mman.PROT_READ | mman.PROT_WRITE, mman.MAP_PRIVATE | mman.MAP_ANONYMOUS);
 if (addr < 0) throw new Error(`mmap failed: ${addr}`);
@@ -37,7 +37,8 @@ for (let r = 0; r < reps; r++) {
     const s = performance.now();
     const ret = k.sys_mprotect(0, addr, len, prot);
     const e = performance.now();
-    if (ret !== 0 || k.lastMprotect.ptesChanged !== pages) throw new Error(`mprotect: ${ret}, ${k.lastMprotect.ptesChanged} PTEs`);
+    if (ret !== 0 || k.lastMprotect.ptesChanged !== pages)
+      throw new Error(`mprotect: ${ret}, ${k.lastMprotect.ptesChanged} PTEs`);
     samples.push(((e - s) * 1e6) / pages);
   }
 }

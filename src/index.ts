@@ -18,7 +18,7 @@ export * as mman from "./kernel/mman.js";
 export { vm_get_page_prot } from "./kernel/pgprot.js";
 export type { BackendContext, BackendFactory, BackendModule, FlushRange, PvMmuOps } from "./kernel/pvops.js";
 export type { Vma } from "./kernel/vma.js";
-export { COUNTERS, type CounterName, CostLedger } from "./machine/ledger.js";
+export { COUNTERS, CostLedger, type CounterName } from "./machine/ledger.js";
 export {
   ACCESS_EXEC,
   ACCESS_READ,
@@ -31,10 +31,22 @@ export {
   type Tracer,
 } from "./machine/machine.js";
 export { PhysMem, type ptep_t } from "./machine/physmem.js";
-export * as pte from "./machine/pte.js";
 export type { pte_t } from "./machine/pte.js";
+export * as pte from "./machine/pte.js";
 export { Tlb } from "./machine/tlb.js";
 export { type LoadResult, type LocatedError, loadScenarioText } from "./scenario/load.js";
 export { Oracle, PROPERTIES, type PropertyName, type Violation } from "./sim/oracle.js";
-export { DEFAULT_SCENARIO, defaultScenario, type Scenario, type ScenarioInput, ScenarioSchema } from "./sim/scenario.js";
-export { RandomScheduler, type RunResult, runScenario, Simulation, type TraceEvent } from "./sim/simulation.js";
+export {
+  DEFAULT_SCENARIO,
+  defaultScenario,
+  type Scenario,
+  type ScenarioInput,
+  ScenarioSchema,
+} from "./sim/scenario.js";
+export {
+  RandomScheduler,
+  type RunResult,
+  runScenario,
+  Simulation,
+  type TraceEvent,
+} from "./sim/simulation.js";

@@ -1,19 +1,28 @@
 // The native backend: Linux's generic implementation. start = ptep_get_and_clear (an atomic
 // exchange with 0: the entry is non-present, so the MMU cannot set A or D behind our back);
 // commit = set_pte_at (a plain store of the new value). Lazy MMU mode is a no-op natively.
-import type { ptep_t } from "../machine/physmem.js";
-import { _PAGE_ACCESSED, NULL_PTE, type pte_t, pteClearLow } from "../machine/pte.js";
+
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "../kernel/pvops.js";
 import type { Vma } from "../kernel/vma.js";
+import type { Machine } from "../machine/machine.js";
+import type { ptep_t } from "../machine/physmem.js";
+import { _PAGE_ACCESSED, NULL_PTE, type pte_t, pteClearLow } from "../machine/pte.js";
 
 export class NativeMmuOps implements PvMmuOps {
   readonly name: string = "native";
-  constructor(protected readonly ctx: BackendContext) {}
-  ptep_modify_prot_start(_vma: Vma, addr: number, ptep: ptep_t): pte_t {
-    return this.ptep_get_and_clear(addr, ptep);
+  protected readonly m: Machine;
+  constructor(protected readonly ctx: BackendContext) {
+    this.m = ctx.machine;
   }
-  ptep_modify_prot_commit(_vma: Vma, addr: number, ptep: ptep_t, _old: pte_t, pte: pte_t): void {
-    this.set_pte_at(addr, ptep, pte);
+  // start and commit go straight to the machine's primitives (what ctx.xchg/ctx.write do, one
+  // call shallower) so the transaction stays small enough for V8 to inline into change_pte_range.
+  ptep_modify_prot_start(_vma: Vma, _addr: number, ptep: ptep_t): pte_t {
+    const m = this.m;
+    return m.pteXchg(m.current, ptep, NULL_PTE);
+  }
+  ptep_modify_prot_commit(_vma: Vma, _addr: number, ptep: ptep_t, _old: pte_t, pte: pte_t): void {
+    const m = this.m;
+    m.pteWrite(m.current, ptep, pte);
   }
   set_pte_at(_addr: number, ptep: ptep_t, pte: pte_t): void {
     this.ctx.write(ptep, pte);

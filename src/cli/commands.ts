@@ -22,11 +22,15 @@ export function readScenario(file: string | undefined): ScenarioSource {
   try {
     const st = statSync(file);
     if (!st.isFile()) throw new PtesimError("io", `${file}: not a regular file`);
-    if (st.size > MAX_SCENARIO_BYTES) throw new PtesimError("scenario", `${file}: larger than ${MAX_SCENARIO_BYTES} bytes`);
+    if (st.size > MAX_SCENARIO_BYTES)
+      throw new PtesimError("scenario", `${file}: larger than ${MAX_SCENARIO_BYTES} bytes`);
     text = readFileSync(file, "utf8");
   } catch (e) {
     if (e instanceof PtesimError) throw e;
-    throw new PtesimError("io", `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new PtesimError(
+      "io",
+      `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   const r = loadScenarioText(text, file);
   if (!r.ok)
@@ -60,16 +64,23 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (e) {
-    throw new PtesimError("backend", `${spec}: cannot load backend module (${(e as Error).message.split("\n")[0]})`);
+    throw new PtesimError(
+      "backend",
+      `${spec}: cannot load backend module (${(e as Error).message.split("\n")[0]})`,
+    );
   }
   const b = (mod.default ?? mod.backend) as Partial<BackendModule> | undefined;
   if (b === undefined || typeof b !== "object")
-    throw new PtesimError("backend", `${spec}: the module exports no backend (export default { name, description, correct, create })`);
+    throw new PtesimError(
+      "backend",
+      `${spec}: the module exports no backend (export default { name, description, correct, create })`,
+    );
   for (const [k, t] of [
     ["name", "string"],
     ["create", "function"],
   ] as const)
-    if (typeof b[k] !== t) throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
+    if (typeof b[k] !== t)
+      throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
   return {
     name: b.name!,
     description: typeof b.description === "string" ? b.description : `user backend from ${spec}`,
@@ -114,15 +125,38 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
   const base: Scenario = { ...source.scenario, ...(o.seed === undefined ? {} : { seed: o.seed }) };
   if (o.sweep === undefined) {
     const result = runScenario(base, backend);
-    return { source, backend, result, sweep: null, reproduce: reproduceCommand(source.file, backend.name, base.seed) };
+    return {
+      source,
+      backend,
+      result,
+      sweep: null,
+      reproduce: reproduceCommand(source.file, backend.name, base.seed),
+    };
   }
   const summary = sweep(base, backend, o.sweep);
   const result = summary.firstFailure ?? runScenario(base, backend);
-  return { source, backend, result, sweep: summary, reproduce: reproduceCommand(source.file, backend.name, result.seed) };
+  return {
+    source,
+    backend,
+    result,
+    sweep: summary,
+    reproduce: reproduceCommand(source.file, backend.name, result.seed),
+  };
 }
 
-export function sweep(base: Scenario, backend: BackendModule, n: number, onProgress?: (done: number) => void): SweepSummary {
-  const s: SweepSummary = { seeds: n, firstSeed: base.seed, failingSeeds: 0, byProperty: {}, firstFailure: null };
+export function sweep(
+  base: Scenario,
+  backend: BackendModule,
+  n: number,
+  onProgress?: (done: number) => void,
+): SweepSummary {
+  const s: SweepSummary = {
+    seeds: n,
+    firstSeed: base.seed,
+    failingSeeds: 0,
+    byProperty: {},
+    firstFailure: null,
+  };
   for (let i = 0; i < n; i++) {
     const seed = (base.seed + i) >>> 0;
     const r = runScenario({ ...base, seed }, backend, { trace: s.firstFailure === null });
@@ -144,7 +178,10 @@ export interface DemoOutcome {
 }
 
 /** The demo: the default scenario over a range of seeds on every built-in backend. */
-export function demoCommand(seeds: number, onProgress?: (backend: string, done: number) => void): DemoOutcome {
+export function demoCommand(
+  seeds: number,
+  onProgress?: (backend: string, done: number) => void,
+): DemoOutcome {
   const scenario = defaultScenario();
   const rows = allBackends().map((backend) => ({
     backend,

@@ -77,19 +77,23 @@ async function main(argv: string[]): Promise<number> {
     }
     case "run": {
       only(["backend", "seed", "sweep", "json"]);
-      if (positionals.length > 1) throw new PtesimError("usage", "'ptesim run' takes at most one scenario file");
+      if (positionals.length > 1)
+        throw new PtesimError("usage", "'ptesim run' takes at most one scenario file");
       const o = await runCommand({
         ...(positionals[0] === undefined ? {} : { file: positionals[0] }),
         ...(values.backend === undefined ? {} : { backend: values.backend as string }),
         ...(values.seed === undefined ? {} : { seed: intOpt(values.seed as string, "seed", 0, 0xffffffff)! }),
-        ...(values.sweep === undefined ? {} : { sweep: intOpt(values.sweep as string, "sweep", 1, 10_000_000)! }),
+        ...(values.sweep === undefined
+          ? {}
+          : { sweep: intOpt(values.sweep as string, "sweep", 1, 10_000_000)! }),
       });
       printRun(o, io, values.json === true);
       return o.result.violations.length > 0 ? EXIT_VIOLATION : EXIT_OK;
     }
     case "backends": {
       only([]);
-      for (const b of allBackends()) io.out(`${b.name.padEnd(22)} ${b.correct ? "" : "[broken] "}${b.description}`);
+      for (const b of allBackends())
+        io.out(`${b.name.padEnd(22)} ${b.correct ? "" : "[broken] "}${b.description}`);
       return EXIT_OK;
     }
     default:
@@ -110,7 +114,9 @@ main(process.argv.slice(2)).then(
       return;
     }
     io.err(`ptesim: internal error: ${(e as Error)?.message ?? String(e)}`);
-    io.err(`please report it with the command line that triggered it: ptesim ${process.argv.slice(2).join(" ")}`);
+    io.err(
+      `please report it with the command line that triggered it: ptesim ${process.argv.slice(2).join(" ")}`,
+    );
     if (process.env.PTESIM_DEBUG) io.err(String((e as Error)?.stack));
     process.exitCode = EXIT_INTERNAL;
   },

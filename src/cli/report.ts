@@ -14,10 +14,12 @@ export interface Out {
 export function formatTimeline(events: readonly TraceEvent[], max = 60): string[] {
   const lines: string[] = [];
   const shown = events.length > max ? events.slice(events.length - max) : events;
-  if (shown.length < events.length) lines.push(`  ... ${events.length - shown.length} earlier events omitted`);
+  if (shown.length < events.length)
+    lines.push(`  ... ${events.length - shown.length} earlier events omitted`);
   for (const e of shown) {
     const where = e.addr >= 0 ? `0x${e.addr.toString(16)}` : "";
-    const pte = e.after !== undefined ? (e.before !== e.after ? `${e.before}  ->  ${e.after}` : `= ${e.after}`) : "";
+    const pte =
+      e.after !== undefined ? (e.before !== e.after ? `${e.before}  ->  ${e.after}` : `= ${e.after}`) : "";
     lines.push(
       `  #${String(e.step).padEnd(5)} CPU${e.cpu}  ${e.actor.padEnd(6)} ${e.what.padEnd(34)} ${where.padEnd(15)} ${pte}`.trimEnd(),
     );
@@ -65,7 +67,9 @@ export function printRun(o: RunOutcome, io: Out, json: boolean): void {
     );
     return;
   }
-  io.out(`scenario ${r.scenario}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${r.backend}, seed ${r.seed}`);
+  io.out(
+    `scenario ${r.scenario}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${r.backend}, seed ${r.seed}`,
+  );
   for (const s of r.syscalls)
     io.out(
       `  ${s.call}(0x${s.addr.toString(16)}, ${s.pages} pages${s.prot ? `, ${s.prot}` : ""}) = ${s.ret < 0 ? `-1 ${errnoName(s.ret)}` : s.ret}${s.call === "mprotect" ? `  [${s.ptesChanged} PTEs]` : ""}`,
@@ -96,7 +100,9 @@ export function printDemo(d: DemoOutcome, io: Out): void {
   io.out(
     `  ${sc.cpus} CPUs; regions: ${sc.regions.map((r) => `${r.name} (${r.pages} pages, ${r.shared ? "shared" : "private"}, populated by ${r.populate})`).join(", ")}; A bits aged first`,
   );
-  io.out(`  syscalls on CPU0: ${sc.syscalls.map((c) => `${c.call}(${c.region}${c.prot ? `, ${c.prot}` : ""})`).join(", ")}`);
+  io.out(
+    `  syscalls on CPU0: ${sc.syscalls.map((c) => `${c.call}(${c.region}${c.prot ? `, ${c.prot}` : ""})`).join(", ")}`,
+  );
   io.out(`  each backend runs the same ${d.seeds} seeded interleavings\n`);
   const w = Math.max(...d.rows.map((r) => r.backend.name.length), 7);
   io.out(`  ${"backend".padEnd(w)}  seeds failing  lost-dirty  lost-accessed  other`);
@@ -104,12 +110,12 @@ export function printDemo(d: DemoOutcome, io: Out): void {
     const bp = summary.byProperty;
     const other = summary.failingSeeds - Math.max(bp["lost-dirty"] ?? 0, bp["lost-accessed"] ?? 0);
     io.out(
-      `  ${backend.name.padEnd(w)}  ${String(summary.failingSeeds).padStart(5)}/${String(summary.seeds).padEnd(6)} ${String(bp["lost-dirty"] ?? 0).padStart(10)}  ${String(bp["lost-accessed"] ?? 0).padStart(13)}  ${Object.entries(
-        bp,
-      )
-        .filter(([p]) => p !== "lost-dirty" && p !== "lost-accessed")
-        .map(([p, n]) => `${p} ${n}`)
-        .join(", ") || (other > 0 ? "" : "-")}`,
+      `  ${backend.name.padEnd(w)}  ${String(summary.failingSeeds).padStart(5)}/${String(summary.seeds).padEnd(6)} ${String(bp["lost-dirty"] ?? 0).padStart(10)}  ${String(bp["lost-accessed"] ?? 0).padStart(13)}  ${
+        Object.entries(bp)
+          .filter(([p]) => p !== "lost-dirty" && p !== "lost-accessed")
+          .map(([p, n]) => `${p} ${n}`)
+          .join(", ") || (other > 0 ? "" : "-")
+      }`,
     );
   }
   for (const { backend, summary } of d.rows) {

@@ -29,7 +29,9 @@ export class ContractViolation extends Error {
     readonly addr: number,
     detail: string,
   ) {
-    super(`transaction contract broken (${rule}) on CPU${cpu}${addr >= 0 ? ` at 0x${addr.toString(16)}` : ""}: ${detail}`);
+    super(
+      `transaction contract broken (${rule}) on CPU${cpu}${addr >= 0 ? ` at 0x${addr.toString(16)}` : ""}: ${detail}`,
+    );
     this.name = "ContractViolation";
   }
 }
@@ -42,107 +44,142 @@ export function commitApplied(mem: pte_t, committed: pte_t): boolean {
   return (committed & AD & ~mem) === 0;
 }
 
-/** Per-CPU bookkeeping of open transactions and of commits awaiting the unlock check. */
+/**
+ * Per-CPU bookkeeping of open transactions and of commits awaiting the unlock check. The common
+ * case (one open transaction per CPU) takes a few typed-array operations so that it inlines into
+ * the kernel's per-PTE loop; several open at once (batched API, nested calls) go out of line.
+ */
 export class ContractTracker {
-  // Open transactions: ptep -> address, per CPU (a handful at most; linear scan).
-  private open: { ptep: Int32Array; addr: Float64Array; n: number }[];
-  // Commits since the last PTE-lock release, per CPU.
-  private committed: { ptep: Int32Array; val: Float64Array; addr: Float64Array; n: number }[];
+  /** The single open transaction per CPU (-1: none), when `extraN` is 0. */
+  private readonly openPtep: Int32Array;
+  /** Further open transactions per CPU. */
+  private readonly extra: number[][];
+  private readonly extraN: Int32Array;
+  /** Commits since the last release of a PTE lock: CPU c uses [c * CAP, (c + 1) * CAP). */
+  private readonly cPtep: Int32Array;
+  private readonly cVal: Float64Array;
+  private readonly cN: Int32Array;
+  /** Commits beyond CAP per CPU (more than 8 page tables' worth under one lock: rare). */
+  private readonly overflow: { ptep: number; val: pte_t }[][];
 
-  constructor(ncpus: number) {
-    this.open = [];
-    this.committed = [];
+  /** `addrOf` maps a PTE slot to its virtual address, for messages only. */
+  constructor(
+    ncpus: number,
+    private readonly addrOf: (ptep: number) => number = () => -1,
+  ) {
+    this.openPtep = new Int32Array(ncpus).fill(-1);
+    this.extra = [];
+    this.extraN = new Int32Array(ncpus);
+    this.cPtep = new Int32Array(ncpus * CAP);
+    this.cVal = new Float64Array(ncpus * CAP);
+    this.cN = new Int32Array(ncpus);
+    this.overflow = [];
     for (let i = 0; i < ncpus; i++) {
-      this.open.push({ ptep: new Int32Array(64), addr: new Float64Array(64), n: 0 });
-      this.committed.push({ ptep: new Int32Array(1024), addr: new Float64Array(1024), val: new Float64Array(1024), n: 0 });
+      this.extra.push([]);
+      this.overflow.push([]);
     }
   }
 
-  start(cpu: number, ptep: number, addr: number): void {
-    const o = this.open[cpu];
-    for (let i = 0; i < o.n; i++)
-      if (o.ptep[i] === ptep)
-        throw new ContractViolation("nested-start", cpu, ptep, addr, "ptep_modify_prot_start on a PTE whose transaction is open");
-    if (o.n === o.ptep.length) {
-      const p = new Int32Array(o.n * 2);
-      p.set(o.ptep);
-      const a = new Float64Array(o.n * 2);
-      a.set(o.addr);
-      o.ptep = p;
-      o.addr = a;
+  // start/commit take small integers and store the value rather than pass it on, and their
+  // common path is a few typed-array operations: V8 inlines them into the per-PTE loop.
+
+  /** Open a transaction; false if one is already open on `ptep` (nested-start). */
+  start(cpu: number, ptep: number): boolean {
+    if (this.openPtep[cpu] === -1 && this.extraN[cpu] === 0) {
+      this.openPtep[cpu] = ptep;
+      return true;
     }
-    o.ptep[o.n] = ptep;
-    o.addr[o.n] = addr;
-    o.n++;
+    return this.startSlow(cpu, ptep);
   }
 
-  commit(cpu: number, ptep: number, addr: number, val: pte_t): void {
-    const o = this.open[cpu];
-    let i = 0;
-    while (i < o.n && o.ptep[i] !== ptep) i++;
-    if (i === o.n)
-      throw new ContractViolation("commit-without-start", cpu, ptep, addr, "ptep_modify_prot_commit with no matching start");
-    o.n--;
-    o.ptep[i] = o.ptep[o.n];
-    o.addr[i] = o.addr[o.n];
-    let c = this.committed[cpu];
-    if (c.n === c.ptep.length) {
-      const g = { ptep: new Int32Array(c.n * 2), addr: new Float64Array(c.n * 2), val: new Float64Array(c.n * 2), n: c.n };
-      g.ptep.set(c.ptep);
-      g.addr.set(c.addr);
-      g.val.set(c.val);
-      this.committed[cpu] = g;
-      c = g;
+  private startSlow(cpu: number, ptep: number): boolean {
+    const ex = this.extra[cpu];
+    if (this.openPtep[cpu] === ptep || ex.includes(ptep)) return false;
+    if (this.openPtep[cpu] === -1) this.openPtep[cpu] = ptep;
+    else {
+      ex.push(ptep);
+      this.extraN[cpu] = ex.length;
     }
-    c.ptep[c.n] = ptep;
-    c.addr[c.n] = addr;
-    c.val[c.n] = val;
-    c.n++;
+    return true;
+  }
+
+  /** Close the transaction on `ptep` and remember `val` for the unlock check; false if none was open. */
+  commit(cpu: number, ptep: number, val: pte_t): boolean {
+    if (this.openPtep[cpu] === ptep) this.openPtep[cpu] = -1;
+    else if (!this.commitSlow(cpu, ptep)) return false;
+    const n = this.cN[cpu];
+    if (n === CAP) this.overflow[cpu].push({ ptep, val });
+    else {
+      this.cPtep[cpu * CAP + n] = ptep;
+      this.cVal[cpu * CAP + n] = val;
+      this.cN[cpu] = n + 1;
+    }
+    return true;
+  }
+
+  private commitSlow(cpu: number, ptep: number): boolean {
+    const ex = this.extra[cpu];
+    const i = ex.indexOf(ptep);
+    if (i < 0) return false;
+    ex.splice(i, 1);
+    this.extraN[cpu] = ex.length;
+    return true;
   }
 
   /**
    * Called as `cpu` releases the PTE lock of table slot `slot`: no transaction on that table
-   * may be open, and every commit on it must be in memory (`read` gives the memory value).
+   * may be open, and every commit on it must be in memory (`mem` is the PTE store).
    */
-  unlock(cpu: number, slot: number, read: (ptep: number) => pte_t): void {
-    const o = this.open[cpu];
-    for (let i = 0; i < o.n; i++)
-      if (((o.ptep[i] / 512) | 0) === slot)
+  unlock(cpu: number, slot: number, mem: Float64Array): void {
+    const open = [...(this.openPtep[cpu] === -1 ? [] : [this.openPtep[cpu]]), ...this.extra[cpu]];
+    for (const p of open)
+      if (((p / 512) | 0) === slot)
         throw new ContractViolation(
           "open-at-unlock",
           cpu,
-          o.ptep[i],
-          o.addr[i],
+          p,
+          this.addrOf(p),
           "PTE lock released while a ptep_modify_prot_start has no commit",
         );
-    const c = this.committed[cpu];
-    let keep = 0;
-    for (let i = 0; i < c.n; i++) {
-      const p = c.ptep[i];
+    const cp = this.cPtep;
+    const cv = this.cVal;
+    const base = cpu * CAP;
+    const n = this.cN[cpu];
+    let keep = base;
+    for (let i = base; i < base + n; i++) {
+      const p = cp[i];
+      const want = cv[i] as pte_t;
       if (((p / 512) | 0) !== slot) {
-        c.ptep[keep] = p;
-        c.addr[keep] = c.addr[i];
-        c.val[keep] = c.val[i];
+        cp[keep] = p;
+        cv[keep] = want;
         keep++;
-        continue;
-      }
-      const mem = read(p);
-      const want = c.val[i] as pte_t;
-      if (!commitApplied(mem, want)) {
-        c.n = 0;
-        throw new ContractViolation(
-          "commit-not-applied-at-unlock",
-          cpu,
-          p,
-          c.addr[i],
-          `PTE lock released with a queued commit not applied (memory: ${pteDescribe(mem)}; committed: ${pteDescribe(want)})`,
-        );
-      }
+      } else if (mem[p] !== want) this.checkApplied(cpu, p, mem[p] as pte_t, want);
     }
-    c.n = keep;
+    this.cN[cpu] = keep - base;
+    const of = this.overflow[cpu];
+    if (of.length > 0) {
+      for (const o of of)
+        if (((o.ptep / 512) | 0) === slot) this.checkApplied(cpu, o.ptep, mem[o.ptep] as pte_t, o.val);
+      this.overflow[cpu] = of.filter((o) => ((o.ptep / 512) | 0) !== slot);
+    }
+  }
+
+  private checkApplied(cpu: number, p: number, m: pte_t, want: pte_t): void {
+    if (commitApplied(m, want)) return;
+    this.cN[cpu] = 0;
+    this.overflow[cpu] = [];
+    throw new ContractViolation(
+      "commit-not-applied-at-unlock",
+      cpu,
+      p,
+      this.addrOf(p),
+      `PTE lock released with a queued commit not applied (memory: ${pteDescribe(m)}; committed: ${pteDescribe(want)})`,
+    );
   }
 
   openCount(cpu: number): number {
-    return this.open[cpu].n;
+    return (this.openPtep[cpu] === -1 ? 0 : 1) + this.extraN[cpu];
   }
 }
+
+const CAP = 4096;

@@ -7,12 +7,14 @@ import { type Machine, PF_INSTR, PF_PROT, PF_WRITE, STEP } from "../machine/mach
 import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
 import {
   _PAGE_ACCESSED,
+  _PAGE_DIRTY,
   _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+  _PAGE_RW,
   _PAGE_SPECIAL,
   NULL_PTE,
   PTRS_PER_TABLE,
   pfn_pte,
-  type pte_t,
   pte_dirty,
   pte_mkdirty,
   pte_mkwrite,
@@ -24,6 +26,7 @@ import {
   pte_present,
   pte_protnone,
   pte_special,
+  type pte_t,
   pte_write,
   pte_young,
   pteSetLow,
@@ -32,6 +35,11 @@ import { ContractTracker, ContractViolation } from "./contract.js";
 import { _PAGE_TABLE, vm_get_page_prot } from "./pgprot.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
 import { AddressSpace, type Range, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
+
+function addToGather(g: { start: number; end: number }, start: number, end: number): void {
+  if (start < g.start) g.start = start;
+  if (end > g.end) g.end = end;
+}
 
 /** x86 tlb_single_page_flush_ceiling: above this many pages a range flush becomes a full flush. */
 export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
@@ -77,6 +85,38 @@ export interface MprotectStats {
   flushFull: boolean;
 }
 
+/**
+ * The BackendContext a kernel hands its backend. A class, not closures, so that V8 can inline
+ * the per-PTE calls of the hot path (backend -> context -> machine) into change_pte_range.
+ */
+class KernelBackendContext implements BackendContext {
+  readonly machine: Machine;
+  constructor(
+    private readonly k: Kernel,
+    readonly options: Readonly<Record<string, unknown>>,
+  ) {
+    this.machine = k.machine;
+  }
+  currentCpu(): number {
+    return this.machine.current;
+  }
+  read(p: ptep_t): pte_t {
+    return this.machine.pteRead(this.machine.current, p);
+  }
+  write(p: ptep_t, v: pte_t): void {
+    this.machine.pteWrite(this.machine.current, p, v);
+  }
+  xchg(p: ptep_t, v: pte_t): pte_t {
+    return this.machine.pteXchg(this.machine.current, p, v);
+  }
+  cmpxchg(p: ptep_t, e: pte_t, v: pte_t): pte_t {
+    return this.machine.pteCmpxchg(this.machine.current, p, e, v);
+  }
+  nativeFlushTlbMulti(cpus: readonly number[], range: FlushRange): void {
+    this.k.nativeFlushTlbMulti(cpus, range);
+  }
+}
+
 export class Kernel {
   readonly machine: Machine;
   readonly as: AddressSpace;
@@ -84,8 +124,13 @@ export class Kernel {
   readonly backend: BackendModule;
   /** PFN of the mm's PML4. */
   readonly pgd: number;
-  /** The CPU on which kernel code is executing now. */
-  current = 0;
+  /** The CPU on which kernel code is executing now (kept on the machine, where backends read it). */
+  get current(): number {
+    return this.machine.current;
+  }
+  set current(cpu: number) {
+    this.machine.current = cpu;
+  }
   observer: KernelObserver | null = null;
   readonly contract: ContractTracker | null;
   readonly lazyRules: "classic" | "nested";
@@ -104,12 +149,17 @@ export class Kernel {
   /** Statistics of the last mprotect. */
   lastMprotect: MprotectStats = { ptesChanged: 0, flushPages: 0, flushFull: false };
   private readonly cpusOfMm: number[] = [];
+  /** Virtual base address of each PTE table, by table slot (for messages). */
+  private readonly ptBase = new Map<number, number>();
 
   constructor(machine: Machine, backend: BackendModule, opts: KernelOptions = {}) {
     this.machine = machine;
     this.backend = backend;
     this.as = new AddressSpace(opts.mmapBase === undefined ? {} : { mmapBase: opts.mmapBase });
-    this.contract = opts.checkContract === false ? null : new ContractTracker(machine.cpus.length);
+    this.contract =
+      opts.checkContract === false
+        ? null
+        : new ContractTracker(machine.cpus.length, (p) => this.addrOfPtep(p));
     this.lazyRules = opts.lazyRules ?? "classic";
     this.maxBatch = opts.maxBatch ?? 1;
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1 || this.maxBatch > PTRS_PER_TABLE)
@@ -121,18 +171,7 @@ export class Kernel {
       cpu.cr3 = this.pgd;
       this.cpusOfMm.push(cpu.id);
     }
-    const k = this;
-    const ctx: BackendContext = {
-      machine,
-      currentCpu: () => k.current,
-      read: (p) => machine.pteRead(k.current, p),
-      write: (p, v) => machine.pteWrite(k.current, p, v),
-      xchg: (p, v) => machine.pteXchg(k.current, p, v),
-      cmpxchg: (p, e, v) => machine.pteCmpxchg(k.current, p, e, v),
-      nativeFlushTlbMulti: (cpus, range) => k.nativeFlushTlbMulti(cpus, range),
-      options: opts.backendOptions ?? {},
-    };
-    this.pv = backend.create(ctx);
+    this.pv = backend.create(new KernelBackendContext(this, opts.backendOptions ?? {}));
   }
 
   /** CPUs that may cache translations of this mm (mm_cpumask). */
@@ -164,7 +203,15 @@ export class Kernel {
       }
       pfn = pte_pfn(e);
     }
-    return mem.tableSlot[pfn] * PTRS_PER_TABLE + (vpn & 511);
+    const slot = mem.tableSlot[pfn];
+    if (alloc && !this.ptBase.has(slot)) this.ptBase.set(slot, Math.floor(addr / 0x200000) * 0x200000);
+    return slot * PTRS_PER_TABLE + (vpn & 511);
+  }
+
+  /** The virtual address a PTE slot maps (-1 if unknown). Not for hot paths. */
+  addrOfPtep(ptep: ptep_t): number {
+    const base = this.ptBase.get((ptep / PTRS_PER_TABLE) | 0);
+    return base === undefined ? -1 : base + (ptep % PTRS_PER_TABLE) * 4096;
   }
 
   // ---------------------------------------------------------------- locks
@@ -199,10 +246,7 @@ export class Kernel {
   pte_unlock(ptep: ptep_t): void {
     const cpu = this.current;
     const slot = (ptep / PTRS_PER_TABLE) | 0;
-    if (this.contract !== null) {
-      const t = this.machine.mem;
-      this.contract.unlock(cpu, slot, (p) => t.tables[p] as pte_t);
-    }
+    if (this.contract !== null) this.contract.unlock(cpu, slot, this.machine.mem.tables);
     this.ptlOwner[slot] = -1;
     this.machine.step(cpu, STEP.UNLOCK, ptep);
   }
@@ -213,7 +257,13 @@ export class Kernel {
     const cpu = this.current;
     const d = this.lazyDepth[cpu];
     if (d > 0 && this.lazyRules === "classic")
-      throw new ContractViolation("lazy-nesting", cpu, -1, -1, "arch_enter_lazy_mmu_mode while already in lazy MMU mode");
+      throw new ContractViolation(
+        "lazy-nesting",
+        cpu,
+        -1,
+        -1,
+        "arch_enter_lazy_mmu_mode while already in lazy MMU mode",
+      );
     this.lazyDepth[cpu] = d + 1;
     if (d === 0) this.pv.arch_enter_lazy_mmu_mode();
   }
@@ -221,7 +271,14 @@ export class Kernel {
   lazy_mmu_mode_disable(): void {
     const cpu = this.current;
     const d = this.lazyDepth[cpu];
-    if (d === 0) throw new ContractViolation("lazy-unbalanced", cpu, -1, -1, "leaving lazy MMU mode that was not entered");
+    if (d === 0)
+      throw new ContractViolation(
+        "lazy-unbalanced",
+        cpu,
+        -1,
+        -1,
+        "leaving lazy MMU mode that was not entered",
+      );
     this.lazyDepth[cpu] = d - 1;
     if (d === 1) this.pv.arch_leave_lazy_mmu_mode();
     else this.pv.arch_flush_lazy_mmu_mode(); // nested leave flushes (2025 rules)
@@ -237,7 +294,7 @@ export class Kernel {
     const c = this.contract;
     if (c !== null) {
       this.requirePtl(ptep, addr, "ptep_modify_prot_start");
-      c.start(this.current, ptep, addr);
+      if (!c.start(this.current, ptep)) this.contractFail("nested-start", ptep, addr);
     }
     return this.pv.ptep_modify_prot_start(vma, addr, ptep);
   }
@@ -246,7 +303,7 @@ export class Kernel {
     const c = this.contract;
     if (c !== null) {
       this.requirePtl(ptep, addr, "ptep_modify_prot_commit");
-      c.commit(this.current, ptep, addr, pte);
+      if (!c.commit(this.current, ptep, pte)) this.contractFail("commit-without-start", ptep, addr);
     }
     this.pv.ptep_modify_prot_commit(vma, addr, ptep, old_pte, pte);
   }
@@ -270,7 +327,14 @@ export class Kernel {
   }
 
   /** modify_prot_commit_ptes: the backend's, or the generic loop advancing the PFN. */
-  modify_prot_commit_ptes(vma: Vma, addr: number, ptep: ptep_t, old_pte: pte_t, pte: pte_t, nr: number): void {
+  modify_prot_commit_ptes(
+    vma: Vma,
+    addr: number,
+    ptep: ptep_t,
+    old_pte: pte_t,
+    pte: pte_t,
+    nr: number,
+  ): void {
     if (nr === 1) {
       this.ptep_modify_prot_commit(vma, addr, ptep, old_pte, pte);
       return;
@@ -281,23 +345,50 @@ export class Kernel {
       if (c !== null)
         for (let i = 0; i < nr; i++) {
           this.requirePtl(ptep + i, addr + i * 4096, "modify_prot_commit_ptes");
-          c.commit(this.current, ptep + i, addr + i * 4096, (pte + i * 4096) as pte_t);
+          if (!c.commit(this.current, ptep + i, (pte + i * 4096) as pte_t))
+            this.contractFail("commit-without-start", ptep + i, addr + i * 4096);
         }
       pv.modify_prot_commit_ptes(vma, addr, ptep, old_pte, pte, nr);
       return;
     }
     for (let i = 0; i < nr; i++)
-      this.ptep_modify_prot_commit(vma, addr + i * 4096, ptep + i, (old_pte + i * 4096) as pte_t, (pte + i * 4096) as pte_t);
+      this.ptep_modify_prot_commit(
+        vma,
+        addr + i * 4096,
+        ptep + i,
+        (old_pte + i * 4096) as pte_t,
+        (pte + i * 4096) as pte_t,
+      );
   }
 
   private contractStart(ptep: ptep_t, addr: number): void {
     this.requirePtl(ptep, addr, "modify_prot_start_ptes");
-    this.contract!.start(this.current, ptep, addr);
+    if (!this.contract!.start(this.current, ptep)) this.contractFail("nested-start", ptep, addr);
   }
 
   private requirePtl(ptep: ptep_t, addr: number, what: string): void {
-    if (this.ptlHolder(ptep) !== this.current)
-      throw new ContractViolation("pte-lock-not-held", this.current, ptep, addr, `${what} without the PTE lock`);
+    // An index past the lock array reads undefined: never the current CPU, so a violation.
+    if (this.ptlOwner[(ptep / PTRS_PER_TABLE) | 0] !== this.current) this.noPtl(ptep, addr, what);
+  }
+  private contractFail(rule: "nested-start" | "commit-without-start", ptep: ptep_t, addr: number): never {
+    throw new ContractViolation(
+      rule,
+      this.current,
+      ptep,
+      addr,
+      rule === "nested-start"
+        ? "ptep_modify_prot_start on a PTE whose transaction is open"
+        : "ptep_modify_prot_commit with no matching start",
+    );
+  }
+  private noPtl(ptep: ptep_t, addr: number, what: string): never {
+    throw new ContractViolation(
+      "pte-lock-not-held",
+      this.current,
+      ptep,
+      addr,
+      `${what} without the PTE lock`,
+    );
   }
 
   // ---------------------------------------------------------------- TLB
@@ -323,7 +414,8 @@ export class Kernel {
   // ---------------------------------------------------------------- mmap_lock
 
   private mmapWriteLock(cpu: number): void {
-    if (this.mmapWriter !== -1) throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
+    if (this.mmapWriter !== -1)
+      throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
     this.mmapWriter = cpu;
   }
   private mmapWriteUnlock(): void {
@@ -394,7 +486,8 @@ export class Kernel {
     try {
       const r = this.as.mprotect(addr, len, prot);
       const gather = { start: Number.POSITIVE_INFINITY, end: 0 };
-      for (const ch of r.changes) st.ptesChanged += this.change_protection(ch.vma, ch.start, ch.end, ch.tryChangeWritable, gather);
+      for (const ch of r.changes)
+        st.ptesChanged += this.change_protection(ch.vma, ch.start, ch.end, ch.tryChangeWritable, gather);
       if (gather.end > 0 && this.mutant !== "skip-tlb-flush") {
         st.flushPages = (gather.end - gather.start) / 4096;
         st.flushFull = st.flushPages > TLB_SINGLE_PAGE_FLUSH_CEILING;
@@ -409,7 +502,13 @@ export class Kernel {
   }
 
   /** change_protection over [start, end) of `vma`; returns the number of PTEs changed. */
-  change_protection(vma: Vma, start: number, end: number, tryWritable: boolean, gather: { start: number; end: number }): number {
+  change_protection(
+    vma: Vma,
+    start: number,
+    end: number,
+    tryWritable: boolean,
+    gather: { start: number; end: number },
+  ): number {
     const newprot = vm_get_page_prot(vma.flags);
     let pages = 0;
     // change_pmd_range granularity: one page table (2 MiB) at a time.
@@ -425,8 +524,56 @@ export class Kernel {
   /**
    * change_pte_range, as in mm/mprotect.c: PTE lock, lazy MMU mode, and for each present entry
    * start -> pte_modify -> try-change-writable -> commit, accumulating pte_needs_flush.
+   * The loop counts entries with a small integer and keeps the flush range in locals: a double
+   * loop variable or object field written per PTE costs V8 an allocation per iteration.
    */
   change_pte_range(
+    vma: Vma,
+    ptep0: ptep_t,
+    start: number,
+    end: number,
+    newprot: number,
+    tryWritable: boolean,
+    gather: { start: number; end: number },
+  ): number {
+    if (this.maxBatch > 1 || this.mutant !== null)
+      return this.change_pte_range_general(vma, ptep0, start, end, newprot, tryWritable, gather);
+    const m = this.machine;
+    const cpu = this.current;
+    const n = (end - start) / 4096;
+    const vmFlags = vma.flags; // read once: VMA objects of different shapes reach here
+    let pages = 0;
+    let lo = -1;
+    let hi = -1;
+    this.pte_lock(ptep0);
+    this.lazy_mmu_mode_enable();
+    for (let i = 0; i < n; i++) {
+      const ptep = ptep0 + i;
+      if (!pte_present(m.pteRead(cpu, ptep))) continue; // ptep_get
+      const addr = start + i * 4096;
+      const oldpte = this.ptep_modify_prot_start(vma, addr, ptep);
+      let ptent = pte_modify(oldpte, newprot);
+      if (
+        tryWritable &&
+        (ptent & _PAGE_RW) === 0 &&
+        this.canChangeWritable(vmFlags, ptent & 0xfff, pte_pfn(ptent))
+      )
+        ptent = pte_mkwrite(ptent);
+      this.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
+      if (pte_needs_flush(oldpte, ptent)) {
+        if (lo < 0) lo = i;
+        hi = i;
+      }
+      pages++;
+    }
+    this.lazy_mmu_mode_disable();
+    this.pte_unlock(ptep0);
+    if (lo >= 0) addToGather(gather, start + lo * 4096, start + (hi + 1) * 4096);
+    return pages;
+  }
+
+  /** change_pte_range with folio batching (modify_prot_*_ptes) and the kernel mutants. */
+  private change_pte_range_general(
     vma: Vma,
     ptep0: ptep_t,
     start: number,
@@ -438,60 +585,48 @@ export class Kernel {
     const m = this.machine;
     const cpu = this.current;
     const mutant = this.mutant;
-    const maxBatch = this.maxBatch;
+    const n = (end - start) / 4096;
     let pages = 0;
-    let deferred: ptep_t[] | null = null;
-    let deferredVals: pte_t[] | null = null;
+    const deferred: { ptep: ptep_t; addr: number; old: pte_t; nw: pte_t }[] = [];
     this.pte_lock(ptep0);
     this.lazy_mmu_mode_enable();
-    let ptep = ptep0;
-    for (let addr = start; addr < end; ) {
+    for (let i = 0; i < n; ) {
+      const ptep = ptep0 + i;
+      const addr = start + i * 4096;
       const oldpte0 = m.pteRead(cpu, ptep); // ptep_get
       if (!pte_present(oldpte0)) {
-        ptep++;
-        addr += 4096;
+        i++;
         continue;
       }
-      let nr = 1;
-      if (maxBatch > 1) nr = this.folioBatch(ptep, oldpte0, Math.min(maxBatch, (end - addr) / 4096));
+      const nr = this.maxBatch > 1 ? this.folioBatch(ptep, oldpte0, Math.min(this.maxBatch, n - i)) : 1;
       const oldpte = this.modify_prot_start_ptes(vma, addr, ptep, nr);
       let ptent = pte_modify(oldpte, newprot);
-      if (tryWritable && !pte_write(ptent) && this.can_change_pte_writable(vma, ptent)) ptent = pte_mkwrite(ptent);
+      if (tryWritable && !pte_write(ptent) && this.can_change_pte_writable(vma, ptent))
+        ptent = pte_mkwrite(ptent);
       if (mutant === "commit-after-unlock") {
-        deferred ??= [];
-        deferredVals ??= [];
-        for (let i = 0; i < nr; i++) {
-          deferred.push(ptep + i);
-          deferredVals.push((ptent + i * 4096) as pte_t, (oldpte + i * 4096) as pte_t);
-        }
+        for (let j = 0; j < nr; j++)
+          deferred.push({
+            ptep: ptep + j,
+            addr: addr + j * 4096,
+            old: (oldpte + j * 4096) as pte_t,
+            nw: (ptent + j * 4096) as pte_t,
+          });
       } else if (mutant !== "missing-commit") {
         this.modify_prot_commit_ptes(vma, addr, ptep, oldpte, ptent, nr);
       } else if (this.contract !== null) {
         // The mutant forgets the commit; keep the contract tracker quiet about pairing so the
         // checker sees the consequence (data loss), not only the bookkeeping rule.
-        for (let i = 0; i < nr; i++) this.contract.commit(cpu, ptep + i, addr + i * 4096, m.mem.tables[ptep + i] as pte_t);
+        for (let j = 0; j < nr; j++) this.contract.commit(cpu, ptep + j, m.mem.tables[ptep + j] as pte_t);
       }
-      if (pte_needs_flush(oldpte, ptent)) {
-        if (addr < gather.start) gather.start = addr;
-        const e = addr + nr * 4096;
-        if (e > gather.end) gather.end = e;
-      }
+      if (pte_needs_flush(oldpte, ptent)) addToGather(gather, addr, addr + nr * 4096);
       pages += nr;
-      ptep += nr;
-      addr += nr * 4096;
+      i += nr;
     }
     this.lazy_mmu_mode_disable();
-    if (deferred !== null && deferredVals !== null) {
-      // commit-after-unlock mutant: drop the lock, then commit (outside it). With the contract
-      // checked, the unlock itself reports the open transactions.
-      this.pte_unlock(ptep0);
-      for (let i = 0; i < deferred.length; i++) {
-        const a = start + (deferred[i] - ptep0) * 4096;
-        this.ptep_modify_prot_commit(vma, a, deferred[i], deferredVals[2 * i + 1], deferredVals[2 * i]);
-      }
-      return pages;
-    }
+    // commit-after-unlock mutant: drop the lock, then commit outside it. With the contract
+    // checked, the unlock itself reports the open transactions.
     this.pte_unlock(ptep0);
+    for (const d of deferred) this.ptep_modify_prot_commit(vma, d.addr, d.ptep, d.old, d.nw);
     return pages;
   }
 
@@ -505,15 +640,18 @@ export class Kernel {
 
   /** can_change_pte_writable (mm/mprotect.c), for the memory this kernel models. */
   can_change_pte_writable(vma: Vma, pte: pte_t): boolean {
-    if ((vma.flags & VM_WRITE) === 0) return false;
-    if (pte_protnone(pte)) return false;
-    if ((vma.flags & VM_SHARED) === 0) {
-      // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);
-      // never the shared zero page.
-      return !pte_special(pte) && this.machine.mem.kind[pte_pfn(pte)] === FRAME_DATA;
-    }
-    // Shared: a clean entry may still need a write fault for dirty tracking.
-    return pte_dirty(pte);
+    return this.canChangeWritable(vma.flags, pte & 0xfff, pte_pfn(pte));
+  }
+
+  /** The same on small integers (flags word, low PTE flags, PFN): nothing to box when not inlined. */
+  private canChangeWritable(vmFlags: number, lowFlags: number, pfn: number): boolean {
+    if ((vmFlags & VM_WRITE) === 0) return false;
+    if ((lowFlags & (_PAGE_PROTNONE | _PAGE_PRESENT)) === _PAGE_PROTNONE) return false;
+    // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);
+    // never the shared zero page. Shared: a clean entry may still need a write fault.
+    if ((vmFlags & VM_SHARED) === 0)
+      return (lowFlags & _PAGE_SPECIAL) === 0 && this.machine.mem.kind[pfn] === FRAME_DATA;
+    return (lowFlags & _PAGE_DIRTY) !== 0;
   }
 
   /** Remove the translations of unmapped ranges: clear PTEs, transfer D, flush, free frames. */
@@ -697,7 +835,11 @@ export class Kernel {
         if (ptep < 0) continue;
         this.pte_lock(ptep);
         const v = this.machine.pteRead(cpu, ptep);
-        if ((v & _PAGE_PRESENT) !== 0 && (v & _PAGE_ACCESSED) !== 0 && this.pv.ptep_test_and_clear_young(addr, ptep)) {
+        if (
+          (v & _PAGE_PRESENT) !== 0 &&
+          (v & _PAGE_ACCESSED) !== 0 &&
+          this.pv.ptep_test_and_clear_young(addr, ptep)
+        ) {
           cleared++;
           this.pte_unlock(ptep);
           this.flush_tlb_mm_range(addr, addr + 4096);
@@ -717,4 +859,3 @@ export class Kernel {
     return p < 0 ? NULL_PTE : (this.machine.mem.tables[p] as pte_t);
   }
 }
-

@@ -26,7 +26,9 @@ export const COUNTERS = [
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 export const NCOUNTERS = COUNTERS.length;
-export const CTR = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as { readonly [K in CounterName]: number };
+export const CTR = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as {
+  readonly [K in CounterName]: number;
+};
 
 export class CostLedger {
   readonly counts: Float64Array;

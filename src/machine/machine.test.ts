@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE, Machine, PF_PROT, PF_WRITE, type Translation } from "./machine.js";
+import {
+  ACCESS_EXEC,
+  ACCESS_READ,
+  ACCESS_WRITE,
+  Machine,
+  PF_PROT,
+  PF_WRITE,
+  type Translation,
+} from "./machine.js";
 import { FRAME_DATA } from "./physmem.js";
 import {
   _PAGE_ACCESSED,
@@ -10,8 +18,8 @@ import {
   _PAGE_RW,
   _PAGE_USER,
   pfn_pte,
-  type pte_t,
   pte_dirty,
+  type pte_t,
   pte_wrprotect,
   pte_young,
 } from "./pte.js";

@@ -5,7 +5,13 @@
 // chance to run other agents (hardware accesses, fault handlers) before it executes. That is
 // how `run` and `check` interleave kernel and hardware at single-PTE-operation granularity
 // while the kernel itself stays ordinary straight-line code (no generators on the hot path).
-import { CostLedger, CTR } from "./ledger.js";
+import { CostLedger, CTR, NCOUNTERS } from "./ledger.js";
+
+const CTR_PTE_READ = CTR.pte_read;
+const CTR_PTE_WRITE = CTR.pte_write;
+const CTR_PTE_XCHG = CTR.pte_xchg;
+const CTR_PTE_CMPXCHG = CTR.pte_cmpxchg;
+
 import { FRAME_DATA, FRAME_ZERO, PhysMem, type ptep_t } from "./physmem.js";
 import {
   _PAGE_ACCESSED,
@@ -15,11 +21,11 @@ import {
   _PAGE_RW,
   _PAGE_USER,
   PTRS_PER_TABLE,
-  type pte_t,
   pte_pfn,
+  type pte_t,
   pteSetLow,
 } from "./pte.js";
-import { Tlb, TLB_DIRTY, TLB_NX, TLB_RW, TLB_USER } from "./tlb.js";
+import { TLB_DIRTY, TLB_NX, TLB_RW, TLB_USER, Tlb } from "./tlb.js";
 
 /** Kinds of software step offered to the scheduler. */
 export const STEP = {
@@ -111,8 +117,29 @@ export class Machine {
   readonly mem: PhysMem;
   readonly cpus: Cpu[];
   readonly ledger: CostLedger;
-  hook: StepHook | null = null;
-  tracer: Tracer | null = null;
+  /** The CPU executing software (kernel or hypervisor code) right now; set by the kernel. */
+  current = 0;
+  private _hook: StepHook | null = null;
+  private _tracer: Tracer | null = null;
+  /** hook or tracer installed: software PTE operations take the observed path. */
+  private observed = false;
+  /** The ledger's counters, for the inlined fast paths. */
+  private readonly counts: Float64Array;
+
+  get hook(): StepHook | null {
+    return this._hook;
+  }
+  set hook(h: StepHook | null) {
+    this._hook = h;
+    this.observed = h !== null || this._tracer !== null;
+  }
+  get tracer(): Tracer | null {
+    return this._tracer;
+  }
+  set tracer(t: Tracer | null) {
+    this._tracer = t;
+    this.observed = t !== null || this._hook !== null;
+  }
 
   constructor(cfg: MachineConfig) {
     if (!Number.isInteger(cfg.cpus) || cfg.cpus < 1 || cfg.cpus > 64)
@@ -121,55 +148,72 @@ export class Machine {
     this.cpus = [];
     for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 64, cfg.tlbWays ?? 8));
     this.ledger = new CostLedger(cfg.cpus);
+    this.counts = this.ledger.counts;
   }
 
   // ---- software memory operations on PTEs (each one schedulable step) ----
 
+  // Each primitive has a tiny fast path (no hook, no tracer) so that V8 inlines it into the
+  // kernel's per-PTE loop; the observed path is out of line.
   pteRead(cpu: number, ptep: ptep_t): pte_t {
-    const h = this.hook;
-    if (h !== null) h.point(cpu, STEP.PTE_READ, ptep);
-    const v = this.mem.tables[ptep] as pte_t;
-    this.ledger.add(cpu, CTR.pte_read);
-    if (this.tracer !== null) this.tracer.sw(cpu, STEP.PTE_READ, ptep, v, v);
-    return v;
+    if (this.observed) return this.observedOp(cpu, STEP.PTE_READ, ptep, 0 as pte_t, 0 as pte_t);
+    this.counts[cpu * NCOUNTERS + CTR_PTE_READ]++;
+    return this.mem.tables[ptep] as pte_t;
   }
 
   pteWrite(cpu: number, ptep: ptep_t, v: pte_t): void {
-    const h = this.hook;
-    if (h !== null) h.point(cpu, STEP.PTE_WRITE, ptep);
-    const t = this.mem.tables;
-    const before = t[ptep] as pte_t;
-    t[ptep] = v;
-    this.ledger.add(cpu, CTR.pte_write);
-    if (this.tracer !== null) this.tracer.sw(cpu, STEP.PTE_WRITE, ptep, before, v);
+    if (this.observed) {
+      this.observedOp(cpu, STEP.PTE_WRITE, ptep, 0 as pte_t, v);
+      return;
+    }
+    this.counts[cpu * NCOUNTERS + CTR_PTE_WRITE]++;
+    this.mem.tables[ptep] = v;
   }
 
   pteXchg(cpu: number, ptep: ptep_t, v: pte_t): pte_t {
-    const h = this.hook;
-    if (h !== null) h.point(cpu, STEP.PTE_XCHG, ptep);
+    if (this.observed) return this.observedOp(cpu, STEP.PTE_XCHG, ptep, 0 as pte_t, v);
+    this.counts[cpu * NCOUNTERS + CTR_PTE_XCHG]++;
     const t = this.mem.tables;
     const before = t[ptep] as pte_t;
     t[ptep] = v;
-    this.ledger.add(cpu, CTR.pte_xchg);
-    if (this.tracer !== null) this.tracer.sw(cpu, STEP.PTE_XCHG, ptep, before, v);
     return before;
   }
 
   /** Locked compare-exchange; returns the value found (the swap happened iff it equals `expect`). */
   pteCmpxchg(cpu: number, ptep: ptep_t, expect: pte_t, v: pte_t): pte_t {
-    const h = this.hook;
-    if (h !== null) h.point(cpu, STEP.PTE_CMPXCHG, ptep);
+    if (this.observed) return this.observedOp(cpu, STEP.PTE_CMPXCHG, ptep, expect, v);
+    this.counts[cpu * NCOUNTERS + CTR_PTE_CMPXCHG]++;
     const t = this.mem.tables;
     const before = t[ptep] as pte_t;
     if (before === expect) t[ptep] = v;
-    this.ledger.add(cpu, CTR.pte_cmpxchg);
-    if (this.tracer !== null) this.tracer.sw(cpu, STEP.PTE_CMPXCHG, ptep, before, t[ptep] as pte_t);
+    return before;
+  }
+
+  /** The same operations with the scheduler offered a step first and the tracer told after. */
+  private observedOp(cpu: number, kind: number, ptep: ptep_t, expect: pte_t, v: pte_t): pte_t {
+    const h = this.hook;
+    if (h !== null) h.point(cpu, kind, ptep);
+    const t = this.mem.tables;
+    const before = t[ptep] as pte_t;
+    let ctr = CTR_PTE_READ;
+    if (kind === STEP.PTE_WRITE) {
+      t[ptep] = v;
+      ctr = CTR_PTE_WRITE;
+    } else if (kind === STEP.PTE_XCHG) {
+      t[ptep] = v;
+      ctr = CTR_PTE_XCHG;
+    } else if (kind === STEP.PTE_CMPXCHG) {
+      if (before === expect) t[ptep] = v;
+      ctr = CTR_PTE_CMPXCHG;
+    }
+    this.counts[cpu * NCOUNTERS + ctr]++;
+    if (this.tracer !== null) this.tracer.sw(cpu, kind, ptep, before, t[ptep] as pte_t);
     return before;
   }
 
   /** A kernel event that is a scheduling point but touches no PTE (locks, flushes, syscalls). */
   step(cpu: number, kind: number, ptep: number): void {
-    const h = this.hook;
+    const h = this._hook;
     if (h !== null) h.point(cpu, kind, ptep);
   }
 
@@ -226,7 +270,11 @@ export class Machine {
     let pfn: number;
     if (i >= 0) {
       const f = tlb.flags[i];
-      if ((f & TLB_USER) === 0 || (write && (f & TLB_RW) === 0) || (kind === ACCESS_EXEC && (f & TLB_NX) !== 0)) {
+      if (
+        (f & TLB_USER) === 0 ||
+        (write && (f & TLB_RW) === 0) ||
+        (kind === ACCESS_EXEC && (f & TLB_NX) !== 0)
+      ) {
         tlb.invalidateIndex(i);
         cpu.pfError = errBase | PF_PROT;
         this.ledger.add(cpuId, CTR.page_fault);
@@ -269,7 +317,11 @@ export class Machine {
       if ((v & _PAGE_RW) === 0) rights &= ~TLB_RW;
       if ((v & _PAGE_USER) === 0) rights &= ~TLB_USER;
       if (v >= _PAGE_NX) rights |= TLB_NX;
-      if ((rights & TLB_USER) === 0 || (write && (rights & TLB_RW) === 0) || (kind === ACCESS_EXEC && rights & TLB_NX)) {
+      if (
+        (rights & TLB_USER) === 0 ||
+        (write && (rights & TLB_RW) === 0) ||
+        (kind === ACCESS_EXEC && rights & TLB_NX)
+      ) {
         errBase |= PF_PROT;
         cpu.pfError = errBase;
         this.ledger.add(cpuId, CTR.page_fault);
@@ -316,7 +368,9 @@ export class MachineCheck extends Error {
     readonly vaddr: number,
     readonly pfn: number,
   ) {
-    super(`CPU${cpu} accessed 0x${vaddr.toString(16)} through a translation to freed frame 0x${pfn.toString(16)}`);
+    super(
+      `CPU${cpu} accessed 0x${vaddr.toString(16)} through a translation to freed frame 0x${pfn.toString(16)}`,
+    );
     this.name = "MachineCheck";
   }
 }

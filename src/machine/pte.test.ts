@@ -17,7 +17,6 @@ import {
   _PAGE_UFFD_WP,
   _PAGE_USER,
   pfn_pte,
-  type pte_t,
   pte_dirty,
   pte_exec,
   pte_mkdirty,
@@ -27,6 +26,7 @@ import {
   pte_pfn,
   pte_present,
   pte_protnone,
+  type pte_t,
   pte_write,
   pte_wrprotect,
   pte_young,
@@ -78,7 +78,8 @@ describe("pte layout", () => {
 
 describe("pte_modify", () => {
   it("keeps PFN, A, D, PCD, PWT and the software bits Linux keeps; takes the rest from newprot", () => {
-    const keep = _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_SOFT_DIRTY | _PAGE_UFFD_WP;
+    const keep =
+      _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_SOFT_DIRTY | _PAGE_UFFD_WP;
     const old = (pfn_pte(0x1234, PAGE_SHARED | keep) + _PAGE_SAVED_DIRTY) as pte_t;
     const nw = pte_modify(old, PAGE_READONLY);
     assert.equal(pte_pfn(nw), 0x1234);

@@ -35,6 +35,9 @@ export const _PAGE_SOFT_DIRTY = _PAGE_SOFTW3;
 export const _PAGE_PROTNONE = _PAGE_GLOBAL;
 
 const HI = 4294967296; // 2^32: weight of packed bit 32
+// Multiplying by 2^-32 is exact and, unlike division, cheap: V8 turns `x * INV_HI >>> 0` into
+// a multiply and a truncation.
+const INV_HI = 1 / HI;
 /** Weight in the packed value of hardware bit b (52 <= b <= 63). */
 const hiBit = (b: number): number => 2 ** (b - 52 + 32);
 /** Hardware bit 57, SOFTW4 (devmap in older kernels). */
@@ -57,11 +60,11 @@ export function pteLowFlags(v: pte_t | number): number {
 }
 /** The high part of the packed value (hardware bits 52..63 as packed bits 32..43), as a number. */
 export function pteHigh(v: pte_t | number): number {
-  return v - (v >>> 0);
+  return ((v * INV_HI) >>> 0) * HI;
 }
 /** The 12 high bits (hardware 52..63) as a small integer. */
 export function pteHigh12(v: pte_t | number): number {
-  return (v / HI) >>> 0;
+  return (v * INV_HI) >>> 0;
 }
 /** Build a packed value from its low 32 bits and the 12 high bits (hardware 52..63). */
 export function pteFromParts(lo32: number, hi12: number): pte_t {
@@ -76,7 +79,7 @@ export function pfn_pte(pfn: number, prot: number): pte_t {
 }
 /** Set low-word flag bits. */
 export function pteSetLow(v: pte_t, bits: number): pte_t {
-  return (pteHigh(v) + (((v & 0xffffffff) | bits) >>> 0)) as pte_t;
+  return (pteHigh(v) + ((v | bits) >>> 0)) as pte_t;
 }
 /** Clear low-word flag bits. */
 export function pteClearLow(v: pte_t, bits: number): pte_t {
@@ -146,8 +149,15 @@ export function pte_mkspecial(v: pte_t): pte_t {
  * from the new protection. Low part and high part are kept separately.
  */
 export const _PAGE_CHG_MASK_LO =
-  PFN_MASK_LO | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECIAL | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_SOFT_DIRTY | _PAGE_UFFD_WP;
-const CHG_HI12 = (_PAGE_SAVED_DIRTY + _PAGE_SOFTW4) / HI;
+  PFN_MASK_LO |
+  _PAGE_PCD |
+  _PAGE_PWT |
+  _PAGE_SPECIAL |
+  _PAGE_ACCESSED |
+  _PAGE_DIRTY |
+  _PAGE_SOFT_DIRTY |
+  _PAGE_UFFD_WP;
+const CHG_HI12 = 0x060; // SOFTW4 (57) and SAVED_DIRTY (58) as high-12 bits
 
 /**
  * pte_modify(pte, newprot): keep the _PAGE_CHG_MASK bits of `v`, take the rest from `newprot`.
@@ -165,19 +175,17 @@ export function pte_modify(v: pte_t, newprot: number): pte_t {
  * mprotect passes ignore_access) or changes RW, USER, PWT, PCD, PAT, G, pkey or NX; software
  * bits never need one.
  */
+// PFN bits 12..31 plus RW, USER, PWT, PCD, PAT, G (a literal, so it stays a small integer).
+const FLUSH_LO_CHANGE = 0xfffff000 | 0x19e;
+
 export function pte_needs_flush(old: pte_t, nw: pte_t): boolean {
   if ((old & _PAGE_PRESENT) === 0) return false;
-  if (pte_pfn(old) !== pte_pfn(nw)) return true;
-  const FLUSH_ON_CLEAR_LO = _PAGE_DIRTY | _PAGE_PRESENT; // _PAGE_ACCESSED ignored (ignore_access)
-  const FLUSH_ON_CHANGE_LO = _PAGE_RW | _PAGE_USER | _PAGE_PWT | _PAGE_PCD | _PAGE_GLOBAL | _PAGE_PAT;
-  const diffLo = (old ^ nw) & 0xfff;
-  if ((diffLo & old & FLUSH_ON_CLEAR_LO) !== 0) return true;
-  if ((diffLo & FLUSH_ON_CHANGE_LO) !== 0) return true;
+  // Low word: PFN bits and flush_on_change flags (RW U PWT PCD PAT G) differ, or D/P cleared.
+  const d = old ^ nw;
+  if ((d & FLUSH_LO_CHANGE) !== 0 || (d & old & (_PAGE_DIRTY | _PAGE_PRESENT)) !== 0) return true;
   // High part: pkey (59..62) and NX (63) need a flush on any change; SOFTW4/5 do not.
-  const diffHi = (pteHigh12(old) ^ pteHigh12(nw)) & 0xf80;
-  return diffHi !== 0;
+  return ((((old * INV_HI) >>> 0) ^ ((nw * INV_HI) >>> 0)) & 0xf80) !== 0;
 }
-
 /** The real 64-bit hardware layout as 16 hex digits. */
 export function pteToHex(v: pte_t | number): string {
   const lo = v >>> 0;

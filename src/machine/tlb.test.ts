@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Tlb, TLB_DIRTY, TLB_RW } from "./tlb.js";
+import { TLB_DIRTY, TLB_RW, Tlb } from "./tlb.js";
 
 describe("Tlb", () => {
   it("caches, finds and invalidates single pages", () => {

@@ -22,7 +22,10 @@ export const MAX_SCENARIO_BYTES = 1 << 20;
 
 export function loadScenarioText(text: string, file: string): LoadResult {
   if (text.length > MAX_SCENARIO_BYTES)
-    return { ok: false, errors: [{ file, line: 1, col: 1, message: `file is larger than ${MAX_SCENARIO_BYTES} bytes` }] };
+    return {
+      ok: false,
+      errors: [{ file, line: 1, col: 1, message: `file is larger than ${MAX_SCENARIO_BYTES} bytes` }],
+    };
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -36,7 +39,10 @@ export function loadScenarioText(text: string, file: string): LoadResult {
   }
   const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
   if (data === null || typeof data !== "object" || Array.isArray(data))
-    return { ok: false, errors: [{ file, line: 1, col: 1, message: "a scenario is a YAML mapping (key: value lines)" }] };
+    return {
+      ok: false,
+      errors: [{ file, line: 1, col: 1, message: "a scenario is a YAML mapping (key: value lines)" }],
+    };
   const locate = (path: readonly PropertyKey[], key?: string): { line: number; col: number } => {
     const node = nodeAt(doc.contents as Node | null, path, key);
     const off = node?.range?.[0] ?? 0;
@@ -62,7 +68,9 @@ export function loadScenarioText(text: string, file: string): LoadResult {
   if (cross.length > 0)
     return {
       ok: false,
-      errors: sortErrors(cross.map((c) => ({ file, ...locate(c.path), message: `${where(c.path)}: ${c.message}` }))),
+      errors: sortErrors(
+        cross.map((c) => ({ file, ...locate(c.path), message: `${where(c.path)}: ${c.message}` })),
+      ),
     };
   return { ok: true, scenario: parsed.data };
 }

@@ -19,11 +19,11 @@ import {
   _PAGE_PROTNONE,
   _PAGE_RW,
   _PAGE_USER,
-  type pte_t,
   pte_dirty,
   pte_none,
   pte_pfn,
   pte_present,
+  type pte_t,
   pte_young,
   pteDescribe,
 } from "../machine/pte.js";
@@ -160,7 +160,8 @@ export class Oracle {
   }
 
   private snapshotWritable(): void {
-    for (let i = 0; i < this.pages.length; i++) this.writableAtReturn[i] = this.vmaWritable(this.pages[i]) ? 1 : 0;
+    for (let i = 0; i < this.pages.length; i++)
+      this.writableAtReturn[i] = this.vmaWritable(this.pages[i]) ? 1 : 0;
   }
 
   /** A syscall returned: its effect is now promised, including that no writable TLB entry survives. */
@@ -227,7 +228,7 @@ export class Oracle {
         const KEY = _PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_USER;
         const bad =
           (pte & KEY) !== (want & KEY) ||
-          (pte >= _PAGE_NX) !== (want >= _PAGE_NX) ||
+          pte >= _PAGE_NX !== want >= _PAGE_NX ||
           ((pte & _PAGE_RW) !== 0 && (vma.flags & VM_WRITE) === 0);
         if (bad)
           this.report({

@@ -101,12 +101,16 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
   const issues: ScenarioIssue[] = [];
   const names = new Map<string, Region>();
   s.regions.forEach((r, i) => {
-    if (names.has(r.name)) issues.push({ path: ["regions", i, "name"], message: `region "${r.name}" is defined twice` });
+    if (names.has(r.name))
+      issues.push({ path: ["regions", i, "name"], message: `region "${r.name}" is defined twice` });
     names.set(r.name, r);
   });
   const total = s.regions.reduce((a, r) => a + r.pages, 0);
   if (total + 1024 > s.machine.maxFrames)
-    issues.push({ path: ["machine", "maxFrames"], message: `${total} pages do not fit in ${s.machine.maxFrames} frames` });
+    issues.push({
+      path: ["machine", "maxFrames"],
+      message: `${total} pages do not fit in ${s.machine.maxFrames} frames`,
+    });
   s.syscalls.forEach((c, i) => {
     const r = names.get(c.region);
     if (r === undefined) {
@@ -114,7 +118,10 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
       return;
     }
     if (c.offset > r.pages)
-      issues.push({ path: ["syscalls", i, "offset"], message: `offset ${c.offset} is past the end of "${r.name}" (${r.pages} pages)` });
+      issues.push({
+        path: ["syscalls", i, "offset"],
+        message: `offset ${c.offset} is past the end of "${r.name}" (${r.pages} pages)`,
+      });
     if (c.pages !== undefined && c.offset + c.pages > r.pages)
       issues.push({
         path: ["syscalls", i, "pages"],

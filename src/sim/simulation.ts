@@ -9,7 +9,14 @@ import { Kernel, VM_FAULT_SIGSEGV } from "../kernel/kernel.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../kernel/mman.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { CounterName } from "../machine/ledger.js";
-import { ACCESS_READ, ACCESS_WRITE, Machine, MachineCheck, STEP, STEP_NAMES, type StepHook } from "../machine/machine.js";
+import {
+  ACCESS_READ,
+  ACCESS_WRITE,
+  Machine,
+  MachineCheck,
+  STEP_NAMES,
+  type StepHook,
+} from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import { type pte_t, pteDescribe } from "../machine/pte.js";
 import { Oracle, type Violation } from "./oracle.js";
@@ -86,7 +93,15 @@ export class Simulation {
   readonly pc: Int32Array;
   readonly state: Uint8Array;
   readonly faultErr: Int32Array;
-  readonly stats: RunStats = { steps: 0, kernelSteps: 0, userSteps: 0, reads: 0, writes: 0, faults: 0, segv: 0 };
+  readonly stats: RunStats = {
+    steps: 0,
+    kernelSteps: 0,
+    userSteps: 0,
+    reads: 0,
+    writes: 0,
+    faults: 0,
+    segv: 0,
+  };
   readonly events: TraceEvent[] | null;
   readonly syscalls: SyscallRecord[] = [];
   private ptepAddr = new Map<number, number>();
@@ -126,12 +141,11 @@ export class Simulation {
     }
     this.oracle = new Oracle(this.machine, this.kernel, pages);
     const oracle = this.oracle;
-    const sim = this;
     this.kernel.observer = {
       newPage: (cpu, addr, pfn, zero) => oracle.newPage(cpu, addr, pfn, zero),
       zapped: (cpu, addr, old) => oracle.zapped(cpu, addr, old),
       syscallReturn: (cpu, name) => {
-        if (sim.events !== null) sim.log(cpu, "kernel", `${name} returns`, -1);
+        if (this.events !== null) this.log(cpu, "kernel", `${name} returns`, -1);
         oracle.syscallReturn(cpu, name);
       },
     };
@@ -201,7 +215,8 @@ export class Simulation {
   /** Can user CPU `c` take a step now? */
   runnable(c: number): boolean {
     if (c === 0 || this.pc[c] >= this.programs[c].length) return false;
-    if (this.state[c] === UserState.Faulted) return this.kernel.canHandleFault(c, this.programs[c][this.pc[c]].addr);
+    if (this.state[c] === UserState.Faulted)
+      return this.kernel.canHandleFault(c, this.programs[c][this.pc[c]].addr);
     return true;
   }
 
@@ -239,7 +254,13 @@ export class Simulation {
       this.stats.faults++;
       this.state[c] = UserState.Faulted;
       this.faultErr[c] = m.cpus[c].pfError;
-      if (this.events !== null) this.log(c, "user", `page fault on ${op.write ? "write" : "read"} (err ${m.cpus[c].pfError})`, op.addr);
+      if (this.events !== null)
+        this.log(
+          c,
+          "user",
+          `page fault on ${op.write ? "write" : "read"} (err ${m.cpus[c].pfError})`,
+          op.addr,
+        );
     }
   }
 
@@ -263,10 +284,17 @@ export class Simulation {
     const addr = this.regionAddr.get(sc.region)! + sc.offset * 4096;
     const pages = sc.pages ?? r.pages - sc.offset;
     if (this.events !== null)
-      this.log(0, "kernel", `${sc.call}(0x${addr.toString(16)}, ${pages} pages${sc.prot ? `, ${sc.prot}` : ""})`, -1);
+      this.log(
+        0,
+        "kernel",
+        `${sc.call}(0x${addr.toString(16)}, ${pages} pages${sc.prot ? `, ${sc.prot}` : ""})`,
+        -1,
+      );
     const k = this.kernel;
     const ret =
-      sc.call === "mprotect" ? k.sys_mprotect(0, addr, pages * 4096, parseProt(sc.prot!)) : k.sys_munmap(0, addr, pages * 4096);
+      sc.call === "mprotect"
+        ? k.sys_mprotect(0, addr, pages * 4096, parseProt(sc.prot!))
+        : k.sys_munmap(0, addr, pages * 4096);
     this.syscalls.push({
       call: sc.call,
       addr,
@@ -280,7 +308,14 @@ export class Simulation {
 
   // ---------------------------------------------------------------- tracing
 
-  log(cpu: number, actor: TraceEvent["actor"], what: string, addr: number, before?: pte_t, after?: pte_t): void {
+  log(
+    cpu: number,
+    actor: TraceEvent["actor"],
+    what: string,
+    addr: number,
+    before?: pte_t,
+    after?: pte_t,
+  ): void {
     if (this.events === null) return;
     const e: TraceEvent = { step: this.stats.steps, cpu, actor, what, addr };
     if (before !== undefined) e.before = pteDescribe(before);
@@ -320,10 +355,21 @@ export class Simulation {
   /** Turn a thrown ContractViolation or MachineCheck into a violation; rethrow anything else. */
   absorb(e: unknown): void {
     if (e instanceof ContractViolation) {
-      this.oracle.report({ property: "transaction-contract", addr: e.addr, cpu: e.cpu, message: e.message, rule: e.rule });
+      this.oracle.report({
+        property: "transaction-contract",
+        addr: e.addr,
+        cpu: e.cpu,
+        message: e.message,
+        rule: e.rule,
+      });
       this.aborted = true;
     } else if (e instanceof MachineCheck) {
-      this.oracle.report({ property: "data-loss", addr: Math.floor(e.vaddr / 4096) * 4096, cpu: e.cpu, message: e.message });
+      this.oracle.report({
+        property: "data-loss",
+        addr: Math.floor(e.vaddr / 4096) * 4096,
+        cpu: e.cpu,
+        message: e.message,
+      });
       this.aborted = true;
     } else throw e;
   }
@@ -390,7 +436,11 @@ export function initialValue(addr: number): number {
 }
 
 /** Run a scenario with the seeded random scheduler. Same scenario and seed, same result. */
-export function runScenario(scenario: Scenario, backend: BackendModule, opts: SimulationOptions = {}): RunResult {
+export function runScenario(
+  scenario: Scenario,
+  backend: BackendModule,
+  opts: SimulationOptions = {},
+): RunResult {
   const sim = new Simulation(scenario, backend, opts);
   sim.populate();
   const workRng = xoroshiro128plus(scenario.seed ^ 0x5eed1e55);
@@ -409,5 +459,3 @@ export function runScenario(scenario: Scenario, backend: BackendModule, opts: Si
   if (!sim.aborted) sim.oracle.finalCheck();
   return sim.result();
 }
-
-
