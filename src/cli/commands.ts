@@ -119,10 +119,25 @@ export function reproduceCommand(file: string | null, backend: string, seed: num
   return `ptesim run${file ? ` ${file}` : ""} --backend ${backend} --seed ${seed}${extra}`;
 }
 
+/** The scenario with `backend` in charge: its backendOptions re-checked against that backend's schema. */
+export function withBackend(s: Scenario, backend: BackendModule): Scenario {
+  if (backend.name === s.backend || backend.optionsSchema === undefined) return { ...s, backend: backend.name };
+  const r = backend.optionsSchema.safeParse(s.backendOptions);
+  if (!r.success)
+    throw new PtesimError(
+      "usage",
+      `the scenario's backendOptions do not suit backend "${backend.name}": ${r.error.issues.map((i) => `${i.path.join(".") || "backendOptions"}: ${i.message}`).join("; ")}`,
+    );
+  return { ...s, backend: backend.name, backendOptions: r.data as Record<string, unknown> };
+}
+
 export async function runCommand(o: RunOptions): Promise<RunOutcome> {
   const source = readScenario(o.file);
   const backend = await resolveBackend(o.backend ?? source.scenario.backend);
-  const base: Scenario = { ...source.scenario, ...(o.seed === undefined ? {} : { seed: o.seed }) };
+  const base: Scenario = {
+    ...withBackend(source.scenario, backend),
+    ...(o.seed === undefined ? {} : { seed: o.seed }),
+  };
   if (o.sweep === undefined) {
     const result = runScenario(base, backend);
     return {
@@ -185,7 +200,7 @@ export function demoCommand(
   const scenario = defaultScenario();
   const rows = allBackends().map((backend) => ({
     backend,
-    summary: sweep(scenario, backend, seeds, (d) => onProgress?.(backend.name, d)),
+    summary: sweep(withBackend(scenario, backend), backend, seeds, (d) => onProgress?.(backend.name, d)),
   }));
   return { scenario, seeds, rows };
 }

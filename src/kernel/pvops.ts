@@ -2,6 +2,7 @@
 // need). A backend supplies these; the kernel calls them and never touches PTE memory for a
 // protection change in any other way. Backends get a BackendContext with the machine's atomic
 // primitives, so every memory operation they make is one schedulable step.
+import type { ZodType } from "zod";
 import type { Machine } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import type { pte_t } from "../machine/pte.js";
@@ -67,4 +68,10 @@ export interface BackendModule {
   /** Whether the backend is meant to be correct (false for the teaching/mutant ones). */
   readonly correct: boolean;
   readonly create: BackendFactory;
+  /**
+   * Schema of the scenario's `backendOptions` for this backend. Scenario files are checked
+   * against it (errors point at the offending line); the parsed value reaches `create` as
+   * `ctx.options`. Without one, backendOptions must be empty.
+   */
+  readonly optionsSchema?: ZodType;
 }

@@ -2,6 +2,7 @@
 // Pure (no file I/O): the CLI reads the file and passes its text.
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { z } from "zod";
+import { getBackend } from "../backends/registry.js";
 import { crossCheck, type Scenario, ScenarioSchema } from "../sim/scenario.js";
 
 export interface LocatedError {
@@ -64,7 +65,7 @@ export function loadScenarioText(text: string, file: string): LoadResult {
     }
     return { ok: false, errors: sortErrors(errors) };
   }
-  const cross = crossCheck(parsed.data);
+  const cross = [...crossCheck(parsed.data), ...backendCheck(parsed.data)];
   if (cross.length > 0)
     return {
       ok: false,
@@ -72,7 +73,36 @@ export function loadScenarioText(text: string, file: string): LoadResult {
         cross.map((c) => ({ file, ...locate(c.path), message: `${where(c.path)}: ${c.message}` })),
       ),
     };
-  return { ok: true, scenario: parsed.data };
+  return { ok: true, scenario: withBackendOptions(parsed.data) };
+}
+
+/** Backend names resolve; backendOptions fit the backend's schema. Module paths are checked at load. */
+function backendCheck(s: Scenario): { path: (string | number)[]; message: string }[] {
+  if (/^[./]|\.m?js$/.test(s.backend)) return [];
+  const b = getBackend(s.backend);
+  if (b === undefined) return [{ path: ["backend"], message: `unknown backend "${s.backend}"` }];
+  return checkBackendOptions(b.optionsSchema, s.backendOptions);
+}
+
+function checkBackendOptions(
+  schema: import("zod").ZodType | undefined,
+  options: Record<string, unknown>,
+): { path: (string | number)[]; message: string }[] {
+  if (schema === undefined)
+    return Object.keys(options).map((k) => ({ path: ["backendOptions", k], message: `this backend takes no option "${k}"` }));
+  const r = schema.safeParse(options);
+  if (r.success) return [];
+  return r.error.issues.map((i) => ({
+    path: ["backendOptions", ...(i.path as (string | number)[]), ...(i.code === "unrecognized_keys" ? [i.keys[0]] : [])],
+    message: i.code === "unrecognized_keys" ? `unknown option "${i.keys.join('", "')}"` : describe(i),
+  }));
+}
+
+/** Replace backendOptions by the backend schema's parsed value (defaults filled in). */
+function withBackendOptions(s: Scenario): Scenario {
+  const b = getBackend(s.backend);
+  if (b?.optionsSchema === undefined) return s;
+  return { ...s, backendOptions: b.optionsSchema.parse(s.backendOptions) as Record<string, unknown> };
 }
 
 function sortErrors(e: LocatedError[]): LocatedError[] {

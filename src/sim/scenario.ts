@@ -2,6 +2,7 @@
 // the defaults and the error messages (see src/scenario/load.ts for file:line:col reporting).
 import { z } from "zod";
 import { KERNEL_MUTANTS } from "../kernel/kernel.js";
+import { CostsSchema } from "./costs.js";
 
 const PROT_RE = /^(none|[rwx]{1,3})$/;
 
@@ -60,8 +61,10 @@ export const ScenarioSchema = z.strictObject({
   description: z.string().optional(),
   seed: z.number().int().min(0).max(0xffffffff).default(1),
   backend: z.string().min(1).default("native"),
-  /** Backend options, validated by the backend itself. */
+  /** Backend options, validated by the backend's own optionsSchema. */
   backendOptions: z.record(z.string(), z.unknown()).default({}),
+  /** Cycle costs per counted event, overriding the defaults (see src/sim/costs.ts). */
+  costs: CostsSchema.default({}),
   /** CPUs in all: CPU 0 makes the syscalls, CPUs 1.. run the user workload. */
   cpus: z.number().int().min(1).max(64).default(3),
   regions: z.array(RegionSchema).min(1),

@@ -19,6 +19,7 @@ import {
 } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import { type pte_t, pteDescribe } from "../machine/pte.js";
+import { costTable, cycles } from "./costs.js";
 import { Oracle, type Violation } from "./oracle.js";
 import { parseProt, type Scenario } from "./scenario.js";
 
@@ -65,6 +66,8 @@ export interface RunResult {
   syscalls: SyscallRecord[];
   stats: RunStats;
   counters: Partial<Record<CounterName, number>>;
+  /** Total cycles under the scenario's cost table. */
+  cycles: number;
 }
 
 interface UserOp {
@@ -390,6 +393,7 @@ export class Simulation {
       syscalls: this.syscalls,
       stats: { ...this.stats },
       counters: this.machine.ledger.totals(),
+      cycles: cycles(this.machine.ledger, costTable(this.scenario.costs)),
     };
   }
 }
