@@ -44,7 +44,9 @@ export {
   ScenarioSchema,
 } from "./sim/scenario.js";
 export {
-  RandomScheduler,
+  type Decider,
+  KERNEL,
+  RandomDecider,
   type RunResult,
   runScenario,
   Simulation,

@@ -14,7 +14,10 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
   pte_read: { cycles: 1, source: "L1-resident load" },
   pte_write: { cycles: 1, source: "L1-resident store" },
   pte_xchg: { cycles: 20, source: "locked xchg on x86 (~18-25 cycles, Agner Fog's instruction tables)" },
-  pte_cmpxchg: { cycles: 20, source: "locked cmpxchg on x86 (~18-25 cycles, Agner Fog's instruction tables)" },
+  pte_cmpxchg: {
+    cycles: 20,
+    source: "locked cmpxchg on x86 (~18-25 cycles, Agner Fog's instruction tables)",
+  },
   tlb_miss: { cycles: 30, source: "4-level page walk hitting the paging-structure caches (assumption)" },
   hw_ad_update: { cycles: 20, source: "locked A/D update by the page walker (assumption: as a locked RMW)" },
   page_fault: { cycles: 1000, source: "#PF entry/exit and handler (assumption)" },
@@ -23,14 +26,21 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
   ipi: { cycles: 2000, source: "shootdown IPI round trip (assumption)" },
   trap_pt_write: {
     cycles: 6000,
-    source: "trap-and-emulate of a page-table store: VM exit round trip ~1,500-2,000 cycles plus decode/validate (DOMAIN.md; assumption x3)",
+    source:
+      "trap-and-emulate of a page-table store: VM exit round trip ~1,500-2,000 cycles plus decode/validate (DOMAIN.md; assumption x3)",
   },
   trap_pt_xchg: { cycles: 6000, source: "as trap_pt_write, for a locked op (assumption)" },
-  hypercall: { cycles: 1500, source: "hypervisor entry/exit round trip (VM exit ~1,500-2,000 cycles, DOMAIN.md)" },
+  hypercall: {
+    cycles: 1500,
+    source: "hypervisor entry/exit round trip (VM exit ~1,500-2,000 cycles, DOMAIN.md)",
+  },
   multicall: { cycles: 200, source: "multicall dispatch overhead per batch (assumption)" },
   mmu_update: { cycles: 100, source: "per-request decode and lookup of mmu_update (assumption)" },
   mmu_update_fast: { cycles: 100, source: "mod_l1_entry fast path: flags-only change (assumption)" },
-  mmu_update_slow: { cycles: 800, source: "mod_l1_entry slow path: validation and reference counting (assumption)" },
+  mmu_update_slow: {
+    cycles: 800,
+    source: "mod_l1_entry slow path: validation and reference counting (assumption)",
+  },
   cmpxchg_retry: { cycles: 40, source: "one more PRESERVE_AD cmpxchg round (assumption)" },
   mmuext_op: { cycles: 300, source: "MMUEXT TLB operation dispatch (assumption)" },
   lazy_enter: { cycles: 5, source: "per-CPU flag update (assumption)" },

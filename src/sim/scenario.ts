@@ -45,6 +45,19 @@ export const SyscallSchema = z.strictObject({
   prot: prot.optional(),
 });
 
+const ACCESS_RE = /^([rwx]) ([A-Za-z_][A-Za-z0-9_-]*):(\d+)$/;
+
+/** "w shared:3" -> a write to page 3 of region "shared". */
+export function parseAccess(s: string): { kind: "r" | "w" | "x"; region: string; page: number } | undefined {
+  const m = ACCESS_RE.exec(s);
+  if (m === null) return undefined;
+  return { kind: m[1] as "r" | "w" | "x", region: m[2], page: Number(m[3]) };
+}
+
+const access = z
+  .string()
+  .regex(ACCESS_RE, 'an access is "r", "w" or "x", a space and REGION:PAGE, e.g. "w shared:0"');
+
 export const WorkloadSchema = z.strictObject({
   /** Accesses per user CPU. */
   accesses: z.number().int().min(0).max(1_000_000).default(24),
@@ -70,6 +83,11 @@ export const ScenarioSchema = z.strictObject({
   regions: z.array(RegionSchema).min(1),
   syscalls: z.array(SyscallSchema).default([]),
   workload: WorkloadSchema.default(() => WorkloadSchema.parse({})),
+  /**
+   * Explicit user programs, one list per user CPU (CPU 1, CPU 2, ...); when given they replace
+   * the generated workload. The checker needs them (it explores interleavings, not programs).
+   */
+  programs: z.array(z.array(access).max(64)).optional(),
   /** Clear the Accessed bits (reclaim aging) after populating, so lost A bits can show. */
   age: z.boolean().default(false),
   machine: z
@@ -135,6 +153,21 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
     if (c.call !== "mprotect" && c.prot !== undefined)
       issues.push({ path: ["syscalls", i, "prot"], message: `${c.call} takes no prot` });
   });
+  if (s.programs !== undefined && s.programs.length > s.cpus - 1)
+    issues.push({ path: ["programs"], message: `${s.programs.length} programs for ${s.cpus - 1} user CPUs` });
+  s.programs?.forEach((prog, c) =>
+    prog.forEach((a, i) => {
+      const acc = parseAccess(a)!;
+      const r = names.get(acc.region);
+      if (r === undefined)
+        issues.push({ path: ["programs", c, i], message: `no region named "${acc.region}"` });
+      else if (acc.page >= r.pages)
+        issues.push({
+          path: ["programs", c, i],
+          message: `page ${acc.page} is past the end of "${r.name}" (${r.pages} pages)`,
+        });
+    }),
+  );
   s.workload.regions?.forEach((n, i) => {
     if (!names.has(n)) issues.push({ path: ["workload", "regions", i], message: `no region named "${n}"` });
   });

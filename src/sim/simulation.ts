@@ -10,6 +10,7 @@ import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../kernel/mman.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { CounterName } from "../machine/ledger.js";
 import {
+  ACCESS_EXEC,
   ACCESS_READ,
   ACCESS_WRITE,
   Machine,
@@ -21,7 +22,7 @@ import type { ptep_t } from "../machine/physmem.js";
 import { type pte_t, pteDescribe } from "../machine/pte.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type Violation } from "./oracle.js";
-import { parseProt, type Scenario } from "./scenario.js";
+import { parseAccess, parseProt, type Scenario } from "./scenario.js";
 
 /** One line of a timeline. */
 export interface TraceEvent {
@@ -68,10 +69,14 @@ export interface RunResult {
   counters: Partial<Record<CounterName, number>>;
   /** Total cycles under the scenario's cost table. */
   cycles: number;
+  /** The decisions of this run: replaying them reproduces it exactly (see encodeReplay). */
+  choices: number[];
 }
 
 interface UserOp {
   addr: number;
+  /** ACCESS_READ, ACCESS_WRITE or ACCESS_EXEC. */
+  kind: number;
   write: boolean;
   value: number;
 }
@@ -110,6 +115,8 @@ export class Simulation {
   private ptepAddr = new Map<number, number>();
   /** Set when a run must stop (contract breach, machine check). */
   aborted = false;
+  /** Every decision taken where two or more agents could move (a replay path). */
+  readonly choices: number[] = [];
 
   constructor(
     readonly scenario: Scenario,
@@ -190,9 +197,27 @@ export class Simulation {
     throw new Error(`setup: access to 0x${addr.toString(16)} by CPU${cpu} keeps faulting`);
   }
 
-  /** Generate each user CPU's program from `rng`. */
-  generatePrograms(rng: RandomGenerator): void {
+  /** The scenario's explicit programs, or programs generated from `rng` by its workload. */
+  setPrograms(rng: RandomGenerator): void {
     const s = this.scenario;
+    if (s.programs !== undefined) {
+      this.programs.length = 0;
+      this.programs.push([]);
+      for (let c = 1; c < s.cpus; c++)
+        this.programs.push(
+          (s.programs[c - 1] ?? []).map((a, i) => {
+            const acc = parseAccess(a)!;
+            const write = acc.kind === "w";
+            return {
+              addr: this.regionAddr.get(acc.region)! + acc.page * 4096,
+              kind: write ? ACCESS_WRITE : acc.kind === "x" ? ACCESS_EXEC : ACCESS_READ,
+              write,
+              value: write ? ((c << 24) | (i + 1)) >>> 0 : 0,
+            };
+          }),
+        );
+      return;
+    }
     const names = s.workload.regions ?? s.regions.map((r) => r.name);
     const pages: number[] = [];
     for (const n of names) {
@@ -207,7 +232,12 @@ export class Simulation {
       for (let i = 0; i < s.workload.accesses; i++) {
         const addr = pages[uniform(rng, pages.length)];
         const write = unit(rng) < s.workload.writeRatio;
-        prog.push({ addr, write, value: write ? ((c << 24) | (i + 1)) >>> 0 : 0 });
+        prog.push({
+          addr,
+          kind: write ? ACCESS_WRITE : ACCESS_READ,
+          write,
+          value: write ? ((c << 24) | (i + 1)) >>> 0 : 0,
+        });
       }
       this.programs.push(prog);
     }
@@ -240,7 +270,7 @@ export class Simulation {
       return;
     }
     const m = this.machine;
-    if (m.access(c, op.addr, op.write ? ACCESS_WRITE : ACCESS_READ, op.value)) {
+    if (m.access(c, op.addr, op.kind, op.value)) {
       const cpu = m.cpus[c];
       if (op.write) this.stats.writes++;
       else this.stats.reads++;
@@ -248,7 +278,7 @@ export class Simulation {
         this.log(
           c,
           "user",
-          `${op.write ? `write 0x${op.value.toString(16)}` : `read -> 0x${(cpu.lastValue >>> 0).toString(16)}`} (${cpu.lastTlbHit ? "TLB hit" : "page walk"})`,
+          `${op.write ? `write 0x${op.value.toString(16)}` : `${op.kind === ACCESS_EXEC ? "fetch" : "read"} -> 0x${(cpu.lastValue >>> 0).toString(16)}`} (${cpu.lastTlbHit ? "TLB hit" : "page walk"})`,
           op.addr,
         );
       this.oracle.access(c, op.addr, op.write, cpu.lastValue);
@@ -377,6 +407,23 @@ export class Simulation {
     } else throw e;
   }
 
+  /** Run the syscalls on CPU 0 and the user programs, interleaved by `decider`; then check. */
+  execute(decider: Decider): RunResult {
+    this.installTracer();
+    const hook = new DecisionHook(this, decider);
+    this.machine.hook = hook;
+    try {
+      for (let i = 0; i < this.scenario.syscalls.length && !this.aborted; i++) this.syscall(i);
+      if (!this.aborted) hook.drain();
+    } catch (e) {
+      this.absorb(e);
+    } finally {
+      this.machine.hook = null;
+    }
+    if (!this.aborted) this.oracle.finalCheck();
+    return this.result();
+  }
+
   result(): RunResult {
     const v = this.oracle.violations;
     let timeline: TraceEvent[] = [];
@@ -394,36 +441,82 @@ export class Simulation {
       stats: { ...this.stats },
       counters: this.machine.ledger.totals(),
       cycles: cycles(this.machine.ledger, costTable(this.scenario.costs)),
+      choices: this.choices.slice(),
     };
   }
 }
 
-/** Seeded random interleaving: at each kernel step, run hardware steps with probability p. */
-export class RandomScheduler implements StepHook {
-  private depth = 0;
-  private readonly ready: number[] = [];
+/** Agent id of the syscall thread (CPU 0) in a decision; user CPUs are their CPU ids. */
+export const KERNEL = 0;
+
+/**
+ * Chooses who moves next. `enabled` is ascending and holds KERNEL (0) when the syscall thread
+ * can continue, plus every user CPU that can take a step. Only called when there is a choice
+ * to make (two or more enabled agents).
+ */
+export interface Decider {
+  choose(enabled: readonly number[]): number;
+}
+
+/** Seeded random interleaving: before each kernel step, run user steps with probability p. */
+export class RandomDecider implements Decider {
   constructor(
-    private readonly sim: Simulation,
     private readonly rng: RandomGenerator,
     private readonly p: number,
+  ) {}
+  choose(enabled: readonly number[]): number {
+    if (enabled[0] !== KERNEL) return enabled[uniform(this.rng, enabled.length)];
+    if (unit(this.rng) >= this.p) return KERNEL;
+    return enabled[1 + uniform(this.rng, enabled.length - 1)];
+  }
+}
+
+/** Offers every kernel step to a Decider; fault handlers run as one step (no nested choices). */
+class DecisionHook implements StepHook {
+  private depth = 0;
+  private readonly enabled: number[] = [];
+  constructor(
+    private readonly sim: Simulation,
+    private readonly decider: Decider,
   ) {}
   point(_cpu: number, _kind: number, _ptep: number): void {
     const sim = this.sim;
     sim.stats.steps++;
     sim.stats.kernelSteps++;
     sim.oracle.step = sim.stats.steps;
-    if (this.depth > 0 || sim.aborted) return; // a fault handler runs as one step
+    if (this.depth > 0 || sim.aborted) return;
     this.depth++;
     try {
-      while (unit(this.rng) < this.p) {
-        const ready = this.ready;
-        ready.length = 0;
-        for (let c = 1; c < sim.scenario.cpus; c++) if (sim.runnable(c)) ready.push(c);
-        if (ready.length === 0) break;
-        sim.userStep(ready[uniform(this.rng, ready.length)]);
+      for (;;) {
+        const en = this.enabled;
+        en.length = 0;
+        en.push(KERNEL);
+        for (let c = 1; c < sim.scenario.cpus; c++) if (sim.runnable(c)) en.push(c);
+        if (en.length === 1) return;
+        const pick = this.decider.choose(en);
+        sim.choices.push(pick);
+        if (pick === KERNEL) return;
+        sim.userStep(pick);
+        if (sim.aborted) return;
       }
     } finally {
       this.depth--;
+    }
+  }
+  /** After the syscalls: user CPUs run to completion. */
+  drain(): void {
+    const sim = this.sim;
+    const en = this.enabled;
+    for (;;) {
+      en.length = 0;
+      for (let c = 1; c < sim.scenario.cpus; c++) if (sim.runnable(c)) en.push(c);
+      if (en.length === 0 || sim.aborted) return;
+      let pick = en[0];
+      if (en.length > 1) {
+        pick = this.decider.choose(en);
+        sim.choices.push(pick);
+      }
+      sim.userStep(pick);
     }
   }
 }
@@ -447,19 +540,6 @@ export function runScenario(
 ): RunResult {
   const sim = new Simulation(scenario, backend, opts);
   sim.populate();
-  const workRng = xoroshiro128plus(scenario.seed ^ 0x5eed1e55);
-  sim.generatePrograms(workRng);
-  const rng = xoroshiro128plus(scenario.seed);
-  sim.installTracer();
-  const sched = new RandomScheduler(sim, rng, scenario.workload.interleave);
-  sim.machine.hook = sched;
-  try {
-    for (let i = 0; i < scenario.syscalls.length && !sim.aborted; i++) sim.syscall(i);
-    if (!sim.aborted) sim.drain((ready) => uniform(rng, ready.length));
-  } catch (e) {
-    sim.absorb(e);
-  }
-  sim.machine.hook = null;
-  if (!sim.aborted) sim.oracle.finalCheck();
-  return sim.result();
+  sim.setPrograms(xoroshiro128plus(scenario.seed ^ 0x5eed1e55));
+  return sim.execute(new RandomDecider(xoroshiro128plus(scenario.seed), scenario.workload.interleave));
 }
