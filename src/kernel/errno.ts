@@ -13,6 +13,7 @@ export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENFILE = 23;
 export const EOVERFLOW = 75;
+export const EOPNOTSUPP = 95;
 
 const NAMES: Record<number, string> = {
   [EPERM]: "EPERM",
@@ -28,6 +29,7 @@ const NAMES: Record<number, string> = {
   [EINVAL]: "EINVAL",
   [ENFILE]: "ENFILE",
   [EOVERFLOW]: "EOVERFLOW",
+  [EOPNOTSUPP]: "EOPNOTSUPP",
 };
 
 /** "ENOMEM" for 12 (or -12); "E<n>" for numbers this table does not name. */

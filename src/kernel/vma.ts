@@ -1,0 +1,889 @@
+// The address-space map of the simulated kernel: VMAs and the mmap / munmap / mprotect rules of
+// Linux (mm/mmap.c, mm/vma.c, mm/mprotect.c, arch/x86/kernel/sys_x86_64.c of a 6.16+ kernel),
+// checked call by call against the real kernel by src/fidelity/differential.ts.
+//
+// Pure module: no I/O. VMAs are kept in a sorted array (binary search for lookups). Records are
+// immutable: every change replaces the record (keeping its id when Linux keeps the struct), so a
+// Vma handed out earlier is a stable snapshot.
+import { EACCES, EBADF, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "./errno.js";
+import {
+  MAP_32BIT,
+  MAP_ABOVE4G,
+  MAP_ANONYMOUS,
+  MAP_DENYWRITE,
+  MAP_DROPPABLE,
+  MAP_EXECUTABLE,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
+  MAP_HUGETLB,
+  MAP_LOCKED,
+  MAP_NONBLOCK,
+  MAP_NORESERVE,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MAP_SHARED_VALIDATE,
+  MAP_STACK,
+  MAP_TYPE,
+  MAP_UNINITIALIZED,
+  MMAP_MIN_ADDR,
+  PAGE_SIZE,
+  PROT_EXEC,
+  PROT_GROWSDOWN,
+  PROT_GROWSUP,
+  PROT_READ,
+  PROT_SEM,
+  PROT_WRITE,
+  TASK_SIZE,
+} from "./mman.js";
+
+// VM_* flags (include/linux/mm.h values; all below bit 31 so plain JS bit operations work).
+export const VM_READ = 0x1;
+export const VM_WRITE = 0x2;
+export const VM_EXEC = 0x4;
+export const VM_SHARED = 0x8;
+export const VM_MAYREAD = 0x10;
+export const VM_MAYWRITE = 0x20;
+export const VM_MAYEXEC = 0x40;
+export const VM_MAYSHARE = 0x80;
+export const VM_GROWSDOWN = 0x100;
+export const VM_PFNMAP = 0x400;
+/** Model-internal bit for VM_DROPPABLE (Linux keeps it above bit 31 on 64-bit). */
+export const VM_DROPPABLE = 0x800;
+export const VM_LOCKED = 0x2000;
+export const VM_IO = 0x4000;
+export const VM_DONTEXPAND = 0x40000;
+export const VM_ACCOUNT = 0x100000;
+export const VM_NORESERVE = 0x200000;
+export const VM_HUGETLB = 0x400000;
+export const VM_WIPEONFORK = 0x2000000;
+export const VM_DONTDUMP = 0x4000000;
+export const VM_MIXEDMAP = 0x10000000;
+export const VM_NOHUGEPAGE = 0x40000000;
+export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
+/** VMAs with any of these never merge (mm.h VM_SPECIAL). */
+export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
+
+/** What backs a VMA: private anonymous memory (vma_is_anonymous), a shmem object (shared
+ * anonymous mapping, memfd, tmpfs), another file, or a special mapping ([vdso], [vvar]...). */
+export type VmaKind = "anon" | "shmem" | "file" | "special";
+
+export interface Vma {
+  readonly start: number;
+  readonly end: number;
+  readonly flags: number;
+  /** In pages, as Linux: anonymous private VMAs get start >> 12 at creation; file VMAs the file offset. */
+  readonly pgoff: number;
+  /** 0 = no anon_vma yet; else the identity of the anon_vma (shared between VMAs as in Linux). */
+  readonly anonVma: number;
+  /** null for anonymous memory (private or [heap]/[stack]); else the name /proc/PID/maps shows. */
+  readonly file: string | null;
+  /** Identity of the mapped object (Linux vm_file): 0 for anonymous memory. Merging needs equality. */
+  readonly fileId: number;
+  readonly kind: VmaKind;
+  /** Name shown by toMaps() for anonymous VMAs that have one ([heap], [stack], [anon:x]), else null. */
+  readonly label: string | null;
+  readonly id: number;
+}
+
+/** A piece of address space whose page-table entries the kernel must zap. shared: VM_MAYSHARE. */
+export interface Range {
+  start: number;
+  end: number;
+  shared: boolean;
+}
+
+/** After the VMA update the kernel runs change_protection(vma, start, end); tryChangeWritable is
+ * Linux's MM_CP_TRY_CHANGE_WRITABLE (vma_wants_manual_pte_write_upgrade). */
+export interface ProtChange {
+  start: number;
+  end: number;
+  vma: Vma;
+  tryChangeWritable: boolean;
+}
+
+/** populate: Linux would fault the range in after the call (MAP_POPULATE or VM_LOCKED). */
+export type MmapResult =
+  | { ok: true; addr: number; unmapped: Range[]; populate?: boolean }
+  | { ok: false; errno: number };
+
+export interface AddressSpaceOptions {
+  /** mm->mmap_base: top of the top-down mmap area. Default: TASK_SIZE - 128 MiB (no ASLR). */
+  mmapBase?: number;
+  taskSize?: number;
+  /** vm.mmap_min_addr. */
+  mmapMinAddr?: number;
+  /** mm->mmap_legacy_base, used by the bottom-up fallback. Default: PAGE_ALIGN(TASK_SIZE / 3). */
+  mmapLegacyBase?: number;
+  /** stack_guard_gap in bytes (default 256 pages). */
+  stackGuardGap?: number;
+  /** vm.overcommit_memory == 2: MAP_NORESERVE is ignored. */
+  overcommitNever?: boolean;
+  /** CAP_SYS_RAWIO: may map below mmap_min_addr (default false: EPERM). */
+  capSysRawio?: boolean;
+  /** vm.max_map_count (default 65530). */
+  maxMapCount?: number;
+}
+
+export interface FileArg {
+  name: string;
+  offsetPages: number;
+  /** The file was opened for writing (default true); else shared mappings lose VM_MAYWRITE. */
+  writable?: boolean;
+  /** Identity of the open file (Linux compares struct file pointers when merging); default: name. */
+  handle?: string | number;
+}
+
+const PMD_SIZE = 2 * 1024 * 1024;
+const TWO64 = 2 ** 64;
+// LEGACY_MAP_MASK: the flags MAP_SHARED silently accepts and MAP_SHARED_VALIDATE checks against.
+const LEGACY_MAP_MASK =
+  MAP_SHARED |
+  MAP_PRIVATE |
+  MAP_FIXED |
+  MAP_ANONYMOUS |
+  MAP_DENYWRITE |
+  MAP_EXECUTABLE |
+  MAP_UNINITIALIZED |
+  MAP_GROWSDOWN |
+  MAP_LOCKED |
+  MAP_NORESERVE |
+  MAP_POPULATE |
+  MAP_NONBLOCK |
+  MAP_STACK |
+  MAP_HUGETLB;
+
+const SHMEM_ZERO = "/dev/zero (deleted)";
+
+type Rec = Vma;
+
+function pages(v: { start: number; end: number }): number {
+  return (v.end - v.start) / PAGE_SIZE;
+}
+
+/** calc_vm_prot_bits: unknown bits are ignored (mmap does not validate prot). */
+function protToVm(prot: number): number {
+  return (
+    (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0)
+  );
+}
+
+/** The merge candidate of vma_merge_struct: what a range would look like after the change. */
+interface Candidate {
+  start: number;
+  end: number;
+  flags: number;
+  pgoff: number;
+  fileId: number;
+  anonVma: number;
+  label: string | null;
+}
+
+/** anon_vma_name equality: only [anon:...] names take part in merging. */
+function anonName(label: string | null): string | null {
+  return label?.startsWith("[anon:") ? label : null;
+}
+
+/** is_mergeable_anon_vma (6.16+, no forked VMAs): unset on either side merges; else equal. */
+function anonOk(a: number, b: number): boolean {
+  return a === 0 || b === 0 || a === b;
+}
+
+function sameObject(v: Rec, c: Candidate): boolean {
+  // VM_SOFTDIRTY is not modelled, so flags must simply be equal.
+  return v.flags === c.flags && v.fileId === c.fileId && anonName(v.label) === anonName(c.label);
+}
+
+function hex(n: number): string {
+  return n.toString(16);
+}
+
+export class AddressSpace {
+  readonly mmapBase: number;
+  readonly taskSize: number;
+  readonly mmapMinAddr: number;
+  readonly mmapLegacyBase: number;
+  readonly stackGuardGap: number;
+  readonly overcommitNever: boolean;
+  readonly capSysRawio: boolean;
+  readonly maxMapCount: number;
+
+  private list: Rec[] = [];
+  private nextId = 1;
+  private nextAnonVma = 1;
+  private nextFileId = 1;
+  private fileIds = new Map<string, number>();
+
+  constructor(opts: AddressSpaceOptions = {}) {
+    this.taskSize = opts.taskSize ?? TASK_SIZE;
+    this.mmapBase = opts.mmapBase ?? this.taskSize - 128 * 1024 * 1024;
+    this.mmapMinAddr = opts.mmapMinAddr ?? MMAP_MIN_ADDR;
+    this.mmapLegacyBase = opts.mmapLegacyBase ?? Math.ceil(this.taskSize / 3 / PAGE_SIZE) * PAGE_SIZE;
+    this.stackGuardGap = opts.stackGuardGap ?? 256 * PAGE_SIZE;
+    this.overcommitNever = opts.overcommitNever ?? false;
+    this.capSysRawio = opts.capSysRawio ?? false;
+    this.maxMapCount = opts.maxMapCount ?? 65530;
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  /** The VMAs, sorted by address (a copy). */
+  vmas(): readonly Vma[] {
+    return this.list.slice();
+  }
+
+  /** The VMA containing addr. */
+  findVma(addr: number): Vma | undefined {
+    const i = this.firstEndAbove(addr);
+    const v = this.list[i];
+    return v !== undefined && v.start <= addr ? v : undefined;
+  }
+
+  /** /proc/PID/maps-style lines. */
+  toMaps(): string {
+    let s = "";
+    for (const v of this.list) {
+      const perms = vmPerms(v.flags);
+      const off = v.kind === "anon" || v.kind === "special" ? 0 : v.pgoff * PAGE_SIZE;
+      const name = v.file ?? v.label;
+      s += `${hex(v.start).padStart(8, "0")}-${hex(v.end).padStart(8, "0")} ${perms} ${hex(off).padStart(8, "0")} 00:00 0${name === null ? "" : ` ${name}`}\n`;
+    }
+    return s;
+  }
+
+  // ------------------------------------------------------------------ layout set-up
+
+  /**
+   * Adds a VMA to an empty part of the space, e.g. from a real process's /proc/PID/maps.
+   * file: the maps name, or null. Bracketed names: [heap], [stack] (VM_GROWSDOWN is added) and
+   * [anon:x] are anonymous memory; other bracketed names ([vdso], [vvar]...) are special mappings
+   * that never merge. A path is a file; "/dev/zero (deleted)" and "/memfd:..." are shmem objects.
+   * opts.pgoff defaults to start >> 12 for anonymous memory, else 0; opts.anonVma gives the VMA
+   * an anon_vma of its own (it has been written to, as the writable private VMAs of a running
+   * process usually have).
+   */
+  insertOpaque(
+    start: number,
+    end: number,
+    flags: number,
+    file: string | null,
+    opts: { pgoff?: number; anonVma?: boolean } = {},
+  ): void {
+    if (start % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || end <= start) {
+      throw new Error(`insertOpaque: bad range ${hex(start)}-${hex(end)}`);
+    }
+    const i = this.firstEndAbove(start);
+    if (i < this.list.length && this.list[i].start < end) {
+      throw new Error(`insertOpaque: ${hex(start)}-${hex(end)} overlaps ${hex(this.list[i].start)}`);
+    }
+    let kind: VmaKind;
+    let label: string | null = null;
+    let fileName: string | null = null;
+    let fileId = 0;
+    if (file === null || file === "") {
+      if (flags & VM_MAYSHARE) {
+        kind = "shmem";
+        fileName = SHMEM_ZERO;
+        fileId = this.nextFileId++;
+      } else kind = "anon";
+    } else if (file.startsWith("[")) {
+      label = file;
+      if (file === "[heap]" || file === "[stack]" || file.startsWith("[anon:")) {
+        kind = "anon";
+        if (file === "[stack]") flags |= VM_GROWSDOWN;
+      } else {
+        kind = "special";
+        flags |= VM_DONTEXPAND;
+        fileId = this.nextFileId++;
+      }
+    } else {
+      fileName = file;
+      kind = this.isShmemName(file) ? "shmem" : "file";
+      fileId = file === SHMEM_ZERO || file.startsWith("/SYSV") ? this.nextFileId++ : this.fileIdFor(file);
+    }
+    const rec: Rec = {
+      start,
+      end,
+      flags,
+      pgoff: opts.pgoff ?? (kind === "anon" ? start / PAGE_SIZE : 0),
+      anonVma: opts.anonVma === true && !(flags & VM_SHARED) ? this.nextAnonVma++ : 0,
+      file: fileName,
+      fileId,
+      kind,
+      label,
+      id: this.nextId++,
+    };
+    this.list.splice(i, 0, rec);
+  }
+
+  // ------------------------------------------------------------------ mmap
+
+  mmap(addr: number, len: number, prot: number, flags: number, file?: FileArg | null): MmapResult {
+    const fail = (errno: number): MmapResult => ({ ok: false, errno });
+    // ksys_mmap_pgoff
+    const f: FileArg | null = flags & MAP_ANONYMOUS ? null : (file ?? null);
+    if (!(flags & MAP_ANONYMOUS) && f === null) return fail(EBADF);
+    if (flags & MAP_HUGETLB) return fail(f !== null ? EINVAL : ENOMEM); // no hugetlbfs / pool modelled
+    // do_mmap
+    if (len === 0) return fail(EINVAL);
+    if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
+    if (!(flags & MAP_FIXED)) addr = this.roundHintToMin(addr);
+    const alen = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+    if (alen >= TWO64) return fail(ENOMEM); // PAGE_ALIGN wrapped to 0
+    if (this.list.length > this.maxMapCount) return fail(ENOMEM);
+    let vm =
+      protToVm(prot) |
+      (flags & MAP_GROWSDOWN ? VM_GROWSDOWN : 0) |
+      (flags & MAP_LOCKED ? VM_LOCKED : 0) |
+      (flags & MAP_STACK ? VM_NOHUGEPAGE : 0) |
+      VM_MAYREAD |
+      VM_MAYWRITE |
+      VM_MAYEXEC;
+
+    const where = this.getUnmappedArea(f, addr, alen, flags);
+    if (where < 0) return fail(-where);
+    addr = where;
+    if (flags & MAP_FIXED_NOREPLACE) {
+      const i = this.firstEndAbove(addr);
+      if (i < this.list.length && this.list[i].start < addr + alen) return fail(EEXIST);
+    }
+
+    let pgoff: number;
+    let kind: VmaKind;
+    const type = flags & MAP_TYPE;
+    if (f !== null) {
+      // MAP_SHARED falls through to MAP_SHARED_VALIDATE, which falls through to MAP_PRIVATE.
+      if (type === MAP_SHARED) flags &= LEGACY_MAP_MASK;
+      if (type === MAP_SHARED || type === MAP_SHARED_VALIDATE) {
+        if (flags & ~LEGACY_MAP_MASK) return fail(EOPNOTSUPP);
+        if (prot & PROT_WRITE && f.writable === false) return fail(EACCES);
+        vm |= VM_SHARED | VM_MAYSHARE;
+        if (f.writable === false) vm &= ~(VM_MAYWRITE | VM_SHARED);
+      } else if (type !== MAP_PRIVATE) return fail(EINVAL);
+      if (vm & VM_GROWSDOWN) return fail(EINVAL);
+      pgoff = f.offsetPages;
+      kind = this.isShmemName(f.name) ? "shmem" : "file";
+    } else {
+      if (type === MAP_SHARED) {
+        if (vm & VM_GROWSDOWN) return fail(EINVAL);
+        vm |= VM_SHARED | VM_MAYSHARE;
+      } else if (type === MAP_DROPPABLE) {
+        if (flags & (MAP_LOCKED | MAP_HUGETLB)) return fail(EINVAL);
+        if (vm & VM_GROWSDOWN) return fail(EINVAL);
+        vm |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
+      } else if (type !== MAP_PRIVATE) return fail(EINVAL);
+      // Shared anonymous memory gets pgoff 0 (a fresh shmem object); private gets addr >> 12.
+      pgoff = vm & VM_SHARED ? 0 : addr / PAGE_SIZE;
+      kind = vm & VM_SHARED ? "shmem" : "anon";
+    }
+    if (flags & MAP_NORESERVE && !this.overcommitNever) vm |= VM_NORESERVE;
+
+    const unmapped = this.mmapRegion(addr, alen, vm, pgoff, kind, f);
+    if (unmapped === null) return fail(ENOMEM);
+    const populate = (vm & VM_LOCKED) !== 0 || (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE;
+    // Populating a private writable mapping write-faults it: that assigns the anon_vma.
+    if (populate && (vm & (VM_WRITE | VM_SHARED)) === VM_WRITE) this.setAnonVma(addr);
+    return { ok: true, addr, unmapped, populate };
+  }
+
+  /** mmap_region / __mmap_region: unmap what is there, then merge with a neighbour or insert. */
+  private mmapRegion(
+    addr: number,
+    len: number,
+    vm: number,
+    pgoff: number,
+    kind: VmaKind,
+    f: FileArg | null,
+  ): Range[] | null {
+    const end = addr + len;
+    const unmapped = this.unmapRange(addr, end);
+    if (unmapped === null) return null;
+    // accountable_mapping
+    if ((vm & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE) vm |= VM_ACCOUNT;
+    // A new shared anonymous mapping has no file yet when merging is tried: it never merges.
+    const fileId =
+      f !== null ? this.fileIdFor(f.handle === undefined ? f.name : `${f.name}\0${f.handle}`) : 0;
+    const i = this.firstEndAbove(addr); // the VMA after the hole, if any
+    const cand: Candidate = { start: addr, end, flags: vm, pgoff, fileId, anonVma: 0, label: null };
+    if (this.mergeNewRange(i, cand) >= 0) return unmapped;
+    const rec: Rec = {
+      start: addr,
+      end,
+      flags: vm,
+      pgoff,
+      anonVma: 0,
+      file: f !== null ? f.name : kind === "shmem" ? SHMEM_ZERO : null,
+      fileId: f !== null ? fileId : kind === "shmem" ? this.nextFileId++ : 0,
+      kind,
+      label: null,
+      id: this.nextId++,
+    };
+    this.list.splice(i, 0, rec);
+    return unmapped;
+  }
+
+  /**
+   * vma_merge_new_range for a hole [c.start, c.end) just before list[i] (prev is list[i - 1]).
+   * Returns the index of the expanded VMA, or -1 when no merge is possible.
+   */
+  private mergeNewRange(i: number, c: Candidate): number {
+    const prev = i > 0 ? this.list[i - 1] : undefined;
+    const next = i < this.list.length ? this.list[i] : undefined;
+    if (c.flags & VM_SPECIAL || (prev === undefined && next === undefined)) return -1;
+    const left = prev !== undefined && prev.end === c.start && this.canMergeAfter(prev, c);
+    const right =
+      next !== undefined &&
+      next.start === c.end &&
+      this.canMergeBefore(next, c) &&
+      (!left || anonOk(prev!.anonVma, next.anonVma));
+    if (left && right) {
+      this.list[i - 1] = { ...prev!, end: next!.end, anonVma: prev!.anonVma || next!.anonVma };
+      this.list.splice(i, 1);
+      return i - 1;
+    }
+    if (left) {
+      this.list[i - 1] = { ...prev!, end: c.end };
+      return i - 1;
+    }
+    if (right) {
+      this.list[i] = { ...next!, start: c.start, pgoff: c.pgoff };
+      return i;
+    }
+    return -1;
+  }
+
+  /** can_vma_merge_after: c may extend prev (prev is below c). */
+  private canMergeAfter(prev: Rec, c: Candidate): boolean {
+    return sameObject(prev, c) && anonOk(c.anonVma, prev.anonVma) && prev.pgoff + pages(prev) === c.pgoff;
+  }
+
+  /** can_vma_merge_before: c may extend next downwards (next is above c). */
+  private canMergeBefore(next: Rec, c: Candidate): boolean {
+    return (
+      sameObject(next, c) &&
+      anonOk(c.anonVma, next.anonVma) &&
+      next.pgoff === c.pgoff + (c.end - c.start) / PAGE_SIZE
+    );
+  }
+
+  /** round_hint_to_min */
+  private roundHintToMin(hint: number): number {
+    hint -= hint % PAGE_SIZE;
+    if (hint !== 0 && hint < this.mmapMinAddr) return Math.ceil(this.mmapMinAddr / PAGE_SIZE) * PAGE_SIZE;
+    return hint;
+  }
+
+  /** __get_unmapped_area: an address, or -errno. */
+  private getUnmappedArea(f: FileArg | null, addr: number, len: number, flags: number): number {
+    if (len > this.taskSize) return -ENOMEM;
+    let r: number;
+    // Anonymous MAP_SHARED (any type with bit 0) goes through shmem_get_unmapped_area, which, with
+    // shmem THP disabled, is the arch allocator; so do files (no THP alignment modelled for them).
+    if (f === null && !(flags & MAP_SHARED) && addr === 0 && len % PMD_SIZE === 0) {
+      r = this.thpGetUnmappedArea(len, flags);
+    } else {
+      r = this.archGetUnmappedAreaTopdown(addr, len, flags);
+    }
+    if (r < 0) return r;
+    if (r > this.taskSize - len) return -ENOMEM;
+    if (r % PAGE_SIZE !== 0) return -EINVAL;
+    if (r < this.mmapMinAddr && !this.capSysRawio) return -EPERM; // security_mmap_addr
+    return r;
+  }
+
+  /** thp_get_unmapped_area_vmflags for anonymous memory (pgoff 0, no hint): PMD-aligned. */
+  private thpGetUnmappedArea(len: number, flags: number): number {
+    const padded = this.archGetUnmappedAreaTopdown(0, len + PMD_SIZE, flags);
+    if (padded < 0 || padded === 0) return this.archGetUnmappedAreaTopdown(0, len, flags);
+    const sub = (PMD_SIZE - (padded % PMD_SIZE)) % PMD_SIZE;
+    return sub === 0 ? padded + PMD_SIZE : padded + sub;
+  }
+
+  /** arch_get_unmapped_area_topdown (x86-64, 4-level paging: DEFAULT_MAP_WINDOW == TASK_SIZE). */
+  private archGetUnmappedAreaTopdown(addr0: number, len: number, flags: number): number {
+    if (len > this.taskSize) return -ENOMEM;
+    if (flags & MAP_FIXED) return addr0;
+    if (!(flags & MAP_32BIT)) {
+      let addr = addr0;
+      if (addr !== 0) {
+        addr -= addr % PAGE_SIZE;
+        // mmap_address_hint_valid
+        if (addr + len <= this.taskSize) {
+          const i = this.firstEndAbove(addr);
+          if (i >= this.list.length || addr + len <= this.vmStartGap(this.list[i])) return addr;
+        }
+      }
+      const low = flags & MAP_ABOVE4G ? 2 ** 32 : PAGE_SIZE;
+      const r = this.unmappedAreaTopdown(len, low, this.mmapBase);
+      if (r >= 0) return r;
+    }
+    return this.archGetUnmappedArea(addr0, len, flags);
+  }
+
+  /** arch_get_unmapped_area: the bottom-up allocator (fallback, MAP_32BIT). */
+  private archGetUnmappedArea(addr: number, len: number, flags: number): number {
+    if (flags & MAP_FIXED) return addr;
+    const begin = flags & MAP_32BIT ? 0x40000000 : this.mmapLegacyBase;
+    const end = flags & MAP_32BIT ? 0x80000000 : this.taskSize;
+    if (len > end) return -ENOMEM;
+    if (addr !== 0) {
+      addr = Math.ceil(addr / PAGE_SIZE) * PAGE_SIZE;
+      const i = this.firstEndAbove(addr);
+      if (end - len >= addr && (i >= this.list.length || addr + len <= this.vmStartGap(this.list[i])))
+        return addr;
+    }
+    return this.unmappedArea(len, begin, end);
+  }
+
+  /** vm_start_gap: a VM_GROWSDOWN VMA keeps stack_guard_gap free below it. */
+  private vmStartGap(v: Rec): number {
+    if (!(v.flags & VM_GROWSDOWN)) return v.start;
+    return Math.max(0, v.start - this.stackGuardGap);
+  }
+
+  /** unmapped_area_topdown: the highest gap of `len` bytes in [low, high). */
+  private unmappedAreaTopdown(len: number, low: number, high: number): number {
+    low = Math.max(low, this.mmapMinAddr);
+    for (;;) {
+      const n = this.list.length;
+      // k: number of VMAs starting below high; the gap above list[k - 1] is the first candidate.
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const m = (lo + hi) >> 1;
+        if (this.list[m].start < high) lo = m + 1;
+        else hi = m;
+      }
+      let found = -1;
+      let gapEnd = 0;
+      for (let j = lo; j >= 0; j--) {
+        const a = j > 0 ? this.list[j - 1].end : 0;
+        const b = j < n ? this.list[j].start : Number.POSITIVE_INFINITY;
+        const ge = Math.min(b, high);
+        const gs = Math.max(a, low);
+        if (ge - gs >= len) {
+          found = j;
+          gapEnd = ge;
+          break;
+        }
+        if (a <= low) break;
+      }
+      if (found < 0) return -ENOMEM;
+      const next = found < n ? this.list[found] : undefined;
+      if (next !== undefined && next.flags & VM_GROWSDOWN && this.vmStartGap(next) < gapEnd) {
+        high = this.vmStartGap(next);
+        continue;
+      }
+      return gapEnd - len;
+    }
+  }
+
+  /** unmapped_area: the lowest gap of `len` bytes in [low, high). */
+  private unmappedArea(len: number, low: number, high: number): number {
+    low = Math.max(low, this.mmapMinAddr);
+    for (;;) {
+      const n = this.list.length;
+      let found = -1;
+      let gap = 0;
+      for (let j = this.firstEndAbove(low); j <= n; j++) {
+        const a = j > 0 ? this.list[j - 1].end : 0;
+        const b = j < n ? this.list[j].start : Number.POSITIVE_INFINITY;
+        const gs = Math.max(a, low);
+        const ge = Math.min(b, high);
+        if (gs >= high) break;
+        if (ge - gs >= len) {
+          found = j;
+          gap = gs;
+          break;
+        }
+      }
+      if (found < 0) return -ENOMEM;
+      const next = found < n ? this.list[found] : undefined;
+      if (next !== undefined && next.flags & VM_GROWSDOWN && this.vmStartGap(next) < gap + len - 1) {
+        low = next.end;
+        continue;
+      }
+      return gap;
+    }
+  }
+
+  // ------------------------------------------------------------------ munmap
+
+  munmap(addr: number, len: number): { errno: number; unmapped: Range[] } {
+    if (addr % PAGE_SIZE !== 0 || addr > this.taskSize || len > this.taskSize - addr) {
+      return { errno: EINVAL, unmapped: [] };
+    }
+    const end = addr + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+    if (end === addr) return { errno: EINVAL, unmapped: [] };
+    const unmapped = this.unmapRange(addr, end);
+    return unmapped === null ? { errno: ENOMEM, unmapped: [] } : { errno: 0, unmapped };
+  }
+
+  /** Splits the VMAs at the range ends and removes those inside (vms_gather_munmap_vmas).
+   * null: ENOMEM, splitting one VMA in two would exceed max_map_count (nothing changed). */
+  private unmapRange(start: number, end: number): Range[] | null {
+    let i = this.firstEndAbove(start);
+    if (i >= this.list.length || this.list[i].start >= end) return [];
+    if (this.list[i].start < start) {
+      if (end < this.list[i].end && this.list.length >= this.maxMapCount) return null;
+      this.split(i, start, true);
+      i++;
+    }
+    let j = i;
+    while (j < this.list.length && this.list[j].start < end) {
+      if (this.list[j].end > end) this.split(j, end, false);
+      j++;
+    }
+    const removed = this.list.splice(i, j - i);
+    return removed.map((v) => ({ start: v.start, end: v.end, shared: (v.flags & VM_MAYSHARE) !== 0 }));
+  }
+
+  /** __split_vma: the new struct is the lower part if newBelow, else the upper part. */
+  private split(i: number, addr: number, newBelow: boolean): void {
+    const v = this.list[i];
+    const lower: Rec = { ...v, end: addr, id: newBelow ? this.nextId++ : v.id };
+    const upper: Rec = {
+      ...v,
+      start: addr,
+      pgoff: v.pgoff + (addr - v.start) / PAGE_SIZE,
+      id: newBelow ? v.id : this.nextId++,
+    };
+    this.list.splice(i, 1, lower, upper);
+  }
+
+  // ------------------------------------------------------------------ mprotect
+
+  mprotect(addr: number, len: number, prot: number): { errno: number; changes: ProtChange[] } {
+    const changes: ProtChange[] = [];
+    const out = (errno: number) => ({ errno, changes });
+    const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+    prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP);
+    if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) return out(EINVAL);
+    let start = addr;
+    if (start % PAGE_SIZE !== 0) return out(EINVAL);
+    if (len === 0) return out(0);
+    const alen = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+    const end = start + alen;
+    if (end >= TWO64) return out(ENOMEM); // end wrapped
+    if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) return out(EINVAL); // arch_validate_prot
+
+    let idx = this.firstEndAbove(start);
+    if (idx >= this.list.length || this.list[idx].start >= end) return out(ENOMEM);
+    const first = this.list[idx];
+    if (grows & PROT_GROWSDOWN) {
+      start = first.start;
+      if (!(first.flags & VM_GROWSDOWN)) return out(EINVAL);
+    } else {
+      if (first.start > start) return out(ENOMEM);
+      if (grows & PROT_GROWSUP) return out(EINVAL); // no VM_GROWSUP on x86
+    }
+
+    const newProt = protToVm(prot);
+    let tmp = first.start;
+    let nstart = start;
+    let errno = 0;
+    while (idx < this.list.length && this.list[idx].start < end) {
+      const v = this.list[idx];
+      if (v.start !== tmp) {
+        errno = ENOMEM;
+        break;
+      }
+      const newflags = newProt | (v.flags & ~VM_ACCESS_FLAGS);
+      // newflags >> 4 puts VM_MAY* where VM_* are
+      if (newflags & ~(newflags >> 4) & VM_ACCESS_FLAGS) {
+        errno = EACCES;
+        break;
+      }
+      tmp = Math.min(v.end, end);
+      const r = this.mprotectFixup(idx, nstart, tmp, newflags, changes);
+      if (r < 0) {
+        errno = -r;
+        break;
+      }
+      tmp = this.list[r].end;
+      nstart = tmp;
+      idx = r + 1;
+    }
+    if (errno === 0 && tmp < end) errno = ENOMEM;
+    return out(errno);
+  }
+
+  /** mprotect_fixup for list[i] over [start, end); returns the index of the resulting VMA, or
+   * -errno. */
+  private mprotectFixup(
+    i: number,
+    start: number,
+    end: number,
+    newflags: number,
+    changes: ProtChange[],
+  ): number {
+    const v = this.list[i];
+    const oldflags = v.flags;
+    if (newflags === oldflags) return i;
+    if (newflags & VM_WRITE) {
+      // A private mapping becoming writable for the first time is charged (VM_ACCOUNT).
+      if (!(oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE)))
+        newflags |= VM_ACCOUNT;
+    } else if (oldflags & VM_ACCOUNT && v.kind === "anon" && v.anonVma === 0) {
+      // Nothing faulted in yet: the charge can be dropped.
+      newflags &= ~VM_ACCOUNT;
+    }
+    const r = this.vmaModify(i, start, end, newflags);
+    if (r < 0) return r;
+    if (this.list[r].flags !== newflags) this.list[r] = { ...this.list[r], flags: newflags };
+    // A locked private VMA becoming writable is populated (COW broken): that assigns an anon_vma.
+    if ((oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && newflags & VM_WRITE) {
+      this.setAnonVma(this.list[r].start);
+    }
+    const res = this.list[r];
+    changes.push({ start, end, vma: res, tryChangeWritable: this.wantsManualPteWriteUpgrade(res) });
+    return r;
+  }
+
+  /** vma_wants_manual_pte_write_upgrade: private writable, or shared needing write-notify. */
+  private wantsManualPteWriteUpgrade(v: Rec): boolean {
+    if (v.flags & VM_SHARED) return (v.flags & VM_WRITE) !== 0 && v.kind === "file"; // shmem needs no writenotify
+    return (v.flags & VM_WRITE) !== 0;
+  }
+
+  /** vma_modify: merge the changed range with a neighbour, else split it out (split_vma fails
+   * with ENOMEM at max_map_count; a first split that succeeded stays). Index or -errno. */
+  private vmaModify(i: number, start: number, end: number, newflags: number): number {
+    const v = this.list[i];
+    const c: Candidate = {
+      start,
+      end,
+      flags: newflags,
+      pgoff: v.pgoff + (start - v.start) / PAGE_SIZE,
+      fileId: v.fileId,
+      anonVma: v.anonVma,
+      label: v.label,
+    };
+    const merged = this.mergeExistingRange(i, c);
+    if (merged >= 0) return merged;
+    if (v.start < start) {
+      if (this.list.length >= this.maxMapCount) return -ENOMEM;
+      this.split(i, start, true);
+      i++;
+    }
+    if (this.list[i].end > end) {
+      if (this.list.length >= this.maxMapCount) return -ENOMEM;
+      this.split(i, end, false);
+    }
+    return i;
+  }
+
+  /** vma_merge_existing_range: list[i] is changing over [c.start, c.end). */
+  private mergeExistingRange(i: number, c: Candidate): number {
+    const v = this.list[i];
+    if (c.flags & VM_SPECIAL) return -1;
+    const leftSide = c.start === v.start;
+    const rightSide = c.end === v.end;
+    if (!leftSide && !rightSide) return -1;
+    const prev = i > 0 ? this.list[i - 1] : undefined;
+    const next = i + 1 < this.list.length ? this.list[i + 1] : undefined;
+    const left = leftSide && prev !== undefined && prev.end === c.start && this.canMergeAfter(prev, c);
+    const right =
+      rightSide &&
+      next !== undefined &&
+      next.start === c.end &&
+      this.canMergeBefore(next, c) &&
+      (!left || anonOk(prev!.anonVma, next.anonVma));
+    if (!left && !right) return -1;
+    const deleteVma = leftSide && rightSide;
+    if (left && right) {
+      // prev absorbs vma and next
+      const anon = prev!.anonVma || (next!.anonVma ? next!.anonVma : v.anonVma);
+      this.list[i - 1] = { ...prev!, end: next!.end, anonVma: anon };
+      this.list.splice(i, 2);
+      return i - 1;
+    }
+    if (left) {
+      this.list[i - 1] = { ...prev!, end: c.end, anonVma: prev!.anonVma || v.anonVma };
+      if (deleteVma) this.list.splice(i, 1);
+      else this.list[i] = { ...v, start: c.end, pgoff: v.pgoff + (c.end - v.start) / PAGE_SIZE };
+      return i - 1;
+    }
+    // right: next absorbs the range
+    const n = next!;
+    const moved = (c.end - c.start) / PAGE_SIZE;
+    const grown: Rec = { ...n, start: c.start, pgoff: n.pgoff - moved, anonVma: n.anonVma || v.anonVma };
+    if (deleteVma) {
+      this.list.splice(i, 2, grown);
+      return i;
+    }
+    this.list[i] = { ...v, end: c.start };
+    this.list[i + 1] = grown;
+    return i + 1;
+  }
+
+  // ------------------------------------------------------------------ faults
+
+  /**
+   * anon_vma_prepare for the VMA containing addr (first write fault in a private VMA): reuses a
+   * neighbour's anon_vma when find_mergeable_anon_vma allows (so later mprotects can re-merge),
+   * else allocates a new one. No-op for shared VMAs or a VMA that already has one.
+   */
+  setAnonVma(addr: number): void {
+    const i = this.firstEndAbove(addr);
+    const v = this.list[i];
+    if (v === undefined || v.start > addr || v.anonVma !== 0 || v.flags & VM_SHARED) return;
+    let anon = 0;
+    const next = this.list[i + 1];
+    if (next !== undefined && next.anonVma !== 0 && this.anonVmaCompatible(v, next)) anon = next.anonVma;
+    const prev = i > 0 ? this.list[i - 1] : undefined;
+    if (anon === 0 && prev !== undefined && prev.anonVma !== 0 && this.anonVmaCompatible(prev, v)) {
+      anon = prev.anonVma;
+    }
+    if (anon === 0) anon = this.nextAnonVma++;
+    this.list[i] = { ...v, anonVma: anon };
+  }
+
+  /** anon_vma_compatible: adjacent, same object, flags equal but for access bits, linear pgoff. */
+  private anonVmaCompatible(a: Rec, b: Rec): boolean {
+    return (
+      a.end === b.start &&
+      a.fileId === b.fileId &&
+      ((a.flags ^ b.flags) & ~VM_ACCESS_FLAGS) === 0 &&
+      b.pgoff === a.pgoff + (b.start - a.start) / PAGE_SIZE
+    );
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  /** Index of the first VMA with end > addr (find_vma), or list.length. */
+  private firstEndAbove(addr: number): number {
+    let lo = 0;
+    let hi = this.list.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (this.list[m].end > addr) hi = m;
+      else lo = m + 1;
+    }
+    return lo;
+  }
+
+  private fileIdFor(name: string): number {
+    let id = this.fileIds.get(name);
+    if (id === undefined) {
+      id = this.nextFileId++;
+      this.fileIds.set(name, id);
+    }
+    return id;
+  }
+
+  private isShmemName(name: string): boolean {
+    return (
+      name === SHMEM_ZERO ||
+      name.startsWith("/memfd:") ||
+      name.startsWith("/dev/shm/") ||
+      name.startsWith("/SYSV")
+    );
+  }
+}
+
+/** "rwxp"-style permissions of VM flags, as /proc/PID/maps prints them. */
+export function vmPerms(flags: number): string {
+  return `${flags & VM_READ ? "r" : "-"}${flags & VM_WRITE ? "w" : "-"}${flags & VM_EXEC ? "x" : "-"}${flags & VM_MAYSHARE ? "s" : "p"}`;
+}
