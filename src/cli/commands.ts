@@ -2,12 +2,15 @@
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { allBackends, getBackend } from "../backends/registry.js";
+import { type CheckMode, type CheckResult, check } from "../check/explore.js";
+import { decodeReplay, ReplayDecider, ReplayMismatch } from "../check/replay.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
 import type { PropertyName } from "../sim/oracle.js";
-import { defaultScenario, type Scenario } from "../sim/scenario.js";
-import { type RunResult, runScenario } from "../sim/simulation.js";
+import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
+import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
 import { PtesimError } from "./errors.js";
 
 export interface ScenarioSource {
@@ -16,8 +19,16 @@ export interface ScenarioSource {
   file: string | null;
 }
 
+/** Built-in scenarios, by the name a command line may give instead of a file. */
+export const BUILTIN_SCENARIOS: Record<string, () => Scenario> = {
+  "builtin:default": defaultScenario,
+  "builtin:check": defaultCheckScenario,
+};
+
 export function readScenario(file: string | undefined): ScenarioSource {
   if (file === undefined) return { scenario: defaultScenario(), file: null };
+  const builtin = BUILTIN_SCENARIOS[file];
+  if (builtin !== undefined) return { scenario: builtin(), file };
   let text: string;
   try {
     const st = statSync(file);
@@ -93,6 +104,8 @@ export interface RunOptions {
   file?: string;
   backend?: string;
   seed?: number;
+  /** Follow this replay token instead of the seeded interleaving. */
+  replay?: string;
   /** Run this many consecutive seeds from the starting seed. */
   sweep?: number;
 }
@@ -121,7 +134,8 @@ export function reproduceCommand(file: string | null, backend: string, seed: num
 
 /** The scenario with `backend` in charge: its backendOptions re-checked against that backend's schema. */
 export function withBackend(s: Scenario, backend: BackendModule): Scenario {
-  if (backend.name === s.backend || backend.optionsSchema === undefined) return { ...s, backend: backend.name };
+  if (backend.name === s.backend || backend.optionsSchema === undefined)
+    return { ...s, backend: backend.name };
   const r = backend.optionsSchema.safeParse(s.backendOptions);
   if (!r.success)
     throw new PtesimError(
@@ -138,6 +152,28 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
     ...withBackend(source.scenario, backend),
     ...(o.seed === undefined ? {} : { seed: o.seed }),
   };
+  if (o.replay !== undefined) {
+    if (o.sweep !== undefined) throw new PtesimError("usage", "--replay and --sweep do not go together");
+    const path = decodeReplay(o.replay);
+    if (typeof path === "string") throw new PtesimError("replay", `bad replay token: ${path}`);
+    const sim = new Simulation(base, backend);
+    sim.populate();
+    sim.setPrograms(xoroshiro128plus(base.seed ^ 0x5eed1e55));
+    let result: RunResult;
+    try {
+      result = sim.execute(new ReplayDecider(path, true));
+    } catch (e) {
+      if (e instanceof ReplayMismatch) throw new PtesimError("replay", e.message);
+      throw e;
+    }
+    return {
+      source,
+      backend,
+      result,
+      sweep: null,
+      reproduce: reproduceCommand(source.file, backend.name, base.seed, ` --replay ${o.replay}`),
+    };
+  }
   if (o.sweep === undefined) {
     const result = runScenario(base, backend);
     return {
@@ -203,4 +239,51 @@ export function demoCommand(
     summary: sweep(withBackend(scenario, backend), backend, seeds, (d) => onProgress?.(backend.name, d)),
   }));
   return { scenario, seeds, rows };
+}
+
+export interface CheckCommandOptions {
+  file?: string;
+  backend?: string;
+  mode?: CheckMode;
+  maxExecutions?: number;
+  maxSeconds?: number;
+  onProgress?: (p: { executions: number; states: number; elapsedMs: number }) => void;
+}
+
+export interface CheckOutcome {
+  source: ScenarioSource;
+  backend: BackendModule;
+  mode: CheckMode;
+  result: CheckResult;
+  /** For a violation: the command that replays it. */
+  reproduce: string | null;
+}
+
+export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome> {
+  const source = readScenario(o.file ?? "builtin:check");
+  const backend = await resolveBackend(o.backend ?? source.scenario.backend);
+  const scenario = withBackend(source.scenario, backend);
+  if (scenario.programs === undefined)
+    throw new PtesimError(
+      "scenario",
+      `${source.file ?? "scenario"}: the checker needs explicit \`programs:\` (one list of accesses per user CPU, e.g. ["w buf:0", "r buf:1"])`,
+    );
+  const mode = o.mode ?? "reduced";
+  const result = check(scenario, backend, {
+    mode,
+    ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
+    ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+    now: () => performance.now(),
+    ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+  });
+  const reproduce =
+    result.verdict === "violated"
+      ? reproduceCommand(
+          source.file,
+          backend.name,
+          scenario.seed,
+          ` --replay ${result.counterexample.replay}`,
+        )
+      : null;
+  return { source, backend, mode, result, reproduce };
 }

@@ -3,6 +3,8 @@ export const EXIT_OK = 0;
 export const EXIT_VIOLATION = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL = 3;
+/** `check` stopped at a bound before deciding. */
+export const EXIT_INCOMPLETE = 4;
 
 export type ErrorCode =
   | "usage" // bad command line

@@ -3,9 +3,16 @@
 // input, 3 internal error.
 import { parseArgs } from "node:util";
 import { allBackends } from "../backends/registry.js";
-import { demoCommand, runCommand } from "./commands.js";
-import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION, PtesimError } from "./errors.js";
-import { type Out, printDemo, printRun } from "./report.js";
+import { checkCommand, demoCommand, runCommand } from "./commands.js";
+import {
+  EXIT_INCOMPLETE,
+  EXIT_INTERNAL,
+  EXIT_OK,
+  EXIT_USAGE,
+  EXIT_VIOLATION,
+  PtesimError,
+} from "./errors.js";
+import { type Out, printCheck, printDemo, printRun } from "./report.js";
 
 const USAGE = `usage: ptesim <command> [options]
 
@@ -16,10 +23,18 @@ commands:
       --seed N                 seed (default: the scenario's)
       --sweep N                run N consecutive seeds starting at --seed; report the first failure
       --json                   machine-readable result on stdout
+      --replay TOKEN           follow a recorded interleaving (from a failing run or check)
+  check [scenario.yaml]        explore every interleaving of the scenario (default: a built-in one)
+      --backend NAME|PATH      backend name or module path
+      --mode reduced|exhaustive  state-caching exploration (default) or every path (the reference)
+      --max-executions N       stop after N executions: verdict INCOMPLETE
+      --max-seconds S          stop after S seconds: verdict INCOMPLETE
+      --json                   machine-readable result on stdout
   backends                     list the built-in backends
   help                         this text
 
-exit codes: 0 no violation, 1 a property was violated, 2 bad usage or input, 3 internal error`;
+exit codes: 0 no violation (check: verified), 1 a property was violated, 2 bad usage or input,
+            3 internal error, 4 check incomplete (a bound was reached first)`;
 
 const io: Out = {
   out: (s) => process.stdout.write(`${s}\n`),
@@ -52,6 +67,10 @@ async function main(argv: string[]): Promise<number> {
         sweep: { type: "string" },
         seeds: { type: "string" },
         json: { type: "boolean" },
+        replay: { type: "string" },
+        mode: { type: "string" },
+        "max-executions": { type: "string" },
+        "max-seconds": { type: "string" },
       },
     });
   } catch (e) {
@@ -76,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
       return correctFailed ? EXIT_VIOLATION : EXIT_OK;
     }
     case "run": {
-      only(["backend", "seed", "sweep", "json"]);
+      only(["backend", "seed", "sweep", "json", "replay"]);
       if (positionals.length > 1)
         throw new PtesimError("usage", "'ptesim run' takes at most one scenario file");
       const o = await runCommand({
@@ -86,9 +105,43 @@ async function main(argv: string[]): Promise<number> {
         ...(values.sweep === undefined
           ? {}
           : { sweep: intOpt(values.sweep as string, "sweep", 1, 10_000_000)! }),
+        ...(values.replay === undefined ? {} : { replay: values.replay as string }),
       });
       printRun(o, io, values.json === true);
       return o.result.violations.length > 0 ? EXIT_VIOLATION : EXIT_OK;
+    }
+    case "check": {
+      only(["backend", "mode", "max-executions", "max-seconds", "json"]);
+      if (positionals.length > 1)
+        throw new PtesimError("usage", "'ptesim check' takes at most one scenario file");
+      const mode = values.mode as string | undefined;
+      if (mode !== undefined && mode !== "reduced" && mode !== "exhaustive")
+        throw new PtesimError("usage", `--mode is "reduced" or "exhaustive", got "${mode}"`);
+      let progressShown = false;
+      const o = await checkCommand({
+        ...(positionals[0] === undefined ? {} : { file: positionals[0] }),
+        ...(values.backend === undefined ? {} : { backend: values.backend as string }),
+        ...(mode === undefined ? {} : { mode }),
+        ...(values["max-executions"] === undefined
+          ? {}
+          : { maxExecutions: intOpt(values["max-executions"] as string, "max-executions", 1, 1e12)! }),
+        ...(values["max-seconds"] === undefined
+          ? {}
+          : { maxSeconds: intOpt(values["max-seconds"] as string, "max-seconds", 1, 1e7)! }),
+        onProgress: (p) => {
+          progressShown = true;
+          process.stderr.write(
+            `\r  ${p.states} states, ${p.executions} executions, ${(p.elapsedMs / 1000).toFixed(0)} s (${Math.round((p.states * 1000) / Math.max(1, p.elapsedMs))} states/s)   `,
+          );
+        },
+      });
+      if (progressShown) process.stderr.write("\n");
+      printCheck(o, io, values.json === true);
+      return o.result.verdict === "verified"
+        ? EXIT_OK
+        : o.result.verdict === "violated"
+          ? EXIT_VIOLATION
+          : EXIT_INCOMPLETE;
     }
     case "backends": {
       only([]);

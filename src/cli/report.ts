@@ -1,7 +1,8 @@
 // All human- and machine-readable output of the CLI. Results go to stdout, progress to stderr.
+import { encodeReplay } from "../check/replay.js";
 import { errnoName } from "../kernel/errno.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
-import type { DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
+import type { CheckOutcome, DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
 import { reproduceCommand } from "./commands.js";
 
 export const JSON_SCHEMA_RUN = "ptesim.run/1";
@@ -85,6 +86,8 @@ export function printRun(o: RunOutcome, io: Out, json: boolean): void {
   }
   for (const l of violationLines(r)) io.out(l);
   io.out(`reproduce: ${o.reproduce}`);
+  if (!o.reproduce.includes("--replay"))
+    io.out(`replay of this interleaving alone: --replay ${encodeReplay(r.choices)}`);
 }
 
 function sweepLine(name: string, s: SweepSummary): string {
@@ -129,4 +132,83 @@ export function printDemo(d: DemoOutcome, io: Out): void {
     for (const l of violationLines(f)) io.out(l);
     io.out(`reproduce: ${reproduceCommand(null, backend.name, f.seed)}`);
   }
+}
+
+export const JSON_SCHEMA_CHECK = "ptesim.check/1";
+
+function rate(n: number, ms: number): string {
+  if (ms <= 0) return "-";
+  const r = (n * 1000) / ms;
+  return r >= 10000 ? `${(r / 1000).toFixed(0)}k` : r >= 1000 ? `${(r / 1000).toFixed(1)}k` : r.toFixed(0);
+}
+
+export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
+  const r = o.result;
+  const sc = o.source.scenario;
+  if (json) {
+    const { finalStates: _f, ...stats } = r as typeof r & { finalStates?: unknown };
+    const base = {
+      schema: JSON_SCHEMA_CHECK,
+      scenario: sc.name,
+      file: o.source.file,
+      backend: o.backend.name,
+      mode: o.mode,
+      verdict: r.verdict,
+      executions: stats.executions,
+      completeExecutions: stats.completeExecutions,
+      states: stats.states,
+      transitions: stats.transitions,
+      elapsedMs: Math.round(stats.elapsedMs),
+    };
+    if (r.verdict === "violated") {
+      const cx = r.counterexample;
+      io.out(
+        JSON.stringify(
+          {
+            ...base,
+            property: cx.property,
+            rule: cx.rule ?? null,
+            message: cx.message,
+            addr: cx.addr,
+            replay: cx.replay,
+            reproduce: o.reproduce,
+            timeline: cx.timeline,
+          },
+          null,
+          2,
+        ),
+      );
+    } else
+      io.out(
+        JSON.stringify({ ...base, ...(r.verdict === "incomplete" ? { reason: r.reason } : {}) }, null, 2),
+      );
+    return;
+  }
+  const users = sc.programs?.length ?? 0;
+  const accesses = sc.programs?.reduce((a, p) => a + p.length, 0) ?? 0;
+  io.out(
+    `check ${sc.name}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${o.backend.name}, ${o.mode} exploration`,
+  );
+  io.out(
+    `  bounds: ${sc.syscalls.length} syscall(s) on CPU0, ${users} user CPU(s) with ${accesses} access(es), ${sc.regions.reduce((a, x) => a + x.pages, 0)} page(s)`,
+  );
+  io.out(
+    `  ${r.states} states, ${r.executions} executions (${r.completeExecutions} to the end), ${r.transitions} decisions in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate(r.states, r.elapsedMs)} states/s)`,
+  );
+  if (r.verdict === "verified") {
+    io.out("VERIFIED: no interleaving violates any property in these bounds");
+    return;
+  }
+  if (r.verdict === "incomplete") {
+    io.out(
+      `INCOMPLETE: stopped at --${r.reason === "max-executions" ? "max-executions" : "max-seconds"} before exploring every interleaving; nothing violated so far, nothing verified`,
+    );
+    return;
+  }
+  const cx = r.counterexample;
+  io.out(`VIOLATED: ${cx.property}${cx.rule ? ` (${cx.rule})` : ""}`);
+  io.out(`  ${cx.message}`);
+  io.out(`interleaving (shortened; events on 0x${cx.addr.toString(16)} and syscall boundaries):`);
+  for (const l of formatTimeline(cx.timeline, 200)) io.out(l);
+  io.out(`replay: ${o.reproduce}`);
 }

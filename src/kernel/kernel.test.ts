@@ -8,18 +8,26 @@ import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_PRESENT,
-  type pte_t,
   pte_dirty,
   pte_exec,
   pte_present,
   pte_protnone,
   pte_special,
+  type pte_t,
   pte_write,
 } from "../machine/pte.js";
 import { ContractViolation } from "./contract.js";
 import { EINVAL, ENOMEM } from "./errno.js";
 import { Kernel, type KernelOptions, VM_FAULT_OK, VM_FAULT_SIGSEGV } from "./kernel.js";
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from "./mman.js";
+import {
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_EXEC,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+} from "./mman.js";
 import type { BackendModule } from "./pvops.js";
 
 const RW = PROT_READ | PROT_WRITE;
@@ -126,7 +134,10 @@ describe("mprotect through ptep_modify_prot_start/commit", () => {
     assert.ok(pte_protnone(v) && pte_present(v) && (v & _PAGE_PRESENT) === 0);
     assert.equal(touch(m, k, 1, a, false), false);
     k.sys_mprotect(0, a, 4096, RW);
-    assert.ok(pte_write(k.peekPte(a)), "private anon exclusive page made writable again (try-change-writable)");
+    assert.ok(
+      pte_write(k.peekPte(a)),
+      "private anon exclusive page made writable again (try-change-writable)",
+    );
     assert.equal(k.peekPte(a), old);
     assert.ok(touch(m, k, 2, a, false));
     assert.equal(m.cpus[2].lastValue, 5);
@@ -267,7 +278,11 @@ describe("transaction contract", () => {
     n.lazy_mmu_mode_enable();
     n.lazy_mmu_mode_enable();
     n.lazy_mmu_mode_disable();
-    assert.deepEqual([enters, leaves, flushes], [1, 0, 1], "only the outermost pair reaches the backend; nested leave flushes");
+    assert.deepEqual(
+      [enters, leaves, flushes],
+      [1, 0, 1],
+      "only the outermost pair reaches the backend; nested leave flushes",
+    );
     n.lazy_mmu_mode_disable();
     assert.deepEqual([enters, leaves, flushes], [1, 1, 1]);
     expectRule(() => n.lazy_mmu_mode_disable(), "lazy-unbalanced");

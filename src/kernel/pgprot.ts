@@ -5,12 +5,12 @@
 // ones get PAGE_SHARED. PROT_NONE is PAGE_NONE: _PAGE_PROTNONE (the G bit) with P clear.
 import {
   _PAGE_ACCESSED,
+  _PAGE_DIRTY,
   _PAGE_NX,
   _PAGE_PRESENT,
   _PAGE_PROTNONE,
   _PAGE_RW,
   _PAGE_USER,
-  _PAGE_DIRTY,
 } from "../machine/pte.js";
 import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "./vma.js";
 

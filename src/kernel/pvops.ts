@@ -25,7 +25,14 @@ export interface PvMmuOps {
   /** Batched start over `nr` consecutive PTEs of one folio (Linux 6.17). Optional. */
   modify_prot_start_ptes?(vma: Vma, addr: number, ptep: ptep_t, nr: number): pte_t;
   /** Batched commit over `nr` consecutive PTEs (PFN advances by one per entry). Optional. */
-  modify_prot_commit_ptes?(vma: Vma, addr: number, ptep: ptep_t, old_pte: pte_t, pte: pte_t, nr: number): void;
+  modify_prot_commit_ptes?(
+    vma: Vma,
+    addr: number,
+    ptep: ptep_t,
+    old_pte: pte_t,
+    pte: pte_t,
+    nr: number,
+  ): void;
   /** Install an entry (the kernel holds the PTE lock). */
   set_pte_at(addr: number, ptep: ptep_t, pte: pte_t): void;
   /** Atomically read and clear an entry. */

@@ -89,11 +89,18 @@ function checkBackendOptions(
   options: Record<string, unknown>,
 ): { path: (string | number)[]; message: string }[] {
   if (schema === undefined)
-    return Object.keys(options).map((k) => ({ path: ["backendOptions", k], message: `this backend takes no option "${k}"` }));
+    return Object.keys(options).map((k) => ({
+      path: ["backendOptions", k],
+      message: `this backend takes no option "${k}"`,
+    }));
   const r = schema.safeParse(options);
   if (r.success) return [];
   return r.error.issues.map((i) => ({
-    path: ["backendOptions", ...(i.path as (string | number)[]), ...(i.code === "unrecognized_keys" ? [i.keys[0]] : [])],
+    path: [
+      "backendOptions",
+      ...(i.path as (string | number)[]),
+      ...(i.code === "unrecognized_keys" ? [i.keys[0]] : []),
+    ],
     message: i.code === "unrecognized_keys" ? `unknown option "${i.keys.join('", "')}"` : describe(i),
   }));
 }

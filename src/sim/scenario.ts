@@ -155,8 +155,8 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
   });
   if (s.programs !== undefined && s.programs.length > s.cpus - 1)
     issues.push({ path: ["programs"], message: `${s.programs.length} programs for ${s.cpus - 1} user CPUs` });
-  s.programs?.forEach((prog, c) =>
-    prog.forEach((a, i) => {
+  for (const [c, prog] of (s.programs ?? []).entries())
+    for (const [i, a] of prog.entries()) {
       const acc = parseAccess(a)!;
       const r = names.get(acc.region);
       if (r === undefined)
@@ -166,8 +166,7 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
           path: ["programs", c, i],
           message: `page ${acc.page} is past the end of "${r.name}" (${r.pages} pages)`,
         });
-    }),
-  );
+    }
   s.workload.regions?.forEach((n, i) => {
     if (!names.has(n)) issues.push({ path: ["workload", "regions", i], message: `no region named "${n}"` });
   });
@@ -197,4 +196,22 @@ export const DEFAULT_SCENARIO: ScenarioInput = {
 
 export function defaultScenario(): Scenario {
   return ScenarioSchema.parse(DEFAULT_SCENARIO);
+}
+
+/** The built-in scenario of `ptesim check` without a file: small enough to decide in a second. */
+export const DEFAULT_CHECK_SCENARIO: ScenarioInput = {
+  name: "check-default",
+  description:
+    "Two user CPUs write two shared pages (writable and clean, cached in their TLBs) while CPU 0 makes them read-only.",
+  cpus: 3,
+  regions: [{ name: "buf", pages: 2, prot: "rw", shared: true, populate: "read" }],
+  syscalls: [{ call: "mprotect", region: "buf", prot: "r" }],
+  programs: [
+    ["w buf:0", "w buf:1"],
+    ["w buf:1", "w buf:0"],
+  ],
+};
+
+export function defaultCheckScenario(): Scenario {
+  return ScenarioSchema.parse(DEFAULT_CHECK_SCENARIO);
 }

@@ -15,11 +15,13 @@ import {
   ACCESS_WRITE,
   Machine,
   MachineCheck,
+  STEP,
   STEP_NAMES,
   type StepHook,
 } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
-import { type pte_t, pteDescribe } from "../machine/pte.js";
+import { pte_pfn, type pte_t, pteDescribe } from "../machine/pte.js";
+import { tlbFlagsToString } from "../machine/tlb.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type Violation } from "./oracle.js";
 import { parseAccess, parseProt, type Scenario } from "./scenario.js";
@@ -28,7 +30,7 @@ import { parseAccess, parseProt, type Scenario } from "./scenario.js";
 export interface TraceEvent {
   step: number;
   cpu: number;
-  actor: "kernel" | "mmu" | "user" | "fault" | "sched";
+  actor: "kernel" | "mmu" | "user" | "fault" | "init";
   what: string;
   /** Page address, or -1. */
   addr: number;
@@ -89,6 +91,8 @@ const enum UserState {
 export interface SimulationOptions {
   /** Record a timeline (default true). */
   trace?: boolean;
+  /** Record what the syscall thread reads (the checker's state keys need it). */
+  recordKernelReads?: boolean;
 }
 
 /** Per-run state shared by schedulers. */
@@ -112,11 +116,12 @@ export class Simulation {
   };
   readonly events: TraceEvent[] | null;
   readonly syscalls: SyscallRecord[] = [];
-  private ptepAddr = new Map<number, number>();
   /** Set when a run must stop (contract breach, machine check). */
   aborted = false;
   /** Every decision taken where two or more agents could move (a replay path). */
   readonly choices: number[] = [];
+  /** Values returned to the syscall thread by PTE reads, when recorded (checker state keys). */
+  readonly kernelReads: number[] | null;
 
   constructor(
     readonly scenario: Scenario,
@@ -140,6 +145,7 @@ export class Simulation {
     this.state = new Uint8Array(n);
     this.faultErr = new Int32Array(n);
     this.events = opts.trace === false ? null : [];
+    this.kernelReads = opts.recordKernelReads === true ? [] : null;
     // Map the regions (CPU 0, no scheduler yet).
     const pages: number[] = [];
     for (const r of scenario.regions) {
@@ -350,35 +356,31 @@ export class Simulation {
     after?: pte_t,
   ): void {
     if (this.events === null) return;
-    const e: TraceEvent = { step: this.stats.steps, cpu, actor, what, addr };
+    const e: TraceEvent = { step: this.events.length + 1, cpu, actor, what, addr };
     if (before !== undefined) e.before = pteDescribe(before);
     if (after !== undefined) e.after = pteDescribe(after);
     this.events.push(e);
   }
 
   addrOfPtep(ptep: ptep_t): number {
-    let a = this.ptepAddr.get(ptep);
-    if (a === undefined) {
-      this.ptepAddr.clear();
-      for (const p of this.oracle.pages) {
-        const q = this.kernel.walk(p, false);
-        if (q >= 0) this.ptepAddr.set(q, p);
-      }
-      a = this.ptepAddr.get(ptep) ?? -1;
-    }
-    return a;
+    const a = this.kernel.addrOfPtep(ptep);
+    return a >= 0 ? a : -1;
   }
 
   /** Install the tracer that turns PTE operations into timeline events. */
   installTracer(): void {
-    if (this.events === null) return;
+    if (this.events === null && this.kernelReads === null) return;
     const sim = this;
+    const reads = this.kernelReads;
     this.machine.tracer = {
       sw(cpu, kind, ptep, before, after) {
-        const who = cpu === 0 || sim.kernel.current === cpu ? "kernel" : "fault";
-        sim.log(cpu, who, STEP_NAMES[kind], sim.addrOfPtep(ptep), before, after);
+        // What the syscall thread has read so far determines its local state (for the checker).
+        if (reads !== null && cpu === 0 && kind !== STEP.PTE_WRITE) reads.push(before);
+        if (sim.events !== null)
+          sim.log(cpu, cpu === 0 ? "kernel" : "fault", STEP_NAMES[kind], sim.addrOfPtep(ptep), before, after);
       },
       hw(cpu, vaddr, _ptep, before, after) {
+        if (sim.events === null) return;
         const set = (after & ~before & 0x60) === 0x60 ? "A|D" : (after & ~before & 0x40) !== 0 ? "D" : "A";
         sim.log(cpu, "mmu", `sets ${set}`, Math.floor(vaddr / 4096) * 4096, before, after);
       },
@@ -407,8 +409,60 @@ export class Simulation {
     } else throw e;
   }
 
+  /**
+   * A canonical description of everything that can influence the rest of the run: the tracked
+   * pages' PTEs and contents, every CPU's TLB entries for them, the user CPUs' progress, the
+   * oracle's knowledge, and (with `withKernel`) the syscall thread's position and what it has
+   * read (which fixes its local variables). Equal keys, equal futures.
+   */
+  stateKey(withKernel: boolean): string {
+    const parts: number[] = [];
+    const mem = this.machine.mem;
+    const o = this.oracle;
+    for (let i = 0; i < o.pages.length; i++) {
+      const a = o.pages[i];
+      const v = this.kernel.peekPte(a);
+      parts.push(
+        v,
+        v === 0 ? 0 : mem.data[pte_pfn(v)],
+        o.expected[i],
+        o.written[i] | (o.accessed[i] << 1) | (o.writableAtReturn[i] << 2),
+      );
+      for (const c of this.machine.cpus) {
+        const j = c.tlb.lookup(a / 4096);
+        parts.push(j < 0 ? -1 : c.tlb.pfn[j] * 16 + c.tlb.flags[j]);
+      }
+    }
+    for (let c = 1; c < this.scenario.cpus; c++) parts.push(this.pc[c], this.state[c], this.faultErr[c]);
+    let key = parts.join(",");
+    if (withKernel) key += `|${this.stats.kernelSteps}|${this.kernelReads?.join(",") ?? ""}`;
+    return key;
+  }
+
+  /** Describe each tracked page's PTE and the TLB entries caching it, as "initial" events. */
+  private logInitialState(): void {
+    if (this.events === null) return;
+    for (const a of this.oracle.pages) {
+      const tlbs = this.machine.cpus
+        .map((c) => {
+          const j = c.tlb.lookup(a / 4096);
+          return j < 0 ? "" : `CPU${c.id} ${tlbFlagsToString(c.tlb.flags[j])}`;
+        })
+        .filter((x) => x !== "");
+      this.log(
+        0,
+        "init",
+        `TLB: ${tlbs.length > 0 ? tlbs.join(", ") : "none"}`,
+        a,
+        undefined,
+        this.kernel.peekPte(a),
+      );
+    }
+  }
+
   /** Run the syscalls on CPU 0 and the user programs, interleaved by `decider`; then check. */
   execute(decider: Decider): RunResult {
+    this.logInitialState();
     this.installTracer();
     const hook = new DecisionHook(this, decider);
     this.machine.hook = hook;
