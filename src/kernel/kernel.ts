@@ -34,7 +34,7 @@ import {
 import { ContractTracker, ContractViolation } from "./contract.js";
 import { _PAGE_TABLE, vm_get_page_prot } from "./pgprot.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
-import { AddressSpace, type Range, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
+import { AddressSpace, type FileArg, type Range, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
 
 function addToGather(g: { start: number; end: number }, start: number, end: number): void {
   if (start < g.start) g.start = start;
@@ -413,23 +413,25 @@ export class Kernel {
 
   // ---------------------------------------------------------------- mmap_lock
 
-  private mmapWriteLock(cpu: number): void {
+  mmapWriteLock(cpu: number): void {
     if (this.mmapWriter !== -1)
       throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
     this.mmapWriter = cpu;
   }
-  private mmapWriteUnlock(): void {
+  mmapWriteUnlock(): void {
     this.mmapWriter = -1;
   }
 
-  private enter(cpu: number, name: string): number {
+  /** Syscall entry on `cpu` (a scheduling point); returns the CPU to restore in leave(). */
+  enter(cpu: number, name: string): number {
     const prev = this.current;
     this.current = cpu;
     this.machine.step(cpu, STEP.SYSCALL_ENTER, -1);
     void name;
     return prev;
   }
-  private leave(cpu: number, name: string, ret: number, prev: number): number {
+  /** Syscall exit (a scheduling point); tells the observer; returns `ret`. */
+  leave(cpu: number, name: string, ret: number, prev: number): number {
     this.machine.step(cpu, STEP.SYSCALL_EXIT, -1);
     this.observer?.syscallReturn?.(cpu, name, ret);
     this.current = prev;
@@ -438,13 +440,17 @@ export class Kernel {
 
   // ---------------------------------------------------------------- syscalls
 
-  /** mmap(addr, len, prot, flags, -1, 0) for anonymous memory. Returns the address or -errno. */
-  sys_mmap(cpu: number, addr: number, len: number, prot: number, flags: number): number {
+  /**
+   * mmap(addr, len, prot, flags, fd, offset): anonymous memory, or a file described by `file`
+   * (file pages are modelled as memory of the mapping, private or shared). Returns the address
+   * or -errno.
+   */
+  sys_mmap(cpu: number, addr: number, len: number, prot: number, flags: number, file: FileArg | null = null): number {
     const prev = this.enter(cpu, "mmap");
     this.mmapWriteLock(cpu);
     let ret: number;
     try {
-      const r = this.as.mmap(addr, len, prot, flags, null);
+      const r = this.as.mmap(addr, len, prot, flags, file);
       if (!r.ok) ret = -r.errno;
       else {
         this.zapRanges(r.unmapped);
@@ -655,7 +661,7 @@ export class Kernel {
   }
 
   /** Remove the translations of unmapped ranges: clear PTEs, transfer D, flush, free frames. */
-  private zapRanges(ranges: readonly Range[]): void {
+  zapRanges(ranges: readonly Range[]): void {
     if (ranges.length === 0) return;
     const freed: number[] = [];
     let lo = Number.POSITIVE_INFINITY;
