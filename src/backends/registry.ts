@@ -1,7 +1,9 @@
 // Built-in backends by name. User backends are loaded by the CLI from a module path.
 import type { BackendModule } from "../kernel/pvops.js";
+import { cmpxchgBackend } from "./cmpxchg.js";
 import { naiveBackend } from "./naive.js";
 import { nativeBackend } from "./native.js";
+import { XEN_BACKENDS } from "./xen.js";
 
 const BUILTIN = new Map<string, BackendModule>();
 
@@ -10,6 +12,8 @@ export function registerBackend(b: BackendModule): void {
 }
 registerBackend(nativeBackend);
 registerBackend(naiveBackend);
+for (const b of XEN_BACKENDS) registerBackend(b);
+registerBackend(cmpxchgBackend);
 
 export function getBackend(name: string): BackendModule | undefined {
   return BUILTIN.get(name);

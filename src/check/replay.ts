@@ -29,6 +29,7 @@ export function decodeReplay(token: string): number[] | string {
   const out: number[] = [];
   for (let i = 0; i < body.length; ) {
     if (body[i] === "~") {
+      if (i + 3 >= body.length) return `malformed run at character ${PREFIX.length + i + 1}`;
       const hi = ALPHABET.indexOf(body[i + 1] ?? "");
       const lo = ALPHABET.indexOf(body[i + 2] ?? "");
       const a = ALPHABET.indexOf(body[i + 3] ?? "");

@@ -59,7 +59,7 @@ export class ContractTracker {
   private readonly cPtep: Int32Array;
   private readonly cVal: Float64Array;
   private readonly cN: Int32Array;
-  /** Commits beyond CAP per CPU (more than 8 page tables' worth under one lock: rare). */
+  /** Commits beyond CAP per CPU (more than one page table's worth before an unlock: rare). */
   private readonly overflow: { ptep: number; val: pte_t }[][];
 
   /** `addrOf` maps a PTE slot to its virtual address, for messages only. */
@@ -182,4 +182,4 @@ export class ContractTracker {
   }
 }
 
-const CAP = 4096;
+const CAP = 512; // one page table's worth: what one PTE lock covers

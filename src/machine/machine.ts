@@ -146,7 +146,7 @@ export class Machine {
       throw new RangeError("cpus must be an integer in 1..64");
     this.mem = new PhysMem(cfg.maxFrames);
     this.cpus = [];
-    for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 64, cfg.tlbWays ?? 8));
+    for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 16, cfg.tlbWays ?? 4));
     this.ledger = new CostLedger(cfg.cpus);
     this.counts = this.ledger.counts;
   }

@@ -24,15 +24,15 @@ function grow<T extends Int32Array | Uint8Array | Float64Array>(a: T, n: number,
 
 export class PhysMem {
   /** Frame kind per PFN (FRAME_*). */
-  kind = new Uint8Array(1024);
+  kind = new Uint8Array(256);
   /** Content word per data frame. */
-  data = new Int32Array(1024);
+  data = new Int32Array(256);
   /** Table slot per PFN, -1 if the frame is not a page table. */
-  tableSlot = new Int32Array(1024).fill(-1);
+  tableSlot = new Int32Array(256).fill(-1);
   /** PFN per table slot. */
-  slotPfn = new Int32Array(16);
+  slotPfn = new Int32Array(8);
   /** All page-table entries: slot * 512 + index. Reallocated when it grows: never cache it. */
-  tables = new Float64Array(16 * PTRS_PER_TABLE);
+  tables = new Float64Array(8 * PTRS_PER_TABLE);
   private nextPfn = 1; // PFN 0 is never handed out
   private nextSlot = 0;
   private freeFrames: number[] = [];

@@ -16,8 +16,8 @@ export class Tlb {
   count = 0;
 
   constructor(
-    readonly sets = 64,
-    readonly ways = 8,
+    readonly sets = 16,
+    readonly ways = 4,
   ) {
     if (!Number.isInteger(sets) || sets < 1 || (sets & (sets - 1)) !== 0)
       throw new RangeError("TLB sets must be a power of two");

@@ -92,11 +92,12 @@ export const ScenarioSchema = z.strictObject({
   age: z.boolean().default(false),
   machine: z
     .strictObject({
-      tlbSets: z.number().int().min(1).max(4096).default(64),
-      tlbWays: z.number().int().min(1).max(64).default(8),
+      /** Default 16 x 4 = 64 entries, the size of an x86 L1 data TLB. */
+      tlbSets: z.number().int().min(1).max(4096).default(16),
+      tlbWays: z.number().int().min(1).max(64).default(4),
       maxFrames: z.number().int().min(64).max(1048576).default(65536),
     })
-    .default(() => ({ tlbSets: 64, tlbWays: 8, maxFrames: 65536 })),
+    .default(() => ({ tlbSets: 16, tlbWays: 4, maxFrames: 65536 })),
   kernel: z
     .strictObject({
       lazyRules: z.enum(["classic", "nested"]).default("classic"),

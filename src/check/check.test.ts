@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { getBackend } from "../backends/registry.js";
+import type { KernelMutant } from "../kernel/kernel.js";
+import type { BackendModule } from "../kernel/pvops.js";
+import { loadScenarioText } from "../scenario/load.js";
+import { defaultCheckScenario, type Scenario } from "../sim/scenario.js";
+import { check, replayPath } from "./explore.js";
+import { decodeReplay, encodeReplay } from "./replay.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+function scenario(rel: string): Scenario {
+  const file = join(ROOT, rel);
+  const r = loadScenarioText(readFileSync(file, "utf8"), file);
+  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
+  return r.scenario;
+}
+function backend(name: string): BackendModule {
+  const b = getBackend(name);
+  assert.ok(b, `backend ${name} is registered`);
+  return b;
+}
+
+describe("reduced exploration agrees with plain exhaustive exploration", () => {
+  const cases: [string, string][] = [
+    ["scenarios/suite/c2p2.yaml", "native"],
+    ["scenarios/suite/c2p2.yaml", "naive"],
+    ["scenarios/suite/c2p4.yaml", "cmpxchg"],
+    ["scenarios/litmus/two-atomic-updates.yaml", "cmpxchg"],
+    ["scenarios/litmus/plain-rmw-vs-accessed.yaml", "naive"],
+  ];
+  for (const [file, b] of cases)
+    it(`${file} on ${b}: same verdict, property and reachable final states`, () => {
+      const s = scenario(file);
+      const full = check(s, backend(b), { mode: "exhaustive", collectFinalStates: true, minimize: false });
+      const red = check(s, backend(b), { mode: "reduced", collectFinalStates: true, minimize: false });
+      assert.equal(red.verdict, full.verdict);
+      if (full.verdict === "violated" && red.verdict === "violated")
+        assert.equal(red.counterexample.property, full.counterexample.property);
+      if (full.verdict === "verified") {
+        assert.deepEqual([...red.finalStates!].sort(), [...full.finalStates!].sort());
+        assert.ok(red.executions <= full.executions, "reduction never explores more");
+      }
+    });
+  it("reduction explores far fewer executions on a 3-CPU scenario", () => {
+    const s = scenario("scenarios/suite/c3p2.yaml");
+    const red = check(s, backend("native"), { mode: "reduced" });
+    assert.equal(red.verdict, "verified");
+    assert.ok(red.executions < 2000, `${red.executions} executions`);
+  });
+});
+
+describe("mutant suite: every broken variant is caught by the property it breaks", () => {
+  const base = () => scenario("scenarios/mutants/protocol.yaml");
+  const withMutant = (m: KernelMutant): Scenario => {
+    const s = base();
+    return { ...s, kernel: { ...s.kernel, mutant: m } };
+  };
+  const cases: { name: string; s: () => Scenario; b: string; property: string; rule?: string }[] = [
+    { name: "naive read-modify-write", s: base, b: "naive", property: "lost-dirty" },
+    {
+      name: "commit after unlock",
+      s: () => withMutant("commit-after-unlock"),
+      b: "native",
+      property: "transaction-contract",
+      rule: "open-at-unlock",
+    },
+    {
+      name: "missing TLB flush before return",
+      s: () => withMutant("skip-tlb-flush"),
+      b: "native",
+      property: "stale-writable-tlb",
+    },
+    { name: "missing commit", s: () => withMutant("missing-commit"), b: "native", property: "data-loss" },
+  ];
+  for (const c of cases)
+    it(`${c.name} -> ${c.property}`, () => {
+      const r = check(c.s(), backend(c.b));
+      assert.equal(r.verdict, "violated");
+      if (r.verdict !== "violated") return;
+      assert.equal(r.counterexample.property, c.property);
+      if (c.rule) assert.equal(r.counterexample.rule, c.rule);
+      // The printed replay reproduces the same violation exactly.
+      const path = decodeReplay(r.counterexample.replay);
+      assert.ok(Array.isArray(path));
+      const again = replayPath(c.s(), backend(c.b), path as number[], true);
+      assert.equal(again.violations[0]?.property, c.property);
+    });
+  for (const b of ["native", "cmpxchg"])
+    it(`correct backend ${b} is verified on the same scenario`, () => {
+      assert.equal(check(base(), backend(b)).verdict, "verified");
+    });
+});
+
+describe("litmus scenarios", () => {
+  const dir = join(ROOT, "scenarios/litmus");
+  for (const f of readdirSync(dir).filter((x) => x.endsWith(".yaml")))
+    it(`${f} has its expected verdict`, () => {
+      const s = scenario(`scenarios/litmus/${f}`);
+      const m = /expect: (verified|violated(?: ([a-z-]+))?)/.exec(s.description ?? "");
+      assert.ok(m, `${f} states "expect: ..." in its description`);
+      const r = check(s, backend(s.backend));
+      assert.equal(r.verdict, m[1].startsWith("violated") ? "violated" : "verified");
+      if (r.verdict === "violated" && m[2]) assert.equal(r.counterexample.property, m[2]);
+    });
+});
+
+describe("checker runs", () => {
+  it("are deterministic: same scenario, same verdict and counts", () => {
+    const s = defaultCheckScenario();
+    const a = check(s, backend("native"));
+    const b = check(s, backend("native"));
+    assert.deepEqual(
+      [a.verdict, a.executions, a.states, a.transitions],
+      [b.verdict, b.executions, b.states, b.transitions],
+    );
+  });
+  it("end with an explicit incomplete verdict at a bound, never a false verified", () => {
+    const s = scenario("scenarios/suite/c3p2.yaml");
+    const r = check(s, backend("native"), { maxExecutions: 10 });
+    assert.equal(r.verdict, "incomplete");
+    if (r.verdict === "incomplete") assert.equal(r.reason, "max-executions");
+    let t = 0;
+    const r2 = check(s, backend("native"), { maxSeconds: 1, now: () => (t += 100) });
+    assert.equal(r2.verdict, "incomplete");
+    if (r2.verdict === "incomplete") assert.equal(r2.reason, "max-seconds");
+  });
+  it("shortens counterexamples: no user move in it can be dropped", () => {
+    const s = scenario("scenarios/suite/c3p4.yaml");
+    const r = check(s, backend("naive"));
+    assert.equal(r.verdict, "violated");
+    if (r.verdict !== "violated") return;
+    const users = r.counterexample.timeline.filter((e) => e.actor === "user");
+    assert.ok(users.length <= 3, `${users.length} user events on the page`);
+  });
+  it("needs explicit programs", () => {
+    const s = { ...defaultCheckScenario(), programs: undefined };
+    assert.throws(() => check(s, backend("native")), /programs/);
+  });
+});
+
+describe("replay tokens", () => {
+  it("round-trip, with run-length encoding of long runs", () => {
+    const path = [0, 0, 0, 0, 0, 0, 1, 2, 0, 1, ...Array(5000).fill(0), 3];
+    const t = encodeReplay(path);
+    assert.ok(t.length < 40, t);
+    assert.deepEqual(decodeReplay(t), path);
+  });
+  it("reject malformed tokens with a reason", () => {
+    assert.match(decodeReplay("x") as string, /starts with/);
+    assert.match(decodeReplay("r1.A*") as string, /unexpected character/);
+    assert.match(decodeReplay("r1.~A") as string, /malformed run/);
+  });
+});
