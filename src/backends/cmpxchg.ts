@@ -35,5 +35,6 @@ export const cmpxchgBackend: BackendModule = {
   name: "cmpxchg",
   description: "start = plain read, commit = cmpxchg loop keeping A/D set since (PRESERVE_AD done natively)",
   correct: true,
+  stateless: true,
   create: (ctx) => new CmpxchgMmuOps(ctx),
 };

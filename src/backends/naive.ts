@@ -22,5 +22,6 @@ export const naiveBackend: BackendModule = {
   name: "naive",
   description: "BROKEN on purpose: start = plain read, commit = plain store (loses concurrent A/D)",
   correct: false,
+  stateless: true,
   create: (ctx) => new NaiveMmuOps(ctx),
 };

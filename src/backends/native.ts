@@ -50,5 +50,6 @@ export const nativeBackend: BackendModule = {
   name: "native",
   description: "Linux generic: start = ptep_get_and_clear (xchg), commit = set_pte_at (store)",
   correct: true,
+  stateless: true,
   create: (ctx) => new NativeMmuOps(ctx),
 };

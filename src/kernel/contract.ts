@@ -177,6 +177,16 @@ export class ContractTracker {
     );
   }
 
+  /**
+   * Append the commits `cpu` still has to see applied at its next unlock (slot, value pairs) to
+   * `out`: part of the kernel's live state for the checker.
+   */
+  pendingInto(cpu: number, out: number[]): void {
+    const base = cpu * CAP;
+    for (let i = base; i < base + this.cN[cpu]; i++) out.push(this.cPtep[i], this.cVal[i]);
+    for (const o of this.overflow[cpu]) out.push(o.ptep, o.val);
+  }
+
   openCount(cpu: number): number {
     return (this.openPtep[cpu] === -1 ? 0 : 1) + this.extraN[cpu];
   }

@@ -34,7 +34,16 @@ import {
 import { ContractTracker, ContractViolation } from "./contract.js";
 import { _PAGE_TABLE, vm_get_page_prot } from "./pgprot.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
-import { AddressSpace, type FileArg, type Range, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
+import {
+  AddressSpace,
+  type FileArg,
+  type Range,
+  VM_EXEC,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+  type Vma,
+} from "./vma.js";
 
 function addToGather(g: { start: number; end: number }, start: number, end: number): void {
   if (start < g.start) g.start = start;
@@ -445,7 +454,14 @@ export class Kernel {
    * (file pages are modelled as memory of the mapping, private or shared). Returns the address
    * or -errno.
    */
-  sys_mmap(cpu: number, addr: number, len: number, prot: number, flags: number, file: FileArg | null = null): number {
+  sys_mmap(
+    cpu: number,
+    addr: number,
+    len: number,
+    prot: number,
+    flags: number,
+    file: FileArg | null = null,
+  ): number {
     const prev = this.enter(cpu, "mmap");
     this.mmapWriteLock(cpu);
     let ret: number;
@@ -554,6 +570,9 @@ export class Kernel {
     this.pte_lock(ptep0);
     this.lazy_mmu_mode_enable();
     for (let i = 0; i < n; i++) {
+      // Between PTEs the loop's live state is (position, flush range so far): say so to a
+      // checker, which may then forget the values read for earlier PTEs.
+      if (m.hook !== null) this.checkpoint(ptep0, i, lo, hi, gather);
       const ptep = ptep0 + i;
       if (!pte_present(m.pteRead(cpu, ptep))) continue; // ptep_get
       const addr = start + i * 4096;
@@ -576,6 +595,20 @@ export class Kernel {
     this.pte_unlock(ptep0);
     if (lo >= 0) addToGather(gather, start + lo * 4096, start + (hi + 1) * 4096);
     return pages;
+  }
+
+  private checkpoint(
+    ptep0: ptep_t,
+    i: number,
+    lo: number,
+    hi: number,
+    gather: { start: number; end: number },
+  ): void {
+    const h = this.machine.hook;
+    if (h?.checkpoint === undefined) return;
+    const live = [ptep0, i, lo, hi, gather.start, gather.end];
+    this.contract?.pendingInto(this.current, live);
+    h.checkpoint(this.current, live);
   }
 
   /** change_pte_range with folio batching (modify_prot_*_ptes) and the kernel mutants. */

@@ -47,6 +47,12 @@ export interface PvMmuOps {
   flush_tlb_multi(cpus: readonly number[], range: FlushRange): void;
   /** The CPU is about to switch tasks: issue anything queued (Xen flushes its multicall batch). */
   context_switch?(): void;
+  /**
+   * For the checker: a canonical description of the backend's own state (queued updates,
+   * per-CPU buffers). Backends that keep state outside machine memory should provide it; it
+   * lets the checker merge states at kernel checkpoints.
+   */
+  stateKey?(): string;
 }
 
 /** What a backend may use. */
@@ -81,4 +87,6 @@ export interface BackendModule {
    * `ctx.options`. Without one, backendOptions must be empty.
    */
   readonly optionsSchema?: ZodType;
+  /** The backend keeps no state of its own between calls (the checker may then merge more states). */
+  readonly stateless?: boolean;
 }

@@ -56,6 +56,12 @@ export const STEP_NAMES = [
 /** The scheduler's view: called before each software step. May run other agents' steps. */
 export interface StepHook {
   point(cpu: number, kind: number, ptep: number): void;
+  /**
+   * Optional: kernel code on `cpu` tells the scheduler that everything it still needs from
+   * what it has read so far is in `live` (loop position, accumulated flush range, ...). The
+   * checker uses it to forget dead values and merge more states.
+   */
+  checkpoint?(cpu: number, live: readonly number[]): void;
 }
 
 /** Observes completed steps (for timelines and checker state). Not installed on fast paths. */

@@ -122,6 +122,8 @@ export class Simulation {
   readonly choices: number[] = [];
   /** Values returned to the syscall thread by PTE reads, when recorded (checker state keys). */
   readonly kernelReads: number[] | null;
+  /** Kernel checkpoints may replace the read history: the backend's state is known to the key. */
+  readonly checkpointsUsable: boolean;
 
   constructor(
     readonly scenario: Scenario,
@@ -156,6 +158,7 @@ export class Simulation {
       for (let i = 0; i < r.pages; i++) pages.push(a + i * 4096);
     }
     this.oracle = new Oracle(this.machine, this.kernel, pages);
+    this.checkpointsUsable = backend.stateless === true || this.kernel.pv.stateKey !== undefined;
     const oracle = this.oracle;
     this.kernel.observer = {
       newPage: (cpu, addr, pfn, zero) => oracle.newPage(cpu, addr, pfn, zero),
@@ -435,7 +438,8 @@ export class Simulation {
     }
     for (let c = 1; c < this.scenario.cpus; c++) parts.push(this.pc[c], this.state[c], this.faultErr[c]);
     let key = parts.join(",");
-    if (withKernel) key += `|${this.stats.kernelSteps}|${this.kernelReads?.join(",") ?? ""}`;
+    if (withKernel)
+      key += `|${this.stats.kernelSteps}|${this.kernelReads?.join(",") ?? ""}|${this.kernel.pv.stateKey?.() ?? ""}`;
     return key;
   }
 
@@ -556,6 +560,12 @@ class DecisionHook implements StepHook {
     } finally {
       this.depth--;
     }
+  }
+  checkpoint(cpu: number, live: readonly number[]): void {
+    const reads = this.sim.kernelReads;
+    if (cpu !== 0 || reads === null || !this.sim.checkpointsUsable) return;
+    reads.length = 0;
+    reads.push(-1, ...live);
   }
   /** After the syscalls: user CPUs run to completion. */
   drain(): void {
