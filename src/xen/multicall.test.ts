@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Machine } from "../machine/machine.js";
+import { FRAME_DATA } from "../machine/physmem.js";
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, pfn_pte } from "../machine/pte.js";
+import { Hypervisor, MMU_NORMAL_PT_UPDATE, MMUEXT_TLB_FLUSH_MULTI, XenError } from "./hypervisor.js";
+import { MulticallBuffers, type MulticallConfig } from "./multicall.js";
+
+function setup(cfg: Partial<MulticallConfig> = {}) {
+  const m = new Machine({ cpus: 2, maxFrames: 256 });
+  const hv = new Hypervisor(m);
+  const table = m.mem.allocTable();
+  const data = m.mem.allocFrame(FRAME_DATA);
+  const mc = new MulticallBuffers(hv, 2, {
+    batch: 32,
+    argBytes: 512,
+    coalesce: true,
+    rules: "2008",
+    ...cfg,
+  });
+  const val = pfn_pte(data, _PAGE_PRESENT | _PAGE_RW | _PAGE_USER);
+  /** Queue n updates of consecutive entries on CPU 0 (flushing as Linux would when full). */
+  const queue = (n: number) => {
+    for (let i = 0; i < n; i++)
+      mc.extendMmuUpdate(0, hv.maddrOf(m.mem.ptep(table, i)) + MMU_NORMAL_PT_UPDATE, val);
+  };
+  const ctr = (name: string) => (m.ledger.totals() as Record<string, number>)[name] ?? 0;
+  return { m, hv, mc, queue, ctr, table, val };
+}
+
+describe("per-CPU multicall buffers (Linux multicalls.c)", () => {
+  it("2008 rules: coalesced mmu_updates fill 512 bytes of arguments, 32 per HYPERVISOR_multicall", () => {
+    for (const n of [1, 31, 32, 33, 64, 100, 512]) {
+      const { mc, queue, ctr } = setup();
+      queue(n);
+      mc.flush(0);
+      assert.equal(ctr("multicall"), Math.ceil(n / 32), `n=${n}`);
+      assert.equal(ctr("hypercall"), Math.ceil(n / 32));
+      assert.equal(ctr("mmu_update"), n);
+    }
+  });
+  it("current rules: the argument test is >=, so 31 per batch, and a one-entry batch is a direct hypercall", () => {
+    const { mc, queue, ctr } = setup({ rules: "current" });
+    queue(100);
+    mc.flush(0);
+    assert.equal(ctr("hypercall"), Math.ceil(100 / 31));
+    assert.equal(ctr("multicall"), 0, "every batch held one coalesced entry");
+    assert.equal(ctr("mmu_update"), 100);
+  });
+  it("without coalescing each update is an entry and MC_BATCH entries bound a batch", () => {
+    const { mc, queue, ctr } = setup({ coalesce: false, argBytes: 4096 });
+    queue(100);
+    assert.equal(mc.pendingEntries(0), 100 - 3 * 32);
+    mc.flush(0);
+    assert.equal(ctr("multicall"), 4);
+    const big = setup({ coalesce: true, argBytes: 1024 });
+    big.queue(100);
+    big.mc.flush(0);
+    assert.equal(big.ctr("multicall"), Math.ceil(100 / 64), "with coalescing the argument space bounds it");
+  });
+  it("keeps buffers per CPU, counts an empty flush as nothing, and accepts an oversize entry alone", () => {
+    const { m, mc, queue, ctr } = setup({ batch: 1, argBytes: 16 });
+    queue(3);
+    assert.equal(ctr("multicall"), 2, "the 2nd and 3rd updates flushed the full buffer");
+    assert.equal(mc.pendingUpdates(0), 1);
+    assert.equal(mc.pendingUpdates(1), 0);
+    mc.flush(1);
+    assert.equal(ctr("hypercall"), 2);
+    mc.addMmuext(0, { cmd: MMUEXT_TLB_FLUSH_MULTI, linearAddr: 0, vcpumask: [0, 1] }, 32);
+    assert.equal(mc.pendingEntries(0), 1, "the pending update was flushed to make room");
+    mc.flush(0);
+    assert.equal(ctr("mmuext_op"), 1);
+    assert.equal(m.ledger.totals().tlb_flush_all, 2);
+  });
+  it("reports a failed batched call as a XenError", () => {
+    const { mc, hv, val } = setup();
+    mc.extendMmuUpdate(0, 4096 * 200, val); // not a page table
+    assert.throws(() => mc.flush(0), XenError);
+    assert.equal(mc.pendingEntries(0), 0, "the buffer is reset even so");
+    void hv;
+  });
+});
