@@ -113,7 +113,14 @@ function runPtesim(id, backend) {
   const t = performance.now();
   const p = spawnSync(
     process.execPath,
-    [join(ROOT, "dist", "cli", "main.js"), "check", join(SUITE_DIR, `${id}.yaml`), "--backend", backend, "--json"],
+    [
+      join(ROOT, "dist", "cli", "main.js"),
+      "check",
+      join(SUITE_DIR, `${id}.yaml`),
+      "--backend",
+      backend,
+      "--json",
+    ],
     { encoding: "utf8" },
   );
   const ms = performance.now() - t;
@@ -320,7 +327,10 @@ if (opts.json) {
   const width = head.map((h, c) => Math.max(h.length, ...table.map((t) => t[c].length)));
   const left = new Set([0, 1, 2, 6, 12, 13]);
   const fmt = (cells) =>
-    cells.map((x, c) => (left.has(c) ? x.padEnd(width[c]) : x.padStart(width[c]))).join("  ").trimEnd();
+    cells
+      .map((x, c) => (left.has(c) ? x.padEnd(width[c]) : x.padStart(width[c])))
+      .join("  ")
+      .trimEnd();
   console.log(fmt(head));
   console.log(width.map((w) => "-".repeat(w)).join("  "));
   for (const t of table) console.log(fmt(t));

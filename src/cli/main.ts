@@ -1,9 +1,11 @@
 #!/usr/bin/env node
+import { renameSync, writeFileSync } from "node:fs";
 // ptesim command line. Exit codes: 0 no violation, 1 a property was violated, 2 bad usage or
 // input, 3 internal error.
 import { parseArgs } from "node:util";
 import { allBackends } from "../backends/registry.js";
 import { checkCommand, demoCommand, runCommand } from "./commands.js";
+import { benchCosts, formatCostsTable, renderCostsSvg } from "./costs.js";
 import {
   EXIT_INCOMPLETE,
   EXIT_INTERNAL,
@@ -30,6 +32,9 @@ commands:
       --max-executions N       stop after N executions: verdict INCOMPLETE
       --max-seconds S          stop after S seconds: verdict INCOMPLETE
       --json                   machine-readable result on stdout
+  bench costs                  mprotect cost per PTE on every backend (traps, hypercalls, cycles)
+      --out FILE.svg           also write the chart
+      --json                   the table as JSON
   backends                     list the built-in backends
   help                         this text
 
@@ -40,6 +45,20 @@ const io: Out = {
   out: (s) => process.stdout.write(`${s}\n`),
   err: (s) => process.stderr.write(`${s}\n`),
 };
+
+/** Write via a temporary file and rename, so a failure never leaves a half-written result. */
+function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (e) {
+    throw new PtesimError(
+      "io",
+      `${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
+}
 
 function intOpt(v: string | undefined, name: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
@@ -71,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
         mode: { type: "string" },
         "max-executions": { type: "string" },
         "max-seconds": { type: "string" },
+        out: { type: "string" },
       },
     });
   } catch (e) {
@@ -142,6 +162,27 @@ async function main(argv: string[]): Promise<number> {
         : o.result.verdict === "violated"
           ? EXIT_VIOLATION
           : EXIT_INCOMPLETE;
+    }
+    case "bench": {
+      only(["out", "json"]);
+      if (positionals.length !== 1 || positionals[0] !== "costs")
+        throw new PtesimError(
+          "usage",
+          "'ptesim bench' takes one subcommand: costs (whole benchmarks: npm run bench)",
+        );
+      const out = values.out as string | undefined;
+      if (out !== undefined && !out.endsWith(".svg"))
+        throw new PtesimError("usage", `--out names an .svg file, got "${out}"`);
+      const tty = process.stderr.isTTY === true;
+      const table = benchCosts({ onProgress: (w) => tty && process.stderr.write(`\r  ${w}`.padEnd(60)) });
+      if (tty) process.stderr.write(`${"\r".padEnd(61)}\r`);
+      if (out !== undefined) writeFileAtomic(out, renderCostsSvg(table));
+      if (values.json === true) io.out(JSON.stringify(table, null, 2));
+      else {
+        for (const l of formatCostsTable(table)) io.out(l);
+        if (out !== undefined) io.out(`chart written to ${out}`);
+      }
+      return EXIT_OK;
     }
     case "backends": {
       only([]);

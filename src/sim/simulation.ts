@@ -22,6 +22,7 @@ import {
 import type { ptep_t } from "../machine/physmem.js";
 import { pte_pfn, type pte_t, pteDescribe } from "../machine/pte.js";
 import { tlbFlagsToString } from "../machine/tlb.js";
+import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type Violation } from "./oracle.js";
 import { parseAccess, parseProt, type Scenario } from "./scenario.js";
@@ -399,6 +400,16 @@ export class Simulation {
         cpu: e.cpu,
         message: e.message,
         rule: e.rule,
+      });
+      this.aborted = true;
+    } else if (e instanceof XenFatal || e instanceof XenError) {
+      // The hypervisor refused or crashed on an update: the software update did not happen.
+      this.oracle.report({
+        property: "lost-update",
+        addr: e instanceof XenFatal ? this.addrOfPtep(e.ptep) : -1,
+        cpu: this.machine.current,
+        message: e.message,
+        rule: e instanceof XenFatal ? "xen-fatal" : "xen-error",
       });
       this.aborted = true;
     } else if (e instanceof MachineCheck) {
