@@ -11,6 +11,7 @@ import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario
 import type { PropertyName } from "../sim/oracle.js";
 import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
 import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
+import { benchCosts, type CostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
 
 export interface ScenarioSource {
@@ -117,6 +118,8 @@ export interface SweepSummary {
   byProperty: Partial<Record<PropertyName, number>>;
   /** The first failing run, if any. */
   firstFailure: RunResult | null;
+  /** The first run whose first violation is of each property. */
+  firstByProperty: Partial<Record<PropertyName, RunResult>>;
 }
 
 export interface RunOutcome {
@@ -207,15 +210,18 @@ export function sweep(
     failingSeeds: 0,
     byProperty: {},
     firstFailure: null,
+    firstByProperty: {},
   };
   for (let i = 0; i < n; i++) {
     const seed = (base.seed + i) >>> 0;
-    const r = runScenario({ ...base, seed }, backend, { trace: s.firstFailure === null });
+    const r = runScenario({ ...base, seed }, backend);
     if (r.violations.length > 0) {
       s.failingSeeds++;
       const seen = new Set(r.violations.map((v) => v.property));
       for (const p of seen) s.byProperty[p] = (s.byProperty[p] ?? 0) + 1;
       if (s.firstFailure === null) s.firstFailure = r;
+      const p = r.violations[0].property;
+      if (s.firstByProperty[p] === undefined) s.firstByProperty[p] = r;
     }
     onProgress?.(i + 1);
   }
@@ -226,6 +232,8 @@ export interface DemoOutcome {
   scenario: Scenario;
   seeds: number;
   rows: { backend: BackendModule; summary: SweepSummary }[];
+  /** The cost model on a 512-page mprotect. */
+  costs: CostsTable;
 }
 
 /** The demo: the default scenario over a range of seeds on every built-in backend. */
@@ -238,7 +246,8 @@ export function demoCommand(
     backend,
     summary: sweep(withBackend(scenario, backend), backend, seeds, (d) => onProgress?.(backend.name, d)),
   }));
-  return { scenario, seeds, rows };
+  const costs = benchCosts({ pages: [512], batchSizes: [] });
+  return { scenario, seeds, rows, costs };
 }
 
 export interface CheckCommandOptions {

@@ -20,9 +20,14 @@ export function formatTimeline(events: readonly TraceEvent[], max = 60): string[
   for (const e of shown) {
     const where = e.addr >= 0 ? `0x${e.addr.toString(16)}` : "";
     const pte =
-      e.after !== undefined ? (e.before !== e.after ? `${e.before}  ->  ${e.after}` : `= ${e.after}`) : "";
+      e.after === undefined
+        ? ""
+        : e.before !== undefined && e.before !== e.after
+          ? `${e.before}  ->  ${e.after}`
+          : `= ${e.after}`;
+    const note = e.note === undefined ? "" : `   <-- ${e.note}`;
     lines.push(
-      `  #${String(e.step).padEnd(5)} CPU${e.cpu}  ${e.actor.padEnd(6)} ${e.what.padEnd(34)} ${where.padEnd(15)} ${pte}`.trimEnd(),
+      `  #${String(e.step).padEnd(5)} CPU${e.cpu}  ${e.actor.padEnd(6)} ${e.what.padEnd(34)} ${where.padEnd(15)} ${pte}${note}`.trimEnd(),
     );
   }
   return lines;
@@ -106,31 +111,46 @@ export function printDemo(d: DemoOutcome, io: Out): void {
   io.out(
     `  syscalls on CPU0: ${sc.syscalls.map((c) => `${c.call}(${c.region}${c.prot ? `, ${c.prot}` : ""})`).join(", ")}`,
   );
-  io.out(`  each backend runs the same ${d.seeds} seeded interleavings\n`);
+  io.out(
+    `  every backend runs the same ${d.seeds} seeded interleavings of those syscalls with the user CPUs' accesses\n`,
+  );
   const w = Math.max(...d.rows.map((r) => r.backend.name.length), 7);
-  io.out(`  ${"backend".padEnd(w)}  seeds failing  lost-dirty  lost-accessed  other`);
+  io.out(`  ${"backend".padEnd(w)}  ${"".padEnd(8)}  seeds violating a property`);
   for (const { backend, summary } of d.rows) {
-    const bp = summary.byProperty;
-    const other = summary.failingSeeds - Math.max(bp["lost-dirty"] ?? 0, bp["lost-accessed"] ?? 0);
+    const props = Object.entries(summary.byProperty)
+      .map(([p, n]) => `${p} in ${n}`)
+      .join(", ");
     io.out(
-      `  ${backend.name.padEnd(w)}  ${String(summary.failingSeeds).padStart(5)}/${String(summary.seeds).padEnd(6)} ${String(bp["lost-dirty"] ?? 0).padStart(10)}  ${String(bp["lost-accessed"] ?? 0).padStart(13)}  ${
-        Object.entries(bp)
-          .filter(([p]) => p !== "lost-dirty" && p !== "lost-accessed")
-          .map(([p, n]) => `${p} ${n}`)
-          .join(", ") || (other > 0 ? "" : "-")
-      }`,
+      `  ${backend.name.padEnd(w)}  ${(backend.correct ? "" : "[broken]").padEnd(8)}  ${String(summary.failingSeeds).padStart(5)}/${summary.seeds}${props ? `  (${props})` : ""}`,
     );
   }
   for (const { backend, summary } of d.rows) {
-    const f = summary.firstFailure;
+    if (summary.firstFailure === null) continue;
+    // Show the headline failure: a lost dirty bit when there is one.
+    const f = summary.firstByProperty["lost-dirty"] ?? summary.firstFailure;
     io.out("");
-    if (f === null) {
-      io.out(`${backend.name}: no property violated in ${summary.seeds} seeds.`);
-      continue;
-    }
-    io.out(`${backend.name}: first failing seed ${f.seed}.`);
+    io.out(`${backend.name}: seed ${f.seed}`);
     for (const l of violationLines(f)) io.out(l);
     io.out(`reproduce: ${reproduceCommand(null, backend.name, f.seed)}`);
+  }
+  const row = d.costs.rows.filter((r) => r.pages === 512);
+  if (row.length > 0) {
+    io.out("");
+    io.out(
+      "cost of one mprotect(PROT_READ) over 512 populated pages (default cycle table, src/sim/costs.ts):",
+    );
+    for (const r of row)
+      io.out(
+        `  ${r.backend.padEnd(w)} ${r.cyclesPerPte.toFixed(0).padStart(7)} cycles/PTE  ${Object.entries(
+          r.counters,
+        )
+          .filter(([k]) =>
+            ["trap_pt_write", "trap_pt_xchg", "hypercall", "multicall", "mmu_update"].includes(k),
+          )
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ")}`,
+      );
+    io.out("  (more: ptesim bench costs)");
   }
 }
 

@@ -20,7 +20,7 @@ import {
   type StepHook,
 } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
-import { pte_pfn, type pte_t, pteDescribe } from "../machine/pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, type pte_t, pteDescribe } from "../machine/pte.js";
 import { tlbFlagsToString } from "../machine/tlb.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
@@ -38,6 +38,8 @@ export interface TraceEvent {
   /** PTE before/after for PTE-changing events (as descriptions), else undefined. */
   before?: string;
   after?: string;
+  /** A remark on this step, e.g. "drops D": a plain store that clears an A or D bit. */
+  note?: string;
 }
 
 export interface SyscallRecord {
@@ -363,6 +365,11 @@ export class Simulation {
     const e: TraceEvent = { step: this.events.length + 1, cpu, actor, what, addr };
     if (before !== undefined) e.before = pteDescribe(before);
     if (after !== undefined) e.after = pteDescribe(after);
+    if (before !== undefined && after !== undefined && after !== 0 && what === "write") {
+      const dropped = before & ~after & (_PAGE_ACCESSED | _PAGE_DIRTY);
+      if (dropped !== 0)
+        e.note = `drops ${dropped === (_PAGE_ACCESSED | _PAGE_DIRTY) ? "A and D" : dropped === _PAGE_DIRTY ? "D" : "A"}`;
+    }
     this.events.push(e);
   }
 
