@@ -1,7 +1,19 @@
 // ptesim library API. Everything exported here is pure (no node: imports) and runs in a browser.
+
+export { cmpxchgBackend } from "./backends/cmpxchg.js";
 export { naiveBackend } from "./backends/naive.js";
 export { NativeMmuOps, nativeBackend } from "./backends/native.js";
 export { allBackends, backendNames, getBackend, registerBackend } from "./backends/registry.js";
+export { XEN_BACKENDS } from "./backends/xen.js";
+export {
+  type CheckMode,
+  type CheckOptions,
+  type CheckResult,
+  type Counterexample,
+  check,
+  replayPath,
+} from "./check/explore.js";
+export { decodeReplay, encodeReplay, ReplayDecider } from "./check/replay.js";
 export { CONTRACT_RULES, type ContractRule, ContractViolation } from "./kernel/contract.js";
 export * as errno from "./kernel/errno.js";
 export {
@@ -35,9 +47,12 @@ export type { pte_t } from "./machine/pte.js";
 export * as pte from "./machine/pte.js";
 export { Tlb } from "./machine/tlb.js";
 export { type LoadResult, type LocatedError, loadScenarioText } from "./scenario/load.js";
+export { CostsSchema, costTable, cycles, DEFAULT_COSTS } from "./sim/costs.js";
 export { Oracle, PROPERTIES, type PropertyName, type Violation } from "./sim/oracle.js";
 export {
+  DEFAULT_CHECK_SCENARIO,
   DEFAULT_SCENARIO,
+  defaultCheckScenario,
   defaultScenario,
   type Scenario,
   type ScenarioInput,
@@ -52,3 +67,4 @@ export {
   Simulation,
   type TraceEvent,
 } from "./sim/simulation.js";
+export { Hypervisor, XenError, XenFatal } from "./xen/hypervisor.js";

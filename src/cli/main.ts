@@ -186,14 +186,20 @@ async function main(argv: string[]): Promise<number> {
     }
     case "backends": {
       only([]);
-      for (const b of allBackends())
-        io.out(`${b.name.padEnd(22)} ${b.correct ? "" : "[broken] "}${b.description}`);
+      for (const b of allBackends()) io.out(`${b.name.padEnd(27)} ${b.description}`);
       return EXIT_OK;
     }
     default:
       throw new PtesimError("usage", `unknown command "${cmd}" (try 'ptesim help')`);
   }
 }
+
+// A closed pipe (ptesim ... | head) ends the output quietly, not with a stack trace.
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
 
 main(process.argv.slice(2)).then(
   (code) => {
