@@ -5,7 +5,7 @@
 // Pure module: no I/O. VMAs are kept in a sorted array (binary search for lookups). Records are
 // immutable: every change replaces the record (keeping its id when Linux keeps the struct), so a
 // Vma handed out earlier is a stable snapshot.
-import { EACCES, EBADF, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "./errno.js";
+import { EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "./errno.js";
 import {
   MAP_32BIT,
   MAP_ABOVE4G,
@@ -28,6 +28,9 @@ import {
   MAP_TYPE,
   MAP_UNINITIALIZED,
   MMAP_MIN_ADDR,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   PAGE_SIZE,
   PROT_EXEC,
   PROT_GROWSDOWN,
@@ -124,6 +127,34 @@ export interface AddressSpaceOptions {
   capSysRawio?: boolean;
   /** vm.max_map_count (default 65530). */
   maxMapCount?: number;
+  /** mm->start_brk (mm->brk starts equal to it). Default: none, brk() fails until setBrk(). */
+  startBrk?: number;
+}
+
+/** What brk() did. Linux returns the new break on success and the unchanged one on failure. */
+export interface BrkResult {
+  ret: number;
+  ok: boolean;
+  /** Pieces a shrinking break unmapped (the kernel zaps them). */
+  unmapped: Range[];
+}
+
+/** One effect of mremap on the page tables, in the order the kernel performs them. */
+export type RemapStep =
+  /** Unmapped: the destination of MREMAP_FIXED, the tail cut by a shrink, or a moved source. */
+  | { kind: "zap"; ranges: Range[] }
+  /** move_page_tables: the entries of [from, from + len) move to [to, to + len). */
+  | { kind: "move"; from: number; to: number; len: number };
+
+export interface MremapResult {
+  /** The (new) address, or -errno. */
+  ret: number;
+  /** Effects already performed, also when the call failed part-way (MREMAP_FIXED unmaps first). */
+  steps: RemapStep[];
+  /** The VMA is VM_LOCKED and grew: Linux faults [start, end) in afterwards. */
+  populate: { start: number; end: number } | null;
+  /** mremap's placeAt range was occupied (the call failed with ENOMEM and changed nothing). */
+  placementConflict?: boolean;
 }
 
 export interface FileArg {
@@ -155,8 +186,33 @@ const LEGACY_MAP_MASK =
   MAP_HUGETLB;
 
 const SHMEM_ZERO = "/dev/zero (deleted)";
+/** VM_DATA_DEFAULT_FLAGS (x86-64, no READ_IMPLIES_EXEC) | VM_ACCOUNT: the flags of brk memory. */
+const VM_BRK_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
+const VM_LOCKED_MASK = VM_LOCKED; // VM_LOCKONFAULT is not modelled
+
+/** PAGE_ALIGN on unsigned long: a length within a page of 2^64 wraps to 0. */
+function pageAlign64(x: number): number {
+  const a = Math.ceil(x / PAGE_SIZE) * PAGE_SIZE;
+  return a >= TWO64 ? 0 : a;
+}
 
 type Rec = Vma;
+
+/** struct vma_remap_struct: one mremap operation (or one VMA of a multi-VMA move). */
+interface Vrm {
+  addr: number;
+  oldLen: number;
+  newLen: number;
+  flags: number;
+  newAddr: number;
+  delta: number;
+  type: "none" | "shrink" | "expand";
+  /** The VMA is VM_LOCKED and grows: Linux populates the new part. */
+  populate: boolean;
+  placeAt: number | undefined;
+  steps: RemapStep[];
+  conflict: boolean;
+}
 
 function pages(v: { start: number; end: number }): number {
   return (v.end - v.start) / PAGE_SIZE;
@@ -214,6 +270,10 @@ export class AddressSpace {
   private nextAnonVma = 1;
   private nextFileId = 1;
   private fileIds = new Map<string, number>();
+  /** mm->start_brk, or null when no program break is set up (brk() then fails). */
+  private startBrk_: number | null = null;
+  /** mm->brk: the last value brk() accepted (not page-aligned). */
+  private brk_ = 0;
 
   constructor(opts: AddressSpaceOptions = {}) {
     this.taskSize = opts.taskSize ?? TASK_SIZE;
@@ -224,6 +284,22 @@ export class AddressSpace {
     this.overcommitNever = opts.overcommitNever ?? false;
     this.capSysRawio = opts.capSysRawio ?? false;
     this.maxMapCount = opts.maxMapCount ?? 65530;
+    if (opts.startBrk !== undefined) this.setBrk(opts.startBrk);
+  }
+
+  /** mm->start_brk (null: not set up). */
+  get startBrk(): number | null {
+    return this.startBrk_;
+  }
+  /** mm->brk. */
+  get currentBrk(): number {
+    return this.brk_;
+  }
+  /** Set up the program break as exec does (start_brk is page-aligned; brk defaults to it). */
+  setBrk(startBrk: number, brk = startBrk): void {
+    if (startBrk % PAGE_SIZE !== 0 || brk < startBrk) throw new Error(`setBrk: bad break ${hex(startBrk)}`);
+    this.startBrk_ = startBrk;
+    this.brk_ = brk;
   }
 
   // ------------------------------------------------------------------ queries
@@ -246,7 +322,14 @@ export class AddressSpace {
     for (const v of this.list) {
       const perms = vmPerms(v.flags);
       const off = v.kind === "anon" || v.kind === "special" ? 0 : v.pgoff * PAGE_SIZE;
-      const name = v.file ?? v.label;
+      // get_vma_name: a file first, then vma_is_initial_heap (overlaps [start_brk, brk)).
+      const heap =
+        v.file === null &&
+        v.kind === "anon" &&
+        this.startBrk_ !== null &&
+        v.start < this.brk_ &&
+        v.end > this.startBrk_;
+      const name = v.file ?? (heap ? "[heap]" : v.label);
       s += `${hex(v.start).padStart(8, "0")}-${hex(v.end).padStart(8, "0")} ${perms} ${hex(off).padStart(8, "0")} 00:00 0${name === null ? "" : ` ${name}`}\n`;
     }
     return s;
@@ -438,16 +521,17 @@ export class AddressSpace {
       this.canMergeBefore(next, c) &&
       (!left || anonOk(prev!.anonVma, next.anonVma));
     if (left && right) {
-      this.list[i - 1] = { ...prev!, end: next!.end, anonVma: prev!.anonVma || next!.anonVma };
+      // vma_expand: dup_anon_vma from next and from the VMA copied from (mremap), if any.
+      this.list[i - 1] = { ...prev!, end: next!.end, anonVma: prev!.anonVma || next!.anonVma || c.anonVma };
       this.list.splice(i, 1);
       return i - 1;
     }
     if (left) {
-      this.list[i - 1] = { ...prev!, end: c.end };
+      this.list[i - 1] = { ...prev!, end: c.end, anonVma: prev!.anonVma || c.anonVma };
       return i - 1;
     }
     if (right) {
-      this.list[i] = { ...next!, start: c.start, pgoff: c.pgoff };
+      this.list[i] = { ...next!, start: c.start, pgoff: c.pgoff, anonVma: next!.anonVma || c.anonVma };
       return i;
     }
     return -1;
@@ -650,6 +734,337 @@ export class AddressSpace {
       id: newBelow ? v.id : this.nextId++,
     };
     this.list.splice(i, 1, lower, upper);
+  }
+
+  // ------------------------------------------------------------------ brk
+
+  /**
+   * brk(2) (mm/mmap.c): below start_brk, or when the break cannot move, returns the current
+   * break unchanged (brk has no errno). Shrinking unmaps [PAGE_ALIGN(brk), PAGE_ALIGN(old brk))
+   * and fails if no VMA intersects it; growing needs the range and one page plus
+   * stack_guard_gap above it free of other VMAs, and extends the VMA ending at the old break
+   * (do_brk_flags, just_expand) or creates an anonymous rw-p VM_ACCOUNT one. RLIMIT_DATA,
+   * mlock and overcommit limits are not modelled.
+   */
+  brk(brk: number): BrkResult {
+    const orig = this.brk_;
+    const fail: BrkResult = { ret: orig, ok: false, unmapped: [] };
+    const startBrk = this.startBrk_;
+    if (startBrk === null || brk < startBrk) return fail; // min_brk (brk randomized: start_brk)
+    const newbrk = pageAlign64(brk);
+    const oldbrk = pageAlign64(orig);
+    if (newbrk === oldbrk) {
+      this.brk_ = brk;
+      return { ret: brk, ok: true, unmapped: [] };
+    }
+    if (brk <= orig) {
+      // Always allow shrinking, if a VMA is there to shrink (vma_find(newbrk, oldbrk)).
+      const v = this.list[this.firstEndAbove(newbrk)];
+      if (v === undefined || v.start >= oldbrk) return fail;
+      const unmapped = this.unmapRange(newbrk, oldbrk); // do_vmi_align_munmap
+      if (unmapped === null) return fail;
+      this.brk_ = brk;
+      return { ret: brk, ok: true, unmapped };
+    }
+    // check_brk_limits: get_unmapped_area(NULL, oldbrk, len, 0, MAP_FIXED)
+    const len = newbrk - oldbrk;
+    if (newbrk === 0 || len > this.taskSize || oldbrk > this.taskSize - len) return fail;
+    if (oldbrk < this.mmapMinAddr && !this.capSysRawio) return fail;
+    // The next VMA must stay a page (and a stack's guard gap) above the new break.
+    const j = this.firstEndAbove(oldbrk);
+    const next = this.list[j];
+    if (
+      next !== undefined &&
+      next.start < newbrk + PAGE_SIZE + this.stackGuardGap &&
+      newbrk + PAGE_SIZE > this.vmStartGap(next)
+    )
+      return fail;
+    // do_brk_flags
+    if (this.list.length > this.maxMapCount) return fail;
+    const c: Candidate = {
+      start: oldbrk,
+      end: newbrk,
+      flags: VM_BRK_FLAGS,
+      pgoff: oldbrk / PAGE_SIZE,
+      fileId: 0,
+      anonVma: 0,
+      label: null,
+    };
+    // brkvma = vma_prev_limit(&vmi, start_brk): the VMA below oldbrk if it reaches above start_brk.
+    const prev = j > 0 ? this.list[j - 1] : undefined;
+    if (prev !== undefined && prev.end === oldbrk && prev.end > startBrk && this.canMergeAfter(prev, c)) {
+      this.list[j - 1] = { ...prev, end: newbrk };
+    } else {
+      this.list.splice(j, 0, {
+        start: oldbrk,
+        end: newbrk,
+        flags: VM_BRK_FLAGS,
+        pgoff: oldbrk / PAGE_SIZE,
+        anonVma: 0,
+        file: null,
+        fileId: 0,
+        kind: "anon",
+        label: null,
+        id: this.nextId++,
+      });
+    }
+    this.brk_ = brk;
+    return { ret: brk, ok: true, unmapped: [] };
+  }
+
+  // ------------------------------------------------------------------ mremap
+
+  /**
+   * mremap(2) as mm/mremap.c of Linux 6.17+: shrink in place, grow in place when the space
+   * above is free (vma_merge_extend), else move (MREMAP_MAYMOVE) with copy_vma + the page
+   * tables + unmapping the source; MREMAP_FIXED unmaps the destination first; MREMAP_DONTUNMAP
+   * leaves the source mapped but empty; a MREMAP_FIXED move of unchanged size may span several
+   * VMAs (remap_move). The result lists the page-table effects in order (see RemapStep).
+   *
+   * placeAt: for replaying a recording, where a move that Linux placed itself (no MREMAP_FIXED)
+   * went; the decision to move is still the model's. If that range is not free the call fails
+   * with ENOMEM and placementConflict, changing nothing.
+   */
+  mremap(
+    addr: number,
+    oldLen: number,
+    newLen: number,
+    flags: number,
+    newAddr = 0,
+    placeAt?: number,
+  ): MremapResult {
+    const vrm: Vrm = {
+      addr,
+      oldLen: pageAlign64(oldLen),
+      newLen: pageAlign64(newLen),
+      flags,
+      newAddr,
+      delta: 0,
+      type: "none",
+      populate: false,
+      placeAt,
+      steps: [],
+      conflict: false,
+    };
+    const done = (ret: number): MremapResult => ({
+      ret,
+      steps: vrm.steps,
+      populate:
+        ret >= 0 && vrm.populate && vrm.newLen > vrm.oldLen
+          ? { start: vrm.newAddr + vrm.oldLen, end: vrm.newAddr + vrm.newLen }
+          : null,
+      ...(vrm.conflict ? { placementConflict: true } : {}),
+    });
+    const p = this.checkMremapParams(vrm);
+    if (p < 0) return done(p);
+    // check_map_count_against_split_early: room for two splits by unmapping and two by the move.
+    if (this.list.length + 4 > this.maxMapCount) return done(-ENOMEM);
+    if (flags & MREMAP_FIXED && vrm.oldLen === vrm.newLen) return done(this.remapMove(vrm));
+    const r = this.checkPrepVma(vrm);
+    if (r < 0) return done(r);
+    return done(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) ? this.mremapTo(vrm) : this.mremapAt(vrm));
+  }
+
+  /** check_mremap_params: what can be checked without looking at the VMAs. 0 or -errno. */
+  private checkMremapParams(vrm: Vrm): number {
+    const { addr, flags } = vrm;
+    if (flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)) return -EINVAL;
+    if (addr % PAGE_SIZE !== 0) return -EINVAL;
+    if (vrm.newLen === 0) return -EINVAL; // zero, or PAGE_ALIGN wrapped
+    if (vrm.newLen > this.taskSize) return -EINVAL;
+    if (!(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))) return 0;
+    if (vrm.newAddr > this.taskSize - vrm.newLen) return -EINVAL;
+    if (vrm.newAddr % PAGE_SIZE !== 0) return -EINVAL;
+    if (!(flags & MREMAP_MAYMOVE)) return -EINVAL;
+    if (flags & MREMAP_DONTUNMAP && vrm.oldLen !== vrm.newLen) return -EINVAL;
+    // vrm_overlaps
+    if (addr + vrm.oldLen > vrm.newAddr && vrm.newAddr + vrm.newLen > addr) return -EINVAL;
+    return 0;
+  }
+
+  /** check_prep_vma for the VMA at vrm.addr. 0 or -errno. */
+  private checkPrepVma(vrm: Vrm): number {
+    const v = this.findVma(vrm.addr);
+    if (v === undefined) return -EFAULT;
+    vrm.delta = Math.abs(vrm.oldLen - vrm.newLen);
+    vrm.type = vrm.delta === 0 ? "none" : vrm.oldLen > vrm.newLen ? "shrink" : "expand";
+    const impliesNew = (vrm.flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0;
+    if (!impliesNew) vrm.newAddr = vrm.addr;
+    if (vrm.type !== "expand" && !impliesNew) return 0; // !vrm_will_map_new
+    let oldLen = vrm.oldLen;
+    // Duplicating a private mapping with old_len == 0 is refused.
+    if (oldLen === 0 && !(v.flags & (VM_SHARED | VM_MAYSHARE))) return -EINVAL;
+    if (vrm.flags & MREMAP_DONTUNMAP && v.flags & (VM_DONTEXPAND | VM_PFNMAP)) return -EINVAL;
+    if (vrm.type === "shrink") oldLen = vrm.newLen; // the cut tail may cross VMA boundaries
+    if (oldLen > v.end - vrm.addr) return -EFAULT;
+    if (vrm.newLen === oldLen) return 0;
+    if (v.flags & VM_LOCKED) vrm.populate = true;
+    if (v.flags & (VM_DONTEXPAND | VM_PFNMAP)) return -EFAULT;
+    return 0; // mlock_future_ok and may_expand_vm (rlimits) are not modelled
+  }
+
+  /** mremap_at: resize without a required new address. */
+  private mremapAt(vrm: Vrm): number {
+    if (vrm.type === "none") return vrm.addr;
+    if (vrm.type === "shrink") {
+      const r = this.shrinkVma(vrm);
+      return r < 0 ? r : vrm.addr;
+    }
+    // expand_vma
+    const v = this.findVma(vrm.addr)!;
+    if (v.end - vrm.addr === vrm.oldLen && this.vmaExpandable(v, vrm.delta)) {
+      // expand_vma_in_place: vma_merge_extend merges [vm_end, vm_end + delta) into the VMA (and
+      // into the next one when it becomes adjacent and compatible).
+      const i = this.firstEndAbove(vrm.addr);
+      const c: Candidate = {
+        start: v.end,
+        end: v.end + vrm.delta,
+        flags: v.flags,
+        pgoff: v.pgoff + pages(v),
+        fileId: v.fileId,
+        anonVma: v.anonVma,
+        label: v.label,
+      };
+      if (this.mergeNewRange(i + 1, c) < 0) return -ENOMEM;
+      return vrm.addr;
+    }
+    if (!(vrm.flags & MREMAP_MAYMOVE)) return -ENOMEM;
+    const r = this.vrmSetNewAddr(vrm);
+    if (r < 0) return r;
+    return this.moveVma(vrm);
+  }
+
+  /** mremap_to: MREMAP_FIXED or MREMAP_DONTUNMAP. */
+  private mremapTo(vrm: Vrm): number {
+    if (vrm.flags & MREMAP_FIXED) {
+      const u = this.munmap(vrm.newAddr, vrm.newLen);
+      if (u.unmapped.length > 0) vrm.steps.push({ kind: "zap", ranges: u.unmapped });
+      if (u.errno !== 0) return -u.errno;
+      if (this.findVma(vrm.addr) === undefined) return -EFAULT;
+    }
+    if (vrm.type === "shrink") {
+      const r = this.shrinkVma(vrm);
+      if (r < 0) return r;
+      vrm.oldLen = vrm.newLen;
+    }
+    const r = this.vrmSetNewAddr(vrm);
+    if (r < 0) return r;
+    return this.moveVma(vrm);
+  }
+
+  /** remap_move: MREMAP_FIXED without resizing moves every VMA in the range, keeping the gaps. */
+  private remapMove(vrm: Vrm): number {
+    const start = vrm.addr;
+    const end = vrm.addr + vrm.oldLen;
+    const pieces = this.list.filter((v) => v.start < end && v.end > start).map((v) => [v.start, v.end]);
+    let res = -EFAULT;
+    let seen = false;
+    let target = vrm.newAddr;
+    let lastEnd = 0;
+    for (const [vs, ve] of pieces) {
+      const a = Math.max(vs, start);
+      const len = Math.min(end, ve) - a;
+      if (!seen && start < vs) return -EFAULT; // no gap allowed at the start
+      const offset = seen ? vs - lastEnd : 0;
+      lastEnd = ve;
+      const sub: Vrm = {
+        ...vrm,
+        addr: a,
+        oldLen: len,
+        newLen: len,
+        newAddr: target + offset,
+        populate: false,
+      };
+      let r = this.checkPrepVma(sub);
+      if (r === 0) r = this.mremapTo(sub);
+      if (r < 0) return r;
+      if (!seen) res = r;
+      seen = true;
+      target = r + len;
+    }
+    return res;
+  }
+
+  /** shrink_vma: unmap [addr + new_len, addr + old_len); the VMA at addr must remain. */
+  private shrinkVma(vrm: Vrm): number {
+    const u = this.munmap(vrm.addr + vrm.newLen, vrm.delta);
+    if (u.unmapped.length > 0) vrm.steps.push({ kind: "zap", ranges: u.unmapped });
+    if (u.errno !== 0) return -u.errno;
+    return this.findVma(vrm.addr) === undefined ? -EFAULT : 0;
+  }
+
+  /** vma_expandable: [vm_end, vm_end + delta) is free and the grown VMA is a valid MAP_FIXED range. */
+  private vmaExpandable(v: Rec, delta: number): boolean {
+    const end = v.end + delta;
+    const i = this.firstEndAbove(v.end);
+    if (i < this.list.length && this.list[i].start < end) return false;
+    return this.getUnmappedArea(null, v.start, end - v.start, MAP_FIXED) >= 0;
+  }
+
+  /** vrm_set_new_addr: get_unmapped_area for the moved VMA (or the replay's placeAt). */
+  private vrmSetNewAddr(vrm: Vrm): number {
+    const v = this.findVma(vrm.addr)!;
+    if (vrm.placeAt !== undefined && !(vrm.flags & MREMAP_FIXED)) {
+      const i = this.firstEndAbove(vrm.placeAt);
+      if (
+        vrm.placeAt % PAGE_SIZE !== 0 ||
+        vrm.placeAt + vrm.newLen > this.taskSize ||
+        (i < this.list.length && this.list[i].start < vrm.placeAt + vrm.newLen)
+      ) {
+        vrm.conflict = true;
+        return -ENOMEM;
+      }
+      vrm.newAddr = vrm.placeAt;
+      return 0;
+    }
+    const file: FileArg | null =
+      v.kind === "file" || v.kind === "shmem" ? { name: v.file ?? "", offsetPages: 0 } : null;
+    const mapFlags = (vrm.flags & MREMAP_FIXED ? MAP_FIXED : 0) | (v.flags & VM_MAYSHARE ? MAP_SHARED : 0);
+    const hint = vrm.flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) ? vrm.newAddr : 0;
+    const r = this.getUnmappedArea(file, hint, vrm.newLen, mapFlags);
+    if (r < 0) return r;
+    vrm.newAddr = r;
+    return 0;
+  }
+
+  /** move_vma: copy_vma at the new address, move the page tables, unmap (or empty) the source. */
+  private moveVma(vrm: Vrm): number {
+    // prep_move_vma: check_map_count_against_split
+    if (this.list.length + 2 > this.maxMapCount) return -ENOMEM;
+    const v = this.findVma(vrm.addr)!;
+    const srcStart = v.start;
+    const srcEnd = v.end;
+    // copy_vma: an anonymous VMA that was never faulted takes the pgoff of its new place.
+    let pgoff = v.pgoff + (vrm.addr - v.start) / PAGE_SIZE;
+    if (v.kind === "anon" && v.anonVma === 0) pgoff = vrm.newAddr / PAGE_SIZE;
+    const to = vrm.newAddr;
+    const c: Candidate = {
+      start: to,
+      end: to + vrm.newLen,
+      flags: v.flags,
+      pgoff,
+      fileId: v.fileId,
+      anonVma: v.anonVma,
+      label: v.label,
+    };
+    const i = this.firstEndAbove(to);
+    if (this.mergeNewRange(i, c) < 0) {
+      this.list.splice(i, 0, { ...v, start: to, end: to + vrm.newLen, pgoff, id: this.nextId++ });
+    }
+    vrm.steps.push({ kind: "move", from: vrm.addr, to, len: vrm.oldLen });
+    if (vrm.flags & MREMAP_DONTUNMAP) {
+      // dontunmap_complete: the source keeps its range but loses VM_LOCKED, and its anon_vma
+      // when all of it moved.
+      const k = this.firstEndAbove(vrm.addr);
+      const s = this.list[k];
+      const whole = vrm.addr === srcStart && vrm.addr + vrm.oldLen === srcEnd && s.start === srcStart;
+      this.list[k] = { ...s, flags: s.flags & ~VM_LOCKED_MASK, anonVma: whole ? 0 : s.anonVma };
+    } else {
+      // unmap_source_vma (VM_ACCOUNT is cleared for the unmap and restored on what remains).
+      const u = this.unmapRange(vrm.addr, vrm.addr + vrm.oldLen);
+      if (u !== null && u.length > 0) vrm.steps.push({ kind: "zap", ranges: u });
+    }
+    return to;
   }
 
   // ------------------------------------------------------------------ mprotect

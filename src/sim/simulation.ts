@@ -365,7 +365,12 @@ export class Simulation {
     const e: TraceEvent = { step: this.events.length + 1, cpu, actor, what, addr };
     if (before !== undefined) e.before = pteDescribe(before);
     if (after !== undefined) e.after = pteDescribe(after);
-    if (before !== undefined && after !== undefined && after !== 0 && (what === "write" || what === "cmpxchg")) {
+    if (
+      before !== undefined &&
+      after !== undefined &&
+      after !== 0 &&
+      (what === "write" || what === "cmpxchg")
+    ) {
       // A compare-exchange clearing A is aging (test_and_clear_young); clearing D is not done here.
       const dropped = before & ~after & (what === "write" ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_DIRTY);
       if (dropped !== 0)

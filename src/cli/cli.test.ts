@@ -1,0 +1,153 @@
+// The command line as a user meets it: exit codes, messages, no stack traces.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "ptesim-cli-"));
+
+function ptesim(...args: string[]) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
+  assert.doesNotMatch(r.stderr, /\n\s+at .*\(.*:\d+:\d+\)/, "no stack trace");
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+const GOOD = `cpus: 2
+regions:
+  - { name: b, pages: 2, prot: rw, shared: true, populate: read }
+syscalls:
+  - { call: mprotect, region: b, prot: r }
+programs:
+  - ["w b:0", "w b:1"]
+`;
+
+describe("ptesim usage errors", () => {
+  it("help exits 0; no command exits 2", () => {
+    assert.equal(ptesim("help").code, 0);
+    assert.equal(ptesim().code, 2);
+  });
+  it("unknown command or flag: exit 2 with the reason", () => {
+    const a = ptesim("frobnicate");
+    assert.equal(a.code, 2);
+    assert.match(a.err, /unknown command "frobnicate"/);
+    const b = ptesim("run", "--sed", "3");
+    assert.equal(b.code, 2);
+    assert.match(b.err, /--sed/);
+    assert.equal(ptesim("run", "--seed", "-1").code, 2);
+    assert.equal(ptesim("run", "--seed", "abc").code, 2);
+    assert.equal(ptesim("demo", "--backend", "x").code, 2);
+  });
+  it("missing scenario file: exit 2", () => {
+    const r = ptesim("run", join(dir, "nope.yaml"));
+    assert.equal(r.code, 2);
+    assert.match(r.err, /nope\.yaml: cannot read \(ENOENT\)/);
+  });
+  it("unknown backend: exit 2, listing the known ones", () => {
+    const r = ptesim("run", "--backend", "bogus");
+    assert.equal(r.code, 2);
+    assert.match(r.err, /unknown backend "bogus" \(known: native, naive/);
+  });
+  it("bad replay token: exit 2", () => {
+    assert.equal(ptesim("run", "--replay", "zz").code, 2);
+  });
+});
+
+describe("scenario errors are located as file:line:col", () => {
+  const cases: [string, string, RegExp][] = [
+    ["syntax.yaml", "cpus: [1,\n", /syntax\.yaml:\d+:\d+: YAML:/],
+    [
+      "unknown-key.yaml",
+      GOOD.replace("cpus: 2", "cpus: 2\ncolour: red"),
+      /unknown-key\.yaml:2:1: colour: unknown key "colour"/,
+    ],
+    [
+      "bad-prot.yaml",
+      GOOD.replace("prot: rw,", "prot: rq,"),
+      /bad-prot\.yaml:3:\d+: regions\[0\]\.prot: a protection is/,
+    ],
+    ["huge.yaml", GOOD.replace("pages: 2", "pages: 1000000000"), /huge\.yaml:3:\d+: regions\[0\]\.pages:/],
+    ["negative.yaml", GOOD.replace("cpus: 2", "cpus: -2"), /negative\.yaml:1:7: cpus:/],
+    [
+      "no-region.yaml",
+      GOOD.replace("region: b,", "region: c,"),
+      /no-region\.yaml:5:\d+: syscalls\[0\]\.region: no region named "c"/,
+    ],
+    [
+      "page.yaml",
+      GOOD.replace('"w b:1"', '"w b:7"'),
+      /page\.yaml:7:\d+: programs\[0\]\[1\]: page 7 is past the end/,
+    ],
+    ["backend.yaml", `backend: nosuch\n${GOOD}`, /backend\.yaml:1:10: backend: unknown backend "nosuch"/],
+    [
+      "batch0.yaml",
+      `backend: xen\nbackendOptions: { batch: 0 }\n${GOOD}`,
+      /batch0\.yaml:2:\d+: backendOptions\.batch:/,
+    ],
+    [
+      "feature.yaml",
+      `backend: xen\nbackendOptions:\n  features: { warp_drive: true }\n${GOOD}`,
+      /feature\.yaml:3:\d+: backendOptions\.features\.warp_drive: unknown option/,
+    ],
+    ["cost.yaml", `costs: { trap_pt_write: -5 }\n${GOOD}`, /cost\.yaml:1:\d+: costs\.trap_pt_write:/],
+    ["not-a-map.yaml", "- 1\n- 2\n", /not-a-map\.yaml:1:1: a scenario is a YAML mapping/],
+  ];
+  for (const [name, text, re] of cases)
+    it(name, () => {
+      const r = ptesim("run", file(name, text));
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, re);
+      assert.equal(r.out, "", "nothing half-written on stdout");
+    });
+});
+
+describe("ptesim run and check", () => {
+  it("run: 0 without violation, 1 with one and a command that reproduces it", () => {
+    const ok = ptesim("run", file("good.yaml", GOOD));
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /OK: no property violated/);
+    const bad = ptesim("run", "--backend", "naive", "--sweep", "300");
+    assert.equal(bad.code, 1);
+    const cmd = /reproduce: ptesim (run .*)/.exec(bad.out)?.[1];
+    assert.ok(cmd, bad.out);
+    const again = ptesim(...cmd.split(" "));
+    assert.equal(again.code, 1);
+  });
+  it("check: verified (0), violated (1) with a replay that reproduces it, incomplete (4)", () => {
+    const f = file("check.yaml", GOOD.replace("cpus: 2", "cpus: 3").concat('  - ["w b:1", "w b:0"]\n'));
+    assert.equal(ptesim("check", f).code, 0);
+    const v = ptesim("check", f, "--backend", "naive");
+    assert.equal(v.code, 1);
+    assert.match(v.out, /VIOLATED: lost-dirty/);
+    const cmd = /replay: ptesim (run .*)/.exec(v.out)?.[1];
+    assert.ok(cmd, v.out);
+    const r = ptesim(...cmd.split(" "));
+    assert.equal(r.code, 1);
+    assert.match(r.out, /lost-dirty/);
+    const suite = fileURLToPath(new URL("../../scenarios/suite/c3p4.yaml", import.meta.url));
+    const inc = ptesim("check", suite, "--max-executions", "3");
+    assert.equal(inc.code, 4, inc.err);
+    assert.match(inc.out, /INCOMPLETE/);
+  });
+  it("check needs explicit programs", () => {
+    const r = ptesim("check", "builtin:default");
+    assert.equal(r.code, 2);
+    assert.match(r.err, /needs explicit `programs:`/);
+  });
+  it("--json carries a schema version", () => {
+    const r = ptesim("run", "--json");
+    assert.equal(JSON.parse(r.out).schema, "ptesim.run/1");
+    const c = ptesim("check", "--json");
+    assert.equal(JSON.parse(c.out).schema, "ptesim.check/1");
+  });
+  it("bench costs --out wants an .svg path", () => {
+    assert.equal(ptesim("bench", "costs", "--out", join(dir, "x.txt")).code, 2);
+  });
+});

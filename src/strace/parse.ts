@@ -1,0 +1,427 @@
+// strace text -> typed records. Pure (no I/O).
+//
+// Accepts what `strace [-f] [-y] [-t|-tt|-ttt|-r] [-T] -e trace=memory[,process] -o LOG prog`
+// writes: an optional PID column (or "[pid N]" prefix when strace writes to a terminal), an
+// optional timestamp, then one of
+//   name(args) = result              a call; result is a number, "-1 EXXX (text)" or "?"
+//   name(args <unfinished ...>       a call interrupted by another thread's line ...
+//   <... name resumed>args) = result ... and its completion
+//   --- SIGxxx {...} ---             a signal
+//   +++ exited with N +++ / +++ killed by SIGxxx +++   the end of a thread or process
+// Calls are returned in completion order (the order of their result lines), each with the line
+// where it started. The memory calls ptesim replays (mmap, munmap, mprotect, brk, mremap) and the
+// process calls that tell which address space a thread uses (clone, clone3, fork, vfork, execve)
+// are decoded into typed arguments; other calls keep their raw text and are counted by name.
+// A line that cannot be read, or a replayed call whose arguments cannot be decoded, is reported
+// as malformed with its line number; parsing goes on.
+import { errnoFromName } from "../kernel/errno.js";
+
+/** The memory calls the replay models. */
+export const REPLAYED = ["mmap", "munmap", "mprotect", "brk", "mremap"] as const;
+export type ReplayedName = (typeof REPLAYED)[number];
+const PROCESS_CALLS = new Set(["clone", "clone3", "fork", "vfork", "execve", "execveat"]);
+
+export type StraceResult =
+  /** A value: an address, 0, a pid... */
+  | { kind: "value"; value: number }
+  /** -1 with an errno (errno is the number when ptesim knows the name, else 0). */
+  | { kind: "error"; errno: number; name: string }
+  /** "?": no result (the thread died or the call never returned). */
+  | { kind: "none" };
+
+export type Call =
+  | {
+      name: "mmap";
+      addr: number;
+      len: number;
+      prot: number;
+      flags: number;
+      fd: number;
+      path: string | null;
+      offset: number;
+    }
+  | { name: "munmap"; addr: number; len: number }
+  | { name: "mprotect"; addr: number; len: number; prot: number }
+  | { name: "brk"; addr: number }
+  | { name: "mremap"; addr: number; oldLen: number; newLen: number; flags: number; newAddr: number }
+  /** clone/clone3/fork/vfork: the child shares the address space iff CLONE_VM. */
+  | { name: "clone"; syscall: string; cloneVm: boolean }
+  | { name: "execve"; syscall: string }
+  /** Anything else: not replayed, counted by name. */
+  | { name: "other"; syscall: string };
+
+export interface SyscallRecord {
+  /** 1-based line where the call starts. */
+  line: number;
+  /** Line of its result (differs from `line` for <unfinished ...> / <... resumed> pairs). */
+  endLine: number;
+  /** Thread id from the PID column; 0 when the log has none (strace without -f). */
+  pid: number;
+  call: Call;
+  result: StraceResult;
+  /** The call as strace printed it (joined across an unfinished/resumed pair). */
+  text: string;
+}
+
+export interface StraceEvent {
+  line: number;
+  pid: number;
+  kind: "signal" | "exit";
+  text: string;
+}
+
+export interface Malformed {
+  line: number;
+  reason: string;
+  text: string;
+}
+
+export interface ParsedLog {
+  /** Calls in completion order. */
+  records: SyscallRecord[];
+  events: StraceEvent[];
+  malformed: Malformed[];
+  /** Calls that started but never completed in the log (<unfinished ...> without resume). */
+  incomplete: { line: number; pid: number; name: string }[];
+  /** Calls by syscall name, replayed or not. */
+  byName: Record<string, number>;
+  /** Calls neither replayed nor used to follow processes, by name. */
+  unknown: Record<string, number>;
+  lines: number;
+}
+
+// ------------------------------------------------------------------------------- constants
+
+const PROT: Record<string, number> = {
+  PROT_NONE: 0,
+  PROT_READ: 0x1,
+  PROT_WRITE: 0x2,
+  PROT_EXEC: 0x4,
+  PROT_SEM: 0x8,
+  PROT_GROWSDOWN: 0x01000000,
+  PROT_GROWSUP: 0x02000000,
+};
+const MAP: Record<string, number> = {
+  MAP_FILE: 0,
+  MAP_SHARED: 0x01,
+  MAP_PRIVATE: 0x02,
+  MAP_SHARED_VALIDATE: 0x03,
+  MAP_DROPPABLE: 0x08,
+  MAP_FIXED: 0x10,
+  MAP_ANONYMOUS: 0x20,
+  MAP_ANON: 0x20,
+  MAP_32BIT: 0x40,
+  MAP_ABOVE4G: 0x80,
+  MAP_GROWSDOWN: 0x100,
+  MAP_DENYWRITE: 0x800,
+  MAP_EXECUTABLE: 0x1000,
+  MAP_LOCKED: 0x2000,
+  MAP_NORESERVE: 0x4000,
+  MAP_POPULATE: 0x8000,
+  MAP_NONBLOCK: 0x10000,
+  MAP_STACK: 0x20000,
+  MAP_HUGETLB: 0x40000,
+  MAP_SYNC: 0x80000,
+  MAP_FIXED_NOREPLACE: 0x100000,
+  MAP_UNINITIALIZED: 0x4000000,
+};
+const MREMAP: Record<string, number> = { MREMAP_MAYMOVE: 1, MREMAP_FIXED: 2, MREMAP_DONTUNMAP: 4 };
+
+/** MAP_HUGE_2MB and friends: log2(size) << MAP_HUGE_SHIFT (26). */
+function hugeFlag(s: string): number | undefined {
+  const m = /^MAP_HUGE_(\d+)(KB|MB|GB)$/.exec(s);
+  if (m === null) return undefined;
+  const bytes = Number(m[1]) * (m[2] === "KB" ? 2 ** 10 : m[2] === "MB" ? 2 ** 20 : 2 ** 30);
+  const log = Math.log2(bytes);
+  return Number.isInteger(log) ? log * 2 ** 26 : undefined;
+}
+
+// ------------------------------------------------------------------------------- values
+
+/** An unsigned number as strace prints it (NULL, decimal, 0x hex, 0 octal); undefined if not one.
+ * Values above 2^53 lose precision (they only occur as invalid arguments). */
+export function parseNumber(s: string): number | undefined {
+  const t = s.trim();
+  if (t === "NULL") return 0;
+  if (/^0x[0-9a-fA-F]+$/.test(t)) return Number(BigInt(t));
+  if (/^-?\d+$/.test(t)) {
+    const n = BigInt(t);
+    return Number(n < 0n ? n + 2n ** 64n : n); // -1 as an unsigned long
+  }
+  return undefined;
+}
+
+/** A flags word: names joined by "|", numbers, or "0"; a comment such as "/* MAP_??? *\/" is dropped. */
+export function parseFlags(s: string, table: Record<string, number>): number | undefined {
+  const t = s.replace(/\/\*.*?\*\//g, "").trim();
+  if (t === "") return undefined;
+  let v = 0;
+  for (const part of t.split("|")) {
+    const p = part.trim();
+    const known = table[p] ?? (table === MAP ? hugeFlag(p) : undefined);
+    const n = known ?? parseNumber(p);
+    if (n === undefined) return undefined;
+    v += n - (v & n); // bitwise OR without 32-bit truncation for the small values involved
+  }
+  return v;
+}
+
+/** "3", "-1" or "3</path/to/file>" (strace -y): the fd and the path. */
+function parseFd(s: string): { fd: number; path: string | null } | undefined {
+  const m = /^(-?\d+)(?:<(.*)>)?$/s.exec(s.trim());
+  if (m === null) return undefined;
+  return { fd: Number(m[1]), path: m[2] ?? null };
+}
+
+/** Split a call's argument text at top-level commas (quotes, (), [], {} respected). */
+export function splitArgs(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quote = false;
+  let cur = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (quote) {
+      cur += c;
+      if (c === "\\" && i + 1 < s.length) cur += s[++i];
+      else if (c === '"') quote = false;
+      continue;
+    }
+    if (c === '"') quote = true;
+    else if (c === "(" || c === "[" || c === "{") depth++;
+    else if (c === ")" || c === "]" || c === "}") depth--;
+    else if (c === "," && depth === 0) {
+      out.push(cur.trim());
+      cur = "";
+      continue;
+    }
+    cur += c;
+  }
+  if (cur.trim() !== "" || out.length > 0) out.push(cur.trim());
+  return out;
+}
+
+/**
+ * Index just past the ")" closing an argument list whose "(" is before `from` at `depth` 1, or
+ * -1 if the text ends first. Quotes and nested brackets are respected.
+ */
+function closeParen(s: string, from: number): number {
+  let depth = 1;
+  let quote = false;
+  for (let i = from; i < s.length; i++) {
+    const c = s[i];
+    if (quote) {
+      if (c === "\\") i++;
+      else if (c === '"') quote = false;
+      continue;
+    }
+    if (c === '"') quote = true;
+    else if (c === "(" || c === "[" || c === "{") depth++;
+    else if (c === ")" || c === "]" || c === "}") {
+      depth--;
+      if (depth === 0) return i + 1;
+    }
+  }
+  return -1;
+}
+
+/** The text after "=": a value, "-1 EXXX (text)", or "?" (optionally followed by " <0.0001>"). */
+function parseResult(s: string): StraceResult | undefined {
+  const t = s.replace(/\s+<[\d.]+>\s*$/, "").trim();
+  if (t.startsWith("?")) return { kind: "none" };
+  const err = /^-1\s+(E[A-Z0-9]+)\b/.exec(t);
+  if (err !== null) return { kind: "error", errno: errnoFromName(err[1]) ?? 0, name: err[1] };
+  const m = /^(-?\d+|0x[0-9a-fA-F]+)(\s|$)/.exec(t);
+  if (m === null) return undefined;
+  const v = parseNumber(m[1]);
+  return v === undefined ? undefined : { kind: "value", value: v };
+}
+
+/** Decode the arguments of a call; a string is the reason they could not be decoded. */
+export function decodeCall(name: string, argText: string): Call | string {
+  const a = splitArgs(argText);
+  const num = (i: number, what: string): number => {
+    const v = a[i] === undefined ? undefined : parseNumber(a[i]);
+    if (v === undefined) throw new DecodeError(`${name}: ${what} "${a[i] ?? ""}" is not a number`);
+    return v;
+  };
+  const flags = (i: number, table: Record<string, number>, what: string): number => {
+    const v = a[i] === undefined ? undefined : parseFlags(a[i], table);
+    if (v === undefined) throw new DecodeError(`${name}: cannot read ${what} "${a[i] ?? ""}"`);
+    return v;
+  };
+  const want = (n: number) => {
+    if (a.length < n) throw new DecodeError(`${name}: ${a.length} arguments, expected ${n}`);
+  };
+  try {
+    switch (name) {
+      case "mmap": {
+        want(6);
+        const fd = parseFd(a[4]);
+        if (fd === undefined) throw new DecodeError(`mmap: cannot read fd "${a[4]}"`);
+        return {
+          name,
+          addr: num(0, "addr"),
+          len: num(1, "length"),
+          prot: flags(2, PROT, "prot"),
+          flags: flags(3, MAP, "flags"),
+          fd: fd.fd,
+          path: fd.path,
+          offset: num(5, "offset"),
+        };
+      }
+      case "munmap":
+        want(2);
+        return { name, addr: num(0, "addr"), len: num(1, "length") };
+      case "mprotect":
+        want(3);
+        return { name, addr: num(0, "addr"), len: num(1, "length"), prot: flags(2, PROT, "prot") };
+      case "brk":
+        want(1);
+        return { name, addr: num(0, "addr") };
+      case "mremap":
+        want(4);
+        return {
+          name,
+          addr: num(0, "old_address"),
+          oldLen: num(1, "old_size"),
+          newLen: num(2, "new_size"),
+          flags: flags(3, MREMAP, "flags"),
+          newAddr: a.length > 4 ? num(4, "new_address") : 0,
+        };
+      case "clone":
+      case "clone3":
+      case "fork":
+      case "vfork":
+        return { name: "clone", syscall: name, cloneVm: name === "vfork" || /\bCLONE_VM\b/.test(argText) };
+      case "execve":
+      case "execveat":
+        return { name: "execve", syscall: name };
+      default:
+        return { name: "other", syscall: name };
+    }
+  } catch (e) {
+    if (e instanceof DecodeError) return e.message;
+    throw e;
+  }
+}
+
+class DecodeError extends Error {}
+
+// ------------------------------------------------------------------------------- lines
+
+const PID_RE = /^(?:\[pid\s+(\d+)\]|(\d+))\s+/;
+const TIME_RE = /^(?:\d\d:\d\d:\d\d(?:\.\d+)?|\d+\.\d+)\s+/;
+const NAME_RE = /^([a-z_][a-z0-9_]*)\(/;
+
+interface Pending {
+  line: number;
+  pid: number;
+  name: string;
+  args: string;
+}
+
+/** Parse a whole strace log. */
+export function parseStrace(text: string): ParsedLog {
+  const lines = text.split("\n");
+  if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  const records: SyscallRecord[] = [];
+  const events: StraceEvent[] = [];
+  const malformed: Malformed[] = [];
+  const byName: Record<string, number> = {};
+  const unknown: Record<string, number> = {};
+  const incomplete: ParsedLog["incomplete"] = [];
+  // Unfinished calls by pid (a thread has at most one call in flight).
+  const pending = new Map<number, Pending>();
+
+  const finish = (p: Pending, endLine: number, resultText: string, joined: string) => {
+    const result = parseResult(resultText);
+    if (result === undefined) {
+      malformed.push({
+        line: endLine,
+        reason: `cannot read the result "${resultText.trim()}"`,
+        text: joined,
+      });
+      return;
+    }
+    const call = decodeCall(p.name, p.args);
+    if (typeof call === "string") {
+      malformed.push({ line: p.line, reason: call, text: joined });
+      return;
+    }
+    byName[p.name] = (byName[p.name] ?? 0) + 1;
+    if (call.name === "other") unknown[p.name] = (unknown[p.name] ?? 0) + 1;
+    records.push({ line: p.line, endLine, pid: p.pid, call, result, text: joined });
+  };
+
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const raw = lines[i].replace(/\r$/, "");
+    if (raw.trim() === "" || raw.startsWith("strace: ")) continue; // strace's own notices
+    let rest = raw;
+    let pid = 0;
+    const pm = PID_RE.exec(rest);
+    if (pm !== null) {
+      pid = Number(pm[1] ?? pm[2]);
+      rest = rest.slice(pm[0].length);
+    }
+    const tm = TIME_RE.exec(rest);
+    if (tm !== null) rest = rest.slice(tm[0].length);
+    const bad = (reason: string) => malformed.push({ line: lineNo, reason, text: raw });
+
+    if (rest.startsWith("+++ ")) {
+      if (!/\+\+\+\s*$/.test(rest)) bad("unterminated +++ line");
+      else events.push({ line: lineNo, pid, kind: "exit", text: rest });
+      continue;
+    }
+    if (rest.startsWith("--- ")) {
+      if (!/---\s*$/.test(rest)) bad("unterminated --- line");
+      else events.push({ line: lineNo, pid, kind: "signal", text: rest });
+      continue;
+    }
+    const resumed = /^<\.\.\. ([a-z_][a-z0-9_]*) resumed>(.*)$/.exec(rest);
+    if (resumed !== null) {
+      const p = pending.get(pid);
+      if (p === undefined || p.name !== resumed[1]) {
+        bad(`"${resumed[1]} resumed" without a matching <unfinished ...> call of pid ${pid}`);
+        continue;
+      }
+      pending.delete(pid);
+      const tail = resumed[2];
+      const close = closeParen(tail, 0);
+      const eq = close < 0 ? null : /^\s*=\s*(.*)$/.exec(tail.slice(close));
+      if (close < 0 || eq === null) {
+        bad(`cannot find the end of the resumed ${p.name} call`);
+        continue;
+      }
+      const args = `${p.args}${tail.slice(0, close - 1)}`;
+      finish({ ...p, args }, lineNo, eq[1], `${p.name}(${args}) = ${eq[1]}`);
+      continue;
+    }
+    const nm = NAME_RE.exec(rest);
+    if (nm === null) {
+      bad("not a system call, signal or exit line");
+      continue;
+    }
+    const name = nm[1];
+    const body = rest.slice(nm[0].length);
+    const unf = /\s*<unfinished \.\.\.>\s*$/.exec(body);
+    if (unf !== null) {
+      const prev = pending.get(pid);
+      if (prev !== undefined) incomplete.push({ line: prev.line, pid, name: prev.name });
+      pending.set(pid, { line: lineNo, pid, name, args: body.slice(0, unf.index) });
+      continue;
+    }
+    const close = closeParen(body, 0);
+    const eq = close < 0 ? null : /^\s*=\s*(.*)$/.exec(body.slice(close));
+    if (close < 0 || eq === null) {
+      bad(`${name}: no ") = result"`);
+      continue;
+    }
+    finish({ line: lineNo, pid, name, args: body.slice(0, close - 1) }, lineNo, eq[1], `${name}(${body}`);
+  }
+  for (const p of pending.values()) incomplete.push({ line: p.line, pid: p.pid, name: p.name });
+  incomplete.sort((a, b) => a.line - b.line);
+  records.sort((a, b) => a.endLine - b.endLine);
+  return { records, events, malformed, incomplete, byName, unknown, lines: lines.length };
+}
