@@ -746,6 +746,12 @@ export class Kernel {
     return p < 0 || this.ptlHolder(p) === -1;
   }
 
+  /** Whether the PTE lock covering `addr` is free (or there is no page table there yet). */
+  canTakePteLock(addr: number): boolean {
+    const p = this.walk(addr, false);
+    return p < 0 || this.ptlHolder(p) === -1;
+  }
+
   /**
    * handle_mm_fault for a user access by `cpu` at `addr` with x86 error code `err`. Runs as
    * one step (it holds mmap_lock for read and the PTE lock throughout).

@@ -124,6 +124,12 @@ export class Oracle {
     }
   }
 
+  /** Software cleared the page's Accessed bit on purpose (reclaim aging). */
+  aged(addr: number): void {
+    const i = this.indexOf(addr);
+    if (i >= 0) this.accessed[i] = 0;
+  }
+
   /** A fault installed a fresh frame: legitimate only if the page holds no data yet. */
   newPage(cpu: number, addr: number, pfn: number, zero: boolean): void {
     const i = this.indexOf(addr);

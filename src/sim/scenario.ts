@@ -45,18 +45,24 @@ export const SyscallSchema = z.strictObject({
   prot: prot.optional(),
 });
 
-const ACCESS_RE = /^([rwx]) ([A-Za-z_][A-Za-z0-9_-]*):(\d+)$/;
+const ACCESS_RE = /^([rwx]|age) ([A-Za-z_][A-Za-z0-9_-]*):(\d+)$/;
 
-/** "w shared:3" -> a write to page 3 of region "shared". */
-export function parseAccess(s: string): { kind: "r" | "w" | "x"; region: string; page: number } | undefined {
+/**
+ * "w shared:3" -> a write to page 3 of region "shared". "age shared:3" is not an access but a
+ * software updater on that CPU: reclaim's ptep_clear_flush_young under the PTE lock (no
+ * mmap_lock), which can run between the kernel's PTE-lock sections.
+ */
+export function parseAccess(
+  s: string,
+): { kind: "r" | "w" | "x" | "age"; region: string; page: number } | undefined {
   const m = ACCESS_RE.exec(s);
   if (m === null) return undefined;
-  return { kind: m[1] as "r" | "w" | "x", region: m[2], page: Number(m[3]) };
+  return { kind: m[1] as "r" | "w" | "x" | "age", region: m[2], page: Number(m[3]) };
 }
 
 const access = z
   .string()
-  .regex(ACCESS_RE, 'an access is "r", "w" or "x", a space and REGION:PAGE, e.g. "w shared:0"');
+  .regex(ACCESS_RE, 'a program step is "r", "w", "x" or "age", a space and REGION:PAGE, e.g. "w shared:0"');
 
 export const WorkloadSchema = z.strictObject({
   /** Accesses per user CPU. */

@@ -222,7 +222,13 @@ export class Simulation {
             const write = acc.kind === "w";
             return {
               addr: this.regionAddr.get(acc.region)! + acc.page * 4096,
-              kind: write ? ACCESS_WRITE : acc.kind === "x" ? ACCESS_EXEC : ACCESS_READ,
+              kind: write
+                ? ACCESS_WRITE
+                : acc.kind === "x"
+                  ? ACCESS_EXEC
+                  : acc.kind === "age"
+                    ? OP_AGE
+                    : ACCESS_READ,
               write,
               value: write ? ((c << 24) | (i + 1)) >>> 0 : 0,
             };
@@ -260,8 +266,9 @@ export class Simulation {
   /** Can user CPU `c` take a step now? */
   runnable(c: number): boolean {
     if (c === 0 || this.pc[c] >= this.programs[c].length) return false;
-    if (this.state[c] === UserState.Faulted)
-      return this.kernel.canHandleFault(c, this.programs[c][this.pc[c]].addr);
+    const op = this.programs[c][this.pc[c]];
+    if (this.state[c] === UserState.Faulted) return this.kernel.canHandleFault(c, op.addr);
+    if (op.kind === OP_AGE) return this.kernel.canTakePteLock(op.addr);
     return true;
   }
 
@@ -279,6 +286,15 @@ export class Simulation {
         this.pc[c]++;
         if (this.events !== null) this.log(c, "fault", `SIGSEGV for ${op.write ? "write" : "read"}`, op.addr);
       } else if (this.events !== null) this.log(c, "fault", "fault handled, retry", op.addr);
+      return;
+    }
+    if (op.kind === OP_AGE) {
+      // Reclaim's rmap walk on this CPU: test-and-clear A under the PTE lock, flush if it was set.
+      const cleared = this.kernel.ageRange(c, op.addr, op.addr + 4096) > 0;
+      if (cleared) this.oracle.aged(op.addr);
+      if (this.events !== null)
+        this.log(c, "fault", `reclaim ages the page${cleared ? "" : " (already old)"}`, op.addr);
+      this.pc[c]++;
       return;
     }
     const m = this.machine;
@@ -527,6 +543,9 @@ export class Simulation {
     };
   }
 }
+
+/** A program step that is not an access: page aging by a software updater (see parseAccess). */
+const OP_AGE = 3;
 
 /** Agent id of the syscall thread (CPU 0) in a decision; user CPUs are their CPU ids. */
 export const KERNEL = 0;
