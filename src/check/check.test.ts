@@ -76,6 +76,14 @@ describe("mutant suite: every broken variant is caught by the property it breaks
       property: "stale-writable-tlb",
     },
     { name: "missing commit", s: () => withMutant("missing-commit"), b: "native", property: "data-loss" },
+    { name: "Xen commit without PRESERVE_AD", s: base, b: "xen-broken-no-preserve-ad", property: "lost-dirty" },
+    {
+      name: "Xen lazy batch not flushed before unlock",
+      s: base,
+      b: "xen-broken-lazy-unflushed",
+      property: "transaction-contract",
+      rule: "commit-not-applied-at-unlock",
+    },
   ];
   for (const c of cases)
     it(`${c.name} -> ${c.property}`, () => {
@@ -90,7 +98,7 @@ describe("mutant suite: every broken variant is caught by the property it breaks
       const again = replayPath(c.s(), backend(c.b), path as number[], true);
       assert.equal(again.violations[0]?.property, c.property);
     });
-  for (const b of ["native", "cmpxchg"])
+  for (const b of ["native", "cmpxchg", "xen", "xen-legacy"])
     it(`correct backend ${b} is verified on the same scenario`, () => {
       assert.equal(check(base(), backend(b)).verdict, "verified");
     });
