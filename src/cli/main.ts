@@ -14,6 +14,7 @@ import {
   EXIT_VIOLATION,
   PtesimError,
 } from "./errors.js";
+import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
 import { type Out, printCheck, printDemo, printRun } from "./report.js";
 
 const USAGE = `usage: ptesim <command> [options]
@@ -31,6 +32,12 @@ commands:
       --mode reduced|exhaustive  state-caching exploration (default) or every path (the reference)
       --max-executions N       stop after N executions: verdict INCOMPLETE
       --max-seconds S          stop after S seconds: verdict INCOMPLETE
+      --json                   machine-readable result on stdout
+  replay LOG                   replay the memory syscalls of a real program recorded with
+                               strace -f -e trace=memory -o LOG program; checks every outcome
+      --backend NAME|PATH      one backend (default: every built-in one)
+      --populate POLICY        how pages get touched: touch (default), read, write, none
+      --maps                   print the final VMA list in /proc/PID/maps format
       --json                   machine-readable result on stdout
   bench costs                  mprotect cost per PTE on every backend (traps, hypercalls, cycles)
       --out FILE.svg           also write the chart
@@ -91,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
         "max-executions": { type: "string" },
         "max-seconds": { type: "string" },
         out: { type: "string" },
+        maps: { type: "boolean" },
+        populate: { type: "string" },
       },
     });
   } catch (e) {
@@ -162,6 +171,19 @@ async function main(argv: string[]): Promise<number> {
         : o.result.verdict === "violated"
           ? EXIT_VIOLATION
           : EXIT_INCOMPLETE;
+    }
+    case "replay": {
+      only(["backend", "maps", "populate", "json"]);
+      if (positionals.length !== 1)
+        throw new PtesimError("usage", "'ptesim replay' takes one strace log file");
+      const o = await replayCommand({
+        file: positionals[0],
+        ...(values.backend === undefined ? {} : { backend: values.backend as string }),
+        ...(values.populate === undefined ? {} : { populate: values.populate as string }),
+        maps: values.maps === true,
+      });
+      printReplay(o, io, values.json === true);
+      return replayExitCode(o);
     }
     case "bench": {
       only(["out", "json"]);

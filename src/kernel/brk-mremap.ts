@@ -129,6 +129,7 @@ export function movePageTables(k: Kernel, from: number, to: number, len: number,
     if (!sameTable) k.pte_unlock(np);
     k.pte_unlock(op);
   }
+  k.moveShmemPages(from, to, len);
   if (st !== undefined) st.ptesMoved += moved;
   return moved;
 }

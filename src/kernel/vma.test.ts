@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { EACCES, EBADF, EEXIST, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "./errno.js";
+import { EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "./errno.js";
 import {
   MAP_ANONYMOUS,
   MAP_DROPPABLE,
@@ -14,6 +14,9 @@ import {
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
   MAP_STACK,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   PAGE_SIZE,
   PROT_EXEC,
   PROT_GROWSDOWN,
@@ -596,5 +599,277 @@ describe("AddressSpace: layout helpers", () => {
     assert.equal(s.kind, "shmem");
     assert.equal(s.pgoff, 0);
     assert.ok(s.fileId > 0);
+  });
+});
+
+describe("AddressSpace: brk", () => {
+  const SB = 0x600000; // start_brk of the test spaces
+
+  it("without a program break brk() fails and returns 0", () => {
+    const as = space();
+    assert.deepEqual(as.brk(0x601000), { ret: 0, ok: false, unmapped: [] });
+  });
+
+  it("grows the heap as one rw-p VM_ACCOUNT VMA labelled [heap], keeping the unaligned break", () => {
+    const as = space({ startBrk: SB });
+    assert.equal(as.brk(0).ret, SB, "brk(NULL) asks for the break");
+    assert.equal(as.brk(SB + 0x2100).ret, SB + 0x2100);
+    assert.deepEqual(layout(as, SB), ["0-3 rw-p"]);
+    const v = as.findVma(SB)!;
+    assert.equal(v.flags, VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT);
+    assert.equal(v.kind, "anon");
+    assert.equal(v.pgoff, SB / P);
+    assert.match(as.toMaps(), /rw-p 00000000 00:00 0 \[heap\]/);
+    // Growth extends the same VMA (do_brk_flags just_expand); within a page nothing changes.
+    assert.equal(as.brk(SB + 0x2fff).ret, SB + 0x2fff);
+    assert.equal(as.brk(SB + 0x5000).ret, SB + 0x5000);
+    assert.deepEqual(layout(as, SB), ["0-5 rw-p"]);
+    assert.equal(as.currentBrk, SB + 0x5000);
+  });
+
+  it("refuses a break below start_brk and returns the current one", () => {
+    const as = space({ startBrk: SB });
+    as.brk(SB + P);
+    assert.deepEqual(as.brk(SB - P), { ret: SB + P, ok: false, unmapped: [] });
+  });
+
+  it("keeps one page and the stack guard gap free above the new break", () => {
+    const as = space({ startBrk: SB });
+    map(as, SB + 6 * P, 2, RW, ANON | MAP_FIXED);
+    assert.equal(as.brk(SB + 5 * P).ret, SB + 5 * P, "a page is left between the heap and the mapping");
+    assert.equal(as.brk(SB + 5 * P + 1).ret, SB + 5 * P, "no page left: refused");
+    const gs = space({ startBrk: SB });
+    map(gs, SB + 300 * P, 1, RW, ANON | MAP_FIXED | MAP_GROWSDOWN);
+    assert.equal(gs.brk(SB + 40 * P).ret, SB + 40 * P, "below the guard gap of a stack");
+    assert.equal(gs.brk(SB + 50 * P).ret, SB + 40 * P, "inside the 256-page guard gap");
+  });
+
+  it("a mapping at the break blocks growth; after it is unmapped growth works", () => {
+    const as = space({ startBrk: SB });
+    map(as, SB, 1, PROT_READ, ANON | MAP_FIXED);
+    assert.equal(as.brk(SB + 0x10).ret, SB);
+    assert.equal(as.munmap(SB, P).errno, 0);
+    assert.equal(as.brk(SB + 0x10).ret, SB + 0x10);
+    assert.deepEqual(layout(as, SB), ["0-1 rw-p"]);
+  });
+
+  it("shrinking unmaps [PAGE_ALIGN(brk), PAGE_ALIGN(old brk)), whatever VMAs are there", () => {
+    const as = space({ startBrk: SB });
+    as.brk(SB + 8 * P);
+    map(as, SB + 4 * P, 2, PROT_READ, ANON | MAP_FIXED);
+    const r = as.brk(SB + P + 1);
+    assert.equal(r.ret, SB + P + 1);
+    assert.deepEqual(r.unmapped, [
+      { start: SB + 2 * P, end: SB + 4 * P, shared: false },
+      { start: SB + 4 * P, end: SB + 6 * P, shared: false },
+      { start: SB + 6 * P, end: SB + 8 * P, shared: false },
+    ]);
+    assert.deepEqual(layout(as, SB), ["0-2 rw-p"]);
+  });
+
+  it("shrinking with no VMA in the range fails (the heap was unmapped)", () => {
+    const as = space({ startBrk: SB });
+    as.brk(SB + 0x10);
+    as.munmap(SB, P);
+    assert.equal(as.brk(SB).ret, SB + 0x10);
+  });
+
+  it("a heap VMA of other flags is not extended: a second VMA is made", () => {
+    const as = space({ startBrk: SB });
+    as.brk(SB + 2 * P);
+    as.mprotect(SB, 2 * P, PROT_READ);
+    as.brk(SB + 3 * P);
+    assert.deepEqual(layout(as, SB), ["0-2 r--p", "2-3 rw-p"]);
+    // mprotect back: the two merge (same flags, linear pgoff)
+    as.mprotect(SB, 2 * P, RW);
+    assert.deepEqual(layout(as, SB), ["0-3 rw-p"]);
+  });
+
+  it("an anonymous mmap right at the break merges into the heap and shows as [heap]", () => {
+    const as = space({ startBrk: SB });
+    as.brk(SB + 2 * P);
+    map(as, SB + 2 * P, 1, RW, ANON | MAP_FIXED);
+    assert.deepEqual(layout(as, SB), ["0-3 rw-p"]);
+    assert.match(as.toMaps(), /00600000-00603000 rw-p .*\[heap\]/);
+  });
+
+  it("[heap] is any anonymous VMA overlapping [start_brk, brk), none when the heap is empty", () => {
+    const as = space({ startBrk: SB });
+    map(as, SB, 1, PROT_READ, ANON | MAP_FIXED);
+    assert.doesNotMatch(as.toMaps(), /\[heap\]/, "brk == start_brk: no heap");
+  });
+});
+
+describe("AddressSpace: mremap", () => {
+  const A = 0x7000000;
+  const M = MREMAP_MAYMOVE;
+
+  it("parameter checks (check_mremap_params)", () => {
+    const as = space();
+    const a = map(as, A, 4, RW, ANON | MAP_FIXED);
+    const err = (addr: number, o: number, n: number, f: number, na = 0) => as.mremap(addr, o, n, f, na).ret;
+    assert.equal(err(a, P, P, 8), -EINVAL, "unknown flag");
+    assert.equal(err(a + 1, P, P, M), -EINVAL, "unaligned address");
+    assert.equal(err(a, P, 0, M), -EINVAL, "zero new length");
+    assert.equal(err(a, P, 2 ** 64 - 1, M), -EINVAL, "new length wraps to 0");
+    assert.equal(err(a, P, TASK_SIZE + P, M), -EINVAL, "new length above TASK_SIZE");
+    assert.equal(err(a, P, P, MREMAP_FIXED, 0x9000000), -EINVAL, "MREMAP_FIXED needs MREMAP_MAYMOVE");
+    assert.equal(err(a, P, P, MREMAP_DONTUNMAP, 0x9000000), -EINVAL, "so does MREMAP_DONTUNMAP");
+    assert.equal(err(a, P, P, M | MREMAP_FIXED, 0x9000001), -EINVAL, "unaligned new address");
+    assert.equal(err(a, P, 2 * P, M | MREMAP_DONTUNMAP, 0x9000000), -EINVAL, "DONTUNMAP cannot resize");
+    assert.equal(err(a, 2 * P, 2 * P, M | MREMAP_FIXED, a + P), -EINVAL, "overlapping ranges");
+    assert.equal(err(a, P, P, M | MREMAP_FIXED, TASK_SIZE), -EINVAL, "new range above TASK_SIZE");
+    assert.equal(err(0x9000000, P, 2 * P, M), -EFAULT, "no VMA at addr");
+    assert.deepEqual(layout(as, A), ["0-4 rw-p"], "nothing changed");
+  });
+
+  it("same size: returns addr and changes nothing", () => {
+    const as = space();
+    const a = map(as, A, 2, RW, ANON | MAP_FIXED);
+    assert.deepEqual(as.mremap(a, 2 * P, 2 * P, 0), { ret: a, steps: [], populate: null });
+  });
+
+  it("shrinks in place by unmapping the tail, even across VMAs", () => {
+    const as = space();
+    const a = map(as, A, 3, RW, ANON | MAP_FIXED);
+    map(as, A + 3 * P, 2, PROT_READ, ANON | MAP_FIXED);
+    const r = as.mremap(a, 5 * P, P, 0);
+    assert.equal(r.ret, a);
+    assert.deepEqual(r.steps, [
+      {
+        kind: "zap",
+        ranges: [
+          { start: A + P, end: A + 3 * P, shared: false },
+          { start: A + 3 * P, end: A + 5 * P, shared: false },
+        ],
+      },
+    ]);
+    assert.deepEqual(layout(as, A), ["0-1 rw-p"]);
+  });
+
+  it("grows in place when the space above is free, merging with a compatible next VMA", () => {
+    const as = space();
+    const a = map(as, A, 2, RW, ANON | MAP_FIXED);
+    const r = as.mremap(a, 2 * P, 4 * P, 0);
+    assert.deepEqual(r, { ret: a, steps: [], populate: null });
+    assert.deepEqual(layout(as, A), ["0-4 rw-p"]);
+    // The next VMA starts where the growth ends and continues the same anonymous memory.
+    map(as, A + 6 * P, 2, RW, ANON | MAP_FIXED);
+    assert.equal(as.mremap(a, 4 * P, 6 * P, 0).ret, a);
+    assert.deepEqual(layout(as, A), ["0-8 rw-p"]);
+  });
+
+  it("cannot grow in place: ENOMEM without MREMAP_MAYMOVE, a move with it", () => {
+    const as = space();
+    const a = map(as, A, 2, RW, ANON | MAP_FIXED);
+    as.setAnonVma(a); // written: its pages must keep their pgoff
+    map(as, A + 2 * P, 1, PROT_READ, ANON | MAP_FIXED);
+    assert.equal(as.mremap(a, 2 * P, 3 * P, 0).ret, -ENOMEM);
+    const r = as.mremap(a, 2 * P, 3 * P, M);
+    assert.ok(r.ret > 0 && r.ret !== a);
+    assert.deepEqual(r.steps, [
+      { kind: "move", from: a, to: r.ret, len: 2 * P },
+      { kind: "zap", ranges: [{ start: a, end: a + 2 * P, shared: false }] },
+    ]);
+    const moved = as.findVma(r.ret)!;
+    assert.equal(moved.end - moved.start, 3 * P);
+    assert.equal(moved.pgoff, A / P, "a faulted VMA keeps its pgoff when it moves");
+    assert.equal(as.findVma(a), undefined);
+  });
+
+  it("a range not reaching the VMA's end cannot grow in place; one crossing it is EFAULT", () => {
+    const as = space();
+    const a = map(as, A, 4, RW, ANON | MAP_FIXED);
+    assert.equal(as.mremap(a, 2 * P, 3 * P, 0).ret, -ENOMEM);
+    assert.equal(as.mremap(a + 2 * P, 3 * P, 4 * P, M).ret, -EFAULT);
+  });
+
+  it("old_len 0 duplicates a shared mapping, and is refused for a private one", () => {
+    const as = space();
+    const s = map(as, A, 2, RW, SHANON | MAP_FIXED);
+    const p = map(as, A + 4 * P, 2, RW, ANON | MAP_FIXED);
+    assert.equal(as.mremap(p, 0, P, M).ret, -EINVAL);
+    const r = as.mremap(s, 0, 2 * P, M | MREMAP_FIXED, 0x9000000);
+    assert.equal(r.ret, 0x9000000);
+    assert.deepEqual(layout(as, A), ["0-2 rw-s", "4-6 rw-p", "8192-8194 rw-s"]);
+    assert.equal(as.findVma(0x9000000)!.fileId, as.findVma(s)!.fileId, "the same shmem object");
+  });
+
+  it("MREMAP_FIXED unmaps the destination first, then moves (split source keeps its ends)", () => {
+    const as = space();
+    const a = map(as, A, 4, RW, ANON | MAP_FIXED);
+    as.setAnonVma(a);
+    const d = map(as, 0x9000000, 3, PROT_READ, ANON | MAP_FIXED);
+    const r = as.mremap(a + P, 2 * P, 2 * P, M | MREMAP_FIXED, d + P);
+    assert.equal(r.ret, d + P);
+    assert.deepEqual(r.steps, [
+      { kind: "zap", ranges: [{ start: d + P, end: d + 3 * P, shared: false }] },
+      { kind: "move", from: a + P, to: d + P, len: 2 * P },
+      { kind: "zap", ranges: [{ start: a + P, end: a + 3 * P, shared: false }] },
+    ]);
+    assert.deepEqual(layout(as, A), ["0-1 rw-p", "3-4 rw-p", "8192-8193 r--p", "8193-8195 rw-p"]);
+  });
+
+  it("MREMAP_FIXED without resizing moves several VMAs, keeping the gaps between them", () => {
+    const as = space();
+    map(as, A, 2, RW, ANON | MAP_FIXED);
+    map(as, A + 3 * P, 1, PROT_READ, ANON | MAP_FIXED);
+    const r = as.mremap(A, 4 * P, 4 * P, M | MREMAP_FIXED, 0x9000000);
+    assert.equal(r.ret, 0x9000000);
+    assert.deepEqual(layout(as, A), ["8192-8194 rw-p", "8195-8196 r--p"]);
+    assert.equal(
+      as.mremap(A + P, 2 * P, 2 * P, M | MREMAP_FIXED, 0xa000000).ret,
+      -EFAULT,
+      "gap at the start",
+    );
+  });
+
+  it("an unfaulted anonymous VMA takes the pgoff of its new place and can merge there", () => {
+    const as = space();
+    const a = map(as, A, 2, RW, ANON | MAP_FIXED);
+    map(as, 0x9000000, 1, RW, ANON | MAP_FIXED);
+    assert.equal(as.mremap(a, 2 * P, 2 * P, M | MREMAP_FIXED, 0x9000000 + P).ret, 0x9000000 + P);
+    assert.deepEqual(layout(as, A), ["8192-8195 rw-p"]);
+  });
+
+  it("MREMAP_DONTUNMAP leaves the source mapped, without VM_LOCKED nor (if all moved) anon_vma", () => {
+    const as = space();
+    const a = map(as, A, 2, RW, ANON | MAP_FIXED | MAP_LOCKED);
+    const before = as.findVma(a)!;
+    assert.ok(before.anonVma !== 0 && before.flags & VM_LOCKED);
+    const r = as.mremap(a, 2 * P, 2 * P, M | MREMAP_DONTUNMAP, 0x9000000);
+    assert.equal(r.ret, 0x9000000);
+    assert.deepEqual(r.steps, [{ kind: "move", from: a, to: 0x9000000, len: 2 * P }]);
+    const src = as.findVma(a)!;
+    assert.equal(src.flags, before.flags & ~VM_LOCKED, "VM_ACCOUNT stays (6.18)");
+    assert.equal(src.anonVma, 0);
+    assert.equal(as.findVma(0x9000000)!.flags, before.flags);
+  });
+
+  it("a VM_LOCKED mapping that grows asks for the new part to be populated", () => {
+    const as = space();
+    const a = map(as, A, 1, RW, ANON | MAP_FIXED | MAP_LOCKED);
+    const r = as.mremap(a, P, 3 * P, 0);
+    assert.deepEqual(r.populate, { start: a + P, end: a + 3 * P });
+  });
+
+  it("VM_DONTEXPAND mappings cannot grow (EFAULT) nor be moved with DONTUNMAP (EINVAL)", () => {
+    const as = space();
+    as.insertOpaque(A, A + P, VM_READ | VM_MAYREAD, "[vdso]");
+    assert.equal(as.mremap(A, P, 2 * P, M).ret, -EFAULT);
+    assert.equal(as.mremap(A, P, P, M | MREMAP_DONTUNMAP, 0x9000000).ret, -EINVAL);
+    assert.equal(as.mremap(A, P, P, M | MREMAP_FIXED, 0x9000000).ret, 0x9000000, "a plain move is allowed");
+  });
+
+  it("placeAt puts a self-placed move where the recording says, or refuses if occupied", () => {
+    const as = space();
+    const a = map(as, A, 1, RW, ANON | MAP_FIXED);
+    map(as, A + P, 1, PROT_READ, ANON | MAP_FIXED);
+    map(as, 0x9000000, 1, PROT_READ, ANON | MAP_FIXED);
+    const bad = as.mremap(a, P, 2 * P, M, 0, 0x9000000);
+    assert.equal(bad.ret, -ENOMEM);
+    assert.equal(bad.placementConflict, true);
+    assert.deepEqual(layout(as, A), ["0-1 rw-p", "1-2 r--p", "8192-8193 r--p"], "nothing changed");
+    assert.equal(as.mremap(a, P, 2 * P, M, 0, 0xa000000).ret, 0xa000000);
   });
 });

@@ -1,6 +1,8 @@
-// The address-space map of the simulated kernel: VMAs and the mmap / munmap / mprotect rules of
-// Linux (mm/mmap.c, mm/vma.c, mm/mprotect.c, arch/x86/kernel/sys_x86_64.c of a 6.16+ kernel),
-// checked call by call against the real kernel by src/fidelity/differential.ts.
+// The address-space map of the simulated kernel: VMAs and the mmap / munmap / mprotect / brk /
+// mremap rules of Linux (mm/mmap.c, mm/vma.c, mm/mprotect.c, mm/mremap.c,
+// arch/x86/kernel/sys_x86_64.c of a 6.16+ kernel; mremap as 6.17+), checked call by call against
+// the real kernel by src/fidelity/differential.ts (mmap/munmap/mprotect) and
+// src/fidelity/remap-differential.ts (brk/mremap).
 //
 // Pure module: no I/O. VMAs are kept in a sorted array (binary search for lookups). Records are
 // immutable: every change replaces the record (keeping its id when Linux keeps the struct), so a
@@ -1060,8 +1062,9 @@ export class AddressSpace {
       const whole = vrm.addr === srcStart && vrm.addr + vrm.oldLen === srcEnd && s.start === srcStart;
       this.list[k] = { ...s, flags: s.flags & ~VM_LOCKED_MASK, anonVma: whole ? 0 : s.anonVma };
     } else {
-      // unmap_source_vma (VM_ACCOUNT is cleared for the unmap and restored on what remains).
-      const u = this.unmapRange(vrm.addr, vrm.addr + vrm.oldLen);
+      // unmap_source_vma (VM_ACCOUNT is cleared for the unmap and restored on what remains);
+      // with old_len 0 (duplicating a shared mapping) do_vmi_munmap refuses the empty range.
+      const u = vrm.oldLen === 0 ? [] : this.unmapRange(vrm.addr, vrm.addr + vrm.oldLen);
       if (u !== null && u.length > 0) vrm.steps.push({ kind: "zap", ranges: u });
     }
     return to;

@@ -19,7 +19,6 @@ import { errnoFromName } from "../kernel/errno.js";
 /** The memory calls the replay models. */
 export const REPLAYED = ["mmap", "munmap", "mprotect", "brk", "mremap"] as const;
 export type ReplayedName = (typeof REPLAYED)[number];
-const PROCESS_CALLS = new Set(["clone", "clone3", "fork", "vfork", "execve", "execveat"]);
 
 export type StraceResult =
   /** A value: an address, 0, a pid... */
@@ -173,7 +172,7 @@ function parseFd(s: string): { fd: number; path: string | null } | undefined {
   return { fd: Number(m[1]), path: m[2] ?? null };
 }
 
-/** Split a call's argument text at top-level commas (quotes, (), [], {} respected). */
+/** Split a call's argument text at top-level commas (quotes, (), [], {} and -y's <path> respected). */
 export function splitArgs(s: string): string[] {
   const out: string[] = [];
   let depth = 0;
@@ -186,6 +185,15 @@ export function splitArgs(s: string): string[] {
       if (c === "\\" && i + 1 < s.length) cur += s[++i];
       else if (c === '"') quote = false;
       continue;
+    }
+    if (c === "<" && /\d/.test(s[i - 1] ?? "")) {
+      // strace -y: "3</path>" (a path may hold commas and brackets)
+      const e = s.indexOf(">", i);
+      if (e > 0) {
+        cur += s.slice(i, e + 1);
+        i = e;
+        continue;
+      }
     }
     if (c === '"') quote = true;
     else if (c === "(" || c === "[" || c === "{") depth++;
@@ -214,6 +222,13 @@ function closeParen(s: string, from: number): number {
       if (c === "\\") i++;
       else if (c === '"') quote = false;
       continue;
+    }
+    if (c === "<" && /\d/.test(s[i - 1] ?? "")) {
+      const e = s.indexOf(">", i);
+      if (e > 0) {
+        i = e;
+        continue;
+      }
     }
     if (c === '"') quote = true;
     else if (c === "(" || c === "[" || c === "{") depth++;
