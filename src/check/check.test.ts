@@ -76,7 +76,12 @@ describe("mutant suite: every broken variant is caught by the property it breaks
       property: "stale-writable-tlb",
     },
     { name: "missing commit", s: () => withMutant("missing-commit"), b: "native", property: "data-loss" },
-    { name: "Xen commit without PRESERVE_AD", s: base, b: "xen-broken-no-preserve-ad", property: "lost-dirty" },
+    {
+      name: "Xen commit without PRESERVE_AD",
+      s: base,
+      b: "xen-broken-no-preserve-ad",
+      property: "lost-dirty",
+    },
     {
       name: "Xen lazy batch not flushed before unlock",
       s: base,
