@@ -37,6 +37,7 @@ export class ContractViolation extends Error {
 }
 
 const AD = _PAGE_ACCESSED | _PAGE_DIRTY;
+const CAP = 512; // one page table's worth: what one PTE lock covers
 
 /** True if memory holds `committed`, allowing only A/D bits that hardware added since. */
 export function commitApplied(mem: pte_t, committed: pte_t): boolean {
@@ -126,21 +127,67 @@ export class ContractTracker {
     return true;
   }
 
+  // ---- runs: one page table's transactions by the kernel's own loop, checked per table ----
+  //
+  // change_pte_range with no scheduler hook installed runs start -> commit for each entry of
+  // one page table under its PTE lock, and nothing else runs on the machine until it is done:
+  // no other agent, and backends cannot reach the kernel's transaction API. Then whether the
+  // lock is held and whether a transaction is open cannot change during the loop, so the
+  // kernel checks them once (lock held, nothing open: beginRun), after which nested-start and
+  // commit-without-start cannot occur; it still logs every commit, and pte_unlock checks each
+  // one as before. The tracker's state after the run is the one start/commit would leave.
+
+  /**
+   * Begin a run of at most `max` transactions on `cpu` (whose PTE lock the caller has checked).
+   * Returns the log position of the run's first commit, or -1 when the run cannot be taken (a
+   * transaction is open on `cpu`, or the log lacks room): the caller then uses start/commit.
+   */
+  beginRun(cpu: number, max: number): number {
+    const n = this.cN[cpu];
+    return this.openPtep[cpu] === -1 && this.extraN[cpu] === 0 && n + max <= CAP ? cpu * CAP + n : -1;
+  }
+
+  /** Log the run's commit of `val` to `ptep` at `pos` (beginRun's position, then one up each). */
+  runCommit(pos: number, ptep: number, val: pte_t): void {
+    this.cPtep[pos] = ptep;
+    this.cVal[pos] = val;
+  }
+
+  /** End the run of `cpu`: `end` is the position after its last commit. */
+  endRun(cpu: number, end: number): void {
+    this.cN[cpu] = end - cpu * CAP;
+  }
+
   /**
    * Called as `cpu` releases the PTE lock of table slot `slot`: no transaction on that table
    * may be open, and every commit on it must be in memory (`mem` is the PTE store).
    */
   unlock(cpu: number, slot: number, mem: Float64Array): void {
-    const open = [...(this.openPtep[cpu] === -1 ? [] : [this.openPtep[cpu]]), ...this.extra[cpu]];
-    for (const p of open)
-      if (((p / 512) | 0) === slot)
-        throw new ContractViolation(
-          "open-at-unlock",
-          cpu,
-          p,
-          this.addrOf(p),
-          "PTE lock released while a ptep_modify_prot_start has no commit",
-        );
+    if (this.openPtep[cpu] !== -1 || this.extraN[cpu] !== 0)
+      for (const p of [this.openPtep[cpu], ...this.extra[cpu]])
+        if (p !== -1 && p >> 9 === slot)
+          throw new ContractViolation(
+            "open-at-unlock",
+            cpu,
+            p,
+            this.addrOf(p),
+            "PTE lock released while a ptep_modify_prot_start has no commit",
+          );
+    // Common case: every logged commit is on this table and in memory as committed.
+    const cp = this.cPtep;
+    const cv = this.cVal;
+    const end = cpu * CAP + this.cN[cpu];
+    let i = cpu * CAP;
+    for (; i < end; i++) {
+      const p = cp[i];
+      if (p >> 9 !== slot || mem[p] !== cv[i]) break;
+    }
+    if (i === end && this.overflow[cpu].length === 0) this.cN[cpu] = 0;
+    else this.unlockSlow(cpu, slot, mem);
+  }
+
+  /** unlock's general case: commits on other tables stay logged; A/D-only differences pass. */
+  private unlockSlow(cpu: number, slot: number, mem: Float64Array): void {
     const cp = this.cPtep;
     const cv = this.cVal;
     const base = cpu * CAP;
@@ -149,7 +196,7 @@ export class ContractTracker {
     for (let i = base; i < base + n; i++) {
       const p = cp[i];
       const want = cv[i] as pte_t;
-      if (((p / 512) | 0) !== slot) {
+      if (p >> 9 !== slot) {
         cp[keep] = p;
         cv[keep] = want;
         keep++;
@@ -159,8 +206,8 @@ export class ContractTracker {
     const of = this.overflow[cpu];
     if (of.length > 0) {
       for (const o of of)
-        if (((o.ptep / 512) | 0) === slot) this.checkApplied(cpu, o.ptep, mem[o.ptep] as pte_t, o.val);
-      this.overflow[cpu] = of.filter((o) => ((o.ptep / 512) | 0) !== slot);
+        if (o.ptep >> 9 === slot) this.checkApplied(cpu, o.ptep, mem[o.ptep] as pte_t, o.val);
+      this.overflow[cpu] = of.filter((o) => o.ptep >> 9 !== slot);
     }
   }
 
@@ -191,5 +238,3 @@ export class ContractTracker {
     return (this.openPtep[cpu] === -1 ? 0 : 1) + this.extraN[cpu];
   }
 }
-
-const CAP = 512; // one page table's worth: what one PTE lock covers

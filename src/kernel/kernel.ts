@@ -7,17 +7,17 @@ import { type Machine, PF_INSTR, PF_PROT, PF_WRITE, STEP } from "../machine/mach
 import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
 import {
   _PAGE_ACCESSED,
-  _PAGE_DIRTY,
   _PAGE_PRESENT,
-  _PAGE_PROTNONE,
-  _PAGE_RW,
   _PAGE_SPECIAL,
   NULL_PTE,
   PTRS_PER_TABLE,
   pfn_pte,
+  pgprotHi,
+  pgprotLo,
   pte_dirty,
   pte_mkdirty,
   pte_mkwrite,
+  pte_mkwrite_lo,
   pte_mkyoung,
   pte_modify,
   pte_needs_flush,
@@ -29,6 +29,11 @@ import {
   type pte_t,
   pte_write,
   pte_young,
+  pteFromParts,
+  pteHigh12,
+  pteModifyHi,
+  pteModifyLo,
+  pteNeedsFlushParts,
   pteSetLow,
 } from "../machine/pte.js";
 import { ContractTracker, ContractViolation } from "./contract.js";
@@ -299,11 +304,15 @@ export class Kernel {
 
   // ---------------------------------------------------------------- the transaction API
 
+  // The PTE-lock check of start and commit is requirePtl's, done in line; on a failure the
+  // out-of-line helper finds which rule broke, checking in the same order. change_pte_range's
+  // loop (changePtes) spells both methods out in line: keep them in step.
+
   ptep_modify_prot_start(vma: Vma, addr: number, ptep: ptep_t): pte_t {
     const c = this.contract;
     if (c !== null) {
-      this.requirePtl(ptep, addr, "ptep_modify_prot_start");
-      if (!c.start(this.current, ptep)) this.contractFail("nested-start", ptep, addr);
+      const cpu = this.machine.current;
+      if (this.ptlOwner[ptep >> 9] !== cpu || !c.start(cpu, ptep)) this.startFailed(ptep, addr);
     }
     return this.pv.ptep_modify_prot_start(vma, addr, ptep);
   }
@@ -311,10 +320,19 @@ export class Kernel {
   ptep_modify_prot_commit(vma: Vma, addr: number, ptep: ptep_t, old_pte: pte_t, pte: pte_t): void {
     const c = this.contract;
     if (c !== null) {
-      this.requirePtl(ptep, addr, "ptep_modify_prot_commit");
-      if (!c.commit(this.current, ptep, pte)) this.contractFail("commit-without-start", ptep, addr);
+      const cpu = this.machine.current;
+      if (this.ptlOwner[ptep >> 9] !== cpu || !c.commit(cpu, ptep, pte)) this.commitFailed(ptep, addr);
     }
     this.pv.ptep_modify_prot_commit(vma, addr, ptep, old_pte, pte);
+  }
+
+  private startFailed(ptep: ptep_t, addr: number): never {
+    this.requirePtl(ptep, addr, "ptep_modify_prot_start");
+    this.contractFail("nested-start", ptep, addr);
+  }
+  private commitFailed(ptep: ptep_t, addr: number): never {
+    this.requirePtl(ptep, addr, "ptep_modify_prot_commit");
+    this.contractFail("commit-without-start", ptep, addr);
   }
 
   /** modify_prot_start_ptes: the backend's, or the generic loop ORing A/D (Linux 6.17). */
@@ -376,8 +394,9 @@ export class Kernel {
   }
 
   private requirePtl(ptep: ptep_t, addr: number, what: string): void {
-    // An index past the lock array reads undefined: never the current CPU, so a violation.
-    if (this.ptlOwner[(ptep / PTRS_PER_TABLE) | 0] !== this.current) this.noPtl(ptep, addr, what);
+    // ptep >> 9: the table slot (PTRS_PER_TABLE = 512). An index past the lock array reads
+    // undefined: never the current CPU, so a violation.
+    if (this.ptlOwner[ptep >> 9] !== this.machine.current) this.noPtl(ptep, addr, what);
   }
   private contractFail(rule: "nested-start" | "commit-without-start", ptep: ptep_t, addr: number): never {
     throw new ContractViolation(
@@ -546,8 +565,6 @@ export class Kernel {
   /**
    * change_pte_range, as in mm/mprotect.c: PTE lock, lazy MMU mode, and for each present entry
    * start -> pte_modify -> try-change-writable -> commit, accumulating pte_needs_flush.
-   * The loop counts entries with a small integer and keeps the flush range in locals: a double
-   * loop variable or object field written per PTE costs V8 an allocation per iteration.
    */
   change_pte_range(
     vma: Vma,
@@ -560,40 +577,117 @@ export class Kernel {
   ): number {
     if (this.maxBatch > 1 || this.mutant !== null)
       return this.change_pte_range_general(vma, ptep0, start, end, newprot, tryWritable, gather);
-    const m = this.machine;
-    const cpu = this.current;
-    const n = (end - start) / 4096;
-    const vmFlags = vma.flags; // read once: VMA objects of different shapes reach here
-    let pages = 0;
-    let lo = -1;
-    let hi = -1;
+    // VMA objects come in several hidden-class shapes: their fields are read here, where a new
+    // shape costs V8 a deoptimization of this short function only, not of the loop.
+    const vmFlags = vma.flags;
     this.pte_lock(ptep0);
     this.lazy_mmu_mode_enable();
+    const pages = this.changePtes(
+      vma,
+      ptep0,
+      start,
+      (end - start) / 4096,
+      newprot,
+      tryWritable,
+      vmFlags,
+      gather,
+    );
+    this.lazy_mmu_mode_disable();
+    this.pte_unlock(ptep0);
+    return pages;
+  }
+
+  /**
+   * change_pte_range's loop over the `count` entries from `ptep0` (mapping from `start`), under
+   * the PTE lock and in lazy MMU mode; adds the range needing a TLB flush to `gather`. Returns
+   * the number of entries changed.
+   *
+   * This is the hot loop of mprotect, written for V8:
+   * - ptep_modify_prot_start/commit are spelled out in line (contract checks, then the
+   *   backend's operation: what those two methods do; they must stay in step). V8 inlines a
+   *   call chain only while its bytecode fits a budget (920 bytes); spending none on the two
+   *   wrappers leaves room for the contract tracker, the backend and the machine's primitives.
+   *   A call left out of line that passes or returns a PTE value (a double above 2^31) would
+   *   allocate a HeapNumber each time.
+   * - With no scheduler hook installed nothing else runs until the loop ends, so the contract
+   *   is checked per table (ContractTracker.beginRun) rather than per transaction, every commit
+   *   still logged for the check at pte_unlock. With a hook, each start and commit is checked.
+   * - pte_modify and pte_needs_flush work on the entries' parts (small integers, see pte.ts);
+   *   the pte.ts helpers are bound to locals, as each use of an imported binding costs a load
+   *   and a check of its module cell; parameters are converted once, before the loop.
+   * - It reads no field of the VMA (only passes it on): a VMA of a new shape would deoptimize
+   *   it, and V8 then runs the loop in on-stack-replaced code entered from baseline code on
+   *   each call, without compiling the function again. Its bytecode is above V8's limit for
+   *   inlining (460 bytes), so it is compiled on its own with the whole inlining budget.
+   * - The loop counts entries with a small integer and keeps the flush range in locals: a double
+   *   loop variable or object field written per PTE costs V8 an allocation per iteration.
+   */
+  private changePtes(
+    vma: Vma,
+    ptep0: ptep_t,
+    start: number,
+    count: number,
+    newprot: number,
+    tryWritable: boolean,
+    vmaFlags: number,
+    gather: { start: number; end: number },
+  ): number {
+    const present = pte_present;
+    const high12 = pteHigh12;
+    const modifyLo = pteModifyLo;
+    const modifyHi = pteModifyHi;
+    const writable = pte_write;
+    const pfnOf = pte_pfn;
+    const mkwriteLo = pte_mkwrite_lo;
+    const fromParts = pteFromParts;
+    const needsFlush = pteNeedsFlushParts;
+    const m = this.machine;
+    const pv = this.pv;
+    const c = this.contract;
+    const cpu = m.current;
+    const n = count | 0;
+    const base = +start;
+    const vmFlags = vmaFlags | 0;
+    const tryWrite = tryWritable === true;
+    const protLo = pgprotLo(newprot);
+    const protHi = pgprotHi(newprot);
+    let pages = 0;
+    let first = -1; // the entries needing a TLB flush: [first, last]
+    let last = -1;
+    // The contract log position while the table's transactions run checked per table, or -1.
+    let pos = c !== null && m.hook === null && this.ptlOwner[ptep0 >> 9] === cpu ? c.beginRun(cpu, n) : -1;
     for (let i = 0; i < n; i++) {
       // Between PTEs the loop's live state is (position, flush range so far): say so to a
       // checker, which may then forget the values read for earlier PTEs.
-      if (m.hook !== null) this.checkpoint(ptep0, i, lo, hi, gather);
+      if (m.hook !== null) this.checkpoint(ptep0, i, first, last, gather);
       const ptep = ptep0 + i;
-      if (!pte_present(m.pteRead(cpu, ptep))) continue; // ptep_get
-      const addr = start + i * 4096;
-      const oldpte = this.ptep_modify_prot_start(vma, addr, ptep);
-      let ptent = pte_modify(oldpte, newprot);
-      if (
-        tryWritable &&
-        (ptent & _PAGE_RW) === 0 &&
-        this.canChangeWritable(vmFlags, ptent & 0xfff, pte_pfn(ptent))
-      )
-        ptent = pte_mkwrite(ptent);
-      this.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
-      if (pte_needs_flush(oldpte, ptent)) {
-        if (lo < 0) lo = i;
-        hi = i;
+      if (!present(m.pteRead(cpu, ptep))) continue; // ptep_get
+      const addr = base + i * 4096;
+      // ptep_modify_prot_start (in line, see above)
+      if (pos < 0 && c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.start(cpu, ptep)))
+        this.startFailed(ptep, addr);
+      const oldpte = pv.ptep_modify_prot_start(vma, addr, ptep);
+      // ptent = pte_modify(oldpte, newprot), then pte_mkwrite if can_change_pte_writable
+      const oldLo = oldpte | 0;
+      const oldHi = high12(oldpte);
+      let lo = modifyLo(oldLo, protLo);
+      const hi = modifyHi(oldHi, protHi);
+      if (tryWrite && !writable(lo) && this.canChangeWritable(vmFlags, lo & 0xfff, pfnOf(lo)))
+        lo = mkwriteLo(lo);
+      const ptent = fromParts(lo, hi);
+      // ptep_modify_prot_commit (in line, see above)
+      if (pos >= 0) c!.runCommit(pos++, ptep, ptent);
+      else if (c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.commit(cpu, ptep, ptent)))
+        this.commitFailed(ptep, addr);
+      pv.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
+      if (needsFlush(oldLo, oldHi, lo, hi)) {
+        if (first < 0) first = i;
+        last = i;
       }
       pages++;
     }
-    this.lazy_mmu_mode_disable();
-    this.pte_unlock(ptep0);
-    if (lo >= 0) addToGather(gather, start + lo * 4096, start + (hi + 1) * 4096);
+    if (pos >= 0) c!.endRun(cpu, pos);
+    if (first >= 0) addToGather(gather, base + first * 4096, base + (last + 1) * 4096);
     return pages;
   }
 
@@ -684,13 +778,20 @@ export class Kernel {
 
   /** The same on small integers (flags word, low PTE flags, PFN): nothing to box when not inlined. */
   private canChangeWritable(vmFlags: number, lowFlags: number, pfn: number): boolean {
-    if ((vmFlags & VM_WRITE) === 0) return false;
-    if ((lowFlags & (_PAGE_PROTNONE | _PAGE_PRESENT)) === _PAGE_PROTNONE) return false;
+    // Literal masks, not the imported constants: this runs per PTE in mprotect's loop, and each
+    // module binding costs V8 a cell load and a check there. Checked against the constants in
+    // kernel.test.ts ("canChangeWritable masks").
+    if ((vmFlags & 0x2) === 0) return false; // VM_WRITE
+    if ((lowFlags & 0x101) === 0x100) return false; // _PAGE_PROTNONE without _PAGE_PRESENT
     // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);
     // never the shared zero page. Shared: a clean entry may still need a write fault.
-    if ((vmFlags & VM_SHARED) === 0)
-      return (lowFlags & _PAGE_SPECIAL) === 0 && this.machine.mem.kind[pfn] === FRAME_DATA;
-    return (lowFlags & _PAGE_DIRTY) !== 0;
+    if ((vmFlags & 0x8) === 0) return (lowFlags & 0x200) === 0 && this.frameKind[pfn] === 2; // !VM_SHARED: !_PAGE_SPECIAL, FRAME_DATA
+    return (lowFlags & 0x40) !== 0; // _PAGE_DIRTY
+  }
+
+  /** The frame-kind array (reallocated when memory grows). */
+  private get frameKind(): Uint8Array {
+    return this.machine.mem.kind;
   }
 
   /** Remove the translations of unmapped ranges: clear PTEs, transfer D, flush, free frames. */
@@ -744,6 +845,22 @@ export class Kernel {
     if (this.mmapWriter !== -1 && this.mmapWriter !== cpu) return false;
     const p = this.walk(addr, false);
     return p < 0 || this.ptlHolder(p) === -1;
+  }
+
+  /**
+   * mremap moved [from, from + len) to `to`: shared pages belong to their object, not to an
+   * address, so the page-cache index (kept here by virtual page) moves with the mapping.
+   */
+  moveShmemPages(from: number, to: number, len: number): void {
+    const moved: [number, number][] = [];
+    for (let off = 0; off < len; off += 4096) {
+      const v = Math.floor((from + off) / 4096);
+      const pfn = this.shmem.get(v);
+      if (pfn === undefined) continue;
+      this.shmem.delete(v);
+      moved.push([Math.floor((to + off) / 4096), pfn]);
+    }
+    for (const [v, pfn] of moved) this.shmem.set(v, pfn);
   }
 
   /** Whether the PTE lock covering `addr` is free (or there is no page table there yet). */

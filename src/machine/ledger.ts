@@ -31,19 +31,32 @@ export const CTR = Object.fromEntries(COUNTERS.map((n, i) => [n, i])) as {
 };
 
 export class CostLedger {
-  readonly counts: Float64Array;
-  constructor(readonly ncpus: number) {
-    this.counts = new Float64Array(ncpus * NCOUNTERS);
+  private readonly store: Float64Array;
+  /**
+   * `sync`, if given, is called before counts are read or reset: the machine keeps its most
+   * frequent counts in plain fields on the hot path and folds them in then (Machine.foldCounts).
+   */
+  constructor(
+    readonly ncpus: number,
+    private readonly sync: (() => void) | null = null,
+  ) {
+    this.store = new Float64Array(ncpus * NCOUNTERS);
+  }
+  /** All counts, `counts[cpu * NCOUNTERS + counter]`, up to date as of this read. */
+  get counts(): Float64Array {
+    if (this.sync !== null) this.sync();
+    return this.store;
   }
   add(cpu: number, counter: number, n = 1): void {
-    this.counts[cpu * NCOUNTERS + counter] += n;
+    this.store[cpu * NCOUNTERS + counter] += n;
   }
   get(cpu: number, counter: number): number {
     return this.counts[cpu * NCOUNTERS + counter];
   }
   total(counter: number): number {
+    const counts = this.counts;
     let s = 0;
-    for (let c = 0; c < this.ncpus; c++) s += this.counts[c * NCOUNTERS + counter];
+    for (let c = 0; c < this.ncpus; c++) s += counts[c * NCOUNTERS + counter];
     return s;
   }
   reset(): void {

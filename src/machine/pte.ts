@@ -54,6 +54,14 @@ export const PTRS_PER_TABLE = 512;
 export const MAX_PFN = (1 << 20) - 1;
 const PFN_MASK_LO = 0xfffff000 | 0; // bits 12..31
 
+// The helpers that run for every PTE of an mprotect use private copies of the flags: V8
+// compiles each use of an exported module binding (a constant or a function, here or in an
+// importing module) to a load and check of its cell, but folds a private constant into its code.
+const PRESENT = _PAGE_PRESENT;
+const RW = _PAGE_RW;
+const PROTNONE_OR_PRESENT = _PAGE_PROTNONE | _PAGE_PRESENT;
+const SHIFT = PAGE_SHIFT;
+
 /** Flags of the low word (bits 0..11). */
 export function pteLowFlags(v: pte_t | number): number {
   return v & 0xfff;
@@ -70,20 +78,20 @@ export function pteHigh12(v: pte_t | number): number {
 export function pteFromParts(lo32: number, hi12: number): pte_t {
   return ((lo32 >>> 0) + (hi12 & 0xfff) * HI) as pte_t;
 }
-export function pte_pfn(v: pte_t): number {
-  return (v & PFN_MASK_LO) >>> PAGE_SHIFT;
+export function pte_pfn(v: pte_t | number): number {
+  return (v & PFN_MASK_LO) >>> SHIFT;
 }
 /** pfn_pte: an entry mapping `pfn` with protection `prot` (a packed pgprot: flags, NX, pkey). */
 export function pfn_pte(pfn: number, prot: number): pte_t {
   return (pteHigh(prot) + ((((pfn << PAGE_SHIFT) & PFN_MASK_LO) | (prot & 0xfff)) >>> 0)) as pte_t;
 }
-/** Set low-word flag bits. */
+/** Set low-word flag bits: add those not yet set (exact, as they are disjoint from the rest). */
 export function pteSetLow(v: pte_t, bits: number): pte_t {
-  return (pteHigh(v) + ((v | bits) >>> 0)) as pte_t;
+  return (v + ((bits & ~v) >>> 0)) as pte_t;
 }
-/** Clear low-word flag bits. */
+/** Clear low-word flag bits: subtract those set. */
 export function pteClearLow(v: pte_t, bits: number): pte_t {
-  return (pteHigh(v) + ((v & ~bits) >>> 0)) as pte_t;
+  return (v - ((v & bits) >>> 0)) as pte_t;
 }
 
 export const __pte = (v: number): pte_t => v as pte_t;
@@ -95,7 +103,7 @@ export function pte_none(v: pte_t): boolean {
 }
 /** Linux x86 pte_present: present to hardware, or PROT_NONE (present to software only). */
 export function pte_present(v: pte_t): boolean {
-  return (v & (_PAGE_PRESENT | _PAGE_PROTNONE)) !== 0;
+  return (v & PROTNONE_OR_PRESENT) !== 0;
 }
 export function pte_protnone(v: pte_t): boolean {
   return (v & (_PAGE_PROTNONE | _PAGE_PRESENT)) === _PAGE_PROTNONE;
@@ -103,8 +111,9 @@ export function pte_protnone(v: pte_t): boolean {
 export function pte_hw_present(v: pte_t): boolean {
   return (v & _PAGE_PRESENT) !== 0;
 }
-export function pte_write(v: pte_t): boolean {
-  return (v & _PAGE_RW) !== 0;
+/** Also right for an entry's low word (see pteModifyLo). */
+export function pte_write(v: pte_t | number): boolean {
+  return (v & RW) !== 0;
 }
 export function pte_dirty(v: pte_t): boolean {
   return (v & _PAGE_DIRTY) !== 0;
@@ -123,6 +132,10 @@ export function pte_user(v: pte_t): boolean {
 }
 export function pte_mkwrite(v: pte_t): pte_t {
   return pteSetLow(v, _PAGE_RW);
+}
+/** pte_mkwrite on an entry's low word (see pteModifyLo). */
+export function pte_mkwrite_lo(lo: number): number {
+  return lo | RW;
 }
 export function pte_wrprotect(v: pte_t): pte_t {
   return pteClearLow(v, _PAGE_RW);
@@ -157,16 +170,42 @@ export const _PAGE_CHG_MASK_LO =
   _PAGE_DIRTY |
   _PAGE_SOFT_DIRTY |
   _PAGE_UFFD_WP;
+const CHG_LO = _PAGE_CHG_MASK_LO;
 const CHG_HI12 = 0x060; // SOFTW4 (57) and SAVED_DIRTY (58) as high-12 bits
+const NOT_CHG_LO = ~_PAGE_CHG_MASK_LO;
+const NOT_CHG_HI12 = ~CHG_HI12 & 0xfff;
+
+// ---- pte_modify and pte_needs_flush on an entry's parts ----
+// A loop that changes many entries to one protection (change_pte_range) works on each entry's
+// parts, as small integers: `lo`, bits 0..31 as an int32 (`v | 0`), and `hi`, the 12 high bits
+// (pteHigh12). It splits newprot once (pgprotLo/pgprotHi) and builds each new entry once
+// (pteFromParts), instead of converting between the double and integers in every helper (each
+// conversion is several instructions in V8's code). pte_modify and pte_needs_flush are defined
+// from these, so there is one definition of each rule.
+
+/** newprot's part of the low word that pte_modify produces (the bits outside _PAGE_CHG_MASK). */
+export function pgprotLo(newprot: number): number {
+  return newprot & NOT_CHG_LO;
+}
+/** newprot's part of the high 12 bits that pte_modify produces. */
+export function pgprotHi(newprot: number): number {
+  return (newprot * INV_HI) & NOT_CHG_HI12;
+}
+/** pte_modify on parts: the new low word (an int32) from the old one and pgprotLo(newprot). */
+export function pteModifyLo(lo: number, protLo: number): number {
+  return (lo & CHG_LO) | protLo;
+}
+/** pte_modify on parts: the new high 12 bits from the old ones and pgprotHi(newprot). */
+export function pteModifyHi(hi: number, protHi: number): number {
+  return (hi & CHG_HI12) | protHi;
+}
 
 /**
  * pte_modify(pte, newprot): keep the _PAGE_CHG_MASK bits of `v`, take the rest from `newprot`.
  * (Linux also inverts the PFN of non-present entries for L1TF; not modelled: see README.)
  */
 export function pte_modify(v: pte_t, newprot: number): pte_t {
-  const lo = ((v & _PAGE_CHG_MASK_LO) | (newprot & ~_PAGE_CHG_MASK_LO)) >>> 0;
-  const hi = (pteHigh12(v) & CHG_HI12) | (pteHigh12(newprot) & ~CHG_HI12 & 0xfff);
-  return (lo + hi * HI) as pte_t;
+  return pteFromParts(pteModifyLo(v | 0, pgprotLo(newprot)), pteModifyHi(pteHigh12(v), pgprotHi(newprot)));
 }
 
 /**
@@ -175,16 +214,23 @@ export function pte_modify(v: pte_t, newprot: number): pte_t {
  * mprotect passes ignore_access) or changes RW, USER, PWT, PCD, PAT, G, pkey or NX; software
  * bits never need one.
  */
+export function pte_needs_flush(old: pte_t, nw: pte_t): boolean {
+  return pteNeedsFlushParts(old | 0, pteHigh12(old), nw | 0, pteHigh12(nw));
+}
+
 // PFN bits 12..31 plus RW, USER, PWT, PCD, PAT, G (a literal, so it stays a small integer).
 const FLUSH_LO_CHANGE = 0xfffff000 | 0x19e;
+const FLUSH_LO_CLEAR = _PAGE_DIRTY | _PAGE_PRESENT;
 
-export function pte_needs_flush(old: pte_t, nw: pte_t): boolean {
-  if ((old & _PAGE_PRESENT) === 0) return false;
+/** pte_needs_flush on parts (old low word and high bits, new low word and high bits). */
+export function pteNeedsFlushParts(oldLo: number, oldHi: number, lo: number, hi: number): boolean {
   // Low word: PFN bits and flush_on_change flags (RW U PWT PCD PAT G) differ, or D/P cleared.
-  const d = old ^ nw;
-  if ((d & FLUSH_LO_CHANGE) !== 0 || (d & old & (_PAGE_DIRTY | _PAGE_PRESENT)) !== 0) return true;
   // High part: pkey (59..62) and NX (63) need a flush on any change; SOFTW4/5 do not.
-  return ((((old * INV_HI) >>> 0) ^ ((nw * INV_HI) >>> 0)) & 0xf80) !== 0;
+  const d = oldLo ^ lo;
+  return (
+    (oldLo & PRESENT) !== 0 &&
+    ((d & FLUSH_LO_CHANGE) !== 0 || (d & oldLo & FLUSH_LO_CLEAR) !== 0 || ((oldHi ^ hi) & 0xf80) !== 0)
+  );
 }
 /** The real 64-bit hardware layout as 16 hex digits. */
 export function pteToHex(v: pte_t | number): string {
