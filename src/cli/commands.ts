@@ -1,6 +1,6 @@
 // Typed stages: each command turns options into a result value. No printing here (report.ts).
 import { readFileSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { allBackends, getBackend } from "../backends/registry.js";
@@ -101,6 +101,13 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   };
 }
 
+/** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
+export function scenarioBackendSpec(source: ScenarioSource): string {
+  const spec = source.scenario.backend;
+  if (source.file === null || source.file.startsWith("builtin:") || !looksLikePath(spec) || isAbsolute(spec)) return spec;
+  return join(dirname(source.file), spec);
+}
+
 export interface RunOptions {
   file?: string;
   backend?: string;
@@ -150,7 +157,7 @@ export function withBackend(s: Scenario, backend: BackendModule): Scenario {
 
 export async function runCommand(o: RunOptions): Promise<RunOutcome> {
   const source = readScenario(o.file);
-  const backend = await resolveBackend(o.backend ?? source.scenario.backend);
+  const backend = await resolveBackend(o.backend ?? scenarioBackendSpec(source));
   const base: Scenario = {
     ...withBackend(source.scenario, backend),
     ...(o.seed === undefined ? {} : { seed: o.seed }),
@@ -270,7 +277,7 @@ export interface CheckOutcome {
 
 export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome> {
   const source = readScenario(o.file ?? "builtin:check");
-  const backend = await resolveBackend(o.backend ?? source.scenario.backend);
+  const backend = await resolveBackend(o.backend ?? scenarioBackendSpec(source));
   const scenario = withBackend(source.scenario, backend);
   if (scenario.programs === undefined)
     throw new PtesimError(
