@@ -159,12 +159,14 @@ async function main(argv: string[]): Promise<number> {
           : { maxSeconds: intOpt(values["max-seconds"] as string, "max-seconds", 1, 1e7)! }),
         onProgress: (p) => {
           progressShown = true;
+          // On a terminal one line rewritten in place; in a log, one line per report.
+          const tty = process.stderr.isTTY === true;
           process.stderr.write(
-            `\r  ${p.states} states, ${p.executions} executions, ${(p.elapsedMs / 1000).toFixed(0)} s (${Math.round((p.states * 1000) / Math.max(1, p.elapsedMs))} states/s)   `,
+            `${tty ? "\r" : ""}  ${p.states} states, ${p.executions} executions, ${(p.elapsedMs / 1000).toFixed(0)} s (${Math.round((p.states * 1000) / Math.max(1, p.elapsedMs))} states/s)${tty ? "   " : "\n"}`,
           );
         },
       });
-      if (progressShown) process.stderr.write("\n");
+      if (progressShown && process.stderr.isTTY === true) process.stderr.write("\n");
       printCheck(o, io, values.json === true);
       return o.result.verdict === "verified"
         ? EXIT_OK
