@@ -106,6 +106,11 @@ export class XenPvMmuOps implements PvMmuOps {
     else this.txn = this.hv.hasFeature(XENFEAT_mmu_pt_update_preserve_ad) ? TXN_PRESERVE_AD : TXN_LEGACY;
   }
 
+  /** The backend's own state: lazy mode and queued multicalls per CPU (see PvMmuOps.stateKey). */
+  stateKey(): string {
+    return `${this.lazy.join("")}|${this.mc.stateKey()}`;
+  }
+
   /** The transaction in words (for reports). */
   describeTxn(): string {
     return this.txn === TXN_LEGACY

@@ -59,6 +59,11 @@ export class MulticallBuffers {
     for (let i = 0; i < ncpus; i++) this.bufs.push(new McBuffer());
   }
 
+  /** Everything queued on every CPU, canonically (for the checker's state keys). */
+  stateKey(): string {
+    return JSON.stringify(this.bufs);
+  }
+
   /** Would an argument area of `end` bytes overflow the buffer? */
   private full(end: number): boolean {
     return this.cfg.rules === "2008" ? end > this.cfg.argBytes : end >= this.cfg.argBytes;
