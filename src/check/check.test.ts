@@ -30,6 +30,9 @@ describe("reduced exploration agrees with plain exhaustive exploration", () => {
     ["scenarios/suite/c2p2.yaml", "native"],
     ["scenarios/suite/c2p2.yaml", "naive"],
     ["scenarios/suite/c2p4.yaml", "cmpxchg"],
+    ["scenarios/suite/c2p2.yaml", "xen"],
+    ["scenarios/suite/c2p2.yaml", "xen-broken-no-preserve-ad"],
+    ["scenarios/litmus/swap-vs-dirty.yaml", "xen-legacy"],
     ["scenarios/litmus/two-atomic-updates.yaml", "cmpxchg"],
     ["scenarios/litmus/plain-rmw-vs-accessed.yaml", "naive"],
   ];
