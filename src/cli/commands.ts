@@ -104,7 +104,8 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
 /** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
 export function scenarioBackendSpec(source: ScenarioSource): string {
   const spec = source.scenario.backend;
-  if (source.file === null || source.file.startsWith("builtin:") || !looksLikePath(spec) || isAbsolute(spec)) return spec;
+  if (source.file === null || source.file.startsWith("builtin:") || !looksLikePath(spec) || isAbsolute(spec))
+    return spec;
   return join(dirname(source.file), spec);
 }
 
