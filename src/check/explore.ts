@@ -33,6 +33,8 @@ export interface CheckOptions {
   collectFinalStates?: boolean;
   /** Shorten the counterexample (default true). */
   minimize?: boolean;
+  /** Build a fresh simulation for every execution instead of restoring one (the reference). */
+  rebuild?: boolean;
 }
 
 export interface CheckProgress {
@@ -161,6 +163,9 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
   const frames: Frame[] = [];
   const every = opts.progressEveryMs ?? 1000;
   let lastProgress = t0;
+  // One simulation, set up once and restored before each execution (cheaper than rebuilding).
+  const sim = newSimulation(scenario, backend, false, visited !== null);
+  const initial = opts.rebuild === true ? null : sim.save();
   for (;;) {
     if (opts.maxExecutions !== undefined && stats.executions >= opts.maxExecutions)
       return { verdict: "incomplete", reason: "max-executions", ...finish(stats, now, t0) };
@@ -172,11 +177,12 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
       opts.onProgress({ executions: stats.executions, states: stats.states, elapsedMs: t - t0 });
     }
     stats.executions++;
-    const sim = newSimulation(scenario, backend, false, visited !== null);
-    const decider = new DfsDecider(frames, sim, visited, stats);
+    const run = initial === null ? newSimulation(scenario, backend, false, visited !== null) : sim;
+    if (initial !== null) sim.restore(initial);
+    const decider = new DfsDecider(frames, run, visited, stats);
     let result: RunResult | null = null;
     try {
-      result = sim.execute(decider);
+      result = run.execute(decider);
     } catch (e) {
       if (!(e instanceof Cut)) throw e;
     }
@@ -186,7 +192,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
         const cx = counterexample(scenario, backend, result, opts.minimize !== false);
         return { verdict: "violated", counterexample: cx, ...finish(stats, now, t0) };
       }
-      stats.finalStates?.add(sim.stateKey(false));
+      stats.finalStates?.add(run.stateKey(false));
     }
     // Backtrack: the deepest decision with an untried alternative.
     while (frames.length > 0 && frames[frames.length - 1].idx + 1 >= frames[frames.length - 1].enabled.length)

@@ -234,6 +234,17 @@ export class ContractTracker {
     for (const o of this.overflow[cpu]) out.push(o.ptep, o.val);
   }
 
+  /** Forget everything: no transaction open, no commit pending (for the checker's restarts). */
+  reset(): void {
+    this.openPtep.fill(-1);
+    this.extraN.fill(0);
+    this.cN.fill(0);
+    for (let i = 0; i < this.extra.length; i++) {
+      this.extra[i] = [];
+      this.overflow[i] = [];
+    }
+  }
+
   openCount(cpu: number): number {
     return (this.openPtep[cpu] === -1 ? 0 : 1) + this.extraN[cpu];
   }

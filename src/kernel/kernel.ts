@@ -4,7 +4,7 @@
 // backend. Pure: no I/O, no node: imports.
 import { CTR } from "../machine/ledger.js";
 import { type Machine, PF_INSTR, PF_PROT, PF_WRITE, STEP } from "../machine/machine.js";
-import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
+import { copyInto, FRAME_DATA, type ptep_t } from "../machine/physmem.js";
 import {
   _PAGE_ACCESSED,
   _PAGE_PRESENT,
@@ -131,10 +131,23 @@ class KernelBackendContext implements BackendContext {
   }
 }
 
+export interface KernelState {
+  readonly ptlOwner: Int16Array;
+  readonly lazyDepth: Int32Array;
+  readonly shmem: ReadonlyMap<number, number>;
+  readonly folioDirty: ReadonlySet<number>;
+  readonly ptBase: ReadonlyMap<number, number>;
+  readonly lastMprotect: MprotectStats;
+  readonly as: AddressSpace;
+}
+
 export class Kernel {
   readonly machine: Machine;
-  readonly as: AddressSpace;
-  readonly pv: PvMmuOps;
+  /** The VMAs. (Replaced only by restore.) */
+  as: AddressSpace;
+  /** The backend's operations. (Replaced only by restore, which creates them afresh.) */
+  pv: PvMmuOps;
+  private readonly backendCtx: KernelBackendContext;
   readonly backend: BackendModule;
   /** PFN of the mm's PML4. */
   readonly pgd: number;
@@ -151,7 +164,7 @@ export class Kernel {
   readonly maxBatch: number;
   readonly mutant: KernelMutant | null;
   /** PTE lock owner per page-table slot (-1 free). Split PTE locks: one per table page. */
-  private ptlOwner = new Int16Array(64).fill(-1);
+  private ptlOwner: Int16Array = new Int16Array(64).fill(-1);
   /** mmap_lock: the CPU holding it for write, or -1. */
   mmapWriter = -1;
   /** Per-CPU lazy MMU nesting depth. */
@@ -185,7 +198,43 @@ export class Kernel {
       cpu.cr3 = this.pgd;
       this.cpusOfMm.push(cpu.id);
     }
-    this.pv = backend.create(new KernelBackendContext(this, opts.backendOptions ?? {}));
+    this.backendCtx = new KernelBackendContext(this, opts.backendOptions ?? {});
+    this.pv = backend.create(this.backendCtx);
+  }
+
+  /**
+   * A copy of the kernel's state between syscalls (no lock held, no transaction open, nothing
+   * queued in the backend). `restore` returns to it and creates the backend's operations
+   * afresh, so a backend must keep nothing between syscalls that machine memory does not hold.
+   */
+  save(): KernelState {
+    if (this.mmapWriter !== -1 || this.lazyDepth.some((d) => d !== 0) || this.ptlOwner.some((o) => o !== -1))
+      throw new Error("Kernel.save inside a syscall");
+    return {
+      ptlOwner: this.ptlOwner.slice(),
+      lazyDepth: this.lazyDepth.slice(),
+      shmem: new Map(this.shmem),
+      folioDirty: new Set(this.folioDirty),
+      ptBase: new Map(this.ptBase),
+      lastMprotect: { ...this.lastMprotect },
+      as: this.as.clone(),
+    };
+  }
+
+  restore(s: KernelState): void {
+    this.ptlOwner = copyInto(this.ptlOwner, s.ptlOwner);
+    this.lazyDepth.set(s.lazyDepth);
+    this.mmapWriter = -1;
+    this.shmem.clear();
+    for (const [k, v] of s.shmem) this.shmem.set(k, v);
+    this.folioDirty.clear();
+    for (const f of s.folioDirty) this.folioDirty.add(f);
+    this.ptBase.clear();
+    for (const [k, v] of s.ptBase) this.ptBase.set(k, v);
+    this.lastMprotect = { ...s.lastMprotect };
+    this.as = s.as.clone();
+    this.contract?.reset();
+    this.pv = this.backend.create(this.backendCtx);
   }
 
   /** CPUs that may cache translations of this mm (mm_cpumask). */

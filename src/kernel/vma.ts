@@ -288,6 +288,17 @@ export class AddressSpace {
     this.maxMapCount = opts.maxMapCount ?? 65530;
     if (opts.startBrk !== undefined) this.setBrk(opts.startBrk);
   }
+  /**
+   * An independent copy (the checker restarts executions from a saved kernel). VMA records are
+   * never mutated in place, so copying the list and the file table suffices.
+   */
+  clone(): AddressSpace {
+    const c = Object.create(AddressSpace.prototype) as AddressSpace;
+    Object.assign(c, this);
+    c.list = this.list.slice();
+    c.fileIds = new Map(this.fileIds);
+    return c;
+  }
 
   /** mm->start_brk (null: not set up). */
   get startBrk(): number | null {

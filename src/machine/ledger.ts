@@ -62,6 +62,14 @@ export class CostLedger {
   reset(): void {
     this.counts.fill(0);
   }
+  /** A copy of the counts, and a return to one. */
+  save(): Float64Array {
+    return this.counts.slice();
+  }
+  restore(s: Float64Array): void {
+    if (this.sync !== null) this.sync();
+    this.store.set(s);
+  }
   /** Totals by counter name, omitting zeros unless `all`. */
   totals(all = false): Partial<Record<CounterName, number>> {
     const out: Partial<Record<CounterName, number>> = {};

@@ -7,7 +7,7 @@
 // while the kernel itself stays ordinary straight-line code (no generators on the hot path).
 import { CostLedger, CTR } from "./ledger.js";
 
-import { FRAME_DATA, FRAME_ZERO, PhysMem, type ptep_t } from "./physmem.js";
+import { FRAME_DATA, FRAME_ZERO, PhysMem, type PhysMemState, type ptep_t } from "./physmem.js";
 import {
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
@@ -118,6 +118,20 @@ export interface Translation {
   upper: number;
 }
 
+export interface MachineState {
+  readonly mem: PhysMemState;
+  readonly ledger: Float64Array;
+  readonly current: number;
+  readonly cpus: readonly {
+    tlb: ReturnType<Tlb["save"]>;
+    cr3: number;
+    pfError: number;
+    lastPfn: number;
+    lastValue: number;
+    lastTlbHit: boolean;
+  }[];
+}
+
 export class Machine {
   readonly mem: PhysMem;
   readonly cpus: Cpu[];
@@ -165,6 +179,43 @@ export class Machine {
     this.cpus = [];
     for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 16, cfg.tlbWays ?? 4));
     this.ledger = new CostLedger(cfg.cpus, () => this.foldCounts());
+  }
+
+  /** A copy of the machine's whole state (no hook or tracer may be installed). */
+  save(): MachineState {
+    if (this._hook !== null || this._tracer !== null)
+      throw new Error("Machine.save with a hook or tracer installed");
+    return {
+      mem: this.mem.save(),
+      ledger: this.ledger.save(),
+      current: this.current,
+      cpus: this.cpus.map((c) => ({
+        tlb: c.tlb.save(),
+        cr3: c.cr3,
+        pfError: c.pfError,
+        lastPfn: c.lastPfn,
+        lastValue: c.lastValue,
+        lastTlbHit: c.lastTlbHit,
+      })),
+    };
+  }
+
+  /** Return to a saved state (hook and tracer removed). */
+  restore(s: MachineState): void {
+    this.hook = null;
+    this.tracer = null;
+    this.mem.restore(s.mem);
+    this.ledger.restore(s.ledger);
+    this.current = s.current;
+    s.cpus.forEach((cs, i) => {
+      const c = this.cpus[i];
+      c.tlb.restore(cs.tlb);
+      c.cr3 = cs.cr3;
+      c.pfError = cs.pfError;
+      c.lastPfn = cs.lastPfn;
+      c.lastValue = cs.lastValue;
+      c.lastTlbHit = cs.lastTlbHit;
+    });
   }
 
   /** Add the counts held in fields to the ledger. */

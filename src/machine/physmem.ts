@@ -24,15 +24,15 @@ function grow<T extends Int32Array | Uint8Array | Float64Array>(a: T, n: number,
 
 export class PhysMem {
   /** Frame kind per PFN (FRAME_*). */
-  kind = new Uint8Array(256);
+  kind: Uint8Array = new Uint8Array(256);
   /** Content word per data frame. */
-  data = new Int32Array(256);
+  data: Int32Array = new Int32Array(256);
   /** Table slot per PFN, -1 if the frame is not a page table. */
-  tableSlot = new Int32Array(256).fill(-1);
+  tableSlot: Int32Array = new Int32Array(256).fill(-1);
   /** PFN per table slot. */
-  slotPfn = new Int32Array(8);
+  slotPfn: Int32Array = new Int32Array(8);
   /** All page-table entries: slot * 512 + index. Reallocated when it grows: never cache it. */
-  tables = new Float64Array(8 * PTRS_PER_TABLE);
+  tables: Float64Array = new Float64Array(8 * PTRS_PER_TABLE);
   private nextPfn = 1; // PFN 0 is never handed out
   private nextSlot = 0;
   private freeFrames: number[] = [];
@@ -111,6 +111,36 @@ export class PhysMem {
     return this.slotPfn[(ptep / PTRS_PER_TABLE) | 0] * 4096 + (ptep % PTRS_PER_TABLE) * 8;
   }
 
+  /** A copy of the whole state (the checker restarts executions from one). */
+  save(): PhysMemState {
+    return {
+      kind: this.kind.slice(),
+      data: this.data.slice(),
+      tableSlot: this.tableSlot.slice(),
+      slotPfn: this.slotPfn.slice(),
+      tables: this.tables.slice(),
+      nextPfn: this.nextPfn,
+      nextSlot: this.nextSlot,
+      freeFrames: this.freeFrames.slice(),
+      freeSlots: this.freeSlots.slice(),
+      framesInUse: this.framesInUse,
+    };
+  }
+
+  /** Return to a saved state, reusing this object's arrays when their sizes still match. */
+  restore(s: PhysMemState): void {
+    this.kind = copyInto(this.kind, s.kind);
+    this.data = copyInto(this.data, s.data);
+    this.tableSlot = copyInto(this.tableSlot, s.tableSlot);
+    this.slotPfn = copyInto(this.slotPfn, s.slotPfn);
+    this.tables = copyInto(this.tables, s.tables);
+    this.nextPfn = s.nextPfn;
+    this.nextSlot = s.nextSlot;
+    this.freeFrames = s.freeFrames.slice();
+    this.freeSlots = s.freeSlots.slice();
+    this.framesInUse = s.framesInUse;
+  }
+
   /** Bytes the simulator holds for this memory (for the benchmark's memory figure). */
   footprintBytes(): number {
     return (
@@ -121,6 +151,28 @@ export class PhysMem {
       this.tables.byteLength
     );
   }
+}
+
+export interface PhysMemState {
+  readonly kind: Uint8Array;
+  readonly data: Int32Array;
+  readonly tableSlot: Int32Array;
+  readonly slotPfn: Int32Array;
+  readonly tables: Float64Array;
+  readonly nextPfn: number;
+  readonly nextSlot: number;
+  readonly freeFrames: readonly number[];
+  readonly freeSlots: readonly number[];
+  readonly framesInUse: number;
+}
+
+/** `src` copied into `dst` if they have the same length, else a fresh copy. */
+export function copyInto<T extends Uint8Array | Int32Array | Float64Array | Int16Array>(dst: T, src: T): T {
+  if (dst.length === src.length) {
+    dst.set(src);
+    return dst;
+  }
+  return src.slice() as T;
 }
 
 export class OutOfFramesError extends Error {

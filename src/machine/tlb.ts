@@ -85,6 +85,24 @@ export class Tlb {
     this.count = 0;
   }
 
+  /** A copy of the state, and a return to one (for the checker's restarts). */
+  save(): { vpn: Float64Array; pfn: Int32Array; flags: Uint8Array; rr: Uint8Array; count: number } {
+    return {
+      vpn: this.vpn.slice(),
+      pfn: this.pfn.slice(),
+      flags: this.flags.slice(),
+      rr: this.rr.slice(),
+      count: this.count,
+    };
+  }
+  restore(s: { vpn: Float64Array; pfn: Int32Array; flags: Uint8Array; rr: Uint8Array; count: number }): void {
+    this.vpn.set(s.vpn);
+    this.pfn.set(s.pfn);
+    this.flags.set(s.flags);
+    this.rr.set(s.rr);
+    this.count = s.count;
+  }
+
   /** Entries as plain objects, sorted by vpn (for state keys and display; not a hot path). */
   entries(): { vpn: number; pfn: number; flags: number }[] {
     const out: { vpn: number; pfn: number; flags: number }[] = [];

@@ -52,6 +52,13 @@ export interface Violation {
   rule?: string;
 }
 
+export interface OracleState {
+  readonly expected: Int32Array;
+  readonly written: Uint8Array;
+  readonly accessed: Uint8Array;
+  readonly writableAtReturn: Uint8Array;
+}
+
 export class Oracle {
   readonly pages: number[] = [];
   private readonly index = new Map<number, number>();
@@ -83,6 +90,25 @@ export class Oracle {
     this.written = new Uint8Array(n);
     this.accessed = new Uint8Array(n);
     this.writableAtReturn = new Uint8Array(n);
+  }
+
+  /** A copy of the oracle's knowledge (no violation may be recorded yet), and a return to one. */
+  save(): OracleState {
+    if (this.violations.length > 0) throw new Error("Oracle.save after a violation");
+    return {
+      expected: this.expected.slice(),
+      written: this.written.slice(),
+      accessed: this.accessed.slice(),
+      writableAtReturn: this.writableAtReturn.slice(),
+    };
+  }
+  restore(s: OracleState): void {
+    this.expected.set(s.expected);
+    this.written.set(s.written);
+    this.accessed.set(s.accessed);
+    this.writableAtReturn.set(s.writableAtReturn);
+    this.violations.length = 0;
+    this.step = 0;
   }
 
   indexOf(addr: number): number {

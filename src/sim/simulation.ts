@@ -5,7 +5,7 @@ import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
 import { ContractViolation } from "../kernel/contract.js";
 import { errnoName } from "../kernel/errno.js";
-import { Kernel, VM_FAULT_SIGSEGV } from "../kernel/kernel.js";
+import { Kernel, type KernelState, VM_FAULT_SIGSEGV } from "../kernel/kernel.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../kernel/mman.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { CounterName } from "../machine/ledger.js";
@@ -15,6 +15,7 @@ import {
   ACCESS_WRITE,
   Machine,
   MachineCheck,
+  type MachineState,
   STEP,
   STEP_NAMES,
   type StepHook,
@@ -24,8 +25,14 @@ import { _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, type pte_t, pteDescribe } from ".
 import { tlbFlagsToString } from "../machine/tlb.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
-import { Oracle, type Violation } from "./oracle.js";
+import { Oracle, type OracleState, type Violation } from "./oracle.js";
 import { parseAccess, parseProt, type Scenario } from "./scenario.js";
+
+export interface SimulationState {
+  readonly machine: MachineState;
+  readonly kernel: KernelState;
+  readonly oracle: OracleState;
+}
 
 /** One line of a timeline. */
 export interface TraceEvent {
@@ -502,6 +509,39 @@ export class Simulation {
         this.kernel.peekPte(a),
       );
     }
+  }
+
+  /**
+   * The state after setup (populate, programs), to restart executions from: the checker runs
+   * thousands of executions of one scenario and restoring is much cheaper than rebuilding.
+   */
+  save(): SimulationState {
+    if (this.stats.steps !== 0 || this.aborted) throw new Error("Simulation.save after the run started");
+    this.machine.tracer = null;
+    return { machine: this.machine.save(), kernel: this.kernel.save(), oracle: this.oracle.save() };
+  }
+
+  /** Return to a state from save(), as if this simulation had just been set up. */
+  restore(s: SimulationState): void {
+    this.machine.restore(s.machine);
+    this.kernel.restore(s.kernel);
+    this.oracle.restore(s.oracle);
+    this.pc.fill(0);
+    this.state.fill(0);
+    this.faultErr.fill(0);
+    const st = this.stats;
+    st.steps = 0;
+    st.kernelSteps = 0;
+    st.userSteps = 0;
+    st.reads = 0;
+    st.writes = 0;
+    st.faults = 0;
+    st.segv = 0;
+    if (this.events !== null) this.events.length = 0;
+    if (this.kernelReads !== null) this.kernelReads.length = 0;
+    this.syscalls.length = 0;
+    this.choices.length = 0;
+    this.aborted = false;
   }
 
   /** Run the syscalls on CPU 0 and the user programs, interleaved by `decider`; then check. */
