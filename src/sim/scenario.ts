@@ -21,7 +21,7 @@ export function protToString(p: number): string {
 const prot = z
   .string()
   .regex(PROT_RE, 'a protection is "none" or letters from "rwx", e.g. "rw"')
-  .refine((s) => new Set(s).size === s.length, "a protection letter appears twice");
+  .refine((s) => s === "none" || new Set(s).size === s.length, "a protection letter appears twice");
 
 const ident = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, "a name is letters, digits, '_' or '-'");
 

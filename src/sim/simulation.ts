@@ -85,6 +85,28 @@ export interface RunResult {
   choices: number[];
 }
 
+/** A user CPU's program, compactly: 13 bytes a step, so million-step workloads stay small. */
+class UserProgram {
+  readonly addr: Float64Array;
+  readonly kind: Uint8Array;
+  readonly value: Int32Array;
+  constructor(readonly length: number) {
+    this.addr = new Float64Array(length);
+    this.kind = new Uint8Array(length);
+    this.value = new Int32Array(length);
+  }
+  set(i: number, addr: number, kind: number, value: number): void {
+    this.addr[i] = addr;
+    this.kind[i] = kind;
+    this.value[i] = value;
+  }
+}
+
+/** The value a write by CPU `c` at step `i` stores: distinct across CPUs and steps, never 0. */
+function writeValue(c: number, i: number, kind: number): number {
+  return kind === ACCESS_WRITE ? (c << 24) | ((i + 1) & 0xffffff) : 0;
+}
+
 interface UserOp {
   addr: number;
   /** ACCESS_READ, ACCESS_WRITE or ACCESS_EXEC. */
@@ -111,7 +133,7 @@ export class Simulation {
   readonly kernel: Kernel;
   readonly oracle: Oracle;
   readonly regionAddr = new Map<string, number>();
-  readonly programs: UserOp[][] = [];
+  readonly programs: UserProgram[] = [];
   readonly pc: Int32Array;
   readonly state: Uint8Array;
   readonly faultErr: Int32Array;
@@ -128,6 +150,8 @@ export class Simulation {
   readonly syscalls: SyscallRecord[] = [];
   /** Set when a run must stop (contract breach, machine check). */
   aborted = false;
+  /** Events logged so far (the timeline keeps only the last MAX_EVENTS of them). */
+  private eventCount = 0;
   /** Every decision taken where two or more agents could move (a replay path). */
   readonly choices: number[] = [];
   /** Values returned to the syscall thread by PTE reads, when recorded (checker state keys). */
@@ -219,28 +243,26 @@ export class Simulation {
   /** The scenario's explicit programs, or programs generated from `rng` by its workload. */
   setPrograms(rng: RandomGenerator): void {
     const s = this.scenario;
+    this.programs.length = 0;
+    this.programs.push(new UserProgram(0)); // CPU 0 runs the syscalls
     if (s.programs !== undefined) {
-      this.programs.length = 0;
-      this.programs.push([]);
-      for (let c = 1; c < s.cpus; c++)
-        this.programs.push(
-          (s.programs[c - 1] ?? []).map((a, i) => {
-            const acc = parseAccess(a)!;
-            const write = acc.kind === "w";
-            return {
-              addr: this.regionAddr.get(acc.region)! + acc.page * 4096,
-              kind: write
-                ? ACCESS_WRITE
-                : acc.kind === "x"
-                  ? ACCESS_EXEC
-                  : acc.kind === "age"
-                    ? OP_AGE
-                    : ACCESS_READ,
-              write,
-              value: write ? ((c << 24) | (i + 1)) >>> 0 : 0,
-            };
-          }),
-        );
+      for (let c = 1; c < s.cpus; c++) {
+        const steps = s.programs[c - 1] ?? [];
+        const prog = new UserProgram(steps.length);
+        steps.forEach((a, i) => {
+          const acc = parseAccess(a)!;
+          const kind =
+            acc.kind === "w"
+              ? ACCESS_WRITE
+              : acc.kind === "x"
+                ? ACCESS_EXEC
+                : acc.kind === "age"
+                  ? OP_AGE
+                  : ACCESS_READ;
+          prog.set(i, this.regionAddr.get(acc.region)! + acc.page * 4096, kind, writeValue(c, i, kind));
+        });
+        this.programs.push(prog);
+      }
       return;
     }
     const names = s.workload.regions ?? s.regions.map((r) => r.name);
@@ -250,30 +272,36 @@ export class Simulation {
       const base = this.regionAddr.get(n)!;
       for (let i = 0; i < r.pages; i++) pages.push(base + i * 4096);
     }
-    this.programs.length = 0;
-    this.programs.push([]); // CPU 0 runs the syscalls
     for (let c = 1; c < s.cpus; c++) {
-      const prog: UserOp[] = [];
+      const prog = new UserProgram(s.workload.accesses);
       for (let i = 0; i < s.workload.accesses; i++) {
         const addr = pages[uniform(rng, pages.length)];
-        const write = unit(rng) < s.workload.writeRatio;
-        prog.push({
-          addr,
-          kind: write ? ACCESS_WRITE : ACCESS_READ,
-          write,
-          value: write ? ((c << 24) | (i + 1)) >>> 0 : 0,
-        });
+        const kind = unit(rng) < s.workload.writeRatio ? ACCESS_WRITE : ACCESS_READ;
+        prog.set(i, addr, kind, writeValue(c, i, kind));
       }
       this.programs.push(prog);
     }
   }
+
+  /** The current step of user CPU `c`, in a reused object (no allocation per step). */
+  private opAt(c: number): UserOp {
+    const prog = this.programs[c];
+    const i = this.pc[c];
+    const op = this.scratchOp;
+    op.addr = prog.addr[i];
+    op.kind = prog.kind[i];
+    op.write = op.kind === ACCESS_WRITE;
+    op.value = prog.value[i];
+    return op;
+  }
+  private readonly scratchOp: UserOp = { addr: 0, kind: 0, write: false, value: 0 };
 
   // ---------------------------------------------------------------- user CPUs
 
   /** Can user CPU `c` take a step now? */
   runnable(c: number): boolean {
     if (c === 0 || this.pc[c] >= this.programs[c].length) return false;
-    const op = this.programs[c][this.pc[c]];
+    const op = this.opAt(c);
     if (this.state[c] === UserState.Faulted) return this.kernel.canHandleFault(c, op.addr);
     if (op.kind === OP_AGE) return this.kernel.canTakePteLock(op.addr);
     return true;
@@ -281,7 +309,7 @@ export class Simulation {
 
   /** One hardware step of user CPU `c` (an access), or its fault handler as one step. */
   userStep(c: number): void {
-    const op = this.programs[c][this.pc[c]];
+    const op = this.opAt(c);
     this.stats.steps++;
     this.stats.userSteps++;
     this.oracle.step = this.stats.steps;
@@ -332,17 +360,6 @@ export class Simulation {
     }
   }
 
-  /** Run every user CPU to completion, choosing among runnable ones with `pick`. */
-  drain(pick: (runnable: number[]) => number): void {
-    const ready: number[] = [];
-    for (;;) {
-      ready.length = 0;
-      for (let c = 1; c < this.scenario.cpus; c++) if (this.runnable(c)) ready.push(c);
-      if (ready.length === 0) break;
-      this.userStep(ready[pick(ready)]);
-    }
-  }
-
   // ---------------------------------------------------------------- the syscall thread (CPU 0)
 
   /** Execute syscall `i` of the scenario on CPU 0. */
@@ -385,7 +402,7 @@ export class Simulation {
     after?: pte_t,
   ): void {
     if (this.events === null) return;
-    const e: TraceEvent = { step: this.events.length + 1, cpu, actor, what, addr };
+    const e: TraceEvent = { step: ++this.eventCount, cpu, actor, what, addr };
     if (before !== undefined) e.before = pteDescribe(before);
     if (after !== undefined) e.after = pteDescribe(after);
     if (
@@ -398,6 +415,12 @@ export class Simulation {
       const dropped = before & ~after & (what === "write" ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_DIRTY);
       if (dropped !== 0)
         e.note = `drops ${dropped === (_PAGE_ACCESSED | _PAGE_DIRTY) ? "A and D" : dropped === _PAGE_DIRTY ? "D" : "A"}`;
+    }
+    // Keep the most recent MAX_EVENTS (memory stays bounded on long runs; a run is exactly
+    // reproducible, so a shorter replay can always show the rest).
+    if (this.events.length === MAX_EVENTS) {
+      this.events.copyWithin(0, MAX_EVENTS / 2);
+      this.events.length = MAX_EVENTS / 2;
     }
     this.events.push(e);
   }
@@ -538,6 +561,7 @@ export class Simulation {
     st.faults = 0;
     st.segv = 0;
     if (this.events !== null) this.events.length = 0;
+    this.eventCount = 0;
     if (this.kernelReads !== null) this.kernelReads.length = 0;
     this.syscalls.length = 0;
     this.choices.length = 0;
@@ -568,6 +592,14 @@ export class Simulation {
     if (v.length > 0 && this.events !== null) {
       const a = v[0].addr;
       timeline = this.events.filter((e) => e.addr === a || (e.addr === -1 && e.actor === "kernel"));
+      if (this.events.length > 0 && this.events[0].step > 1 && timeline.length > 0)
+        timeline.unshift({
+          step: 0,
+          cpu: 0,
+          actor: "init",
+          what: `(${this.events[0].step - 1} earlier events not kept)`,
+          addr: -1,
+        });
     }
     return {
       scenario: this.scenario.name,
@@ -586,6 +618,9 @@ export class Simulation {
 
 /** A program step that is not an access: page aging by a software updater (see parseAccess). */
 const OP_AGE = 3;
+
+/** Timeline events kept per run (the most recent ones). */
+const MAX_EVENTS = 200_000;
 
 /** Agent id of the syscall thread (CPU 0) in a decision; user CPUs are their CPU ids. */
 export const KERNEL = 0;
@@ -663,7 +698,13 @@ class DecisionHook implements StepHook {
         pick = this.decider.choose(en);
         sim.choices.push(pick);
       }
-      sim.userStep(pick);
+      // A user step is atomic: its fault handler's own steps offer no further choices.
+      this.depth++;
+      try {
+        sim.userStep(pick);
+      } finally {
+        this.depth--;
+      }
     }
   }
 }
