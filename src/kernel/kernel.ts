@@ -86,6 +86,8 @@ export interface KernelObserver {
   newPage?(cpu: number, addr: number, pfn: number, zero: boolean): void;
   /** munmap (or MAP_FIXED) removed the entry `old` for `addr`. */
   zapped?(cpu: number, addr: number, old: pte_t): void;
+  /** A syscall was entered. */
+  syscallEnter?(cpu: number, name: string): void;
   /** A syscall returned. */
   syscallReturn?(cpu: number, name: string, ret: number): void;
 }
@@ -504,7 +506,7 @@ export class Kernel {
     const prev = this.current;
     this.current = cpu;
     this.machine.step(cpu, STEP.SYSCALL_ENTER, -1);
-    void name;
+    this.observer?.syscallEnter?.(cpu, name);
     return prev;
   }
   /** Syscall exit (a scheduling point); tells the observer; returns `ret`. */
