@@ -50,6 +50,9 @@ import {
   type Vma,
 } from "./vma.js";
 
+/** 512^level: the span of one entry at each paging level, in pages (no Math.pow in walks). */
+const LEVEL_SHIFT = [1, 512, 262144, 134217728];
+
 function addToGather(g: { start: number; end: number }, start: number, end: number): void {
   if (start < g.start) g.start = start;
   if (end > g.end) g.end = end;
@@ -256,7 +259,7 @@ export class Kernel {
     let pfn = this.pgd;
     const vpn = Math.floor(addr / 4096);
     for (let level = 3; level >= 1; level--) {
-      const idx = (vpn / 2 ** (9 * level)) & 511;
+      const idx = (vpn / LEVEL_SHIFT[level]) & 511;
       const slot = mem.tableSlot[pfn] * PTRS_PER_TABLE + idx;
       let e = mem.tables[slot] as pte_t;
       if ((e & _PAGE_PRESENT) === 0) {
@@ -700,6 +703,8 @@ export class Kernel {
     const base = +start;
     const vmFlags = vmaFlags | 0;
     const tryWrite = tryWritable === true;
+    // Frame kinds, read once: no frame is allocated while mprotect holds mmap_lock for write.
+    const kinds = m.mem.kind;
     const protLo = pgprotLo(newprot);
     const protHi = pgprotHi(newprot);
     let pages = 0;
@@ -723,9 +728,11 @@ export class Kernel {
       const oldHi = high12(oldpte);
       let lo = modifyLo(oldLo, protLo);
       const hi = modifyHi(oldHi, protHi);
-      if (tryWrite && !writable(lo) && this.canChangeWritable(vmFlags, lo & 0xfff, pfnOf(lo)))
+      if (tryWrite && !writable(lo) && this.canChangeWritableIn(kinds, vmFlags, lo & 0xfff, pfnOf(lo)))
         lo = mkwriteLo(lo);
-      const ptent = fromParts(lo, hi);
+      // Same high part (the common case): adjust the old value by the low word's difference,
+      // which is exact (integers below 2^53) and avoids rebuilding a double from two halves.
+      const ptent = (hi === oldHi ? oldpte + ((lo >>> 0) - (oldLo >>> 0)) : fromParts(lo, hi)) as pte_t;
       // ptep_modify_prot_commit (in line, see above)
       if (pos >= 0) c!.runCommit(pos++, ptep, ptent);
       else if (c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.commit(cpu, ptep, ptent)))
@@ -829,6 +836,11 @@ export class Kernel {
 
   /** The same on small integers (flags word, low PTE flags, PFN): nothing to box when not inlined. */
   private canChangeWritable(vmFlags: number, lowFlags: number, pfn: number): boolean {
+    return this.canChangeWritableIn(this.machine.mem.kind, vmFlags, lowFlags, pfn);
+  }
+
+  /** The same with the frame-kind array passed in (read once per page table by the caller). */
+  private canChangeWritableIn(kinds: Uint8Array, vmFlags: number, lowFlags: number, pfn: number): boolean {
     // Literal masks, not the imported constants: this runs per PTE in mprotect's loop, and each
     // module binding costs V8 a cell load and a check there. Checked against the constants in
     // kernel.test.ts ("canChangeWritable masks").
@@ -836,13 +848,8 @@ export class Kernel {
     if ((lowFlags & 0x101) === 0x100) return false; // _PAGE_PROTNONE without _PAGE_PRESENT
     // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);
     // never the shared zero page. Shared: a clean entry may still need a write fault.
-    if ((vmFlags & 0x8) === 0) return (lowFlags & 0x200) === 0 && this.frameKind[pfn] === 2; // !VM_SHARED: !_PAGE_SPECIAL, FRAME_DATA
+    if ((vmFlags & 0x8) === 0) return (lowFlags & 0x200) === 0 && kinds[pfn] === 2; // !VM_SHARED: !_PAGE_SPECIAL, FRAME_DATA
     return (lowFlags & 0x40) !== 0; // _PAGE_DIRTY
-  }
-
-  /** The frame-kind array (reallocated when memory grows). */
-  private get frameKind(): Uint8Array {
-    return this.machine.mem.kind;
   }
 
   /** Remove the translations of unmapped ranges: clear PTEs, transfer D, flush, free frames. */

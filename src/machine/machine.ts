@@ -81,6 +81,9 @@ export const ACCESS_READ = 0;
 export const ACCESS_WRITE = 1;
 export const ACCESS_EXEC = 2;
 
+/** 512^level: the span of one entry at each paging level, in pages. */
+const LEVEL_SPAN = [1, 512, 262144, 134217728];
+
 export class Cpu {
   readonly tlb: Tlb;
   /** PFN of the PML4 this CPU translates with (CR3); 0 = none. */
@@ -331,7 +334,7 @@ export class Machine {
     let rights = TLB_RW | TLB_USER;
     const vpn = Math.floor(vaddr / 4096);
     for (let level = 3; level >= 1; level--) {
-      const idx = (vpn / 2 ** (9 * level)) & 511;
+      const idx = (vpn / LEVEL_SPAN[level]) & 511;
       const e = t[mem.tableSlot[pfn] * PTRS_PER_TABLE + idx];
       if ((e & _PAGE_PRESENT) === 0) {
         out.ptep = -1;
