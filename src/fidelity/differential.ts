@@ -235,6 +235,17 @@ interface SeqState {
 }
 
 class Replayer {
+  /** What was checked so far, as a report taking `ms`. */
+  report(ms: number): DifferentialReport {
+    return {
+      sequences: this.sequences,
+      calls: this.calls,
+      divergences: this.divergences,
+      outcomes: this.outcomes,
+      ms,
+    };
+  }
+
   readonly divergences: Divergence[] = [];
   readonly outcomes: Record<string, number> = {};
   sequences = 0;
@@ -454,13 +465,7 @@ export function replayTranscript(output: string, stopAtFirst = true): Differenti
   const t0 = Date.now();
   const rp = new Replayer(stopAtFirst);
   rp.feed(output);
-  return {
-    sequences: rp.sequences,
-    calls: rp.calls,
-    divergences: rp.divergences,
-    outcomes: rp.outcomes,
-    ms: Date.now() - t0,
-  };
+  return rp.report(Date.now() - t0);
 }
 
 /** Runs the differential test; throws only for infrastructure problems (no cc, mmops crash). */
@@ -476,13 +481,7 @@ export function runDifferential(opts: DifferentialOptions): DifferentialReport {
     rp.feed(runMmops(bin, s, n, opts.calls, windowPages));
     opts.onProgress?.(s - from + n);
   }
-  return {
-    sequences: rp.sequences,
-    calls: rp.calls,
-    divergences: rp.divergences,
-    outcomes: rp.outcomes,
-    ms: Date.now() - t0,
-  };
+  return rp.report(Date.now() - t0);
 }
 
 /** A readable account of one divergence. */
