@@ -2,6 +2,7 @@
 // `strace -f -e trace=memory -o LOG program` on every backend (or one), checking each call's
 // outcome against the recorded one. The typed stage (replayCommand) and the printer
 // (printReplay) are kept apart like the other commands' (commands.ts / report.ts).
+
 import { readFileSync, statSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
 import type { BackendModule } from "../kernel/pvops.js";
@@ -15,6 +16,7 @@ import {
 } from "../strace/replay.js";
 import { resolveBackend } from "./commands.js";
 import { EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
+import type { Out } from "./report.js";
 
 export const JSON_SCHEMA_REPLAY = "ptesim.replay/1";
 /** Logs larger than this are refused (strace logs of memory calls are small). */
@@ -105,11 +107,7 @@ function counts(r: Record<string, number>): string {
 }
 
 /** Print a replay: the per-backend table, divergences, and (with maps) the final VMA lists. */
-export function printReplay(
-  o: ReplayOutcome,
-  io: { out(s: string): void; err(s: string): void },
-  json: boolean,
-): void {
+export function printReplay(o: ReplayOutcome, io: Out, json: boolean): void {
   const r = o.result;
   if (json) {
     io.out(
