@@ -37,7 +37,7 @@ describe("ptesim usage errors", () => {
   it("unknown command or flag: exit 2 with the reason", () => {
     const a = ptesim("frobnicate");
     assert.equal(a.code, 2);
-    assert.match(a.err, /unknown command "frobnicate"/);
+    assert.match(a.err, /unknown command 'frobnicate'/);
     const b = ptesim("run", "--sed", "3");
     assert.equal(b.code, 2);
     assert.match(b.err, /--sed/);
@@ -57,6 +57,73 @@ describe("ptesim usage errors", () => {
   });
   it("bad replay token: exit 2", () => {
     assert.equal(ptesim("run", "--replay", "zz").code, 2);
+  });
+});
+
+describe("help, version and usage errors come from one definition per command", () => {
+  const commands = ["demo", "run", "check", "replay", "bench", "bench costs", "backends"];
+  it("ptesim help lists every command, the builtin scenarios and the exit codes", () => {
+    const h = ptesim("help");
+    assert.equal(h.code, 0);
+    for (const c of ["demo", "run", "check", "replay", "bench", "backends", "help"])
+      assert.match(h.out, new RegExp(`^  ${c} `, "m"), c);
+    assert.match(h.out, /builtin:default/);
+    assert.match(h.out, /exit codes:/);
+    assert.deepEqual(ptesim("--help").out, h.out);
+    assert.deepEqual(ptesim("-h").out, h.out);
+  });
+  for (const c of commands)
+    it(`help ${c}, ${c} --help and ${c} -h print the same generated help, exit 0`, () => {
+      const words = c.split(" ");
+      const a = ptesim("help", ...words);
+      assert.equal(a.code, 0, a.err);
+      assert.match(a.out, new RegExp(`^Usage: ptesim ${c} `));
+      assert.match(a.out, /-h, --help/);
+      assert.equal(ptesim(...words, "--help").out, a.out);
+      assert.equal(ptesim(...words, "-h").out, a.out);
+    });
+  it("demo's help names --seeds; run's names the builtin scenarios", () => {
+    assert.match(ptesim("help", "demo").out, /--seeds <n>.*\(default: 1000\)/s);
+    assert.match(ptesim("help", "run").out, /builtin:default or\s+builtin:check/);
+  });
+  it("--version prints the package version", () => {
+    const v = ptesim("--version");
+    assert.equal(v.code, 0);
+    assert.match(v.out, /^\d+\.\d+\.\d+\n$/);
+  });
+  it("mistyped options and commands get a suggestion and exactly one hint, exit 2", () => {
+    const a = ptesim("run", "--sed", "3");
+    assert.equal(a.code, 2);
+    assert.equal(a.err, "ptesim: unknown option '--sed' (did you mean --seed?)\n(see 'ptesim help run')\n");
+    const b = ptesim("chek");
+    assert.equal(b.code, 2);
+    assert.match(b.err, /unknown command 'chek' \(did you mean check\?\)/);
+    assert.equal(b.err.match(/ptesim help/g)?.length, 1);
+    const c = ptesim("help", "chek");
+    assert.equal(c.code, 2);
+    assert.match(c.err, /did you mean check\?/);
+    const d = ptesim("check", "--mode", "fast");
+    assert.equal(d.code, 2);
+    assert.match(d.err, /--mode is one of reduced, exhaustive; got "fast"/);
+  });
+  it("stray arguments are rejected, exit 2", () => {
+    for (const args of [
+      ["run", "builtin:default", "extra"],
+      ["demo", "x"],
+      ["backends", "x"],
+      ["bench", "costs", "x"],
+      ["replay"],
+    ]) {
+      const r = ptesim(...args);
+      assert.equal(r.code, 2, args.join(" "));
+      assert.equal(r.out, "");
+      assert.match(r.err, /argument/);
+    }
+  });
+  it("no command or a bare group prints help on stderr, exit 2", () => {
+    const r = ptesim("bench");
+    assert.equal(r.code, 2);
+    assert.match(r.err, /costs/);
   });
 });
 
