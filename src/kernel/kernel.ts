@@ -67,6 +67,13 @@ export const VM_FAULT_SIGSEGV = 1;
 /** Deliberately broken kernel variants, for teaching and for testing the checker. */
 export const KERNEL_MUTANTS = ["commit-after-unlock", "skip-tlb-flush", "missing-commit"] as const;
 export type KernelMutant = (typeof KERNEL_MUTANTS)[number];
+/** change_pte_range's mutant codes (skip-tlb-flush is sys_mprotect's: the loop is unchanged). */
+const MUTANT_NONE = 0;
+const MUTANT_CODE: Readonly<Record<KernelMutant, number>> = {
+  "commit-after-unlock": 1,
+  "skip-tlb-flush": MUTANT_NONE,
+  "missing-commit": 2,
+};
 
 export interface KernelOptions {
   /** Lazy MMU nesting rules: "classic" (nesting is a bug) or "nested" (Linux 2025 per-task counter). */
@@ -618,7 +625,9 @@ export class Kernel {
 
   /**
    * change_pte_range, as in mm/mprotect.c: PTE lock, lazy MMU mode, and for each present entry
-   * start -> pte_modify -> try-change-writable -> commit, accumulating pte_needs_flush.
+   * (or folio batch of entries) start -> pte_modify -> try-change-writable -> commit,
+   * accumulating pte_needs_flush. The one loop that `run`, `check`, `replay` and the benchmark
+   * use; folio batching and the kernel mutants are variation points of it (changePtes).
    */
   change_pte_range(
     vma: Vma,
@@ -629,8 +638,6 @@ export class Kernel {
     tryWritable: boolean,
     gather: { start: number; end: number },
   ): number {
-    if (this.maxBatch > 1 || this.mutant !== null)
-      return this.change_pte_range_general(vma, ptep0, start, end, newprot, tryWritable, gather);
     // VMA objects come in several hidden-class shapes: their fields are read here, where a new
     // shape costs V8 a deoptimization of this short function only, not of the loop.
     const vmFlags = vma.flags;
@@ -648,33 +655,45 @@ export class Kernel {
     );
     this.lazy_mmu_mode_disable();
     this.pte_unlock(ptep0);
+    // The commit-after-unlock mutant commits outside the lock (with the contract checked, the
+    // unlock itself has already reported the open transactions).
+    const d = this.deferredCommits;
+    if (d.length > 0) {
+      this.deferredCommits = [];
+      for (let j = 0; j < d.length; j += 4)
+        this.ptep_modify_prot_commit(vma, d[j + 1], d[j], d[j + 2] as pte_t, d[j + 3] as pte_t);
+    }
     return pages;
   }
+
+  /** Commits the commit-after-unlock mutant still owes: (ptep, addr, old, new) quadruples. */
+  private deferredCommits: number[] = [];
+
+  /**
+   * Route every single-PTE transaction of changePtes through the ptep_modify_prot_start/commit
+   * methods instead of their in-line copy. The two must behave identically (same memory, same
+   * contract log, same events): kernel.test.ts compares them over generated tables.
+   */
+  transactionsViaWrappers = false;
 
   /**
    * change_pte_range's loop over the `count` entries from `ptep0` (mapping from `start`), under
    * the PTE lock and in lazy MMU mode; adds the range needing a TLB flush to `gather`. Returns
    * the number of entries changed.
    *
-   * This is the hot loop of mprotect, written for V8:
-   * - ptep_modify_prot_start/commit are spelled out in line (contract checks, then the
-   *   backend's operation: what those two methods do; they must stay in step). V8 inlines a
-   *   call chain only while its bytecode fits a budget (920 bytes); spending none on the two
-   *   wrappers leaves room for the contract tracker, the backend and the machine's primitives.
-   *   A call left out of line that passes or returns a PTE value (a double above 2^31) would
-   *   allocate a HeapNumber each time.
-   * - With no scheduler hook installed nothing else runs until the loop ends, so the contract
-   *   is checked per table (ContractTracker.beginRun) rather than per transaction, every commit
-   *   still logged for the check at pte_unlock. With a hook, each start and commit is checked.
-   * - pte_modify and pte_needs_flush work on the entries' parts (small integers, see pte.ts);
-   *   the pte.ts helpers are bound to locals, as each use of an imported binding costs a load
-   *   and a check of its module cell; parameters are converted once, before the loop.
-   * - It reads no field of the VMA (only passes it on): a VMA of a new shape would deoptimize
-   *   it, and V8 then runs the loop in on-stack-replaced code entered from baseline code on
-   *   each call, without compiling the function again. Its bytecode is above V8's limit for
-   *   inlining (460 bytes), so it is compiled on its own with the whole inlining budget.
-   * - The loop counts entries with a small integer and keeps the flush range in locals: a double
-   *   loop variable or object field written per PTE costs V8 an allocation per iteration.
+   * Variation points, all in this one loop:
+   * - kernel.maxBatch > 1: folio batches (folioBatch reads the following entries through the
+   *   machine's primitives, as folio_pte_batch's ptep_get does, so the checker sees the batch
+   *   size being decided) go through modify_prot_start/commit_ptes;
+   * - the kernel mutants (missing-commit, commit-after-unlock) replace the commit;
+   * - transactionsViaWrappers (tests) uses the wrapper methods for single entries.
+   *
+   * The hot path (single entries, no mutant) is written for V8 (docs/PERFORMANCE.md):
+   * ptep_modify_prot_start/commit are spelled out in line, contract checks then the backend's
+   * operation, which is what the two methods do (a test pins that they behave the same).
+   * With no scheduler hook installed nothing else runs until the loop ends, so the contract is
+   * checked per table (ContractTracker.beginRun) rather than per transaction, every commit
+   * still logged for the check at pte_unlock. With a hook, each start and commit is checked.
    */
   private changePtes(
     vma: Vma,
@@ -703,6 +722,10 @@ export class Kernel {
     const base = +start;
     const vmFlags = vmaFlags | 0;
     const tryWrite = tryWritable === true;
+    const maxBatch = this.maxBatch | 0;
+    const mutant = this.mutant === null ? MUTANT_NONE : MUTANT_CODE[this.mutant];
+    // Single entries in line unless a variation point asks for the wrappers.
+    const inlineTxn = this.transactionsViaWrappers !== true;
     // Frame kinds, read once: no frame is allocated while mprotect holds mmap_lock for write.
     const kinds = m.mem.kind;
     const protLo = pgprotLo(newprot);
@@ -711,18 +734,34 @@ export class Kernel {
     let first = -1; // the entries needing a TLB flush: [first, last]
     let last = -1;
     // The contract log position while the table's transactions run checked per table, or -1.
-    let pos = c !== null && m.hook === null && this.ptlOwner[ptep0 >> 9] === cpu ? c.beginRun(cpu, n) : -1;
-    for (let i = 0; i < n; i++) {
+    let pos =
+      c !== null &&
+      m.hook === null &&
+      inlineTxn &&
+      maxBatch === 1 &&
+      mutant === MUTANT_NONE &&
+      this.ptlOwner[ptep0 >> 9] === cpu
+        ? c.beginRun(cpu, n)
+        : -1;
+    for (let i = 0; i < n; ) {
       // Between PTEs the loop's live state is (position, flush range so far): say so to a
       // checker, which may then forget the values read for earlier PTEs.
       if (m.hook !== null) this.checkpoint(ptep0, i, first, last, gather);
       const ptep = ptep0 + i;
-      if (!present(m.pteRead(cpu, ptep))) continue; // ptep_get
+      const firstPte = m.pteRead(cpu, ptep); // ptep_get
+      if (!present(firstPte)) {
+        i++;
+        continue;
+      }
       const addr = base + i * 4096;
-      // ptep_modify_prot_start (in line, see above)
-      if (pos < 0 && c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.start(cpu, ptep)))
-        this.startFailed(ptep, addr);
-      const oldpte = pv.ptep_modify_prot_start(vma, addr, ptep);
+      const nr = maxBatch > 1 ? this.folioBatch(cpu, ptep, firstPte, Math.min(maxBatch, n - i)) : 1;
+      let oldpte: pte_t;
+      if (nr === 1 && inlineTxn) {
+        // ptep_modify_prot_start (in line, see above)
+        if (pos < 0 && c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.start(cpu, ptep)))
+          this.startFailed(ptep, addr);
+        oldpte = pv.ptep_modify_prot_start(vma, addr, ptep);
+      } else oldpte = this.modify_prot_start_ptes(vma, addr, ptep, nr);
       // ptent = pte_modify(oldpte, newprot), then pte_mkwrite if can_change_pte_writable
       const oldLo = oldpte | 0;
       const oldHi = high12(oldpte);
@@ -733,20 +772,47 @@ export class Kernel {
       // Same high part (the common case): adjust the old value by the low word's difference,
       // which is exact (integers below 2^53) and avoids rebuilding a double from two halves.
       const ptent = (hi === oldHi ? oldpte + ((lo >>> 0) - (oldLo >>> 0)) : fromParts(lo, hi)) as pte_t;
-      // ptep_modify_prot_commit (in line, see above)
-      if (pos >= 0) c!.runCommit(pos++, ptep, ptent);
-      else if (c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.commit(cpu, ptep, ptent)))
-        this.commitFailed(ptep, addr);
-      pv.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
+      if (mutant !== MUTANT_NONE) this.mutantCommit(mutant, vma, addr, ptep, oldpte, ptent, nr);
+      else if (nr === 1 && inlineTxn) {
+        // ptep_modify_prot_commit (in line, see above)
+        if (pos >= 0) c!.runCommit(pos++, ptep, ptent);
+        else if (c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.commit(cpu, ptep, ptent)))
+          this.commitFailed(ptep, addr);
+        pv.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
+      } else this.modify_prot_commit_ptes(vma, addr, ptep, oldpte, ptent, nr);
       if (needsFlush(oldLo, oldHi, lo, hi)) {
         if (first < 0) first = i;
-        last = i;
+        last = i + nr - 1;
       }
-      pages++;
+      pages += nr;
+      i += nr;
     }
     if (pos >= 0) c!.endRun(cpu, pos);
     if (first >= 0) addToGather(gather, base + first * 4096, base + (last + 1) * 4096);
     return pages;
+  }
+
+  /** The kernel mutants' replacement for the commit of `nr` entries from `ptep`. */
+  private mutantCommit(
+    mutant: number,
+    vma: Vma,
+    addr: number,
+    ptep: ptep_t,
+    oldpte: pte_t,
+    ptent: pte_t,
+    nr: number,
+  ): void {
+    if (mutant === MUTANT_CODE["commit-after-unlock"]) {
+      for (let j = 0; j < nr; j++)
+        this.deferredCommits.push(ptep + j, addr + j * 4096, oldpte + j * 4096, ptent + j * 4096);
+      return;
+    }
+    if (mutant === MUTANT_CODE["missing-commit"] && this.contract !== null) {
+      // The mutant forgets the commit; keep the contract tracker quiet about pairing so the
+      // checker sees the consequence (data loss), not only the bookkeeping rule.
+      for (let j = 0; j < nr; j++)
+        this.contract.commit(this.current, ptep + j, this.machine.mem.tables[ptep + j] as pte_t);
+    }
   }
 
   private checkpoint(
@@ -763,69 +829,13 @@ export class Kernel {
     h.checkpoint(this.current, live);
   }
 
-  /** change_pte_range with folio batching (modify_prot_*_ptes) and the kernel mutants. */
-  private change_pte_range_general(
-    vma: Vma,
-    ptep0: ptep_t,
-    start: number,
-    end: number,
-    newprot: number,
-    tryWritable: boolean,
-    gather: { start: number; end: number },
-  ): number {
-    const m = this.machine;
-    const cpu = this.current;
-    const mutant = this.mutant;
-    const n = (end - start) / 4096;
-    let pages = 0;
-    const deferred: { ptep: ptep_t; addr: number; old: pte_t; nw: pte_t }[] = [];
-    this.pte_lock(ptep0);
-    this.lazy_mmu_mode_enable();
-    for (let i = 0; i < n; ) {
-      const ptep = ptep0 + i;
-      const addr = start + i * 4096;
-      const oldpte0 = m.pteRead(cpu, ptep); // ptep_get
-      if (!pte_present(oldpte0)) {
-        i++;
-        continue;
-      }
-      const nr = this.maxBatch > 1 ? this.folioBatch(ptep, oldpte0, Math.min(this.maxBatch, n - i)) : 1;
-      const oldpte = this.modify_prot_start_ptes(vma, addr, ptep, nr);
-      let ptent = pte_modify(oldpte, newprot);
-      if (tryWritable && !pte_write(ptent) && this.can_change_pte_writable(vma, ptent))
-        ptent = pte_mkwrite(ptent);
-      if (mutant === "commit-after-unlock") {
-        for (let j = 0; j < nr; j++)
-          deferred.push({
-            ptep: ptep + j,
-            addr: addr + j * 4096,
-            old: (oldpte + j * 4096) as pte_t,
-            nw: (ptent + j * 4096) as pte_t,
-          });
-      } else if (mutant !== "missing-commit") {
-        this.modify_prot_commit_ptes(vma, addr, ptep, oldpte, ptent, nr);
-      } else if (this.contract !== null) {
-        // The mutant forgets the commit; keep the contract tracker quiet about pairing so the
-        // checker sees the consequence (data loss), not only the bookkeeping rule.
-        for (let j = 0; j < nr; j++) this.contract.commit(cpu, ptep + j, m.mem.tables[ptep + j] as pte_t);
-      }
-      if (pte_needs_flush(oldpte, ptent)) addToGather(gather, addr, addr + nr * 4096);
-      pages += nr;
-      i += nr;
-    }
-    this.lazy_mmu_mode_disable();
-    // commit-after-unlock mutant: drop the lock, then commit outside it. With the contract
-    // checked, the unlock itself reports the open transactions.
-    this.pte_unlock(ptep0);
-    for (const d of deferred) this.ptep_modify_prot_commit(vma, d.addr, d.ptep, d.old, d.nw);
-    return pages;
-  }
-
   /** How many entries from `ptep` map consecutive frames with identical flags (one folio's run). */
-  private folioBatch(ptep: ptep_t, first: pte_t, max: number): number {
-    const t = this.machine.mem.tables;
+  private folioBatch(cpu: number, ptep: ptep_t, first: pte_t, max: number): number {
+    // ptep_get of each following entry: a real load, so one step of the checker's, and what it
+    // returns (hence the batch size) is part of the checker's state.
+    const m = this.machine;
     let n = 1;
-    while (n < max && t[ptep + n] === first + n * 4096) n++;
+    while (n < max && m.pteRead(cpu, ptep + n) === first + n * 4096) n++;
     return n;
   }
 
