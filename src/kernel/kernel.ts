@@ -36,6 +36,7 @@ import {
   pteNeedsFlushParts,
   pteSetLow,
 } from "../machine/pte.js";
+import { Hypervisor, type HypervisorOptions } from "../xen/hypervisor.js";
 import { ContractTracker, ContractViolation } from "./contract.js";
 import { _PAGE_TABLE, vm_get_page_prot } from "./pgprot.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
@@ -49,9 +50,6 @@ import {
   VM_WRITE,
   type Vma,
 } from "./vma.js";
-
-/** 512^level: the span of one entry at each paging level, in pages (no Math.pow in walks). */
-const LEVEL_SHIFT = [1, 512, 262144, 134217728];
 
 function addToGather(g: { start: number; end: number }, start: number, end: number): void {
   if (start < g.start) g.start = start;
@@ -112,34 +110,50 @@ export interface MprotectStats {
 }
 
 /**
- * The BackendContext a kernel hands its backend. A class, not closures, so that V8 can inline
- * the per-PTE calls of the hot path (backend -> context -> machine) into change_pte_range.
+ * The BackendContext a kernel hands its backend: the step primitives and nothing that reaches
+ * the machine (it is a private field). A class, not closures, so that V8 can inline the per-PTE
+ * calls of the hot path (backend -> context -> machine) into change_pte_range.
  */
 class KernelBackendContext implements BackendContext {
-  readonly machine: Machine;
+  readonly #m: Machine;
+  readonly #k: Kernel;
+  readonly ncpus: number;
   constructor(
-    private readonly k: Kernel,
+    k: Kernel,
     readonly options: Readonly<Record<string, unknown>>,
   ) {
-    this.machine = k.machine;
+    this.#k = k;
+    this.#m = k.machine;
+    this.ncpus = k.machine.cpus.length;
   }
   currentCpu(): number {
-    return this.machine.current;
+    return this.#m.current;
   }
   read(p: ptep_t): pte_t {
-    return this.machine.pteRead(this.machine.current, p);
+    const m = this.#m;
+    return m.pteRead(m.current, p);
   }
   write(p: ptep_t, v: pte_t): void {
-    this.machine.pteWrite(this.machine.current, p, v);
+    const m = this.#m;
+    m.pteWrite(m.current, p, v);
   }
   xchg(p: ptep_t, v: pte_t): pte_t {
-    return this.machine.pteXchg(this.machine.current, p, v);
+    const m = this.#m;
+    return m.pteXchg(m.current, p, v);
   }
   cmpxchg(p: ptep_t, e: pte_t, v: pte_t): pte_t {
-    return this.machine.pteCmpxchg(this.machine.current, p, e, v);
+    const m = this.#m;
+    return m.pteCmpxchg(m.current, p, e, v);
+  }
+  count(counter: number): void {
+    const m = this.#m;
+    m.ledger.add(m.current, counter);
+  }
+  createHypervisor(opts: HypervisorOptions = {}): Hypervisor {
+    return new Hypervisor(this.#m, opts);
   }
   nativeFlushTlbMulti(cpus: readonly number[], range: FlushRange): void {
-    this.k.nativeFlushTlbMulti(cpus, range);
+    this.#k.nativeFlushTlbMulti(cpus, range);
   }
 }
 
@@ -262,25 +276,12 @@ export class Kernel {
    * accesses suffice (and are not scheduling points).
    */
   walk(addr: number, alloc: boolean): ptep_t {
-    const mem = this.machine.mem;
-    let pfn = this.pgd;
-    const vpn = Math.floor(addr / 4096);
-    for (let level = 3; level >= 1; level--) {
-      const idx = (vpn / LEVEL_SHIFT[level]) & 511;
-      const slot = mem.tableSlot[pfn] * PTRS_PER_TABLE + idx;
-      let e = mem.tables[slot] as pte_t;
-      if ((e & _PAGE_PRESENT) === 0) {
-        if (!alloc) return -1;
-        const t = mem.allocTable();
-        e = pfn_pte(t, _PAGE_TABLE);
-        // allocTable may have grown the table store: index it afresh.
-        mem.tables[slot] = e;
-      }
-      pfn = pte_pfn(e);
+    const p = this.machine.walkAlloc(this.pgd, addr, alloc, _PAGE_TABLE);
+    if (alloc) {
+      const slot = (p / PTRS_PER_TABLE) | 0;
+      if (!this.ptBase.has(slot)) this.ptBase.set(slot, Math.floor(addr / 0x200000) * 0x200000);
     }
-    const slot = mem.tableSlot[pfn];
-    if (alloc && !this.ptBase.has(slot)) this.ptBase.set(slot, Math.floor(addr / 0x200000) * 0x200000);
-    return slot * PTRS_PER_TABLE + (vpn & 511);
+    return p;
   }
 
   /** The virtual address a PTE slot maps (-1 if unknown). Not for hot paths. */
@@ -292,7 +293,7 @@ export class Kernel {
   // ---------------------------------------------------------------- locks
 
   private ensureLockSlots(): void {
-    const n = this.machine.mem.tables.length / PTRS_PER_TABLE;
+    const n = this.machine.mem.tableSlots;
     if (this.ptlOwner.length < n) {
       const a = new Int16Array(n).fill(-1);
       a.set(this.ptlOwner);
@@ -321,7 +322,7 @@ export class Kernel {
   pte_unlock(ptep: ptep_t): void {
     const cpu = this.current;
     const slot = (ptep / PTRS_PER_TABLE) | 0;
-    if (this.contract !== null) this.contract.unlock(cpu, slot, this.machine.mem.tables);
+    if (this.contract !== null) this.contract.unlock(cpu, slot, this.machine);
     this.ptlOwner[slot] = -1;
     this.machine.step(cpu, STEP.UNLOCK, ptep);
   }
@@ -811,7 +812,7 @@ export class Kernel {
       // The mutant forgets the commit; keep the contract tracker quiet about pairing so the
       // checker sees the consequence (data loss), not only the bookkeeping rule.
       for (let j = 0; j < nr; j++)
-        this.contract.commit(this.current, ptep + j, this.machine.mem.tables[ptep + j] as pte_t);
+        this.contract.commit(this.current, ptep + j, this.machine.peekPte(ptep + j));
     }
   }
 
@@ -1086,6 +1087,6 @@ export class Kernel {
   /** Read the PTE for `addr` without side effects (for oracles and display), or NULL_PTE. */
   peekPte(addr: number): pte_t {
     const p = this.walk(addr, false);
-    return p < 0 ? NULL_PTE : (this.machine.mem.tables[p] as pte_t);
+    return p < 0 ? NULL_PTE : this.machine.peekPte(p);
   }
 }
