@@ -14,15 +14,7 @@ import {
 } from "../kernel/mman.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { ACCESS_READ, ACCESS_WRITE, Machine, STEP } from "../machine/machine.js";
-import {
-  _PAGE_DIRTY,
-  _PAGE_RW,
-  _PAGE_USER,
-  pte_dirty,
-  type pte_t,
-  pte_write,
-  pteClearLow,
-} from "../machine/pte.js";
+import { _PAGE_DIRTY, _PAGE_RW, _PAGE_USER, pte_dirty, pte_write, pteClearLow } from "../machine/pte.js";
 import { loadScenarioText } from "../scenario/load.js";
 import { DEFAULT_SCENARIO, ScenarioSchema } from "../sim/scenario.js";
 import { runScenario } from "../sim/simulation.js";

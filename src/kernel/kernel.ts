@@ -20,7 +20,6 @@ import {
   pte_mkwrite_lo,
   pte_mkyoung,
   pte_modify,
-  pte_needs_flush,
   pte_none,
   pte_pfn,
   pte_present,
@@ -796,7 +795,7 @@ export class Kernel {
   /** The kernel mutants' replacement for the commit of `nr` entries from `ptep`. */
   private mutantCommit(
     mutant: number,
-    vma: Vma,
+    _vma: Vma,
     addr: number,
     ptep: ptep_t,
     oldpte: pte_t,
