@@ -97,6 +97,8 @@ export interface KernelObserver {
   syscallEnter?(cpu: number, name: string): void;
   /** A syscall returned. */
   syscallReturn?(cpu: number, name: string, ret: number): void;
+  /** mmap_lock was taken for write (`taken`) or is about to be released by `cpu`. */
+  mmapWrite?(cpu: number, taken: boolean): void;
 }
 
 export interface MprotectStats {
@@ -281,6 +283,11 @@ export class Kernel {
       if (!this.ptBase.has(slot)) this.ptBase.set(slot, Math.floor(addr / 0x200000) * 0x200000);
     }
     return p;
+  }
+
+  /** The table slots of the mm's PTE (leaf) tables, ascending. */
+  leafTableSlots(): number[] {
+    return [...this.ptBase.keys()].sort((a, b) => a - b);
   }
 
   /** The virtual address a PTE slot maps (-1 if unknown). Not for hot paths. */
@@ -506,8 +513,11 @@ export class Kernel {
     if (this.mmapWriter !== -1)
       throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
     this.mmapWriter = cpu;
+    this.observer?.mmapWrite?.(cpu, true);
   }
-  mmapWriteUnlock(): void {
+  /** Release mmap_lock; `completed` false when unwinding from a failure (observers are not told). */
+  mmapWriteUnlock(completed = true): void {
+    if (completed) this.observer?.mmapWrite?.(this.mmapWriter, false);
     this.mmapWriter = -1;
   }
 
@@ -561,6 +571,7 @@ export class Kernel {
   sys_munmap(cpu: number, addr: number, len: number): number {
     const prev = this.enter(cpu, "munmap");
     this.mmapWriteLock(cpu);
+    let done = false;
     let ret: number;
     try {
       const r = this.as.munmap(addr, len);
@@ -569,8 +580,9 @@ export class Kernel {
         this.zapRanges(r.unmapped);
         ret = 0;
       }
+      done = true;
     } finally {
-      this.mmapWriteUnlock();
+      this.mmapWriteUnlock(done);
     }
     return this.leave(cpu, "munmap", ret, prev);
   }
@@ -583,6 +595,7 @@ export class Kernel {
   sys_mprotect(cpu: number, addr: number, len: number, prot: number): number {
     const prev = this.enter(cpu, "mprotect");
     this.mmapWriteLock(cpu);
+    let done = false;
     const st: MprotectStats = { ptesChanged: 0, flushPages: 0, flushFull: false };
     let ret: number;
     try {
@@ -596,8 +609,9 @@ export class Kernel {
         this.flush_tlb_mm_range(gather.start, gather.end); // tlb_finish_mmu
       }
       ret = r.errno === 0 ? 0 : -r.errno;
+      done = true;
     } finally {
-      this.mmapWriteUnlock();
+      this.mmapWriteUnlock(done);
     }
     this.lastMprotect = st;
     return this.leave(cpu, "mprotect", ret, prev);
