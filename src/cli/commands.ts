@@ -3,6 +3,7 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
+import { guardBackend } from "../backends/guard.js";
 import { allBackends, getBackend } from "../backends/registry.js";
 import { type CheckMode, type CheckResult, check } from "../check/explore.js";
 import { decodeReplay, ReplayDecider, ReplayMismatch } from "../check/replay.js";
@@ -82,7 +83,7 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
     );
   }
   const b = (mod.default ?? mod.backend) as Partial<BackendModule> | undefined;
-  if (b === undefined || typeof b !== "object")
+  if (b === undefined || b === null || typeof b !== "object")
     throw new PtesimError(
       "backend",
       `${spec}: the module exports no backend (export default { name, description, correct, create })`,
@@ -93,12 +94,29 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   ] as const)
     if (typeof b[k] !== t)
       throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
-  return {
-    name: b.name!,
-    description: typeof b.description === "string" ? b.description : `user backend from ${spec}`,
-    correct: b.correct !== false,
-    create: b.create!,
-  };
+  for (const [k, t] of [
+    ["description", "string"],
+    ["correct", "boolean"],
+    ["stateless", "boolean"],
+  ] as const)
+    if (b[k] !== undefined && typeof b[k] !== t)
+      throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
+  const schema = b.optionsSchema as { safeParse?: unknown } | undefined;
+  if (schema !== undefined && (schema === null || typeof schema.safeParse !== "function"))
+    throw new PtesimError("backend", `${spec}: the exported backend's "optionsSchema" must be a zod schema`);
+  // Every documented field is honoured; the operations run behind the guard (user mistakes are
+  // the user's: src/backends/guard.ts).
+  return guardBackend(
+    {
+      name: b.name!,
+      description: b.description ?? `user backend from ${spec}`,
+      correct: b.correct !== false,
+      create: b.create!,
+      ...(b.stateless === undefined ? {} : { stateless: b.stateless }),
+      ...(b.optionsSchema === undefined ? {} : { optionsSchema: b.optionsSchema }),
+    },
+    spec,
+  );
 }
 
 /** The scenario's `backend:`; a module path in a scenario file is relative to that file. */

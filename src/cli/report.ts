@@ -178,6 +178,7 @@ export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
       completeExecutions: stats.completeExecutions,
       states: stats.states,
       transitions: stats.transitions,
+      distinctFinalStates: stats.distinctFinalStates,
       elapsedMs: Math.round(stats.elapsedMs),
     };
     if (r.verdict === "violated") {
@@ -213,7 +214,7 @@ export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
     `  bounds: ${sc.syscalls.length} syscall(s) on CPU0, ${users} user CPU(s) with ${accesses} access(es), ${sc.regions.reduce((a, x) => a + x.pages, 0)} page(s)`,
   );
   io.out(
-    `  ${r.states} states, ${r.executions} executions (${r.completeExecutions} to the end), ${r.transitions} decisions in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate(r.states, r.elapsedMs)} states/s)`,
+    `  ${r.states} states, ${r.executions} executions (${r.completeExecutions} to the end, ${r.distinctFinalStates} distinct final states), ${r.transitions} decisions in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate(r.states, r.elapsedMs)} states/s)`,
   );
   if (r.verdict === "verified") {
     io.out("VERIFIED: no interleaving violates any property in these bounds");
@@ -221,7 +222,7 @@ export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
   }
   if (r.verdict === "incomplete") {
     io.out(
-      `INCOMPLETE: stopped at --${r.reason === "max-executions" ? "max-executions" : "max-seconds"} before exploring every interleaving; nothing violated so far, nothing verified`,
+      `INCOMPLETE: stopped at --${r.reason} before exploring every interleaving; nothing violated so far, nothing verified`,
     );
     return;
   }

@@ -4,7 +4,7 @@
 // backend. Pure: no I/O, no node: imports.
 import { CTR } from "../machine/ledger.js";
 import { type Machine, PF_INSTR, PF_PROT, PF_WRITE, STEP } from "../machine/machine.js";
-import { copyInto, FRAME_DATA, type ptep_t } from "../machine/physmem.js";
+import { copyInto, FRAME_DATA, FRAME_TABLE, type ptep_t } from "../machine/physmem.js";
 import {
   _PAGE_ACCESSED,
   _PAGE_PRESENT,
@@ -149,6 +149,11 @@ class KernelBackendContext implements BackendContext {
   count(counter: number): void {
     const m = this.#m;
     m.ledger.add(m.current, counter);
+  }
+  validPtep(p: number): boolean {
+    const mem = this.#m.mem;
+    if (!Number.isInteger(p) || p < 0 || p >= mem.tableSlots * PTRS_PER_TABLE) return false;
+    return mem.kind[mem.slotPfn[(p / PTRS_PER_TABLE) | 0]] === FRAME_TABLE;
   }
   createHypervisor(opts: HypervisorOptions = {}): Hypervisor {
     return new Hypervisor(this.#m, opts);

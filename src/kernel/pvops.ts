@@ -76,6 +76,8 @@ export interface BackendContext {
   cmpxchg(ptep: ptep_t, expect: pte_t, v: pte_t): pte_t;
   /** The native TLB shootdown: INVLPG or full flush locally, IPIs to the other CPUs. */
   nativeFlushTlbMulti(cpus: readonly number[], range: FlushRange): void;
+  /** Whether `ptep` names an entry of one of the machine's page tables (for validating). */
+  validPtep?(ptep: number): boolean;
   /** Backend options from the scenario (`backendOptions`), already validated by the backend. */
   readonly options: Readonly<Record<string, unknown>>;
 }
