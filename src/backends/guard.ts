@@ -10,13 +10,14 @@
 //     in a primitive) swallowed by the module's code.
 // Regions (VMAs) reach the module as frozen copies: it cannot corrupt the kernel's.
 // Built-in backends are not guarded (the hot path stays as it is). Pure: no I/O.
+
+import type { BackendContext, BackendModule, PvMmuOps } from "../kernel/pvops.js";
 import type { Vma } from "../kernel/vma.js";
 import type { ptep_t } from "../machine/physmem.js";
 import type { pte_t } from "../machine/pte.js";
-import type { BackendContext, BackendModule, PvMmuOps } from "../kernel/pvops.js";
 
 /** Steps (primitive or hypervisor calls) one backend operation may take (default). */
-export const DEFAULT_OPERATION_STEP_BUDGET = 100_000;
+export const DEFAULT_OPERATION_STEP_BUDGET = 10_000;
 
 /** A user backend did something wrong. */
 export class BackendError extends Error {
@@ -70,8 +71,18 @@ const OPTIONAL_OPS = [
 ] as const;
 
 export interface GuardOptions {
-  /** Steps one operation may take before it is a BackendError (default 100,000). */
+  /** Steps one operation may take before it is a BackendError (default 10,000). */
   stepBudget?: number;
+  /**
+   * Told when the module's code is entered and left (outermost calls only): a watchdog outside
+   * this thread can then stop code that never returns without calling a primitive.
+   */
+  watch?: UserCodeWatch;
+}
+
+export interface UserCodeWatch {
+  enter(module: string, operation: string): void;
+  leave(): void;
 }
 
 /** The state shared by one guarded instance's operations and context. */
@@ -154,6 +165,7 @@ function frozenVma(vma: Vma): Vma {
  */
 export function guardBackend(b: BackendModule, module: string, opts: GuardOptions = {}): BackendModule {
   const budget = opts.stepBudget ?? DEFAULT_OPERATION_STEP_BUDGET;
+  const watch = opts.watch;
   return {
     ...b,
     create(ctx: BackendContext): PvMmuOps {
@@ -161,11 +173,14 @@ export function guardBackend(b: BackendModule, module: string, opts: GuardOption
       const valid =
         ctx.validPtep === undefined ? (p: number) => Number.isInteger(p) && p >= 0 : ctx.validPtep.bind(ctx);
       let ops: PvMmuOps | undefined;
+      watch?.enter(module, "create");
       try {
         ops = b.create(guardedContext(g, ctx, valid));
       } catch (e) {
         if (e instanceof BackendError) throw e;
         g.fail(`threw: ${errorText(e)}`, "create");
+      } finally {
+        watch?.leave();
       }
       if (ops === null || typeof ops !== "object")
         return g.fail(`returned ${describe(ops)}, not the PvMmuOps object`, "create");
@@ -184,6 +199,7 @@ export function guardBackend(b: BackendModule, module: string, opts: GuardOption
             g.op = k;
             g.steps = 0;
             g.inFlight = null;
+            watch?.enter(module, k);
           }
           if (args.length > 0 && typeof args[0] === "object" && args[0] !== null && k.includes("modify_prot"))
             args[0] = frozenVma(args[0] as Vma);
@@ -191,11 +207,17 @@ export function guardBackend(b: BackendModule, module: string, opts: GuardOption
           try {
             r = (f as (...a: unknown[]) => unknown).apply(impl, args);
           } catch (e) {
-            if (outer === "") g.op = "";
+            if (outer === "") {
+              g.op = "";
+              watch?.leave();
+            }
             if (e instanceof BackendError || e === g.inFlight) throw e;
             throw new BackendError(module, k, `threw: ${errorText(e)}`);
           }
-          if (outer === "") g.op = "";
+          if (outer === "") {
+            g.op = "";
+            watch?.leave();
+          }
           if (g.inFlight !== null) {
             const e = g.inFlight;
             g.inFlight = null;

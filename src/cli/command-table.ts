@@ -11,6 +11,7 @@ import { EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
 import { printCheck, printDemo, printRun } from "./report.js";
+import { DEFAULT_MAX_MEMORY_MB } from "./supervise.js";
 
 /** Write via a temporary file and rename, so a failure never leaves a half-written result. */
 function writeFileAtomic(path: string, text: string): void {
@@ -107,6 +108,10 @@ export const COMMANDS: CommandSpec[] = [
         parse: intArg(1, 1e12),
       }),
       opt("--max-seconds <s>", "stop after s seconds: verdict INCOMPLETE", { parse: intArg(1, 1e7) }),
+      opt("--max-memory <mb>", "stop when the search holds this much memory: verdict INCOMPLETE", {
+        parse: intArg(64, 1 << 20),
+        default: [DEFAULT_MAX_MEMORY_MB, `${DEFAULT_MAX_MEMORY_MB}`],
+      }),
     ],
     json: true,
     run: async ([file], o, { io, json }) => {
@@ -117,6 +122,7 @@ export const COMMANDS: CommandSpec[] = [
         mode: o.mode as "reduced" | "exhaustive",
         ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions as number }),
         ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
+        maxMemoryMb: o.maxMemory as number,
         onProgress: (p) => {
           progressShown = true;
           // On a terminal one line rewritten in place; in a log, one line per report.

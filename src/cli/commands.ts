@@ -14,6 +14,7 @@ import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/sce
 import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
 import { benchCosts, type CostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
+import { userCodeWatch } from "./supervise.js";
 
 export interface ScenarioSource {
   scenario: Scenario;
@@ -74,13 +75,17 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   }
   const path = resolve(spec);
   let mod: Record<string, unknown>;
+  const watch = userCodeWatch();
+  watch?.enter(spec, "load");
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (e) {
     throw new PtesimError(
       "backend",
-      `${spec}: cannot load backend module (${(e as Error).message.split("\n")[0]})`,
+      `${spec}: cannot load backend module (${(e as Error)?.message?.split("\n")[0] ?? String(e)})`,
     );
+  } finally {
+    watch?.leave();
   }
   const b = (mod.default ?? mod.backend) as Partial<BackendModule> | undefined;
   if (b === undefined || b === null || typeof b !== "object")
@@ -116,6 +121,7 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
       ...(b.optionsSchema === undefined ? {} : { optionsSchema: b.optionsSchema }),
     },
     spec,
+    watch === undefined ? {} : { watch },
   );
 }
 
@@ -282,6 +288,8 @@ export interface CheckCommandOptions {
   mode?: CheckMode;
   maxExecutions?: number;
   maxSeconds?: number;
+  /** The memory bound (MB) of the whole command; the search stops (INCOMPLETE) at 85% of it. */
+  maxMemoryMb?: number;
   onProgress?: (p: { executions: number; states: number; elapsedMs: number }) => void;
 }
 
@@ -308,6 +316,9 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
     mode,
     ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
     ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+    ...(o.maxMemoryMb === undefined
+      ? {}
+      : { maxMemoryBytes: o.maxMemoryMb * 0.85 * 2 ** 20, memoryUsed: () => process.memoryUsage().heapUsed }),
     now: () => performance.now(),
     ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
   });

@@ -4,6 +4,7 @@
 import { COMMANDS, PROGRAM } from "./command-table.js";
 import { runCli } from "./program.js";
 import type { Out } from "./report.js";
+import { supervised } from "./supervise.js";
 
 const io: Out = {
   out: (s) => process.stdout.write(`${s}\n`),
@@ -17,6 +18,9 @@ for (const stream of [process.stdout, process.stderr])
     throw e;
   });
 
-runCli(process.argv.slice(2), PROGRAM, COMMANDS, io).then((code) => {
+// The command runs in a supervised worker: user backend modules cannot hang it, crash it or end
+// it with a false exit 0 (supervise.ts).
+const argv = process.argv.slice(2);
+supervised(new URL(import.meta.url), argv, io, () => runCli(argv, PROGRAM, COMMANDS, io)).then((code) => {
   process.exitCode = code;
 });
