@@ -6,7 +6,14 @@ import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { guardBackend } from "../backends/guard.js";
 import { allBackends, getBackend } from "../backends/registry.js";
 import { type CheckMode, type CheckResult, check } from "../check/explore.js";
-import { decodeReplay, ReplayDecider, ReplayMismatch } from "../check/replay.js";
+import {
+  decodeReplay,
+  encodeReplay,
+  ReplayDecider,
+  ReplayMismatch,
+  type ReplayStamp,
+  replayStamp,
+} from "../check/replay.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
 import type { PropertyName } from "../sim/oracle.js";
@@ -111,7 +118,7 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
     throw new PtesimError("backend", `${spec}: the exported backend's "optionsSchema" must be a zod schema`);
   // Every documented field is honoured; the operations run behind the guard (user mistakes are
   // the user's: src/backends/guard.ts).
-  return guardBackend(
+  const guarded = guardBackend(
     {
       name: b.name!,
       description: b.description ?? `user backend from ${spec}`,
@@ -123,6 +130,8 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
     spec,
     watch === undefined ? {} : { watch },
   );
+  userBackendSpecs.set(guarded, spec);
+  return guarded;
 }
 
 /** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
@@ -161,10 +170,41 @@ export interface RunOutcome {
   sweep: SweepSummary | null;
   /** The command line that reproduces `result`. */
   reproduce: string;
+  /** The stamped replay token of `result`'s interleaving alone. */
+  replay: string;
 }
 
-export function reproduceCommand(file: string | null, backend: string, seed: number, extra = ""): string {
-  return `ptesim run${file ? ` ${file}` : ""} --backend ${backend} --seed ${seed}${extra}`;
+/** User backends by the spec they were loaded from (a path), for commands that reproduce runs. */
+const userBackendSpecs = new WeakMap<BackendModule, string>();
+
+/** What `--backend` must say to get `b` again: its path for a module, else its name. */
+export function backendArg(b: BackendModule): string {
+  return userBackendSpecs.get(b) ?? b.name;
+}
+
+/** The identity a replay token is stamped with: a module never passes for a built-in. */
+export function backendIdentity(b: BackendModule): string {
+  return `${userBackendSpecs.has(b) ? "module" : "builtin"}:${b.name}`;
+}
+
+/** The stamp of replay tokens for this scenario (as run, seed included) and backend. */
+export function stampOf(scenario: Scenario, b: BackendModule): ReplayStamp {
+  return replayStamp(scenario, backendIdentity(b));
+}
+
+/** `s` as one POSIX shell word. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+/** The command that reproduces a run: it works as printed (paths quoted, module paths kept). */
+export function reproduceCommand(
+  file: string | null,
+  backend: BackendModule,
+  seed: number,
+  replay?: string,
+): string {
+  return `ptesim run${file ? ` ${shellQuote(file)}` : ""} --backend ${shellQuote(backendArg(backend))} --seed ${seed}${replay === undefined ? "" : ` --replay ${replay}`}`;
 }
 
 /** The scenario with `backend` in charge: its backendOptions re-checked against that backend's schema. */
@@ -189,24 +229,31 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
   };
   if (o.replay !== undefined) {
     if (o.sweep !== undefined) throw new PtesimError("usage", "--replay and --sweep do not go together");
-    const path = decodeReplay(o.replay);
+    const path = decodeReplay(o.replay, stampOf(base, backend));
     if (typeof path === "string") throw new PtesimError("replay", `bad replay token: ${path}`);
     const sim = new Simulation(base, backend);
     sim.populate();
     sim.setPrograms(xoroshiro128plus(base.seed ^ 0x5eed1e55));
     let result: RunResult;
+    const decider = new ReplayDecider(path, true);
     try {
-      result = sim.execute(new ReplayDecider(path, true));
+      result = sim.execute(decider);
     } catch (e) {
       if (e instanceof ReplayMismatch) throw new PtesimError("replay", e.message);
       throw e;
     }
+    if (!decider.exhausted)
+      throw new PtesimError(
+        "replay",
+        "bad replay token: the run ended before the token did (trailing characters after the recorded decisions)",
+      );
     return {
       source,
       backend,
       result,
       sweep: null,
-      reproduce: reproduceCommand(source.file, backend.name, base.seed, ` --replay ${o.replay}`),
+      reproduce: reproduceCommand(source.file, backend, base.seed, o.replay),
+      replay: o.replay,
     };
   }
   if (o.sweep === undefined) {
@@ -216,7 +263,8 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
       backend,
       result,
       sweep: null,
-      reproduce: reproduceCommand(source.file, backend.name, base.seed),
+      reproduce: reproduceCommand(source.file, backend, base.seed),
+      replay: encodeReplay(result.choices, stampOf(base, backend)),
     };
   }
   const summary = sweep(base, backend, o.sweep);
@@ -226,7 +274,8 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
     backend,
     result,
     sweep: summary,
-    reproduce: reproduceCommand(source.file, backend.name, result.seed),
+    reproduce: reproduceCommand(source.file, backend, result.seed),
+    replay: encodeReplay(result.choices, stampOf({ ...base, seed: result.seed }, backend)),
   };
 }
 
@@ -322,14 +371,12 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
     now: () => performance.now(),
     ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
   });
+  // The printed token is stamped with the scenario and backend it belongs to.
+  if (result.verdict === "violated")
+    result.counterexample.replay = encodeReplay(result.counterexample.choices, stampOf(scenario, backend));
   const reproduce =
     result.verdict === "violated"
-      ? reproduceCommand(
-          source.file,
-          backend.name,
-          scenario.seed,
-          ` --replay ${result.counterexample.replay}`,
-        )
+      ? reproduceCommand(source.file, backend, scenario.seed, result.counterexample.replay)
       : null;
   return { source, backend, mode, result, reproduce };
 }

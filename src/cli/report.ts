@@ -1,5 +1,4 @@
 // All human- and machine-readable output of the CLI. Results go to stdout, progress to stderr.
-import { encodeReplay } from "../check/replay.js";
 import { errnoName } from "../kernel/errno.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
 import type { CheckOutcome, DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
@@ -91,8 +90,7 @@ export function printRun(o: RunOutcome, io: Out, json: boolean): void {
   }
   for (const l of violationLines(r)) io.out(l);
   io.out(`reproduce: ${o.reproduce}`);
-  if (!o.reproduce.includes("--replay"))
-    io.out(`replay of this interleaving alone: --replay ${encodeReplay(r.choices)}`);
+  if (!o.reproduce.includes("--replay")) io.out(`replay of this interleaving alone: --replay ${o.replay}`);
 }
 
 function sweepLine(name: string, s: SweepSummary): string {
@@ -131,7 +129,7 @@ export function printDemo(d: DemoOutcome, io: Out): void {
     io.out("");
     io.out(`${backend.name}: seed ${f.seed}`);
     for (const l of violationLines(f)) io.out(l);
-    io.out(`reproduce: ${reproduceCommand(null, backend.name, f.seed)}`);
+    io.out(`reproduce: ${reproduceCommand(null, backend, f.seed)}`);
   }
   const row = d.costs.rows.filter((r) => r.pages === 512);
   if (row.length > 0) {
