@@ -43,7 +43,7 @@ interface Variant {
 
 function scenarios(): { name: string; s: Scenario }[] {
   const out: { name: string; s: Scenario }[] = [];
-  for (const d of ["litmus", "suite", "mutants"])
+  for (const d of ["litmus", "suite", "mutants", "transitions"])
     for (const f of readdirSync(join(ROOT, "scenarios", d))
       .filter((x) => x.endsWith(".yaml"))
       .sort()) {
