@@ -220,7 +220,7 @@ export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
   }
   if (r.verdict === "incomplete") {
     io.out(
-      `INCOMPLETE: stopped at --${r.reason} before exploring every interleaving; nothing violated so far, nothing verified`,
+      `INCOMPLETE: stopped at ${r.reason === "max-steps" ? "the per-execution step budget (1,000,000 steps)" : `--${r.reason}`} before exploring every interleaving; nothing violated so far, nothing verified`,
     );
     return;
   }
