@@ -327,6 +327,7 @@ export class Kernel {
     const owner = this.ptlOwner[slot];
     if (owner !== -1) throw new Error(`CPU${cpu} would deadlock on the PTE lock held by CPU${owner}`);
     this.ptlOwner[slot] = cpu;
+    this.machine.ledger.add(cpu, CTR.pte_lock);
   }
 
   /** spin_unlock: the contract's "queued commits applied before unlock" is checked here. */
@@ -518,6 +519,7 @@ export class Kernel {
     if (this.mmapWriter !== -1)
       throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
     this.mmapWriter = cpu;
+    this.machine.ledger.add(cpu, CTR.mmap_lock);
     this.observer?.mmapWrite?.(cpu, true);
   }
   /** Release mmap_lock; `completed` false when unwinding from a failure (observers are not told). */
@@ -531,6 +533,7 @@ export class Kernel {
     const prev = this.current;
     this.current = cpu;
     this.machine.step(cpu, STEP.SYSCALL_ENTER, -1);
+    this.machine.ledger.add(cpu, CTR.syscall);
     this.observer?.syscallEnter?.(cpu, name);
     return prev;
   }
@@ -606,6 +609,9 @@ export class Kernel {
     try {
       const r = this.as.mprotect(addr, len, prot);
       const gather = { start: Number.POSITIVE_INFINITY, end: 0 };
+      // tlb_gather_mmu once the arguments are valid; mprotect_fixup per VMA changed.
+      if (r.errno === 0 || r.changes.length > 0) this.machine.ledger.add(cpu, CTR.tlb_gather);
+      if (r.changes.length > 0) this.machine.ledger.add(cpu, CTR.vma_walk, r.changes.length);
       for (const ch of r.changes)
         st.ptesChanged += this.change_protection(ch.vma, ch.start, ch.end, ch.tryChangeWritable, gather);
       if (gather.end > 0 && this.mutant !== "skip-tlb-flush") {
@@ -672,6 +678,8 @@ export class Kernel {
       vmFlags,
       gather,
     );
+    // vm_normal_folio per present PTE; with folio batches, counted per batch by folioBatch.
+    if (this.maxBatch === 1) this.machine.ledger.add(this.current, CTR.folio_lookup, pages);
     this.lazy_mmu_mode_disable();
     this.pte_unlock(ptep0);
     // The commit-after-unlock mutant commits outside the lock (with the contract checked, the
@@ -853,6 +861,7 @@ export class Kernel {
     // ptep_get of each following entry: a real load, so one step of the checker's, and what it
     // returns (hence the batch size) is part of the checker's state.
     const m = this.machine;
+    m.ledger.add(cpu, CTR.folio_lookup); // one vm_normal_folio per batch
     let n = 1;
     while (n < max && m.pteRead(cpu, ptep + n) === first + n * 4096) n++;
     return n;
@@ -873,6 +882,7 @@ export class Kernel {
     // Literal masks, not the imported constants: this runs per PTE in mprotect's loop, and each
     // module binding costs V8 a cell load and a check there. Checked against the constants in
     // kernel.test.ts ("canChangeWritable masks").
+    this.machine.ledger.add(this.current, CTR.can_change_pte_writable);
     if ((vmFlags & 0x2) === 0) return false; // VM_WRITE
     if ((lowFlags & 0x101) === 0x100) return false; // _PAGE_PROTNONE without _PAGE_PRESENT
     // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);

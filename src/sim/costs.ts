@@ -45,6 +45,41 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
   mmuext_op: { cycles: 300, source: "MMUEXT TLB operation dispatch (assumption)" },
   lazy_enter: { cycles: 5, source: "per-CPU flag update (assumption)" },
   lazy_flush: { cycles: 5, source: "checking and issuing the queued batch (assumption)" },
+  syscall: {
+    cycles: 444,
+    source:
+      "system call entry and exit: getppid() measured, ~170 ns (calibrated by `ptesim calibrate` on the project machine (AMD EPYC 2.6 GHz, KVM guest, Linux 6.18))",
+  },
+  mmap_lock: {
+    cycles: 415,
+    source:
+      "mmap_write_lock/unlock and the VMA lookup: mprotect changing nothing, less syscall and tlb_gather (calibrated by `ptesim calibrate` on the project machine (AMD EPYC 2.6 GHz, KVM guest, Linux 6.18))",
+  },
+  vma_walk: {
+    cycles: 1300,
+    source:
+      "mprotect_fixup and the walk to the PMDs, per VMA: fitted over the mprotect size sweep (calibrated by `ptesim calibrate` on the project machine (AMD EPYC 2.6 GHz, KVM guest, Linux 6.18))",
+  },
+  tlb_gather: {
+    cycles: 50,
+    source:
+      "tlb_gather_mmu + tlb_finish_mmu bookkeeping without a flush (assumption: not separable from vma_walk by any probe)",
+  },
+  pte_lock: {
+    cycles: 60,
+    source:
+      "uncontended spin_lock/unlock pair plus pte_offset_map (assumption: ~2 locked ops; not separable from vma_walk in the sweep)",
+  },
+  folio_lookup: {
+    cycles: 141,
+    source:
+      "vm_normal_folio and the rest of change_pte_range per present PTE (struct page access, pte_modify, batching checks): fitted over the size sweep (calibrated by `ptesim calibrate` on the project machine (AMD EPYC 2.6 GHz, KVM guest, Linux 6.18))",
+  },
+  can_change_pte_writable: {
+    cycles: 22,
+    source:
+      "can_change_pte_writable (PageAnonExclusive test): fitted over the size sweep, the read-write direction (calibrated by `ptesim calibrate` on the project machine (AMD EPYC 2.6 GHz, KVM guest, Linux 6.18))",
+  },
 };
 
 /** The `costs:` section of a scenario: cycles per event, by counter name. */
