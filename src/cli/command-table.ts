@@ -5,8 +5,16 @@
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
 import { POPULATE_POLICIES } from "../strace/replay.js";
+import {
+  benchCostsCommand,
+  calibrateCommand,
+  parsePagesList,
+  printBenchCosts,
+  printCalibrate,
+  readCostTable,
+} from "./calibrate-command.js";
 import { checkCommand, demoCommand, runCommand } from "./commands.js";
-import { benchCosts, formatCostsTable, renderCostsSvg } from "./costs.js";
+import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
@@ -33,6 +41,8 @@ const SCENARIO_ARG = {
   help: "a YAML scenario file, or builtin:default or builtin:check",
 };
 const backendOpt = (help: string) => opt("--backend <name|path>", help);
+const costsOpt = opt("--costs <file>", "cycle weights from a cost table file (from 'ptesim calibrate')");
+const pagesOpt = (help: string) => opt("--pages <n,n,...>", help, { parse: (v) => parsePagesList(v) });
 
 export const PROGRAM: ProgramInfo = {
   name: "ptesim",
@@ -44,6 +54,7 @@ exit codes:
   0  no property violated (check: verified; replay: every outcome matched)
   1  a property was violated (replay: an outcome diverged from the recording)
   2  bad usage or input: unknown command or option, invalid scenario, unreadable file, unknown backend
+     (also: an invalid --costs file; calibrate: no C compiler, or a probe of the kernel failed)
   3  internal error (a bug in ptesim; the message says how to report it)
   4  check stopped at --max-executions / --max-seconds before deciding`,
 };
@@ -152,6 +163,7 @@ export const COMMANDS: CommandSpec[] = [
         default: ["touch", "touch"],
       }),
       opt("--maps", "print the final VMA list in /proc/PID/maps format"),
+      costsOpt,
     ],
     json: true,
     run: async ([file], o, { io, json }) => {
@@ -160,6 +172,7 @@ export const COMMANDS: CommandSpec[] = [
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
         populate: o.populate as string,
         maps: o.maps === true,
+        ...(o.costs === undefined ? {} : { costs: readCostTable(o.costs as string).costs }),
       });
       printReplay(r, io, json);
       return replayExitCode(r);
@@ -171,28 +184,55 @@ export const COMMANDS: CommandSpec[] = [
     subcommands: [
       {
         name: "costs",
-        summary: "mprotect cost per PTE on every backend (traps, hypercalls, cycles)",
-        options: [opt("--out <file.svg>", "also write the chart")],
+        summary:
+          "mprotect cost per PTE on every backend, and the native model beside the real kernel (measured with cc)",
+        options: [
+          opt("--out <file.svg>", "also write the chart"),
+          costsOpt,
+          pagesOpt("sizes in pages (default: 1 to 262144)"),
+          opt("--no-kernel", "do not measure the real kernel"),
+        ],
         json: true,
         run: (_args, o, { io, json }) => {
           const out = o.out as string | undefined;
           if (out !== undefined && !out.endsWith(".svg"))
             throw new PtesimError("usage", `--out names an .svg file, got "${out}"`);
           const tty = process.stderr.isTTY === true;
-          const table = benchCosts({
+          const r = benchCostsCommand({
+            ...(o.costs === undefined ? {} : { costsFile: o.costs as string }),
+            ...(o.pages === undefined ? {} : { pages: o.pages as number[] }),
+            kernel: o.kernel !== false,
             onProgress: (w) => tty && process.stderr.write(`\r  ${w}`.padEnd(60)),
           });
           if (tty) process.stderr.write(`${"\r".padEnd(61)}\r`);
-          if (out !== undefined) writeFileAtomic(out, renderCostsSvg(table));
-          if (json) io.out(JSON.stringify(table, null, 2));
-          else {
-            for (const l of formatCostsTable(table)) io.out(l);
-            if (out !== undefined) io.out(`chart written to ${out}`);
-          }
+          if (out !== undefined) writeFileAtomic(out, renderCostsSvg(r.table));
+          printBenchCosts(r, io, json);
+          if (out !== undefined && !json) io.out(`chart written to ${out}`);
           return EXIT_OK;
         },
       },
     ],
+  },
+  {
+    name: "calibrate",
+    summary: "measure this machine's kernel (C probes compiled with cc) and fit the native cost weights",
+    options: [
+      opt("--out <file.yaml>", "write the cost table (use it with --costs)"),
+      pagesOpt("mprotect sizes of the sweep (default: 1 to 262144)"),
+      opt("--quick", "fewer repetitions (seconds, less precise)"),
+    ],
+    json: true,
+    run: (_args, o, { io, json }) => {
+      const r = calibrateCommand({
+        ...(o.out === undefined ? {} : { out: o.out as string }),
+        ...(o.pages === undefined ? {} : { pages: o.pages as number[] }),
+        quick: o.quick === true,
+        write: writeFileAtomic,
+        onProgress: (w) => io.err(`  ${w}`),
+      });
+      printCalibrate(r, io, json);
+      return EXIT_OK;
+    },
   },
   {
     name: "backends",

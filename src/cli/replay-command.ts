@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
 import type { BackendModule } from "../kernel/pvops.js";
+import type { CostOverrides } from "../sim/costs.js";
 import { parseStrace } from "../strace/parse.js";
 import {
   POPULATE_HELP,
@@ -31,6 +32,8 @@ export interface ReplayCommandOptions {
   populate?: string;
   /** Show each address space's final VMA list. */
   maps?: boolean;
+  /** Cycle weights (from a cost table file, --costs). */
+  costs?: CostOverrides;
 }
 
 export interface ReplayOutcome {
@@ -72,7 +75,11 @@ export async function replayCommand(opts: ReplayCommandOptions): Promise<ReplayO
     throw new PtesimError("io", `${opts.file}: no line of it reads as strace output`, [
       `first: line ${log.malformed[0].line}: ${log.malformed[0].reason}`,
     ]);
-  const result = replay(log, { backends, populate: policy as PopulatePolicy });
+  const result = replay(log, {
+    backends,
+    populate: policy as PopulatePolicy,
+    ...(opts.costs === undefined ? {} : { costs: opts.costs }),
+  });
   return { file: opts.file, maps: opts.maps === true, result };
 }
 

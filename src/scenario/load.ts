@@ -63,7 +63,7 @@ export function parseLocated<S extends z.ZodType>(
     const off = node?.range?.[0] ?? 0;
     return lc.linePos(off);
   };
-  const parsed = schema.safeParse(data);
+  const parsed = schema.safeParse(data, { reportInput: true });
   if (!parsed.success) {
     const errors: LocatedError[] = [];
     for (const issue of parsed.error.issues) {
