@@ -73,13 +73,34 @@ function syntheticProbes(t: Record<CounterName, number>): ProbeResults {
       pinned: true,
       alone_ro_ns: 1000,
       alone_rw_ns: 1020,
-      remote_ro_ns: 1500 + extra,
-      remote_rw_ns: 1520,
+      remote_ro_ns: 1000 + extra,
+      remote_rw_ns: 1020 + extra,
       kept: 10,
       reps: 10,
     },
   };
 }
+
+describe("the kernel's own events", () => {
+  it("are counted per syscall, VMA, page table and PTE where the kernel passes", () => {
+    // 600 pages from 0x80000 into a page table: 384 in the first table, 216 in the next.
+    const { ro, rw } = mprotectPairCounts(600, 0x80000);
+    for (const c of [ro, rw]) {
+      assert.equal(c.syscall, 1);
+      assert.equal(c.mmap_lock, 1);
+      assert.equal(c.vma_walk, 1);
+      assert.equal(c.tlb_gather, 1);
+      assert.equal(c.pte_lock, 2);
+      assert.equal(c.folio_lookup, 600);
+    }
+    assert.equal(ro.can_change_pte_writable, undefined, "read-only: no writable check");
+    assert.equal(rw.can_change_pte_writable, 600);
+    // x86 flushes on any change of R/W, adding it too (pte_flags_need_flush).
+    assert.equal(ro.tlb_flush_all, 1, "600 pages: one full flush");
+    assert.equal(rw.tlb_flush_all, 1);
+    assert.deepEqual(nochangeCounts(), { syscall: 1, mmap_lock: 1, tlb_gather: 1 });
+  });
+});
 
 describe("fitting the cost model", () => {
   it("recovers known weights from the model's own counts over a size sweep", () => {

@@ -270,14 +270,13 @@ export function calibrate(results: ProbeResults, opts: { statistic?: Statistic }
   const sd = results.shootdown;
   if (sd.cpus < 2) notes.push("ipi: one CPU online, no shootdown to measure; default kept");
   else {
-    // Only mprotect(PROT_READ) needs the remote flush; a second running thread also slows
-    // mprotect(PROT_READ|PROT_WRITE), which needs none, so that part is taken out: what the
-    // reader adds to the read-only call beyond what it adds to the read-write one.
-    const delta = sd.remote_ro_ns - sd.remote_rw_ns - (sd.alone_ro_ns - sd.alone_rw_ns);
+    // Both directions change R/W, so both flush (x86's pte_flags_need_flush); the read-only
+    // call is the one whose simulated twin the model counts (shootdownExtraCounts).
+    const delta = sd.remote_ro_ns - sd.alone_ro_ns;
     set(
       "ipi",
       solveOne("ipi", shootdownExtraCounts(), cy(delta), w),
-      `measured: a running reader on CPU ${sd.remote_cpu}${sd.pinned ? " (pinned)" : " (not pinned)"} adds ${delta.toFixed(0)} ns more to a one-page mprotect(PROT_READ) than to mprotect(PROT_READ|PROT_WRITE), less the remote invlpg`,
+      `measured: a running reader on CPU ${sd.remote_cpu}${sd.pinned ? " (pinned)" : " (not pinned)"} adds ${delta.toFixed(0)} ns to a one-page mprotect(PROT_READ), less the remote invlpg`,
     );
   }
 

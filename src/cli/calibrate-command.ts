@@ -253,13 +253,11 @@ export function benchCostsCommand(opts: BenchCostsCommandOptions = {}): BenchCos
 
 export function formatComparison(c: NativeComparison, kernelNote: string | null): string[] {
   const out: string[] = [];
-  const clock =
-    c.clock === null
-      ? ""
-      : `, kernel cycles from a ${(c.clock.hz / 1e9).toFixed(3)} GHz clock (${c.clock.method})`;
   out.push(
-    `native model vs real kernel, mprotect cycles per PTE on one CPU (kernel: ${c.statistic} call of each size${clock})`,
+    `native model vs real kernel: mprotect cycles per PTE, one CPU, the kernel's ${c.statistic} call of each size`,
   );
+  if (c.clock !== null)
+    out.push(`  kernel ns -> cycles: ${(c.clock.hz / 1e9).toFixed(3)} GHz, ${c.clock.method}`);
   if (kernelNote !== null) out.push(`  real kernel ${kernelNote}`);
   out.push(
     `${"pages".padStart(8)}${"model ro".padStart(11)}${"kernel ro".padStart(11)}${"ratio".padStart(8)}${"model rw".padStart(11)}${"kernel rw".padStart(11)}${"ratio".padStart(8)}`,
