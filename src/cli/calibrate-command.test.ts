@@ -14,7 +14,10 @@ const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "ptesim-calibrate-"));
 
 function ptesim(...args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
+  return ptesimEnv(process.env, ...args);
+}
+function ptesimEnv(env: NodeJS.ProcessEnv, ...args: string[]) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", env });
   assert.doesNotMatch(r.stderr, /\n\s+at .*\(.*:\d+:\d+\)/, "no stack trace");
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
@@ -51,6 +54,16 @@ describe("ptesim calibrate", () => {
       assert.ok(r.modelCyclesPerPte > 0 && r.kernelCyclesPerPte > 0 && r.kernelNsPerPte > 0);
       assert.ok(Math.abs(r.ratio - r.modelCyclesPerPte / r.kernelCyclesPerPte) < 1e-9);
     }
+  });
+
+  it("without a C compiler: calibrate exits 2 saying so, bench costs goes on without the kernel", () => {
+    const env = { ...process.env, PATH: join(dir, "no-such-dir") };
+    const c = ptesimEnv(env, "calibrate", "--quick", "--pages", "1");
+    assert.equal(c.code, 2);
+    assert.match(c.err, /no C compiler: `cc` is not on PATH/);
+    const b = ptesimEnv(env, "bench", "costs", "--pages", "1");
+    assert.equal(b.code, 0, b.err);
+    assert.match(b.out, /real kernel not measured: .*no C compiler/);
   });
 
   it("rejects a non-YAML --out and stray arguments", () => {
