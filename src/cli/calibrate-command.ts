@@ -3,7 +3,6 @@
 // with `--costs FILE` (a cost table file) for both. Typed stages and their printers; main.ts only
 // parses the command line.
 
-import { readFileSync, statSync } from "node:fs";
 import { hostname, cpus as osCpus, release } from "node:os";
 import { type Calibration, calibrate, type Statistic } from "../calibrate/calibrate.js";
 import { compareNative, type NativeComparison } from "../calibrate/compare.js";
@@ -11,8 +10,9 @@ import { DEFAULT_SWEEP_PAGES, measureKernel, measureKernelSweep } from "../calib
 import { formatCostTable, loadCostTableText } from "../calibrate/table-file.js";
 import { CompileError } from "../fidelity/compile.js";
 import { COUNTERS, type CounterName } from "../machine/ledger.js";
-import { formatLocated, MAX_SCENARIO_BYTES } from "../scenario/load.js";
+import { formatLocated } from "../scenario/load.js";
 import { type CostOverrides, costTable, DEFAULT_COSTS } from "../sim/costs.js";
+import { readInputFile } from "./commands.js";
 import { benchCosts, type CostsTable, formatCostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
 import type { Out } from "./report.js";
@@ -25,20 +25,7 @@ export function readCostTable(file: string): {
   costs: CostOverrides;
   sources: Partial<Record<CounterName, string>>;
 } {
-  let text: string;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new PtesimError("io", `${file}: not a regular file`);
-    if (st.size > MAX_SCENARIO_BYTES)
-      throw new PtesimError("costs", `${file}: larger than ${MAX_SCENARIO_BYTES} bytes`);
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    if (e instanceof PtesimError) throw e;
-    throw new PtesimError(
-      "io",
-      `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
+  const text = readInputFile(file, "costs");
   const r = loadCostTableText(text, file);
   if (!r.ok)
     throw new PtesimError(

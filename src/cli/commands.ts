@@ -35,17 +35,14 @@ export const BUILTIN_SCENARIOS: Record<string, () => Scenario> = {
   "builtin:check": defaultCheckScenario,
 };
 
-export function readScenario(file: string | undefined): ScenarioSource {
-  if (file === undefined) return { scenario: defaultScenario(), file: null };
-  const builtin = BUILTIN_SCENARIOS[file];
-  if (builtin !== undefined) return { scenario: builtin(), file };
-  let text: string;
+/** A user's input file as text: a regular file of at most MAX_SCENARIO_BYTES, else a PtesimError. */
+export function readInputFile(file: string, kind: "scenario" | "costs"): string {
   try {
     const st = statSync(file);
     if (!st.isFile()) throw new PtesimError("io", `${file}: not a regular file`);
     if (st.size > MAX_SCENARIO_BYTES)
-      throw new PtesimError("scenario", `${file}: larger than ${MAX_SCENARIO_BYTES} bytes`);
-    text = readFileSync(file, "utf8");
+      throw new PtesimError(kind, `${file}: larger than ${MAX_SCENARIO_BYTES} bytes`);
+    return readFileSync(file, "utf8");
   } catch (e) {
     if (e instanceof PtesimError) throw e;
     throw new PtesimError(
@@ -53,6 +50,13 @@ export function readScenario(file: string | undefined): ScenarioSource {
       `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
     );
   }
+}
+
+export function readScenario(file: string | undefined): ScenarioSource {
+  if (file === undefined) return { scenario: defaultScenario(), file: null };
+  const builtin = BUILTIN_SCENARIOS[file];
+  if (builtin !== undefined) return { scenario: builtin(), file };
+  const text = readInputFile(file, "scenario");
   const r = loadScenarioText(text, file);
   if (!r.ok)
     throw new PtesimError(
