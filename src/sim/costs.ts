@@ -47,17 +47,17 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
   lazy_enter: { cycles: 5, source: "per-CPU flag update (assumption)" },
   lazy_flush: { cycles: 5, source: "checking and issuing the queued batch (assumption)" },
   syscall: {
-    cycles: 444,
+    cycles: 441,
     source:
-      "system call entry and exit: getppid() measured, 171 ns (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "system call entry and exit: getppid() measured, 170 ns (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   mmap_lock: {
-    cycles: 339,
+    cycles: 342,
     source:
       "mmap_write_lock/unlock and the VMA lookup: mprotect changing nothing, less syscall and tlb_gather (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   vma_walk: {
-    cycles: 1274,
+    cycles: 1293,
     source:
       "mprotect_fixup and the walk to the PMDs, per VMA: fitted over the mprotect size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
@@ -72,12 +72,12 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
       "uncontended spin_lock/unlock pair plus pte_offset_map (assumption: ~2 locked ops; not separable from vma_walk in the sweep)",
   },
   folio_lookup: {
-    cycles: 142,
+    cycles: 136,
     source:
       "vm_normal_folio and the rest of change_pte_range per present PTE (struct page access, pte_modify, batching checks): fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   can_change_pte_writable: {
-    cycles: 25,
+    cycles: 24,
     source:
       "can_change_pte_writable (PageAnonExclusive test): fitted over the size sweep, the read-write direction (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
