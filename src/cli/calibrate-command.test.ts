@@ -58,7 +58,7 @@ describe("ptesim calibrate", () => {
 
   it("without a C compiler: calibrate exits 2 saying so, bench costs goes on without the kernel", () => {
     const env = { ...process.env, PATH: join(dir, "no-such-dir") };
-    const c = ptesimEnv(env, "calibrate", "--quick", "--pages", "1");
+    const c = ptesimEnv(env, "calibrate", "--quick", "--pages", "1,8,64");
     assert.equal(c.code, 2);
     assert.match(c.err, /no C compiler: `cc` is not on PATH/);
     const b = ptesimEnv(env, "bench", "costs", "--pages", "1");
@@ -71,6 +71,9 @@ describe("ptesim calibrate", () => {
     assert.equal(a.code, 2);
     assert.match(a.err, /--out names a \.yaml file/);
     assert.equal(ptesim("calibrate", "extra").code, 2);
+    const few = ptesim("calibrate", "--pages", "1,64");
+    assert.equal(few.code, 2);
+    assert.match(few.err, /--pages needs at least 3 sizes to fit 5 weights, got 2/);
     assert.equal(ptesim("calibrate", "--seed", "1").code, 2);
     assert.equal(existsSync(join(dir, "c.txt")), false);
   });

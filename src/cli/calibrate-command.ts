@@ -4,7 +4,7 @@
 // parses the command line.
 
 import { hostname, cpus as osCpus, release } from "node:os";
-import { type Calibration, calibrate, type Statistic } from "../calibrate/calibrate.js";
+import { type Calibration, calibrate, type Statistic, SWEEP_FITTED } from "../calibrate/calibrate.js";
 import { compareNative, type NativeComparison } from "../calibrate/compare.js";
 import { DEFAULT_SWEEP_PAGES, measureKernel, measureKernelSweep } from "../calibrate/probe-run.js";
 import { formatCostTable, loadCostTableText } from "../calibrate/table-file.js";
@@ -87,15 +87,30 @@ export interface CalibrateOutcome {
 export function calibrateCommand(opts: CalibrateOptions = {}): CalibrateOutcome {
   if (opts.out !== undefined && !/\.ya?ml$/.test(opts.out))
     throw new PtesimError("usage", `--out names a .yaml file, got "${opts.out}"`);
+  const pages = opts.pages ?? DEFAULT_SWEEP_PAGES;
+  // Two directions per size; the sweep fits up to 5 weights (SWEEP_FITTED).
+  if (2 * pages.length < SWEEP_FITTED.length)
+    throw new PtesimError(
+      "usage",
+      `--pages needs at least ${Math.ceil(SWEEP_FITTED.length / 2)} sizes to fit ${SWEEP_FITTED.length} weights, got ${pages.length}`,
+    );
   opts.onProgress?.("measuring the real kernel (probes.c)");
   let results: ReturnType<typeof measureKernel>;
   try {
-    results = measureKernel({ pages: opts.pages ?? DEFAULT_SWEEP_PAGES, quick: opts.quick === true });
+    results = measureKernel({ pages, quick: opts.quick === true });
   } catch (e) {
     probeError(e);
   }
   opts.onProgress?.("simulating the same calls and fitting");
-  const calibration = calibrate(results, { statistic: opts.statistic ?? "best" });
+  let calibration: Calibration;
+  try {
+    calibration = calibrate(results, { statistic: opts.statistic ?? "best" });
+  } catch (e) {
+    // A measurement the fit cannot use (e.g. a call timed at 0 ns): the kernel's side, not a bug.
+    if (e instanceof RangeError)
+      throw new PtesimError("probe", `the measurements cannot be fitted: ${e.message}`);
+    throw e;
+  }
   const host = hostInfo();
   const date = new Date().toISOString();
   const text = formatCostTable(calibration, host, date);
