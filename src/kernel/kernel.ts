@@ -295,6 +295,28 @@ export class Kernel {
     return [...this.ptBase.keys()].sort((a, b) => a - b);
   }
 
+  /**
+   * Where a range walk may continue when walk(addr, false) found no PTE table: the end of the
+   * aligned extent of the first empty upper-level entry (2 MiB, 1 GiB or 512 GiB), as Linux's
+   * p?d_none_or_clear_bad loops skip it. Keeps walks over huge sparse ranges (a 16 TiB
+   * PROT_NONE reserve) proportional to the tables that exist.
+   */
+  absentExtentEnd(addr: number): number {
+    const mem = this.machine.mem;
+    let pfn = this.pgd;
+    const vpn = Math.floor(addr / 4096);
+    for (let level = 3; level >= 1; level--) {
+      const idx = (vpn / LEVEL_SHIFT[level]) & 511;
+      const e = mem.tables[mem.tableSlot[pfn] * PTRS_PER_TABLE + idx] as pte_t;
+      if ((e & _PAGE_PRESENT) === 0) {
+        const span = LEVEL_SHIFT[level] * 4096;
+        return (Math.floor(addr / span) + 1) * span;
+      }
+      pfn = pte_pfn(e);
+    }
+    return (Math.floor(addr / 0x200000) + 1) * 0x200000;
+  }
+
   /** The virtual address a PTE slot maps (-1 if unknown). Not for hot paths. */
   addrOfPtep(ptep: ptep_t): number {
     const base = this.ptBase.get((ptep / PTRS_PER_TABLE) | 0);
@@ -634,9 +656,13 @@ export class Kernel {
     let pages = 0;
     // change_pmd_range granularity: one page table (2 MiB) at a time.
     for (let addr = start; addr < end; ) {
-      const next = Math.min(end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
       const ptep = this.walk(addr, false);
-      if (ptep >= 0) pages += this.change_pte_range(vma, ptep, addr, next, newprot, tryWritable, gather);
+      if (ptep < 0) {
+        addr = Math.min(end, this.absentExtentEnd(addr));
+        continue;
+      }
+      const next = Math.min(end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
+      pages += this.change_pte_range(vma, ptep, addr, next, newprot, tryWritable, gather);
       addr = next;
     }
     return pages;
@@ -889,28 +915,30 @@ export class Kernel {
     let hi = 0;
     for (const r of ranges) {
       for (let addr = r.start; addr < r.end; ) {
-        const next = Math.min(r.end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
         const ptep0 = this.walk(addr, false);
-        if (ptep0 >= 0) {
-          this.pte_lock(ptep0);
-          this.lazy_mmu_mode_enable();
-          for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
-            const v = this.machine.pteRead(this.current, p);
-            if (pte_none(v)) continue;
-            const old = this.pv.ptep_get_and_clear(a, p);
-            this.observer?.zapped?.(this.current, a, old);
-            if (a < lo) lo = a;
-            if (a + 4096 > hi) hi = a + 4096;
-            const pfn = pte_pfn(old);
-            if (!pte_special(old) && pte_present(old)) {
-              if (pte_dirty(old)) this.folioDirty.add(pfn);
-              freed.push(pfn);
-            }
-            if (r.shared) this.shmem.delete(Math.floor(a / 4096));
-          }
-          this.lazy_mmu_mode_disable();
-          this.pte_unlock(ptep0);
+        if (ptep0 < 0) {
+          addr = Math.min(r.end, this.absentExtentEnd(addr));
+          continue;
         }
+        const next = Math.min(r.end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
+        this.pte_lock(ptep0);
+        this.lazy_mmu_mode_enable();
+        for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
+          const v = this.machine.pteRead(this.current, p);
+          if (pte_none(v)) continue;
+          const old = this.pv.ptep_get_and_clear(a, p);
+          this.observer?.zapped?.(this.current, a, old);
+          if (a < lo) lo = a;
+          if (a + 4096 > hi) hi = a + 4096;
+          const pfn = pte_pfn(old);
+          if (!pte_special(old) && pte_present(old)) {
+            if (pte_dirty(old)) this.folioDirty.add(pfn);
+            freed.push(pfn);
+          }
+          if (r.shared) this.shmem.delete(Math.floor(a / 4096));
+        }
+        this.lazy_mmu_mode_disable();
+        this.pte_unlock(ptep0);
         addr = next;
       }
     }
