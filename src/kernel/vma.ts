@@ -7,7 +7,7 @@
 // Pure module: no I/O. VMAs are kept in a sorted array (binary search for lookups). Records are
 // immutable: every change replaces the record (keeping its id when Linux keeps the struct), so a
 // Vma handed out earlier is a stable snapshot.
-import { EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "./errno.js";
+import { EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from "./errno.js";
 import {
   MAP_32BIT,
   MAP_ABOVE4G,
@@ -131,6 +131,9 @@ export interface AddressSpaceOptions {
   maxMapCount?: number;
   /** mm->start_brk (mm->brk starts equal to it). Default: none, brk() fails until setBrk(). */
   startBrk?: number;
+  /** VMAs the mm has but the model does not hold (e.g. mapped before a recording began): they
+   * count towards max_map_count. Default 0. */
+  unmodelledMapCount?: number;
 }
 
 /** What brk() did. Linux returns the new break on success and the unchanged one on failure. */
@@ -164,11 +167,15 @@ export interface FileArg {
   offsetPages: number;
   /** The file was opened for writing (default true); else shared mappings lose VM_MAYWRITE. */
   writable?: boolean;
+  /** The file was opened for reading (default true); else every mapping of it fails (EACCES). */
+  readable?: boolean;
   /** Identity of the open file (Linux compares struct file pointers when merging); default: name. */
   handle?: string | number;
 }
 
 const PMD_SIZE = 2 * 1024 * 1024;
+/** MAX_LFS_FILESIZE on 64-bit: LLONG_MAX. */
+const MAX_LFS_FILESIZE = 2n ** 63n - 1n;
 const TWO64 = 2 ** 64;
 // LEGACY_MAP_MASK: the flags MAP_SHARED silently accepts and MAP_SHARED_VALIDATE checks against.
 const LEGACY_MAP_MASK =
@@ -243,11 +250,6 @@ function anonName(label: string | null): string | null {
   return label?.startsWith("[anon:") ? label : null;
 }
 
-/** is_mergeable_anon_vma (6.16+, no forked VMAs): unset on either side merges; else equal. */
-function anonOk(a: number, b: number): boolean {
-  return a === 0 || b === 0 || a === b;
-}
-
 function sameObject(v: Rec, c: Candidate): boolean {
   // VM_SOFTDIRTY is not modelled, so flags must simply be equal.
   return v.flags === c.flags && v.fileId === c.fileId && anonName(v.label) === anonName(c.label);
@@ -260,18 +262,25 @@ function hex(n: number): string {
 export class AddressSpace {
   readonly mmapBase: number;
   readonly taskSize: number;
-  readonly mmapMinAddr: number;
+  /** vm.mmap_min_addr (a replay may lower it to what a recording shows was allowed). */
+  mmapMinAddr: number;
   readonly mmapLegacyBase: number;
   readonly stackGuardGap: number;
   readonly overcommitNever: boolean;
   readonly capSysRawio: boolean;
   readonly maxMapCount: number;
+  /** See AddressSpaceOptions.unmodelledMapCount (a replay may revise it when a recording shows
+   * where the limit really was). */
+  unmodelledMapCount: number;
 
   private list: Rec[] = [];
   private nextId = 1;
   private nextAnonVma = 1;
   private nextFileId = 1;
   private fileIds = new Map<string, number>();
+  /** anon_vmas made by anon_vma_fork: a VMA holding one has an anon_vma chain with its parent's
+   * (vma_had_uncowed_parents), which changes the merge rules. */
+  private forkedAnon = new Set<number>();
   /** mm->start_brk, or null when no program break is set up (brk() then fails). */
   private startBrk_: number | null = null;
   /** mm->brk: the last value brk() accepted (not page-aligned). */
@@ -286,6 +295,7 @@ export class AddressSpace {
     this.overcommitNever = opts.overcommitNever ?? false;
     this.capSysRawio = opts.capSysRawio ?? false;
     this.maxMapCount = opts.maxMapCount ?? 65530;
+    this.unmodelledMapCount = opts.unmodelledMapCount ?? 0;
     if (opts.startBrk !== undefined) this.setBrk(opts.startBrk);
   }
   /**
@@ -297,6 +307,34 @@ export class AddressSpace {
     Object.assign(c, this);
     c.list = this.list.slice();
     c.fileIds = new Map(this.fileIds);
+    c.forkedAnon = new Set(this.forkedAnon);
+    return c;
+  }
+
+  /**
+   * dup_mmap: the address space of a child of fork() (no CLONE_VM), a copy of this one's VMAs.
+   * As Linux: VM_LOCKED is not inherited; a VM_WIPEONFORK VMA starts without an anon_vma; a VMA
+   * with an anon_vma gets a new one chained to its parent's (anon_vma_fork), after which it
+   * merges only with VMAs sharing that anon_vma. The program break and map count are copied.
+   * Page tables are not: the caller decides what the child's page tables hold.
+   */
+  dup_mmap(): AddressSpace {
+    const c = this.clone();
+    c.forkedAnon = new Set();
+    const remap = new Map<number, number>();
+    c.list = this.list.map((v) => {
+      let anonVma = 0;
+      if (v.anonVma !== 0 && !(v.flags & VM_WIPEONFORK)) {
+        let a = remap.get(v.anonVma);
+        if (a === undefined) {
+          a = c.nextAnonVma++;
+          remap.set(v.anonVma, a);
+          c.forkedAnon.add(a);
+        }
+        anonVma = a;
+      }
+      return { ...v, flags: v.flags & ~VM_LOCKED_MASK, anonVma };
+    });
     return c;
   }
 
@@ -316,6 +354,24 @@ export class AddressSpace {
   }
 
   // ------------------------------------------------------------------ queries
+
+  /** mm->map_count: the VMAs, modelled or not. */
+  get mapCount(): number {
+    return this.list.length + this.unmodelledMapCount;
+  }
+
+  /** The VMAs that intersect [start, end), sorted (found by binary search: no full copy). */
+  vmasIn(start: number, end: number): Vma[] {
+    const out: Vma[] = [];
+    for (let i = this.firstEndAbove(start); i < this.list.length && this.list[i].start < end; i++)
+      out.push(this.list[i]);
+    return out;
+  }
+
+  /** The number of VMAs the model holds. */
+  get vmaCount(): number {
+    return this.list.length;
+  }
 
   /** The VMAs, sorted by address (a copy). */
   vmas(): readonly Vma[] {
@@ -427,7 +483,7 @@ export class AddressSpace {
     if (!(flags & MAP_FIXED)) addr = this.roundHintToMin(addr);
     const alen = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
     if (alen >= TWO64) return fail(ENOMEM); // PAGE_ALIGN wrapped to 0
-    if (this.list.length > this.maxMapCount) return fail(ENOMEM);
+    if (this.mapCount > this.maxMapCount) return fail(ENOMEM);
     let vm =
       protToVm(prot) |
       (flags & MAP_GROWSDOWN ? VM_GROWSDOWN : 0) |
@@ -449,6 +505,8 @@ export class AddressSpace {
     let kind: VmaKind;
     const type = flags & MAP_TYPE;
     if (f !== null) {
+      // file_mmap_ok: the mapping must end below the largest file offset (MAX_LFS_FILESIZE).
+      if (BigInt(f.offsetPages) > (MAX_LFS_FILESIZE - BigInt(alen)) >> 12n) return fail(EOVERFLOW);
       // MAP_SHARED falls through to MAP_SHARED_VALIDATE, which falls through to MAP_PRIVATE.
       if (type === MAP_SHARED) flags &= LEGACY_MAP_MASK;
       if (type === MAP_SHARED || type === MAP_SHARED_VALIDATE) {
@@ -457,6 +515,7 @@ export class AddressSpace {
         vm |= VM_SHARED | VM_MAYSHARE;
         if (f.writable === false) vm &= ~(VM_MAYWRITE | VM_SHARED);
       } else if (type !== MAP_PRIVATE) return fail(EINVAL);
+      if (f.readable === false) return fail(EACCES);
       if (vm & VM_GROWSDOWN) return fail(EINVAL);
       pgoff = f.offsetPages;
       kind = this.isShmemName(f.name) ? "shmem" : "file";
@@ -532,7 +591,7 @@ export class AddressSpace {
       next !== undefined &&
       next.start === c.end &&
       this.canMergeBefore(next, c) &&
-      (!left || anonOk(prev!.anonVma, next.anonVma));
+      (!left || this.anonOk(prev!.anonVma, next.anonVma));
     if (left && right) {
       // vma_expand: dup_anon_vma from next and from the VMA copied from (mremap), if any.
       this.list[i - 1] = { ...prev!, end: next!.end, anonVma: prev!.anonVma || next!.anonVma || c.anonVma };
@@ -550,16 +609,29 @@ export class AddressSpace {
     return -1;
   }
 
+  /**
+   * is_mergeable_anon_vma (6.16+): equal anon_vmas merge; when only one side has one, they
+   * merge unless that anon_vma came from anon_vma_fork (vma_had_uncowed_parents).
+   */
+  private anonOk(a: number, b: number): boolean {
+    if (a === b) return true;
+    if (a === 0) return !this.forkedAnon.has(b);
+    if (b === 0) return !this.forkedAnon.has(a);
+    return false;
+  }
+
   /** can_vma_merge_after: c may extend prev (prev is below c). */
   private canMergeAfter(prev: Rec, c: Candidate): boolean {
-    return sameObject(prev, c) && anonOk(c.anonVma, prev.anonVma) && prev.pgoff + pages(prev) === c.pgoff;
+    return (
+      sameObject(prev, c) && this.anonOk(c.anonVma, prev.anonVma) && prev.pgoff + pages(prev) === c.pgoff
+    );
   }
 
   /** can_vma_merge_before: c may extend next downwards (next is above c). */
   private canMergeBefore(next: Rec, c: Candidate): boolean {
     return (
       sameObject(next, c) &&
-      anonOk(c.anonVma, next.anonVma) &&
+      this.anonOk(c.anonVma, next.anonVma) &&
       next.pgoff === c.pgoff + (c.end - c.start) / PAGE_SIZE
     );
   }
@@ -723,7 +795,7 @@ export class AddressSpace {
     let i = this.firstEndAbove(start);
     if (i >= this.list.length || this.list[i].start >= end) return [];
     if (this.list[i].start < start) {
-      if (end < this.list[i].end && this.list.length >= this.maxMapCount) return null;
+      if (end < this.list[i].end && this.mapCount >= this.maxMapCount) return null;
       this.split(i, start, true);
       i++;
     }
@@ -793,7 +865,7 @@ export class AddressSpace {
     )
       return fail;
     // do_brk_flags
-    if (this.list.length > this.maxMapCount) return fail;
+    if (this.mapCount > this.maxMapCount) return fail;
     const c: Candidate = {
       start: oldbrk,
       end: newbrk,
@@ -871,7 +943,7 @@ export class AddressSpace {
     const p = this.checkMremapParams(vrm);
     if (p < 0) return done(p);
     // check_map_count_against_split_early: room for two splits by unmapping and two by the move.
-    if (this.list.length + 4 > this.maxMapCount) return done(-ENOMEM);
+    if (this.mapCount + 4 > this.maxMapCount) return done(-ENOMEM);
     if (flags & MREMAP_FIXED && vrm.oldLen === vrm.newLen) return done(this.remapMove(vrm));
     const r = this.checkPrepVma(vrm);
     if (r < 0) return done(r);
@@ -1043,7 +1115,7 @@ export class AddressSpace {
   /** move_vma: copy_vma at the new address, move the page tables, unmap (or empty) the source. */
   private moveVma(vrm: Vrm): number {
     // prep_move_vma: check_map_count_against_split
-    if (this.list.length + 2 > this.maxMapCount) return -ENOMEM;
+    if (this.mapCount + 2 > this.maxMapCount) return -ENOMEM;
     const v = this.findVma(vrm.addr)!;
     const srcStart = v.start;
     const srcEnd = v.end;
@@ -1192,12 +1264,12 @@ export class AddressSpace {
     const merged = this.mergeExistingRange(i, c);
     if (merged >= 0) return merged;
     if (v.start < start) {
-      if (this.list.length >= this.maxMapCount) return -ENOMEM;
+      if (this.mapCount >= this.maxMapCount) return -ENOMEM;
       this.split(i, start, true);
       i++;
     }
     if (this.list[i].end > end) {
-      if (this.list.length >= this.maxMapCount) return -ENOMEM;
+      if (this.mapCount >= this.maxMapCount) return -ENOMEM;
       this.split(i, end, false);
     }
     return i;
@@ -1218,7 +1290,7 @@ export class AddressSpace {
       next !== undefined &&
       next.start === c.end &&
       this.canMergeBefore(next, c) &&
-      (!left || anonOk(prev!.anonVma, next.anonVma));
+      (!left || this.anonOk(prev!.anonVma, next.anonVma));
     if (!left && !right) return -1;
     const deleteVma = leftSide && rightSide;
     if (left && right) {
@@ -1248,6 +1320,33 @@ export class AddressSpace {
   }
 
   // ------------------------------------------------------------------ faults
+
+  /**
+   * expand_downwards: a fault at `addr` below a VM_GROWSDOWN VMA grows it down to addr's page
+   * (a stack growing). Refused, as Linux does, when the VMA above is not growable or when an
+   * accessible VMA below (not itself a stack) would come closer than stack_guard_gap. Returns
+   * whether the VMA grew (or already covered addr).
+   */
+  expandDownwards(addr: number): boolean {
+    const a = addr - (addr % PAGE_SIZE);
+    const i = this.firstEndAbove(a);
+    const v = this.list[i];
+    if (v === undefined || !(v.flags & VM_GROWSDOWN)) return false;
+    if (v.start <= a) return true;
+    if (a < this.mmapMinAddr) return false;
+    const prev = i > 0 ? this.list[i - 1] : undefined;
+    if (
+      prev !== undefined &&
+      !(prev.flags & VM_GROWSDOWN) &&
+      prev.flags & VM_ACCESS_FLAGS &&
+      a - prev.end < this.stackGuardGap
+    )
+      return false;
+    if (prev !== undefined && prev.end > a) return false;
+    const grown = (v.start - a) / PAGE_SIZE;
+    this.list[i] = { ...v, start: a, pgoff: v.pgoff - grown };
+    return true;
+  }
 
   /**
    * anon_vma_prepare for the VMA containing addr (first write fault in a private VMA): reuses a
