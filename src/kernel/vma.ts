@@ -7,6 +7,8 @@
 // Pure module: no I/O. VMAs are kept in a sorted array (binary search for lookups). Records are
 // immutable: every change replaces the record (keeping its id when Linux keeps the struct), so a
 // Vma handed out earlier is a stable snapshot.
+
+import { ChunkedArray } from "./chunked.js";
 import { EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from "./errno.js";
 import {
   MAP_32BIT,
@@ -273,7 +275,7 @@ export class AddressSpace {
    * where the limit really was). */
   unmodelledMapCount: number;
 
-  private list: Rec[] = [];
+  private list = new ChunkedArray<Rec>();
   private nextId = 1;
   private nextAnonVma = 1;
   private nextFileId = 1;
@@ -305,7 +307,7 @@ export class AddressSpace {
   clone(): AddressSpace {
     const c = Object.create(AddressSpace.prototype) as AddressSpace;
     Object.assign(c, this);
-    c.list = this.list.slice();
+    c.list = this.list.clone();
     c.fileIds = new Map(this.fileIds);
     c.forkedAnon = new Set(this.forkedAnon);
     return c;
@@ -322,19 +324,21 @@ export class AddressSpace {
     const c = this.clone();
     c.forkedAnon = new Set();
     const remap = new Map<number, number>();
-    c.list = this.list.map((v) => {
-      let anonVma = 0;
-      if (v.anonVma !== 0 && !(v.flags & VM_WIPEONFORK)) {
-        let a = remap.get(v.anonVma);
-        if (a === undefined) {
-          a = c.nextAnonVma++;
-          remap.set(v.anonVma, a);
-          c.forkedAnon.add(a);
+    c.list = ChunkedArray.from(
+      this.list.toArray().map((v) => {
+        let anonVma = 0;
+        if (v.anonVma !== 0 && !(v.flags & VM_WIPEONFORK)) {
+          let a = remap.get(v.anonVma);
+          if (a === undefined) {
+            a = c.nextAnonVma++;
+            remap.set(v.anonVma, a);
+            c.forkedAnon.add(a);
+          }
+          anonVma = a;
         }
-        anonVma = a;
-      }
-      return { ...v, flags: v.flags & ~VM_LOCKED_MASK, anonVma };
-    });
+        return { ...v, flags: v.flags & ~VM_LOCKED_MASK, anonVma };
+      }),
+    );
     return c;
   }
 
@@ -363,8 +367,8 @@ export class AddressSpace {
   /** The VMAs that intersect [start, end), sorted (found by binary search: no full copy). */
   vmasIn(start: number, end: number): Vma[] {
     const out: Vma[] = [];
-    for (let i = this.firstEndAbove(start); i < this.list.length && this.list[i].start < end; i++)
-      out.push(this.list[i]);
+    for (let i = this.firstEndAbove(start); i < this.list.length && this.list.get(i).start < end; i++)
+      out.push(this.list.get(i));
     return out;
   }
 
@@ -375,13 +379,13 @@ export class AddressSpace {
 
   /** The VMAs, sorted by address (a copy). */
   vmas(): readonly Vma[] {
-    return this.list.slice();
+    return this.list.toArray();
   }
 
   /** The VMA containing addr. */
   findVma(addr: number): Vma | undefined {
     const i = this.firstEndAbove(addr);
-    const v = this.list[i];
+    const v = this.list.get(i);
     return v !== undefined && v.start <= addr ? v : undefined;
   }
 
@@ -426,8 +430,8 @@ export class AddressSpace {
       throw new Error(`insertOpaque: bad range ${hex(start)}-${hex(end)}`);
     }
     const i = this.firstEndAbove(start);
-    if (i < this.list.length && this.list[i].start < end) {
-      throw new Error(`insertOpaque: ${hex(start)}-${hex(end)} overlaps ${hex(this.list[i].start)}`);
+    if (i < this.list.length && this.list.get(i).start < end) {
+      throw new Error(`insertOpaque: ${hex(start)}-${hex(end)} overlaps ${hex(this.list.get(i).start)}`);
     }
     let kind: VmaKind;
     let label: string | null = null;
@@ -498,7 +502,7 @@ export class AddressSpace {
     addr = where;
     if (flags & MAP_FIXED_NOREPLACE) {
       const i = this.firstEndAbove(addr);
-      if (i < this.list.length && this.list[i].start < addr + alen) return fail(EEXIST);
+      if (i < this.list.length && this.list.get(i).start < addr + alen) return fail(EEXIST);
     }
 
     let pgoff: number;
@@ -583,8 +587,8 @@ export class AddressSpace {
    * Returns the index of the expanded VMA, or -1 when no merge is possible.
    */
   private mergeNewRange(i: number, c: Candidate): number {
-    const prev = i > 0 ? this.list[i - 1] : undefined;
-    const next = i < this.list.length ? this.list[i] : undefined;
+    const prev = i > 0 ? this.list.get(i - 1) : undefined;
+    const next = i < this.list.length ? this.list.get(i) : undefined;
     if (c.flags & VM_SPECIAL || (prev === undefined && next === undefined)) return -1;
     const left = prev !== undefined && prev.end === c.start && this.canMergeAfter(prev, c);
     const right =
@@ -594,16 +598,20 @@ export class AddressSpace {
       (!left || this.anonOk(prev!.anonVma, next.anonVma));
     if (left && right) {
       // vma_expand: dup_anon_vma from next and from the VMA copied from (mremap), if any.
-      this.list[i - 1] = { ...prev!, end: next!.end, anonVma: prev!.anonVma || next!.anonVma || c.anonVma };
+      this.list.set(i - 1, {
+        ...prev!,
+        end: next!.end,
+        anonVma: prev!.anonVma || next!.anonVma || c.anonVma,
+      });
       this.list.splice(i, 1);
       return i - 1;
     }
     if (left) {
-      this.list[i - 1] = { ...prev!, end: c.end, anonVma: prev!.anonVma || c.anonVma };
+      this.list.set(i - 1, { ...prev!, end: c.end, anonVma: prev!.anonVma || c.anonVma });
       return i - 1;
     }
     if (right) {
-      this.list[i] = { ...next!, start: c.start, pgoff: c.pgoff, anonVma: next!.anonVma || c.anonVma };
+      this.list.set(i, { ...next!, start: c.start, pgoff: c.pgoff, anonVma: next!.anonVma || c.anonVma });
       return i;
     }
     return -1;
@@ -680,7 +688,7 @@ export class AddressSpace {
         // mmap_address_hint_valid
         if (addr + len <= this.taskSize) {
           const i = this.firstEndAbove(addr);
-          if (i >= this.list.length || addr + len <= this.vmStartGap(this.list[i])) return addr;
+          if (i >= this.list.length || addr + len <= this.vmStartGap(this.list.get(i))) return addr;
         }
       }
       const low = flags & MAP_ABOVE4G ? 2 ** 32 : PAGE_SIZE;
@@ -699,7 +707,7 @@ export class AddressSpace {
     if (addr !== 0) {
       addr = Math.ceil(addr / PAGE_SIZE) * PAGE_SIZE;
       const i = this.firstEndAbove(addr);
-      if (end - len >= addr && (i >= this.list.length || addr + len <= this.vmStartGap(this.list[i])))
+      if (end - len >= addr && (i >= this.list.length || addr + len <= this.vmStartGap(this.list.get(i))))
         return addr;
     }
     return this.unmappedArea(len, begin, end);
@@ -721,14 +729,14 @@ export class AddressSpace {
       let hi = n;
       while (lo < hi) {
         const m = (lo + hi) >> 1;
-        if (this.list[m].start < high) lo = m + 1;
+        if (this.list.get(m).start < high) lo = m + 1;
         else hi = m;
       }
       let found = -1;
       let gapEnd = 0;
       for (let j = lo; j >= 0; j--) {
-        const a = j > 0 ? this.list[j - 1].end : 0;
-        const b = j < n ? this.list[j].start : Number.POSITIVE_INFINITY;
+        const a = j > 0 ? this.list.get(j - 1).end : 0;
+        const b = j < n ? this.list.get(j).start : Number.POSITIVE_INFINITY;
         const ge = Math.min(b, high);
         const gs = Math.max(a, low);
         if (ge - gs >= len) {
@@ -739,7 +747,7 @@ export class AddressSpace {
         if (a <= low) break;
       }
       if (found < 0) return -ENOMEM;
-      const next = found < n ? this.list[found] : undefined;
+      const next = found < n ? this.list.get(found) : undefined;
       if (next !== undefined && next.flags & VM_GROWSDOWN && this.vmStartGap(next) < gapEnd) {
         high = this.vmStartGap(next);
         continue;
@@ -756,8 +764,8 @@ export class AddressSpace {
       let found = -1;
       let gap = 0;
       for (let j = this.firstEndAbove(low); j <= n; j++) {
-        const a = j > 0 ? this.list[j - 1].end : 0;
-        const b = j < n ? this.list[j].start : Number.POSITIVE_INFINITY;
+        const a = j > 0 ? this.list.get(j - 1).end : 0;
+        const b = j < n ? this.list.get(j).start : Number.POSITIVE_INFINITY;
         const gs = Math.max(a, low);
         const ge = Math.min(b, high);
         if (gs >= high) break;
@@ -768,7 +776,7 @@ export class AddressSpace {
         }
       }
       if (found < 0) return -ENOMEM;
-      const next = found < n ? this.list[found] : undefined;
+      const next = found < n ? this.list.get(found) : undefined;
       if (next !== undefined && next.flags & VM_GROWSDOWN && this.vmStartGap(next) < gap + len - 1) {
         low = next.end;
         continue;
@@ -793,15 +801,15 @@ export class AddressSpace {
    * null: ENOMEM, splitting one VMA in two would exceed max_map_count (nothing changed). */
   private unmapRange(start: number, end: number): Range[] | null {
     let i = this.firstEndAbove(start);
-    if (i >= this.list.length || this.list[i].start >= end) return [];
-    if (this.list[i].start < start) {
-      if (end < this.list[i].end && this.mapCount >= this.maxMapCount) return null;
+    if (i >= this.list.length || this.list.get(i).start >= end) return [];
+    if (this.list.get(i).start < start) {
+      if (end < this.list.get(i).end && this.mapCount >= this.maxMapCount) return null;
       this.split(i, start, true);
       i++;
     }
     let j = i;
-    while (j < this.list.length && this.list[j].start < end) {
-      if (this.list[j].end > end) this.split(j, end, false);
+    while (j < this.list.length && this.list.get(j).start < end) {
+      if (this.list.get(j).end > end) this.split(j, end, false);
       j++;
     }
     const removed = this.list.splice(i, j - i);
@@ -810,7 +818,7 @@ export class AddressSpace {
 
   /** __split_vma: the new struct is the lower part if newBelow, else the upper part. */
   private split(i: number, addr: number, newBelow: boolean): void {
-    const v = this.list[i];
+    const v = this.list.get(i);
     const lower: Rec = { ...v, end: addr, id: newBelow ? this.nextId++ : v.id };
     const upper: Rec = {
       ...v,
@@ -844,7 +852,7 @@ export class AddressSpace {
     }
     if (brk <= orig) {
       // Always allow shrinking, if a VMA is there to shrink (vma_find(newbrk, oldbrk)).
-      const v = this.list[this.firstEndAbove(newbrk)];
+      const v = this.list.get(this.firstEndAbove(newbrk));
       if (v === undefined || v.start >= oldbrk) return fail;
       const unmapped = this.unmapRange(newbrk, oldbrk); // do_vmi_align_munmap
       if (unmapped === null) return fail;
@@ -857,7 +865,7 @@ export class AddressSpace {
     if (oldbrk < this.mmapMinAddr && !this.capSysRawio) return fail;
     // The next VMA must stay a page (and a stack's guard gap) above the new break.
     const j = this.firstEndAbove(oldbrk);
-    const next = this.list[j];
+    const next = this.list.get(j);
     if (
       next !== undefined &&
       next.start < newbrk + PAGE_SIZE + this.stackGuardGap &&
@@ -876,9 +884,9 @@ export class AddressSpace {
       label: null,
     };
     // brkvma = vma_prev_limit(&vmi, start_brk): the VMA below oldbrk if it reaches above start_brk.
-    const prev = j > 0 ? this.list[j - 1] : undefined;
+    const prev = j > 0 ? this.list.get(j - 1) : undefined;
     if (prev !== undefined && prev.end === oldbrk && prev.end > startBrk && this.canMergeAfter(prev, c)) {
-      this.list[j - 1] = { ...prev, end: newbrk };
+      this.list.set(j - 1, { ...prev, end: newbrk });
     } else {
       this.list.splice(j, 0, {
         start: oldbrk,
@@ -1041,7 +1049,7 @@ export class AddressSpace {
   private remapMove(vrm: Vrm): number {
     const start = vrm.addr;
     const end = vrm.addr + vrm.oldLen;
-    const pieces = this.list.filter((v) => v.start < end && v.end > start).map((v) => [v.start, v.end]);
+    const pieces = this.vmasIn(start, end).map((v) => [v.start, v.end]);
     let res = -EFAULT;
     let seen = false;
     let target = vrm.newAddr;
@@ -1082,7 +1090,7 @@ export class AddressSpace {
   private vmaExpandable(v: Rec, delta: number): boolean {
     const end = v.end + delta;
     const i = this.firstEndAbove(v.end);
-    if (i < this.list.length && this.list[i].start < end) return false;
+    if (i < this.list.length && this.list.get(i).start < end) return false;
     return this.getUnmappedArea(null, v.start, end - v.start, MAP_FIXED) >= 0;
   }
 
@@ -1094,7 +1102,7 @@ export class AddressSpace {
       if (
         vrm.placeAt % PAGE_SIZE !== 0 ||
         vrm.placeAt + vrm.newLen > this.taskSize ||
-        (i < this.list.length && this.list[i].start < vrm.placeAt + vrm.newLen)
+        (i < this.list.length && this.list.get(i).start < vrm.placeAt + vrm.newLen)
       ) {
         vrm.conflict = true;
         return -ENOMEM;
@@ -1141,9 +1149,9 @@ export class AddressSpace {
       // dontunmap_complete: the source keeps its range but loses VM_LOCKED, and its anon_vma
       // when all of it moved.
       const k = this.firstEndAbove(vrm.addr);
-      const s = this.list[k];
+      const s = this.list.get(k);
       const whole = vrm.addr === srcStart && vrm.addr + vrm.oldLen === srcEnd && s.start === srcStart;
-      this.list[k] = { ...s, flags: s.flags & ~VM_LOCKED_MASK, anonVma: whole ? 0 : s.anonVma };
+      this.list.set(k, { ...s, flags: s.flags & ~VM_LOCKED_MASK, anonVma: whole ? 0 : s.anonVma });
     } else {
       // unmap_source_vma (VM_ACCOUNT is cleared for the unmap and restored on what remains);
       // with old_len 0 (duplicating a shared mapping) do_vmi_munmap refuses the empty range.
@@ -1170,8 +1178,8 @@ export class AddressSpace {
     if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) return out(EINVAL); // arch_validate_prot
 
     let idx = this.firstEndAbove(start);
-    if (idx >= this.list.length || this.list[idx].start >= end) return out(ENOMEM);
-    const first = this.list[idx];
+    if (idx >= this.list.length || this.list.get(idx).start >= end) return out(ENOMEM);
+    const first = this.list.get(idx);
     if (grows & PROT_GROWSDOWN) {
       start = first.start;
       if (!(first.flags & VM_GROWSDOWN)) return out(EINVAL);
@@ -1184,8 +1192,8 @@ export class AddressSpace {
     let tmp = first.start;
     let nstart = start;
     let errno = 0;
-    while (idx < this.list.length && this.list[idx].start < end) {
-      const v = this.list[idx];
+    while (idx < this.list.length && this.list.get(idx).start < end) {
+      const v = this.list.get(idx);
       if (v.start !== tmp) {
         errno = ENOMEM;
         break;
@@ -1202,7 +1210,7 @@ export class AddressSpace {
         errno = -r;
         break;
       }
-      tmp = this.list[r].end;
+      tmp = this.list.get(r).end;
       nstart = tmp;
       idx = r + 1;
     }
@@ -1219,7 +1227,7 @@ export class AddressSpace {
     newflags: number,
     changes: ProtChange[],
   ): number {
-    const v = this.list[i];
+    const v = this.list.get(i);
     const oldflags = v.flags;
     if (newflags === oldflags) return i;
     if (newflags & VM_WRITE) {
@@ -1232,12 +1240,12 @@ export class AddressSpace {
     }
     const r = this.vmaModify(i, start, end, newflags);
     if (r < 0) return r;
-    if (this.list[r].flags !== newflags) this.list[r] = { ...this.list[r], flags: newflags };
+    if (this.list.get(r).flags !== newflags) this.list.set(r, { ...this.list.get(r), flags: newflags });
     // A locked private VMA becoming writable is populated (COW broken): that assigns an anon_vma.
     if ((oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && newflags & VM_WRITE) {
-      this.setAnonVma(this.list[r].start);
+      this.setAnonVma(this.list.get(r).start);
     }
-    const res = this.list[r];
+    const res = this.list.get(r);
     changes.push({ start, end, vma: res, tryChangeWritable: this.wantsManualPteWriteUpgrade(res) });
     return r;
   }
@@ -1251,7 +1259,7 @@ export class AddressSpace {
   /** vma_modify: merge the changed range with a neighbour, else split it out (split_vma fails
    * with ENOMEM at max_map_count; a first split that succeeded stays). Index or -errno. */
   private vmaModify(i: number, start: number, end: number, newflags: number): number {
-    const v = this.list[i];
+    const v = this.list.get(i);
     const c: Candidate = {
       start,
       end,
@@ -1268,7 +1276,7 @@ export class AddressSpace {
       this.split(i, start, true);
       i++;
     }
-    if (this.list[i].end > end) {
+    if (this.list.get(i).end > end) {
       if (this.mapCount >= this.maxMapCount) return -ENOMEM;
       this.split(i, end, false);
     }
@@ -1277,13 +1285,13 @@ export class AddressSpace {
 
   /** vma_merge_existing_range: list[i] is changing over [c.start, c.end). */
   private mergeExistingRange(i: number, c: Candidate): number {
-    const v = this.list[i];
+    const v = this.list.get(i);
     if (c.flags & VM_SPECIAL) return -1;
     const leftSide = c.start === v.start;
     const rightSide = c.end === v.end;
     if (!leftSide && !rightSide) return -1;
-    const prev = i > 0 ? this.list[i - 1] : undefined;
-    const next = i + 1 < this.list.length ? this.list[i + 1] : undefined;
+    const prev = i > 0 ? this.list.get(i - 1) : undefined;
+    const next = i + 1 < this.list.length ? this.list.get(i + 1) : undefined;
     const left = leftSide && prev !== undefined && prev.end === c.start && this.canMergeAfter(prev, c);
     const right =
       rightSide &&
@@ -1296,14 +1304,14 @@ export class AddressSpace {
     if (left && right) {
       // prev absorbs vma and next
       const anon = prev!.anonVma || (next!.anonVma ? next!.anonVma : v.anonVma);
-      this.list[i - 1] = { ...prev!, end: next!.end, anonVma: anon };
+      this.list.set(i - 1, { ...prev!, end: next!.end, anonVma: anon });
       this.list.splice(i, 2);
       return i - 1;
     }
     if (left) {
-      this.list[i - 1] = { ...prev!, end: c.end, anonVma: prev!.anonVma || v.anonVma };
+      this.list.set(i - 1, { ...prev!, end: c.end, anonVma: prev!.anonVma || v.anonVma });
       if (deleteVma) this.list.splice(i, 1);
-      else this.list[i] = { ...v, start: c.end, pgoff: v.pgoff + (c.end - v.start) / PAGE_SIZE };
+      else this.list.set(i, { ...v, start: c.end, pgoff: v.pgoff + (c.end - v.start) / PAGE_SIZE });
       return i - 1;
     }
     // right: next absorbs the range
@@ -1314,8 +1322,8 @@ export class AddressSpace {
       this.list.splice(i, 2, grown);
       return i;
     }
-    this.list[i] = { ...v, end: c.start };
-    this.list[i + 1] = grown;
+    this.list.set(i, { ...v, end: c.start });
+    this.list.set(i + 1, grown);
     return i + 1;
   }
 
@@ -1330,11 +1338,11 @@ export class AddressSpace {
   expandDownwards(addr: number): boolean {
     const a = addr - (addr % PAGE_SIZE);
     const i = this.firstEndAbove(a);
-    const v = this.list[i];
+    const v = this.list.get(i);
     if (v === undefined || !(v.flags & VM_GROWSDOWN)) return false;
     if (v.start <= a) return true;
     if (a < this.mmapMinAddr) return false;
-    const prev = i > 0 ? this.list[i - 1] : undefined;
+    const prev = i > 0 ? this.list.get(i - 1) : undefined;
     if (
       prev !== undefined &&
       !(prev.flags & VM_GROWSDOWN) &&
@@ -1344,7 +1352,7 @@ export class AddressSpace {
       return false;
     if (prev !== undefined && prev.end > a) return false;
     const grown = (v.start - a) / PAGE_SIZE;
-    this.list[i] = { ...v, start: a, pgoff: v.pgoff - grown };
+    this.list.set(i, { ...v, start: a, pgoff: v.pgoff - grown });
     return true;
   }
 
@@ -1355,17 +1363,17 @@ export class AddressSpace {
    */
   setAnonVma(addr: number): void {
     const i = this.firstEndAbove(addr);
-    const v = this.list[i];
+    const v = this.list.get(i);
     if (v === undefined || v.start > addr || v.anonVma !== 0 || v.flags & VM_SHARED) return;
     let anon = 0;
-    const next = this.list[i + 1];
+    const next = this.list.get(i + 1);
     if (next !== undefined && next.anonVma !== 0 && this.anonVmaCompatible(v, next)) anon = next.anonVma;
-    const prev = i > 0 ? this.list[i - 1] : undefined;
+    const prev = i > 0 ? this.list.get(i - 1) : undefined;
     if (anon === 0 && prev !== undefined && prev.anonVma !== 0 && this.anonVmaCompatible(prev, v)) {
       anon = prev.anonVma;
     }
     if (anon === 0) anon = this.nextAnonVma++;
-    this.list[i] = { ...v, anonVma: anon };
+    this.list.set(i, { ...v, anonVma: anon });
   }
 
   /** anon_vma_compatible: adjacent, same object, flags equal but for access bits, linear pgoff. */
@@ -1386,7 +1394,7 @@ export class AddressSpace {
     let hi = this.list.length;
     while (lo < hi) {
       const m = (lo + hi) >> 1;
-      if (this.list[m].end > addr) hi = m;
+      if (this.list.get(m).end > addr) hi = m;
       else lo = m + 1;
     }
     return lo;

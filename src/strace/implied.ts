@@ -61,7 +61,7 @@ export class ImpliedMap {
 
   private set(start: number, end: number, v: string | undefined): void {
     this.pages.set(start, end, v);
-    this.uncertain.set(start, end, undefined);
+    if (!this.uncertain.empty) this.uncertain.set(start, end, undefined);
     this.determined.set(start, end, true);
   }
 

@@ -523,8 +523,9 @@ export class Replayer implements StraceSink {
       const mapCheck = compareMaps(as, st.implied);
       if (mapCheck.length === 0) out.spacesAgreeing++;
       else out.spacesDiffering++;
-      const detailed = out.spaces.length < this.maxSpaces;
-      const differing = mapCheck.length > 0 && out.spaces.length < 2 * this.maxSpaces;
+      // The first spaces of the log in detail, and the first that differ.
+      const detailed = info.id < this.maxSpaces;
+      const differing = mapCheck.length > 0 && out.spacesDiffering <= this.maxSpaces;
       if (detailed || differing)
         out.spaces.push({
           id: info.id,
