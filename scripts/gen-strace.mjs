@@ -109,10 +109,12 @@ if (kind === "vmas") {
     const heap = 0x555555559000 + Math.floor(rnd() * 1024) * 0x1000;
     yield `${pid} brk(NULL) = ${hex(heap)}`;
     let top = TOP;
-    const anon1 = (top -= 0x2000);
+    top -= 0x2000;
+    const anon1 = top;
     yield `${pid} mmap(NULL, 8192, ${RW}, ${ANON}, -1, 0) = ${hex(anon1)}`;
     // A library: reserve, then the segments over it (the loader's pattern), RELRO, bss.
-    const lib = (top -= 0x1f8000);
+    top -= 0x1f8000;
+    const lib = top;
     yield `${pid} mmap(NULL, 2064384, PROT_READ, MAP_PRIVATE|MAP_DENYWRITE, 3, 0) = ${hex(lib)}`;
     yield `${pid} mmap(${hex(lib + 0x28000)}, 1474560, PROT_READ|PROT_EXEC, MAP_PRIVATE|MAP_FIXED|MAP_DENYWRITE, 3, 0x28000) = ${hex(lib + 0x28000)}`;
     yield `${pid} mmap(${hex(lib + 0x190000)}, 352256, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_DENYWRITE, 3, 0x190000) = ${hex(lib + 0x190000)}`;
@@ -124,7 +126,8 @@ if (kind === "vmas") {
     yield `${pid} brk(${hex(heap + grow)}) = ${hex(heap + grow)}`;
     const n = 1 + Math.floor(rnd() * 4);
     for (let i = 0; i < n; i++) {
-      const a = (top -= 0x40000);
+      top -= 0x40000;
+      const a = top;
       yield `${pid} mmap(NULL, 262144, ${RW}, ${ANON}, -1, 0) = ${hex(a)}`;
     }
     yield `${pid} mprotect(${hex(top)}, 4096, PROT_NONE) = 0`;
