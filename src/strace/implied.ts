@@ -9,7 +9,8 @@
 // far as the recording determines them:
 // - mprotect failing with ENOMEM at a hole changed every page from its start up to the hole: the
 //   pages up to the first page this map lacks are changed; the rest of the range is uncertain
-//   (the hole may be memory mapped before the recording began);
+//   (the hole may be memory mapped before the recording began); with no hole in this map (a
+//   split refused at max_map_count, or unknown memory) the whole range is uncertain;
 // - mprotect failing otherwise (EACCES at a VMA it may not change) changed an unknown prefix: the
 //   range is uncertain.
 // Uncertain pages are not compared until a later successful call determines them again.
@@ -73,9 +74,10 @@ export class ImpliedMap {
       if (c.addr % PAGE_SIZE !== 0 || end <= c.addr) return;
       let at = c.addr;
       if (r.result.errno === ENOMEM) {
-        // Linux changed the VMAs from the start up to the hole.
+        // At a hole, Linux changed the VMAs from the start up to it. Without a hole, a split
+        // failed (max_map_count) or the "hole" is memory this map does not know: uncertain.
         const gap = this.pages.gaps(c.addr, end)[0];
-        const stop = gap === undefined ? end : gap.start;
+        const stop = gap === undefined ? c.addr : gap.start;
         for (const iv of this.pages.slice(c.addr, stop))
           this.set(iv.start, iv.end, protPerms(c.prot, iv.value.endsWith("s")));
         at = stop;

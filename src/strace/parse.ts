@@ -370,7 +370,7 @@ export function decodeCall(name: string, argText: string): Call | string {
       case "clone3":
       case "fork":
       case "vfork":
-        return { name: "clone", syscall: name, cloneVm: name === "vfork" || /\bCLONE_VM\b/.test(argText) };
+        return { name: "clone", syscall: name, cloneVm: name === "vfork" || cloneVm(argText) };
       case "execve":
       case "execveat":
         return { name: "execve", syscall: name };
@@ -442,6 +442,16 @@ export function decodeCall(name: string, argText: string): Call | string {
 }
 
 class DecodeError extends Error {}
+
+const CLONE_VM = 0x100;
+
+/** Whether clone's flags hold CLONE_VM: by name, or (-X raw) by the number's bit. */
+function cloneVm(argText: string): boolean {
+  if (/\bCLONE_VM\b/.test(argText)) return true;
+  const m = /flags=(0x[0-9a-fA-F]+|\d+)/.exec(argText);
+  if (m === null) return false;
+  return (Number(BigInt(m[1]) & BigInt(CLONE_VM)) & CLONE_VM) !== 0;
+}
 
 /** A quoted string argument ("..." possibly followed by "..." when strace cut it), or null. */
 function unquote(s: string | undefined): string | null {

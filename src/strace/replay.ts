@@ -710,23 +710,26 @@ export class Replayer implements StraceSink {
 
   /**
    * The recording says a call failed for lack of map count (ENOMEM) where the model had room, or
-   * succeeded where the model had none: the number of VMAs the model does not hold was off.
-   * Revise it so the limit falls where Linux's did.
+   * succeeded where the model had none, near the limit: the number of VMAs the model does not
+   * hold (unmodelledMapCount) was off. Revise it to the nearest value that agrees with Linux
+   * (mmap fails when map_count > max_map_count, a split when map_count >= max_map_count, mremap
+   * when map_count + 4 > max_map_count). Returns whether it changed.
    */
   private reviseMapCount(ms: ModelSpace, r: SyscallRecord, got: number, before: number): boolean {
     const as = ms.kernel.as;
     const rec = r.result;
-    const near = as.maxMapCount - before < 16;
-    if (!near) return false;
-    if (rec.kind === "error" && rec.errno === ENOMEM && got >= 0) {
-      as.unmodelledMapCount += as.maxMapCount + 1 - before;
-      return true;
-    }
-    if (rec.kind === "value" && got === -ENOMEM && as.unmodelledMapCount > 0) {
-      as.unmodelledMapCount = Math.max(0, as.unmodelledMapCount - 4);
-      return true;
-    }
-    return false;
+    const list = before - as.unmodelledMapCount;
+    if (Math.abs(as.maxMapCount - before) > 128) return false;
+    const name = r.call.name;
+    // The smallest map_count at which this call fails for lack of room.
+    const failsAt =
+      name === "mmap" ? as.maxMapCount + 1 : name === "mremap" ? as.maxMapCount - 3 : as.maxMapCount;
+    const old = as.unmodelledMapCount;
+    if (rec.kind === "error" && rec.errno === ENOMEM && got >= 0)
+      as.unmodelledMapCount = Math.max(old, failsAt - list);
+    else if (rec.kind === "value" && got === -ENOMEM)
+      as.unmodelledMapCount = Math.max(0, Math.min(old, failsAt - 1 - list));
+    return as.unmodelledMapCount !== old;
   }
 
   private replayCall(run: Run, st: SpaceState, ms: ModelSpace, r: SyscallRecord): void {
@@ -807,17 +810,24 @@ export class Replayer implements StraceSink {
         return;
       }
       case "munmap": {
-        const got = k.sys_munmap(0, c.addr, c.len);
-        check(got, got !== expected ? revised(got) : undefined);
+        let got = k.sys_munmap(0, c.addr, c.len);
+        const note = got !== expected ? revised(got) : undefined;
+        if (note !== undefined && got < 0) got = k.sys_munmap(0, c.addr, c.len);
+        check(got, note);
         if (ok) ms.known.set(c.addr, c.addr + pageAlign(c.len), true);
         return;
       }
       case "mprotect": {
         const len = pageAlign(c.len);
         if (ok) this.imply(run, ms, r, c.addr, c.addr + len, c.prot);
-        const got = k.sys_mprotect(0, c.addr, c.len, c.prot);
+        let got = k.sys_mprotect(0, c.addr, c.len, c.prot);
         run.out.ptesMprotect += k.lastMprotect.ptesChanged;
-        check(got, got !== expected ? revised(got) : undefined);
+        const note = got !== expected ? revised(got) : undefined;
+        if (note !== undefined && got < 0) {
+          got = k.sys_mprotect(0, c.addr, c.len, c.prot);
+          run.out.ptesMprotect += k.lastMprotect.ptesChanged;
+        }
+        check(got, note);
         if (got === 0 && c.prot & (PROT_READ | PROT_WRITE | PROT_EXEC))
           this.touch(run, ms, c.addr, c.addr + len, true);
         return;
