@@ -8,6 +8,7 @@ import { allBackends } from "../backends/registry.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { StraceParser } from "../strace/parse.js";
 import {
+  DEFAULT_POPULATE,
   POPULATE_HELP,
   POPULATE_POLICIES,
   type PopulatePolicy,
@@ -28,7 +29,8 @@ export interface ReplayCommandOptions {
   file: string;
   /** One backend (name or module path); default: every built-in backend. */
   backend?: string;
-  /** Populate policy name (see POPULATE_POLICIES); default "touch". */
+  /** Populate policy name (see POPULATE_POLICIES); default DEFAULT_POPULATE ("evidence" when
+   * the log has page-fault lines). */
   populate?: string;
   /** Show each address space's final VMA list. */
   maps?: boolean;
@@ -96,8 +98,27 @@ function forEachLine(
   }
 }
 
+/** Whether the log has page-fault lines (`perf trace -F` form), by a byte search. */
+function hasFaultLines(file: string): boolean {
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    const needle = Buffer.from("fault [");
+    let tail = Buffer.alloc(0);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) return false;
+      const chunk = Buffer.concat([tail, buf.subarray(0, n)]);
+      if (chunk.indexOf(needle) >= 0) return true;
+      tail = chunk.subarray(Math.max(0, chunk.length - needle.length));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function replayCommand(opts: ReplayCommandOptions): Promise<ReplayOutcome> {
-  const policy = opts.populate ?? "touch";
+  const policy = opts.populate ?? DEFAULT_POPULATE;
   if (!(POPULATE_POLICIES as readonly string[]).includes(policy))
     throw new PtesimError(
       "usage",
@@ -123,11 +144,12 @@ export async function replayCommand(opts: ReplayCommandOptions): Promise<ReplayO
     );
   }
   const progress = opts.onProgress ?? defaultProgress();
+  const faultEvidence = opts.populate === undefined && hasFaultLines(opts.file);
   const t0 = performance.now();
   let bytes = 0;
   const replayer = new Replayer({
     backends,
-    populate: policy as PopulatePolicy,
+    ...(opts.populate === undefined ? { faultEvidence } : { populate: policy as PopulatePolicy }),
     ...(opts.mmapMinAddr === undefined ? {} : { mmapMinAddr: opts.mmapMinAddr }),
     ...(opts.maxMapCount === undefined ? {} : { maxMapCount: opts.maxMapCount }),
     ...(opts.unmodelledVmas === undefined ? {} : { unmodelledVmas: opts.unmodelledVmas }),
@@ -203,6 +225,7 @@ export function printReplay(o: ReplayOutcome, io: Out, json: boolean): void {
           file: o.file,
           verdict: replayExitCode(o) === EXIT_OK ? "match" : "diverged",
           populate: r.populate,
+          faultsReplayed: r.faultsReplayed,
           populateChosen: o.populateChosen,
           lines: r.lines,
           calls: r.calls,
@@ -248,9 +271,13 @@ export function printReplay(o: ReplayOutcome, io: Out, json: boolean): void {
     );
   if (r.truncated !== null)
     io.out(`  the log ends inside line ${r.truncated.line} (cut short): ${r.truncated.reason}`);
-  io.out(
-    `  populate policy: ${r.populate}${o.populateChosen ? "" : " (the default; --populate to change)"}: ${POPULATE_HELP[r.populate]}`,
-  );
+  const how =
+    r.populate === "evidence" && !o.populateChosen
+      ? ` (${r.faultsReplayed} page faults in the log)`
+      : o.populateChosen
+        ? ""
+        : " (the default; --populate to change)";
+  io.out(`  populate policy: ${r.populate}${how}: ${POPULATE_HELP[r.populate]}`);
   if (r.mmapMinAddr !== 65536) io.out(`  vm.mmap_min_addr: ${r.mmapMinAddr}`);
   for (const m of r.malformed) io.err(`${o.file}:${m.line}: malformed: ${m.reason}`);
   if (r.malformedCount > r.malformed.length)

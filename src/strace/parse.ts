@@ -89,9 +89,10 @@ export interface PendingCall {
 export interface StraceEvent {
   line: number;
   pid: number;
-  kind: "signal" | "exit";
+  /** "fault": a page fault (evidence of an access), in `perf trace -F` form. */
+  kind: "signal" | "exit" | "fault";
   text: string;
-  /** SIGSEGV/SIGBUS: the faulting address (si_addr), evidence of an access to that page. */
+  /** SIGSEGV/SIGBUS (si_addr) and faults: the address accessed. */
   faultAddr?: number;
 }
 
@@ -465,6 +466,9 @@ function unquote(s: string | undefined): string | null {
 const PID_RE = /^(?:\[pid\s+(\d+)\]|(\d+))\s+/;
 const TIME_RE = /^(?:\d\d:\d\d:\d\d(?:\.\d+)?|\d+\.\d+)\s+/;
 const NAME_RE = /^([a-z_][a-z0-9_]*)\(/;
+/** A page fault as `perf trace -F all` prints it: "[time (dur): comm/PID ]minfault [ip] => 0xADDR (d.)". */
+const FAULT_RE =
+  /^(?:(?:[\d.]+\s+)?\(\s*[\d.]+\s+ms\):\s+\S*\/(\d+)\s+)?(?:maj|min)fault \[[^\]]*\] => (0x[0-9a-fA-F]+)\b/;
 const SI_ADDR_RE = /^--- SIG(?:SEGV|BUS) \{.*\bsi_addr=(0x[0-9a-fA-F]+|NULL)/;
 
 /** Where StraceParser sends what it reads, in log order (calls in completion order). */
@@ -534,6 +538,18 @@ export class StraceParser {
         if (f !== null) e.faultAddr = parseNumber(f[1]) ?? 0;
         this.sink.event(e);
       }
+      return;
+    }
+    const fault = FAULT_RE.exec(rest);
+    if (fault !== null) {
+      if (fault[1] !== undefined && pm === null) pid = Number(fault[1]);
+      this.sink.event({
+        line: lineNo,
+        pid,
+        kind: "fault",
+        text: rest,
+        faultAddr: parseNumber(fault[2]) ?? 0,
+      });
       return;
     }
     const resumed = /^<\.\.\. ([a-z_][a-z0-9_]*) resumed>(.*)$/.exec(rest);

@@ -227,6 +227,26 @@ describe("replay: sizes and strange inputs", () => {
     printReplay(o, { out: (s) => out.push(s), err: (s) => out.push(s) }, false);
     assert.equal(out.filter((l) => l.startsWith("  line ")).length, 50);
     assert.ok(out.includes("  ... 250 more"));
-    assert.ok(out.some((l) => /populate policy: touch \(the default/.test(l)));
+    assert.ok(out.some((l) => /populate policy: read \(the default/.test(l)));
+  });
+});
+
+describe("replay: page-fault evidence", () => {
+  it("fault lines (perf trace -F form) replace the guessing policy and are replayed where they occur", () => {
+    const text = [
+      "1 mmap(NULL, 16384, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000",
+      "1 minfault [main+0x10] => 0x7f0000001008 (d.)",
+      "     0.512 ( 0.000 ms): prog/1 majfault [memset+0x2] => 0x7f0000003000 (d.)",
+      "1 mprotect(0x7f0000000000, 16384, PROT_READ) = 0",
+    ].join("\n");
+    const r = run(text);
+    assert.equal(r.populate, "evidence");
+    assert.equal(r.faultsReplayed, 2);
+    const b = r.backends[0];
+    assert.equal(b.pagesTouched, 2);
+    assert.equal(b.ptesMprotect, 2, "exactly the two faulted pages have PTEs");
+    assert.deepEqual(b.divergences, []);
+    // An explicit policy is kept; the faults are replayed on top of it.
+    assert.equal(run(text, { populate: "touch" }).backends[0].pagesTouched, 6);
   });
 });

@@ -89,15 +89,22 @@ import type {
 } from "./parse.js";
 import { type SpaceInfo, SpaceTracker } from "./spaces.js";
 
-export const POPULATE_POLICIES = ["touch", "read", "write", "none"] as const;
+export const POPULATE_POLICIES = ["read", "touch", "write", "none", "evidence"] as const;
 export type PopulatePolicy = (typeof POPULATE_POLICIES)[number];
 
+/** The default: of the guessing policies, the one whose final VMA lists match Linux's most
+ * often on the differential harness's sequences (read and none tie; read also gives mprotect
+ * present PTEs to work on). See src/fidelity/populate-policy.ts and recordings/README.md. */
+export const DEFAULT_POPULATE: PopulatePolicy = "read";
+
 export const POPULATE_HELP: Record<PopulatePolicy, string> = {
+  read: "every page that becomes accessible (mmap, brk or mremap growth, mprotect of a page without a PTE) is read once (private pages map the zero page: no anon_vma, as when a program has not written them yet)",
   touch:
-    "every page that becomes accessible (mmap, brk or mremap growth, mprotect of a page without a PTE) is accessed once: written if writable, else read",
-  read: "the same pages, each read once",
+    "the same pages, each accessed once: written if writable (which gives its VMA an anon_vma and changes later merges), else read",
   write: "only the writable ones among them, each written once",
   none: "no accesses (only MAP_POPULATE/MAP_LOCKED populate)",
+  evidence:
+    'only the pages the log\'s page-fault lines name (`perf trace -F all` form: "minfault [ip] => 0xADDR"), where they occur; chosen by itself when the log has such lines',
 };
 
 export interface ReplayOptions {
@@ -110,6 +117,9 @@ export interface ReplayOptions {
   costs?: CostOverrides;
   /** Replay only the calls whose result line is at most this (default: all). */
   untilLine?: number;
+  /** The log has page-fault lines: unless `populate` is given, they are the only accesses
+   * replayed ("evidence") from the start. (replay() finds out itself; a streaming caller tells.) */
+  faultEvidence?: boolean;
   /** vm.mmap_min_addr (default 65536, lowered to what the recording shows). */
   mmapMinAddr?: number;
   /** vm.max_map_count (default 65530). */
@@ -214,6 +224,8 @@ export interface ReplayResult {
   signals: number;
   exits: number;
   populate: PopulatePolicy;
+  /** Page-fault lines of the log replayed as accesses (populate "evidence"). */
+  faultsReplayed: number;
   /** Address spaces in the recording, and the most alive at once. */
   spaceCount: number;
   peakLiveSpaces: number;
@@ -307,7 +319,9 @@ function vmaGaps(as: AddressSpace, start: number, end: number): { start: number;
 
 /** Replays a recording on every backend as its records and events stream in. */
 export class Replayer implements StraceSink {
-  private readonly policy: PopulatePolicy;
+  private policy: PopulatePolicy;
+  private readonly policyChosen: boolean;
+  private faultsReplayed = 0;
   private readonly maxTouch: number;
   private readonly limit: number;
   private readonly maxDiv: number;
@@ -331,7 +345,8 @@ export class Replayer implements StraceSink {
   private noResult: { line: number; pid: number; name: string }[] = [];
 
   constructor(private readonly opts: ReplayOptions) {
-    this.policy = opts.populate ?? "touch";
+    this.policy = opts.populate ?? (opts.faultEvidence === true ? "evidence" : DEFAULT_POPULATE);
+    this.policyChosen = opts.populate !== undefined;
     this.maxTouch = opts.maxTouchPages ?? DEFAULT_MAX_TOUCH;
     this.limit = opts.untilLine ?? Number.POSITIVE_INFINITY;
     this.maxDiv = opts.maxDivergences ?? 200;
@@ -382,9 +397,40 @@ export class Replayer implements StraceSink {
 
   event(e: StraceEvent): void {
     if (e.line > this.limit) return;
+    if (e.kind === "fault") {
+      // Evidence of an access: from now on the only accesses replayed are the evidenced ones.
+      if (!this.policyChosen) this.policy = "evidence";
+      const s = this.tracker.spaceOfPid(e.pid);
+      const st = s === undefined ? undefined : this.states.get(s.id);
+      if (st === undefined || e.faultAddr === undefined) return;
+      this.faultsReplayed++;
+      for (let b = 0; b < this.runs.length; b++) {
+        const ms = st.per[b];
+        if (ms === null || this.runs[b].out.aborted !== null) continue;
+        try {
+          this.accessEvidence(this.runs[b], ms, e.faultAddr);
+        } catch (err) {
+          this.runs[b].out.aborted = `line ${e.line}: ${(err as Error).message}`;
+          for (const x of this.states.values()) x.per[b] = null;
+        }
+      }
+      return;
+    }
     if (e.kind === "signal") this.signals++;
     else this.exits++;
     this.tracker.event(e);
+  }
+
+  /** A page fault the log shows: the page is accessed (written if its VMA is writable), a stack
+   * grows to it; an address no VMA allows is ignored (the program got SIGSEGV). */
+  private accessEvidence(run: Run, ms: ModelSpace, addr: number): void {
+    const as = ms.kernel.as;
+    const page = addr - (addr % PAGE_SIZE);
+    let v = as.findVma(page);
+    if (v === undefined && as.expandDownwards(page)) v = as.findVma(page);
+    if (v === undefined || !(v.flags & (VM_READ | VM_WRITE | VM_EXEC))) return;
+    this.access(ms, page, v.flags & VM_WRITE ? ACCESS_WRITE : ACCESS_READ);
+    run.out.pagesTouched++;
   }
 
   record(r: SyscallRecord): void {
@@ -454,6 +500,7 @@ export class Replayer implements StraceSink {
       signals: this.signals,
       exits: this.exits,
       populate: this.policy,
+      faultsReplayed: this.faultsReplayed,
       spaceCount: this.tracker.total,
       peakLiveSpaces: this.peakLive,
       processTracking: this.tracker.processTracking,
@@ -662,7 +709,7 @@ export class Replayer implements StraceSink {
    */
   private touch(run: Run, ms: ModelSpace, start: number, end: number, onlyNew: boolean): void {
     const policy = this.policy;
-    if (policy === "none") return;
+    if (policy === "none" || policy === "evidence") return;
     let n = 0;
     for (const v of ms.kernel.as.vmasIn(start, end)) {
       const writable = (v.flags & VM_WRITE) !== 0;
@@ -917,7 +964,7 @@ export class Replayer implements StraceSink {
 
 /** Replay a parsed log (records and events merged in line order). */
 export function replay(log: ParsedLog, opts: ReplayOptions): ReplayResult {
-  const r = new Replayer(opts);
+  const r = new Replayer({ faultEvidence: log.events.some((e) => e.kind === "fault"), ...opts });
   for (const m of log.malformed) r.malformed(m);
   let e = 0;
   for (const rec of log.records) {

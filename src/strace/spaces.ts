@@ -111,6 +111,11 @@ export class SpaceTracker {
     }
   }
 
+  /** The address space thread `pid` runs in now, if known. */
+  spaceOfPid(pid: number): SpaceInfo | undefined {
+    return this.pidSpace.get(pid);
+  }
+
   /** A clone-like call went <unfinished ...>. */
   unfinished(p: PendingCall): void {
     this.processTracking = true;
