@@ -210,6 +210,8 @@ export class Kernel {
   private readonly cpusOfMm: number[] = [];
   /** Virtual base address of each PTE table, by table slot (for messages). */
   private readonly ptBase = new Map<number, number>();
+  /** The virtual bases of ptBase, ascending (range walks skip the extents between them). */
+  private tableBases: number[] = [];
 
   constructor(machine: Machine, backend: BackendModule, opts: KernelOptions = {}) {
     this.machine = machine;
@@ -263,6 +265,7 @@ export class Kernel {
     for (const f of s.folioDirty) this.folioDirty.add(f);
     this.ptBase.clear();
     for (const [k, v] of s.ptBase) this.ptBase.set(k, v);
+    this.tableBases = [...s.ptBase.values()].sort((x, y) => x - y);
     this.lastMprotect = { ...s.lastMprotect };
     this.as = s.as.clone();
     this.contract?.reset();
@@ -285,9 +288,20 @@ export class Kernel {
     const p = this.machine.walkAlloc(this.pgd, addr, alloc, _PAGE_TABLE);
     if (alloc) {
       const slot = (p / PTRS_PER_TABLE) | 0;
-      if (!this.ptBase.has(slot)) this.ptBase.set(slot, Math.floor(addr / 0x200000) * 0x200000);
+      if (!this.ptBase.has(slot)) {
+        const base = Math.floor(addr / 0x200000) * 0x200000;
+        this.ptBase.set(slot, base);
+        this.addTableBase(base);
+      }
     }
     return p;
+  }
+
+  private addTableBase(base: number): void {
+    const b = this.tableBases;
+    let i = b.length;
+    while (i > 0 && b[i - 1] > base) i--;
+    b.splice(i, 0, base);
   }
 
   /** The table slots of the mm's PTE (leaf) tables, ascending. */
@@ -296,25 +310,22 @@ export class Kernel {
   }
 
   /**
-   * Where a range walk may continue when walk(addr, false) found no PTE table: the end of the
-   * aligned extent of the first empty upper-level entry (2 MiB, 1 GiB or 512 GiB), as Linux's
-   * p?d_none_or_clear_bad loops skip it. Keeps walks over huge sparse ranges (a 16 TiB
-   * PROT_NONE reserve) proportional to the tables that exist.
+   * Where a range walk may continue when walk(addr, false) found no PTE table: the start of the
+   * next 2 MiB extent that has one (+Infinity if none), as Linux's p?d_none_or_clear_bad loops
+   * skip empty upper-level entries. Keeps walks over huge sparse ranges (a 16 TiB PROT_NONE
+   * reserve) proportional to the tables that exist.
    */
   absentExtentEnd(addr: number): number {
-    const mem = this.machine.mem;
-    let pfn = this.pgd;
-    const vpn = Math.floor(addr / 4096);
-    for (let level = 3; level >= 1; level--) {
-      const idx = (vpn / LEVEL_SHIFT[level]) & 511;
-      const e = mem.tables[mem.tableSlot[pfn] * PTRS_PER_TABLE + idx] as pte_t;
-      if ((e & _PAGE_PRESENT) === 0) {
-        const span = LEVEL_SHIFT[level] * 4096;
-        return (Math.floor(addr / span) + 1) * span;
-      }
-      pfn = pte_pfn(e);
+    const b = this.tableBases;
+    const extent = Math.floor(addr / 0x200000) * 0x200000;
+    let lo = 0;
+    let hi = b.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (b[m] <= extent) lo = m + 1;
+      else hi = m;
     }
-    return (Math.floor(addr / 0x200000) + 1) * 0x200000;
+    return lo < b.length ? b[lo] : Number.POSITIVE_INFINITY;
   }
 
   /** The virtual address a PTE slot maps (-1 if unknown). Not for hot paths. */
