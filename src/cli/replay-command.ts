@@ -3,7 +3,7 @@
 // outcome against the recorded one. The typed stage (replayCommand) and the printer
 // (printReplay) are kept apart like the other commands' (commands.ts / report.ts).
 
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { StraceParser } from "../strace/parse.js";
@@ -60,7 +60,10 @@ function defaultProgress(): NonNullable<ReplayCommandOptions["onProgress"]> {
     if (p.elapsedMs - last < (tty ? 2000 : 5000)) return;
     last = p.elapsedMs;
     const pct = p.totalBytes > 0 ? ` (${Math.round((p.bytes * 100) / p.totalBytes)}%)` : "";
-    process.stderr.write(
+    // Written synchronously: the command may run in a worker thread (supervise.ts) that does
+    // not return to its event loop until the replay ends, which would hold back stream writes.
+    writeSync(
+      2,
       `${tty ? "\r" : ""}  replay: line ${p.line}${pct}, ${p.records} calls, ${p.spaces} address spaces (${p.liveSpaces} live), ${(p.elapsedMs / 1000).toFixed(0)} s${tty ? "   " : "\n"}`,
     );
   };
@@ -174,7 +177,7 @@ export async function replayCommand(opts: ReplayCommandOptions): Promise<ReplayO
   parser.end();
   const result = replayer.finish(parser);
   if (process.stderr.isTTY === true && opts.onProgress === undefined && performance.now() - t0 > 2000)
-    process.stderr.write("\n");
+    writeSync(2, "\n");
   readable = Object.values(result.calls).reduce((a, b) => a + b, 0) + result.exits + result.signals;
   if (readable === 0 && result.malformedCount > 0)
     throw new PtesimError("io", `${opts.file}: no line of it reads as strace output`, [
