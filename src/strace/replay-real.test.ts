@@ -10,39 +10,11 @@ import { allBackends } from "../backends/registry.js";
 import { printReplay, replayCommand } from "../cli/replay-command.js";
 import { runMaxmap } from "../fidelity/maxmap.js";
 import { parseStrace } from "./parse.js";
-import { type ReplayOptions, type ReplayResult, replay } from "./replay.js";
+import { replay } from "./replay.js";
+import { type MapsVma, mapsOf, run } from "./test-support.js";
 
 const REC = fileURLToPath(new URL("../../recordings/", import.meta.url));
 const GEN = fileURLToPath(new URL("../../scripts/gen-strace.mjs", import.meta.url));
-
-function run(text: string, opts: Partial<ReplayOptions> = {}): ReplayResult {
-  return replay(parseStrace(text), { backends: [nativeBackend], ...opts });
-}
-
-interface MapsVma {
-  start: number;
-  end: number;
-  perms: string;
-  offset: number;
-  name: string;
-  line: string;
-}
-function mapsOf(text: string): MapsVma[] {
-  return text
-    .split("\n")
-    .filter((l) => l !== "")
-    .map((l) => {
-      const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ \S+\s*(.*)$/.exec(l)!;
-      return {
-        start: Number.parseInt(m[1], 16),
-        end: Number.parseInt(m[2], 16),
-        perms: m[3],
-        offset: Number.parseInt(m[4], 16),
-        name: m[5].trim(),
-        line: l,
-      };
-    });
-}
 
 /** Every VMA of the model is a VMA of Linux's snapshot (start, end, permissions). */
 function assertSubset(model: string, linuxText: string, what: string): void {

@@ -7,29 +7,10 @@ import { allBackends } from "../backends/registry.js";
 import { PtesimError } from "../cli/errors.js";
 import { printReplay, replayCommand, replayExitCode } from "../cli/replay-command.js";
 import { parseStrace } from "./parse.js";
-import { type ReplayOptions, type ReplayResult, replay } from "./replay.js";
+import { replay } from "./replay.js";
+import { type MapsVma, mapsOf, run } from "./test-support.js";
 
 const REC = fileURLToPath(new URL("../../recordings/", import.meta.url));
-
-function run(text: string, opts: Partial<ReplayOptions> = {}): ReplayResult {
-  return replay(parseStrace(text), { backends: [nativeBackend], ...opts });
-}
-
-interface MapsVma {
-  start: number;
-  end: number;
-  perms: string;
-  line: string;
-}
-function mapsOf(text: string): MapsVma[] {
-  return text
-    .split("\n")
-    .filter((l) => l !== "")
-    .map((l) => {
-      const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4})/.exec(l)!;
-      return { start: Number.parseInt(m[1], 16), end: Number.parseInt(m[2], 16), perms: m[3], line: l };
-    });
-}
 
 /** Index (1-based) of the first line matching re. */
 function lineOf(text: string, re: RegExp): number {

@@ -411,7 +411,7 @@ export class Replayer implements StraceSink {
           this.accessEvidence(this.runs[b], ms, e.faultAddr);
         } catch (err) {
           this.runs[b].out.aborted = `line ${e.line}: ${(err as Error).message}`;
-          for (const x of this.states.values()) x.per[b] = null;
+          this.dropBackend(b);
         }
       }
       return;
@@ -673,8 +673,19 @@ export class Replayer implements StraceSink {
         e instanceof OutOfFramesError
           ? `line ${r.line}: ${e.message} (try --populate none)`
           : `line ${r.line}: ${(e as Error).message}`;
-      // This backend stops: its address spaces are dropped.
-      for (const s of this.states.values()) s.per[b] = null;
+      this.dropBackend(b);
+    }
+  }
+
+  /** A backend stopped: its address spaces are dropped, their counters kept. */
+  private dropBackend(b: number): void {
+    const run = this.runs[b];
+    for (const st of this.states.values()) {
+      const ms = st.per[b];
+      if (ms === null || ms === undefined) continue;
+      for (let i = 0; i < COUNTERS.length; i++) run.totals[i] += ms.machine.ledger.total(i);
+      run.out.cycles += cycles(ms.machine.ledger, this.table);
+      st.per[b] = null;
     }
   }
 
