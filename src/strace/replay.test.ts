@@ -2,13 +2,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { nativeBackend } from "../backends/native.js";
 import { allBackends } from "../backends/registry.js";
 import { PtesimError } from "../cli/errors.js";
 import { printReplay, replayCommand, replayExitCode } from "../cli/replay-command.js";
 import { parseStrace } from "./parse.js";
 import { replay } from "./replay.js";
-import { type MapsVma, mapsOf, run } from "./test-support.js";
+import { mapsOf, run } from "./test-support.js";
 
 const REC = fileURLToPath(new URL("../../recordings/", import.meta.url));
 
