@@ -18,7 +18,7 @@
 // malformed with its line number; parsing goes on. A last line cut short (the log ends without
 // a newline inside a call) is reported as truncated, not malformed. parseStrace collects a whole
 // text (for tests and small logs).
-import { errnoFromName } from "../kernel/errno.js";
+import { errnoFromName, errnoName } from "../kernel/errno.js";
 
 /** The memory calls the replay models. */
 export const REPLAYED = ["mmap", "munmap", "mprotect", "brk", "mremap"] as const;
@@ -309,6 +309,8 @@ function parseResult(s: string): StraceResult | undefined {
   if (t.startsWith("?")) return { kind: "none" };
   const err = /^-1\s+(E[A-Z0-9]+)\b/.exec(t);
   if (err !== null) return { kind: "error", errno: errnoFromName(err[1]) ?? 0, name: err[1] };
+  const raw = /^-1\s+\(errno (\d+)\)/.exec(t); // -X raw
+  if (raw !== null) return { kind: "error", errno: Number(raw[1]), name: errnoName(Number(raw[1])) };
   const m = /^(-?\d+|0x[0-9a-fA-F]+)(\s|<|$)/.exec(t);
   if (m === null) return undefined;
   const v = parseNumber(m[1]);
