@@ -4,7 +4,7 @@
 // code. To add a command, add an entry to COMMANDS; to add an option, add an `opt(...)` line.
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
-import { POPULATE_POLICIES } from "../strace/replay.js";
+import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
 import {
   benchCostsCommand,
   calibrateCommand,
@@ -154,15 +154,34 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "replay",
-    summary: "replay a real program's memory syscalls (strace -f -e trace=memory -o LOG program)",
+    summary:
+      "replay a real program's memory syscalls (strace -f -y -e trace=memory,process,desc -o LOG program)",
     args: [{ name: "<log>", help: "the strace log" }],
     options: [
       backendOpt("one backend (default: every built-in one)"),
-      opt("--populate <policy>", "how pages get touched", {
-        choices: POPULATE_POLICIES,
-        default: ["touch", "touch"],
-      }),
+      opt(
+        "--populate <policy>",
+        `which pages get accessed (default ${DEFAULT_POPULATE}; evidence when the log has page-fault lines)`,
+        { choices: POPULATE_POLICIES },
+      ),
       opt("--maps", "print the final VMA list in /proc/PID/maps format"),
+      opt(
+        "--mmap-min-addr <bytes>",
+        "vm.mmap_min_addr of the recording machine (default 65536, or lower as the log shows)",
+        {
+          parse: intArg(0, 2 ** 32),
+        },
+      ),
+      opt("--max-map-count <n>", "vm.max_map_count of the recording machine (default 65530)", {
+        parse: intArg(1, 2 ** 31 - 1),
+      }),
+      opt(
+        "--unmodelled-vmas <n>",
+        "VMAs a program has before its first recorded call (default 12; revised at the limit)",
+        {
+          parse: intArg(0, 1_000_000),
+        },
+      ),
       costsOpt,
     ],
     json: true,
@@ -170,7 +189,10 @@ export const COMMANDS: CommandSpec[] = [
       const r = await replayCommand({
         file: file!,
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
-        populate: o.populate as string,
+        ...(o.populate === undefined ? {} : { populate: o.populate as string }),
+        ...(o.mmapMinAddr === undefined ? {} : { mmapMinAddr: o.mmapMinAddr as number }),
+        ...(o.maxMapCount === undefined ? {} : { maxMapCount: o.maxMapCount as number }),
+        ...(o.unmodelledVmas === undefined ? {} : { unmodelledVmas: o.unmodelledVmas as number }),
         maps: o.maps === true,
         ...(o.costs === undefined ? {} : { costs: readCostTable(o.costs as string).costs }),
       });

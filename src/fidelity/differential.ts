@@ -73,7 +73,7 @@ export function compileMmops(opts: { cc?: string } = {}): string {
   return compileC(cSource(import.meta.url, "fidelity", "mmops.c"), "differential", opts);
 }
 
-function runMmops(bin: string, first: number, n: number, calls: number, windowPages: number): string {
+export function runMmops(bin: string, first: number, n: number, calls: number, windowPages: number): string {
   const r = spawnSync(bin, [String(first), String(n), String(calls), String(windowPages)], {
     encoding: "utf8",
     maxBuffer: 1 << 30,
