@@ -64,6 +64,14 @@ export * as pte from "./machine/pte.js";
 export { Tlb } from "./machine/tlb.js";
 export { type LoadResult, type LocatedError, loadScenarioText } from "./scenario/load.js";
 export { CostsSchema, costTable, cycles, DEFAULT_COSTS } from "./sim/costs.js";
+export {
+  checkDocument,
+  JSON_SCHEMA_CHECK,
+  JSON_SCHEMA_RUN,
+  reproduceLine,
+  runDocument,
+  shellQuote,
+} from "./sim/documents.js";
 export { Oracle, PROPERTIES, type PropertyName, type Violation } from "./sim/oracle.js";
 export {
   DEFAULT_CHECK_SCENARIO,
@@ -83,4 +91,5 @@ export {
   Simulation,
   type TraceEvent,
 } from "./sim/simulation.js";
+export { X86_PTE_BITS } from "./sim/trace-detail.js";
 export { Hypervisor, XenError, XenFatal } from "./xen/hypervisor.js";

@@ -16,6 +16,7 @@ import {
 } from "../check/replay.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
+import { reproduceLine, shellQuote } from "../sim/documents.js";
 import type { PropertyName } from "../sim/oracle.js";
 import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
 import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
@@ -196,10 +197,7 @@ export function stampOf(scenario: Scenario, b: BackendModule): ReplayStamp {
   return replayStamp(scenario, backendIdentity(b));
 }
 
-/** `s` as one POSIX shell word. */
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
-}
+export { shellQuote };
 
 /** The command that reproduces a run: it works as printed (paths quoted, module paths kept). */
 export function reproduceCommand(
@@ -208,7 +206,7 @@ export function reproduceCommand(
   seed: number,
   replay?: string,
 ): string {
-  return `ptesim run${file ? ` ${shellQuote(file)}` : ""} --backend ${shellQuote(backendArg(backend))} --seed ${seed}${replay === undefined ? "" : ` --replay ${replay}`}`;
+  return reproduceLine(file, backendArg(backend), seed, replay);
 }
 
 /** The scenario with `backend` in charge: its backendOptions re-checked against that backend's schema. */

@@ -1,10 +1,12 @@
 // All human- and machine-readable output of the CLI. Results go to stdout, progress to stderr.
 import { errnoName } from "../kernel/errno.js";
+import { checkDocument, JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN, runDocument } from "../sim/documents.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
+
+export { JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN };
+
 import type { CheckOutcome, DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
 import { reproduceCommand } from "./commands.js";
-
-export const JSON_SCHEMA_RUN = "ptesim.run/1";
 
 export interface Out {
   out(s: string): void;
@@ -46,30 +48,20 @@ function violationLines(r: RunResult): string[] {
   return lines;
 }
 
+/** The `ptesim.run/1` document. */
+export function runJson(o: RunOutcome) {
+  return runDocument(o.result, {
+    file: o.source.file,
+    cpus: o.source.scenario.cpus,
+    reproduce: o.reproduce,
+    sweep: o.sweep,
+  });
+}
+
 export function printRun(o: RunOutcome, io: Out, json: boolean): void {
   const r = o.result;
   if (json) {
-    io.out(
-      JSON.stringify(
-        {
-          schema: JSON_SCHEMA_RUN,
-          scenario: r.scenario,
-          file: o.source.file,
-          backend: r.backend,
-          seed: r.seed,
-          verdict: r.violations.length > 0 ? "violated" : "ok",
-          violations: r.violations,
-          syscalls: r.syscalls,
-          stats: r.stats,
-          counters: r.counters,
-          sweep: o.sweep === null ? null : { ...o.sweep, firstFailure: o.sweep.firstFailure?.seed ?? null },
-          timeline: r.timeline,
-          reproduce: o.reproduce,
-        },
-        null,
-        2,
-      ),
-    );
+    io.out(JSON.stringify(runJson(o), null, 2));
     return;
   }
   io.out(
@@ -152,55 +144,29 @@ export function printDemo(d: DemoOutcome, io: Out): void {
   }
 }
 
-export const JSON_SCHEMA_CHECK = "ptesim.check/1";
-
 function rate(n: number, ms: number): string {
   if (ms <= 0) return "-";
   const r = (n * 1000) / ms;
   return r >= 10000 ? `${(r / 1000).toFixed(0)}k` : r >= 1000 ? `${(r / 1000).toFixed(1)}k` : r.toFixed(0);
 }
 
+/** The `ptesim.check/1` document. */
+export function checkJson(o: CheckOutcome) {
+  return checkDocument(o.result, {
+    scenario: o.source.scenario.name,
+    file: o.source.file,
+    backend: o.backend.name,
+    mode: o.mode,
+    cpus: o.source.scenario.cpus,
+    reproduce: o.reproduce,
+  });
+}
+
 export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
   const r = o.result;
   const sc = o.source.scenario;
   if (json) {
-    const { finalStates: _f, ...stats } = r as typeof r & { finalStates?: unknown };
-    const base = {
-      schema: JSON_SCHEMA_CHECK,
-      scenario: sc.name,
-      file: o.source.file,
-      backend: o.backend.name,
-      mode: o.mode,
-      verdict: r.verdict,
-      executions: stats.executions,
-      completeExecutions: stats.completeExecutions,
-      states: stats.states,
-      transitions: stats.transitions,
-      distinctFinalStates: stats.distinctFinalStates,
-      elapsedMs: Math.round(stats.elapsedMs),
-    };
-    if (r.verdict === "violated") {
-      const cx = r.counterexample;
-      io.out(
-        JSON.stringify(
-          {
-            ...base,
-            property: cx.property,
-            rule: cx.rule ?? null,
-            message: cx.message,
-            addr: cx.addr,
-            replay: cx.replay,
-            reproduce: o.reproduce,
-            timeline: cx.timeline,
-          },
-          null,
-          2,
-        ),
-      );
-    } else
-      io.out(
-        JSON.stringify({ ...base, ...(r.verdict === "incomplete" ? { reason: r.reason } : {}) }, null, 2),
-      );
+    io.out(JSON.stringify(checkJson(o), null, 2));
     return;
   }
   const users = sc.programs?.length ?? 0;

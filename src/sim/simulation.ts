@@ -21,12 +21,13 @@ import {
   type StepHook,
 } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, type pte_t, pteDescribe } from "../machine/pte.js";
+import { _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, type pte_t, pteDescribe, pteToHex } from "../machine/pte.js";
 import { tlbFlagsToString } from "../machine/tlb.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
 import { parseAccess, parseProt, type Scenario } from "./scenario.js";
+import { FrameTracker, locksHeld, tlbEntries } from "./trace-detail.js";
 
 export interface SimulationState {
   readonly machine: MachineState;
@@ -47,6 +48,17 @@ export interface TraceEvent {
   after?: string;
   /** A remark on this step, e.g. "drops D": a plain store that clears an A or D bit. */
   note?: string;
+  /** The PTE before/after as the real 64-bit value in hex (pteToHex), with before/after. */
+  beforeHex?: string;
+  afterHex?: string;
+  /** Every CPU's TLB entry for the page after this step (index: CPU; null: none cached). */
+  tlb?: (string | null)[];
+  /** Locks held after this step that matter for the page (mmap_lock, its PTE lock, lazy MMU). */
+  locks?: string[];
+  /** The call frames on this CPU, outermost first (change_pte_range, backend, hypervisor). */
+  path?: string[];
+  /** For a TLB flush: the CPU whose TLB is flushed (another CPU's: by IPI). */
+  target?: number;
 }
 
 export interface SyscallRecord {
@@ -157,6 +169,8 @@ export class Simulation {
     segv: 0,
   };
   readonly events: TraceEvent[] | null;
+  /** Call stacks per CPU for traced runs (see trace-detail.ts). */
+  private frames: FrameTracker | null = null;
   readonly syscalls: SyscallRecord[] = [];
   /** The scenario syscall running on CPU 0 (for the unexpected-change property), or null. */
   private current: { call: string; start: number; end: number } | null = null;
@@ -426,11 +440,20 @@ export class Simulation {
     addr: number,
     before?: pte_t,
     after?: pte_t,
+    target?: number,
   ): void {
     if (this.events === null) return;
     const e: TraceEvent = { step: ++this.eventCount, cpu, actor, what, addr };
     if (before !== undefined) e.before = pteDescribe(before);
     if (after !== undefined) e.after = pteDescribe(after);
+    if (before !== undefined) e.beforeHex = pteToHex(before);
+    if (after !== undefined) e.afterHex = pteToHex(after);
+    if (addr >= 0) e.tlb = tlbEntries(this.machine, addr);
+    const locks = locksHeld(this.kernel, this.machine.cpus.length, addr);
+    if (locks.length > 0) e.locks = locks;
+    const path = this.frames?.path(cpu);
+    if (path !== undefined) e.path = path;
+    if (target !== undefined) e.target = target;
     if (
       before !== undefined &&
       after !== undefined &&
@@ -460,6 +483,7 @@ export class Simulation {
   installTracer(): void {
     if (this.events === null && this.kernelReads === null) return;
     const sim = this;
+    if (this.events !== null) this.installFrames();
     const reads = this.kernelReads;
     this.machine.tracer = {
       sw(cpu, kind, ptep, before, after) {
@@ -474,6 +498,44 @@ export class Simulation {
         sim.log(cpu, "mmu", `sets ${set}`, Math.floor(vaddr / 4096) * 4096, before, after);
       },
     };
+  }
+
+  /** Call stacks and TLB flush events for the timeline (traced runs only). */
+  private installFrames(): void {
+    if (this.frames === null) {
+      this.frames = new FrameTracker(this.machine, this.scenario.cpus);
+      // TLB invalidations as events: who flushes whose TLB (another CPU's: an IPI or a hypercall).
+      const m = this.machine;
+      const invlpg = m.invlpg.bind(m);
+      const flushAll = m.flushTlbAll.bind(m);
+      m.invlpg = (cpu: number, vaddr: number) => {
+        invlpg(cpu, vaddr);
+        const me = m.current;
+        this.log(
+          me,
+          "kernel",
+          `INVLPG on CPU${cpu}${cpu === me ? "" : " (IPI)"}`,
+          Math.floor(vaddr / 4096) * 4096,
+          undefined,
+          undefined,
+          cpu,
+        );
+      };
+      m.flushTlbAll = (cpu: number) => {
+        flushAll(cpu);
+        const me = m.current;
+        this.log(
+          me,
+          "kernel",
+          `TLB flush on CPU${cpu}${cpu === me ? "" : " (IPI)"}`,
+          -1,
+          undefined,
+          undefined,
+          cpu,
+        );
+      };
+    }
+    this.frames.install(this.kernel, this.backend.name);
   }
 
   /** Turn a thrown ContractViolation or MachineCheck into a violation; rethrow anything else. */

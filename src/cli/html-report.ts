@@ -1,0 +1,100 @@
+// `--html FILE`: one self-contained HTML page (no network, opens from disk) showing a command's
+// JSON document in the viewer. The viewer is built by `npm run build:web` (web/, Vite) into
+// dist/web/report.js and report.css; this module only inlines them with the document.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { PtesimError } from "./errors.js";
+import type { Out } from "./report.js";
+
+/** The kinds of document the viewer shows, by their `schema` field. */
+export const REPORT_SCHEMAS = [
+  "ptesim.run/1",
+  "ptesim.check/1",
+  "ptesim.replay/1",
+  "ptesim.costs/1",
+] as const;
+
+const WEB_DIR = new URL("../web/", import.meta.url);
+
+function readBuilt(name: string): string {
+  try {
+    return readFileSync(new URL(name, WEB_DIR), "utf8");
+  } catch {
+    throw new PtesimError(
+      "io",
+      `the HTML viewer is not built (${name} missing under dist/web/): run 'npm run build:web' once, then try again`,
+    );
+  }
+}
+
+/** JSON inside <script>: `<` escaped so that no "</script>" or "<!--" in a string ends it. */
+function scriptJson(doc: unknown): string {
+  return JSON.stringify(doc)
+    .replace(/</g, "\\u003c")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => `&${{ "&": "amp", "<": "lt", ">": "gt", '"': "quot" }[c]};`);
+}
+
+/** The page: the viewer's script and style inlined, the document in a JSON script element. */
+export function renderHtmlReport(doc: { schema: string; [k: string]: unknown }): string {
+  const js = readBuilt("report.js");
+  const css = readBuilt("report.css");
+  const title = `ptesim ${doc.schema.replace(/^ptesim\.|\/\d+$/g, "")}${typeof doc.scenario === "string" ? `: ${doc.scenario}` : ""}${typeof doc.backend === "string" ? ` (${doc.backend})` : ""}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="ptesim">
+<title>${escapeHtml(title)}</title>
+<style>${css}</style>
+</head>
+<body>
+<div id="app"><noscript>This report needs JavaScript; the same data is in the JSON below.</noscript></div>
+<script type="application/json" id="ptesim-data">${scriptJson(doc)}</script>
+<script>${js.replace(/<\/script/gi, "<\\/script")}</script>
+</body>
+</html>
+`;
+}
+
+/** Write the page atomically (a temporary file renamed), so a failure leaves no half page. */
+export function writeHtmlReport(file: string, doc: { schema: string; [k: string]: unknown }, io?: Out): void {
+  const html = renderHtmlReport(doc);
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, html);
+    renameSync(tmp, file);
+  } catch (e) {
+    throw new PtesimError(
+      "io",
+      `${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
+  io?.err(`report written to ${file} (${html.length} bytes)`);
+}
+
+/** A command's JSON document, taken from its own JSON printer (so --html and --json never differ). */
+export function jsonOf<T>(print: (o: T, io: Out, json: boolean) => void, o: T): { schema: string } {
+  const lines: string[] = [];
+  print(o, { out: (s) => lines.push(s), err: () => {} }, true);
+  return JSON.parse(lines.join("\n")) as { schema: string };
+}
+
+/** `--html FILE` for any command with a JSON printer: the one line each command adds. */
+export function htmlOption<T>(
+  file: string | undefined,
+  print: (o: T, io: Out, json: boolean) => void,
+  o: T,
+  io: Out,
+): void {
+  if (file !== undefined) writeHtmlReport(file, jsonOf(print, o), io);
+}
+
+/** `bench costs` as a document: the costs table under a schema name of its own. */
+export function printCostsJson(table: object, io: Out, _json = true): void {
+  io.out(JSON.stringify({ schema: "ptesim.costs/1", ...table }, null, 2));
+}

@@ -1,0 +1,220 @@
+// The viewer in a real browser: Debian's Chromium driven by playwright-core (no browser
+// download). Needs `npm run build:web` (built here if missing) and /usr/bin/chromium (or
+// $CHROMIUM); without a browser these tests are skipped, except in CI where they fail.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import type { Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { startView } from "./view-command.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const MAIN = join(ROOT, "dist/cli/main.js");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const haveBrowser = existsSync(CHROMIUM);
+const skip =
+  !haveBrowser && !process.env.CI ? `no browser at ${CHROMIUM} (apt-get install -y chromium)` : false;
+const dir = mkdtempSync(join(tmpdir(), "ptesim-view-"));
+
+function ptesim(...args: string[]) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** x86 bit positions the viewer labels (a separate decoding from the viewer's). */
+const BITS: Record<string, number> = { P: 0, RW: 1, US: 2, A: 5, D: 6, NX: 63 };
+function bitsOf(hex: string): Record<string, string> {
+  const v = BigInt(`0x${hex}`);
+  return Object.fromEntries(Object.entries(BITS).map(([n, b]) => [n, String((v >> BigInt(b)) & 1n)]));
+}
+/** The same bits read from the CLI's text description ("pfn 0x7 P RO U A NX"). */
+function bitsOfDescription(d: string): Record<string, string> {
+  const w = d.split(" ");
+  return {
+    P: w.includes("P") ? "1" : "0",
+    RW: w.includes("RW") ? "1" : "0",
+    US: w.includes("U") ? "1" : "0",
+    A: w.includes("A") ? "1" : "0",
+    D: w.includes("D") ? "1" : "0",
+    NX: w.includes("NX") ? "1" : "0",
+  };
+}
+
+async function shownBits(page: Page): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const n of Object.keys(BITS))
+    out[n] = (await page.getAttribute(`[data-testid=pte-bits] [data-bit="${n}"]`, "data-set")) ?? "?";
+  return out;
+}
+
+interface Ev {
+  step: number;
+  what: string;
+  addr: number;
+  after?: string;
+  afterHex?: string;
+  note?: string;
+}
+
+describe("viewer in Chromium", { skip }, () => {
+  let ctx: BrowserContext;
+  let profile: string;
+  const errors: string[] = [];
+
+  before(async () => {
+    if (!existsSync(join(ROOT, "dist/web/report.js")) || !existsSync(join(ROOT, "dist/web/index.html"))) {
+      const b = spawnSync(process.execPath, [join(ROOT, "web/build.mjs"), "--quiet"], {
+        encoding: "utf8",
+        cwd: ROOT,
+      });
+      assert.equal(b.status, 0, `web build failed: ${b.stderr}`);
+    }
+    profile = mkdtempSync(join(tmpdir(), "ptesim-chromium-"));
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 800 },
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    ctx.on("page", (p) => {
+      p.on("pageerror", (e) => errors.push(e.message));
+    });
+  });
+  after(async () => {
+    await ctx?.close();
+    rmSync(profile, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("report of the naive counterexample: the violating store shows the CLI's PTE bits, D lost", async () => {
+    const html = join(dir, "naive.html");
+    const r = ptesim("check", "--backend", "naive", "--json", "--html", html);
+    assert.equal(r.code, 1, r.err);
+    const doc = JSON.parse(r.out) as { timeline: Ev[]; addr: number; reproduce: string };
+    const store = doc.timeline.find((e) => e.note === "drops D");
+    assert.ok(store?.afterHex && store.after, "the CLI's timeline has the store that drops D");
+    const page = await ctx.newPage();
+    await page.goto(pathToFileURL(html).href);
+    assert.equal(await page.textContent("[data-testid=verdict]"), "VIOLATED");
+    assert.equal(await page.textContent("[data-testid=reproduce]"), doc.reproduce);
+    // Step there with the keyboard, one step at a time, from the first step.
+    const index = doc.timeline.indexOf(store);
+    await page.locator("body").click({ position: { x: 5, y: 5 } });
+    for (let i = 0; i < index; i++) await page.keyboard.press("ArrowRight");
+    assert.match((await page.textContent("[data-testid=step-title]")) ?? "", new RegExp(`^#${store.step} `));
+    assert.equal(await page.getAttribute("[data-testid=pte-bits]", "data-pte"), store.afterHex);
+    assert.deepEqual(await shownBits(page), bitsOf(store.afterHex));
+    assert.deepEqual(await shownBits(page), bitsOfDescription(store.after));
+    const d = page.locator('[data-testid=pte-bits] [data-bit="D"]');
+    assert.match((await d.getAttribute("class")) ?? "", /\blost\b/);
+    assert.match((await d.textContent()) ?? "", /LOST/, "the lost bit is marked in text, not only colour");
+    // The path down to the backend's commit, and the slider and buttons agree.
+    assert.match(
+      (await page.textContent("[data-testid=details]")) ?? "",
+      /change_pte_range.*naive: ptep_modify_prot_commit/s,
+    );
+    assert.equal(await page.inputValue("[data-testid=step-slider]"), String(index));
+    await page.click("[data-testid=prev]");
+    await page.click("[data-testid=goto-violation]");
+    assert.equal(await page.getAttribute("[data-testid=pte-bits]", "data-pte"), store.afterHex);
+    await page.close();
+  });
+
+  it("report of a run counterexample, at a narrow width", async () => {
+    const html = join(dir, "run.html");
+    const r = ptesim("run", "--backend", "naive", "--sweep", "300", "--json", "--html", html);
+    assert.equal(r.code, 1, r.err);
+    const doc = JSON.parse(r.out) as { timeline: Ev[] };
+    const store = doc.timeline.find((e) => e.note?.startsWith("drops"));
+    assert.ok(store?.afterHex);
+    const page = await ctx.newPage();
+    await page.setViewportSize({ width: 420, height: 800 });
+    await page.goto(pathToFileURL(html).href);
+    await page.click("[data-testid=goto-violation]");
+    assert.equal(await page.getAttribute("[data-testid=pte-bits]", "data-pte"), store.afterHex);
+    assert.deepEqual(await shownBits(page), bitsOf(store.afterHex));
+    const overflow = (await page.evaluate(
+      "document.documentElement.scrollWidth - window.innerWidth",
+    )) as number;
+    assert.ok(overflow <= 1, `no horizontal page scroll at 420 px (overflow ${overflow} px)`);
+    await page.close();
+  });
+
+  it("playground served by `ptesim view`: YAML error at its line, then check VIOLATED and VERIFIED", async () => {
+    const lines: string[] = [];
+    let server: Server | undefined;
+    try {
+      const v = await startView(0, { out: (s) => lines.push(s), err: (s) => lines.push(s) });
+      server = v.server;
+      const page = await ctx.newPage();
+      await page.goto(v.url);
+      await page.waitForSelector("[data-testid=yaml-errors] li.ok");
+      // Add an unknown key on a new last line: the error names that line, in the list and the gutter.
+      await page.click(".cm-content");
+      await page.keyboard.press("Control+End");
+      const lastLine = await page.locator(".cm-line").count();
+      await page.keyboard.type("\ncolour: red");
+      const err = page.locator("[data-testid=yaml-errors] li.err").first();
+      await err.waitFor();
+      assert.equal(await err.getAttribute("data-line"), String(lastLine + 1));
+      assert.match(
+        (await err.textContent()) ?? "",
+        new RegExp(`^scenario\\.yaml:${lastLine + 1}:1: .*colour`),
+      );
+      await page.waitForSelector(".cm-lint-marker-error");
+      assert.equal(await page.isDisabled("[data-testid=check]"), true, "no check of an invalid scenario");
+      // Remove it again, then check with a broken and a correct backend.
+      for (let i = 0; i < "\ncolour: red".length; i++) await page.keyboard.press("Backspace");
+      await page.waitForSelector("[data-testid=yaml-errors] li.ok");
+      await page.selectOption("[data-testid=backend]", "naive");
+      await page.click("[data-testid=check]");
+      await page.waitForSelector("[data-testid=result] [data-testid=verdict]");
+      assert.equal(await page.textContent("[data-testid=result] [data-testid=verdict]"), "VIOLATED");
+      assert.match((await page.textContent("[data-testid=progress]")) ?? "", /^Done/);
+      await page.click("[data-testid=goto-violation]");
+      assert.equal(await page.getAttribute('[data-testid=pte-bits] [data-bit="D"]', "data-set"), "0");
+      await page.selectOption("[data-testid=backend]", "xen");
+      await page.click("[data-testid=check]");
+      await page.locator("[data-testid=result] [data-testid=verdict]", { hasText: /^VERIFIED$/ }).waitFor();
+      await page.close();
+    } finally {
+      server?.close();
+    }
+    assert.match(lines.join("\n"), /ptesim playground: http:\/\/127\.0\.0\.1:\d+\//);
+  });
+
+  it("the static playground opens from disk, runs in its worker and stops on demand", async () => {
+    const page = await ctx.newPage();
+    await page.goto(pathToFileURL(join(ROOT, "dist/web/index.html")).href);
+    await page.waitForSelector("[data-testid=yaml-errors] li.ok");
+    await page.selectOption("[data-testid=backend]", "native");
+    await page.click("[data-testid=run]");
+    await page.waitForSelector("[data-testid=result] [data-testid=verdict]");
+    assert.equal(await page.textContent("[data-testid=result] [data-testid=verdict]"), "OK");
+    // A long exhaustive check, stopped: the page says so and is usable again.
+    await page.selectOption("#example", { index: 3 });
+    await page.selectOption("#mode", "exhaustive");
+    await page.click("[data-testid=check]");
+    await page.waitForSelector("[data-testid=stop]:not([disabled])");
+    await page.click("[data-testid=stop]");
+    assert.equal(await page.textContent("[data-testid=progress]"), "Stopped.");
+    assert.equal(await page.isDisabled("[data-testid=check]"), false);
+    await page.close();
+  });
+
+  it("no page raised an uncaught error", () => {
+    assert.deepEqual(errors, []);
+  });
+});

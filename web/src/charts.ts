@@ -1,0 +1,290 @@
+// Charts of `bench costs` and `replay` documents, drawn with Chart.js; every chart has the same
+// numbers as a table beside it (readable without colour, and by screen readers).
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  LogarithmicScale,
+  PointElement,
+  Title,
+  Tooltip,
+} from "chart.js";
+import { h } from "./dom.js";
+import type { CostsDoc, ReplayDoc } from "./types.js";
+
+Chart.register(
+  BarController,
+  BarElement,
+  CategoryScale,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  LogarithmicScale,
+  PointElement,
+  Title,
+  Tooltip,
+);
+Chart.defaults.animation = false;
+Chart.defaults.font.family = "system-ui, -apple-system, 'Segoe UI', sans-serif";
+
+// Okabe-Ito: distinguishable with colour-vision deficiencies; points differ in shape too.
+const COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"];
+const SHAPES = ["circle", "rect", "triangle", "rectRot", "star", "crossRot", "cross"] as const;
+
+function chartBox(title: string, id: string): { box: HTMLElement; canvas: HTMLCanvasElement } {
+  const canvas = h("canvas", { id, role: "img", "aria-label": title });
+  return {
+    box: h(
+      "figure",
+      { class: "chart" },
+      h("figcaption", {}, title),
+      h("div", { class: "chart-area" }, canvas),
+    ),
+    canvas,
+  };
+}
+
+function table(head: string[], rows: (string | number)[][], caption: string): HTMLElement {
+  return h(
+    "details",
+    { class: "table-wrap" },
+    h("summary", {}, `${caption} (table)`),
+    h(
+      "table",
+      { class: "data" },
+      h("thead", {}, h("tr", {}, ...head.map((x) => h("th", {}, x)))),
+      h(
+        "tbody",
+        {},
+        ...rows.map((r) =>
+          h("tr", {}, ...r.map((x) => h("td", {}, typeof x === "number" ? x.toLocaleString("en") : x))),
+        ),
+      ),
+    ),
+  );
+}
+
+const EVENTS = [
+  "trap_pt_write",
+  "trap_pt_xchg",
+  "hypercall",
+  "multicall",
+  "mmu_update_fast",
+  "mmu_update_slow",
+  "ipi",
+];
+
+export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
+  root.append(
+    h(
+      "header",
+      { class: "summary" },
+      h(
+        "div",
+        { class: "headline" },
+        h("span", { class: "verdict verdict-ok" }, "COSTS"),
+        h("span", { class: "property" }, "mprotect(PROT_READ) over populated pages"),
+      ),
+      doc.legacyOverSeed
+        ? h(
+            "p",
+            { class: "message" },
+            `At ${doc.legacyOverSeed.pages.toLocaleString("en")} pages xen-legacy costs ${doc.legacyOverSeed.ratio.toFixed(1)}x the cycles per PTE of xen (the batched PRESERVE_AD path).`,
+          )
+        : null,
+    ),
+  );
+  const grid = h("div", { class: "charts" });
+  root.append(grid);
+  const a = chartBox("Cycles per PTE by pages changed (log scales)", "chart-pages");
+  grid.append(a.box);
+  new Chart(a.canvas, {
+    type: "line",
+    data: {
+      datasets: doc.backends.map((b, i) => ({
+        label: b,
+        data: doc.rows.filter((r) => r.backend === b).map((r) => ({ x: r.pages, y: r.cyclesPerPte })),
+        borderColor: COLOURS[i % COLOURS.length],
+        backgroundColor: COLOURS[i % COLOURS.length],
+        pointStyle: SHAPES[i % SHAPES.length],
+        pointRadius: 4,
+      })),
+    },
+    options: {
+      maintainAspectRatio: false,
+      scales: {
+        x: { type: "logarithmic", title: { display: true, text: "pages" } },
+        y: { type: "logarithmic", title: { display: true, text: "cycles per PTE" } },
+      },
+    },
+  });
+  grid.append(
+    table(
+      ["backend", "pages", "cycles/PTE", ...EVENTS],
+      doc.rows.map((r) => [
+        r.backend,
+        r.pages,
+        Math.round(r.cyclesPerPte),
+        ...EVENTS.map((k) => r.counters[k] ?? 0),
+      ]),
+      "Cycles per PTE and events",
+    ),
+  );
+  if (doc.batch.rows.length > 0) {
+    const b = chartBox(
+      `Cycles per PTE by multicall batch size (${doc.batch.backend}, ${doc.batch.pages.toLocaleString("en")} pages)`,
+      "chart-batch",
+    );
+    grid.append(b.box);
+    new Chart(b.canvas, {
+      type: "line",
+      data: {
+        datasets: [
+          {
+            label: doc.batch.backend,
+            data: doc.batch.rows.map((r) => ({ x: r.batch, y: r.cyclesPerPte })),
+            borderColor: COLOURS[3],
+            backgroundColor: COLOURS[3],
+            pointRadius: 4,
+          },
+        ],
+      },
+      options: {
+        maintainAspectRatio: false,
+        scales: {
+          x: { type: "logarithmic", title: { display: true, text: "entries per multicall" } },
+          y: { type: "linear", title: { display: true, text: "cycles per PTE" } },
+        },
+      },
+    });
+    grid.append(
+      table(
+        ["batch", "cycles/PTE"],
+        doc.batch.rows.map((r) => [r.batch, Math.round(r.cyclesPerPte)]),
+        "Batch size",
+      ),
+    );
+  }
+  const largest = Math.max(...doc.pages);
+  const c = chartBox(`Events at ${largest.toLocaleString("en")} pages (log scale)`, "chart-events");
+  grid.append(c.box);
+  const atLargest = doc.rows.filter((r) => r.pages === largest);
+  new Chart(c.canvas, {
+    type: "bar",
+    data: {
+      labels: EVENTS,
+      datasets: atLargest.map((r, i) => ({
+        label: r.backend,
+        data: EVENTS.map((k) => r.counters[k] ?? 0),
+        backgroundColor: COLOURS[doc.backends.indexOf(r.backend) % COLOURS.length] ?? COLOURS[i],
+      })),
+    },
+    options: {
+      maintainAspectRatio: false,
+      scales: { y: { type: "logarithmic", title: { display: true, text: "count" } } },
+    },
+  });
+}
+
+export function renderReplay(root: HTMLElement, doc: ReplayDoc): void {
+  const diverged = doc.verdict === "diverged";
+  root.append(
+    h(
+      "header",
+      { class: "summary" },
+      h(
+        "div",
+        { class: "headline" },
+        h(
+          "span",
+          { class: `verdict verdict-${diverged ? "violated" : "verified"}`, "data-testid": "verdict" },
+          diverged ? "DIVERGED" : "MATCH",
+        ),
+        h("span", { class: "property" }, `replay of ${doc.file}`),
+      ),
+      h(
+        "p",
+        { class: "message" },
+        `${doc.lines.toLocaleString("en")} lines; calls: ${Object.entries(doc.calls)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ")}; pages populated by "${doc.populate}".`,
+      ),
+      ...doc.notes.map((n) => h("p", { class: "muted" }, n)),
+    ),
+  );
+  const grid = h("div", { class: "charts" });
+  root.append(grid);
+  const c = chartBox("Cycles per backend (log scale)", "chart-replay");
+  grid.append(c.box);
+  new Chart(c.canvas, {
+    type: "bar",
+    data: {
+      labels: doc.backends.map((b) => b.backend),
+      datasets: [
+        {
+          label: "cycles",
+          data: doc.backends.map((b) => b.cycles),
+          backgroundColor: doc.backends.map((_, i) => COLOURS[i % COLOURS.length]),
+        },
+      ],
+    },
+    options: {
+      maintainAspectRatio: false,
+      plugins: { legend: { display: false } },
+      scales: { y: { type: "logarithmic" } },
+    },
+  });
+  const keys = ["trap_pt_write", "trap_pt_xchg", "hypercall", "multicall", "mmu_update", "ipi", "page_fault"];
+  grid.append(
+    h(
+      "table",
+      { class: "data" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "backend"),
+          h("th", {}, "PTEs (mprotect)"),
+          h("th", {}, "faults"),
+          ...keys.map((k) => h("th", {}, k)),
+          h("th", {}, "cycles"),
+          h("th", {}, "divergences"),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        ...doc.backends.map((b) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, b.backend),
+            h("td", {}, b.ptesMprotect.toLocaleString("en")),
+            h("td", {}, b.faults.toLocaleString("en")),
+            ...keys.map((k) => h("td", {}, (b.counters[k] ?? 0).toLocaleString("en"))),
+            h("td", {}, b.cycles.toLocaleString("en")),
+            h("td", {}, String(b.divergences.length)),
+          ),
+        ),
+      ),
+    ),
+  );
+  for (const b of doc.backends)
+    if (b.divergences.length > 0)
+      grid.append(
+        h(
+          "details",
+          { class: "table-wrap" },
+          h("summary", {}, `${b.backend}: ${b.divergences.length} divergences`),
+          h("pre", {}, b.divergences.map((d) => JSON.stringify(d)).join("\n")),
+        ),
+      );
+}

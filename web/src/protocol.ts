@@ -1,0 +1,20 @@
+// Messages between the playground page and its Web Worker.
+import type { LocatedError } from "../../src/scenario/load.js";
+import type { CheckDoc, RunDoc } from "./types.js";
+
+export interface Job {
+  kind: "run" | "check";
+  text: string;
+  file: string;
+  backend: string;
+  /** Seed override (run), or null for the scenario's. */
+  seed: number | null;
+  mode: "reduced" | "exhaustive";
+  maxSeconds: number;
+}
+
+export type Reply =
+  | { type: "progress"; executions: number; states: number; elapsedMs: number }
+  | { type: "invalid"; errors: LocatedError[] }
+  | { type: "failed"; message: string }
+  | { type: "done"; doc: RunDoc | CheckDoc; ms: number };

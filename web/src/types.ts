@@ -1,0 +1,62 @@
+// The documents the viewer shows: the CLI's JSON, typed from the same builders.
+import type { checkDocument, runDocument } from "../../src/sim/documents.js";
+import type { TraceEvent } from "../../src/sim/simulation.js";
+
+export type { TraceEvent };
+export type RunDoc = ReturnType<typeof runDocument>;
+export type CheckDoc = ReturnType<typeof checkDocument> & {
+  property?: string;
+  rule?: string | null;
+  message?: string;
+  addr?: number;
+  replay?: string;
+  reproduce?: string | null;
+  timeline?: TraceEvent[];
+  reason?: string;
+};
+
+export interface CostsRow {
+  backend: string;
+  pages: number;
+  ptes: number;
+  counters: Record<string, number>;
+  cycles: number;
+  cyclesPerPte: number;
+}
+export interface CostsDoc {
+  schema: "ptesim.costs/1";
+  backends: string[];
+  pages: number[];
+  rows: CostsRow[];
+  batch: {
+    backend: string;
+    pages: number;
+    rows: { batch: number; cyclesPerPte: number; [k: string]: unknown }[];
+  };
+  legacyOverSeed: { pages: number; ratio: number } | null;
+}
+
+export interface ReplayBackendRow {
+  backend: string;
+  correct: boolean;
+  syscalls: Record<string, number>;
+  ptesMprotect: number;
+  ptesMoved: number;
+  pagesTouched: number;
+  faults: number;
+  counters: Record<string, number>;
+  cycles: number;
+  divergences: { line: number; [k: string]: unknown }[];
+}
+export interface ReplayDoc {
+  schema: "ptesim.replay/1";
+  file: string;
+  verdict: "match" | "diverged";
+  populate: string;
+  lines: number;
+  calls: Record<string, number>;
+  notes: string[];
+  backends: ReplayBackendRow[];
+}
+
+export type AnyDoc = RunDoc | CheckDoc | CostsDoc | ReplayDoc;

@@ -1,0 +1,80 @@
+// The playground's Web Worker: runs `run` and `check` with the same pure core as the CLI
+// (src/index.ts) and answers with the CLI's JSON documents.
+import {
+  check,
+  checkDocument,
+  getBackend,
+  loadScenarioText,
+  reproduceCommand,
+  runDocument,
+  runScenario,
+} from "../../src/index.js";
+import type { Job, Reply } from "./protocol.js";
+
+const post = (r: Reply) => (self as unknown as Worker).postMessage(r);
+
+self.onmessage = (ev: MessageEvent<Job>) => {
+  const job = ev.data;
+  const t0 = performance.now();
+  try {
+    const loaded = loadScenarioText(job.text, job.file);
+    if (!loaded.ok) return post({ type: "invalid", errors: loaded.errors });
+    const backend = getBackend(job.backend);
+    if (backend === undefined) return post({ type: "failed", message: `unknown backend "${job.backend}"` });
+    const scenario = {
+      ...loaded.scenario,
+      backend: backend.name,
+      ...(job.seed === null ? {} : { seed: job.seed }),
+    };
+    if (backend.optionsSchema !== undefined && backend.name !== loaded.scenario.backend) {
+      const r = backend.optionsSchema.safeParse(scenario.backendOptions);
+      if (!r.success)
+        return post({
+          type: "failed",
+          message: `the scenario's backendOptions do not suit backend "${backend.name}"`,
+        });
+      scenario.backendOptions = r.data as Record<string, unknown>;
+    }
+    if (job.kind === "run") {
+      const result = runScenario(scenario, backend);
+      const doc = runDocument(result, {
+        file: job.file,
+        cpus: scenario.cpus,
+        reproduce: reproduceCommand(job.file, backend.name, scenario.seed),
+        sweep: null,
+      });
+      return post({ type: "done", doc, ms: performance.now() - t0 });
+    }
+    if (scenario.programs === undefined)
+      return post({
+        type: "failed",
+        message: `${job.file}: the checker needs explicit \`programs:\` (one list of accesses per user CPU, e.g. ["w buf:0", "r buf:1"])`,
+      });
+    const result = check(scenario, backend, {
+      mode: job.mode,
+      maxSeconds: job.maxSeconds,
+      now: () => performance.now(),
+      progressEveryMs: 250,
+      onProgress: (p) => post({ type: "progress", ...p }),
+    });
+    const doc = checkDocument(result, {
+      scenario: scenario.name,
+      file: job.file,
+      backend: backend.name,
+      mode: job.mode,
+      cpus: scenario.cpus,
+      reproduce:
+        result.verdict === "violated"
+          ? reproduceCommand(
+              job.file,
+              backend.name,
+              scenario.seed,
+              ` --replay ${result.counterexample.replay}`,
+            )
+          : null,
+    });
+    post({ type: "done", doc, ms: performance.now() - t0 });
+  } catch (e) {
+    post({ type: "failed", message: (e as Error).message ?? String(e) });
+  }
+};
