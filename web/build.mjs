@@ -1,5 +1,6 @@
 // Builds the viewer with Vite into dist/web/:
-//   report.js + report.css  the report viewer, which `--html` inlines into each report
+//   report-cx.js + .css     the counterexample viewer (run, check), which `--html` inlines
+//   report.js + report.css  the same with the charts (replay, bench costs; Chart.js)
 //   index.html              the playground, one self-contained page (script, style and worker
 //                           inlined), so it opens from disk as well as from `ptesim view`
 // Both are IIFE bundles: module scripts and workers do not load from file:// pages.
@@ -28,7 +29,7 @@ async function bundle(entry, name) {
       cssCodeSplit: false,
       lib: {
         entry: `${root}web/src/${entry}`,
-        name,
+        name: name.replace(/\W/g, "_"),
         formats: ["iife"],
         fileName: () => `${name}.js`,
         cssFileName: name,
@@ -41,6 +42,7 @@ const t0 = Date.now();
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 await bundle("report-main.ts", "report");
+await bundle("report-cx-main.ts", "report-cx");
 await bundle("playground-main.ts", "playground");
 const js = readFileSync(`${out}playground.js`, "utf8").replace(/<\/script/gi, "<\\/script");
 const css = readFileSync(`${out}playground.css`, "utf8");

@@ -1,6 +1,7 @@
 // `--html FILE`: one self-contained HTML page (no network, opens from disk) showing a command's
 // JSON document in the viewer. The viewer is built by `npm run build:web` (web/, Vite) into
-// dist/web/report.js and report.css; this module only inlines them with the document.
+// dist/web/ (report-cx.* for run and check, report.* with the charts); this module only
+// inlines them with the document.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { PtesimError } from "./errors.js";
 import type { Out } from "./report.js";
@@ -40,8 +41,10 @@ function escapeHtml(s: string): string {
 
 /** The page: the viewer's script and style inlined, the document in a JSON script element. */
 export function renderHtmlReport(doc: { schema: string; [k: string]: unknown }): string {
-  const js = readBuilt("report.js");
-  const css = readBuilt("report.css");
+  // Counterexamples need no charting library: a lighter page.
+  const bundle = doc.schema === "ptesim.run/1" || doc.schema === "ptesim.check/1" ? "report-cx" : "report";
+  const js = readBuilt(`${bundle}.js`);
+  const css = readBuilt(`${bundle}.css`);
   const title = `ptesim ${doc.schema.replace(/^ptesim\.|\/\d+$/g, "")}${typeof doc.scenario === "string" ? `: ${doc.scenario}` : ""}${typeof doc.backend === "string" ? ` (${doc.backend})` : ""}`;
   return `<!doctype html>
 <html lang="en">

@@ -66,7 +66,7 @@ describe("viewer in Chromium", { skip }, () => {
   const errors: string[] = [];
 
   before(async () => {
-    if (!existsSync(join(ROOT, "dist/web/report.js")) || !existsSync(join(ROOT, "dist/web/index.html"))) {
+    if (!existsSync(join(ROOT, "dist/web/report-cx.js")) || !existsSync(join(ROOT, "dist/web/index.html"))) {
       const b = spawnSync(process.execPath, [join(ROOT, "web/build.mjs"), "--quiet"], {
         encoding: "utf8",
         cwd: ROOT,

@@ -31,6 +31,7 @@ Chart.register(
   Tooltip,
 );
 Chart.defaults.animation = false;
+Chart.defaults.plugins.legend.labels.usePointStyle = true;
 Chart.defaults.font.family = "system-ui, -apple-system, 'Segoe UI', sans-serif";
 
 // Okabe-Ito: distinguishable with colour-vision deficiencies; points differ in shape too.
@@ -69,6 +70,16 @@ function table(head: string[], rows: (string | number)[][], caption: string): HT
     ),
   );
 }
+
+/** Log axes: label the powers of ten only (1, 10, 100, 1k, ...). */
+const decades = {
+  callback: (v: string | number) => {
+    const n = Number(v);
+    const l = Math.log10(n);
+    if (n <= 0 || Math.abs(l - Math.round(l)) > 1e-9) return "";
+    return n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n);
+  },
+};
 
 const EVENTS = [
   "trap_pt_write",
@@ -119,12 +130,13 @@ export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
     options: {
       maintainAspectRatio: false,
       scales: {
-        x: { type: "logarithmic", title: { display: true, text: "pages" } },
-        y: { type: "logarithmic", title: { display: true, text: "cycles per PTE" } },
+        x: { type: "logarithmic", title: { display: true, text: "pages" }, ticks: decades },
+        y: { type: "logarithmic", title: { display: true, text: "cycles per PTE" }, ticks: decades },
       },
     },
   });
-  grid.append(
+  const tables: HTMLElement[] = [];
+  tables.push(
     table(
       ["backend", "pages", "cycles/PTE", ...EVENTS],
       doc.rows.map((r) => [
@@ -163,7 +175,7 @@ export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
         },
       },
     });
-    grid.append(
+    tables.push(
       table(
         ["batch", "cycles/PTE"],
         doc.batch.rows.map((r) => [r.batch, Math.round(r.cyclesPerPte)]),
@@ -187,7 +199,7 @@ export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
     },
     options: {
       maintainAspectRatio: false,
-      scales: { y: { type: "logarithmic", title: { display: true, text: "count" } } },
+      scales: { y: { type: "logarithmic", min: 1, title: { display: true, text: "count" }, ticks: decades } },
     },
   });
 }
@@ -237,7 +249,7 @@ export function renderReplay(root: HTMLElement, doc: ReplayDoc): void {
     options: {
       maintainAspectRatio: false,
       plugins: { legend: { display: false } },
-      scales: { y: { type: "logarithmic" } },
+      scales: { y: { type: "logarithmic", ticks: decades } },
     },
   });
   const keys = ["trap_pt_write", "trap_pt_xchg", "hypercall", "multicall", "mmu_update", "ipi", "page_fault"];

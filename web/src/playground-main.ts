@@ -14,7 +14,8 @@ import { h } from "./dom.js";
 import type { Job, Reply } from "./protocol.js";
 import "./style.css";
 import "./playground.css";
-import { renderDocument, type ViewerHandle } from "./viewer.js";
+import { renderDocument } from "./document.js";
+import type { ViewerHandle } from "./viewer.js";
 import PtesimWorker from "./worker.ts?worker&inline";
 
 const FILE = "scenario.yaml";
@@ -126,6 +127,23 @@ const checkBtn = h(
   "Check",
 );
 const stopBtn = h("button", { type: "button", "data-testid": "stop", disabled: true }, "Stop");
+const saveBtn = h(
+  "button",
+  {
+    type: "button",
+    class: "small",
+    title: `Save the editor's text as ${FILE}: the reproduce commands name that file`,
+    onclick: () => {
+      const a = h("a", {
+        href: URL.createObjectURL(new Blob([editor.state.doc.toString()], { type: "text/yaml" })),
+        download: FILE,
+      });
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    },
+  },
+  `Save ${FILE}`,
+);
 const progress = h(
   "span",
   { class: "progress", "data-testid": "progress", role: "status", "aria-live": "polite" },
@@ -155,12 +173,7 @@ app.append(
     h(
       "div",
       { class: "pg-editor" },
-      h(
-        "div",
-        { class: "pg-editor-head" },
-        field("Example", exampleSel),
-        h("span", { class: "muted mono" }, FILE),
-      ),
+      h("div", { class: "pg-editor-head" }, field("Example", exampleSel), saveBtn),
       editorHost,
     ),
     h(

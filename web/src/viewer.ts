@@ -2,9 +2,8 @@
 // sequence diagram with one lane per CPU (and the hypervisor), locks as spans and TLB flushes as
 // arrows; the selected step's PTE is shown bit by bit with each CPU's TLB entry for the page.
 // Everything shown comes from the document: nothing here simulates.
-import { renderCosts, renderReplay } from "./charts.js";
 import { h, hex, s } from "./dom.js";
-import type { AnyDoc, CheckDoc, CostsDoc, ReplayDoc, RunDoc, TraceEvent } from "./types.js";
+import type { CheckDoc, RunDoc, TraceEvent } from "./types.js";
 
 export interface ViewerHandle {
   /** Select step `i` (index into the timeline). */
@@ -12,31 +11,7 @@ export interface ViewerHandle {
   destroy(): void;
 }
 
-export function renderDocument(root: HTMLElement, doc: AnyDoc): ViewerHandle {
-  root.replaceChildren();
-  switch (doc.schema) {
-    case "ptesim.costs/1":
-      renderCosts(root, doc as CostsDoc);
-      return noHandle;
-    case "ptesim.replay/1":
-      renderReplay(root, doc as ReplayDoc);
-      return noHandle;
-    case "ptesim.run/1":
-    case "ptesim.check/1":
-      return renderCounterexample(root, doc as RunDoc | CheckDoc);
-    default:
-      root.append(
-        h(
-          "p",
-          { class: "error", role: "alert" },
-          `Unknown document schema "${(doc as { schema: string }).schema}".`,
-        ),
-      );
-      return noHandle;
-  }
-}
-
-const noHandle: ViewerHandle = { select() {}, destroy() {} };
+export const noHandle: ViewerHandle = { select() {}, destroy() {} };
 
 // ------------------------------------------------------------------ summary
 
@@ -221,7 +196,7 @@ function shortWhat(e: TraceEvent): string {
   return e.what.replace(/^(\w+)\((0x[0-9a-f]+), /, "$1(…, ");
 }
 
-function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc): ViewerHandle {
+export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc): ViewerHandle {
   root.append(summary(doc));
   const timeline: TraceEvent[] = (doc as CheckDoc).timeline ?? [];
   if (timeline.length === 0) {
@@ -300,12 +275,13 @@ function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc): Viewer
   );
 
   // Diagram geometry.
-  const LANE_W = 190;
+  const LANE_W = lanes >= 5 ? 130 : lanes === 4 ? 155 : 190;
   const ROW_H = 30;
   const TOP = 44;
   const LEFT = 46;
-  const width = LEFT + lanes * LANE_W + 10;
+  const width = LEFT + lanes * LANE_W + 40;
   const height = TOP + rows.length * ROW_H + 10;
+  const maxChars = Math.floor((LANE_W - 20) / 6.6);
   const laneX = (l: number) => LEFT + l * LANE_W + LANE_W / 2;
   const svg = s("svg", {
     viewBox: `0 0 ${width} ${height}`,
@@ -393,7 +369,7 @@ function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc): Viewer
     const drops = droppedBits(r.e);
     if (r.e.target !== undefined && r.e.target !== r.e.cpu) {
       // A flush of another CPU's TLB: an arrow from the initiator to the target.
-      const x1 = laneX(r.e.cpu);
+      const x1 = laneX(hv && isHypervisorStep(r.e) ? cpus : r.e.cpu);
       const x2 = laneX(r.e.target);
       g.append(
         s("line", {
@@ -432,7 +408,7 @@ function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc): Viewer
         s(
           "text",
           { x, y: cy + 4, "text-anchor": "middle", class: "box-text" },
-          text.length > 27 ? `${text.slice(0, 26)}…` : text,
+          text.length > maxChars ? `${text.slice(0, maxChars - 1)}…` : text,
         ),
       );
       if (drops.length > 0)

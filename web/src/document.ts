@@ -1,0 +1,29 @@
+// Any CLI document to its view: counterexamples (run, check) and charts (replay, bench costs).
+import { renderCosts, renderReplay } from "./charts.js";
+import { h } from "./dom.js";
+import type { AnyDoc, CheckDoc, CostsDoc, ReplayDoc, RunDoc } from "./types.js";
+import { noHandle, renderCounterexample, type ViewerHandle } from "./viewer.js";
+
+export function renderDocument(root: HTMLElement, doc: AnyDoc): ViewerHandle {
+  root.replaceChildren();
+  switch (doc.schema) {
+    case "ptesim.costs/1":
+      renderCosts(root, doc as CostsDoc);
+      return noHandle;
+    case "ptesim.replay/1":
+      renderReplay(root, doc as ReplayDoc);
+      return noHandle;
+    case "ptesim.run/1":
+    case "ptesim.check/1":
+      return renderCounterexample(root, doc as RunDoc | CheckDoc);
+    default:
+      root.append(
+        h(
+          "p",
+          { class: "error", role: "alert" },
+          `Unknown document schema "${(doc as { schema: string }).schema}".`,
+        ),
+      );
+      return noHandle;
+  }
+}
