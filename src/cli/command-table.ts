@@ -16,10 +16,12 @@ import {
 import { checkCommand, demoCommand, runCommand } from "./commands.js";
 import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
+import { htmlOpt, htmlOption } from "./html-report.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
 import { printCheck, printDemo, printRun } from "./report.js";
 import { DEFAULT_MAX_MEMORY_MB } from "./supervise.js";
+import { DEFAULT_VIEW_PORT, startView } from "./view-command.js";
 
 /** Write via a temporary file and rename, so a failure never leaves a half-written result. */
 function writeFileAtomic(path: string, text: string): void {
@@ -91,6 +93,7 @@ export const COMMANDS: CommandSpec[] = [
         parse: intArg(1, 10_000_000),
       }),
       opt("--replay <token>", "follow a recorded interleaving (from a failing run or check)"),
+      htmlOpt,
     ],
     json: true,
     run: async ([file], o, { io, json }) => {
@@ -102,6 +105,7 @@ export const COMMANDS: CommandSpec[] = [
         ...(o.replay === undefined ? {} : { replay: o.replay as string }),
       });
       printRun(r, io, json);
+      htmlOption(o.html, printRun, r, io);
       return r.result.violations.length > 0 ? EXIT_VIOLATION : EXIT_OK;
     },
   },
@@ -123,6 +127,7 @@ export const COMMANDS: CommandSpec[] = [
         parse: intArg(64, 1 << 20),
         default: [DEFAULT_MAX_MEMORY_MB, `${DEFAULT_MAX_MEMORY_MB}`],
       }),
+      htmlOpt,
     ],
     json: true,
     run: async ([file], o, { io, json }) => {
@@ -145,6 +150,7 @@ export const COMMANDS: CommandSpec[] = [
       });
       if (progressShown && process.stderr.isTTY === true) process.stderr.write("\n");
       printCheck(r, io, json);
+      htmlOption(o.html, printCheck, r, io);
       return r.result.verdict === "verified"
         ? EXIT_OK
         : r.result.verdict === "violated"
@@ -183,6 +189,7 @@ export const COMMANDS: CommandSpec[] = [
         },
       ),
       costsOpt,
+      htmlOpt,
     ],
     json: true,
     run: async ([file], o, { io, json }) => {
@@ -197,6 +204,7 @@ export const COMMANDS: CommandSpec[] = [
         ...(o.costs === undefined ? {} : { costs: readCostTable(o.costs as string).costs }),
       });
       printReplay(r, io, json);
+      htmlOption(o.html, printReplay, r, io);
       return replayExitCode(r);
     },
   },
@@ -213,6 +221,7 @@ export const COMMANDS: CommandSpec[] = [
           costsOpt,
           pagesOpt("sizes in pages (default: 1 to 262144)"),
           opt("--no-kernel", "do not measure the real kernel"),
+          htmlOpt,
         ],
         json: true,
         run: (_args, o, { io, json }) => {
@@ -230,6 +239,7 @@ export const COMMANDS: CommandSpec[] = [
           if (out !== undefined) writeFileAtomic(out, renderCostsSvg(r.table));
           printBenchCosts(r, io, json);
           if (out !== undefined && !json) io.out(`chart written to ${out}`);
+          htmlOption(o.html, printBenchCosts, r, io);
           return EXIT_OK;
         },
       },
@@ -254,6 +264,20 @@ export const COMMANDS: CommandSpec[] = [
       });
       printCalibrate(r, io, json);
       return EXIT_OK;
+    },
+  },
+  {
+    name: "view",
+    summary: "serve the browser playground on 127.0.0.1 (build it once: npm run build:web)",
+    options: [
+      opt("--port <n>", "TCP port on 127.0.0.1 (0: any free one)", {
+        parse: intArg(0, 65535),
+        default: [DEFAULT_VIEW_PORT, String(DEFAULT_VIEW_PORT)],
+      }),
+    ],
+    run: async (_args, o, { io }) => {
+      await startView(o.port as number, io);
+      return new Promise<number>(() => {}); // serves until interrupted
     },
   },
   {

@@ -107,6 +107,6 @@ describe("ptesim view", () => {
   it("bad --port is a usage error", () => {
     const r = ptesim("view", "--port", "99999");
     assert.equal(r.code, 2);
-    assert.match(r.err, /--port must be in 0\.\.65535/);
+    assert.match(r.err, /--port: must be in 0\.\.65535/);
   });
 });

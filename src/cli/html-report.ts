@@ -4,6 +4,7 @@
 // inlines them with the document.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { PtesimError } from "./errors.js";
+import { opt } from "./program.js";
 import type { Out } from "./report.js";
 
 /** The kinds of document the viewer shows, by their `schema` field. */
@@ -11,7 +12,7 @@ export const REPORT_SCHEMAS = [
   "ptesim.run/1",
   "ptesim.check/1",
   "ptesim.replay/1",
-  "ptesim.costs/1",
+  "ptesim.bench-costs/1",
 ] as const;
 
 const WEB_DIR = new URL("../web/", import.meta.url);
@@ -87,17 +88,15 @@ export function jsonOf<T>(print: (o: T, io: Out, json: boolean) => void, o: T): 
   return JSON.parse(lines.join("\n")) as { schema: string };
 }
 
-/** `--html FILE` for any command with a JSON printer: the one line each command adds. */
+/** The option, for a command's `options` in command-table.ts. */
+export const htmlOpt = opt("--html <file>", "also write a self-contained HTML report (opens from disk)");
+
+/** `--html FILE` for any command with a JSON printer: the one line each command's handler adds. */
 export function htmlOption<T>(
-  file: string | undefined,
+  file: unknown,
   print: (o: T, io: Out, json: boolean) => void,
   o: T,
   io: Out,
 ): void {
-  if (file !== undefined) writeHtmlReport(file, jsonOf(print, o), io);
-}
-
-/** `bench costs` as a document: the costs table under a schema name of its own. */
-export function printCostsJson(table: object, io: Out, _json = true): void {
-  io.out(JSON.stringify({ schema: "ptesim.costs/1", ...table }, null, 2));
+  if (typeof file === "string") writeHtmlReport(file, jsonOf(print, o), io);
 }

@@ -183,6 +183,57 @@ export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
       ),
     );
   }
+  const measured = (doc.native?.rows ?? []).filter(
+    (r) => r.direction === "ro" && r.kernelCyclesPerPte !== null,
+  );
+  if (measured.length > 0) {
+    const k = chartBox(
+      "native: the model beside the real kernel, mprotect(PROT_READ), cycles per PTE",
+      "chart-kernel",
+    );
+    grid.append(k.box);
+    new Chart(k.canvas, {
+      type: "line",
+      data: {
+        datasets: [
+          {
+            label: "model (native)",
+            data: measured.map((r) => ({ x: r.pages, y: r.modelCyclesPerPte })),
+            borderColor: COLOURS[0],
+            backgroundColor: COLOURS[0],
+            pointStyle: SHAPES[0],
+          },
+          {
+            label: "real kernel (this machine)",
+            data: measured.map((r) => ({ x: r.pages, y: r.kernelCyclesPerPte as number })),
+            borderColor: COLOURS[6],
+            backgroundColor: COLOURS[6],
+            pointStyle: SHAPES[1],
+            borderDash: [6, 4],
+          },
+        ],
+      },
+      options: {
+        maintainAspectRatio: false,
+        scales: {
+          x: { type: "logarithmic", title: { display: true, text: "pages" }, ticks: decades },
+          y: { type: "logarithmic", title: { display: true, text: "cycles per PTE" }, ticks: decades },
+        },
+      },
+    });
+    tables.push(
+      table(
+        ["pages", "model cycles/PTE", "kernel cycles/PTE", "model / kernel"],
+        measured.map((r) => [
+          r.pages,
+          Math.round(r.modelCyclesPerPte),
+          Math.round(r.kernelCyclesPerPte as number),
+          (r.ratio ?? 0).toFixed(2),
+        ]),
+        "Model against the real kernel",
+      ),
+    );
+  }
   const largest = Math.max(...doc.pages);
   const c = chartBox(`Events at ${largest.toLocaleString("en")} pages (log scale)`, "chart-events");
   grid.append(c.box);

@@ -7,7 +7,7 @@ import { noHandle, renderCounterexample, type ViewerHandle } from "./viewer.js";
 export function renderDocument(root: HTMLElement, doc: AnyDoc): ViewerHandle {
   root.replaceChildren();
   switch (doc.schema) {
-    case "ptesim.costs/1":
+    case "ptesim.bench-costs/1":
       renderCosts(root, doc as CostsDoc);
       return noHandle;
     case "ptesim.replay/1":

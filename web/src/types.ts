@@ -23,8 +23,18 @@ export interface CostsRow {
   cycles: number;
   cyclesPerPte: number;
 }
+/** The `ptesim.bench-costs/1` document (only the fields drawn). */
 export interface CostsDoc {
-  schema: "ptesim.costs/1";
+  schema: "ptesim.bench-costs/1";
+  native?: {
+    rows: {
+      pages: number;
+      direction: "ro" | "rw";
+      modelCyclesPerPte: number;
+      kernelCyclesPerPte: number | null;
+      ratio: number | null;
+    }[];
+  };
   backends: string[];
   pages: number[];
   rows: CostsRow[];
