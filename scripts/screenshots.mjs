@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { chromium } from "playwright-core";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+const { launchChromium } = await import(pathToFileURL(join(root, "dist/cli/chromium.js")).href);
 const tmp = mkdtempSync(join(tmpdir(), "ptesim-shots-"));
 const docs = join(root, "docs");
 mkdirSync(docs, { recursive: true });
@@ -17,20 +17,7 @@ cli("check", "--backend", "naive", "--html", join(tmp, "check.html"));
 cli("check", "--backend", "xen-broken-no-preserve-ad", "--html", join(tmp, "xen.html"));
 cli("bench", "costs", "--html", join(tmp, "costs.html"));
 
-const ctx = await chromium.launchPersistentContext(join(tmp, "profile"), {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const ctx = await launchChromium(join(tmp, "profile"));
 const page = await ctx.newPage();
 async function shot(url, out, prepare, size = { width: 1280, height: 800 }) {
   await page.setViewportSize(size);

@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { CHROMIUM, launchChromium } from "./chromium.js";
 import { startView } from "./view-command.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN = join(ROOT, "dist/cli/main.js");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const haveBrowser = existsSync(CHROMIUM);
 const skip =
   !haveBrowser && !process.env.CI ? `no browser at ${CHROMIUM} (apt-get install -y chromium)` : false;
@@ -74,20 +74,7 @@ describe("viewer in Chromium", { skip }, () => {
       assert.equal(b.status, 0, `web build failed: ${b.stderr}`);
     }
     profile = mkdtempSync(join(tmpdir(), "ptesim-chromium-"));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    ctx = await launchChromium(profile);
     ctx.on("page", (p) => {
       p.on("pageerror", (e) => errors.push(e.message));
     });

@@ -1,6 +1,7 @@
 // The documents the viewer shows: the CLI's JSON, typed from the same builders.
 import type { checkDocument, runDocument } from "../../src/sim/documents.js";
 import type { TraceEvent } from "../../src/sim/simulation.js";
+import type { BackendReplay, ReplayResult } from "../../src/strace/replay.js";
 
 export type { TraceEvent };
 export type RunDoc = ReturnType<typeof runDocument>;
@@ -46,27 +47,12 @@ export interface CostsDoc {
   legacyOverSeed: { pages: number; ratio: number } | null;
 }
 
-export interface ReplayBackendRow {
-  backend: string;
-  correct: boolean;
-  syscalls: Record<string, number>;
-  ptesMprotect: number;
-  ptesMoved: number;
-  pagesTouched: number;
-  faults: number;
-  counters: Record<string, number>;
-  cycles: number;
-  divergences: { line: number; [k: string]: unknown }[];
-}
-export interface ReplayDoc {
+/** The `ptesim.replay/1` document (printReplay): the replay result with each space's maps as lines. */
+export type ReplayDoc = Pick<ReplayResult, "lines" | "calls" | "notes" | "populate"> & {
   schema: "ptesim.replay/1";
   file: string;
   verdict: "match" | "diverged";
-  populate: string;
-  lines: number;
-  calls: Record<string, number>;
-  notes: string[];
-  backends: ReplayBackendRow[];
-}
+  backends: (Omit<BackendReplay, "counters"> & { counters: Record<string, number> })[];
+};
 
 export type AnyDoc = RunDoc | CheckDoc | CostsDoc | ReplayDoc;
