@@ -16,7 +16,7 @@ async function bundle(entry, name) {
   await build({
     configFile: false,
     root: `${root}web`,
-    logLevel: quiet ? "warn" : "info",
+    logLevel: quiet ? "error" : "info",
     define: { "process.env.NODE_ENV": JSON.stringify("production") },
     worker: { format: "iife" },
     build: {

@@ -17,10 +17,10 @@ export const X86_PTE_BITS: readonly { bit: number; name: string; title: string }
   { bit: 6, name: "D", title: "dirty" },
   { bit: 7, name: "PAT", title: "page attribute table" },
   { bit: 8, name: "G", title: "global (PROTNONE when P is clear)" },
-  { bit: 9, name: "SW1", title: "special" },
-  { bit: 10, name: "SW2", title: "uffd-wp" },
-  { bit: 11, name: "SW3", title: "soft-dirty" },
-  { bit: 58, name: "SD*", title: "saved dirty" },
+  { bit: 9, name: "SPECIAL", title: "software bit 1: special (no struct page)" },
+  { bit: 10, name: "UFFD", title: "software bit 2: userfaultfd write-protect" },
+  { bit: 11, name: "SOFT-D", title: "software bit 3: soft-dirty" },
+  { bit: 58, name: "SAVED-D", title: "saved dirty (shadow-stack encoding)" },
   { bit: 63, name: "NX", title: "no execute" },
 ];
 

@@ -438,6 +438,28 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
     ),
   );
 
+  // The same steps as text (screen readers, copy and paste): the CLI's timeline lines.
+  const textItems = rows.map((r, i) =>
+    h(
+      "li",
+      {},
+      h("button", { type: "button", class: "link", onclick: () => select(i) }, `#${r.e.step}`),
+      ` CPU${r.e.cpu} ${r.e.actor} ${r.e.what}${r.e.addr >= 0 ? ` ${hex(r.e.addr)}` : ""}${
+        r.e.after === undefined
+          ? ""
+          : r.e.before !== undefined && r.e.before !== r.e.after
+            ? `  ${r.e.before} -> ${r.e.after}`
+            : `  = ${r.e.after}`
+      }`,
+      r.e.note ? h("span", { class: "note" }, `  <-- ${r.e.note}`) : null,
+    ),
+  );
+  root
+    .querySelector(".cx")
+    ?.append(
+      h("details", { class: "steps-text" }, h("summary", {}, "The steps as text"), h("ol", {}, ...textItems)),
+    );
+
   let cur = -1;
   function select(i: number): void {
     i = Math.max(0, Math.min(rows.length - 1, i));
@@ -447,6 +469,10 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
     label.textContent = `Step ${i + 1} of ${rows.length} (event #${rows[i].e.step})`;
     band.setAttribute("y", String(TOP + i * ROW_H));
     for (const g of rowEls) g.classList.toggle("selected", Number(g.dataset.step) === i);
+    textItems.forEach((li, j) => {
+      if (j === i) li.setAttribute("aria-current", "step");
+      else li.removeAttribute("aria-current");
+    });
     const bandTop = TOP + i * ROW_H;
     if (bandTop < diagram.scrollTop + TOP || bandTop + ROW_H > diagram.scrollTop + diagram.clientHeight)
       diagram.scrollTop = Math.max(0, bandTop - diagram.clientHeight / 2);
