@@ -297,14 +297,18 @@ export function sweep(
   };
   for (let i = 0; i < n; i++) {
     const seed = (base.seed + i) >>> 0;
-    const r = runScenario({ ...base, seed }, backend);
+    // Timelines without details; the runs kept are re-run with them (same seed, same run).
+    const r = runScenario({ ...base, seed }, backend, { details: false });
     if (r.violations.length > 0) {
       s.failingSeeds++;
       const seen = new Set(r.violations.map((v) => v.property));
       for (const p of seen) s.byProperty[p] = (s.byProperty[p] ?? 0) + 1;
-      if (s.firstFailure === null) s.firstFailure = r;
       const p = r.violations[0].property;
-      if (s.firstByProperty[p] === undefined) s.firstByProperty[p] = r;
+      if (s.firstFailure === null || s.firstByProperty[p] === undefined) {
+        const full = runScenario({ ...base, seed }, backend);
+        if (s.firstFailure === null) s.firstFailure = full;
+        if (s.firstByProperty[p] === undefined) s.firstByProperty[p] = full;
+      }
     }
     onProgress?.(i + 1);
   }

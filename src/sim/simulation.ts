@@ -147,6 +147,11 @@ export interface SimulationOptions {
   trace?: boolean;
   /** Record what the syscall thread reads (the checker's state keys need it). */
   recordKernelReads?: boolean;
+  /**
+   * With a timeline, also record per event the raw PTE, TLB entries, locks and code path, and
+   * TLB flushes as events (default true). Sweeps turn it off and re-run the runs they keep.
+   */
+  details?: boolean;
 }
 
 /** Per-run state shared by schedulers. */
@@ -169,6 +174,8 @@ export class Simulation {
     segv: 0,
   };
   readonly events: TraceEvent[] | null;
+  /** Whether events carry details (SimulationOptions.details). */
+  private readonly details: boolean;
   /** Call stacks per CPU for traced runs (see trace-detail.ts). */
   private frames: FrameTracker | null = null;
   readonly syscalls: SyscallRecord[] = [];
@@ -209,6 +216,7 @@ export class Simulation {
     this.state = new Uint8Array(n);
     this.faultErr = new Int32Array(n);
     this.events = opts.trace === false ? null : [];
+    this.details = this.events !== null && opts.details !== false;
     this.kernelReads = opts.recordKernelReads === true ? [] : null;
     this.maxSteps = opts.maxSteps ?? Number.POSITIVE_INFINITY;
     // Map the regions (CPU 0, no scheduler yet).
@@ -446,14 +454,16 @@ export class Simulation {
     const e: TraceEvent = { step: ++this.eventCount, cpu, actor, what, addr };
     if (before !== undefined) e.before = pteDescribe(before);
     if (after !== undefined) e.after = pteDescribe(after);
-    if (before !== undefined) e.beforeHex = pteToHex(before);
-    if (after !== undefined) e.afterHex = pteToHex(after);
-    if (addr >= 0) e.tlb = tlbEntries(this.machine, addr);
-    const locks = locksHeld(this.kernel, this.machine.cpus.length, addr);
-    if (locks.length > 0) e.locks = locks;
-    const path = this.frames?.path(cpu);
-    if (path !== undefined) e.path = path;
-    if (target !== undefined) e.target = target;
+    if (this.details) {
+      if (before !== undefined) e.beforeHex = pteToHex(before);
+      if (after !== undefined) e.afterHex = pteToHex(after);
+      if (addr >= 0) e.tlb = tlbEntries(this.machine, addr);
+      const locks = locksHeld(this.kernel, this.machine.cpus.length, addr);
+      if (locks.length > 0) e.locks = locks;
+      const path = this.frames?.path(cpu);
+      if (path !== undefined) e.path = path;
+      if (target !== undefined) e.target = target;
+    }
     if (
       before !== undefined &&
       after !== undefined &&
@@ -483,7 +493,7 @@ export class Simulation {
   installTracer(): void {
     if (this.events === null && this.kernelReads === null) return;
     const sim = this;
-    if (this.events !== null) this.installFrames();
+    if (this.details) this.installFrames();
     const reads = this.kernelReads;
     this.machine.tracer = {
       sw(cpu, kind, ptep, before, after) {
