@@ -164,14 +164,15 @@ const noRng = {
   },
 };
 
-/** Run one path (lenient replay) and return the result, traced. */
+/** Run one path (lenient replay) and return the result, traced unless `trace` is false. */
 export function replayPath(
   scenario: Scenario,
   backend: BackendModule,
   path: readonly number[],
   strict: boolean,
+  trace = true,
 ): RunResult {
-  const sim = newSimulation(scenario, backend, true, false);
+  const sim = newSimulation(scenario, backend, trace, false);
   return sim.execute(new ReplayDecider(path, strict));
 }
 
@@ -279,7 +280,8 @@ function counterexample(
     for (let i = path.length - 1; i >= 0; i--) {
       if (path[i] === 0) continue;
       const candidate = path.slice(0, i).concat(path.slice(i + 1));
-      const r = replayPath(scenario, backend, candidate, false);
+      // Only the verdict matters here: no timeline (the final replay below records it).
+      const r = replayPath(scenario, backend, candidate, false, false);
       if (r.violations.length > 0 && sameViolation(r.violations[0], target)) path = trim(candidate);
     }
   }
