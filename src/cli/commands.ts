@@ -16,7 +16,7 @@ import {
 } from "../check/replay.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
-import { reproduceLine, shellQuote } from "../sim/documents.js";
+import { backendIdentityOf, reproduceLine, shellQuote } from "../sim/documents.js";
 import type { PropertyName } from "../sim/oracle.js";
 import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
 import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
@@ -189,7 +189,7 @@ export function backendArg(b: BackendModule): string {
 
 /** The identity a replay token is stamped with: a module never passes for a built-in. */
 export function backendIdentity(b: BackendModule): string {
-  return `${userBackendSpecs.has(b) ? "module" : "builtin"}:${b.name}`;
+  return backendIdentityOf(userBackendSpecs.has(b) ? "module" : "builtin", b.name);
 }
 
 /** The stamp of replay tokens for this scenario (as run, seed included) and backend. */

@@ -1,6 +1,6 @@
 // --html: one self-contained page per command (no network), written atomically; ptesim view.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -102,6 +102,27 @@ describe("ptesim view", () => {
       );
     } finally {
       server.close();
+    }
+  });
+  it("`ptesim view --port 0` serves from the command line until stopped", async () => {
+    const child = spawn(process.execPath, [MAIN, "view", "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d) => {
+          out += String(d);
+          const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
+          if (m) resolve(m[0]);
+        });
+        child.once("exit", (code) => reject(new Error(`ptesim view exited (${code}) before serving`)));
+      });
+      const r = await fetch(url);
+      assert.equal(r.status, 200);
+      assert.match(await r.text(), /ptesim playground/);
+    } finally {
+      child.kill();
     }
   });
   it("bad --port is a usage error", () => {

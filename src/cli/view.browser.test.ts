@@ -170,6 +170,12 @@ describe("viewer in Chromium", { skip }, () => {
       await page.waitForSelector("[data-testid=result] [data-testid=verdict]");
       assert.equal(await page.textContent("[data-testid=result] [data-testid=verdict]"), "VIOLATED");
       assert.match((await page.textContent("[data-testid=progress]")) ?? "", /^Done/);
+      // The worker runs the CLI's code: the same counterexample, the same stamped replay token.
+      const cli = JSON.parse(ptesim("check", "--backend", "naive", "--json").out) as { replay: string };
+      assert.equal(
+        await page.textContent("[data-testid=result] [data-testid=reproduce]"),
+        `ptesim run scenario.yaml --backend naive --seed 1 --replay ${cli.replay}`,
+      );
       await page.click("[data-testid=goto-violation]");
       assert.equal(await page.getAttribute('[data-testid=pte-bits] [data-bit="D"]', "data-set"), "0");
       await page.selectOption("[data-testid=backend]", "xen");

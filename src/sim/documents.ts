@@ -10,6 +10,11 @@ import { X86_PTE_BITS } from "./trace-detail.js";
 export const JSON_SCHEMA_RUN = "ptesim.run/1";
 export const JSON_SCHEMA_CHECK = "ptesim.check/1";
 
+/** The identity replay tokens are stamped with (check/replay.ts replayStamp), by kind and name. */
+export function backendIdentityOf(kind: "builtin" | "module", name: string): string {
+  return `${kind}:${name}`;
+}
+
 /** `s` as one POSIX shell word. */
 export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;

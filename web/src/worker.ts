@@ -1,14 +1,16 @@
 // The playground's Web Worker: runs `run` and `check` with the same pure core as the CLI
 // (src/index.ts) and answers with the CLI's JSON documents.
+import { encodeReplay, replayStamp } from "../../src/check/replay.js";
 import {
   check,
   checkDocument,
   getBackend,
   loadScenarioText,
-  reproduceCommand,
+  reproduceLine,
   runDocument,
   runScenario,
 } from "../../src/index.js";
+import { backendIdentityOf } from "../../src/sim/documents.js";
 import type { Job, Reply } from "./protocol.js";
 
 const post = (r: Reply) => (self as unknown as Worker).postMessage(r);
@@ -40,7 +42,7 @@ self.onmessage = (ev: MessageEvent<Job>) => {
       const doc = runDocument(result, {
         file: job.file,
         cpus: scenario.cpus,
-        reproduce: reproduceCommand(job.file, backend.name, scenario.seed),
+        reproduce: reproduceLine(job.file, backend.name, scenario.seed),
         sweep: null,
       });
       return post({ type: "done", doc, ms: performance.now() - t0 });
@@ -57,6 +59,12 @@ self.onmessage = (ev: MessageEvent<Job>) => {
       progressEveryMs: 250,
       onProgress: (p) => post({ type: "progress", ...p }),
     });
+    // The token stamped as the CLI stamps it, so that the reproduce command works as printed.
+    if (result.verdict === "violated")
+      result.counterexample.replay = encodeReplay(
+        result.counterexample.choices,
+        replayStamp(scenario, backendIdentityOf("builtin", backend.name)),
+      );
     const doc = checkDocument(result, {
       scenario: scenario.name,
       file: job.file,
@@ -65,12 +73,7 @@ self.onmessage = (ev: MessageEvent<Job>) => {
       cpus: scenario.cpus,
       reproduce:
         result.verdict === "violated"
-          ? reproduceCommand(
-              job.file,
-              backend.name,
-              scenario.seed,
-              ` --replay ${result.counterexample.replay}`,
-            )
+          ? reproduceLine(job.file, backend.name, scenario.seed, result.counterexample.replay)
           : null,
     });
     post({ type: "done", doc, ms: performance.now() - t0 });
