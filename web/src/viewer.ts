@@ -522,7 +522,7 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
         h(
           "p",
           { class: "lost-note", role: "note" },
-          `This store loses ${lost.join(" and ")}: the bit the MMU set since the kernel read the PTE is overwritten.`,
+          `This store loses ${lost.join(" and ")}: ${lost.length > 1 ? "bits" : "a bit"} the MMU set after the kernel read the PTE ${lost.length > 1 ? "are" : "is"} overwritten with a value computed from that earlier read.`,
         ),
       );
     out.push(h("h4", {}, `TLB entries for ${hex(page)}`));
