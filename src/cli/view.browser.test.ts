@@ -139,6 +139,23 @@ describe("viewer in Chromium", { skip }, () => {
     await page.close();
   });
 
+  it("report of a replay: a Chart.js chart and the per-backend table", async () => {
+    const html = join(dir, "replay.html");
+    const r = ptesim("replay", join(ROOT, "recordings/cc.strace"), "--json", "--html", html);
+    assert.equal(r.code, 0, r.err);
+    const doc = JSON.parse(r.out) as { backends: { backend: string }[] };
+    const page = await ctx.newPage();
+    await page.goto(pathToFileURL(html).href);
+    assert.equal(await page.textContent("[data-testid=verdict]"), "MATCH");
+    const box = await page.locator("canvas#chart-replay").boundingBox();
+    assert.ok(box !== null && box.width > 200 && box.height > 100, "the chart is drawn");
+    assert.deepEqual(
+      await page.locator("table.data tbody tr td:first-child").allTextContents(),
+      doc.backends.map((b) => b.backend),
+    );
+    await page.close();
+  });
+
   it("playground served by `ptesim view`: YAML error at its line, then check VIOLATED and VERIFIED", async () => {
     const lines: string[] = [];
     let server: Server | undefined;
