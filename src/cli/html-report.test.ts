@@ -67,7 +67,7 @@ describe("--html reports", () => {
       ptesim("replay", join(ROOT, "recordings/cc.strace"), "--backend", "xen", "--html", replay).code,
       0,
     );
-    assert.equal(embedded(readFileSync(replay, "utf8")).schema, "ptesim.replay/1");
+    assert.equal(embedded(readFileSync(replay, "utf8")).schema, "ptesim.replay/2");
   });
 
   it("an unwritable --html path is the user's error (exit 2) and leaves nothing behind", () => {

@@ -11,7 +11,7 @@ import type { Out } from "./report.js";
 export const REPORT_SCHEMAS = [
   "ptesim.run/1",
   "ptesim.check/1",
-  "ptesim.replay/1",
+  "ptesim.replay/2",
   "ptesim.bench-costs/1",
 ] as const;
 

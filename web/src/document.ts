@@ -10,7 +10,7 @@ export function renderDocument(root: HTMLElement, doc: AnyDoc): ViewerHandle {
     case "ptesim.bench-costs/1":
       renderCosts(root, doc as CostsDoc);
       return noHandle;
-    case "ptesim.replay/1":
+    case "ptesim.replay/2":
       renderReplay(root, doc as ReplayDoc);
       return noHandle;
     case "ptesim.run/1":

@@ -47,9 +47,9 @@ export interface CostsDoc {
   legacyOverSeed: { pages: number; ratio: number } | null;
 }
 
-/** The `ptesim.replay/1` document (printReplay): the replay result with each space's maps as lines. */
+/** The `ptesim.replay/2` document (printReplay): the replay result with each space's maps as lines. */
 export type ReplayDoc = Pick<ReplayResult, "lines" | "calls" | "notes" | "populate"> & {
-  schema: "ptesim.replay/1";
+  schema: "ptesim.replay/2";
   file: string;
   verdict: "match" | "diverged";
   backends: (Omit<BackendReplay, "counters"> & { counters: Record<string, number> })[];
