@@ -13,6 +13,7 @@ import {
   printCalibrate,
   readCostTable,
 } from "./calibrate-command.js";
+import { bugsCommand, bugsJson, formatBugs } from "./bugs-command.js";
 import { checkCommand, demoCommand, runCommand } from "./commands.js";
 import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
@@ -254,6 +255,36 @@ export const COMMANDS: CommandSpec[] = [
       });
       printCalibrate(r, io, json);
       return EXIT_OK;
+    },
+  },
+  {
+    name: "bugs",
+    summary: "rediscover the real-bug zoo: each historical bug's buggy variant VIOLATED, its fix VERIFIED",
+    details: `Entries live in scenarios/bugs/NAME/bug.yaml (format: scenarios/bugs/README.md). Entries the
+model cannot express yet are listed as "not modelled yet" with what they need; they are not run
+and not counted as passes. Exit 0 only if every runnable entry behaves.`,
+    args: [{ name: "[names...]", help: "entries to run (default: all)" }],
+    options: [
+      opt("--dir <path>", "the catalogue directory (default: the one shipped with ptesim)"),
+      opt("--max-seconds <s>", "bound on each variant's check (default: the entry's, else 60)", {
+        parse: intArg(1, 1e7),
+      }),
+    ],
+    json: true,
+    run: async (names, o, { io, json }) => {
+      const tty = process.stderr.isTTY === true;
+      const r = await bugsCommand({
+        // A variadic argument arrives as one array.
+        names: (names as unknown[]).flat().filter((n): n is string => typeof n === "string"),
+        ...(o.dir === undefined ? {} : { dir: o.dir as string }),
+        ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
+        onProgress: (name, variant) =>
+          tty && process.stderr.write(`\r  checking ${name} (${variant})`.padEnd(70)),
+      });
+      if (tty) process.stderr.write(`${"\r".padEnd(71)}\r`);
+      if (json) io.out(JSON.stringify(bugsJson(r), null, 2));
+      else for (const l of formatBugs(r)) io.out(l);
+      return r.rows.some((x) => x.status === "misbehaves") ? EXIT_VIOLATION : EXIT_OK;
     },
   },
   {
