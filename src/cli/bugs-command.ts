@@ -107,6 +107,8 @@ export interface BugsOptions {
   names?: string[];
   /** Override every entry's bound on each variant's check. */
   maxSeconds?: number;
+  /** The command's memory bound (MB), as `check --max-memory`. */
+  maxMemoryMb?: number;
   onProgress?: (name: string, variant: "buggy" | "fixed") => void;
 }
 
@@ -138,8 +140,13 @@ async function prepareVariant(e: CatalogueEntry, v: BugVariant, which: string): 
   return { source, spec };
 }
 
-async function runVariant(p: PreparedVariant, maxSeconds: number): Promise<VariantRun> {
-  const o = await checkCommand({ file: p.source.file!, backend: p.spec, maxSeconds });
+async function runVariant(p: PreparedVariant, maxSeconds: number, maxMemoryMb?: number): Promise<VariantRun> {
+  const o = await checkCommand({
+    file: p.source.file!,
+    backend: p.spec,
+    maxSeconds,
+    ...(maxMemoryMb === undefined ? {} : { maxMemoryMb }),
+  });
   const r = o.result;
   const cx = r.verdict === "violated" ? r.counterexample : null;
   return {
@@ -196,9 +203,9 @@ export async function bugsCommand(o: BugsOptions): Promise<BugsOutcome> {
     }
     const bound = o.maxSeconds ?? p.e.bug.model.maxSeconds ?? DEFAULT_MAX_SECONDS;
     o.onProgress?.(p.e.bug.name, "buggy");
-    const buggy = await runVariant(p.buggy, bound);
+    const buggy = await runVariant(p.buggy, bound, o.maxMemoryMb);
     o.onProgress?.(p.e.bug.name, "fixed");
-    const fixed = await runVariant(p.fixed, bound);
+    const fixed = await runVariant(p.fixed, bound, o.maxMemoryMb);
     const problems = [judgeBuggy(p.e.bug, buggy), judgeFixed(fixed)].filter((x): x is string => x !== null);
     rows.push({
       bug: p.e.bug,
@@ -283,7 +290,7 @@ export function formatBugs(o: BugsOutcome): string[] {
   const s = summarize(o);
   lines.push(
     "",
-    `${s.runnable} runnable: ${s.behave} behave (buggy found, fix verified), ${s.misbehave} misbehave; ${s.notModelled} not modelled yet (listed, not counted as passes); ${s.entries} entries in all`,
+    `${s.runnable} runnable: ${s.behave} behave (buggy found, fix verified), ${s.misbehave} misbehave; ${s.notModelled} not modelled yet (listed, not counted as passes); ${s.entries} ${s.entries === 1 ? "entry" : "entries"} in all`,
   );
   return lines;
 }

@@ -75,7 +75,7 @@ describe("ptesim bugs", () => {
       assert.equal(b.buggy.property, b.property);
       assert.equal(b.fixed.verdict, "verified");
       for (const k of ["states", "executions", "elapsedMs"]) assert.equal(typeof b.buggy[k], "number");
-      assert.match(b.buggy.reproduce, /^ptesim run scenarios\/bugs\/.* --replay r1\./);
+      assert.match(b.buggy.reproduce, /^ptesim run scenarios\/bugs\/.* --replay r\d+\./);
     }
   });
 

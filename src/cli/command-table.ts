@@ -269,6 +269,10 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
       opt("--max-seconds <s>", "bound on each variant's check (default: the entry's, else 60)", {
         parse: intArg(1, 1e7),
       }),
+      opt("--max-memory <mb>", "memory bound of the command; a check reaching it is INCOMPLETE", {
+        parse: intArg(64, 1 << 20),
+        default: [DEFAULT_MAX_MEMORY_MB, `${DEFAULT_MAX_MEMORY_MB}`],
+      }),
     ],
     json: true,
     run: async (names, o, { io, json }) => {
@@ -278,6 +282,7 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
         names: (names as unknown[]).flat().filter((n): n is string => typeof n === "string"),
         ...(o.dir === undefined ? {} : { dir: o.dir as string }),
         ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
+        maxMemoryMb: o.maxMemory as number,
         onProgress: (name, variant) =>
           tty && process.stderr.write(`\r  checking ${name} (${variant})`.padEnd(70)),
       });
