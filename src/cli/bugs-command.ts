@@ -14,7 +14,7 @@ import {
   missingModel,
   type VariantVerdict,
 } from "../bugs/catalogue.js";
-import { formatLocated } from "../scenario/load.js";
+import { formatLocated, MAX_SCENARIO_BYTES } from "../scenario/load.js";
 import {
   checkCommand,
   readScenario,
@@ -55,7 +55,7 @@ export function loadCatalogue(dir: string): CatalogueEntry[] {
   for (const name of names) {
     const file = join(dir, name, "bug.yaml");
     if (!existsSync(file)) continue;
-    const r = loadBugText(readFileSync(file, "utf8"), displayPath(file), name);
+    const r = loadBugText(readEntry(file), displayPath(file), name);
     if (r.ok) entries.push({ bug: r.bug, dir: join(dir, name) });
     else errors.push(...r.errors.map(formatLocated));
   }
@@ -68,6 +68,23 @@ export function loadCatalogue(dir: string): CatalogueEntry[] {
   if (entries.length === 0)
     throw new PtesimError("io", `${displayPath(dir)}: no NAME/bug.yaml entries in this directory`);
   return entries;
+}
+
+/** A bug.yaml's text; unreadable or oversized files are the user's input errors (exit 2). */
+function readEntry(file: string): string {
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new PtesimError("io", `${displayPath(file)}: not a regular file`);
+    if (st.size > MAX_SCENARIO_BYTES)
+      throw new PtesimError("scenario", `${displayPath(file)}: larger than ${MAX_SCENARIO_BYTES} bytes`);
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    if (e instanceof PtesimError) throw e;
+    throw new PtesimError(
+      "io",
+      `${displayPath(file)}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
 }
 
 /** A path as a user can paste it: relative to the working directory when it is below it. */
@@ -124,6 +141,11 @@ async function prepareVariant(e: CatalogueEntry, v: BugVariant, which: string): 
   if (rel === undefined)
     throw new PtesimError("scenario", `${e.bug.name}: the ${which} variant has no scenario`);
   const source = readScenario(displayPath(resolve(e.dir, rel)));
+  if (source.scenario.programs === undefined)
+    throw new PtesimError(
+      "scenario",
+      `${source.file}: the ${which} variant of ${e.bug.name} is checked, so its scenario needs explicit \`programs:\``,
+    );
   const mutant = source.scenario.kernel.mutant;
   if (mutant !== (v.kernel ?? null))
     throw new PtesimError(
@@ -133,7 +155,7 @@ async function prepareVariant(e: CatalogueEntry, v: BugVariant, which: string): 
   const spec =
     v.backend === undefined
       ? scenarioBackendSpec(source)
-      : /^[./]/.test(v.backend)
+      : /^[./]|\.m?js$/.test(v.backend) // a module path, as the CLI tells them from names
         ? displayPath(resolve(e.dir, v.backend))
         : v.backend;
   await resolveBackend(spec); // fails early for an unknown backend or a module that does not load

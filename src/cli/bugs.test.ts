@@ -133,5 +133,10 @@ describe("ptesim bugs", () => {
     assert.equal(m.code, 2);
     assert.match(m.err, /gone\.yaml: cannot read \(ENOENT\)/);
     assert.equal(ptesim("bugs", "--dir", join(dir, "nope")).code, 2);
+    const weird = catalogue({});
+    mkdirSync(join(weird, "odd", "bug.yaml"), { recursive: true });
+    const w = ptesim("bugs", "--dir", weird);
+    assert.equal(w.code, 2);
+    assert.match(w.err, /odd\/bug\.yaml: not a regular file/);
   });
 });
