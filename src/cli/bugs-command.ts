@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { z } from "zod";
 import {
   type Bug,
   type BugVariant,
@@ -317,8 +318,52 @@ export function formatBugs(o: BugsOutcome): string[] {
   return lines;
 }
 
-/** `ptesim bugs --json` (schema ptesim.bugs/1, documented in scenarios/bugs/README.md). */
-export function bugsJson(o: BugsOutcome): unknown {
+const VariantJson = z.object({
+  backend: z.string(),
+  scenario: z.string().describe("the scenario file checked"),
+  verdict: z.enum(["verified", "violated", "incomplete"]),
+  property: z.string().nullable().describe("violated: the property found"),
+  rule: z.string().nullable().describe("transaction-contract: the rule found"),
+  states: z.number().int(),
+  executions: z.number().int(),
+  elapsedMs: z.number().int(),
+  reproduce: z.string().nullable().describe("violated: the command that replays the counterexample"),
+});
+
+/** The shape of `ptesim bugs --json` (documented in scenarios/bugs/README.md). */
+export const BugsJson = z.object({
+  schema: z.literal(JSON_SCHEMA_BUGS),
+  dir: z.string().describe("the catalogue directory"),
+  summary: z.object({
+    entries: z.number().int(),
+    runnable: z.number().int(),
+    behave: z.number().int().describe("buggy variant VIOLATED with the entry's property, fix VERIFIED"),
+    misbehave: z.number().int(),
+    notModelled: z.number().int().describe("listed, not run, not counted as passes"),
+  }),
+  bugs: z.array(
+    z.object({
+      name: z.string(),
+      title: z.string(),
+      year: z.number().int().nullable(),
+      history: z.enum(["shipped", "counterfactual", "protocol-mutant", "unconfirmed"]),
+      arch: z.string(),
+      system: z.string(),
+      property: z.string(),
+      rule: z.string().nullable(),
+      fix: z.object({ repo: z.string(), commit: z.string().nullable(), title: z.string().nullable() }),
+      status: z.enum(["behaves", "misbehaves", "not-modelled"]),
+      missing: z.array(z.string()).describe("not-modelled: unmet needs and missing variants"),
+      problems: z.array(z.string()).describe("misbehaves: why"),
+      buggy: VariantJson.nullable(),
+      fixed: VariantJson.nullable(),
+    }),
+  ),
+});
+export type BugsJson = z.output<typeof BugsJson>;
+
+/** `ptesim bugs --json` (schema ptesim.bugs/1). */
+export function bugsJson(o: BugsOutcome): BugsJson {
   const variant = (v: VariantRun | null) =>
     v === null ? null : { ...v, elapsedMs: Math.round(v.elapsedMs) };
   return {

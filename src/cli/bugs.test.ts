@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { BugsJson } from "./bugs-command.js";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -65,6 +66,8 @@ describe("ptesim bugs", () => {
     assert.equal(r.code, 0);
     const j = JSON.parse(r.out);
     assert.equal(j.schema, "ptesim.bugs/1");
+    const shape = BugsJson.strict().safeParse(j);
+    assert.ok(shape.success, shape.success ? "" : shape.error.message);
     const s = j.summary;
     assert.equal(s.entries, j.bugs.length);
     assert.equal(s.runnable + s.notModelled, s.entries);
