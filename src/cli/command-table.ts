@@ -53,7 +53,8 @@ export const PROGRAM: ProgramInfo = {
 
 exit codes:
   0  no property violated (check: verified; replay: every outcome matched)
-  1  a property was violated (replay: an outcome diverged from the recording)
+  1  a property was violated (replay: an outcome diverged from the recording; bugs: an entry
+     misbehaves)
   2  bad usage or input: unknown command or option, invalid scenario, unreadable file, unknown backend
      (also: an invalid --costs file; calibrate: no C compiler, or a probe of the kernel failed)
   3  internal error (a bug in ptesim; the message says how to report it)
