@@ -153,7 +153,7 @@ describe("bug.yaml validation", () => {
   });
 });
 
-describe("what the model can run, and the verdicts history expects", () => {
+describe("bug zoo: what the model can run, and the verdicts history expects", () => {
   const bug = (over: Partial<Bug["model"]>): Bug => {
     const r = loadBugText(MINIMAL, "bug.yaml", "demo-bug");
     assert.ok(r.ok);
@@ -195,7 +195,7 @@ describe("what the model can run, and the verdicts history expects", () => {
   });
 });
 
-describe("history, as the model sees it", () => {
+describe("bug zoo: the seed's history, as the model sees it", () => {
   // The seed entry's history_note: before 2008 mprotect used ptep_get_and_clear (under Xen PV a
   // trapped xchg, then a trapped store), which was correct; only a plain read-modify-write loses D.
   const file = join(DIR, "xen-2008-plain-rmw/scenario.yaml");
