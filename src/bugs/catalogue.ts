@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { CONTRACT_RULES } from "../kernel/contract.js";
 import { KERNEL_MUTANTS } from "../kernel/kernel.js";
-import { type LocatedError, loadYamlText, type PathProblem } from "../scenario/load.js";
+import { type LocatedError, parseLocated, where } from "../scenario/load.js";
 import { PROPERTIES } from "../sim/oracle.js";
 
 export const BUG_SCHEMA_VERSION = "ptesim.bug/1";
@@ -96,11 +96,27 @@ export type BugLoadResult = { ok: true; bug: Bug } | { ok: false; errors: Locate
 
 /** Parse and validate one bug.yaml; `dirName` is the name of the directory holding it. */
 export function loadBugText(text: string, file: string, dirName: string): BugLoadResult {
-  const r = loadYamlText(text, file, BugSchema, "a bug entry");
+  const r = parseLocated(text, file, BugSchema, "bug entry");
   if (!r.ok) return r;
-  const problems = crossCheckBug(r.value, dirName);
-  if (problems.length > 0) return { ok: false, errors: r.locateAll(problems) };
-  return { ok: true, bug: r.value };
+  const problems = crossCheckBug(r.data, dirName);
+  if (problems.length > 0)
+    return {
+      ok: false,
+      errors: problems
+        .map((c) => ({
+          file,
+          ...r.locate(c.path),
+          message: `${where(c.path, undefined, "bug entry")}: ${c.message}`,
+        }))
+        .sort((a, b) => a.line - b.line || a.col - b.col),
+    };
+  return { ok: true, bug: r.data };
+}
+
+/** A problem found after schema validation, at a path inside the entry. */
+interface PathProblem {
+  path: readonly (string | number)[];
+  message: string;
 }
 
 /** The facts an entry states, by the key its `verified:` map uses for each. */

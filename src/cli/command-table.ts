@@ -5,6 +5,7 @@
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
 import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
+import { bugsCommand, bugsJson, formatBugs } from "./bugs-command.js";
 import {
   benchCostsCommand,
   calibrateCommand,
@@ -13,7 +14,6 @@ import {
   printCalibrate,
   readCostTable,
 } from "./calibrate-command.js";
-import { bugsCommand, bugsJson, formatBugs } from "./bugs-command.js";
 import { checkCommand, demoCommand, runCommand } from "./commands.js";
 import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
