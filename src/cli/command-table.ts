@@ -5,6 +5,7 @@
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
 import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
+import { bugsCommand, bugsJson, formatBugs } from "./bugs-command.js";
 import {
   benchCostsCommand,
   calibrateCommand,
@@ -54,7 +55,8 @@ export const PROGRAM: ProgramInfo = {
 
 exit codes:
   0  no property violated (check: verified; replay: every outcome matched)
-  1  a property was violated (replay: an outcome diverged from the recording)
+  1  a property was violated (replay: an outcome diverged from the recording; bugs: an entry
+     misbehaves)
   2  bad usage or input: unknown command or option, invalid scenario, unreadable file, unknown backend
      (also: an invalid --costs file; calibrate: no C compiler, or a probe of the kernel failed)
   3  internal error (a bug in ptesim; the message says how to report it)
@@ -278,6 +280,41 @@ export const COMMANDS: CommandSpec[] = [
     run: async (_args, o, { io }) => {
       await startView(o.port as number, io);
       return new Promise<number>(() => {}); // serves until interrupted
+    },
+  },
+  {
+    name: "bugs",
+    summary: "rediscover the real-bug zoo: each historical bug's buggy variant VIOLATED, its fix VERIFIED",
+    details: `Entries live in scenarios/bugs/NAME/bug.yaml (format: scenarios/bugs/README.md). Entries the
+model cannot express yet are listed as "not modelled yet" with what they need; they are not run
+and not counted as passes. Exit 0 only if every runnable entry behaves.`,
+    args: [{ name: "[names...]", help: "entries to run (default: all)" }],
+    options: [
+      opt("--dir <path>", "the catalogue directory (default: the one shipped with ptesim)"),
+      opt("--max-seconds <s>", "bound on each variant's check (default: the entry's, else 60)", {
+        parse: intArg(1, 1e7),
+      }),
+      opt("--max-memory <mb>", "memory bound of the command; a check reaching it is INCOMPLETE", {
+        parse: intArg(64, 1 << 20),
+        default: [DEFAULT_MAX_MEMORY_MB, `${DEFAULT_MAX_MEMORY_MB}`],
+      }),
+    ],
+    json: true,
+    run: async (names, o, { io, json }) => {
+      const tty = process.stderr.isTTY === true;
+      const r = await bugsCommand({
+        // A variadic argument arrives as one array.
+        names: (names as unknown[]).flat().filter((n): n is string => typeof n === "string"),
+        ...(o.dir === undefined ? {} : { dir: o.dir as string }),
+        ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
+        maxMemoryMb: o.maxMemory as number,
+        onProgress: (name, variant) =>
+          tty && process.stderr.write(`\r  checking ${name} (${variant})`.padEnd(70)),
+      });
+      if (tty) process.stderr.write(`${"\r".padEnd(71)}\r`);
+      if (json) io.out(JSON.stringify(bugsJson(r), null, 2));
+      else for (const l of formatBugs(r)) io.out(l);
+      return r.rows.some((x) => x.status === "misbehaves") ? EXIT_VIOLATION : EXIT_OK;
     },
   },
   {

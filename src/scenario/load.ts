@@ -140,7 +140,8 @@ function firstLine(s: string): string {
   return s.split("\n")[0];
 }
 
-function where(path: readonly PropertyKey[], key?: string, what = "scenario"): string {
+/** A document path as messages print it ("regions[0].name"); the empty path is the document (`what`). */
+export function where(path: readonly PropertyKey[], key?: string, what = "scenario"): string {
   const parts = [...path, ...(key === undefined ? [] : [key])];
   if (parts.length === 0) return what;
   return parts.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("");
