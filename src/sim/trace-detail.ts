@@ -29,7 +29,6 @@ const KERNEL_FRAMES: Record<string, string> = {
   sys_mprotect: "mprotect",
   sys_munmap: "munmap",
   changePtes: "change_pte_range",
-  change_pte_range_general: "change_pte_range",
   zapRanges: "zap_pte_range",
   handle_mm_fault: "handle_mm_fault",
   ageRange: "ptep_clear_flush_young",
