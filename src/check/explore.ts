@@ -24,6 +24,8 @@ export interface CheckOptions {
   maxExecutions?: number;
   /** Stop with verdict "incomplete" after this long (by `now`). */
   maxSeconds?: number;
+  /** Polled before each execution: true stops with verdict "incomplete", reason "interrupted" (Ctrl-C). */
+  shouldStop?: () => boolean;
   /** The clock, in milliseconds (injected: tests and browsers pass their own). */
   now?: () => number;
   /** Called about every `progressEveryMs` with the counts so far. */
@@ -76,7 +78,7 @@ export interface Counterexample {
 export type CheckResult =
   | ({ verdict: "verified" } & CheckStats)
   | ({ verdict: "violated"; counterexample: Counterexample } & CheckStats)
-  | ({ verdict: "incomplete"; reason: "max-executions" | "max-seconds" } & CheckStats);
+  | ({ verdict: "incomplete"; reason: "max-executions" | "max-seconds" | "interrupted" } & CheckStats);
 
 /** Thrown inside an execution to cut it at an already visited state. */
 class Cut extends Error {}
@@ -172,6 +174,8 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     const t = now();
     if (opts.maxSeconds !== undefined && t - t0 >= opts.maxSeconds * 1000)
       return { verdict: "incomplete", reason: "max-seconds", ...finish(stats, now, t0) };
+    if (opts.shouldStop?.() === true)
+      return { verdict: "incomplete", reason: "interrupted", ...finish(stats, now, t0) };
     if (opts.onProgress && t - lastProgress >= every) {
       lastProgress = t;
       opts.onProgress({ executions: stats.executions, states: stats.states, elapsedMs: t - t0 });

@@ -7,10 +7,11 @@ import { allBackends } from "../backends/registry.js";
 import { POPULATE_POLICIES } from "../strace/replay.js";
 import { checkCommand, demoCommand, runCommand } from "./commands.js";
 import { benchCosts, formatCostsTable, renderCostsSvg } from "./costs.js";
-import { EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
+import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
+import { CostsJson } from "./output-schemas.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
-import { printCheck, printDemo, printRun } from "./report.js";
+import { costsDocument, printBackends, printCheck, printDemo, printRun, rate } from "./report.js";
 
 /** Write via a temporary file and rename, so a failure never leaves a half-written result. */
 function writeFileAtomic(path: string, text: string): void {
@@ -57,13 +58,16 @@ export const COMMANDS: CommandSpec[] = [
         default: [1000, "1000"],
       }),
     ],
+    json: true,
+    progress: true,
     run: (_args, o, { io }) => {
       const seeds = o.seeds as number;
-      const t0 = Date.now();
-      const d = demoCommand(seeds, (b, n) => {
-        if (n === seeds) io.err(`  ${b}: ${n} seeds done (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-      });
+      const p = io.progress();
+      const d = demoCommand(seeds, (b, n) => p.update(`demo: ${b}: ${n}/${seeds} seeds`), io.interrupted);
+      p.done();
       printDemo(d, io);
+      if (d.rows.some((r) => r.summary.interrupted) || d.rows.length < allBackends().length)
+        return EXIT_INTERRUPTED;
       const correctFailed = d.rows.some((r) => r.backend.correct && r.summary.failingSeeds > 0);
       return correctFailed ? EXIT_VIOLATION : EXIT_OK;
     },
@@ -81,15 +85,25 @@ export const COMMANDS: CommandSpec[] = [
       opt("--replay <token>", "follow a recorded interleaving (from a failing run or check)"),
     ],
     json: true,
-    run: async ([file], o, { io, json }) => {
+    progress: true,
+    run: async ([file], o, { io }) => {
+      const p = io.progress();
+      const t0 = performance.now();
       const r = await runCommand({
         ...(file === undefined ? {} : { file }),
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
         ...(o.seed === undefined ? {} : { seed: o.seed as number }),
         ...(o.sweep === undefined ? {} : { sweep: o.sweep as number }),
         ...(o.replay === undefined ? {} : { replay: o.replay as string }),
+        onProgress: (done, failing) =>
+          p.update(
+            `sweep: ${done}/${o.sweep} seeds, ${failing} failing (${rate(done, performance.now() - t0)} seeds/s)`,
+          ),
+        shouldStop: io.interrupted,
       });
-      printRun(r, io, json);
+      p.done();
+      printRun(r, io);
+      if (r.sweep?.interrupted === true) return EXIT_INTERRUPTED;
       return r.result.violations.length > 0 ? EXIT_VIOLATION : EXIT_OK;
     },
   },
@@ -109,30 +123,26 @@ export const COMMANDS: CommandSpec[] = [
       opt("--max-seconds <s>", "stop after s seconds: verdict INCOMPLETE", { parse: intArg(1, 1e7) }),
     ],
     json: true,
-    run: async ([file], o, { io, json }) => {
-      let progressShown = false;
+    progress: true,
+    run: async ([file], o, { io }) => {
+      const p = io.progress();
       const r = await checkCommand({
         ...(file === undefined ? {} : { file }),
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
         mode: o.mode as "reduced" | "exhaustive",
         ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions as number }),
         ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
-        onProgress: (p) => {
-          progressShown = true;
-          // On a terminal one line rewritten in place; in a log, one line per report.
-          const tty = process.stderr.isTTY === true;
-          process.stderr.write(
-            `${tty ? "\r" : ""}  ${p.states} states, ${p.executions} executions, ${(p.elapsedMs / 1000).toFixed(0)} s (${Math.round((p.states * 1000) / Math.max(1, p.elapsedMs))} states/s)${tty ? "   " : "\n"}`,
-          );
-        },
+        onProgress: (x) =>
+          p.update(
+            `check: ${x.states} states, ${x.executions} executions, ${(x.elapsedMs / 1000).toFixed(0)} s (${rate(x.states, x.elapsedMs)} states/s)`,
+          ),
+        shouldStop: io.interrupted,
       });
-      if (progressShown && process.stderr.isTTY === true) process.stderr.write("\n");
-      printCheck(r, io, json);
-      return r.result.verdict === "verified"
-        ? EXIT_OK
-        : r.result.verdict === "violated"
-          ? EXIT_VIOLATION
-          : EXIT_INCOMPLETE;
+      p.done();
+      printCheck(r, io);
+      const v = r.result;
+      if (v.verdict === "incomplete" && v.reason === "interrupted") return EXIT_INTERRUPTED;
+      return v.verdict === "verified" ? EXIT_OK : v.verdict === "violated" ? EXIT_VIOLATION : EXIT_INCOMPLETE;
     },
   },
   {
@@ -148,14 +158,23 @@ export const COMMANDS: CommandSpec[] = [
       opt("--maps", "print the final VMA list in /proc/PID/maps format"),
     ],
     json: true,
+    progress: true,
     run: async ([file], o, { io, json }) => {
+      const p = io.progress();
       const r = await replayCommand({
         file: file!,
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
         populate: o.populate as string,
         maps: o.maps === true,
+        onProgress: (b, i, n) => p.update(`replay: ${b} (${i + 1}/${n})`),
+        shouldStop: io.interrupted,
       });
+      p.done();
       printReplay(r, io, json);
+      if (r.interrupted !== undefined) {
+        io.err(io.ce.yellow(`ptesim: replay interrupted after ${r.interrupted}`));
+        return EXIT_INTERRUPTED;
+      }
       return replayExitCode(r);
     },
   },
@@ -168,17 +187,23 @@ export const COMMANDS: CommandSpec[] = [
         summary: "mprotect cost per PTE on every backend (traps, hypercalls, cycles)",
         options: [opt("--out <file.svg>", "also write the chart")],
         json: true,
+        progress: true,
         run: (_args, o, { io, json }) => {
           const out = o.out as string | undefined;
           if (out !== undefined && !out.endsWith(".svg"))
             throw new PtesimError("usage", `--out names an .svg file, got "${out}"`);
-          const tty = process.stderr.isTTY === true;
+          const p = io.progress();
+          let done = 0;
           const table = benchCosts({
-            onProgress: (w) => tty && process.stderr.write(`\r  ${w}`.padEnd(60)),
+            onProgress: (w) => {
+              p.update(`bench costs: ${++done} measured (${w})`);
+              if (io.interrupted())
+                throw new PtesimError("interrupted", `interrupted after ${done} measurements`);
+            },
           });
-          if (tty) process.stderr.write(`${"\r".padEnd(61)}\r`);
+          p.done();
           if (out !== undefined) writeFileAtomic(out, renderCostsSvg(table));
-          if (json) io.out(JSON.stringify(table, null, 2));
+          if (json) io.document(CostsJson, costsDocument(table));
           else {
             for (const l of formatCostsTable(table)) io.out(l);
             if (out !== undefined) io.out(`chart written to ${out}`);
@@ -191,8 +216,9 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "backends",
     summary: "list the built-in backends",
+    json: true,
     run: (_args, _o, { io }) => {
-      for (const b of allBackends()) io.out(`${b.name.padEnd(27)} ${b.description}`);
+      printBackends(allBackends(), io);
       return EXIT_OK;
     },
   },

@@ -50,6 +50,7 @@ export function readScenario(file: string | undefined): ScenarioSource {
       "scenario",
       `${file}: invalid scenario (${r.errors.length} error${r.errors.length > 1 ? "s" : ""})`,
       r.errors.map(formatLocated),
+      r.errors,
     );
   return { scenario: r.scenario, file };
 }
@@ -117,10 +118,19 @@ export interface RunOptions {
   replay?: string;
   /** Run this many consecutive seeds from the starting seed. */
   sweep?: number;
+  /** A sweep's progress: seeds done so far, and of those failing. */
+  onProgress?: (done: number, failing: number) => void;
+  /** Polled between seeds of a sweep: true stops it (Ctrl-C); the summary says so. */
+  shouldStop?: () => boolean;
 }
 
 export interface SweepSummary {
+  /** Seeds run (fewer than `requested` when interrupted). */
   seeds: number;
+  requested: number;
+  interrupted: boolean;
+  /** The run of the first seed (what is shown when no seed fails). */
+  firstRun: RunResult | null;
   firstSeed: number;
   failingSeeds: number;
   byProperty: Partial<Record<PropertyName, number>>;
@@ -195,8 +205,9 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
       reproduce: reproduceCommand(source.file, backend.name, base.seed),
     };
   }
-  const summary = sweep(base, backend, o.sweep);
-  const result = summary.firstFailure ?? runScenario(base, backend);
+  const summary = sweep(base, backend, o.sweep, o.onProgress, o.shouldStop);
+  // Every seed ran once: the result shown is the first failure, else the first seed's run.
+  const result = summary.firstFailure ?? summary.firstRun ?? runScenario(base, backend);
   return {
     source,
     backend,
@@ -210,10 +221,14 @@ export function sweep(
   base: Scenario,
   backend: BackendModule,
   n: number,
-  onProgress?: (done: number) => void,
+  onProgress?: (done: number, failing: number) => void,
+  shouldStop?: () => boolean,
 ): SweepSummary {
   const s: SweepSummary = {
-    seeds: n,
+    seeds: 0,
+    requested: n,
+    interrupted: false,
+    firstRun: null,
     firstSeed: base.seed,
     failingSeeds: 0,
     byProperty: {},
@@ -221,8 +236,14 @@ export function sweep(
     firstByProperty: {},
   };
   for (let i = 0; i < n; i++) {
+    if (shouldStop?.() === true) {
+      s.interrupted = true;
+      break;
+    }
     const seed = (base.seed + i) >>> 0;
     const r = runScenario({ ...base, seed }, backend);
+    s.seeds++;
+    if (i === 0) s.firstRun = r;
     if (r.violations.length > 0) {
       s.failingSeeds++;
       const seen = new Set(r.violations.map((v) => v.property));
@@ -231,7 +252,7 @@ export function sweep(
       const p = r.violations[0].property;
       if (s.firstByProperty[p] === undefined) s.firstByProperty[p] = r;
     }
-    onProgress?.(i + 1);
+    onProgress?.(i + 1, s.failingSeeds);
   }
   return s;
 }
@@ -248,12 +269,21 @@ export interface DemoOutcome {
 export function demoCommand(
   seeds: number,
   onProgress?: (backend: string, done: number) => void,
+  shouldStop?: () => boolean,
 ): DemoOutcome {
   const scenario = defaultScenario();
-  const rows = allBackends().map((backend) => ({
-    backend,
-    summary: sweep(withBackend(scenario, backend), backend, seeds, (d) => onProgress?.(backend.name, d)),
-  }));
+  const rows: DemoOutcome["rows"] = [];
+  for (const backend of allBackends()) {
+    if (shouldStop?.() === true) break;
+    const summary = sweep(
+      withBackend(scenario, backend),
+      backend,
+      seeds,
+      (d) => onProgress?.(backend.name, d),
+      shouldStop,
+    );
+    rows.push({ backend, summary });
+  }
   const costs = benchCosts({ pages: [512], batchSizes: [] });
   return { scenario, seeds, rows, costs };
 }
@@ -265,6 +295,8 @@ export interface CheckCommandOptions {
   maxExecutions?: number;
   maxSeconds?: number;
   onProgress?: (p: { executions: number; states: number; elapsedMs: number }) => void;
+  /** Polled between executions: true stops with verdict incomplete, reason "interrupted". */
+  shouldStop?: () => boolean;
 }
 
 export interface CheckOutcome {
@@ -292,6 +324,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
     ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
     now: () => performance.now(),
     ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+    ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
   });
   const reproduce =
     result.verdict === "violated"

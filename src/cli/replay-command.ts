@@ -31,12 +31,18 @@ export interface ReplayCommandOptions {
   populate?: string;
   /** Show each address space's final VMA list. */
   maps?: boolean;
+  /** Called before each backend's replay. */
+  onProgress?: (backend: string, index: number, of: number) => void;
+  /** Polled between backends: true stops the replay (Ctrl-C); the outcome says how far it got. */
+  shouldStop?: () => boolean;
 }
 
 export interface ReplayOutcome {
   file: string;
   maps: boolean;
   result: ReplayResult;
+  /** Set when stopped early: "N of M backends". */
+  interrupted?: string;
 }
 
 export async function replayCommand(opts: ReplayCommandOptions): Promise<ReplayOutcome> {
@@ -72,8 +78,24 @@ export async function replayCommand(opts: ReplayCommandOptions): Promise<ReplayO
     throw new PtesimError("io", `${opts.file}: no line of it reads as strace output`, [
       `first: line ${log.malformed[0].line}: ${log.malformed[0].reason}`,
     ]);
-  const result = replay(log, { backends, populate: policy as PopulatePolicy });
-  return { file: opts.file, maps: opts.maps === true, result };
+  // One backend at a time, so progress can be shown and Ctrl-C can stop between backends.
+  const parts: ReplayResult[] = [];
+  for (const [i, b] of backends.entries()) {
+    if (opts.shouldStop?.() === true) break;
+    opts.onProgress?.(b.name, i, backends.length);
+    parts.push(replay(log, { backends: [b], populate: policy as PopulatePolicy }));
+  }
+  if (parts.length === 0)
+    throw new PtesimError("interrupted", "interrupted before the first backend's replay");
+  const result: ReplayResult = { ...parts[0], backends: parts.flatMap((p) => p.backends) };
+  return {
+    file: opts.file,
+    maps: opts.maps === true,
+    result,
+    ...(parts.length < backends.length
+      ? { interrupted: `${parts.length} of ${backends.length} backends` }
+      : {}),
+  };
 }
 
 /**

@@ -1,22 +1,149 @@
-// All human- and machine-readable output of the CLI. Results go to stdout, progress to stderr.
+// All output of the CLI goes through here: results on stdout (text, with colour on a terminal, or
+// one JSON document with --json), progress and errors on stderr. The printers take a Reporter,
+// which knows the terminal (colour, width), the flags (--json, --quiet) and how to show progress.
+import pc from "picocolors";
+import type { Colors } from "picocolors/types.js";
+import type { z } from "zod";
 import { encodeReplay } from "../check/replay.js";
 import { errnoName } from "../kernel/errno.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
 import type { CheckOutcome, DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
 import { reproduceCommand } from "./commands.js";
+import type { CostsTable } from "./costs.js";
+import type { PtesimError } from "./errors.js";
+import {
+  BackendsJson,
+  CheckJson,
+  type CostsJson,
+  DemoJson,
+  type ErrorJson,
+  RunJson,
+} from "./output-schemas.js";
 
 export const JSON_SCHEMA_RUN = "ptesim.run/1";
-
+/** Where lines go (the minimal interface the printers of other modules use). */
 export interface Out {
   out(s: string): void;
   err(s: string): void;
 }
 
-export function formatTimeline(events: readonly TraceEvent[], max = 60): string[] {
+/** Facts about the process's surroundings, read once at start-up (tests pass their own). */
+export interface Terminal {
+  stdoutIsTTY: boolean;
+  stderrIsTTY: boolean;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Colour on or off for a stream: FORCE_COLOR (anything but "0"/"false") turns it on and wins, as
+ * in Node itself; NO_COLOR (non-empty) turns it off; else colour on a terminal whose TERM is not
+ * "dumb". CI=true does not turn it on (logs stay plain).
+ */
+export function colorEnabled(isTTY: boolean, env: Terminal["env"]): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== "0" && force !== "false";
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  return isTTY && env.TERM !== "dumb";
+}
+
+/** A live status line for long work: rewritten in place on a terminal, a line every few seconds in a log. */
+export interface Progress {
+  /** The current state; shown now or later, as the medium allows. */
+  update(text: string): void;
+  /** Remove the live line (a terminal) before the results are printed. */
+  done(): void;
+}
+
+const NO_PROGRESS: Progress = { update: () => {}, done: () => {} };
+
+/** Raw writes to stdout (1) or stderr (2); the Reporter adds the newlines. */
+export type Write = (fd: 1 | 2, text: string) => void;
+
+export class Reporter implements Out {
+  /** Colours for stdout and for stderr (each on only if that stream is a terminal, or forced). */
+  readonly c: Colors;
+  readonly ce: Colors;
+  json = false;
+  quiet = false;
+  /** Set when the user asked to stop (Ctrl-C): long loops poll it and return what they have. */
+  interrupted: () => boolean = () => false;
+  constructor(
+    private readonly write: Write,
+    readonly term: Terminal,
+    /** Milliseconds between progress lines when stderr is not a terminal. */
+    private readonly logEveryMs = Number(term.env.PTESIM_PROGRESS_INTERVAL_MS ?? 5000),
+  ) {
+    this.c = pc.createColors(colorEnabled(term.stdoutIsTTY, term.env));
+    this.ce = pc.createColors(colorEnabled(term.stderrIsTTY, term.env));
+  }
+  out(s: string): void {
+    this.write(1, `${s}\n`);
+  }
+  err(s: string): void {
+    this.write(2, `${s}\n`);
+  }
+  /** One JSON document on stdout. The type ties it to its published schema (output-schemas.ts). */
+  document<T extends z.ZodType>(_schema: T, doc: z.output<T>): void {
+    this.out(JSON.stringify(doc, null, 2));
+  }
+  /** A progress line (nothing with --quiet). */
+  progress(): Progress {
+    if (this.quiet) return NO_PROGRESS;
+    const tty = this.term.stderrIsTTY;
+    const t0 = performance.now();
+    let last = t0;
+    let shown = false;
+    return {
+      update: (text) => {
+        const t = performance.now();
+        if (tty) {
+          // At most 10 redraws a second, the line cleared to its end each time.
+          if (shown && t - last < 100) return;
+          last = t;
+          shown = true;
+          this.write(2, `\r  ${text}\u001b[K`);
+        } else if (t - last >= this.logEveryMs) {
+          last = t;
+          this.err(`  ${text}`);
+        }
+      },
+      done: () => {
+        if (shown) this.write(2, "\r\u001b[K");
+        shown = false;
+      },
+    };
+  }
+  /** A failure, once: a JSON document on stdout with --json (and the text on stderr either way). */
+  error(e: PtesimError, hint: string | null): void {
+    if (this.json) {
+      const first = e.locations[0];
+      const doc: z.output<typeof ErrorJson> = {
+        schema: "ptesim.error/1",
+        code: e.code,
+        message: e.message,
+        ...(first === undefined ? {} : { file: first.file, line: first.line, col: first.col }),
+        ...(e.locations.length > 0 ? { errors: e.locations } : {}),
+        ...(e.details.length > 0 && e.locations.length === 0 ? { details: e.details } : {}),
+        exitCode: e.exitCode,
+      };
+      this.out(JSON.stringify(doc, null, 2));
+    }
+    const { ce } = this;
+    this.err(`${ce.bold(ce.red("ptesim:"))} ${e.message}`);
+    for (const d of e.details) this.err(d);
+    if (hint !== null) this.err(ce.dim(hint));
+  }
+}
+
+export function formatTimeline(
+  events: readonly TraceEvent[],
+  max = 60,
+  c: Colors = pc.createColors(false),
+): string[] {
   const lines: string[] = [];
   const shown = events.length > max ? events.slice(events.length - max) : events;
   if (shown.length < events.length)
-    lines.push(`  ... ${events.length - shown.length} earlier events omitted`);
+    lines.push(c.dim(`  ... ${events.length - shown.length} earlier events omitted`));
   for (const e of shown) {
     const where = e.addr >= 0 ? `0x${e.addr.toString(16)}` : "";
     const pte =
@@ -25,56 +152,64 @@ export function formatTimeline(events: readonly TraceEvent[], max = 60): string[
         : e.before !== undefined && e.before !== e.after
           ? `${e.before}  ->  ${e.after}`
           : `= ${e.after}`;
-    const note = e.note === undefined ? "" : `   <-- ${e.note}`;
+    const note = e.note === undefined ? "" : `   ${c.bold(c.red(`<-- ${e.note}`))}`;
     lines.push(
-      `  #${String(e.step).padEnd(5)} CPU${e.cpu}  ${e.actor.padEnd(6)} ${e.what.padEnd(34)} ${where.padEnd(15)} ${pte}${note}`.trimEnd(),
+      `  ${c.dim(`#${String(e.step).padEnd(5)}`)} CPU${e.cpu}  ${e.actor.padEnd(6)} ${e.what.padEnd(34)} ${where.padEnd(15)} ${pte}`.trimEnd() +
+        note,
     );
   }
   return lines;
 }
 
-function violationLines(r: RunResult): string[] {
+function violationLines(r: RunResult, c: Colors): string[] {
   const lines: string[] = [];
   const byProp = new Map<string, number>();
   for (const v of r.violations) byProp.set(v.property, (byProp.get(v.property) ?? 0) + 1);
-  lines.push(`VIOLATED: ${[...byProp].map(([p, n]) => `${p} x${n}`).join(", ")}`);
+  lines.push(c.bold(c.red(`VIOLATED: ${[...byProp].map(([p, n]) => `${p} x${n}`).join(", ")}`)));
   const first = r.violations[0];
   lines.push(`first: [${first.property}${first.rule ? `/${first.rule}` : ""}] ${first.message}`);
   if (r.timeline.length > 0) {
     lines.push(`interleaving on that page (kernel syscalls included):`);
-    lines.push(...formatTimeline(r.timeline));
+    lines.push(...formatTimeline(r.timeline, 60, c));
   }
   return lines;
 }
 
-export function printRun(o: RunOutcome, io: Out, json: boolean): void {
+function sweepJson(s: SweepSummary): z.output<typeof RunJson>["sweep"] & object {
+  return {
+    seeds: s.seeds,
+    firstSeed: s.firstSeed,
+    failingSeeds: s.failingSeeds,
+    byProperty: s.byProperty,
+    firstFailure: s.firstFailure?.seed ?? null,
+    firstByProperty: Object.fromEntries(Object.entries(s.firstByProperty).map(([p, r]) => [p, r.seed])),
+    interrupted: s.interrupted,
+  };
+}
+
+export function printRun(o: RunOutcome, io: Reporter): void {
   const r = o.result;
-  if (json) {
-    io.out(
-      JSON.stringify(
-        {
-          schema: JSON_SCHEMA_RUN,
-          scenario: r.scenario,
-          file: o.source.file,
-          backend: r.backend,
-          seed: r.seed,
-          verdict: r.violations.length > 0 ? "violated" : "ok",
-          violations: r.violations,
-          syscalls: r.syscalls,
-          stats: r.stats,
-          counters: r.counters,
-          sweep: o.sweep === null ? null : { ...o.sweep, firstFailure: o.sweep.firstFailure?.seed ?? null },
-          timeline: r.timeline,
-          reproduce: o.reproduce,
-        },
-        null,
-        2,
-      ),
-    );
+  const { c } = io;
+  if (io.json) {
+    io.document(RunJson, {
+      schema: "ptesim.run/1",
+      scenario: r.scenario,
+      file: o.source.file,
+      backend: r.backend,
+      seed: r.seed,
+      verdict: r.violations.length > 0 ? "violated" : "ok",
+      violations: r.violations,
+      syscalls: r.syscalls,
+      stats: r.stats,
+      counters: r.counters,
+      sweep: o.sweep === null ? null : sweepJson(o.sweep),
+      timeline: r.timeline,
+      reproduce: o.reproduce,
+    });
     return;
   }
   io.out(
-    `scenario ${r.scenario}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${r.backend}, seed ${r.seed}`,
+    `scenario ${c.bold(r.scenario)}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${c.bold(r.backend)}, seed ${r.seed}`,
   );
   for (const s of r.syscalls)
     io.out(
@@ -84,32 +219,64 @@ export function printRun(o: RunOutcome, io: Out, json: boolean): void {
   io.out(
     `  ${st.steps} steps (${st.kernelSteps} kernel, ${st.userSteps} user); ${st.reads} reads, ${st.writes} writes, ${st.faults} faults, ${st.segv} SIGSEGV`,
   );
-  if (o.sweep !== null) io.out(sweepLine(o.backend.name, o.sweep));
+  if (o.sweep !== null) io.out(sweepLine(o.backend.name, o.sweep, c));
   if (r.violations.length === 0) {
-    io.out("OK: no property violated");
+    io.out(c.green(o.sweep?.interrupted ? "OK so far: no property violated" : "OK: no property violated"));
     return;
   }
-  for (const l of violationLines(r)) io.out(l);
-  io.out(`reproduce: ${o.reproduce}`);
+  for (const l of violationLines(r, c)) io.out(l);
+  io.out(`reproduce: ${c.cyan(o.reproduce)}`);
   if (!o.reproduce.includes("--replay"))
-    io.out(`replay of this interleaving alone: --replay ${encodeReplay(r.choices)}`);
+    io.out(c.dim(`replay of this interleaving alone: --replay ${encodeReplay(r.choices)}`));
 }
 
-function sweepLine(name: string, s: SweepSummary): string {
+function sweepLine(name: string, s: SweepSummary, c: Colors): string {
   const props = Object.entries(s.byProperty)
     .map(([p, n]) => `${p} in ${n}`)
     .join(", ");
-  return `  seeds ${s.firstSeed}..${s.firstSeed + s.seeds - 1}: ${s.failingSeeds}/${s.seeds} violate a property${props ? ` (${props})` : ""} [${name}]`;
+  const last = (s.firstSeed + s.seeds - 1) % 2 ** 32;
+  const range = s.seeds === 0 ? "no seeds" : `seeds ${s.firstSeed}..${last}`;
+  const count = `${s.failingSeeds}/${s.seeds}`;
+  return `  ${range}: ${s.failingSeeds > 0 ? c.red(count) : count} violate a property${props ? ` (${props})` : ""} [${name}]${s.interrupted ? c.yellow(` (interrupted after ${s.seeds} of ${s.requested} seeds)`) : ""}`;
 }
 
-export function printDemo(d: DemoOutcome, io: Out): void {
+const DEMO_COUNTERS = ["trap_pt_write", "trap_pt_xchg", "hypercall", "multicall", "mmu_update"];
+
+export function printDemo(d: DemoOutcome, io: Reporter): void {
   const sc = d.scenario;
-  io.out(`ptesim demo: ${sc.description ?? sc.name}`);
+  const { c } = io;
+  const headline = (s: SweepSummary) => s.firstByProperty["lost-dirty"] ?? s.firstFailure;
+  if (io.json) {
+    io.document(DemoJson, {
+      schema: "ptesim.demo/1",
+      scenario: sc.name,
+      seeds: d.seeds,
+      rows: d.rows.map(({ backend, summary }) => {
+        const f = headline(summary);
+        return {
+          backend: backend.name,
+          correct: backend.correct,
+          sweep: sweepJson(summary),
+          firstFailure:
+            f === null
+              ? null
+              : {
+                  seed: f.seed,
+                  violations: f.violations,
+                  reproduce: reproduceCommand(null, backend.name, f.seed),
+                },
+        };
+      }),
+      costs: d.costs.rows,
+    });
+    return;
+  }
+  io.out(`${c.bold("ptesim demo:")} ${sc.description ?? sc.name}`);
   io.out(
     `  ${sc.cpus} CPUs; regions: ${sc.regions.map((r) => `${r.name} (${r.pages} pages, ${r.shared ? "shared" : "private"}, populated by ${r.populate})`).join(", ")}; A bits aged first`,
   );
   io.out(
-    `  syscalls on CPU0: ${sc.syscalls.map((c) => `${c.call}(${c.region}${c.prot ? `, ${c.prot}` : ""})`).join(", ")}`,
+    `  syscalls on CPU0: ${sc.syscalls.map((x) => `${x.call}(${x.region}${x.prot ? `, ${x.prot}` : ""})`).join(", ")}`,
   );
   io.out(
     `  every backend runs the same ${d.seeds} seeded interleavings of those syscalls with the user CPUs' accesses\n`,
@@ -120,18 +287,19 @@ export function printDemo(d: DemoOutcome, io: Out): void {
     const props = Object.entries(summary.byProperty)
       .map(([p, n]) => `${p} in ${n}`)
       .join(", ");
+    const count = `${String(summary.failingSeeds).padStart(5)}/${summary.seeds}`;
     io.out(
-      `  ${backend.name.padEnd(w)}  ${(backend.correct ? "" : "[broken]").padEnd(8)}  ${String(summary.failingSeeds).padStart(5)}/${summary.seeds}${props ? `  (${props})` : ""}`,
+      `  ${backend.name.padEnd(w)}  ${c.dim((backend.correct ? "" : "[broken]").padEnd(8))}  ${summary.failingSeeds === 0 ? c.green(count) : backend.correct ? c.bold(c.red(count)) : c.yellow(count)}${props ? `  (${props})` : ""}${summary.interrupted ? c.yellow("  (interrupted)") : ""}`,
     );
   }
   for (const { backend, summary } of d.rows) {
-    if (summary.firstFailure === null) continue;
+    const f = headline(summary);
+    if (f === null) continue;
     // Show the headline failure: a lost dirty bit when there is one.
-    const f = summary.firstByProperty["lost-dirty"] ?? summary.firstFailure;
     io.out("");
-    io.out(`${backend.name}: seed ${f.seed}`);
-    for (const l of violationLines(f)) io.out(l);
-    io.out(`reproduce: ${reproduceCommand(null, backend.name, f.seed)}`);
+    io.out(`${c.bold(backend.name)}: seed ${f.seed}`);
+    for (const l of violationLines(f, c)) io.out(l);
+    io.out(`reproduce: ${c.cyan(reproduceCommand(null, backend.name, f.seed))}`);
   }
   const row = d.costs.rows.filter((r) => r.pages === 512);
   if (row.length > 0) {
@@ -144,70 +312,83 @@ export function printDemo(d: DemoOutcome, io: Out): void {
         `  ${r.backend.padEnd(w)} ${r.cyclesPerPte.toFixed(0).padStart(7)} cycles/PTE  ${Object.entries(
           r.counters,
         )
-          .filter(([k]) =>
-            ["trap_pt_write", "trap_pt_xchg", "hypercall", "multicall", "mmu_update"].includes(k),
-          )
+          .filter(([k]) => DEMO_COUNTERS.includes(k))
           .map(([k, v]) => `${k}=${v}`)
           .join(" ")}`,
       );
-    io.out("  (more: ptesim bench costs)");
+    io.out(c.dim("  (more: ptesim bench costs)"));
   }
 }
 
-export const JSON_SCHEMA_CHECK = "ptesim.check/1";
+export function costsDocument(t: CostsTable): z.output<typeof CostsJson> {
+  return { schema: "ptesim.costs/1", ...t };
+}
 
-function rate(n: number, ms: number): string {
+export function printBackends(
+  list: readonly { name: string; description: string; correct: boolean }[],
+  io: Reporter,
+): void {
+  if (io.json) {
+    io.document(BackendsJson, {
+      schema: "ptesim.backends/1",
+      backends: list.map(({ name, description, correct }) => ({ name, description, correct })),
+    });
+    return;
+  }
+  for (const b of list)
+    io.out(`${(b.correct ? io.c.bold : io.c.yellow)(b.name.padEnd(27))} ${b.description}`);
+}
+
+/** A rate per second, short: 950, 9.5k, 95k. */
+export function rate(n: number, ms: number): string {
   if (ms <= 0) return "-";
   const r = (n * 1000) / ms;
   return r >= 10000 ? `${(r / 1000).toFixed(0)}k` : r >= 1000 ? `${(r / 1000).toFixed(1)}k` : r.toFixed(0);
 }
 
-export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
+export function printCheck(o: CheckOutcome, io: Reporter): void {
   const r = o.result;
   const sc = o.source.scenario;
-  if (json) {
-    const { finalStates: _f, ...stats } = r as typeof r & { finalStates?: unknown };
+  const { c } = io;
+  if (io.json) {
     const base = {
-      schema: JSON_SCHEMA_CHECK,
+      schema: "ptesim.check/1" as const,
       scenario: sc.name,
       file: o.source.file,
       backend: o.backend.name,
       mode: o.mode,
-      verdict: r.verdict,
-      executions: stats.executions,
-      completeExecutions: stats.completeExecutions,
-      states: stats.states,
-      transitions: stats.transitions,
-      elapsedMs: Math.round(stats.elapsedMs),
+      executions: r.executions,
+      completeExecutions: r.completeExecutions,
+      states: r.states,
+      transitions: r.transitions,
+      elapsedMs: Math.round(r.elapsedMs),
     };
     if (r.verdict === "violated") {
       const cx = r.counterexample;
-      io.out(
-        JSON.stringify(
-          {
-            ...base,
-            property: cx.property,
-            rule: cx.rule ?? null,
-            message: cx.message,
-            addr: cx.addr,
-            replay: cx.replay,
-            reproduce: o.reproduce,
-            timeline: cx.timeline,
-          },
-          null,
-          2,
-        ),
-      );
-    } else
-      io.out(
-        JSON.stringify({ ...base, ...(r.verdict === "incomplete" ? { reason: r.reason } : {}) }, null, 2),
-      );
+      io.document(CheckJson, {
+        ...base,
+        verdict: "violated",
+        property: cx.property,
+        rule: cx.rule ?? null,
+        message: cx.message,
+        addr: cx.addr,
+        replay: cx.replay,
+        reproduce: o.reproduce,
+        timeline: cx.timeline,
+      });
+    } else if (r.verdict === "incomplete")
+      io.document(CheckJson, {
+        ...base,
+        verdict: "incomplete",
+        reason: r.reason,
+      });
+    else io.document(CheckJson, { ...base, verdict: "verified" });
     return;
   }
   const users = sc.programs?.length ?? 0;
   const accesses = sc.programs?.reduce((a, p) => a + p.length, 0) ?? 0;
   io.out(
-    `check ${sc.name}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${o.backend.name}, ${o.mode} exploration`,
+    `check ${c.bold(sc.name)}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${c.bold(o.backend.name)}, ${o.mode} exploration`,
   );
   io.out(
     `  bounds: ${sc.syscalls.length} syscall(s) on CPU0, ${users} user CPU(s) with ${accesses} access(es), ${sc.regions.reduce((a, x) => a + x.pages, 0)} page(s)`,
@@ -216,19 +397,20 @@ export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
     `  ${r.states} states, ${r.executions} executions (${r.completeExecutions} to the end), ${r.transitions} decisions in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate(r.states, r.elapsedMs)} states/s)`,
   );
   if (r.verdict === "verified") {
-    io.out("VERIFIED: no interleaving violates any property in these bounds");
+    io.out(c.bold(c.green("VERIFIED: no interleaving violates any property in these bounds")));
     return;
   }
   if (r.verdict === "incomplete") {
+    const why = r.reason === "interrupted" ? "interrupted (Ctrl-C)" : `stopped at --${r.reason}`;
     io.out(
-      `INCOMPLETE: stopped at --${r.reason === "max-executions" ? "max-executions" : "max-seconds"} before exploring every interleaving; nothing violated so far, nothing verified`,
+      `${c.bold(c.yellow("INCOMPLETE:"))} ${why} before exploring every interleaving; nothing violated so far, nothing verified`,
     );
     return;
   }
   const cx = r.counterexample;
-  io.out(`VIOLATED: ${cx.property}${cx.rule ? ` (${cx.rule})` : ""}`);
+  io.out(c.bold(c.red(`VIOLATED: ${cx.property}${cx.rule ? ` (${cx.rule})` : ""}`)));
   io.out(`  ${cx.message}`);
   io.out(`interleaving (shortened; events on 0x${cx.addr.toString(16)} and syscall boundaries):`);
-  for (const l of formatTimeline(cx.timeline, 200)) io.out(l);
-  io.out(`replay: ${o.reproduce}`);
+  for (const l of formatTimeline(cx.timeline, 200, c)) io.out(l);
+  io.out(`replay: ${c.cyan(o.reproduce ?? "")}`);
 }
