@@ -2,35 +2,20 @@
 // see program.ts) next to its handler. A handler turns parsed options into a typed stage
 // (commands.ts, replay-command.ts, costs.ts), prints the result (report.ts) and returns the exit
 // code. To add a command, add an entry to COMMANDS; to add an option, add an `opt(...)` line.
-import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
 import { POPULATE_POLICIES } from "../strace/replay.js";
 import { checkCommand, demoCommand, runCommand } from "./commands.js";
 import { benchCosts, formatCostsTable, renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
+import { checkOutputPath, writeFileAtomic } from "./files.js";
 import { CostsJson } from "./output-schemas.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
 import { costsDocument, printBackends, printCheck, printDemo, printRun, rate } from "./report.js";
 
-/** Write via a temporary file and rename, so a failure never leaves a half-written result. */
-function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new PtesimError(
-      "io",
-      `${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
-}
-
 const SCENARIO_ARG = {
   name: "[scenario]",
-  help: "a YAML scenario file, or builtin:default or builtin:check",
+  help: "a YAML scenario file, - for standard input, or builtin:default or builtin:check",
 };
 const backendOpt = (help: string) => opt("--backend <name|path>", help);
 
@@ -148,7 +133,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "replay",
     summary: "replay a real program's memory syscalls (strace -f -e trace=memory -o LOG program)",
-    args: [{ name: "<log>", help: "the strace log" }],
+    args: [{ name: "<log>", help: "the strace log, or - for standard input" }],
     options: [
       backendOpt("one backend (default: every built-in one)"),
       opt("--populate <policy>", "how pages get touched", {
@@ -192,6 +177,7 @@ export const COMMANDS: CommandSpec[] = [
           const out = o.out as string | undefined;
           if (out !== undefined && !out.endsWith(".svg"))
             throw new PtesimError("usage", `--out names an .svg file, got "${out}"`);
+          if (out !== undefined) checkOutputPath(out);
           const p = io.progress();
           let done = 0;
           const table = benchCosts({

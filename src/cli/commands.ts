@@ -1,5 +1,5 @@
 // Typed stages: each command turns options into a result value. No printing here (report.ts).
-import { readFileSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
@@ -13,6 +13,7 @@ import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/sce
 import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
 import { benchCosts, type CostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
+import { readInput, STDIN, STDIN_LABEL } from "./files.js";
 
 export interface ScenarioSource {
   scenario: Scenario;
@@ -30,25 +31,13 @@ export function readScenario(file: string | undefined): ScenarioSource {
   if (file === undefined) return { scenario: defaultScenario(), file: null };
   const builtin = BUILTIN_SCENARIOS[file];
   if (builtin !== undefined) return { scenario: builtin(), file };
-  let text: string;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new PtesimError("io", `${file}: not a regular file`);
-    if (st.size > MAX_SCENARIO_BYTES)
-      throw new PtesimError("scenario", `${file}: larger than ${MAX_SCENARIO_BYTES} bytes`);
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    if (e instanceof PtesimError) throw e;
-    throw new PtesimError(
-      "io",
-      `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
-  const r = loadScenarioText(text, file);
+  const text = readInput(file, MAX_SCENARIO_BYTES, "scenario");
+  const label = file === STDIN ? STDIN_LABEL : file;
+  const r = loadScenarioText(text, label);
   if (!r.ok)
     throw new PtesimError(
       "scenario",
-      `${file}: invalid scenario (${r.errors.length} error${r.errors.length > 1 ? "s" : ""})`,
+      `${label}: invalid scenario (${r.errors.length} error${r.errors.length > 1 ? "s" : ""})`,
       r.errors.map(formatLocated),
       r.errors,
     );
@@ -77,10 +66,7 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (e) {
-    throw new PtesimError(
-      "backend",
-      `${spec}: cannot load backend module (${(e as Error).message.split("\n")[0]})`,
-    );
+    throw moduleLoadError(spec, path, e);
   }
   const b = (mod.default ?? mod.backend) as Partial<BackendModule> | undefined;
   if (b === undefined || typeof b !== "object")
@@ -102,10 +88,46 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   };
 }
 
+/**
+ * Why a user's backend module did not load, located as file:line:col when possible: a syntax
+ * error (Node's message for an ES module has no position, so `node --check` is asked for it) or
+ * an exception thrown while the module ran (its first stack frame in that file).
+ */
+function moduleLoadError(spec: string, path: string, e: unknown): PtesimError {
+  const err = e as Error;
+  const what = `${err?.name ?? "Error"}: ${String(err?.message ?? e).split("\n")[0]}`;
+  let at: { line: number; col: number } | null = null;
+  if (err instanceof SyntaxError) {
+    const r = spawnSync(process.execPath, ["--check", path], { encoding: "utf8", timeout: 10_000 });
+    const lines = (r.stderr ?? "").split("\n");
+    const m = /:(\d+)$/.exec(lines[0] ?? "");
+    const caret = (lines[2] ?? "").indexOf("^");
+    if (m !== null) at = { line: Number(m[1]), col: caret >= 0 ? caret + 1 : 1 };
+  } else if (typeof err?.stack === "string") {
+    const url = pathToFileURL(path).href.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const m = new RegExp(`${url}:(\\d+):(\\d+)`).exec(err.stack);
+    if (m !== null) at = { line: Number(m[1]), col: Number(m[2]) };
+  }
+  const message = `cannot load backend module: ${what}`;
+  if (at === null) return new PtesimError("backend", `${spec}: ${message}`);
+  return new PtesimError(
+    "backend",
+    `${spec}:${at.line}:${at.col}: ${message}`,
+    [],
+    [{ file: spec, ...at, message }],
+  );
+}
+
 /** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
 export function scenarioBackendSpec(source: ScenarioSource): string {
   const spec = source.scenario.backend;
-  if (source.file === null || source.file.startsWith("builtin:") || !looksLikePath(spec) || isAbsolute(spec))
+  if (
+    source.file === null ||
+    source.file === STDIN ||
+    source.file.startsWith("builtin:") ||
+    !looksLikePath(spec) ||
+    isAbsolute(spec)
+  )
     return spec;
   return join(dirname(source.file), spec);
 }

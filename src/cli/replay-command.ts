@@ -3,7 +3,6 @@
 // outcome against the recorded one. The typed stage (replayCommand) and the printer
 // (printReplay) are kept apart like the other commands' (commands.ts / report.ts).
 
-import { readFileSync, statSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { parseStrace } from "../strace/parse.js";
@@ -16,6 +15,7 @@ import {
 } from "../strace/replay.js";
 import { resolveBackend } from "./commands.js";
 import { EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
+import { readInput } from "./files.js";
 import type { Out } from "./report.js";
 
 export const JSON_SCHEMA_REPLAY = "ptesim.replay/1";
@@ -59,20 +59,7 @@ export async function replayCommand(opts: ReplayCommandOptions): Promise<ReplayO
     const named = allBackends().filter((b) => b.name === opts.backend);
     backends = named.length > 0 ? named : [await resolveBackend(opts.backend)];
   }
-  let text: string;
-  try {
-    const st = statSync(opts.file);
-    if (!st.isFile()) throw new PtesimError("io", `${opts.file}: not a regular file`);
-    if (st.size > MAX_LOG_BYTES)
-      throw new PtesimError("io", `${opts.file}: larger than ${MAX_LOG_BYTES} bytes`);
-    text = readFileSync(opts.file, "utf8");
-  } catch (e) {
-    if (e instanceof PtesimError) throw e;
-    throw new PtesimError(
-      "io",
-      `${opts.file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
+  const text = readInput(opts.file, MAX_LOG_BYTES);
   const log = parseStrace(text);
   if (log.records.length === 0 && log.malformed.length > 0 && log.malformed.length === log.lines)
     throw new PtesimError("io", `${opts.file}: no line of it reads as strace output`, [

@@ -235,7 +235,10 @@ function sweepLine(name: string, s: SweepSummary, c: Colors): string {
     .map(([p, n]) => `${p} in ${n}`)
     .join(", ");
   const last = (s.firstSeed + s.seeds - 1) % 2 ** 32;
-  const range = s.seeds === 0 ? "no seeds" : `seeds ${s.firstSeed}..${last}`;
+  const range =
+    s.seeds === 0
+      ? "no seeds"
+      : `seeds ${s.firstSeed}..${last}${last < s.firstSeed ? " (wrapping from 4294967295 to 0)" : ""}`;
   const count = `${s.failingSeeds}/${s.seeds}`;
   return `  ${range}: ${s.failingSeeds > 0 ? c.red(count) : count} violate a property${props ? ` (${props})` : ""} [${name}]${s.interrupted ? c.yellow(` (interrupted after ${s.seeds} of ${s.requested} seeds)`) : ""}`;
 }
