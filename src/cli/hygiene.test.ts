@@ -2,7 +2,16 @@
 // that do not load, seeds at the top of their range, sweeps that run exactly N seeds.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -63,14 +72,21 @@ describe("output errors end quietly with exit 5", () => {
   it("a full device (> /dev/full): one line on stderr, exit 5", {
     skip: !existsSync("/dev/full") && "no /dev/full",
   }, () => {
-    const fd = spawnSync("sh", ["-c", `"${process.execPath}" "${MAIN}" run > /dev/full`], {
-      encoding: "utf8",
-    });
-    assert.equal(fd.status, 5, fd.stderr);
-    assert.equal(fd.stderr, "ptesim: cannot write the results to stdout (ENOSPC)\n");
-    const inproc = spawnSync("sh", ["-c", `"${process.execPath}" "${MAIN}" backends > /dev/full`], {
-      encoding: "utf8",
-    });
+    const full = (args: string[]) => {
+      const fd = openSync("/dev/full", "w");
+      try {
+        return spawnSync(process.execPath, [MAIN, ...args], {
+          encoding: "utf8",
+          stdio: ["ignore", fd, "pipe"],
+        });
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const r = full(["run"]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.equal(r.stderr, "ptesim: cannot write the results to stdout (ENOSPC)\n");
+    const inproc = full(["backends"]);
     assert.equal(inproc.status, 5, "the same for a command run on the main thread");
   });
   it("a closed pipe (ptesim ... | head): nothing on stderr, exit 5", async () => {
