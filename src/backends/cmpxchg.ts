@@ -25,7 +25,7 @@ export class CmpxchgMmuOps extends NativeMmuOps {
       const want = pteSetLow(pte, cur & AD);
       const seen = this.ctx.cmpxchg(ptep, cur, want);
       if (seen === cur) return;
-      this.m.ledger.add(this.m.current, CTR.cmpxchg_retry);
+      this.ctx.count(CTR.cmpxchg_retry);
       cur = seen;
     }
   }

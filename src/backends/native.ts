@@ -4,26 +4,17 @@
 
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "../kernel/pvops.js";
 import type { Vma } from "../kernel/vma.js";
-import type { Machine } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import { _PAGE_ACCESSED, NULL_PTE, type pte_t, pteClearLow } from "../machine/pte.js";
 
 export class NativeMmuOps implements PvMmuOps {
   readonly name: string = "native";
-  protected readonly m: Machine;
-  constructor(protected readonly ctx: BackendContext) {
-    this.m = ctx.machine;
-  }
-  // start and commit go straight to the machine's primitives (what ctx.xchg/ctx.write do, one
-  // call shallower) so the transaction stays small enough for V8 to inline into the kernel's
-  // per-PTE loop (Kernel.changePtes).
+  constructor(protected readonly ctx: BackendContext) {}
   ptep_modify_prot_start(_vma: Vma, _addr: number, ptep: ptep_t): pte_t {
-    const m = this.m;
-    return m.pteXchg(m.current, ptep, 0 as pte_t); // NULL_PTE, as a literal: fewer bytecodes
+    return this.ctx.xchg(ptep, 0 as pte_t); // NULL_PTE, as a literal: fewer bytecodes
   }
   ptep_modify_prot_commit(_vma: Vma, _addr: number, ptep: ptep_t, _old: pte_t, pte: pte_t): void {
-    const m = this.m;
-    m.pteWrite(m.current, ptep, pte);
+    this.ctx.write(ptep, pte);
   }
   set_pte_at(_addr: number, ptep: ptep_t, pte: pte_t): void {
     this.ctx.write(ptep, pte);

@@ -14,15 +14,7 @@ import {
 } from "../kernel/mman.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { ACCESS_READ, ACCESS_WRITE, Machine, STEP } from "../machine/machine.js";
-import {
-  _PAGE_DIRTY,
-  _PAGE_RW,
-  _PAGE_USER,
-  pte_dirty,
-  type pte_t,
-  pte_write,
-  pteClearLow,
-} from "../machine/pte.js";
+import { _PAGE_DIRTY, _PAGE_RW, _PAGE_USER, pte_dirty, pte_write, pteClearLow } from "../machine/pte.js";
 import { loadScenarioText } from "../scenario/load.js";
 import { DEFAULT_SCENARIO, ScenarioSchema } from "../sim/scenario.js";
 import { runScenario } from "../sim/simulation.js";
@@ -226,13 +218,13 @@ describe("hypervisor paths and options", () => {
     commit(0);
     commit(1);
     assert.equal(ops.mc.pendingUpdates(0), 2);
-    assert.ok(pte_write(m.mem.tables[p0] as pte_t), "still queued");
+    assert.ok(pte_write(m.peekPte(p0)), "still queued");
     ops.arch_flush_lazy_mmu_mode();
     assert.equal(ops.mc.pendingUpdates(0), 0);
-    assert.equal(pte_write(m.mem.tables[p0] as pte_t), false);
+    assert.equal(pte_write(m.peekPte(p0)), false);
     commit(2);
     ops.context_switch();
-    assert.equal(pte_write(m.mem.tables[p0 + 2] as pte_t), false);
+    assert.equal(pte_write(m.peekPte(p0 + 2)), false);
     assert.ok(ops.inLazyMode(0));
     k.lazy_mmu_mode_disable();
     k.pte_unlock(p0);
@@ -248,7 +240,7 @@ describe("hypervisor paths and options", () => {
     const old = k.ptep_modify_prot_start(vma, a, p0);
     k.ptep_modify_prot_commit(vma, a, p0, old, pteClearLow(old, _PAGE_RW));
     k.lazy_mmu_mode_disable();
-    assert.equal(pte_write(m.mem.tables[p0] as pte_t), false, "the nested leave flushed");
+    assert.equal(pte_write(m.peekPte(p0)), false, "the nested leave flushed");
     assert.ok(ops.inLazyMode(0));
     k.lazy_mmu_mode_disable();
     k.pte_unlock(p0);
@@ -322,7 +314,7 @@ describe("A/D bits under a concurrent writer, step by step", () => {
       point(cpu, kind) {
         if (cpu === 0 && kind === STEP.PTE_CMPXCHG) {
           m.hook = null;
-          m.mem.tables[p] = pteClearLow(m.mem.tables[p] as pte_t, _PAGE_USER); // a rogue writer clears U/S
+          m.pteWrite(1, p, pteClearLow(m.peekPte(p), _PAGE_USER)); // a rogue writer clears U/S
         }
       },
     };

@@ -24,11 +24,10 @@ import { z } from "zod";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "../kernel/pvops.js";
 import type { Vma } from "../kernel/vma.js";
 import { CTR } from "../machine/ledger.js";
-import type { Machine } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import { _PAGE_ACCESSED, NULL_PTE, type pte_t, pteClearLow } from "../machine/pte.js";
 import {
-  Hypervisor,
+  type Hypervisor,
   MMU_NORMAL_PT_UPDATE,
   MMU_PT_UPDATE_PRESERVE_AD,
   MMU_UPDATE_BYTES,
@@ -72,7 +71,7 @@ export class XenPvMmuOps implements PvMmuOps {
   readonly options: XenOptions;
   /** What the transaction does (the seed falls back to legacy without the feature). */
   readonly txn: number;
-  private readonly m: Machine;
+  private readonly ctx: BackendContext;
   /** Per-CPU: in lazy MMU mode (xen_get_lazy_mode() == XEN_LAZY_MMU). */
   private readonly lazy: Uint8Array;
   private readonly flushOnLeave: boolean;
@@ -85,12 +84,12 @@ export class XenPvMmuOps implements PvMmuOps {
     readonly variant: XenVariant,
   ) {
     this.name = name;
-    this.m = ctx.machine;
+    this.ctx = ctx;
     // Options arrive parsed when a scenario was loaded; direct users may pass raw ones.
     this.options = XenOptionsSchema.parse(ctx.options);
     const o = this.options;
-    this.hv = new Hypervisor(this.m, { features: o.features });
-    const ncpus = this.m.cpus.length;
+    this.hv = ctx.createHypervisor({ features: o.features });
+    const ncpus = ctx.ncpus;
     this.mc = new MulticallBuffers(this.hv, ncpus, {
       batch: o.batch,
       argBytes: o.argBytes ?? o.batch * MMU_UPDATE_BYTES,
@@ -124,8 +123,7 @@ export class XenPvMmuOps implements PvMmuOps {
 
   ptep_modify_prot_start(_vma: Vma, _addr: number, ptep: ptep_t): pte_t {
     if (this.txn === TXN_LEGACY) return this.hv.trapXchg(ptep, NULL_PTE); // ptep_get_and_clear
-    const m = this.m;
-    return m.pteRead(m.current, ptep); // the tables are readable: no trap
+    return this.ctx.read(ptep); // the tables are readable: no trap
   }
 
   ptep_modify_prot_commit(_vma: Vma, _addr: number, ptep: ptep_t, _old: pte_t, pte: pte_t): void {
@@ -133,7 +131,7 @@ export class XenPvMmuOps implements PvMmuOps {
       this.hv.trapStore(ptep, pte); // set_pte_at: a plain store, trapped
       return;
     }
-    const cpu = this.m.current;
+    const cpu = this.ctx.currentCpu();
     const cmd = this.txn === TXN_PRESERVE_AD ? MMU_PT_UPDATE_PRESERVE_AD : MMU_NORMAL_PT_UPDATE;
     this.mc.extendMmuUpdate(cpu, this.hv.maddrOf(ptep) + cmd, pte);
     if (this.lazy[cpu] === 0) this.mc.flush(cpu); // xen_mc_issue(XEN_LAZY_MMU)
@@ -146,7 +144,7 @@ export class XenPvMmuOps implements PvMmuOps {
       this.hv.trapStore(ptep, pte);
       return;
     }
-    const cpu = this.m.current;
+    const cpu = this.ctx.currentCpu();
     const ptr = this.hv.maddrOf(ptep) + MMU_NORMAL_PT_UPDATE;
     if (this.lazy[cpu] !== 0) {
       this.mc.extendMmuUpdate(cpu, ptr, pte); // xen_batched_set_pte
@@ -162,9 +160,8 @@ export class XenPvMmuOps implements PvMmuOps {
   }
 
   ptep_test_and_clear_young(_addr: number, ptep: ptep_t): boolean {
-    const m = this.m;
     for (;;) {
-      const v = m.pteRead(m.current, ptep);
+      const v = this.ctx.read(ptep);
       if ((v & _PAGE_ACCESSED) === 0) return false;
       if (this.hv.trapCmpxchg(ptep, v, pteClearLow(v, _PAGE_ACCESSED)) === v) return true;
     }
@@ -173,24 +170,24 @@ export class XenPvMmuOps implements PvMmuOps {
   // ---------------------------------------------------------------- lazy MMU mode
 
   arch_enter_lazy_mmu_mode(): void {
-    const cpu = this.m.current;
-    this.m.ledger.add(cpu, CTR.lazy_enter);
+    const cpu = this.ctx.currentCpu();
+    this.ctx.count(CTR.lazy_enter);
     this.lazy[cpu] = 1;
   }
 
   arch_leave_lazy_mmu_mode(): void {
-    const cpu = this.m.current;
+    const cpu = this.ctx.currentCpu();
     if (this.flushOnLeave) {
-      this.m.ledger.add(cpu, CTR.lazy_flush);
+      this.ctx.count(CTR.lazy_flush);
       this.mc.flush(cpu);
     }
     this.lazy[cpu] = 0;
   }
 
   arch_flush_lazy_mmu_mode(): void {
-    const cpu = this.m.current;
+    const cpu = this.ctx.currentCpu();
     if (this.lazy[cpu] === 0) return;
-    this.m.ledger.add(cpu, CTR.lazy_flush);
+    this.ctx.count(CTR.lazy_flush);
     this.mc.flush(cpu);
   }
 
@@ -203,7 +200,7 @@ export class XenPvMmuOps implements PvMmuOps {
 
   flush_tlb_multi(cpus: readonly number[], range: FlushRange): void {
     if (cpus.length === 0) return;
-    const cpu = this.m.current;
+    const cpu = this.ctx.currentCpu();
     const one = !range.full && range.end - range.start <= 4096;
     this.mc.addMmuext(
       cpu,
@@ -219,7 +216,7 @@ export class XenPvMmuOps implements PvMmuOps {
 
   /** xen_end_context_switch: issue whatever the outgoing task left queued. */
   context_switch(): void {
-    this.mc.flush(this.m.current);
+    this.mc.flush(this.ctx.currentCpu());
   }
 }
 

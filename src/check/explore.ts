@@ -37,6 +37,12 @@ export interface CheckOptions {
   minimize?: boolean;
   /** Build a fresh simulation for every execution instead of restoring one (the reference). */
   rebuild?: boolean;
+  /**
+   * Stop with verdict "incomplete" (reason "max-memory") once `memoryUsed()` exceeds this many
+   * bytes (checked every few executions). Both injected: the core does not read the process.
+   */
+  maxMemoryBytes?: number;
+  memoryUsed?: () => number;
 }
 
 export interface CheckProgress {
@@ -57,6 +63,8 @@ interface CheckStats {
   elapsedMs: number;
   /** Final-state keys, when collected. */
   finalStates?: Set<string>;
+  /** Distinct final states of the executions that ran to the end. */
+  distinctFinalStates: number;
 }
 
 export interface Counterexample {
@@ -78,7 +86,10 @@ export interface Counterexample {
 export type CheckResult =
   | ({ verdict: "verified" } & CheckStats)
   | ({ verdict: "violated"; counterexample: Counterexample } & CheckStats)
-  | ({ verdict: "incomplete"; reason: "max-executions" | "max-seconds" | "interrupted" } & CheckStats);
+  | ({
+      verdict: "incomplete";
+      reason: "max-executions" | "max-seconds" | "max-memory" | "interrupted";
+    } & CheckStats);
 
 /** Thrown inside an execution to cut it at an already visited state. */
 class Cut extends Error {}
@@ -159,8 +170,17 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
   const mode = opts.mode ?? "reduced";
   const now = opts.now ?? (() => 0);
   const t0 = now();
-  const stats: CheckStats = { executions: 0, completeExecutions: 0, states: 0, transitions: 0, elapsedMs: 0 };
-  if (opts.collectFinalStates) stats.finalStates = new Set();
+  const stats: CheckStats = {
+    executions: 0,
+    completeExecutions: 0,
+    states: 0,
+    transitions: 0,
+    elapsedMs: 0,
+    distinctFinalStates: 0,
+  };
+  // Final states are always counted (reports give the number, so modes compare from outside).
+  const finals = new Set<string>();
+  if (opts.collectFinalStates) stats.finalStates = finals;
   const visited = mode === "reduced" ? new Set<string>() : null;
   const frames: Frame[] = [];
   const every = opts.progressEveryMs ?? 1000;
@@ -174,6 +194,13 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     const t = now();
     if (opts.maxSeconds !== undefined && t - t0 >= opts.maxSeconds * 1000)
       return { verdict: "incomplete", reason: "max-seconds", ...finish(stats, now, t0) };
+    if (
+      opts.maxMemoryBytes !== undefined &&
+      opts.memoryUsed !== undefined &&
+      (stats.executions & 63) === 0 &&
+      opts.memoryUsed() > opts.maxMemoryBytes
+    )
+      return { verdict: "incomplete", reason: "max-memory", ...finish(stats, now, t0) };
     if (opts.shouldStop?.() === true)
       return { verdict: "incomplete", reason: "interrupted", ...finish(stats, now, t0) };
     if (opts.onProgress && t - lastProgress >= every) {
@@ -196,7 +223,8 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
         const cx = counterexample(scenario, backend, result, opts.minimize !== false);
         return { verdict: "violated", counterexample: cx, ...finish(stats, now, t0) };
       }
-      stats.finalStates?.add(run.stateKey(false));
+      finals.add(run.stateKey(false));
+      stats.distinctFinalStates = finals.size;
     }
     // Backtrack: the deepest decision with an untried alternative.
     while (frames.length > 0 && frames[frames.length - 1].idx + 1 >= frames[frames.length - 1].enabled.length)

@@ -3,14 +3,45 @@
 import type { Decider } from "../sim/simulation.js";
 
 const PREFIX = "r1.";
+/** Stamped tokens: r2.<scenario hash>.<backend hash>.<body>, the body as in r1. */
+const PREFIX2 = "r2.";
+/** Longest token accepted (characters) and most decisions it may expand to. */
+export const MAX_REPLAY_TOKEN_CHARS = 1_000_000;
+export const MAX_REPLAY_DECISIONS = 10_000_000;
+
+/** 32-bit FNV-1a of a string, as base36 (short, stable, not cryptographic). */
+function fnv1a(s: string, chars: number): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(36).padStart(7, "0").slice(-chars);
+}
+
+/** What a stamped token is tied to: a scenario (with its seed) and a backend. */
+export interface ReplayStamp {
+  scenario: string;
+  backend: string;
+}
+
+/**
+ * The stamp of `scenario` (every field that shapes the run, seed included; not its name or
+ * description, nor the backend field) and a backend identity such as "builtin:native" or
+ * "module:my-backend".
+ */
+export function replayStamp(scenario: object, backendId: string): ReplayStamp {
+  const { name: _n, description: _d, backend: _b, ...rest } = scenario as Record<string, unknown>;
+  return { scenario: fnv1a(JSON.stringify(rest), 6), backend: fnv1a(backendId, 4) };
+}
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /**
  * Token format r1.<base64url>: each choice is an agent id 0..63 (one character); runs of the
  * same agent longer than 3 are written as "~" + count (base64url, 1-2 chars) + agent.
  */
-export function encodeReplay(choices: readonly number[]): string {
-  let out = PREFIX;
+export function encodeReplay(choices: readonly number[], stamp?: ReplayStamp): string {
+  let out = stamp === undefined ? PREFIX : `${PREFIX2}${stamp.scenario}.${stamp.backend}.`;
   for (let i = 0; i < choices.length; ) {
     const a = choices[i];
     if (a < 0 || a > 63 || !Number.isInteger(a)) throw new RangeError(`agent id ${a} cannot be encoded`);
@@ -23,23 +54,44 @@ export function encodeReplay(choices: readonly number[]): string {
   return out;
 }
 
-export function decodeReplay(token: string): number[] | string {
-  if (!token.startsWith(PREFIX)) return `a replay token starts with "${PREFIX}"`;
-  const body = token.slice(PREFIX.length);
+/**
+ * The decisions of a token, or what is wrong with it. With `expect`, only a stamped token of
+ * that scenario and backend is accepted.
+ */
+export function decodeReplay(token: string, expect?: ReplayStamp): number[] | string {
+  if (token.length > MAX_REPLAY_TOKEN_CHARS)
+    return `a replay token has at most ${MAX_REPLAY_TOKEN_CHARS} characters (this one has ${token.length})`;
+  let start = PREFIX.length;
+  if (token.startsWith(PREFIX2)) {
+    const m = /^r2\.([0-9a-z]{6})\.([0-9a-z]{4})\./.exec(token);
+    if (m === null) return `a stamped replay token starts with "r2.<6 characters>.<4 characters>."`;
+    if (expect !== undefined && m[1] !== expect.scenario)
+      return "this token was recorded on another scenario (or seed): run it with the scenario and --seed printed beside it";
+    if (expect !== undefined && m[2] !== expect.backend)
+      return "this token was recorded with another backend: run it with the --backend printed beside it";
+    start = m[0].length;
+  } else if (expect !== undefined) return `a replay token starts with "${PREFIX2}" (the ones ptesim prints)`;
+  else if (!token.startsWith(PREFIX)) return `a replay token starts with "${PREFIX}"`;
+  const body = token.slice(start);
+  const PREFIX_LEN = start;
   const out: number[] = [];
   for (let i = 0; i < body.length; ) {
     if (body[i] === "~") {
-      if (i + 3 >= body.length) return `malformed run at character ${PREFIX.length + i + 1}`;
+      if (i + 3 >= body.length) return `malformed run at character ${PREFIX_LEN + i + 1}`;
       const hi = ALPHABET.indexOf(body[i + 1] ?? "");
       const lo = ALPHABET.indexOf(body[i + 2] ?? "");
       const a = ALPHABET.indexOf(body[i + 3] ?? "");
-      if (hi < 0 || lo < 0 || a < 0) return `malformed run at character ${PREFIX.length + i + 1}`;
+      if (hi < 0 || lo < 0 || a < 0) return `malformed run at character ${PREFIX_LEN + i + 1}`;
+      if (out.length + hi * 64 + lo > MAX_REPLAY_DECISIONS)
+        return `a replay token expands to at most ${MAX_REPLAY_DECISIONS} decisions`;
       for (let k = 0; k < hi * 64 + lo; k++) out.push(a);
       i += 4;
       continue;
     }
     const a = ALPHABET.indexOf(body[i]);
-    if (a < 0) return `unexpected character "${body[i]}" at ${PREFIX.length + i + 1}`;
+    if (a < 0) return `unexpected character "${body[i]}" at ${PREFIX_LEN + i + 1}`;
+    if (out.length >= MAX_REPLAY_DECISIONS)
+      return `a replay token expands to at most ${MAX_REPLAY_DECISIONS} decisions`;
     out.push(a);
     i++;
   }

@@ -12,6 +12,7 @@ import { CostsJson } from "./output-schemas.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
 import { costsDocument, printBackends, printCheck, printDemo, printRun, rate } from "./report.js";
+import { DEFAULT_MAX_MEMORY_MB } from "./supervise.js";
 
 const SCENARIO_ARG = {
   name: "[scenario]",
@@ -106,6 +107,10 @@ export const COMMANDS: CommandSpec[] = [
         parse: intArg(1, 1e12),
       }),
       opt("--max-seconds <s>", "stop after s seconds: verdict INCOMPLETE", { parse: intArg(1, 1e7) }),
+      opt("--max-memory <mb>", "stop when the search holds this much memory: verdict INCOMPLETE", {
+        parse: intArg(64, 1 << 20),
+        default: [DEFAULT_MAX_MEMORY_MB, `${DEFAULT_MAX_MEMORY_MB}`],
+      }),
     ],
     json: true,
     progress: true,
@@ -117,6 +122,7 @@ export const COMMANDS: CommandSpec[] = [
         mode: o.mode as "reduced" | "exhaustive",
         ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions as number }),
         ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
+        maxMemoryMb: o.maxMemory as number,
         onProgress: (x) =>
           p.update(
             `check: ${x.states} states, ${x.executions} executions, ${(x.elapsedMs / 1000).toFixed(0)} s (${rate(x.states, x.elapsedMs)} states/s)`,

@@ -3,9 +3,17 @@ import { spawnSync } from "node:child_process";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
+import { guardBackend } from "../backends/guard.js";
 import { allBackends, getBackend } from "../backends/registry.js";
 import { type CheckMode, type CheckResult, check } from "../check/explore.js";
-import { decodeReplay, ReplayDecider, ReplayMismatch } from "../check/replay.js";
+import {
+  decodeReplay,
+  encodeReplay,
+  ReplayDecider,
+  ReplayMismatch,
+  type ReplayStamp,
+  replayStamp,
+} from "../check/replay.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
 import type { PropertyName } from "../sim/oracle.js";
@@ -14,6 +22,7 @@ import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
 import { benchCosts, type CostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
 import { readInput, STDIN, STDIN_LABEL } from "./files.js";
+import { userCodeWatch } from "./supervise.js";
 
 export interface ScenarioSource {
   scenario: Scenario;
@@ -63,13 +72,18 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   }
   const path = resolve(spec);
   let mod: Record<string, unknown>;
+  const watch = userCodeWatch();
+  watch?.enter(spec, "load");
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (e) {
+    watch?.leave();
     throw moduleLoadError(spec, path, e);
+  } finally {
+    watch?.leave();
   }
   const b = (mod.default ?? mod.backend) as Partial<BackendModule> | undefined;
-  if (b === undefined || typeof b !== "object")
+  if (b === undefined || b === null || typeof b !== "object")
     throw new PtesimError(
       "backend",
       `${spec}: the module exports no backend (export default { name, description, correct, create })`,
@@ -80,12 +94,32 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   ] as const)
     if (typeof b[k] !== t)
       throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
-  return {
-    name: b.name!,
-    description: typeof b.description === "string" ? b.description : `user backend from ${spec}`,
-    correct: b.correct !== false,
-    create: b.create!,
-  };
+  for (const [k, t] of [
+    ["description", "string"],
+    ["correct", "boolean"],
+    ["stateless", "boolean"],
+  ] as const)
+    if (b[k] !== undefined && typeof b[k] !== t)
+      throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
+  const schema = b.optionsSchema as { safeParse?: unknown } | undefined;
+  if (schema !== undefined && (schema === null || typeof schema.safeParse !== "function"))
+    throw new PtesimError("backend", `${spec}: the exported backend's "optionsSchema" must be a zod schema`);
+  // Every documented field is honoured; the operations run behind the guard (user mistakes are
+  // the user's: src/backends/guard.ts).
+  const guarded = guardBackend(
+    {
+      name: b.name!,
+      description: b.description ?? `user backend from ${spec}`,
+      correct: b.correct !== false,
+      create: b.create!,
+      ...(b.stateless === undefined ? {} : { stateless: b.stateless }),
+      ...(b.optionsSchema === undefined ? {} : { optionsSchema: b.optionsSchema }),
+    },
+    spec,
+    watch === undefined ? {} : { watch },
+  );
+  userBackendSpecs.set(guarded, spec);
+  return guarded;
 }
 
 /**
@@ -169,10 +203,41 @@ export interface RunOutcome {
   sweep: SweepSummary | null;
   /** The command line that reproduces `result`. */
   reproduce: string;
+  /** The stamped replay token of `result`'s interleaving alone. */
+  replay: string;
 }
 
-export function reproduceCommand(file: string | null, backend: string, seed: number, extra = ""): string {
-  return `ptesim run${file ? ` ${file}` : ""} --backend ${backend} --seed ${seed}${extra}`;
+/** User backends by the spec they were loaded from (a path), for commands that reproduce runs. */
+const userBackendSpecs = new WeakMap<BackendModule, string>();
+
+/** What `--backend` must say to get `b` again: its path for a module, else its name. */
+export function backendArg(b: BackendModule): string {
+  return userBackendSpecs.get(b) ?? b.name;
+}
+
+/** The identity a replay token is stamped with: a module never passes for a built-in. */
+export function backendIdentity(b: BackendModule): string {
+  return `${userBackendSpecs.has(b) ? "module" : "builtin"}:${b.name}`;
+}
+
+/** The stamp of replay tokens for this scenario (as run, seed included) and backend. */
+export function stampOf(scenario: Scenario, b: BackendModule): ReplayStamp {
+  return replayStamp(scenario, backendIdentity(b));
+}
+
+/** `s` as one POSIX shell word. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+/** The command that reproduces a run: it works as printed (paths quoted, module paths kept). */
+export function reproduceCommand(
+  file: string | null,
+  backend: BackendModule,
+  seed: number,
+  replay?: string,
+): string {
+  return `ptesim run${file ? ` ${shellQuote(file)}` : ""} --backend ${shellQuote(backendArg(backend))} --seed ${seed}${replay === undefined ? "" : ` --replay ${replay}`}`;
 }
 
 /** The scenario with `backend` in charge: its backendOptions re-checked against that backend's schema. */
@@ -197,24 +262,31 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
   };
   if (o.replay !== undefined) {
     if (o.sweep !== undefined) throw new PtesimError("usage", "--replay and --sweep do not go together");
-    const path = decodeReplay(o.replay);
+    const path = decodeReplay(o.replay, stampOf(base, backend));
     if (typeof path === "string") throw new PtesimError("replay", `bad replay token: ${path}`);
     const sim = new Simulation(base, backend);
     sim.populate();
     sim.setPrograms(xoroshiro128plus(base.seed ^ 0x5eed1e55));
     let result: RunResult;
+    const decider = new ReplayDecider(path, true);
     try {
-      result = sim.execute(new ReplayDecider(path, true));
+      result = sim.execute(decider);
     } catch (e) {
       if (e instanceof ReplayMismatch) throw new PtesimError("replay", e.message);
       throw e;
     }
+    if (!decider.exhausted)
+      throw new PtesimError(
+        "replay",
+        "bad replay token: the run ended before the token did (trailing characters after the recorded decisions)",
+      );
     return {
       source,
       backend,
       result,
       sweep: null,
-      reproduce: reproduceCommand(source.file, backend.name, base.seed, ` --replay ${o.replay}`),
+      reproduce: reproduceCommand(source.file, backend, base.seed, o.replay),
+      replay: o.replay,
     };
   }
   if (o.sweep === undefined) {
@@ -224,7 +296,8 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
       backend,
       result,
       sweep: null,
-      reproduce: reproduceCommand(source.file, backend.name, base.seed),
+      reproduce: reproduceCommand(source.file, backend, base.seed),
+      replay: encodeReplay(result.choices, stampOf(base, backend)),
     };
   }
   const summary = sweep(base, backend, o.sweep, o.onProgress, o.shouldStop);
@@ -235,7 +308,8 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
     backend,
     result,
     sweep: summary,
-    reproduce: reproduceCommand(source.file, backend.name, result.seed),
+    reproduce: reproduceCommand(source.file, backend, result.seed),
+    replay: encodeReplay(result.choices, stampOf({ ...base, seed: result.seed }, backend)),
   };
 }
 
@@ -316,6 +390,8 @@ export interface CheckCommandOptions {
   mode?: CheckMode;
   maxExecutions?: number;
   maxSeconds?: number;
+  /** The memory bound (MB) of the whole command; the search stops (INCOMPLETE) at 85% of it. */
+  maxMemoryMb?: number;
   onProgress?: (p: { executions: number; states: number; elapsedMs: number }) => void;
   /** Polled between executions: true stops with verdict incomplete, reason "interrupted". */
   shouldStop?: () => boolean;
@@ -344,18 +420,19 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
     mode,
     ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
     ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+    ...(o.maxMemoryMb === undefined
+      ? {}
+      : { maxMemoryBytes: o.maxMemoryMb * 0.85 * 2 ** 20, memoryUsed: () => process.memoryUsage().heapUsed }),
     now: () => performance.now(),
     ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
     ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
   });
+  // The printed token is stamped with the scenario and backend it belongs to.
+  if (result.verdict === "violated")
+    result.counterexample.replay = encodeReplay(result.counterexample.choices, stampOf(scenario, backend));
   const reproduce =
     result.verdict === "violated"
-      ? reproduceCommand(
-          source.file,
-          backend.name,
-          scenario.seed,
-          ` --replay ${result.counterexample.replay}`,
-        )
+      ? reproduceCommand(source.file, backend, scenario.seed, result.counterexample.replay)
       : null;
   return { source, backend, mode, result, reproduce };
 }

@@ -87,6 +87,7 @@ const checkBase = {
   completeExecutions: z.number(),
   states: z.number(),
   transitions: z.number(),
+  distinctFinalStates: z.number().describe("distinct states at the end of complete executions"),
   elapsedMs: z.number(),
 };
 
@@ -96,7 +97,7 @@ export const CheckJson = z
     z.object({
       ...checkBase,
       verdict: z.literal("incomplete"),
-      reason: z.enum(["max-executions", "max-seconds", "interrupted"]),
+      reason: z.enum(["max-executions", "max-seconds", "max-memory", "interrupted"]),
     }),
     z.object({
       ...checkBase,

@@ -4,6 +4,7 @@
 // option is one entry there.
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { BackendError } from "../backends/guard.js";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, PtesimError } from "./errors.js";
 import type { Reporter } from "./report.js";
 
@@ -197,7 +198,8 @@ export async function runCli(
   try {
     await program.parseAsync(argv, { from: "user" });
     return result.code;
-  } catch (e) {
+  } catch (thrown) {
+    let e = thrown;
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return EXIT_OK;
       // Help shown because a command was missing (`ptesim`, `ptesim bench`).
@@ -206,6 +208,8 @@ export async function runCli(
       io.error(new PtesimError("usage", commanderMessage(e)), helpHint(path));
       return EXIT_USAGE;
     }
+    // A user backend's mistake is the user's (exit 2), named by module, operation and problem.
+    if (e instanceof BackendError) e = new PtesimError("backend", e.message);
     if (e instanceof PtesimError) {
       io.error(e, e.code === "usage" ? helpHint(commandPath(argv, specs)) : null);
       return e.exitCode;

@@ -1,139 +1,21 @@
-// All output of the CLI goes through here: results on stdout (text, with colour on a terminal, or
-// one JSON document with --json), progress and errors on stderr. The printers take a Reporter,
-// which knows the terminal (colour, width), the flags (--json, --quiet) and how to show progress.
+// All output of the CLI goes through here and reporter.ts: the printers of each command's results
+// (text with colour on a terminal, or one JSON document of a published schema with --json). The
+// Reporter they print to (reporter.ts) knows the terminal, the flags, progress and errors.
 import pc from "picocolors";
 import type { Colors } from "picocolors/types.js";
 import type { z } from "zod";
-import { encodeReplay } from "../check/replay.js";
 import { errnoName } from "../kernel/errno.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
 import type { CheckOutcome, DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
 import { reproduceCommand } from "./commands.js";
 import type { CostsTable } from "./costs.js";
-import type { PtesimError } from "./errors.js";
-import {
-  BackendsJson,
-  CheckJson,
-  type CostsJson,
-  DemoJson,
-  type ErrorJson,
-  RunJson,
-} from "./output-schemas.js";
+import { BackendsJson, CheckJson, type CostsJson, DemoJson, RunJson } from "./output-schemas.js";
+import type { Reporter } from "./reporter.js";
 
 export const JSON_SCHEMA_RUN = "ptesim.run/1";
-/** Where lines go (the minimal interface the printers of other modules use). */
-export interface Out {
-  out(s: string): void;
-  err(s: string): void;
-}
 
-/** Facts about the process's surroundings, read once at start-up (tests pass their own). */
-export interface Terminal {
-  stdoutIsTTY: boolean;
-  stderrIsTTY: boolean;
-  env: Readonly<Record<string, string | undefined>>;
-}
-
-/**
- * Colour on or off for a stream: FORCE_COLOR (anything but "0"/"false") turns it on and wins, as
- * in Node itself; NO_COLOR (non-empty) turns it off; else colour on a terminal whose TERM is not
- * "dumb". CI=true does not turn it on (logs stay plain).
- */
-export function colorEnabled(isTTY: boolean, env: Terminal["env"]): boolean {
-  const force = env.FORCE_COLOR;
-  if (force !== undefined) return force !== "0" && force !== "false";
-  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
-  return isTTY && env.TERM !== "dumb";
-}
-
-/** A live status line for long work: rewritten in place on a terminal, a line every few seconds in a log. */
-export interface Progress {
-  /** The current state; shown now or later, as the medium allows. */
-  update(text: string): void;
-  /** Remove the live line (a terminal) before the results are printed. */
-  done(): void;
-}
-
-const NO_PROGRESS: Progress = { update: () => {}, done: () => {} };
-
-/** Raw writes to stdout (1) or stderr (2); the Reporter adds the newlines. */
-export type Write = (fd: 1 | 2, text: string) => void;
-
-export class Reporter implements Out {
-  /** Colours for stdout and for stderr (each on only if that stream is a terminal, or forced). */
-  readonly c: Colors;
-  readonly ce: Colors;
-  json = false;
-  quiet = false;
-  /** Set when the user asked to stop (Ctrl-C): long loops poll it and return what they have. */
-  interrupted: () => boolean = () => false;
-  constructor(
-    private readonly write: Write,
-    readonly term: Terminal,
-    /** Milliseconds between progress lines when stderr is not a terminal. */
-    private readonly logEveryMs = Number(term.env.PTESIM_PROGRESS_INTERVAL_MS ?? 5000),
-  ) {
-    this.c = pc.createColors(colorEnabled(term.stdoutIsTTY, term.env));
-    this.ce = pc.createColors(colorEnabled(term.stderrIsTTY, term.env));
-  }
-  out(s: string): void {
-    this.write(1, `${s}\n`);
-  }
-  err(s: string): void {
-    this.write(2, `${s}\n`);
-  }
-  /** One JSON document on stdout. The type ties it to its published schema (output-schemas.ts). */
-  document<T extends z.ZodType>(_schema: T, doc: z.output<T>): void {
-    this.out(JSON.stringify(doc, null, 2));
-  }
-  /** A progress line (nothing with --quiet). */
-  progress(): Progress {
-    if (this.quiet) return NO_PROGRESS;
-    const tty = this.term.stderrIsTTY;
-    const t0 = performance.now();
-    let last = t0;
-    let shown = false;
-    return {
-      update: (text) => {
-        const t = performance.now();
-        if (tty) {
-          // At most 10 redraws a second, the line cleared to its end each time.
-          if (shown && t - last < 100) return;
-          last = t;
-          shown = true;
-          this.write(2, `\r  ${text}\u001b[K`);
-        } else if (t - last >= this.logEveryMs) {
-          last = t;
-          this.err(`  ${text}`);
-        }
-      },
-      done: () => {
-        if (shown) this.write(2, "\r\u001b[K");
-        shown = false;
-      },
-    };
-  }
-  /** A failure, once: a JSON document on stdout with --json (and the text on stderr either way). */
-  error(e: PtesimError, hint: string | null): void {
-    if (this.json) {
-      const first = e.locations[0];
-      const doc: z.output<typeof ErrorJson> = {
-        schema: "ptesim.error/1",
-        code: e.code,
-        message: e.message,
-        ...(first === undefined ? {} : { file: first.file, line: first.line, col: first.col }),
-        ...(e.locations.length > 0 ? { errors: e.locations } : {}),
-        ...(e.details.length > 0 && e.locations.length === 0 ? { details: e.details } : {}),
-        exitCode: e.exitCode,
-      };
-      this.out(JSON.stringify(doc, null, 2));
-    }
-    const { ce } = this;
-    this.err(`${ce.bold(ce.red("ptesim:"))} ${e.message}`);
-    for (const d of e.details) this.err(d);
-    if (hint !== null) this.err(ce.dim(hint));
-  }
-}
+export type { Out, Progress, Terminal, Write } from "./reporter.js";
+export { colorEnabled, Reporter } from "./reporter.js";
 
 export function formatTimeline(
   events: readonly TraceEvent[],
@@ -227,7 +109,7 @@ export function printRun(o: RunOutcome, io: Reporter): void {
   for (const l of violationLines(r, c)) io.out(l);
   io.out(`reproduce: ${c.cyan(o.reproduce)}`);
   if (!o.reproduce.includes("--replay"))
-    io.out(c.dim(`replay of this interleaving alone: --replay ${encodeReplay(r.choices)}`));
+    io.out(c.dim(`replay of this interleaving alone: --replay ${o.replay}`));
 }
 
 function sweepLine(name: string, s: SweepSummary, c: Colors): string {
@@ -266,7 +148,7 @@ export function printDemo(d: DemoOutcome, io: Reporter): void {
               : {
                   seed: f.seed,
                   violations: f.violations,
-                  reproduce: reproduceCommand(null, backend.name, f.seed),
+                  reproduce: reproduceCommand(null, backend, f.seed),
                 },
         };
       }),
@@ -302,7 +184,7 @@ export function printDemo(d: DemoOutcome, io: Reporter): void {
     io.out("");
     io.out(`${c.bold(backend.name)}: seed ${f.seed}`);
     for (const l of violationLines(f, c)) io.out(l);
-    io.out(`reproduce: ${c.cyan(reproduceCommand(null, backend.name, f.seed))}`);
+    io.out(`reproduce: ${c.cyan(reproduceCommand(null, backend, f.seed))}`);
   }
   const row = d.costs.rows.filter((r) => r.pages === 512);
   if (row.length > 0) {
@@ -364,6 +246,7 @@ export function printCheck(o: CheckOutcome, io: Reporter): void {
       completeExecutions: r.completeExecutions,
       states: r.states,
       transitions: r.transitions,
+      distinctFinalStates: r.distinctFinalStates,
       elapsedMs: Math.round(r.elapsedMs),
     };
     if (r.verdict === "violated") {
@@ -397,7 +280,7 @@ export function printCheck(o: CheckOutcome, io: Reporter): void {
     `  bounds: ${sc.syscalls.length} syscall(s) on CPU0, ${users} user CPU(s) with ${accesses} access(es), ${sc.regions.reduce((a, x) => a + x.pages, 0)} page(s)`,
   );
   io.out(
-    `  ${r.states} states, ${r.executions} executions (${r.completeExecutions} to the end), ${r.transitions} decisions in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate(r.states, r.elapsedMs)} states/s)`,
+    `  ${r.states} states, ${r.executions} executions (${r.completeExecutions} to the end, ${r.distinctFinalStates} distinct final states), ${r.transitions} decisions in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate(r.states, r.elapsedMs)} states/s)`,
   );
   if (r.verdict === "verified") {
     io.out(c.bold(c.green("VERIFIED: no interleaving violates any property in these bounds")));

@@ -160,9 +160,9 @@ export class ContractTracker {
 
   /**
    * Called as `cpu` releases the PTE lock of table slot `slot`: no transaction on that table
-   * may be open, and every commit on it must be in memory (`mem` is the PTE store).
+   * may be open, and every commit on it must be in memory (read side-effect free from `mem`).
    */
-  unlock(cpu: number, slot: number, mem: Float64Array): void {
+  unlock(cpu: number, slot: number, mem: PteReader): void {
     if (this.openPtep[cpu] !== -1 || this.extraN[cpu] !== 0)
       for (const p of [this.openPtep[cpu], ...this.extra[cpu]])
         if (p !== -1 && p >> 9 === slot)
@@ -180,14 +180,14 @@ export class ContractTracker {
     let i = cpu * CAP;
     for (; i < end; i++) {
       const p = cp[i];
-      if (p >> 9 !== slot || mem[p] !== cv[i]) break;
+      if (p >> 9 !== slot || mem.peekPte(p) !== cv[i]) break;
     }
     if (i === end && this.overflow[cpu].length === 0) this.cN[cpu] = 0;
     else this.unlockSlow(cpu, slot, mem);
   }
 
   /** unlock's general case: commits on other tables stay logged; A/D-only differences pass. */
-  private unlockSlow(cpu: number, slot: number, mem: Float64Array): void {
+  private unlockSlow(cpu: number, slot: number, mem: PteReader): void {
     const cp = this.cPtep;
     const cv = this.cVal;
     const base = cpu * CAP;
@@ -200,13 +200,13 @@ export class ContractTracker {
         cp[keep] = p;
         cv[keep] = want;
         keep++;
-      } else if (mem[p] !== want) this.checkApplied(cpu, p, mem[p] as pte_t, want);
+      } else if (mem.peekPte(p) !== want) this.checkApplied(cpu, p, mem.peekPte(p), want);
     }
     this.cN[cpu] = keep - base;
     const of = this.overflow[cpu];
     if (of.length > 0) {
       for (const o of of)
-        if (o.ptep >> 9 === slot) this.checkApplied(cpu, o.ptep, mem[o.ptep] as pte_t, o.val);
+        if (o.ptep >> 9 === slot) this.checkApplied(cpu, o.ptep, mem.peekPte(o.ptep), o.val);
       this.overflow[cpu] = of.filter((o) => o.ptep >> 9 !== slot);
     }
   }
@@ -248,4 +248,9 @@ export class ContractTracker {
   openCount(cpu: number): number {
     return (this.openPtep[cpu] === -1 ? 0 : 1) + this.extraN[cpu];
   }
+}
+
+/** A side-effect-free reader of PTE memory (the machine's peekPte). */
+export interface PteReader {
+  peekPte(ptep: number): pte_t;
 }

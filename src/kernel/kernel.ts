@@ -4,7 +4,7 @@
 // backend. Pure: no I/O, no node: imports.
 import { CTR } from "../machine/ledger.js";
 import { type Machine, PF_INSTR, PF_PROT, PF_WRITE, STEP } from "../machine/machine.js";
-import { copyInto, FRAME_DATA, type ptep_t } from "../machine/physmem.js";
+import { copyInto, FRAME_DATA, FRAME_TABLE, type ptep_t } from "../machine/physmem.js";
 import {
   _PAGE_ACCESSED,
   _PAGE_PRESENT,
@@ -20,7 +20,6 @@ import {
   pte_mkwrite_lo,
   pte_mkyoung,
   pte_modify,
-  pte_needs_flush,
   pte_none,
   pte_pfn,
   pte_present,
@@ -36,6 +35,7 @@ import {
   pteNeedsFlushParts,
   pteSetLow,
 } from "../machine/pte.js";
+import { Hypervisor, type HypervisorOptions } from "../xen/hypervisor.js";
 import { ContractTracker, ContractViolation } from "./contract.js";
 import { _PAGE_TABLE, vm_get_page_prot } from "./pgprot.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
@@ -49,9 +49,6 @@ import {
   VM_WRITE,
   type Vma,
 } from "./vma.js";
-
-/** 512^level: the span of one entry at each paging level, in pages (no Math.pow in walks). */
-const LEVEL_SHIFT = [1, 512, 262144, 134217728];
 
 function addToGather(g: { start: number; end: number }, start: number, end: number): void {
   if (start < g.start) g.start = start;
@@ -67,6 +64,13 @@ export const VM_FAULT_SIGSEGV = 1;
 /** Deliberately broken kernel variants, for teaching and for testing the checker. */
 export const KERNEL_MUTANTS = ["commit-after-unlock", "skip-tlb-flush", "missing-commit"] as const;
 export type KernelMutant = (typeof KERNEL_MUTANTS)[number];
+/** change_pte_range's mutant codes (skip-tlb-flush is sys_mprotect's: the loop is unchanged). */
+const MUTANT_NONE = 0;
+const MUTANT_CODE: Readonly<Record<KernelMutant, number>> = {
+  "commit-after-unlock": 1,
+  "skip-tlb-flush": MUTANT_NONE,
+  "missing-commit": 2,
+};
 
 export interface KernelOptions {
   /** Lazy MMU nesting rules: "classic" (nesting is a bug) or "nested" (Linux 2025 per-task counter). */
@@ -93,6 +97,8 @@ export interface KernelObserver {
   syscallEnter?(cpu: number, name: string): void;
   /** A syscall returned. */
   syscallReturn?(cpu: number, name: string, ret: number): void;
+  /** mmap_lock was taken for write (`taken`) or is about to be released by `cpu`. */
+  mmapWrite?(cpu: number, taken: boolean): void;
 }
 
 export interface MprotectStats {
@@ -105,34 +111,55 @@ export interface MprotectStats {
 }
 
 /**
- * The BackendContext a kernel hands its backend. A class, not closures, so that V8 can inline
- * the per-PTE calls of the hot path (backend -> context -> machine) into change_pte_range.
+ * The BackendContext a kernel hands its backend: the step primitives and nothing that reaches
+ * the machine (it is a private field). A class, not closures, so that V8 can inline the per-PTE
+ * calls of the hot path (backend -> context -> machine) into change_pte_range.
  */
 class KernelBackendContext implements BackendContext {
-  readonly machine: Machine;
+  readonly #m: Machine;
+  readonly #k: Kernel;
+  readonly ncpus: number;
   constructor(
-    private readonly k: Kernel,
+    k: Kernel,
     readonly options: Readonly<Record<string, unknown>>,
   ) {
-    this.machine = k.machine;
+    this.#k = k;
+    this.#m = k.machine;
+    this.ncpus = k.machine.cpus.length;
   }
   currentCpu(): number {
-    return this.machine.current;
+    return this.#m.current;
   }
   read(p: ptep_t): pte_t {
-    return this.machine.pteRead(this.machine.current, p);
+    const m = this.#m;
+    return m.pteRead(m.current, p);
   }
   write(p: ptep_t, v: pte_t): void {
-    this.machine.pteWrite(this.machine.current, p, v);
+    const m = this.#m;
+    m.pteWrite(m.current, p, v);
   }
   xchg(p: ptep_t, v: pte_t): pte_t {
-    return this.machine.pteXchg(this.machine.current, p, v);
+    const m = this.#m;
+    return m.pteXchg(m.current, p, v);
   }
   cmpxchg(p: ptep_t, e: pte_t, v: pte_t): pte_t {
-    return this.machine.pteCmpxchg(this.machine.current, p, e, v);
+    const m = this.#m;
+    return m.pteCmpxchg(m.current, p, e, v);
+  }
+  count(counter: number): void {
+    const m = this.#m;
+    m.ledger.add(m.current, counter);
+  }
+  validPtep(p: number): boolean {
+    const mem = this.#m.mem;
+    if (!Number.isInteger(p) || p < 0 || p >= mem.tableSlots * PTRS_PER_TABLE) return false;
+    return mem.kind[mem.slotPfn[(p / PTRS_PER_TABLE) | 0]] === FRAME_TABLE;
+  }
+  createHypervisor(opts: HypervisorOptions = {}): Hypervisor {
+    return new Hypervisor(this.#m, opts);
   }
   nativeFlushTlbMulti(cpus: readonly number[], range: FlushRange): void {
-    this.k.nativeFlushTlbMulti(cpus, range);
+    this.#k.nativeFlushTlbMulti(cpus, range);
   }
 }
 
@@ -255,25 +282,17 @@ export class Kernel {
    * accesses suffice (and are not scheduling points).
    */
   walk(addr: number, alloc: boolean): ptep_t {
-    const mem = this.machine.mem;
-    let pfn = this.pgd;
-    const vpn = Math.floor(addr / 4096);
-    for (let level = 3; level >= 1; level--) {
-      const idx = (vpn / LEVEL_SHIFT[level]) & 511;
-      const slot = mem.tableSlot[pfn] * PTRS_PER_TABLE + idx;
-      let e = mem.tables[slot] as pte_t;
-      if ((e & _PAGE_PRESENT) === 0) {
-        if (!alloc) return -1;
-        const t = mem.allocTable();
-        e = pfn_pte(t, _PAGE_TABLE);
-        // allocTable may have grown the table store: index it afresh.
-        mem.tables[slot] = e;
-      }
-      pfn = pte_pfn(e);
+    const p = this.machine.walkAlloc(this.pgd, addr, alloc, _PAGE_TABLE);
+    if (alloc) {
+      const slot = (p / PTRS_PER_TABLE) | 0;
+      if (!this.ptBase.has(slot)) this.ptBase.set(slot, Math.floor(addr / 0x200000) * 0x200000);
     }
-    const slot = mem.tableSlot[pfn];
-    if (alloc && !this.ptBase.has(slot)) this.ptBase.set(slot, Math.floor(addr / 0x200000) * 0x200000);
-    return slot * PTRS_PER_TABLE + (vpn & 511);
+    return p;
+  }
+
+  /** The table slots of the mm's PTE (leaf) tables, ascending. */
+  leafTableSlots(): number[] {
+    return [...this.ptBase.keys()].sort((a, b) => a - b);
   }
 
   /** The virtual address a PTE slot maps (-1 if unknown). Not for hot paths. */
@@ -285,7 +304,7 @@ export class Kernel {
   // ---------------------------------------------------------------- locks
 
   private ensureLockSlots(): void {
-    const n = this.machine.mem.tables.length / PTRS_PER_TABLE;
+    const n = this.machine.mem.tableSlots;
     if (this.ptlOwner.length < n) {
       const a = new Int16Array(n).fill(-1);
       a.set(this.ptlOwner);
@@ -314,7 +333,7 @@ export class Kernel {
   pte_unlock(ptep: ptep_t): void {
     const cpu = this.current;
     const slot = (ptep / PTRS_PER_TABLE) | 0;
-    if (this.contract !== null) this.contract.unlock(cpu, slot, this.machine.mem.tables);
+    if (this.contract !== null) this.contract.unlock(cpu, slot, this.machine);
     this.ptlOwner[slot] = -1;
     this.machine.step(cpu, STEP.UNLOCK, ptep);
   }
@@ -499,8 +518,11 @@ export class Kernel {
     if (this.mmapWriter !== -1)
       throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
     this.mmapWriter = cpu;
+    this.observer?.mmapWrite?.(cpu, true);
   }
-  mmapWriteUnlock(): void {
+  /** Release mmap_lock; `completed` false when unwinding from a failure (observers are not told). */
+  mmapWriteUnlock(completed = true): void {
+    if (completed) this.observer?.mmapWrite?.(this.mmapWriter, false);
     this.mmapWriter = -1;
   }
 
@@ -554,6 +576,7 @@ export class Kernel {
   sys_munmap(cpu: number, addr: number, len: number): number {
     const prev = this.enter(cpu, "munmap");
     this.mmapWriteLock(cpu);
+    let done = false;
     let ret: number;
     try {
       const r = this.as.munmap(addr, len);
@@ -562,8 +585,9 @@ export class Kernel {
         this.zapRanges(r.unmapped);
         ret = 0;
       }
+      done = true;
     } finally {
-      this.mmapWriteUnlock();
+      this.mmapWriteUnlock(done);
     }
     return this.leave(cpu, "munmap", ret, prev);
   }
@@ -576,6 +600,7 @@ export class Kernel {
   sys_mprotect(cpu: number, addr: number, len: number, prot: number): number {
     const prev = this.enter(cpu, "mprotect");
     this.mmapWriteLock(cpu);
+    let done = false;
     const st: MprotectStats = { ptesChanged: 0, flushPages: 0, flushFull: false };
     let ret: number;
     try {
@@ -589,8 +614,9 @@ export class Kernel {
         this.flush_tlb_mm_range(gather.start, gather.end); // tlb_finish_mmu
       }
       ret = r.errno === 0 ? 0 : -r.errno;
+      done = true;
     } finally {
-      this.mmapWriteUnlock();
+      this.mmapWriteUnlock(done);
     }
     this.lastMprotect = st;
     return this.leave(cpu, "mprotect", ret, prev);
@@ -618,7 +644,9 @@ export class Kernel {
 
   /**
    * change_pte_range, as in mm/mprotect.c: PTE lock, lazy MMU mode, and for each present entry
-   * start -> pte_modify -> try-change-writable -> commit, accumulating pte_needs_flush.
+   * (or folio batch of entries) start -> pte_modify -> try-change-writable -> commit,
+   * accumulating pte_needs_flush. The one loop that `run`, `check`, `replay` and the benchmark
+   * use; folio batching and the kernel mutants are variation points of it (changePtes).
    */
   change_pte_range(
     vma: Vma,
@@ -629,8 +657,6 @@ export class Kernel {
     tryWritable: boolean,
     gather: { start: number; end: number },
   ): number {
-    if (this.maxBatch > 1 || this.mutant !== null)
-      return this.change_pte_range_general(vma, ptep0, start, end, newprot, tryWritable, gather);
     // VMA objects come in several hidden-class shapes: their fields are read here, where a new
     // shape costs V8 a deoptimization of this short function only, not of the loop.
     const vmFlags = vma.flags;
@@ -648,33 +674,45 @@ export class Kernel {
     );
     this.lazy_mmu_mode_disable();
     this.pte_unlock(ptep0);
+    // The commit-after-unlock mutant commits outside the lock (with the contract checked, the
+    // unlock itself has already reported the open transactions).
+    const d = this.deferredCommits;
+    if (d.length > 0) {
+      this.deferredCommits = [];
+      for (let j = 0; j < d.length; j += 4)
+        this.ptep_modify_prot_commit(vma, d[j + 1], d[j], d[j + 2] as pte_t, d[j + 3] as pte_t);
+    }
     return pages;
   }
+
+  /** Commits the commit-after-unlock mutant still owes: (ptep, addr, old, new) quadruples. */
+  private deferredCommits: number[] = [];
+
+  /**
+   * Route every single-PTE transaction of changePtes through the ptep_modify_prot_start/commit
+   * methods instead of their in-line copy. The two must behave identically (same memory, same
+   * contract log, same events): kernel.test.ts compares them over generated tables.
+   */
+  transactionsViaWrappers = false;
 
   /**
    * change_pte_range's loop over the `count` entries from `ptep0` (mapping from `start`), under
    * the PTE lock and in lazy MMU mode; adds the range needing a TLB flush to `gather`. Returns
    * the number of entries changed.
    *
-   * This is the hot loop of mprotect, written for V8:
-   * - ptep_modify_prot_start/commit are spelled out in line (contract checks, then the
-   *   backend's operation: what those two methods do; they must stay in step). V8 inlines a
-   *   call chain only while its bytecode fits a budget (920 bytes); spending none on the two
-   *   wrappers leaves room for the contract tracker, the backend and the machine's primitives.
-   *   A call left out of line that passes or returns a PTE value (a double above 2^31) would
-   *   allocate a HeapNumber each time.
-   * - With no scheduler hook installed nothing else runs until the loop ends, so the contract
-   *   is checked per table (ContractTracker.beginRun) rather than per transaction, every commit
-   *   still logged for the check at pte_unlock. With a hook, each start and commit is checked.
-   * - pte_modify and pte_needs_flush work on the entries' parts (small integers, see pte.ts);
-   *   the pte.ts helpers are bound to locals, as each use of an imported binding costs a load
-   *   and a check of its module cell; parameters are converted once, before the loop.
-   * - It reads no field of the VMA (only passes it on): a VMA of a new shape would deoptimize
-   *   it, and V8 then runs the loop in on-stack-replaced code entered from baseline code on
-   *   each call, without compiling the function again. Its bytecode is above V8's limit for
-   *   inlining (460 bytes), so it is compiled on its own with the whole inlining budget.
-   * - The loop counts entries with a small integer and keeps the flush range in locals: a double
-   *   loop variable or object field written per PTE costs V8 an allocation per iteration.
+   * Variation points, all in this one loop:
+   * - kernel.maxBatch > 1: folio batches (folioBatch reads the following entries through the
+   *   machine's primitives, as folio_pte_batch's ptep_get does, so the checker sees the batch
+   *   size being decided) go through modify_prot_start/commit_ptes;
+   * - the kernel mutants (missing-commit, commit-after-unlock) replace the commit;
+   * - transactionsViaWrappers (tests) uses the wrapper methods for single entries.
+   *
+   * The hot path (single entries, no mutant) is written for V8 (docs/PERFORMANCE.md):
+   * ptep_modify_prot_start/commit are spelled out in line, contract checks then the backend's
+   * operation, which is what the two methods do (a test pins that they behave the same).
+   * With no scheduler hook installed nothing else runs until the loop ends, so the contract is
+   * checked per table (ContractTracker.beginRun) rather than per transaction, every commit
+   * still logged for the check at pte_unlock. With a hook, each start and commit is checked.
    */
   private changePtes(
     vma: Vma,
@@ -703,6 +741,10 @@ export class Kernel {
     const base = +start;
     const vmFlags = vmaFlags | 0;
     const tryWrite = tryWritable === true;
+    const maxBatch = this.maxBatch | 0;
+    const mutant = this.mutant === null ? MUTANT_NONE : MUTANT_CODE[this.mutant];
+    // Single entries in line unless a variation point asks for the wrappers.
+    const inlineTxn = this.transactionsViaWrappers !== true;
     // Frame kinds, read once: no frame is allocated while mprotect holds mmap_lock for write.
     const kinds = m.mem.kind;
     const protLo = pgprotLo(newprot);
@@ -711,18 +753,34 @@ export class Kernel {
     let first = -1; // the entries needing a TLB flush: [first, last]
     let last = -1;
     // The contract log position while the table's transactions run checked per table, or -1.
-    let pos = c !== null && m.hook === null && this.ptlOwner[ptep0 >> 9] === cpu ? c.beginRun(cpu, n) : -1;
-    for (let i = 0; i < n; i++) {
+    let pos =
+      c !== null &&
+      m.hook === null &&
+      inlineTxn &&
+      maxBatch === 1 &&
+      mutant === MUTANT_NONE &&
+      this.ptlOwner[ptep0 >> 9] === cpu
+        ? c.beginRun(cpu, n)
+        : -1;
+    for (let i = 0; i < n; ) {
       // Between PTEs the loop's live state is (position, flush range so far): say so to a
       // checker, which may then forget the values read for earlier PTEs.
       if (m.hook !== null) this.checkpoint(ptep0, i, first, last, gather);
       const ptep = ptep0 + i;
-      if (!present(m.pteRead(cpu, ptep))) continue; // ptep_get
+      const firstPte = m.pteRead(cpu, ptep); // ptep_get
+      if (!present(firstPte)) {
+        i++;
+        continue;
+      }
       const addr = base + i * 4096;
-      // ptep_modify_prot_start (in line, see above)
-      if (pos < 0 && c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.start(cpu, ptep)))
-        this.startFailed(ptep, addr);
-      const oldpte = pv.ptep_modify_prot_start(vma, addr, ptep);
+      const nr = maxBatch > 1 ? this.folioBatch(cpu, ptep, firstPte, Math.min(maxBatch, n - i)) : 1;
+      let oldpte: pte_t;
+      if (nr === 1 && inlineTxn) {
+        // ptep_modify_prot_start (in line, see above)
+        if (pos < 0 && c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.start(cpu, ptep)))
+          this.startFailed(ptep, addr);
+        oldpte = pv.ptep_modify_prot_start(vma, addr, ptep);
+      } else oldpte = this.modify_prot_start_ptes(vma, addr, ptep, nr);
       // ptent = pte_modify(oldpte, newprot), then pte_mkwrite if can_change_pte_writable
       const oldLo = oldpte | 0;
       const oldHi = high12(oldpte);
@@ -733,20 +791,47 @@ export class Kernel {
       // Same high part (the common case): adjust the old value by the low word's difference,
       // which is exact (integers below 2^53) and avoids rebuilding a double from two halves.
       const ptent = (hi === oldHi ? oldpte + ((lo >>> 0) - (oldLo >>> 0)) : fromParts(lo, hi)) as pte_t;
-      // ptep_modify_prot_commit (in line, see above)
-      if (pos >= 0) c!.runCommit(pos++, ptep, ptent);
-      else if (c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.commit(cpu, ptep, ptent)))
-        this.commitFailed(ptep, addr);
-      pv.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
+      if (mutant !== MUTANT_NONE) this.mutantCommit(mutant, vma, addr, ptep, oldpte, ptent, nr);
+      else if (nr === 1 && inlineTxn) {
+        // ptep_modify_prot_commit (in line, see above)
+        if (pos >= 0) c!.runCommit(pos++, ptep, ptent);
+        else if (c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.commit(cpu, ptep, ptent)))
+          this.commitFailed(ptep, addr);
+        pv.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
+      } else this.modify_prot_commit_ptes(vma, addr, ptep, oldpte, ptent, nr);
       if (needsFlush(oldLo, oldHi, lo, hi)) {
         if (first < 0) first = i;
-        last = i;
+        last = i + nr - 1;
       }
-      pages++;
+      pages += nr;
+      i += nr;
     }
     if (pos >= 0) c!.endRun(cpu, pos);
     if (first >= 0) addToGather(gather, base + first * 4096, base + (last + 1) * 4096);
     return pages;
+  }
+
+  /** The kernel mutants' replacement for the commit of `nr` entries from `ptep`. */
+  private mutantCommit(
+    mutant: number,
+    _vma: Vma,
+    addr: number,
+    ptep: ptep_t,
+    oldpte: pte_t,
+    ptent: pte_t,
+    nr: number,
+  ): void {
+    if (mutant === MUTANT_CODE["commit-after-unlock"]) {
+      for (let j = 0; j < nr; j++)
+        this.deferredCommits.push(ptep + j, addr + j * 4096, oldpte + j * 4096, ptent + j * 4096);
+      return;
+    }
+    if (mutant === MUTANT_CODE["missing-commit"] && this.contract !== null) {
+      // The mutant forgets the commit; keep the contract tracker quiet about pairing so the
+      // checker sees the consequence (data loss), not only the bookkeeping rule.
+      for (let j = 0; j < nr; j++)
+        this.contract.commit(this.current, ptep + j, this.machine.peekPte(ptep + j));
+    }
   }
 
   private checkpoint(
@@ -763,69 +848,13 @@ export class Kernel {
     h.checkpoint(this.current, live);
   }
 
-  /** change_pte_range with folio batching (modify_prot_*_ptes) and the kernel mutants. */
-  private change_pte_range_general(
-    vma: Vma,
-    ptep0: ptep_t,
-    start: number,
-    end: number,
-    newprot: number,
-    tryWritable: boolean,
-    gather: { start: number; end: number },
-  ): number {
-    const m = this.machine;
-    const cpu = this.current;
-    const mutant = this.mutant;
-    const n = (end - start) / 4096;
-    let pages = 0;
-    const deferred: { ptep: ptep_t; addr: number; old: pte_t; nw: pte_t }[] = [];
-    this.pte_lock(ptep0);
-    this.lazy_mmu_mode_enable();
-    for (let i = 0; i < n; ) {
-      const ptep = ptep0 + i;
-      const addr = start + i * 4096;
-      const oldpte0 = m.pteRead(cpu, ptep); // ptep_get
-      if (!pte_present(oldpte0)) {
-        i++;
-        continue;
-      }
-      const nr = this.maxBatch > 1 ? this.folioBatch(ptep, oldpte0, Math.min(this.maxBatch, n - i)) : 1;
-      const oldpte = this.modify_prot_start_ptes(vma, addr, ptep, nr);
-      let ptent = pte_modify(oldpte, newprot);
-      if (tryWritable && !pte_write(ptent) && this.can_change_pte_writable(vma, ptent))
-        ptent = pte_mkwrite(ptent);
-      if (mutant === "commit-after-unlock") {
-        for (let j = 0; j < nr; j++)
-          deferred.push({
-            ptep: ptep + j,
-            addr: addr + j * 4096,
-            old: (oldpte + j * 4096) as pte_t,
-            nw: (ptent + j * 4096) as pte_t,
-          });
-      } else if (mutant !== "missing-commit") {
-        this.modify_prot_commit_ptes(vma, addr, ptep, oldpte, ptent, nr);
-      } else if (this.contract !== null) {
-        // The mutant forgets the commit; keep the contract tracker quiet about pairing so the
-        // checker sees the consequence (data loss), not only the bookkeeping rule.
-        for (let j = 0; j < nr; j++) this.contract.commit(cpu, ptep + j, m.mem.tables[ptep + j] as pte_t);
-      }
-      if (pte_needs_flush(oldpte, ptent)) addToGather(gather, addr, addr + nr * 4096);
-      pages += nr;
-      i += nr;
-    }
-    this.lazy_mmu_mode_disable();
-    // commit-after-unlock mutant: drop the lock, then commit outside it. With the contract
-    // checked, the unlock itself reports the open transactions.
-    this.pte_unlock(ptep0);
-    for (const d of deferred) this.ptep_modify_prot_commit(vma, d.addr, d.ptep, d.old, d.nw);
-    return pages;
-  }
-
   /** How many entries from `ptep` map consecutive frames with identical flags (one folio's run). */
-  private folioBatch(ptep: ptep_t, first: pte_t, max: number): number {
-    const t = this.machine.mem.tables;
+  private folioBatch(cpu: number, ptep: ptep_t, first: pte_t, max: number): number {
+    // ptep_get of each following entry: a real load, so one step of the checker's, and what it
+    // returns (hence the batch size) is part of the checker's state.
+    const m = this.machine;
     let n = 1;
-    while (n < max && t[ptep + n] === first + n * 4096) n++;
+    while (n < max && m.pteRead(cpu, ptep + n) === first + n * 4096) n++;
     return n;
   }
 
@@ -1076,6 +1105,6 @@ export class Kernel {
   /** Read the PTE for `addr` without side effects (for oracles and display), or NULL_PTE. */
   peekPte(addr: number): pte_t {
     const p = this.walk(addr, false);
-    return p < 0 ? NULL_PTE : (this.machine.mem.tables[p] as pte_t);
+    return p < 0 ? NULL_PTE : this.machine.peekPte(p);
   }
 }

@@ -3,9 +3,9 @@
 // protection change in any other way. Backends get a BackendContext with the machine's atomic
 // primitives, so every memory operation they make is one schedulable step.
 import type { ZodType } from "zod";
-import type { Machine } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import type { pte_t } from "../machine/pte.js";
+import type { Hypervisor, HypervisorOptions } from "../xen/hypervisor.js";
 import type { Vma } from "./vma.js";
 
 /** Which pages a TLB flush covers. `full` means the whole mm (Linux TLB_FLUSH_ALL). */
@@ -55,11 +55,20 @@ export interface PvMmuOps {
   stateKey?(): string;
 }
 
-/** What a backend may use. */
+/**
+ * What a backend may use: the machine's step primitives on PTEs, its CPU numbers, the cost
+ * ledger, the native TLB shootdown and the hypervisor's calls. Deliberately no machine object:
+ * the checker is sound only if every access to PTE memory is one of these steps.
+ */
 export interface BackendContext {
-  readonly machine: Machine;
   /** The CPU the kernel is executing on right now. */
   currentCpu(): number;
+  /** How many CPUs the machine has (per-CPU state of a backend is indexed 0..ncpus-1). */
+  readonly ncpus: number;
+  /** Count an event in the cost ledger (a CTR index) for the current CPU. */
+  count(counter: number): void;
+  /** A simulated Xen hypervisor on this machine: its calls are the backend's only other way to PTEs. */
+  createHypervisor(opts?: HypervisorOptions): Hypervisor;
   /** Atomic memory operations on PTEs by the current CPU, each one schedulable step. */
   read(ptep: ptep_t): pte_t;
   write(ptep: ptep_t, v: pte_t): void;
@@ -67,6 +76,8 @@ export interface BackendContext {
   cmpxchg(ptep: ptep_t, expect: pte_t, v: pte_t): pte_t;
   /** The native TLB shootdown: INVLPG or full flush locally, IPIs to the other CPUs. */
   nativeFlushTlbMulti(cpus: readonly number[], range: FlushRange): void;
+  /** Whether `ptep` names an entry of one of the machine's page tables (for validating). */
+  validPtep?(ptep: number): boolean;
   /** Backend options from the scenario (`backendOptions`), already validated by the backend. */
   readonly options: Readonly<Record<string, unknown>>;
 }

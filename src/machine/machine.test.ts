@@ -34,24 +34,15 @@ function setup(leafFlags = URW, upperRw = true) {
   const m = new Machine({ cpus: 2 });
   const mem = m.mem;
   const pgd = mem.allocTable();
-  const pud = mem.allocTable();
-  const pmd = mem.allocTable();
-  const pt = mem.allocTable();
-  const vpn = VA / 4096;
-  const idx = (l: number) => Math.floor(vpn / 2 ** (9 * l)) % 512;
-  const upper = upperRw ? TABLE : TABLE & ~_PAGE_RW;
-  mem.tables[mem.ptep(pgd, idx(3))] = pfn_pte(pud, TABLE);
-  mem.tables[mem.ptep(pud, idx(2))] = pfn_pte(pmd, upper);
-  mem.tables[mem.ptep(pmd, idx(1))] = pfn_pte(pt, TABLE);
+  // The upper levels as the kernel's pte_alloc installs them (read-only ones when !upperRw).
+  const ptep = m.walkAlloc(pgd, VA, true, upperRw ? TABLE : TABLE & ~_PAGE_RW);
   const data = mem.allocFrame(FRAME_DATA);
   mem.data[data] = 42;
-  const ptep = mem.ptep(pt, idx(0));
-  mem.tables[ptep] = pfn_pte(data, leafFlags);
+  // Software stores by a CPU that takes no part in the tests' accesses.
+  const set = (v: pte_t) => m.pteWrite(1, ptep, v);
+  set(pfn_pte(data, leafFlags));
   for (const c of m.cpus) c.cr3 = pgd;
-  const get = () => mem.tables[ptep] as pte_t;
-  const set = (v: pte_t) => {
-    mem.tables[ptep] = v;
-  };
+  const get = () => m.peekPte(ptep);
   return { m, ptep, data, get, set };
 }
 

@@ -16,6 +16,7 @@ import {
   _PAGE_RW,
   _PAGE_USER,
   PTRS_PER_TABLE,
+  pfn_pte,
   pte_pfn,
   type pte_t,
   pteSetLow,
@@ -139,6 +140,12 @@ export class Machine {
   readonly mem: PhysMem;
   readonly cpus: Cpu[];
   readonly ledger: CostLedger;
+  /**
+   * The page-table store, private to the machine (PhysMem grants it to its owner only): every
+   * software access to PTE memory goes through the pte* primitives below, which is what makes
+   * the checker sound (each is one step it can interleave and observe).
+   */
+  #t: Float64Array = new Float64Array(0);
   /** The CPU executing software (kernel or hypervisor code) right now; set by the kernel. */
   current = 0;
   private _hook: StepHook | null = null;
@@ -178,7 +185,9 @@ export class Machine {
   constructor(cfg: MachineConfig) {
     if (!Number.isInteger(cfg.cpus) || cfg.cpus < 1 || cfg.cpus > 64)
       throw new RangeError("cpus must be an integer in 1..64");
-    this.mem = new PhysMem(cfg.maxFrames);
+    this.mem = new PhysMem(cfg.maxFrames, (t) => {
+      this.#t = t;
+    });
     this.cpus = [];
     for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 16, cfg.tlbWays ?? 4));
     this.ledger = new CostLedger(cfg.cpus, () => this.foldCounts());
@@ -250,7 +259,7 @@ export class Machine {
     if (this.observed === true) return this.observedRead(cpu, ptep);
     if (cpu !== this.ctrCpu) this.countFor(cpu);
     this.nRead++;
-    return this.mem.tables[ptep] as pte_t;
+    return this.#t[ptep] as pte_t;
   }
 
   pteWrite(cpu: number, ptep: ptep_t, v: pte_t): void {
@@ -258,7 +267,7 @@ export class Machine {
     else {
       if (cpu !== this.ctrCpu) this.countFor(cpu);
       this.nWrite++;
-      this.mem.tables[ptep] = v;
+      this.#t[ptep] = v;
     }
   }
 
@@ -266,7 +275,7 @@ export class Machine {
     if (this.observed === true) return this.observedXchg(cpu, ptep, v);
     if (cpu !== this.ctrCpu) this.countFor(cpu);
     this.nXchg++;
-    const t = this.mem.tables;
+    const t = this.#t;
     const before = t[ptep] as pte_t;
     t[ptep] = v;
     return before;
@@ -277,7 +286,7 @@ export class Machine {
     if (this.observed === true) return this.observedOp(cpu, STEP_PTE_CMPXCHG, ptep, expect, v);
     if (cpu !== this.ctrCpu) this.countFor(cpu);
     this.nCmpxchg++;
-    const t = this.mem.tables;
+    const t = this.#t;
     const before = t[ptep] as pte_t;
     if (before === expect) t[ptep] = v;
     return before;
@@ -297,7 +306,7 @@ export class Machine {
   private observedOp(cpu: number, kind: number, ptep: ptep_t, expect: pte_t, v: pte_t): pte_t {
     const h = this.hook;
     if (h !== null) h.point(cpu, kind, ptep);
-    const t = this.mem.tables;
+    const t = this.#t;
     const before = t[ptep] as pte_t;
     let ctr = CTR.pte_read;
     if (kind === STEP_PTE_WRITE) {
@@ -315,6 +324,37 @@ export class Machine {
     return before;
   }
 
+  /** The value of a PTE, without side effects: no step, no count (oracles, display, checker keys). */
+  peekPte(ptep: ptep_t): pte_t {
+    return this.#t[ptep] as pte_t;
+  }
+
+  /**
+   * The software page walk of `pte_alloc`: the leaf PTE slot for `vaddr` under `cr3`,
+   * installing missing upper-level tables (with `tableFlags`) when `alloc`, else -1 when an
+   * upper level is empty. Upper levels change only here, under mmap_lock, by plain stores that
+   * are not scheduling points (no user access can depend on an entry being half-installed).
+   */
+  walkAlloc(cr3: number, vaddr: number, alloc: boolean, tableFlags: number): ptep_t {
+    const mem = this.mem;
+    let pfn = cr3;
+    const vpn = Math.floor(vaddr / 4096);
+    for (let level = 3; level >= 1; level--) {
+      const idx = (vpn / LEVEL_SPAN[level]) & 511;
+      const slot = mem.tableSlot[pfn] * PTRS_PER_TABLE + idx;
+      let e = this.#t[slot] as pte_t;
+      if ((e & _PAGE_PRESENT) === 0) {
+        if (!alloc) return -1;
+        const t = mem.allocTable();
+        e = pfn_pte(t, tableFlags);
+        // allocTable may have grown the table store: #t is the new one.
+        this.#t[slot] = e;
+      }
+      pfn = pte_pfn(e);
+    }
+    return mem.tableSlot[pfn] * PTRS_PER_TABLE + (vpn & 511);
+  }
+
   /** A kernel event that is a scheduling point but touches no PTE (locks, flushes, syscalls). */
   step(cpu: number, kind: number, ptep: number): void {
     const h = this._hook;
@@ -329,7 +369,7 @@ export class Machine {
    */
   probe(cr3: number, vaddr: number, out: Translation): Translation {
     const mem = this.mem;
-    const t = mem.tables;
+    const t = this.#t;
     let pfn = cr3;
     let rights = TLB_RW | TLB_USER;
     const vpn = Math.floor(vaddr / 4096);
@@ -401,7 +441,7 @@ export class Machine {
           return false;
         }
         const nv = pteSetLow(v, _PAGE_ACCESSED | _PAGE_DIRTY);
-        this.mem.tables[tr.ptep] = nv;
+        this.#t[tr.ptep] = nv;
         this.ledger.add(cpuId, CTR.hw_ad_update);
         if (this.tracer !== null) this.tracer.hw(cpuId, vaddr, tr.ptep, v, nv);
         tlb.flags[i] = f | TLB_DIRTY;
@@ -435,7 +475,7 @@ export class Machine {
       let nv = v;
       if ((v & set) !== set) {
         nv = pteSetLow(v, set);
-        this.mem.tables[tr.ptep] = nv;
+        this.#t[tr.ptep] = nv;
         this.ledger.add(cpuId, CTR.hw_ad_update);
         if (this.tracer !== null) this.tracer.hw(cpuId, vaddr, tr.ptep, v, nv);
       }

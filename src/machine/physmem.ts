@@ -31,8 +31,13 @@ export class PhysMem {
   tableSlot: Int32Array = new Int32Array(256).fill(-1);
   /** PFN per table slot. */
   slotPfn: Int32Array = new Int32Array(8);
-  /** All page-table entries: slot * 512 + index. Reallocated when it grows: never cache it. */
-  tables: Float64Array = new Float64Array(8 * PTRS_PER_TABLE);
+  /**
+   * All page-table entries: slot * 512 + index. Private (not reachable at run time either):
+   * the machine that owns this memory receives it through `grant` (again whenever it is
+   * reallocated) and is the only code that touches it; everyone else reads with peek().
+   */
+  #tables: Float64Array = new Float64Array(8 * PTRS_PER_TABLE);
+  readonly #grant: (tables: Float64Array) => void;
   private nextPfn = 1; // PFN 0 is never handed out
   private nextSlot = 0;
   private freeFrames: number[] = [];
@@ -41,7 +46,13 @@ export class PhysMem {
   /** The shared zero page (read faults on private anonymous memory map it). */
   readonly zeroPfn: number;
 
-  constructor(readonly maxFrames: number = MAX_PFN + 1) {
+  /** `grant` receives the page-table store now and after every reallocation (the owner's only access). */
+  constructor(
+    readonly maxFrames: number = MAX_PFN + 1,
+    grant: (tables: Float64Array) => void = () => {},
+  ) {
+    this.#grant = grant;
+    grant(this.#tables);
     if (!Number.isInteger(maxFrames) || maxFrames < 16 || maxFrames > MAX_PFN + 1)
       throw new RangeError(`maxFrames must be an integer in [16, ${MAX_PFN + 1}]`);
     this.kind[0] = FRAME_RESERVED;
@@ -91,9 +102,13 @@ export class PhysMem {
     if (slot === undefined) {
       slot = this.nextSlot++;
       this.slotPfn = grow(this.slotPfn, this.nextSlot, 0);
-      this.tables = grow(this.tables, this.nextSlot * PTRS_PER_TABLE, 0);
+      const t = grow(this.#tables, this.nextSlot * PTRS_PER_TABLE, 0);
+      if (t !== this.#tables) {
+        this.#tables = t;
+        this.#grant(t);
+      }
     }
-    this.tables.fill(0, slot * PTRS_PER_TABLE, (slot + 1) * PTRS_PER_TABLE);
+    this.#tables.fill(0, slot * PTRS_PER_TABLE, (slot + 1) * PTRS_PER_TABLE);
     this.tableSlot[pfn] = slot;
     this.slotPfn[slot] = pfn;
     return pfn;
@@ -104,6 +119,16 @@ export class PhysMem {
     const slot = this.tableSlot[pfn];
     if (slot < 0) throw new Error(`pfn 0x${pfn.toString(16)} is not a page table`);
     return slot * PTRS_PER_TABLE + idx;
+  }
+
+  /** The value of a page-table entry, without side effects (oracles, display, checker keys). */
+  peek(ptep: ptep_t): number {
+    return this.#tables[ptep];
+  }
+
+  /** Number of page-table slots ever handed out (slot indices are below it). */
+  get tableSlots(): number {
+    return this.nextSlot;
   }
 
   /** The physical (machine) address of a PTE, as Xen's mmu_update `ptr` names it. */
@@ -118,7 +143,7 @@ export class PhysMem {
       data: this.data.slice(),
       tableSlot: this.tableSlot.slice(),
       slotPfn: this.slotPfn.slice(),
-      tables: this.tables.slice(),
+      tables: this.#tables.slice(),
       nextPfn: this.nextPfn,
       nextSlot: this.nextSlot,
       freeFrames: this.freeFrames.slice(),
@@ -133,7 +158,11 @@ export class PhysMem {
     this.data = copyInto(this.data, s.data);
     this.tableSlot = copyInto(this.tableSlot, s.tableSlot);
     this.slotPfn = copyInto(this.slotPfn, s.slotPfn);
-    this.tables = copyInto(this.tables, s.tables);
+    const t = copyInto(this.#tables, s.tables);
+    if (t !== this.#tables) {
+      this.#tables = t;
+      this.#grant(t);
+    }
     this.nextPfn = s.nextPfn;
     this.nextSlot = s.nextSlot;
     this.freeFrames = s.freeFrames.slice();
@@ -148,7 +177,7 @@ export class PhysMem {
       this.data.byteLength +
       this.tableSlot.byteLength +
       this.slotPfn.byteLength +
-      this.tables.byteLength
+      this.#tables.byteLength
     );
   }
 }

@@ -9,11 +9,16 @@
 //   stale-writable-tlb   a write completed, or a writable TLB entry survived, after the syscall that
 //                        removed write permission returned
 //   data-loss            a page's contents vanished or changed behind the program's back
+//   unexpected-change    a syscall changed a page-table entry it had no business changing: any
+//                        entry of any of the mm's page tables outside its range (beyond the A/D
+//                        updates of the hardware and aging), or the frame of an entry in its range
 import type { Kernel } from "../kernel/kernel.js";
 import { vm_get_page_prot } from "../kernel/pgprot.js";
 import { VM_WRITE } from "../kernel/vma.js";
 import type { Machine } from "../machine/machine.js";
 import {
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
   _PAGE_NX,
   _PAGE_PRESENT,
   _PAGE_PROTNONE,
@@ -25,6 +30,7 @@ import {
   pte_present,
   type pte_t,
   pte_young,
+  pteClearLow,
   pteDescribe,
 } from "../machine/pte.js";
 import { TLB_RW } from "../machine/tlb.js";
@@ -36,6 +42,7 @@ export const PROPERTIES = [
   "transaction-contract",
   "stale-writable-tlb",
   "data-loss",
+  "unexpected-change",
 ] as const;
 export type PropertyName = (typeof PROPERTIES)[number];
 
@@ -57,6 +64,7 @@ export interface OracleState {
   readonly written: Uint8Array;
   readonly accessed: Uint8Array;
   readonly writableAtReturn: Uint8Array;
+  readonly removed: Uint8Array;
 }
 
 export class Oracle {
@@ -70,6 +78,12 @@ export class Oracle {
   accessed: Uint8Array;
   /** Writable according to the VMAs at the last syscall return. */
   writableAtReturn: Uint8Array;
+  /**
+   * Unmapped by a syscall (its entry zapped) and not mapped afresh since: accesses that still
+   * complete go through a TLB entry not yet flushed to memory the program gave up. Linux frees
+   * the page only after the flush, so they are harmless and carry no expectation (not data loss).
+   */
+  removed: Uint8Array;
   readonly violations: Violation[] = [];
   /** Step counter, advanced by the simulation. */
   step = 0;
@@ -90,6 +104,7 @@ export class Oracle {
     this.written = new Uint8Array(n);
     this.accessed = new Uint8Array(n);
     this.writableAtReturn = new Uint8Array(n);
+    this.removed = new Uint8Array(n);
   }
 
   /** A copy of the oracle's knowledge (no violation may be recorded yet), and a return to one. */
@@ -100,6 +115,7 @@ export class Oracle {
       written: this.written.slice(),
       accessed: this.accessed.slice(),
       writableAtReturn: this.writableAtReturn.slice(),
+      removed: this.removed.slice(),
     };
   }
   restore(s: OracleState): void {
@@ -107,6 +123,7 @@ export class Oracle {
     this.written.set(s.written);
     this.accessed.set(s.accessed);
     this.writableAtReturn.set(s.writableAtReturn);
+    this.removed.set(s.removed);
     this.violations.length = 0;
     this.step = 0;
   }
@@ -129,6 +146,19 @@ export class Oracle {
   access(cpu: number, addr: number, write: boolean, value: number): void {
     const i = this.indexOf(addr);
     if (i < 0) return;
+    if (this.removed[i] === 1) {
+      // Memory being (or already) unmapped, reached through a TLB entry the flush has not yet
+      // removed: the program gave the page up; a write there expects nothing to survive. (A
+      // write after the syscall returned is stale-writable-tlb, reported at the return.)
+      if (write && this.writableAtReturn[i] === 0)
+        this.report({
+          property: "stale-writable-tlb",
+          addr: this.pages[i],
+          cpu,
+          message: `CPU${cpu} completed a write to 0x${this.pages[i].toString(16)} after the syscall unmapping it returned`,
+        });
+      return;
+    }
     this.accessed[i] = 1;
     if (write) {
       if (this.writableAtReturn[i] === 0 && !this.vmaWritable(addr))
@@ -160,6 +190,7 @@ export class Oracle {
   newPage(cpu: number, addr: number, pfn: number, zero: boolean): void {
     const i = this.indexOf(addr);
     if (i < 0) return;
+    this.removed[i] = 0;
     const content = this.machine.mem.data[pfn];
     if (this.expected[i] !== content)
       this.report({
@@ -184,6 +215,7 @@ export class Oracle {
     this.expected[i] = 0;
     this.written[i] = 0;
     this.accessed[i] = 0;
+    this.removed[i] = 1;
   }
 
   private vmaWritable(addr: number): boolean {
@@ -212,6 +244,62 @@ export class Oracle {
           cpu: c.id,
           message: `${name} on CPU${cpu} returned while CPU${c.id}'s TLB still maps 0x${this.pages[i].toString(16)} writable`,
         });
+      }
+    }
+  }
+
+  // ---- unexpected-change: every entry of every PTE table, across a syscall holding mmap_lock
+
+  private scope: { call: string; start: number; end: number } | null = null;
+  private snapSlots: number[] = [];
+  private snap = new Float64Array(0);
+
+  /**
+   * The syscall thread took mmap_lock for write to run `call` on [start, end): from here to the
+   * unlock no fault can run, so only the syscall and the hardware (A/D) may change entries.
+   */
+  beginSyscall(call: string, start: number, end: number): void {
+    this.scope = { call, start, end };
+    this.snapSlots = this.kernel.leafTableSlots();
+    const n = this.snapSlots.length * 512;
+    if (this.snap.length !== n) this.snap = new Float64Array(n);
+    const m = this.machine;
+    for (let t = 0; t < this.snapSlots.length; t++)
+      for (let j = 0; j < 512; j++) this.snap[t * 512 + j] = m.peekPte(this.snapSlots[t] * 512 + j);
+  }
+
+  /** mmap_lock released: compare every entry with the snapshot. */
+  endSyscall(cpu: number): void {
+    const sc = this.scope;
+    if (sc === null) return;
+    this.scope = null;
+    const m = this.machine;
+    const AD = _PAGE_ACCESSED | _PAGE_DIRTY;
+    for (let t = 0; t < this.snapSlots.length; t++) {
+      const slot = this.snapSlots[t];
+      for (let j = 0; j < 512; j++) {
+        const p = slot * 512 + j;
+        const before = this.snap[t * 512 + j] as pte_t;
+        const after = m.peekPte(p);
+        if (before === after) continue;
+        const addr = this.kernel.addrOfPtep(p);
+        const inRange = addr >= sc.start && addr < sc.end;
+        let why = "";
+        if (!inRange) {
+          // Outside the range: the MMU sets A and D, aging clears A; nothing else may change.
+          if (pteClearLow(before, AD) !== pteClearLow(after, AD) || (before & ~after & _PAGE_DIRTY) !== 0)
+            why = "outside the range it was asked to change";
+        } else if (sc.call === "munmap") {
+          if (!pte_none(after)) why = "in the range it unmapped, but left mapped";
+        } else if (pte_none(before) !== pte_none(after) || pte_pfn(before) !== pte_pfn(after))
+          why = "in its range, but to another frame or presence (a protection change keeps both)";
+        if (why !== "")
+          this.report({
+            property: "unexpected-change",
+            addr,
+            cpu,
+            message: `${sc.call} changed the entry for 0x${addr.toString(16)} ${why}: ${pteDescribe(before)} -> ${pteDescribe(after)}`,
+          });
       }
     }
   }

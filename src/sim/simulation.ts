@@ -148,6 +148,8 @@ export class Simulation {
   };
   readonly events: TraceEvent[] | null;
   readonly syscalls: SyscallRecord[] = [];
+  /** The scenario syscall running on CPU 0 (for the unexpected-change property), or null. */
+  private current: { call: string; start: number; end: number } | null = null;
   /** Set when a run must stop (contract breach, machine check). */
   aborted = false;
   /** Events logged so far (the timeline keeps only the last MAX_EVENTS of them). */
@@ -197,6 +199,11 @@ export class Simulation {
     this.kernel.observer = {
       newPage: (cpu, addr, pfn, zero) => oracle.newPage(cpu, addr, pfn, zero),
       zapped: (cpu, addr, old) => oracle.zapped(cpu, addr, old),
+      mmapWrite: (cpu, taken) => {
+        const sc = this.current;
+        if (taken && sc !== null) oracle.beginSyscall(sc.call, sc.start, sc.end);
+        else if (!taken) oracle.endSyscall(cpu);
+      },
       syscallReturn: (cpu, name) => {
         if (this.events !== null) this.log(cpu, "kernel", `${name} returns`, -1);
         oracle.syscallReturn(cpu, name);
@@ -376,10 +383,16 @@ export class Simulation {
         -1,
       );
     const k = this.kernel;
-    const ret =
-      sc.call === "mprotect"
-        ? k.sys_mprotect(0, addr, pages * 4096, parseProt(sc.prot!))
-        : k.sys_munmap(0, addr, pages * 4096);
+    this.current = { call: sc.call, start: addr, end: addr + pages * 4096 };
+    let ret: number;
+    try {
+      ret =
+        sc.call === "mprotect"
+          ? k.sys_mprotect(0, addr, pages * 4096, parseProt(sc.prot!))
+          : k.sys_munmap(0, addr, pages * 4096);
+    } finally {
+      this.current = null;
+    }
     this.syscalls.push({
       call: sc.call,
       addr,
@@ -499,7 +512,7 @@ export class Simulation {
         v,
         v === 0 ? 0 : mem.data[pte_pfn(v)],
         o.expected[i],
-        o.written[i] | (o.accessed[i] << 1) | (o.writableAtReturn[i] << 2),
+        o.written[i] | (o.accessed[i] << 1) | (o.writableAtReturn[i] << 2) | (o.removed[i] << 3),
       );
       for (const c of this.machine.cpus) {
         const j = c.tlb.lookup(a / 4096);

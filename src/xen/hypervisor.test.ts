@@ -42,8 +42,8 @@ function setup(features?: { mmu_pt_update_preserve_ad?: boolean }) {
   const table = m.mem.allocTable();
   const data = m.mem.allocFrame(FRAME_DATA);
   const p: ptep_t = m.mem.ptep(table, 0);
-  m.mem.tables[p] = pfn_pte(data, USER_RW);
-  const get = () => m.mem.tables[p] as pte_t;
+  m.pteWrite(1, p, pfn_pte(data, USER_RW));
+  const get = () => m.peekPte(p);
   const ctr = (name: string) => (m.ledger.totals() as Record<string, number>)[name] ?? 0;
   return { m, hv, p, data, table, get, ctr };
 }
@@ -62,7 +62,7 @@ function before(m: Machine, kind: number, hw: () => void): void {
 
 /** What the MMU does when it sets bits: a locked OR into the entry. */
 function hwSet(m: Machine, p: ptep_t, bits: number): void {
-  m.mem.tables[p] = pteSetLow(m.mem.tables[p] as pte_t, bits);
+  m.pteWrite(1, p, pteSetLow(m.peekPte(p), bits));
 }
 
 describe("mod_l1_entry paths", () => {
@@ -135,7 +135,7 @@ describe("HYPERVISOR_mmu_update", () => {
     const { m, hv, p, get } = setup();
     const nv = pteSetLow(get(), _PAGE_GLOBAL);
     before(m, STEP.PTE_CMPXCHG, () => {
-      m.mem.tables[p] = pteClearLow(get(), _PAGE_RW); // a rogue software writer
+      m.pteWrite(1, p, pteClearLow(get(), _PAGE_RW)); // a rogue software writer
     });
     assert.throws(
       () => hv.mmu_update([{ ptr: hv.maddrOf(p) + MMU_PT_UPDATE_PRESERVE_AD, val: nv }]),

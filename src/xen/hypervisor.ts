@@ -157,11 +157,12 @@ export function isFastPath(old: pte_t, nw: pte_t): boolean {
 }
 
 export class Hypervisor {
-  readonly machine: Machine;
+  /** Private: backends reach the hypervisor's calls, never the machine through it. */
+  readonly #m: Machine;
   private readonly feat = new Uint8Array(32);
 
   constructor(machine: Machine, opts: HypervisorOptions = {}) {
-    this.machine = machine;
+    this.#m = machine;
     this.feat[XENFEAT_mmu_pt_update_preserve_ad] = 1;
     this.feat[XENFEAT_pae_pgdir_above_4gb] = 1;
     for (const [k, on] of Object.entries(opts.features ?? {})) {
@@ -180,12 +181,12 @@ export class Hypervisor {
 
   /** Machine address of a PTE slot (what a guest puts in mmu_update.ptr). */
   maddrOf(ptep: ptep_t): number {
-    return this.machine.mem.ptepPhysAddr(ptep);
+    return this.#m.mem.ptepPhysAddr(ptep);
   }
 
   /** The PTE slot at machine address `maddr`, or -1 if it is not inside a page table. */
   ptepOfMaddr(maddr: number): ptep_t {
-    const mem = this.machine.mem;
+    const mem = this.#m.mem;
     if (!Number.isInteger(maddr) || maddr < 0 || maddr % 8 !== 0) return -1;
     const mfn = Math.floor(maddr / 4096);
     if (mfn >= mem.kind.length || mem.kind[mfn] !== FRAME_TABLE) return -1;
@@ -194,7 +195,7 @@ export class Hypervisor {
 
   /** Is the frame holding `ptep` a pinned (guest read-only) page table? */
   isPinned(ptep: ptep_t): boolean {
-    const mem = this.machine.mem;
+    const mem = this.#m.mem;
     return mem.kind[mem.slotPfn[(ptep / PTRS_PER_TABLE) | 0]] === FRAME_TABLE;
   }
 
@@ -202,7 +203,7 @@ export class Hypervisor {
 
   /** A guest plain store to a pinned table: trapped, validated, written. Loses concurrent A/D. */
   trapStore(ptep: ptep_t, v: pte_t): void {
-    const m = this.machine;
+    const m = this.#m;
     const cpu = m.current;
     m.ledger.add(cpu, CTR.trap_pt_write);
     const old = m.pteRead(cpu, ptep); // the emulator reads the entry it replaces
@@ -215,7 +216,7 @@ export class Hypervisor {
    * changed under the emulator (an A/D update) the guest re-executes the xchg and traps again.
    */
   trapXchg(ptep: ptep_t, v: pte_t): pte_t {
-    const m = this.machine;
+    const m = this.#m;
     const cpu = m.current;
     for (;;) {
       m.ledger.add(cpu, CTR.trap_pt_xchg);
@@ -227,7 +228,7 @@ export class Hypervisor {
 
   /** A guest cmpxchg (or locked bit operation) on a pinned table: trapped, emulated atomically. */
   trapCmpxchg(ptep: ptep_t, expect: pte_t, v: pte_t): pte_t {
-    const m = this.machine;
+    const m = this.#m;
     const cpu = m.current;
     m.ledger.add(cpu, CTR.trap_pt_xchg);
     this.validateTrap(ptep, expect, v);
@@ -269,7 +270,7 @@ export class Hypervisor {
    */
   multicall(entries: readonly MulticallEntry[], n = entries.length): number {
     const cpu = this.enter();
-    this.machine.ledger.add(cpu, CTR.multicall);
+    this.#m.ledger.add(cpu, CTR.multicall);
     for (let i = 0; i < n; i++) {
       const e = entries[i];
       if (e.op === __HYPERVISOR_mmu_update) e.result = this.doMmuUpdate(cpu, e.reqs, e.start, e.count);
@@ -282,7 +283,7 @@ export class Hypervisor {
 
   /** Hypervisor entry: a scheduling point and one `hypercall`. Returns the calling vCPU. */
   private enter(): number {
-    const m = this.machine;
+    const m = this.#m;
     const cpu = m.current;
     m.step(cpu, STEP.HYPERCALL, -1);
     m.ledger.add(cpu, CTR.hypercall);
@@ -308,7 +309,7 @@ export class Hypervisor {
 
   /** mod_l1_entry + update_intpte. */
   private modL1Entry(cpu: number, ptep: ptep_t, maddr: number, nl1e: pte_t, preserveAd: boolean): number {
-    const m = this.machine;
+    const m = this.#m;
     const ledger = m.ledger;
     ledger.add(cpu, CTR.mmu_update);
     let old = m.pteRead(cpu, ptep); // ol1e = l1e_read_atomic(pl1e)
@@ -343,7 +344,7 @@ export class Hypervisor {
   /** get_page_from_l1e, reduced: a present entry must map guest memory, a page table only read-only. */
   private checkL1e(v: pte_t): number {
     if ((v & _PAGE_PRESENT) === 0) return 0;
-    const mem = this.machine.mem;
+    const mem = this.#m.mem;
     const pfn = pte_pfn(v);
     if (pfn >= mem.kind.length) return EINVAL;
     const k = mem.kind[pfn];
@@ -354,7 +355,7 @@ export class Hypervisor {
 
   /** do_mmuext_op for the TLB commands. */
   private doMmuext(cpu: number, op: MmuextOp): number {
-    const m = this.machine;
+    const m = this.#m;
     m.ledger.add(cpu, CTR.mmuext_op);
     let targets: readonly number[];
     switch (op.cmd) {
