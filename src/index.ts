@@ -1,6 +1,14 @@
 // ptesim library API. Everything exported here is pure (no node: imports) and runs in a browser.
 
 export { cmpxchgBackend } from "./backends/cmpxchg.js";
+export {
+  BackendError,
+  DEFAULT_OPERATION_STEP_BUDGET,
+  type GuardOptions,
+  guardBackend,
+  isPteValue,
+  type UserCodeWatch,
+} from "./backends/guard.js";
 export { naiveBackend } from "./backends/naive.js";
 export { NativeMmuOps, nativeBackend } from "./backends/native.js";
 export { allBackends, backendNames, getBackend, registerBackend } from "./backends/registry.js";
@@ -13,7 +21,15 @@ export {
   check,
   replayPath,
 } from "./check/explore.js";
-export { decodeReplay, encodeReplay, ReplayDecider } from "./check/replay.js";
+export {
+  decodeReplay,
+  encodeReplay,
+  MAX_REPLAY_DECISIONS,
+  MAX_REPLAY_TOKEN_CHARS,
+  ReplayDecider,
+  type ReplayStamp,
+  replayStamp,
+} from "./check/replay.js";
 export { CONTRACT_RULES, type ContractRule, ContractViolation } from "./kernel/contract.js";
 export * as errno from "./kernel/errno.js";
 export {

@@ -300,7 +300,7 @@ programs:
         ctx.write(ptep, pteClearLow(pte, _PAGE_RW));
       },
     }));
-    const r = check(scenarioFile("scenarios/suite/transitions-private.yaml"), b);
+    const r = check(scenarioFile("scenarios/transitions/private.yaml"), b);
     assert.equal(r.verdict, "violated");
   });
   it("the shipped suite and the built-in check scenario cover every protection transition, private and shared", () => {
@@ -310,7 +310,7 @@ programs:
       for (const a of prots)
         for (const b of prots) if (a !== b) want.add(`${shared ? "shared" : "private"} ${a}->${b}`);
     const seen = new Set<string>();
-    const files = ["suite", "mutants", "litmus"].flatMap((d) =>
+    const files = ["suite", "mutants", "litmus", "transitions"].flatMap((d) =>
       readdirSync(join(ROOT, "scenarios", d))
         .filter((f) => f.endsWith(".yaml"))
         .map((f) => `scenarios/${d}/${f}`),
