@@ -1,7 +1,7 @@
 // The command line as a user meets it: exit codes, messages, no stack traces.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -270,5 +270,35 @@ describe("ptesim run and check", () => {
   });
   it("bench costs --out wants an .svg path", () => {
     assert.equal(ptesim("bench", "costs", "--out", join(dir, "x.txt")).code, 2);
+  });
+});
+
+describe("the README stays true to the CLI", () => {
+  const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8");
+  it("lists every command and option that help prints", () => {
+    const help = ptesim("help").out;
+    const list = help.slice(help.indexOf("Commands:"), help.indexOf("\n\n", help.indexOf("Commands:")));
+    const commands = [...list.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]);
+    assert.ok(commands.length >= 7, help);
+    for (const c of commands) {
+      const words = c === "bench" ? ["bench", "costs"] : [c];
+      assert.match(
+        readme,
+        new RegExp(`^${words.join(" ")} `, "m"),
+        `README lacks the command ${words.join(" ")}`,
+      );
+      if (c === "help") continue;
+      for (const m of ptesim("help", ...words).out.matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm))
+        assert.ok(readme.includes(m[1]), `README lacks ${words.join(" ")} ${m[1]}`);
+    }
+  });
+  it("documents every exit code help names", () => {
+    const codes = [...ptesim("help").out.matchAll(/^ {2}(\d+) {2,}/gm)].map((m) => m[1]);
+    assert.deepEqual(codes, ["0", "1", "2", "3", "4", "5", "130"]);
+    for (const c of codes) assert.match(readme, new RegExp(`^\\| ${c} \\|`, "m"), `exit code ${c}`);
+  });
+  it("names every published JSON schema", () => {
+    for (const f of readdirSync(fileURLToPath(new URL("../../schemas/", import.meta.url))))
+      assert.ok(readme.includes(`schemas/${f}`), f);
   });
 });

@@ -23,15 +23,20 @@ const backendOpt = (help: string) => opt("--backend <name|path>", help);
 export const PROGRAM: ProgramInfo = {
   name: "ptesim",
   summary: "Simulate, check and cost page-table update protocols.",
-  epilogue: `A scenario is a YAML file, or builtin:default (what run uses without one) or builtin:check
-(what check uses without one). Results go to stdout, progress and errors to stderr.
+  epilogue: `A scenario is a YAML file, - (standard input), or builtin:default (what run uses without one)
+or builtin:check (what check uses without one). Results go to stdout; progress and errors to
+stderr. Colour on a terminal (NO_COLOR=1 turns it off, FORCE_COLOR=1 on). Ctrl-C stops a long
+command, which prints what it has done so far.
 
 exit codes:
-  0  no property violated (check: verified; replay: every outcome matched)
-  1  a property was violated (replay: an outcome diverged from the recording)
-  2  bad usage or input: unknown command or option, invalid scenario, unreadable file, unknown backend
-  3  internal error (a bug in ptesim; the message says how to report it)
-  4  check stopped at --max-executions / --max-seconds before deciding`,
+  0    no property violated (check: verified; replay: every outcome matched)
+  1    a property was violated (replay: an outcome diverged from the recording)
+  2    bad usage or input: unknown command or option, invalid scenario, unreadable file,
+       unknown backend, a backend module that fails
+  3    internal error (a bug in ptesim; the message says how to report it)
+  4    check stopped at --max-executions, --max-seconds or --max-memory before deciding
+  5    the output could not be written (stdout closed: EPIPE, or its disk full: ENOSPC)
+  130  stopped by Ctrl-C (SIGINT) after printing what was done`,
 };
 
 export const COMMANDS: CommandSpec[] = [
