@@ -13,7 +13,13 @@
 import type { BackendModule } from "../kernel/pvops.js";
 import type { PropertyName, Violation } from "../sim/oracle.js";
 import type { Scenario } from "../sim/scenario.js";
-import { type Decider, type RunResult, Simulation, type TraceEvent } from "../sim/simulation.js";
+import {
+  type Decider,
+  type RunResult,
+  Simulation,
+  StepBudgetExceeded,
+  type TraceEvent,
+} from "../sim/simulation.js";
 import { encodeReplay, ReplayDecider } from "./replay.js";
 
 export type CheckMode = "reduced" | "exhaustive";
@@ -43,6 +49,11 @@ export interface CheckOptions {
    */
   maxMemoryBytes?: number;
   memoryUsed?: () => number;
+  /**
+   * Steps one execution may take (default 1,000,000, far beyond any scenario the checker can
+   * finish): past it the search ends "incomplete" (reason "max-steps"), never in a hang.
+   */
+  maxStepsPerExecution?: number;
 }
 
 export interface CheckProgress {
@@ -88,7 +99,7 @@ export type CheckResult =
   | ({ verdict: "violated"; counterexample: Counterexample } & CheckStats)
   | ({
       verdict: "incomplete";
-      reason: "max-executions" | "max-seconds" | "max-memory" | "interrupted";
+      reason: "max-executions" | "max-seconds" | "max-memory" | "max-steps" | "interrupted";
     } & CheckStats);
 
 /** Thrown inside an execution to cut it at an already visited state. */
@@ -127,13 +138,17 @@ class DfsDecider implements Decider {
   }
 }
 
+/** Default per-execution step budget of the checker. */
+export const DEFAULT_MAX_STEPS_PER_EXECUTION = 1_000_000;
+
 function newSimulation(
   scenario: Scenario,
   backend: BackendModule,
   trace: boolean,
   record: boolean,
+  maxSteps = DEFAULT_MAX_STEPS_PER_EXECUTION,
 ): Simulation {
-  const sim = new Simulation(scenario, backend, { trace, recordKernelReads: record });
+  const sim = new Simulation(scenario, backend, { trace, recordKernelReads: record, maxSteps });
   sim.populate();
   sim.setPrograms(noRng);
   return sim;
@@ -186,7 +201,8 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
   const every = opts.progressEveryMs ?? 1000;
   let lastProgress = t0;
   // One simulation, set up once and restored before each execution (cheaper than rebuilding).
-  const sim = newSimulation(scenario, backend, false, visited !== null);
+  const maxSteps = opts.maxStepsPerExecution ?? DEFAULT_MAX_STEPS_PER_EXECUTION;
+  const sim = newSimulation(scenario, backend, false, visited !== null, maxSteps);
   const initial = opts.rebuild === true ? null : sim.save();
   for (;;) {
     if (opts.maxExecutions !== undefined && stats.executions >= opts.maxExecutions)
@@ -208,13 +224,15 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
       opts.onProgress({ executions: stats.executions, states: stats.states, elapsedMs: t - t0 });
     }
     stats.executions++;
-    const run = initial === null ? newSimulation(scenario, backend, false, visited !== null) : sim;
+    const run = initial === null ? newSimulation(scenario, backend, false, visited !== null, maxSteps) : sim;
     if (initial !== null) sim.restore(initial);
     const decider = new DfsDecider(frames, run, visited, stats);
     let result: RunResult | null = null;
     try {
       result = run.execute(decider);
     } catch (e) {
+      if (e instanceof StepBudgetExceeded)
+        return { verdict: "incomplete", reason: "max-steps", ...finish(stats, now, t0) };
       if (!(e instanceof Cut)) throw e;
     }
     if (result !== null) {

@@ -360,6 +360,31 @@ programs:
   });
 });
 
+describe("bounded executions", () => {
+  it("an execution past the per-execution step budget ends the search INCOMPLETE (max-steps)", () => {
+    const r = check(scenarioFile("scenarios/mutants/protocol.yaml"), nativeBackend, {
+      maxStepsPerExecution: 5,
+    });
+    assert.equal(r.verdict, "incomplete");
+    if (r.verdict === "incomplete") assert.equal(r.reason, "max-steps");
+  });
+  it("the memory bound ends the search INCOMPLETE (max-memory), with the probe injected", () => {
+    const r = check(scenarioFile("scenarios/suite/c2p4.yaml"), nativeBackend, {
+      maxMemoryBytes: 1,
+      memoryUsed: () => 2,
+    });
+    assert.equal(r.verdict, "incomplete");
+    if (r.verdict === "incomplete") assert.equal(r.reason, "max-memory");
+  });
+  it("results count distinct final states in both modes", () => {
+    const s = scenarioFile("scenarios/suite/c2p2.yaml");
+    const a = check(s, nativeBackend, { mode: "reduced" });
+    const b = check(s, nativeBackend, { mode: "exhaustive" });
+    assert.ok(a.distinctFinalStates > 0);
+    assert.equal(a.distinctFinalStates, b.distinctFinalStates);
+  });
+});
+
 describe("one change_pte_range: the in-line transaction behaves exactly like the wrappers", () => {
   const PROTS = [
     0,

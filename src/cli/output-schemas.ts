@@ -97,7 +97,7 @@ export const CheckJson = z
     z.object({
       ...checkBase,
       verdict: z.literal("incomplete"),
-      reason: z.enum(["max-executions", "max-seconds", "max-memory", "interrupted"]),
+      reason: z.enum(["max-executions", "max-seconds", "max-memory", "max-steps", "interrupted"]),
     }),
     z.object({
       ...checkBase,

@@ -287,7 +287,12 @@ export function printCheck(o: CheckOutcome, io: Reporter): void {
     return;
   }
   if (r.verdict === "incomplete") {
-    const why = r.reason === "interrupted" ? "interrupted (Ctrl-C)" : `stopped at --${r.reason}`;
+    const why =
+      r.reason === "interrupted"
+        ? "interrupted (Ctrl-C)"
+        : r.reason === "max-steps"
+          ? "stopped at the per-execution step budget (1,000,000 steps)"
+          : `stopped at --${r.reason}`;
     io.out(
       `${c.bold(c.yellow("INCOMPLETE:"))} ${why} before exploring every interleaving; nothing violated so far, nothing verified`,
     );

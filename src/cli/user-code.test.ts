@@ -80,6 +80,12 @@ describe("user backends: mistakes are the user's (exit 2, module, operation, pro
       want: /commit did not return within (10000 steps|1\.5 s)/,
     },
     { name: "young", op: "ptep_test_and_clear_young", body: "return 1;", want: /returned 1, not a boolean/ },
+    {
+      name: "corrupts-vma",
+      op: "ptep_modify_prot_start",
+      body: "args[0].flags = 0; return ctx.read(args[2]);",
+      want: /start threw: TypeError: Cannot assign to read only property 'flags'/,
+    },
   ];
   for (const c of cases)
     for (const cmd of ["check", "run"])

@@ -120,7 +120,17 @@ const enum UserState {
   Faulted = 1,
 }
 
+/** A run went past its step budget (SimulationOptions.maxSteps). */
+export class StepBudgetExceeded extends Error {
+  constructor(readonly steps: number) {
+    super(`the execution took more than ${steps} steps`);
+    this.name = "StepBudgetExceeded";
+  }
+}
+
 export interface SimulationOptions {
+  /** Stop an execution (StepBudgetExceeded) after this many steps (default: no bound). */
+  maxSteps?: number;
   /** Record a timeline (default true). */
   trace?: boolean;
   /** Record what the syscall thread reads (the checker's state keys need it). */
@@ -150,6 +160,8 @@ export class Simulation {
   readonly syscalls: SyscallRecord[] = [];
   /** The scenario syscall running on CPU 0 (for the unexpected-change property), or null. */
   private current: { call: string; start: number; end: number } | null = null;
+  /** The per-execution step budget. */
+  readonly maxSteps: number;
   /** Set when a run must stop (contract breach, machine check). */
   aborted = false;
   /** Events logged so far (the timeline keeps only the last MAX_EVENTS of them). */
@@ -184,6 +196,7 @@ export class Simulation {
     this.faultErr = new Int32Array(n);
     this.events = opts.trace === false ? null : [];
     this.kernelReads = opts.recordKernelReads === true ? [] : null;
+    this.maxSteps = opts.maxSteps ?? Number.POSITIVE_INFINITY;
     // Map the regions (CPU 0, no scheduler yet).
     const pages: number[] = [];
     for (const r of scenario.regions) {
@@ -673,6 +686,7 @@ class DecisionHook implements StepHook {
     sim.stats.steps++;
     sim.stats.kernelSteps++;
     sim.oracle.step = sim.stats.steps;
+    if (sim.stats.steps > sim.maxSteps) throw new StepBudgetExceeded(sim.maxSteps);
     if (this.depth > 0 || sim.aborted) return;
     this.depth++;
     try {
