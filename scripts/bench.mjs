@@ -4,7 +4,8 @@
 //      per PTE measured in the same run by a small C program (bench/real-mprotect.c), and the ratio.
 //   2. The checker against SPIN on the suite scenarios/suite/*.yaml (skipped, with the install
 //      command, when `spin` is not installed).
-//   3. The cost model: cycles per PTE on every backend (`ptesim bench costs`).
+//   3. The cost model: cycles per PTE on every backend, and the native model beside the real
+//      kernel measured in the same run (`ptesim bench costs`).
 // Options: --pages N --reps R (section 1), --only mprotect|checker|costs.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -83,6 +84,8 @@ if (only === undefined || only === "checker") {
 }
 
 if (only === undefined || only === "costs") {
-  console.log("\n== cost model: cycles per PTE by backend (default cost table, src/sim/costs.ts)");
+  console.log(
+    "\n== cost model: cycles per PTE by backend (default cost table, src/sim/costs.ts), native vs real kernel",
+  );
   process.stdout.write(node(["dist/cli/main.js", "bench", "costs"]));
 }

@@ -3,15 +3,22 @@
 // (commands.ts, replay-command.ts, costs.ts), prints the result (report.ts) and returns the exit
 // code. To add a command, add an entry to COMMANDS; to add an option, add an `opt(...)` line.
 import { allBackends } from "../backends/registry.js";
-import { POPULATE_POLICIES } from "../strace/replay.js";
+import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
+import {
+  benchCostsCommand,
+  calibrateCommand,
+  parsePagesList,
+  printBenchCosts,
+  printCalibrate,
+  readCostTable,
+} from "./calibrate-command.js";
 import { checkCommand, demoCommand, runCommand } from "./commands.js";
-import { benchCosts, formatCostsTable, renderCostsSvg } from "./costs.js";
+import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { checkOutputPath, writeFileAtomic } from "./files.js";
-import { CostsJson } from "./output-schemas.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
-import { costsDocument, printBackends, printCheck, printDemo, printRun, rate } from "./report.js";
+import { printBackends, printCheck, printDemo, printRun, rate } from "./report.js";
 import { DEFAULT_MAX_MEMORY_MB } from "./supervise.js";
 
 const SCENARIO_ARG = {
@@ -19,6 +26,8 @@ const SCENARIO_ARG = {
   help: "a YAML scenario file, - for standard input, or builtin:default or builtin:check",
 };
 const backendOpt = (help: string) => opt("--backend <name|path>", help);
+const costsOpt = opt("--costs <file>", "cycle weights from a cost table file (from 'ptesim calibrate')");
+const pagesOpt = (help: string) => opt("--pages <n,n,...>", help, { parse: (v) => parsePagesList(v) });
 
 export const PROGRAM: ProgramInfo = {
   name: "ptesim",
@@ -32,7 +41,8 @@ exit codes:
   0    no property violated (check: verified; replay: every outcome matched)
   1    a property was violated (replay: an outcome diverged from the recording)
   2    bad usage or input: unknown command or option, invalid scenario, unreadable file,
-       unknown backend, a backend module that fails
+       unknown backend, a backend module that fails, an invalid --costs file;
+       calibrate: no C compiler, or a probe of the kernel failed
   3    internal error (a bug in ptesim; the message says how to report it)
   4    check stopped at --max-executions, --max-seconds or --max-memory before deciding
   5    the output could not be written (stdout closed: EPIPE, or its disk full: ENOSPC)
@@ -143,15 +153,35 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "replay",
-    summary: "replay a real program's memory syscalls (strace -f -e trace=memory -o LOG program)",
+    summary:
+      "replay a real program's memory syscalls (strace -f -y -e trace=memory,process,desc -o LOG program)",
     args: [{ name: "<log>", help: "the strace log, or - for standard input" }],
     options: [
       backendOpt("one backend (default: every built-in one)"),
-      opt("--populate <policy>", "how pages get touched", {
-        choices: POPULATE_POLICIES,
-        default: ["touch", "touch"],
-      }),
+      opt(
+        "--populate <policy>",
+        `which pages get accessed (default ${DEFAULT_POPULATE}; evidence when the log has page-fault lines)`,
+        { choices: POPULATE_POLICIES },
+      ),
       opt("--maps", "print the final VMA list in /proc/PID/maps format"),
+      opt(
+        "--mmap-min-addr <bytes>",
+        "vm.mmap_min_addr of the recording machine (default 65536, or lower as the log shows)",
+        {
+          parse: intArg(0, 2 ** 32),
+        },
+      ),
+      opt("--max-map-count <n>", "vm.max_map_count of the recording machine (default 65530)", {
+        parse: intArg(1, 2 ** 31 - 1),
+      }),
+      opt(
+        "--unmodelled-vmas <n>",
+        "VMAs a program has before its first recorded call (default 12; revised at the limit)",
+        {
+          parse: intArg(0, 1_000_000),
+        },
+      ),
+      costsOpt,
     ],
     json: true,
     progress: true,
@@ -160,17 +190,21 @@ export const COMMANDS: CommandSpec[] = [
       const r = await replayCommand({
         file: file!,
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
-        populate: o.populate as string,
+        ...(o.populate === undefined ? {} : { populate: o.populate as string }),
+        ...(o.mmapMinAddr === undefined ? {} : { mmapMinAddr: o.mmapMinAddr as number }),
+        ...(o.maxMapCount === undefined ? {} : { maxMapCount: o.maxMapCount as number }),
+        ...(o.unmodelledVmas === undefined ? {} : { unmodelledVmas: o.unmodelledVmas as number }),
         maps: o.maps === true,
-        onProgress: (b, i, n) => p.update(`replay: ${b} (${i + 1}/${n})`),
-        shouldStop: io.interrupted,
+        ...(o.costs === undefined ? {} : { costs: readCostTable(o.costs as string).costs }),
+        onProgress: (x) => {
+          p.update(
+            `replay: line ${x.line}${x.totalBytes > 0 ? ` (${Math.round((x.bytes * 100) / x.totalBytes)}%)` : ""}, ${x.records} calls, ${x.spaces} address spaces (${x.liveSpaces} live), ${(x.elapsedMs / 1000).toFixed(0)} s`,
+          );
+          if (io.interrupted()) throw new PtesimError("interrupted", `replay interrupted at line ${x.line}`);
+        },
       });
       p.done();
       printReplay(r, io, json);
-      if (r.interrupted !== undefined) {
-        io.err(io.ce.yellow(`ptesim: replay interrupted after ${r.interrupted}`));
-        return EXIT_INTERRUPTED;
-      }
       return replayExitCode(r);
     },
   },
@@ -180,8 +214,14 @@ export const COMMANDS: CommandSpec[] = [
     subcommands: [
       {
         name: "costs",
-        summary: "mprotect cost per PTE on every backend (traps, hypercalls, cycles)",
-        options: [opt("--out <file.svg>", "also write the chart")],
+        summary:
+          "mprotect cost per PTE on every backend, and the native model beside the real kernel (measured with cc)",
+        options: [
+          opt("--out <file.svg>", "also write the chart"),
+          costsOpt,
+          pagesOpt("sizes in pages (default: 1 to 262144)"),
+          opt("--no-kernel", "do not measure the real kernel"),
+        ],
         json: true,
         progress: true,
         run: (_args, o, { io, json }) => {
@@ -191,7 +231,10 @@ export const COMMANDS: CommandSpec[] = [
           if (out !== undefined) checkOutputPath(out);
           const p = io.progress();
           let done = 0;
-          const table = benchCosts({
+          const r = benchCostsCommand({
+            ...(o.costs === undefined ? {} : { costsFile: o.costs as string }),
+            ...(o.pages === undefined ? {} : { pages: o.pages as number[] }),
+            kernel: o.kernel !== false,
             onProgress: (w) => {
               p.update(`bench costs: ${++done} measured (${w})`);
               if (io.interrupted())
@@ -199,16 +242,34 @@ export const COMMANDS: CommandSpec[] = [
             },
           });
           p.done();
-          if (out !== undefined) writeFileAtomic(out, renderCostsSvg(table));
-          if (json) io.document(CostsJson, costsDocument(table));
-          else {
-            for (const l of formatCostsTable(table)) io.out(l);
-            if (out !== undefined) io.out(`chart written to ${out}`);
-          }
+          if (out !== undefined) writeFileAtomic(out, renderCostsSvg(r.table));
+          printBenchCosts(r, io, json);
+          if (out !== undefined && !json) io.out(`chart written to ${out}`);
           return EXIT_OK;
         },
       },
     ],
+  },
+  {
+    name: "calibrate",
+    summary: "measure this machine's kernel (C probes compiled with cc) and fit the native cost weights",
+    options: [
+      opt("--out <file.yaml>", "write the cost table (use it with --costs)"),
+      pagesOpt("mprotect sizes of the sweep (default: 1 to 262144)"),
+      opt("--quick", "fewer repetitions (seconds, less precise)"),
+    ],
+    json: true,
+    run: (_args, o, { io, json }) => {
+      const r = calibrateCommand({
+        ...(o.out === undefined ? {} : { out: o.out as string }),
+        ...(o.pages === undefined ? {} : { pages: o.pages as number[] }),
+        quick: o.quick === true,
+        write: writeFileAtomic,
+        onProgress: (w) => io.err(`  ${w}`),
+      });
+      printCalibrate(r, io, json);
+      return EXIT_OK;
+    },
   },
   {
     name: "backends",

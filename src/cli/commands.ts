@@ -36,6 +36,11 @@ export const BUILTIN_SCENARIOS: Record<string, () => Scenario> = {
   "builtin:check": defaultCheckScenario,
 };
 
+/** A user's input file (or "-", standard input) as text, at most MAX_SCENARIO_BYTES, else a PtesimError. */
+export function readInputFile(file: string, kind: "scenario" | "costs"): string {
+  return readInput(file, MAX_SCENARIO_BYTES, kind);
+}
+
 export function readScenario(file: string | undefined): ScenarioSource {
   if (file === undefined) return { scenario: defaultScenario(), file: null };
   const builtin = BUILTIN_SCENARIOS[file];

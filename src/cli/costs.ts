@@ -6,11 +6,10 @@
 import { naiveBackend } from "../backends/naive.js";
 import { nativeBackend } from "../backends/native.js";
 import { xenBackend, xenLegacyBackend } from "../backends/xen.js";
-import { Kernel, VM_FAULT_SIGSEGV } from "../kernel/kernel.js";
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../kernel/mman.js";
+import { mapRegion, populate } from "../calibrate/sim-probes.js";
+import { PROT_READ } from "../kernel/mman.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { CounterName } from "../machine/ledger.js";
-import { ACCESS_WRITE, Machine } from "../machine/machine.js";
 import { type CostOverrides, costTable, cycles } from "../sim/costs.js";
 
 export const DEFAULT_BENCH_PAGES: readonly number[] = [1, 8, 32, 33, 64, 512, 4096, 32768, 262144];
@@ -63,9 +62,6 @@ export interface CostsTable {
   legacyOverSeed: { pages: number; ratio: number } | null;
 }
 
-/** 4 GiB: 2 MiB aligned, so page tables are full and runs do not straddle tables needlessly. */
-const BASE = 0x100000000;
-
 /** Populate `pages` private anonymous pages (CPU 1 writes each), then mprotect them read-only. */
 function measure(
   backend: BackendModule,
@@ -74,25 +70,11 @@ function measure(
   backendOptions: Record<string, unknown>,
   table: Record<CounterName, number>,
 ): { counters: Partial<Record<CounterName, number>>; cycles: number; ptes: number } {
-  const maxFrames = Math.min(1 << 20, pages + Math.ceil(pages / 512) + 2048);
-  const m = new Machine({ cpus, maxFrames });
-  const k = new Kernel(m, backend, { backendOptions });
-  const len = pages * 4096;
-  const a = k.sys_mmap(0, BASE, len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE | MAP_FIXED);
-  if (a !== BASE) throw new Error(`bench: mmap of ${pages} pages failed (${a})`);
-  const user = cpus > 1 ? 1 : 0;
-  for (let i = 0; i < pages; i++) {
-    const addr = a + i * 4096;
-    let ok = false;
-    for (let t = 0; t < 4 && !ok; t++) {
-      ok = m.access(user, addr, ACCESS_WRITE, i + 1);
-      if (!ok && k.handle_mm_fault(user, addr, m.cpus[user].pfError) === VM_FAULT_SIGSEGV)
-        throw new Error("bench: populate faulted");
-    }
-    if (!ok) throw new Error("bench: populate keeps faulting");
-  }
+  const s = mapRegion(backend, pages, { cpus, backendOptions });
+  populate(s, pages, cpus > 1 ? 1 : 0);
+  const { machine: m, kernel: k } = s;
   m.ledger.reset();
-  const r = k.sys_mprotect(0, a, len, PROT_READ);
+  const r = k.sys_mprotect(0, s.addr, pages * 4096, PROT_READ);
   if (r !== 0) throw new Error(`bench: mprotect failed (${r})`);
   return { counters: m.ledger.totals(), cycles: cycles(m.ledger, table), ptes: k.lastMprotect.ptesChanged };
 }

@@ -13,6 +13,8 @@ export const EXIT_INTERRUPTED = 130;
 export type ErrorCode =
   | "usage" // bad command line
   | "scenario" // invalid scenario file
+  | "costs" // invalid cost table file (--costs)
+  | "probe" // a real-kernel probe could not be built or run (ptesim calibrate)
   | "io" // cannot read or write a file
   | "backend" // unknown backend or a backend module that does not load
   | "replay" // malformed replay token

@@ -1,8 +1,18 @@
 // The user's files: input from a path or "-" (standard input) with a size limit; output written
 // atomically. Errors name the file and the reason (never a stack trace).
-import { closeSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { PtesimError } from "./errors.js";
+import { type ErrorCode, PtesimError } from "./errors.js";
 
 /** The argument that means standard input. */
 export const STDIN = "-";
@@ -13,7 +23,7 @@ export const STDIN_LABEL = "<stdin>";
  * The text of `path` ("-": standard input, read to its end). Larger than `maxBytes`: a located
  * error (line 1, col 1) with code `tooBigCode`.
  */
-export function readInput(path: string, maxBytes: number, tooBigCode: "scenario" | "io" = "io"): string {
+export function readInput(path: string, maxBytes: number, tooBigCode: ErrorCode = "io"): string {
   const label = path === STDIN ? STDIN_LABEL : path;
   const tooBig = () => {
     const message = `larger than ${maxBytes} bytes, the limit for this input`;
@@ -111,4 +121,16 @@ export function writeFileAtomic(path: string, text: string): void {
     rmSync(tmp, { force: true });
     throw cannotWrite(path, e);
   }
+}
+
+/**
+ * Standard input saved to a temporary file (for readers that need a path or read twice), at most
+ * `maxBytes`; `cleanup` removes it.
+ */
+export function stdinToFile(maxBytes: number): { path: string; cleanup: () => void } {
+  const text = readInput(STDIN, maxBytes);
+  const dir = mkdtempSync(join(tmpdir(), "ptesim-stdin-"));
+  const path = join(dir, "stdin");
+  writeFileSync(path, text);
+  return { path, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

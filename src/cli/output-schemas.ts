@@ -136,8 +136,19 @@ const costsTable = {
 };
 
 export const CostsJson = z
-  .object({ schema: z.literal("ptesim.costs/1"), ...costsTable })
-  .meta({ title: "ptesim bench costs --json", description: "mprotect cost per PTE on each backend" });
+  .looseObject({
+    schema: z.literal("ptesim.bench-costs/1"),
+    costsFile: z.string().nullable().describe("the --costs file, if any"),
+    ...costsTable,
+    sources: z.record(z.string(), z.string()).describe("where each cycle weight comes from"),
+    native: z
+      .looseObject({ rows: z.array(z.looseObject({ pages: z.number() })) })
+      .describe("the model beside the real kernel (native backend)"),
+  })
+  .meta({
+    title: "ptesim bench costs --json",
+    description: "mprotect cost per PTE on each backend, and the native model beside the real kernel",
+  });
 
 export const DemoJson = z
   .object({
@@ -190,7 +201,7 @@ const replayBackend = z.looseObject({
 
 export const ReplayJson = z
   .looseObject({
-    schema: z.literal("ptesim.replay/1"),
+    schema: z.literal("ptesim.replay/2"),
     file: z.string(),
     verdict: z.enum(["match", "diverged"]),
     populate: z.string(),
@@ -213,7 +224,18 @@ const location = {
 export const ErrorJson = z
   .object({
     schema: z.literal("ptesim.error/1"),
-    code: z.enum(["usage", "scenario", "io", "backend", "replay", "output", "interrupted", "internal"]),
+    code: z.enum([
+      "usage",
+      "scenario",
+      "costs",
+      "probe",
+      "io",
+      "backend",
+      "replay",
+      "output",
+      "interrupted",
+      "internal",
+    ]),
     message: z.string(),
     ...location,
     errors: z
@@ -230,7 +252,7 @@ export const OUTPUT_SCHEMAS = {
   "run.schema.json": RunJson,
   "check.schema.json": CheckJson,
   "replay.schema.json": ReplayJson,
-  "costs.schema.json": CostsJson,
+  "bench-costs.schema.json": CostsJson,
   "demo.schema.json": DemoJson,
   "backends.schema.json": BackendsJson,
   "error.schema.json": ErrorJson,

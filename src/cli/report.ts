@@ -8,8 +8,7 @@ import { errnoName } from "../kernel/errno.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
 import type { CheckOutcome, DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
 import { reproduceCommand } from "./commands.js";
-import type { CostsTable } from "./costs.js";
-import { BackendsJson, CheckJson, type CostsJson, DemoJson, RunJson } from "./output-schemas.js";
+import { BackendsJson, CheckJson, DemoJson, RunJson } from "./output-schemas.js";
 import type { Reporter } from "./reporter.js";
 
 export const JSON_SCHEMA_RUN = "ptesim.run/1";
@@ -203,10 +202,6 @@ export function printDemo(d: DemoOutcome, io: Reporter): void {
       );
     io.out(c.dim("  (more: ptesim bench costs)"));
   }
-}
-
-export function costsDocument(t: CostsTable): z.output<typeof CostsJson> {
-  return { schema: "ptesim.costs/1", ...t };
 }
 
 export function printBackends(

@@ -63,7 +63,7 @@ programs:
     ["check.schema.json", ["check", check, "--backend", "naive"], 1],
     ["check.schema.json", ["check", check, "--max-executions", "2"], 4],
     ["replay.schema.json", ["replay", join(ROOT, "recordings/cc.strace"), "--backend", "xen"], 0],
-    ["costs.schema.json", ["bench", "costs"], 0],
+    ["bench-costs.schema.json", ["bench", "costs", "--no-kernel"], 0],
     ["demo.schema.json", ["demo", "--seeds", "30"], 0],
     ["backends.schema.json", ["backends"], 0],
     ["error.schema.json", ["run", "--sed", "1"], 2],
@@ -76,7 +76,7 @@ programs:
       const r = json(args);
       assert.equal(r.code, code);
       validates(name, r.doc);
-      assert.equal(r.doc.schema, `ptesim.${name.replace(".schema.json", "")}/1`);
+      assert.match(String(r.doc.schema), new RegExp(`^ptesim\\.${name.replace(".schema.json", "")}/\\d+$`));
     });
 
   it("a located scenario error carries file, line and col in its JSON", () => {

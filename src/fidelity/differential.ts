@@ -9,10 +9,6 @@
 //
 // This is the I/O edge of the project: it may use node: modules; src/kernel/vma.ts may not.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { errnoName } from "../kernel/errno.js";
 import { PAGE_SIZE } from "../kernel/mman.js";
 import {
@@ -29,6 +25,7 @@ import {
   type Vma,
   vmPerms,
 } from "../kernel/vma.js";
+import { compileC, cSource } from "./compile.js";
 
 export interface DifferentialOptions {
   /** Number of sequences (seeds). */
@@ -70,45 +67,13 @@ export interface DifferentialReport {
 
 // ---------------------------------------------------------------------------- compiling mmops
 
-let compiled: { dir: string; bin: string } | undefined;
-
-function mmopsSource(): string {
-  const candidates = [
-    fileURLToPath(new URL("./mmops.c", import.meta.url)),
-    fileURLToPath(new URL("../../src/fidelity/mmops.c", import.meta.url)),
-  ];
-  for (const c of candidates) if (existsSync(c)) return c;
-  throw new Error(`differential: mmops.c not found (looked at ${candidates.join(", ")})`);
-}
-
 /** Compiles mmops.c once per process (`cc -O2`, into a temp dir); returns the binary's path.
  * opts.cc: another compiler command (not cached). */
 export function compileMmops(opts: { cc?: string } = {}): string {
-  const cc = opts.cc ?? "cc";
-  if (compiled !== undefined && cc === "cc") return compiled.bin;
-  const src = mmopsSource();
-  const dir = mkdtempSync(join(tmpdir(), "ptesim-mmops-"));
-  const bin = join(dir, "mmops");
-  const r = spawnSync(cc, ["-O2", "-o", bin, src], { encoding: "utf8" });
-  if (r.error !== undefined) {
-    rmSync(dir, { recursive: true, force: true });
-    const code = (r.error as NodeJS.ErrnoException).code;
-    throw new Error(
-      code === "ENOENT"
-        ? `differential: no C compiler: \`${cc}\` is not on PATH (install gcc and libc6-dev, as .ci/run does)`
-        : `differential: cannot run ${cc}: ${r.error.message}`,
-    );
-  }
-  if (r.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`differential: cc failed on ${src}:\n${r.stderr}`);
-  }
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  if (cc === "cc") compiled = { dir, bin };
-  return bin;
+  return compileC(cSource(import.meta.url, "fidelity", "mmops.c"), "differential", opts);
 }
 
-function runMmops(bin: string, first: number, n: number, calls: number, windowPages: number): string {
+export function runMmops(bin: string, first: number, n: number, calls: number, windowPages: number): string {
   const r = spawnSync(bin, [String(first), String(n), String(calls), String(windowPages)], {
     encoding: "utf8",
     maxBuffer: 1 << 30,

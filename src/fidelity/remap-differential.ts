@@ -9,13 +9,10 @@
 //
 // I/O edge: compiles and runs a C program.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { errnoName } from "../kernel/errno.js";
 import { MREMAP_FIXED } from "../kernel/mman.js";
 import type { AddressSpace } from "../kernel/vma.js";
+import { compileC, cSource } from "./compile.js";
 import { addressSpaceFromMaps, parseMapsLine } from "./differential.js";
 
 export interface RemapDivergence {
@@ -34,29 +31,8 @@ export interface RemapReport {
   divergences: RemapDivergence[];
 }
 
-let compiled: string | undefined;
-
-function source(): string {
-  const candidates = [
-    fileURLToPath(new URL("./remapops.c", import.meta.url)),
-    fileURLToPath(new URL("../../src/fidelity/remapops.c", import.meta.url)),
-  ];
-  for (const c of candidates) if (existsSync(c)) return c;
-  throw new Error(`remap differential: remapops.c not found (looked at ${candidates.join(", ")})`);
-}
-
 export function compileRemapops(): string {
-  if (compiled !== undefined) return compiled;
-  const dir = mkdtempSync(join(tmpdir(), "ptesim-remapops-"));
-  const bin = join(dir, "remapops");
-  const r = spawnSync("cc", ["-O2", "-o", bin, source()], { encoding: "utf8" });
-  if (r.error !== undefined || r.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`remap differential: cannot compile remapops.c: ${r.error?.message ?? r.stderr}`);
-  }
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  compiled = bin;
-  return bin;
+  return compileC(cSource(import.meta.url, "fidelity", "remapops.c"), "remap differential");
 }
 
 const h = (s: string): number => Number.parseInt(s, 16);

@@ -101,10 +101,13 @@ export function movePageTables(k: Kernel, from: number, to: number, len: number,
   for (let off = 0; off < len; ) {
     const oa = from + off;
     const na = to + off;
+    const op = k.walk(oa, false);
+    if (op < 0) {
+      off = Math.min(len, k.absentExtentEnd(oa) - from); // no page table: nothing mapped here
+      continue;
+    }
     const extent = Math.min(len - off, PMD_SIZE - (oa % PMD_SIZE), PMD_SIZE - (na % PMD_SIZE));
     off += extent;
-    const op = k.walk(oa, false);
-    if (op < 0) continue; // no page table: nothing mapped here
     const np = k.walk(na, true);
     const sameTable = ((op / PTRS_PER_TABLE) | 0) === ((np / PTRS_PER_TABLE) | 0);
     k.pte_lock(op);

@@ -340,3 +340,32 @@ describe("canChangeWritable masks", () => {
     assert.equal(phys.FRAME_DATA, 2);
   });
 });
+
+describe("walks over sparse ranges", () => {
+  it("mprotect and munmap of a 16 TiB reserve visit only the page tables that exist", () => {
+    const { m, k } = boot();
+    const len = 2 ** 44; // 16 TiB: 8M page-table extents if walked one by one
+    const a = k.sys_mmap(0, 0, len, PROT_NONE, MAP_ANONYMOUS | MAP_PRIVATE);
+    assert.ok(a > 0);
+    assert.equal(k.sys_mprotect(0, a, len, RW), 0);
+    // Two pages far apart, in different 512 GiB extents.
+    const far = a + 2 ** 40 + 5 * 4096;
+    assert.ok(touch(m, k, 1, a, true));
+    assert.ok(touch(m, k, 1, far, true));
+    assert.equal(k.sys_mprotect(0, a, len, PROT_READ), 0);
+    assert.equal(k.lastMprotect.ptesChanged, 2);
+    assert.ok(!pte_write(k.peekPte(far)) && pte_present(k.peekPte(far)));
+    assert.equal(k.sys_munmap(0, a, len), 0);
+    assert.equal(k.peekPte(a), 0);
+    assert.equal(k.peekPte(far), 0);
+  });
+
+  it("absentExtentEnd skips to the next 2 MiB extent that has a page table", () => {
+    const { m, k } = boot();
+    const a = mapAnon(k, 1);
+    assert.ok(touch(m, k, 1, a, true));
+    const extent = Math.floor(a / 0x200000) * 0x200000;
+    assert.equal(k.absentExtentEnd(extent - 2 ** 30), extent);
+    assert.equal(k.absentExtentEnd(extent + 0x200000), Number.POSITIVE_INFINITY);
+  });
+});

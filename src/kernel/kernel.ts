@@ -210,6 +210,8 @@ export class Kernel {
   private readonly cpusOfMm: number[] = [];
   /** Virtual base address of each PTE table, by table slot (for messages). */
   private readonly ptBase = new Map<number, number>();
+  /** The virtual bases of ptBase, ascending (range walks skip the extents between them). */
+  private tableBases: number[] = [];
 
   constructor(machine: Machine, backend: BackendModule, opts: KernelOptions = {}) {
     this.machine = machine;
@@ -263,6 +265,7 @@ export class Kernel {
     for (const f of s.folioDirty) this.folioDirty.add(f);
     this.ptBase.clear();
     for (const [k, v] of s.ptBase) this.ptBase.set(k, v);
+    this.tableBases = [...s.ptBase.values()].sort((x, y) => x - y);
     this.lastMprotect = { ...s.lastMprotect };
     this.as = s.as.clone();
     this.contract?.reset();
@@ -285,14 +288,44 @@ export class Kernel {
     const p = this.machine.walkAlloc(this.pgd, addr, alloc, _PAGE_TABLE);
     if (alloc) {
       const slot = (p / PTRS_PER_TABLE) | 0;
-      if (!this.ptBase.has(slot)) this.ptBase.set(slot, Math.floor(addr / 0x200000) * 0x200000);
+      if (!this.ptBase.has(slot)) {
+        const base = Math.floor(addr / 0x200000) * 0x200000;
+        this.ptBase.set(slot, base);
+        this.addTableBase(base);
+      }
     }
     return p;
+  }
+
+  private addTableBase(base: number): void {
+    const b = this.tableBases;
+    let i = b.length;
+    while (i > 0 && b[i - 1] > base) i--;
+    b.splice(i, 0, base);
   }
 
   /** The table slots of the mm's PTE (leaf) tables, ascending. */
   leafTableSlots(): number[] {
     return [...this.ptBase.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Where a range walk may continue when walk(addr, false) found no PTE table: the start of the
+   * next 2 MiB extent that has one (+Infinity if none), as Linux's p?d_none_or_clear_bad loops
+   * skip empty upper-level entries. Keeps walks over huge sparse ranges (a 16 TiB PROT_NONE
+   * reserve) proportional to the tables that exist.
+   */
+  absentExtentEnd(addr: number): number {
+    const b = this.tableBases;
+    const extent = Math.floor(addr / 0x200000) * 0x200000;
+    let lo = 0;
+    let hi = b.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (b[m] <= extent) lo = m + 1;
+      else hi = m;
+    }
+    return lo < b.length ? b[lo] : Number.POSITIVE_INFINITY;
   }
 
   /** The virtual address a PTE slot maps (-1 if unknown). Not for hot paths. */
@@ -327,6 +360,7 @@ export class Kernel {
     const owner = this.ptlOwner[slot];
     if (owner !== -1) throw new Error(`CPU${cpu} would deadlock on the PTE lock held by CPU${owner}`);
     this.ptlOwner[slot] = cpu;
+    this.machine.ledger.add(cpu, CTR.pte_lock);
   }
 
   /** spin_unlock: the contract's "queued commits applied before unlock" is checked here. */
@@ -518,6 +552,7 @@ export class Kernel {
     if (this.mmapWriter !== -1)
       throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
     this.mmapWriter = cpu;
+    this.machine.ledger.add(cpu, CTR.mmap_lock);
     this.observer?.mmapWrite?.(cpu, true);
   }
   /** Release mmap_lock; `completed` false when unwinding from a failure (observers are not told). */
@@ -531,6 +566,7 @@ export class Kernel {
     const prev = this.current;
     this.current = cpu;
     this.machine.step(cpu, STEP.SYSCALL_ENTER, -1);
+    this.machine.ledger.add(cpu, CTR.syscall);
     this.observer?.syscallEnter?.(cpu, name);
     return prev;
   }
@@ -606,6 +642,9 @@ export class Kernel {
     try {
       const r = this.as.mprotect(addr, len, prot);
       const gather = { start: Number.POSITIVE_INFINITY, end: 0 };
+      // tlb_gather_mmu once the arguments are valid; mprotect_fixup per VMA changed.
+      if (r.errno === 0 || r.changes.length > 0) this.machine.ledger.add(cpu, CTR.tlb_gather);
+      if (r.changes.length > 0) this.machine.ledger.add(cpu, CTR.vma_walk, r.changes.length);
       for (const ch of r.changes)
         st.ptesChanged += this.change_protection(ch.vma, ch.start, ch.end, ch.tryChangeWritable, gather);
       if (gather.end > 0 && this.mutant !== "skip-tlb-flush") {
@@ -634,9 +673,13 @@ export class Kernel {
     let pages = 0;
     // change_pmd_range granularity: one page table (2 MiB) at a time.
     for (let addr = start; addr < end; ) {
-      const next = Math.min(end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
       const ptep = this.walk(addr, false);
-      if (ptep >= 0) pages += this.change_pte_range(vma, ptep, addr, next, newprot, tryWritable, gather);
+      if (ptep < 0) {
+        addr = Math.min(end, this.absentExtentEnd(addr));
+        continue;
+      }
+      const next = Math.min(end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
+      pages += this.change_pte_range(vma, ptep, addr, next, newprot, tryWritable, gather);
       addr = next;
     }
     return pages;
@@ -672,6 +715,8 @@ export class Kernel {
       vmFlags,
       gather,
     );
+    // vm_normal_folio per present PTE; with folio batches, counted per batch by folioBatch.
+    if (this.maxBatch === 1) this.machine.ledger.add(this.current, CTR.folio_lookup, pages);
     this.lazy_mmu_mode_disable();
     this.pte_unlock(ptep0);
     // The commit-after-unlock mutant commits outside the lock (with the contract checked, the
@@ -853,6 +898,7 @@ export class Kernel {
     // ptep_get of each following entry: a real load, so one step of the checker's, and what it
     // returns (hence the batch size) is part of the checker's state.
     const m = this.machine;
+    m.ledger.add(cpu, CTR.folio_lookup); // one vm_normal_folio per batch
     let n = 1;
     while (n < max && m.pteRead(cpu, ptep + n) === first + n * 4096) n++;
     return n;
@@ -873,6 +919,7 @@ export class Kernel {
     // Literal masks, not the imported constants: this runs per PTE in mprotect's loop, and each
     // module binding costs V8 a cell load and a check there. Checked against the constants in
     // kernel.test.ts ("canChangeWritable masks").
+    this.machine.ledger.add(this.current, CTR.can_change_pte_writable);
     if ((vmFlags & 0x2) === 0) return false; // VM_WRITE
     if ((lowFlags & 0x101) === 0x100) return false; // _PAGE_PROTNONE without _PAGE_PRESENT
     // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);
@@ -889,28 +936,30 @@ export class Kernel {
     let hi = 0;
     for (const r of ranges) {
       for (let addr = r.start; addr < r.end; ) {
-        const next = Math.min(r.end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
         const ptep0 = this.walk(addr, false);
-        if (ptep0 >= 0) {
-          this.pte_lock(ptep0);
-          this.lazy_mmu_mode_enable();
-          for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
-            const v = this.machine.pteRead(this.current, p);
-            if (pte_none(v)) continue;
-            const old = this.pv.ptep_get_and_clear(a, p);
-            this.observer?.zapped?.(this.current, a, old);
-            if (a < lo) lo = a;
-            if (a + 4096 > hi) hi = a + 4096;
-            const pfn = pte_pfn(old);
-            if (!pte_special(old) && pte_present(old)) {
-              if (pte_dirty(old)) this.folioDirty.add(pfn);
-              freed.push(pfn);
-            }
-            if (r.shared) this.shmem.delete(Math.floor(a / 4096));
-          }
-          this.lazy_mmu_mode_disable();
-          this.pte_unlock(ptep0);
+        if (ptep0 < 0) {
+          addr = Math.min(r.end, this.absentExtentEnd(addr));
+          continue;
         }
+        const next = Math.min(r.end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
+        this.pte_lock(ptep0);
+        this.lazy_mmu_mode_enable();
+        for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
+          const v = this.machine.pteRead(this.current, p);
+          if (pte_none(v)) continue;
+          const old = this.pv.ptep_get_and_clear(a, p);
+          this.observer?.zapped?.(this.current, a, old);
+          if (a < lo) lo = a;
+          if (a + 4096 > hi) hi = a + 4096;
+          const pfn = pte_pfn(old);
+          if (!pte_special(old) && pte_present(old)) {
+            if (pte_dirty(old)) this.folioDirty.add(pfn);
+            freed.push(pfn);
+          }
+          if (r.shared) this.shmem.delete(Math.floor(a / 4096));
+        }
+        this.lazy_mmu_mode_disable();
+        this.pte_unlock(ptep0);
         addr = next;
       }
     }

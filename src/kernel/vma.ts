@@ -7,7 +7,9 @@
 // Pure module: no I/O. VMAs are kept in a sorted array (binary search for lookups). Records are
 // immutable: every change replaces the record (keeping its id when Linux keeps the struct), so a
 // Vma handed out earlier is a stable snapshot.
-import { EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from "./errno.js";
+
+import { ChunkedArray } from "./chunked.js";
+import { EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EOVERFLOW, EPERM } from "./errno.js";
 import {
   MAP_32BIT,
   MAP_ABOVE4G,
@@ -131,6 +133,9 @@ export interface AddressSpaceOptions {
   maxMapCount?: number;
   /** mm->start_brk (mm->brk starts equal to it). Default: none, brk() fails until setBrk(). */
   startBrk?: number;
+  /** VMAs the mm has but the model does not hold (e.g. mapped before a recording began): they
+   * count towards max_map_count. Default 0. */
+  unmodelledMapCount?: number;
 }
 
 /** What brk() did. Linux returns the new break on success and the unchanged one on failure. */
@@ -164,11 +169,15 @@ export interface FileArg {
   offsetPages: number;
   /** The file was opened for writing (default true); else shared mappings lose VM_MAYWRITE. */
   writable?: boolean;
+  /** The file was opened for reading (default true); else every mapping of it fails (EACCES). */
+  readable?: boolean;
   /** Identity of the open file (Linux compares struct file pointers when merging); default: name. */
   handle?: string | number;
 }
 
 const PMD_SIZE = 2 * 1024 * 1024;
+/** MAX_LFS_FILESIZE on 64-bit: LLONG_MAX. */
+const MAX_LFS_FILESIZE = 2n ** 63n - 1n;
 const TWO64 = 2 ** 64;
 // LEGACY_MAP_MASK: the flags MAP_SHARED silently accepts and MAP_SHARED_VALIDATE checks against.
 const LEGACY_MAP_MASK =
@@ -243,11 +252,6 @@ function anonName(label: string | null): string | null {
   return label?.startsWith("[anon:") ? label : null;
 }
 
-/** is_mergeable_anon_vma (6.16+, no forked VMAs): unset on either side merges; else equal. */
-function anonOk(a: number, b: number): boolean {
-  return a === 0 || b === 0 || a === b;
-}
-
 function sameObject(v: Rec, c: Candidate): boolean {
   // VM_SOFTDIRTY is not modelled, so flags must simply be equal.
   return v.flags === c.flags && v.fileId === c.fileId && anonName(v.label) === anonName(c.label);
@@ -260,18 +264,25 @@ function hex(n: number): string {
 export class AddressSpace {
   readonly mmapBase: number;
   readonly taskSize: number;
-  readonly mmapMinAddr: number;
+  /** vm.mmap_min_addr (a replay may lower it to what a recording shows was allowed). */
+  mmapMinAddr: number;
   readonly mmapLegacyBase: number;
   readonly stackGuardGap: number;
   readonly overcommitNever: boolean;
   readonly capSysRawio: boolean;
   readonly maxMapCount: number;
+  /** See AddressSpaceOptions.unmodelledMapCount (a replay may revise it when a recording shows
+   * where the limit really was). */
+  unmodelledMapCount: number;
 
-  private list: Rec[] = [];
+  private list = new ChunkedArray<Rec>();
   private nextId = 1;
   private nextAnonVma = 1;
   private nextFileId = 1;
   private fileIds = new Map<string, number>();
+  /** anon_vmas made by anon_vma_fork: a VMA holding one has an anon_vma chain with its parent's
+   * (vma_had_uncowed_parents), which changes the merge rules. */
+  private forkedAnon = new Set<number>();
   /** mm->start_brk, or null when no program break is set up (brk() then fails). */
   private startBrk_: number | null = null;
   /** mm->brk: the last value brk() accepted (not page-aligned). */
@@ -286,6 +297,7 @@ export class AddressSpace {
     this.overcommitNever = opts.overcommitNever ?? false;
     this.capSysRawio = opts.capSysRawio ?? false;
     this.maxMapCount = opts.maxMapCount ?? 65530;
+    this.unmodelledMapCount = opts.unmodelledMapCount ?? 0;
     if (opts.startBrk !== undefined) this.setBrk(opts.startBrk);
   }
   /**
@@ -295,8 +307,38 @@ export class AddressSpace {
   clone(): AddressSpace {
     const c = Object.create(AddressSpace.prototype) as AddressSpace;
     Object.assign(c, this);
-    c.list = this.list.slice();
+    c.list = this.list.clone();
     c.fileIds = new Map(this.fileIds);
+    c.forkedAnon = new Set(this.forkedAnon);
+    return c;
+  }
+
+  /**
+   * dup_mmap: the address space of a child of fork() (no CLONE_VM), a copy of this one's VMAs.
+   * As Linux: VM_LOCKED is not inherited; a VM_WIPEONFORK VMA starts without an anon_vma; a VMA
+   * with an anon_vma gets a new one chained to its parent's (anon_vma_fork), after which it
+   * merges only with VMAs sharing that anon_vma. The program break and map count are copied.
+   * Page tables are not: the caller decides what the child's page tables hold.
+   */
+  dup_mmap(): AddressSpace {
+    const c = this.clone();
+    c.forkedAnon = new Set();
+    const remap = new Map<number, number>();
+    c.list = ChunkedArray.from(
+      this.list.toArray().map((v) => {
+        let anonVma = 0;
+        if (v.anonVma !== 0 && !(v.flags & VM_WIPEONFORK)) {
+          let a = remap.get(v.anonVma);
+          if (a === undefined) {
+            a = c.nextAnonVma++;
+            remap.set(v.anonVma, a);
+            c.forkedAnon.add(a);
+          }
+          anonVma = a;
+        }
+        return { ...v, flags: v.flags & ~VM_LOCKED_MASK, anonVma };
+      }),
+    );
     return c;
   }
 
@@ -317,15 +359,33 @@ export class AddressSpace {
 
   // ------------------------------------------------------------------ queries
 
+  /** mm->map_count: the VMAs, modelled or not. */
+  get mapCount(): number {
+    return this.list.length + this.unmodelledMapCount;
+  }
+
+  /** The VMAs that intersect [start, end), sorted (found by binary search: no full copy). */
+  vmasIn(start: number, end: number): Vma[] {
+    const out: Vma[] = [];
+    for (let i = this.firstEndAbove(start); i < this.list.length && this.list.get(i).start < end; i++)
+      out.push(this.list.get(i));
+    return out;
+  }
+
+  /** The number of VMAs the model holds. */
+  get vmaCount(): number {
+    return this.list.length;
+  }
+
   /** The VMAs, sorted by address (a copy). */
   vmas(): readonly Vma[] {
-    return this.list.slice();
+    return this.list.toArray();
   }
 
   /** The VMA containing addr. */
   findVma(addr: number): Vma | undefined {
     const i = this.firstEndAbove(addr);
-    const v = this.list[i];
+    const v = this.list.get(i);
     return v !== undefined && v.start <= addr ? v : undefined;
   }
 
@@ -370,8 +430,8 @@ export class AddressSpace {
       throw new Error(`insertOpaque: bad range ${hex(start)}-${hex(end)}`);
     }
     const i = this.firstEndAbove(start);
-    if (i < this.list.length && this.list[i].start < end) {
-      throw new Error(`insertOpaque: ${hex(start)}-${hex(end)} overlaps ${hex(this.list[i].start)}`);
+    if (i < this.list.length && this.list.get(i).start < end) {
+      throw new Error(`insertOpaque: ${hex(start)}-${hex(end)} overlaps ${hex(this.list.get(i).start)}`);
     }
     let kind: VmaKind;
     let label: string | null = null;
@@ -427,7 +487,7 @@ export class AddressSpace {
     if (!(flags & MAP_FIXED)) addr = this.roundHintToMin(addr);
     const alen = Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
     if (alen >= TWO64) return fail(ENOMEM); // PAGE_ALIGN wrapped to 0
-    if (this.list.length > this.maxMapCount) return fail(ENOMEM);
+    if (this.mapCount > this.maxMapCount) return fail(ENOMEM);
     let vm =
       protToVm(prot) |
       (flags & MAP_GROWSDOWN ? VM_GROWSDOWN : 0) |
@@ -442,13 +502,15 @@ export class AddressSpace {
     addr = where;
     if (flags & MAP_FIXED_NOREPLACE) {
       const i = this.firstEndAbove(addr);
-      if (i < this.list.length && this.list[i].start < addr + alen) return fail(EEXIST);
+      if (i < this.list.length && this.list.get(i).start < addr + alen) return fail(EEXIST);
     }
 
     let pgoff: number;
     let kind: VmaKind;
     const type = flags & MAP_TYPE;
     if (f !== null) {
+      // file_mmap_ok: the mapping must end below the largest file offset (MAX_LFS_FILESIZE).
+      if (BigInt(f.offsetPages) > (MAX_LFS_FILESIZE - BigInt(alen)) >> 12n) return fail(EOVERFLOW);
       // MAP_SHARED falls through to MAP_SHARED_VALIDATE, which falls through to MAP_PRIVATE.
       if (type === MAP_SHARED) flags &= LEGACY_MAP_MASK;
       if (type === MAP_SHARED || type === MAP_SHARED_VALIDATE) {
@@ -457,6 +519,7 @@ export class AddressSpace {
         vm |= VM_SHARED | VM_MAYSHARE;
         if (f.writable === false) vm &= ~(VM_MAYWRITE | VM_SHARED);
       } else if (type !== MAP_PRIVATE) return fail(EINVAL);
+      if (f.readable === false) return fail(EACCES);
       if (vm & VM_GROWSDOWN) return fail(EINVAL);
       pgoff = f.offsetPages;
       kind = this.isShmemName(f.name) ? "shmem" : "file";
@@ -524,42 +587,59 @@ export class AddressSpace {
    * Returns the index of the expanded VMA, or -1 when no merge is possible.
    */
   private mergeNewRange(i: number, c: Candidate): number {
-    const prev = i > 0 ? this.list[i - 1] : undefined;
-    const next = i < this.list.length ? this.list[i] : undefined;
+    const prev = i > 0 ? this.list.get(i - 1) : undefined;
+    const next = i < this.list.length ? this.list.get(i) : undefined;
     if (c.flags & VM_SPECIAL || (prev === undefined && next === undefined)) return -1;
     const left = prev !== undefined && prev.end === c.start && this.canMergeAfter(prev, c);
     const right =
       next !== undefined &&
       next.start === c.end &&
       this.canMergeBefore(next, c) &&
-      (!left || anonOk(prev!.anonVma, next.anonVma));
+      (!left || this.anonOk(prev!.anonVma, next.anonVma));
     if (left && right) {
       // vma_expand: dup_anon_vma from next and from the VMA copied from (mremap), if any.
-      this.list[i - 1] = { ...prev!, end: next!.end, anonVma: prev!.anonVma || next!.anonVma || c.anonVma };
+      this.list.set(i - 1, {
+        ...prev!,
+        end: next!.end,
+        anonVma: prev!.anonVma || next!.anonVma || c.anonVma,
+      });
       this.list.splice(i, 1);
       return i - 1;
     }
     if (left) {
-      this.list[i - 1] = { ...prev!, end: c.end, anonVma: prev!.anonVma || c.anonVma };
+      this.list.set(i - 1, { ...prev!, end: c.end, anonVma: prev!.anonVma || c.anonVma });
       return i - 1;
     }
     if (right) {
-      this.list[i] = { ...next!, start: c.start, pgoff: c.pgoff, anonVma: next!.anonVma || c.anonVma };
+      this.list.set(i, { ...next!, start: c.start, pgoff: c.pgoff, anonVma: next!.anonVma || c.anonVma });
       return i;
     }
     return -1;
   }
 
+  /**
+   * is_mergeable_anon_vma (6.16+): equal anon_vmas merge; when only one side has one, they
+   * merge unless that anon_vma came from anon_vma_fork (vma_had_uncowed_parents).
+   */
+  private anonOk(a: number, b: number): boolean {
+    if (a === b) return true;
+    if (a === 0) return !this.forkedAnon.has(b);
+    if (b === 0) return !this.forkedAnon.has(a);
+    return false;
+  }
+
   /** can_vma_merge_after: c may extend prev (prev is below c). */
   private canMergeAfter(prev: Rec, c: Candidate): boolean {
-    return sameObject(prev, c) && anonOk(c.anonVma, prev.anonVma) && prev.pgoff + pages(prev) === c.pgoff;
+    return (
+      sameObject(prev, c) && this.anonOk(c.anonVma, prev.anonVma) && prev.pgoff + pages(prev) === c.pgoff
+    );
   }
 
   /** can_vma_merge_before: c may extend next downwards (next is above c). */
   private canMergeBefore(next: Rec, c: Candidate): boolean {
     return (
       sameObject(next, c) &&
-      anonOk(c.anonVma, next.anonVma) &&
+      this.anonOk(c.anonVma, next.anonVma) &&
       next.pgoff === c.pgoff + (c.end - c.start) / PAGE_SIZE
     );
   }
@@ -608,7 +688,7 @@ export class AddressSpace {
         // mmap_address_hint_valid
         if (addr + len <= this.taskSize) {
           const i = this.firstEndAbove(addr);
-          if (i >= this.list.length || addr + len <= this.vmStartGap(this.list[i])) return addr;
+          if (i >= this.list.length || addr + len <= this.vmStartGap(this.list.get(i))) return addr;
         }
       }
       const low = flags & MAP_ABOVE4G ? 2 ** 32 : PAGE_SIZE;
@@ -627,7 +707,7 @@ export class AddressSpace {
     if (addr !== 0) {
       addr = Math.ceil(addr / PAGE_SIZE) * PAGE_SIZE;
       const i = this.firstEndAbove(addr);
-      if (end - len >= addr && (i >= this.list.length || addr + len <= this.vmStartGap(this.list[i])))
+      if (end - len >= addr && (i >= this.list.length || addr + len <= this.vmStartGap(this.list.get(i))))
         return addr;
     }
     return this.unmappedArea(len, begin, end);
@@ -649,14 +729,14 @@ export class AddressSpace {
       let hi = n;
       while (lo < hi) {
         const m = (lo + hi) >> 1;
-        if (this.list[m].start < high) lo = m + 1;
+        if (this.list.get(m).start < high) lo = m + 1;
         else hi = m;
       }
       let found = -1;
       let gapEnd = 0;
       for (let j = lo; j >= 0; j--) {
-        const a = j > 0 ? this.list[j - 1].end : 0;
-        const b = j < n ? this.list[j].start : Number.POSITIVE_INFINITY;
+        const a = j > 0 ? this.list.get(j - 1).end : 0;
+        const b = j < n ? this.list.get(j).start : Number.POSITIVE_INFINITY;
         const ge = Math.min(b, high);
         const gs = Math.max(a, low);
         if (ge - gs >= len) {
@@ -667,7 +747,7 @@ export class AddressSpace {
         if (a <= low) break;
       }
       if (found < 0) return -ENOMEM;
-      const next = found < n ? this.list[found] : undefined;
+      const next = found < n ? this.list.get(found) : undefined;
       if (next !== undefined && next.flags & VM_GROWSDOWN && this.vmStartGap(next) < gapEnd) {
         high = this.vmStartGap(next);
         continue;
@@ -684,8 +764,8 @@ export class AddressSpace {
       let found = -1;
       let gap = 0;
       for (let j = this.firstEndAbove(low); j <= n; j++) {
-        const a = j > 0 ? this.list[j - 1].end : 0;
-        const b = j < n ? this.list[j].start : Number.POSITIVE_INFINITY;
+        const a = j > 0 ? this.list.get(j - 1).end : 0;
+        const b = j < n ? this.list.get(j).start : Number.POSITIVE_INFINITY;
         const gs = Math.max(a, low);
         const ge = Math.min(b, high);
         if (gs >= high) break;
@@ -696,7 +776,7 @@ export class AddressSpace {
         }
       }
       if (found < 0) return -ENOMEM;
-      const next = found < n ? this.list[found] : undefined;
+      const next = found < n ? this.list.get(found) : undefined;
       if (next !== undefined && next.flags & VM_GROWSDOWN && this.vmStartGap(next) < gap + len - 1) {
         low = next.end;
         continue;
@@ -721,15 +801,15 @@ export class AddressSpace {
    * null: ENOMEM, splitting one VMA in two would exceed max_map_count (nothing changed). */
   private unmapRange(start: number, end: number): Range[] | null {
     let i = this.firstEndAbove(start);
-    if (i >= this.list.length || this.list[i].start >= end) return [];
-    if (this.list[i].start < start) {
-      if (end < this.list[i].end && this.list.length >= this.maxMapCount) return null;
+    if (i >= this.list.length || this.list.get(i).start >= end) return [];
+    if (this.list.get(i).start < start) {
+      if (end < this.list.get(i).end && this.mapCount >= this.maxMapCount) return null;
       this.split(i, start, true);
       i++;
     }
     let j = i;
-    while (j < this.list.length && this.list[j].start < end) {
-      if (this.list[j].end > end) this.split(j, end, false);
+    while (j < this.list.length && this.list.get(j).start < end) {
+      if (this.list.get(j).end > end) this.split(j, end, false);
       j++;
     }
     const removed = this.list.splice(i, j - i);
@@ -738,7 +818,7 @@ export class AddressSpace {
 
   /** __split_vma: the new struct is the lower part if newBelow, else the upper part. */
   private split(i: number, addr: number, newBelow: boolean): void {
-    const v = this.list[i];
+    const v = this.list.get(i);
     const lower: Rec = { ...v, end: addr, id: newBelow ? this.nextId++ : v.id };
     const upper: Rec = {
       ...v,
@@ -772,7 +852,7 @@ export class AddressSpace {
     }
     if (brk <= orig) {
       // Always allow shrinking, if a VMA is there to shrink (vma_find(newbrk, oldbrk)).
-      const v = this.list[this.firstEndAbove(newbrk)];
+      const v = this.list.get(this.firstEndAbove(newbrk));
       if (v === undefined || v.start >= oldbrk) return fail;
       const unmapped = this.unmapRange(newbrk, oldbrk); // do_vmi_align_munmap
       if (unmapped === null) return fail;
@@ -785,7 +865,7 @@ export class AddressSpace {
     if (oldbrk < this.mmapMinAddr && !this.capSysRawio) return fail;
     // The next VMA must stay a page (and a stack's guard gap) above the new break.
     const j = this.firstEndAbove(oldbrk);
-    const next = this.list[j];
+    const next = this.list.get(j);
     if (
       next !== undefined &&
       next.start < newbrk + PAGE_SIZE + this.stackGuardGap &&
@@ -793,7 +873,7 @@ export class AddressSpace {
     )
       return fail;
     // do_brk_flags
-    if (this.list.length > this.maxMapCount) return fail;
+    if (this.mapCount > this.maxMapCount) return fail;
     const c: Candidate = {
       start: oldbrk,
       end: newbrk,
@@ -804,9 +884,9 @@ export class AddressSpace {
       label: null,
     };
     // brkvma = vma_prev_limit(&vmi, start_brk): the VMA below oldbrk if it reaches above start_brk.
-    const prev = j > 0 ? this.list[j - 1] : undefined;
+    const prev = j > 0 ? this.list.get(j - 1) : undefined;
     if (prev !== undefined && prev.end === oldbrk && prev.end > startBrk && this.canMergeAfter(prev, c)) {
-      this.list[j - 1] = { ...prev, end: newbrk };
+      this.list.set(j - 1, { ...prev, end: newbrk });
     } else {
       this.list.splice(j, 0, {
         start: oldbrk,
@@ -871,7 +951,7 @@ export class AddressSpace {
     const p = this.checkMremapParams(vrm);
     if (p < 0) return done(p);
     // check_map_count_against_split_early: room for two splits by unmapping and two by the move.
-    if (this.list.length + 4 > this.maxMapCount) return done(-ENOMEM);
+    if (this.mapCount + 4 > this.maxMapCount) return done(-ENOMEM);
     if (flags & MREMAP_FIXED && vrm.oldLen === vrm.newLen) return done(this.remapMove(vrm));
     const r = this.checkPrepVma(vrm);
     if (r < 0) return done(r);
@@ -969,7 +1049,7 @@ export class AddressSpace {
   private remapMove(vrm: Vrm): number {
     const start = vrm.addr;
     const end = vrm.addr + vrm.oldLen;
-    const pieces = this.list.filter((v) => v.start < end && v.end > start).map((v) => [v.start, v.end]);
+    const pieces = this.vmasIn(start, end).map((v) => [v.start, v.end]);
     let res = -EFAULT;
     let seen = false;
     let target = vrm.newAddr;
@@ -1010,7 +1090,7 @@ export class AddressSpace {
   private vmaExpandable(v: Rec, delta: number): boolean {
     const end = v.end + delta;
     const i = this.firstEndAbove(v.end);
-    if (i < this.list.length && this.list[i].start < end) return false;
+    if (i < this.list.length && this.list.get(i).start < end) return false;
     return this.getUnmappedArea(null, v.start, end - v.start, MAP_FIXED) >= 0;
   }
 
@@ -1022,7 +1102,7 @@ export class AddressSpace {
       if (
         vrm.placeAt % PAGE_SIZE !== 0 ||
         vrm.placeAt + vrm.newLen > this.taskSize ||
-        (i < this.list.length && this.list[i].start < vrm.placeAt + vrm.newLen)
+        (i < this.list.length && this.list.get(i).start < vrm.placeAt + vrm.newLen)
       ) {
         vrm.conflict = true;
         return -ENOMEM;
@@ -1043,7 +1123,7 @@ export class AddressSpace {
   /** move_vma: copy_vma at the new address, move the page tables, unmap (or empty) the source. */
   private moveVma(vrm: Vrm): number {
     // prep_move_vma: check_map_count_against_split
-    if (this.list.length + 2 > this.maxMapCount) return -ENOMEM;
+    if (this.mapCount + 2 > this.maxMapCount) return -ENOMEM;
     const v = this.findVma(vrm.addr)!;
     const srcStart = v.start;
     const srcEnd = v.end;
@@ -1069,9 +1149,9 @@ export class AddressSpace {
       // dontunmap_complete: the source keeps its range but loses VM_LOCKED, and its anon_vma
       // when all of it moved.
       const k = this.firstEndAbove(vrm.addr);
-      const s = this.list[k];
+      const s = this.list.get(k);
       const whole = vrm.addr === srcStart && vrm.addr + vrm.oldLen === srcEnd && s.start === srcStart;
-      this.list[k] = { ...s, flags: s.flags & ~VM_LOCKED_MASK, anonVma: whole ? 0 : s.anonVma };
+      this.list.set(k, { ...s, flags: s.flags & ~VM_LOCKED_MASK, anonVma: whole ? 0 : s.anonVma });
     } else {
       // unmap_source_vma (VM_ACCOUNT is cleared for the unmap and restored on what remains);
       // with old_len 0 (duplicating a shared mapping) do_vmi_munmap refuses the empty range.
@@ -1098,8 +1178,8 @@ export class AddressSpace {
     if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM)) return out(EINVAL); // arch_validate_prot
 
     let idx = this.firstEndAbove(start);
-    if (idx >= this.list.length || this.list[idx].start >= end) return out(ENOMEM);
-    const first = this.list[idx];
+    if (idx >= this.list.length || this.list.get(idx).start >= end) return out(ENOMEM);
+    const first = this.list.get(idx);
     if (grows & PROT_GROWSDOWN) {
       start = first.start;
       if (!(first.flags & VM_GROWSDOWN)) return out(EINVAL);
@@ -1112,8 +1192,8 @@ export class AddressSpace {
     let tmp = first.start;
     let nstart = start;
     let errno = 0;
-    while (idx < this.list.length && this.list[idx].start < end) {
-      const v = this.list[idx];
+    while (idx < this.list.length && this.list.get(idx).start < end) {
+      const v = this.list.get(idx);
       if (v.start !== tmp) {
         errno = ENOMEM;
         break;
@@ -1130,7 +1210,7 @@ export class AddressSpace {
         errno = -r;
         break;
       }
-      tmp = this.list[r].end;
+      tmp = this.list.get(r).end;
       nstart = tmp;
       idx = r + 1;
     }
@@ -1147,7 +1227,7 @@ export class AddressSpace {
     newflags: number,
     changes: ProtChange[],
   ): number {
-    const v = this.list[i];
+    const v = this.list.get(i);
     const oldflags = v.flags;
     if (newflags === oldflags) return i;
     if (newflags & VM_WRITE) {
@@ -1160,12 +1240,12 @@ export class AddressSpace {
     }
     const r = this.vmaModify(i, start, end, newflags);
     if (r < 0) return r;
-    if (this.list[r].flags !== newflags) this.list[r] = { ...this.list[r], flags: newflags };
+    if (this.list.get(r).flags !== newflags) this.list.set(r, { ...this.list.get(r), flags: newflags });
     // A locked private VMA becoming writable is populated (COW broken): that assigns an anon_vma.
     if ((oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) === VM_LOCKED && newflags & VM_WRITE) {
-      this.setAnonVma(this.list[r].start);
+      this.setAnonVma(this.list.get(r).start);
     }
-    const res = this.list[r];
+    const res = this.list.get(r);
     changes.push({ start, end, vma: res, tryChangeWritable: this.wantsManualPteWriteUpgrade(res) });
     return r;
   }
@@ -1179,7 +1259,7 @@ export class AddressSpace {
   /** vma_modify: merge the changed range with a neighbour, else split it out (split_vma fails
    * with ENOMEM at max_map_count; a first split that succeeded stays). Index or -errno. */
   private vmaModify(i: number, start: number, end: number, newflags: number): number {
-    const v = this.list[i];
+    const v = this.list.get(i);
     const c: Candidate = {
       start,
       end,
@@ -1192,12 +1272,12 @@ export class AddressSpace {
     const merged = this.mergeExistingRange(i, c);
     if (merged >= 0) return merged;
     if (v.start < start) {
-      if (this.list.length >= this.maxMapCount) return -ENOMEM;
+      if (this.mapCount >= this.maxMapCount) return -ENOMEM;
       this.split(i, start, true);
       i++;
     }
-    if (this.list[i].end > end) {
-      if (this.list.length >= this.maxMapCount) return -ENOMEM;
+    if (this.list.get(i).end > end) {
+      if (this.mapCount >= this.maxMapCount) return -ENOMEM;
       this.split(i, end, false);
     }
     return i;
@@ -1205,33 +1285,33 @@ export class AddressSpace {
 
   /** vma_merge_existing_range: list[i] is changing over [c.start, c.end). */
   private mergeExistingRange(i: number, c: Candidate): number {
-    const v = this.list[i];
+    const v = this.list.get(i);
     if (c.flags & VM_SPECIAL) return -1;
     const leftSide = c.start === v.start;
     const rightSide = c.end === v.end;
     if (!leftSide && !rightSide) return -1;
-    const prev = i > 0 ? this.list[i - 1] : undefined;
-    const next = i + 1 < this.list.length ? this.list[i + 1] : undefined;
+    const prev = i > 0 ? this.list.get(i - 1) : undefined;
+    const next = i + 1 < this.list.length ? this.list.get(i + 1) : undefined;
     const left = leftSide && prev !== undefined && prev.end === c.start && this.canMergeAfter(prev, c);
     const right =
       rightSide &&
       next !== undefined &&
       next.start === c.end &&
       this.canMergeBefore(next, c) &&
-      (!left || anonOk(prev!.anonVma, next.anonVma));
+      (!left || this.anonOk(prev!.anonVma, next.anonVma));
     if (!left && !right) return -1;
     const deleteVma = leftSide && rightSide;
     if (left && right) {
       // prev absorbs vma and next
       const anon = prev!.anonVma || (next!.anonVma ? next!.anonVma : v.anonVma);
-      this.list[i - 1] = { ...prev!, end: next!.end, anonVma: anon };
+      this.list.set(i - 1, { ...prev!, end: next!.end, anonVma: anon });
       this.list.splice(i, 2);
       return i - 1;
     }
     if (left) {
-      this.list[i - 1] = { ...prev!, end: c.end, anonVma: prev!.anonVma || v.anonVma };
+      this.list.set(i - 1, { ...prev!, end: c.end, anonVma: prev!.anonVma || v.anonVma });
       if (deleteVma) this.list.splice(i, 1);
-      else this.list[i] = { ...v, start: c.end, pgoff: v.pgoff + (c.end - v.start) / PAGE_SIZE };
+      else this.list.set(i, { ...v, start: c.end, pgoff: v.pgoff + (c.end - v.start) / PAGE_SIZE });
       return i - 1;
     }
     // right: next absorbs the range
@@ -1242,12 +1322,39 @@ export class AddressSpace {
       this.list.splice(i, 2, grown);
       return i;
     }
-    this.list[i] = { ...v, end: c.start };
-    this.list[i + 1] = grown;
+    this.list.set(i, { ...v, end: c.start });
+    this.list.set(i + 1, grown);
     return i + 1;
   }
 
   // ------------------------------------------------------------------ faults
+
+  /**
+   * expand_downwards: a fault at `addr` below a VM_GROWSDOWN VMA grows it down to addr's page
+   * (a stack growing). Refused, as Linux does, when the VMA above is not growable or when an
+   * accessible VMA below (not itself a stack) would come closer than stack_guard_gap. Returns
+   * whether the VMA grew (or already covered addr).
+   */
+  expandDownwards(addr: number): boolean {
+    const a = addr - (addr % PAGE_SIZE);
+    const i = this.firstEndAbove(a);
+    const v = this.list.get(i);
+    if (v === undefined || !(v.flags & VM_GROWSDOWN)) return false;
+    if (v.start <= a) return true;
+    if (a < this.mmapMinAddr) return false;
+    const prev = i > 0 ? this.list.get(i - 1) : undefined;
+    if (
+      prev !== undefined &&
+      !(prev.flags & VM_GROWSDOWN) &&
+      prev.flags & VM_ACCESS_FLAGS &&
+      a - prev.end < this.stackGuardGap
+    )
+      return false;
+    if (prev !== undefined && prev.end > a) return false;
+    const grown = (v.start - a) / PAGE_SIZE;
+    this.list.set(i, { ...v, start: a, pgoff: v.pgoff - grown });
+    return true;
+  }
 
   /**
    * anon_vma_prepare for the VMA containing addr (first write fault in a private VMA): reuses a
@@ -1256,17 +1363,17 @@ export class AddressSpace {
    */
   setAnonVma(addr: number): void {
     const i = this.firstEndAbove(addr);
-    const v = this.list[i];
+    const v = this.list.get(i);
     if (v === undefined || v.start > addr || v.anonVma !== 0 || v.flags & VM_SHARED) return;
     let anon = 0;
-    const next = this.list[i + 1];
+    const next = this.list.get(i + 1);
     if (next !== undefined && next.anonVma !== 0 && this.anonVmaCompatible(v, next)) anon = next.anonVma;
-    const prev = i > 0 ? this.list[i - 1] : undefined;
+    const prev = i > 0 ? this.list.get(i - 1) : undefined;
     if (anon === 0 && prev !== undefined && prev.anonVma !== 0 && this.anonVmaCompatible(prev, v)) {
       anon = prev.anonVma;
     }
     if (anon === 0) anon = this.nextAnonVma++;
-    this.list[i] = { ...v, anonVma: anon };
+    this.list.set(i, { ...v, anonVma: anon });
   }
 
   /** anon_vma_compatible: adjacent, same object, flags equal but for access bits, linear pgoff. */
@@ -1287,7 +1394,7 @@ export class AddressSpace {
     let hi = this.list.length;
     while (lo < hi) {
       const m = (lo + hi) >> 1;
-      if (this.list[m].end > addr) hi = m;
+      if (this.list.get(m).end > addr) hi = m;
       else lo = m + 1;
     }
     return lo;

@@ -23,6 +23,14 @@ export const COUNTERS = [
   "mmuext_op", // Xen MMUEXT operations (TLB flushes)
   "lazy_enter", // arch_enter_lazy_mmu_mode reaching the backend
   "lazy_flush", // queued updates issued on leave/flush
+  // The kernel's own work around the PTE operations (counted where the kernel passes):
+  "syscall", // system call entry and exit
+  "mmap_lock", // mmap_write_lock/unlock taken by a syscall
+  "vma_walk", // VMAs changed by mprotect (mprotect_fixup and change_protection's walk to the PMDs)
+  "tlb_gather", // mmu_gather set-up and finish of an mprotect (tlb_gather_mmu, tlb_finish_mmu)
+  "pte_lock", // page-table locks taken (pte_offset_map_lock ... pte_unmap_unlock)
+  "folio_lookup", // vm_normal_folio of a present PTE by change_pte_range (one per folio batch)
+  "can_change_pte_writable", // can_change_pte_writable checks by mprotect
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 export const NCOUNTERS = COUNTERS.length;

@@ -36,7 +36,21 @@ export const MAX_YAML_DEPTH = 64;
 /** Alias expansions allowed when building the data (yaml's maxAliasCount: no "billion laughs"). */
 export const MAX_YAML_ALIASES = 100;
 
-export function loadScenarioText(text: string, file: string): LoadResult {
+/** YAML text checked against a zod schema: the data, or every problem located as file:line:col. */
+export type LocatedParse<T> =
+  | { ok: true; data: T; locate: (path: readonly PropertyKey[]) => { line: number; col: number } }
+  | { ok: false; errors: LocatedError[] };
+
+/**
+ * Parses YAML `text` (from `file`, for messages) that must be a mapping, and validates it with
+ * `schema`; `what` names the document in messages ("scenario", "cost table").
+ */
+export function parseLocated<S extends z.ZodType>(
+  text: string,
+  file: string,
+  schema: S,
+  what: string,
+): LocatedParse<z.output<S>> {
   if (text.length > MAX_SCENARIO_BYTES)
     return {
       ok: false,
@@ -91,38 +105,48 @@ export function loadScenarioText(text: string, file: string): LoadResult {
   if (data === null || typeof data !== "object" || Array.isArray(data))
     return {
       ok: false,
-      errors: [{ file, line: 1, col: 1, message: "a scenario is a YAML mapping (key: value lines)" }],
+      errors: [{ file, line: 1, col: 1, message: `a ${what} is a YAML mapping (key: value lines)` }],
     };
   const locate = (path: readonly PropertyKey[], key?: string): { line: number; col: number } => {
     const node = nodeAt(doc.contents as Node | null, path, key);
     const off = node?.range?.[0] ?? 0;
     return lc.linePos(off);
   };
-  const parsed = ScenarioSchema.safeParse(data, { reportInput: true });
+  const parsed = schema.safeParse(data, { reportInput: true });
   if (!parsed.success) {
     const errors: LocatedError[] = [];
     for (const issue of parsed.error.issues) {
       if (issue.code === "unrecognized_keys") {
         for (const k of issue.keys) {
           const p = locate(issue.path, k);
-          errors.push({ file, ...p, message: `${where(issue.path, k)}: unknown key "${k}"` });
+          errors.push({ file, ...p, message: `${where(issue.path, k, what)}: unknown key "${k}"` });
         }
         continue;
       }
       const p = locate(issue.path);
-      errors.push({ file, ...p, message: `${where(issue.path)}: ${describe(issue)}` });
+      errors.push({
+        file,
+        ...p,
+        message: `${where(issue.path, undefined, what)}: ${describe(issue, schema)}`,
+      });
     }
     return { ok: false, errors: sortErrors(errors) };
   }
-  const cross = [...crossCheck(parsed.data), ...backendCheck(parsed.data)];
+  return { ok: true, data: parsed.data, locate };
+}
+
+export function loadScenarioText(text: string, file: string): LoadResult {
+  const r = parseLocated(text, file, ScenarioSchema, "scenario");
+  if (!r.ok) return r;
+  const cross = [...crossCheck(r.data), ...backendCheck(r.data)];
   if (cross.length > 0)
     return {
       ok: false,
       errors: sortErrors(
-        cross.map((c) => ({ file, ...locate(c.path), message: `${where(c.path)}: ${c.message}` })),
+        cross.map((c) => ({ file, ...r.locate(c.path), message: `${where(c.path)}: ${c.message}` })),
       ),
     };
-  return { ok: true, scenario: withBackendOptions(parsed.data) };
+  return { ok: true, scenario: withBackendOptions(r.data) };
 }
 
 /** Backend names resolve; backendOptions fit the backend's schema. Module paths are checked at load. */
@@ -150,7 +174,7 @@ function checkBackendOptions(
       ...(i.path as (string | number)[]),
       ...(i.code === "unrecognized_keys" ? [i.keys[0]] : []),
     ],
-    message: i.code === "unrecognized_keys" ? `unknown option "${i.keys.join('", "')}"` : describe(i),
+    message: i.code === "unrecognized_keys" ? `unknown option "${i.keys.join('", "')}"` : describe(i, schema),
   }));
 }
 
@@ -169,14 +193,14 @@ function firstLine(s: string): string {
   return s.split("\n")[0];
 }
 
-function where(path: readonly PropertyKey[], key?: string): string {
+function where(path: readonly PropertyKey[], key?: string, what = "scenario"): string {
   const parts = [...path, ...(key === undefined ? [] : [key])];
-  if (parts.length === 0) return "scenario";
+  if (parts.length === 0) return what;
   return parts.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("");
 }
 
-function describe(issue: z.core.$ZodIssue): string {
-  return describeIssue(issue, undefined, ScenarioSchema);
+function describe(issue: z.core.$ZodIssue, root: z.ZodType = ScenarioSchema): string {
+  return describeIssue(issue, undefined, root);
 }
 
 /** The offset of the first node nested deeper than `max` collections, or null. */

@@ -1,7 +1,8 @@
 // The cost model: cycles charged per counted event. Counts come from the CostLedger (what the
 // simulation actually did); these weights turn them into cycles. Defaults are modelling
-// assumptions anchored on published figures (see the `source` of each entry) and every one can
-// be overridden in a scenario's `costs:` section.
+// assumptions anchored on published figures, or weights `ptesim calibrate` measured on the
+// project machine (see the `source` of each entry); every one can be overridden in a scenario's
+// `costs:` section or by a cost table file (--costs).
 import { z } from "zod";
 import { COUNTERS, type CostLedger, type CounterName } from "../machine/ledger.js";
 
@@ -45,6 +46,41 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
   mmuext_op: { cycles: 300, source: "MMUEXT TLB operation dispatch (assumption)" },
   lazy_enter: { cycles: 5, source: "per-CPU flag update (assumption)" },
   lazy_flush: { cycles: 5, source: "checking and issuing the queued batch (assumption)" },
+  syscall: {
+    cycles: 441,
+    source:
+      "system call entry and exit: getppid() measured, 170 ns (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  mmap_lock: {
+    cycles: 342,
+    source:
+      "mmap_write_lock/unlock and the VMA lookup: mprotect changing nothing, less syscall and tlb_gather (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  vma_walk: {
+    cycles: 1293,
+    source:
+      "mprotect_fixup and the walk to the PMDs, per VMA: fitted over the mprotect size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  tlb_gather: {
+    cycles: 50,
+    source:
+      "tlb_gather_mmu + tlb_finish_mmu bookkeeping without a flush (assumption: not separable from vma_walk by any probe)",
+  },
+  pte_lock: {
+    cycles: 60,
+    source:
+      "uncontended spin_lock/unlock pair plus pte_offset_map (assumption: ~2 locked ops; not separable from vma_walk in the sweep)",
+  },
+  folio_lookup: {
+    cycles: 136,
+    source:
+      "vm_normal_folio and the rest of change_pte_range per present PTE (struct page access, pte_modify, batching checks): fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  can_change_pte_writable: {
+    cycles: 24,
+    source:
+      "can_change_pte_writable (PageAnonExclusive test): fitted over the size sweep, the read-write direction (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
 };
 
 /** The `costs:` section of a scenario: cycles per event, by counter name. */

@@ -1,4 +1,6 @@
-// Sorted, disjoint, half-open address intervals carrying a value. Pure.
+// Sorted, disjoint, half-open address intervals carrying a value, in a ChunkedArray (a change
+// costs O(log n + chunk), not a move of every later run). Pure.
+import { ChunkedArray } from "../kernel/chunked.js";
 
 export interface Interval<T> {
   start: number;
@@ -8,13 +10,17 @@ export interface Interval<T> {
 
 /** A map from addresses to values, stored as maximal runs (adjacent equal values coalesce). */
 export class IntervalMap<T> {
-  private runs: Interval<T>[] = [];
+  private runs = new ChunkedArray<Interval<T>>();
 
   constructor(private readonly same: (a: T, b: T) => boolean = (a, b) => a === b) {}
 
+  get empty(): boolean {
+    return this.runs.length === 0;
+  }
+
   /** The runs, sorted (copies). */
   intervals(): Interval<T>[] {
-    return this.runs.map((r) => ({ ...r }));
+    return this.runs.toArray().map((r) => ({ ...r }));
   }
 
   /** Index of the first run with end > addr. */
@@ -23,7 +29,7 @@ export class IntervalMap<T> {
     let hi = this.runs.length;
     while (lo < hi) {
       const m = (lo + hi) >> 1;
-      if (this.runs[m].end > addr) hi = m;
+      if (this.runs.get(m).end > addr) hi = m;
       else lo = m + 1;
     }
     return lo;
@@ -31,7 +37,7 @@ export class IntervalMap<T> {
 
   /** The value at addr, or undefined. */
   get(addr: number): T | undefined {
-    const r = this.runs[this.firstEndAbove(addr)];
+    const r = this.runs.get(this.firstEndAbove(addr));
     return r !== undefined && r.start <= addr ? r.value : undefined;
   }
 
@@ -41,8 +47,8 @@ export class IntervalMap<T> {
     const i = this.firstEndAbove(start);
     let j = i;
     const keep: Interval<T>[] = [];
-    while (j < this.runs.length && this.runs[j].start < end) {
-      const r = this.runs[j];
+    while (j < this.runs.length && this.runs.get(j).start < end) {
+      const r = this.runs.get(j);
       if (r.start < start) keep.push({ start: r.start, end: start, value: r.value });
       if (r.end > end) keep.push({ start: end, end: r.end, value: r.value });
       j++;
@@ -55,8 +61,8 @@ export class IntervalMap<T> {
     let k = Math.max(0, i - 1);
     let limit = i + keep.length;
     while (k < limit && k + 1 < this.runs.length) {
-      const a = this.runs[k];
-      const b = this.runs[k + 1];
+      const a = this.runs.get(k);
+      const b = this.runs.get(k + 1);
       if (a.end === b.start && this.same(a.value, b.value)) {
         this.runs.splice(k, 2, { start: a.start, end: b.end, value: a.value });
         limit--;
@@ -67,8 +73,8 @@ export class IntervalMap<T> {
   /** The runs within [start, end), clipped. */
   slice(start: number, end: number): Interval<T>[] {
     const out: Interval<T>[] = [];
-    for (let i = this.firstEndAbove(start); i < this.runs.length && this.runs[i].start < end; i++) {
-      const r = this.runs[i];
+    for (let i = this.firstEndAbove(start); i < this.runs.length && this.runs.get(i).start < end; i++) {
+      const r = this.runs.get(i);
       out.push({ start: Math.max(r.start, start), end: Math.min(r.end, end), value: r.value });
     }
     return out;

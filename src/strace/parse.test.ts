@@ -241,3 +241,30 @@ describe("strace parser: values", () => {
     });
   });
 });
+
+describe("strace parser: decorations", () => {
+  it("-X raw numbers and errnos, -yy socket and device details, -r padding, (deleted) files", () => {
+    const log = parseStrace(
+      [
+        "7 mmap(NULL, 4096, 0x3, 0x22, -1, 0) = -1 (errno 12)",
+        "     0.000123 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 3</dev/zero<char 1:5>>, 0) = 0x7f0000000000",
+        "7 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 4<TCP:[127.0.0.1:22->127.0.0.1:5000]>, 0) = -1 ENODEV (No such device)",
+        "7 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 5</memfd:a, b>(deleted), 0) = 0x7f0000001000",
+        '7 openat(AT_FDCWD</tmp>, "x", O_RDONLY|O_CLOEXEC) = 6</tmp/x>',
+      ].join("\n"),
+    );
+    assert.deepEqual(log.malformed, []);
+    assert.deepEqual(log.records[0].result, { kind: "error", errno: ENOMEM, name: "ENOMEM" });
+    const paths = log.records.slice(1, 4).map((r) => (r.call.name === "mmap" ? r.call.path : null));
+    assert.deepEqual(paths, ["/dev/zero", "TCP:[127.0.0.1:22->127.0.0.1:5000]", "/memfd:a, b (deleted)"]);
+    assert.deepEqual(log.records[4].call, {
+      name: "open",
+      syscall: "openat",
+      path: "x",
+      readable: true,
+      writable: false,
+      cloexec: true,
+    });
+    assert.deepEqual(log.records[4].result, { kind: "value", value: 6 });
+  });
+});

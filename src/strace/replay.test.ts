@@ -2,34 +2,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { nativeBackend } from "../backends/native.js";
 import { allBackends } from "../backends/registry.js";
 import { PtesimError } from "../cli/errors.js";
 import { printReplay, replayCommand, replayExitCode } from "../cli/replay-command.js";
 import { parseStrace } from "./parse.js";
-import { type ReplayOptions, type ReplayResult, replay } from "./replay.js";
+import { replay } from "./replay.js";
+import { mapsOf, run } from "./test-support.js";
 
 const REC = fileURLToPath(new URL("../../recordings/", import.meta.url));
-
-function run(text: string, opts: Partial<ReplayOptions> = {}): ReplayResult {
-  return replay(parseStrace(text), { backends: [nativeBackend], ...opts });
-}
-
-interface MapsVma {
-  start: number;
-  end: number;
-  perms: string;
-  line: string;
-}
-function mapsOf(text: string): MapsVma[] {
-  return text
-    .split("\n")
-    .filter((l) => l !== "")
-    .map((l) => {
-      const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4})/.exec(l)!;
-      return { start: Number.parseInt(m[1], 16), end: Number.parseInt(m[2], 16), perms: m[3], line: l };
-    });
-}
 
 /** Index (1-based) of the first line matching re. */
 function lineOf(text: string, re: RegExp): number {
@@ -61,7 +41,7 @@ describe("replay of the committed recordings", () => {
   it("cc.strace: five programs (driver, cc1, as, collect2, ld), each a fresh address space", () => {
     const r = run(readFileSync(`${REC}cc.strace`, "utf8"));
     assert.deepEqual(
-      r.spaces.map((s) => s.origin),
+      r.backends[0].spaces.map((s) => s.origin),
       ["first", "exec", "exec", "exec", "exec"],
     );
     for (const s of r.backends[0].spaces) assert.ok(s.startBrk !== null && s.implied.length > 0);
@@ -69,8 +49,8 @@ describe("replay of the committed recordings", () => {
 
   it("node.strace: the worker threads share the main thread's address space; madvise is skipped", () => {
     const r = run(readFileSync(`${REC}node.strace`, "utf8"));
-    assert.equal(r.spaces.length, 1);
-    assert.ok(r.spaces[0].pids.length > 2);
+    assert.equal(r.spaceCount, 1);
+    assert.ok(r.backends[0].spaces[0].pids.length > 2);
     assert.ok((r.unknown.madvise ?? 0) > 0);
     assert.ok(r.backends[0].ptesMprotect > 0);
   });
@@ -207,7 +187,9 @@ describe("replay: outcomes and divergences", () => {
       "1 mprotect(0x500000, 4096, PROT_READ) = 0",
     ].join("\n");
     const b = run(text).backends[0];
-    assert.deepEqual(b.spaces[0].implied, [{ start: 0x400000, end: 0x402000, line: 1 }]);
+    assert.deepEqual(b.spaces[0].implied, [
+      { start: 0x400000, end: 0x402000, line: 1, kind: "pre-existing" },
+    ]);
     assert.deepEqual(
       b.divergences.map((d) => [d.line, d.got]),
       [[3, "-ENOMEM"]],
@@ -247,7 +229,7 @@ describe("replay: address spaces", () => {
     ].join("\n");
     const r = run(text);
     assert.deepEqual(
-      r.spaces.map((s) => [s.origin, s.pids]),
+      r.backends[0].spaces.map((s) => [s.origin, s.pids]),
       [
         ["first", [10, 11]],
         ["exec", [12]],
@@ -271,7 +253,7 @@ describe("replay: address spaces", () => {
     ].join("\n");
     const r = run(text);
     assert.deepEqual(
-      r.spaces.map((s) => [s.origin, s.pids, s.parent]),
+      r.backends[0].spaces.map((s) => [s.origin, s.pids, s.parent]),
       [
         ["first", [1, 3], null],
         ["fork", [2], 0],
@@ -349,7 +331,7 @@ describe("ptesim replay command", () => {
     const { out, io: w } = io();
     printReplay(o, w, true);
     const j = JSON.parse(out.join("\n"));
-    assert.equal(j.schema, "ptesim.replay/1");
+    assert.equal(j.schema, "ptesim.replay/2");
     assert.equal(j.verdict, "match");
     assert.equal(j.backends.length, 1);
     assert.equal(j.backends[0].spaces.length, 5);

@@ -1,0 +1,246 @@
+// The fit and the calibration on synthetic measurements made by the model itself with known
+// weights: what they recover, and that a calibration's file loads back as a cost table.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { CounterName } from "../machine/ledger.js";
+import { costTable } from "../sim/costs.js";
+import { calibrate, type ProbeResults, SWEEP_FITTED } from "./calibrate.js";
+import { compareNative } from "./compare.js";
+import { fitWeights, type Observation, predict } from "./fit.js";
+import { parseProbeOutput } from "./probe-run.js";
+import { faultCounts, mprotectPairCounts, nochangeCounts, shootdownExtraCounts } from "./sim-probes.js";
+import { formatCostTable, loadCostTableText } from "./table-file.js";
+
+/** Sizes and offsets (bytes into the 2 MiB page table) of the synthetic sweep. */
+const SWEEP: [number, number][] = [
+  [1, 0],
+  [4, 0x1000],
+  [16, 0x7000],
+  [33, 0],
+  [34, 0x1ff000],
+  [64, 0x100000],
+  [700, 0x80000],
+  [2048, 0],
+];
+
+/** The "true" weights of the synthetic machine: defaults, with the calibrated ones changed. */
+const TRUTH: Record<CounterName, number> = {
+  ...costTable(),
+  syscall: 400,
+  mmap_lock: 300,
+  vma_walk: 900,
+  folio_lookup: 120,
+  can_change_pte_writable: 30,
+  tlb_invlpg: 110,
+  tlb_flush_all: 700,
+  page_fault: 5000,
+  ipi: 2500,
+};
+const CPN = 2.5; // cycles per ns of the synthetic clock
+
+function syntheticProbes(t: Record<CounterName, number>): ProbeResults {
+  const ns = (c: Parameters<typeof predict>[0]) => predict(c, t) / CPN;
+  const extra = ns(shootdownExtraCounts());
+  return {
+    clock: { kind: "clock", tsc_hz: CPN * 1e9, interval_ns: 2e8, cpuinfo_mhz: 2500, clock_overhead_ns: 20 },
+    syscall: {
+      kind: "syscall",
+      getppid_ns: t.syscall / CPN,
+      mprotect_len0_ns: 100,
+      nochange_ns: ns(nochangeCounts()),
+    },
+    mprotect: SWEEP.map(([pages, offset]) => {
+      const c = mprotectPairCounts(pages, offset);
+      const ro = ns(c.ro);
+      const rw = ns(c.rw);
+      return {
+        kind: "mprotect" as const,
+        pages,
+        offset: 0x7f0000000000 + offset,
+        reps: 10,
+        ro_median_ns: ro * 1.1,
+        ro_min_ns: ro,
+        rw_median_ns: rw * 1.1,
+        rw_min_ns: rw,
+      };
+    }),
+    munmap: [],
+    fault: { kind: "fault", pages: 64, write_ns: ns(faultCounts().write), read_ns: 1000, wp_ns: 2000 },
+    shootdown: {
+      kind: "shootdown",
+      cpus: 2,
+      remote_cpu: 1,
+      pinned: true,
+      alone_ro_ns: 1000,
+      alone_rw_ns: 1020,
+      remote_ro_ns: 1000 + extra,
+      remote_rw_ns: 1020 + extra,
+      kept: 10,
+      reps: 10,
+    },
+  };
+}
+
+describe("the kernel's own events", () => {
+  it("are counted per syscall, VMA, page table and PTE where the kernel passes", () => {
+    // 600 pages from 0x80000 into a page table: 384 in the first table, 216 in the next.
+    const { ro, rw } = mprotectPairCounts(600, 0x80000);
+    for (const c of [ro, rw]) {
+      assert.equal(c.syscall, 1);
+      assert.equal(c.mmap_lock, 1);
+      assert.equal(c.vma_walk, 1);
+      assert.equal(c.tlb_gather, 1);
+      assert.equal(c.pte_lock, 2);
+      assert.equal(c.folio_lookup, 600);
+    }
+    assert.equal(ro.can_change_pte_writable, undefined, "read-only: no writable check");
+    assert.equal(rw.can_change_pte_writable, 600);
+    // x86 flushes on any change of R/W, adding it too (pte_flags_need_flush).
+    assert.equal(ro.tlb_flush_all, 1, "600 pages: one full flush");
+    assert.equal(rw.tlb_flush_all, 1);
+    assert.deepEqual(nochangeCounts(), { syscall: 1, mmap_lock: 1, tlb_gather: 1 });
+  });
+});
+
+describe("fitting the cost model", () => {
+  it("recovers known weights from the model's own counts over a size sweep", () => {
+    const truth: Partial<Record<CounterName, number>> = { vma_walk: 1234, folio_lookup: 87, tlb_invlpg: 150 };
+    const known = costTable({ vma_walk: 0, folio_lookup: 0, tlb_invlpg: 0 });
+    delete (known as Partial<Record<CounterName, number>>).vma_walk;
+    const obs: Observation[] = SWEEP.map(([p, off]) => {
+      const { ro } = mprotectPairCounts(p, off);
+      return { label: `ro ${p}`, counts: ro, cycles: predict(ro, { ...known, ...truth }) };
+    });
+    const unknown: CounterName[] = ["vma_walk", "folio_lookup", "tlb_invlpg"];
+    const k: Partial<Record<CounterName, number>> = { ...known };
+    for (const u of unknown) delete k[u];
+    const fit = fitWeights(obs, unknown, k);
+    for (const u of unknown)
+      assert.ok(Math.abs((fit.weights[u] ?? 0) - (truth[u] ?? 0)) < 1e-6, `${u}: ${fit.weights[u]}`);
+    assert.ok(fit.maxRelativeError < 1e-9);
+  });
+
+  it("keeps weights non-negative and stays close under noise", () => {
+    const truth = { vma_walk: 1000, folio_lookup: 100 };
+    const obs: Observation[] = SWEEP.map(([p, off], i) => {
+      const { ro } = mprotectPairCounts(p, off);
+      const noise = i % 2 === 0 ? 1.03 : 0.97;
+      return { label: `ro ${p}`, counts: ro, cycles: predict(ro, { ...costTable(), ...truth }) * noise };
+    });
+    const known: Partial<Record<CounterName, number>> = costTable();
+    delete known.vma_walk;
+    delete known.folio_lookup;
+    const fit = fitWeights(obs, ["vma_walk", "folio_lookup"], known);
+    assert.ok((fit.weights.vma_walk ?? -1) >= 0 && (fit.weights.folio_lookup ?? -1) >= 0);
+    assert.ok(
+      Math.abs((fit.weights.folio_lookup ?? 0) - 100) < 10,
+      `folio_lookup ${fit.weights.folio_lookup}`,
+    );
+    assert.ok(fit.maxRelativeError < 0.1);
+  });
+
+  it("refuses a weight that no observation exercises", () => {
+    const { ro } = mprotectPairCounts(8);
+    assert.throws(
+      () => fitWeights([{ label: "ro 8", counts: ro, cycles: 5000 }], ["ipi"], {}),
+      /no observation counts "ipi"/,
+    );
+  });
+});
+
+describe("calibrate", () => {
+  const probes = syntheticProbes(TRUTH);
+  const c = calibrate(probes);
+
+  it("recovers every weight it calibrates from measurements made with known weights", () => {
+    for (const k of ["syscall", "mmap_lock", ...SWEEP_FITTED, "page_fault", "ipi"] as CounterName[]) {
+      assert.ok(c.calibrated.includes(k), `${k} calibrated`);
+      assert.ok(Math.abs(c.costs[k] - TRUTH[k]) <= 1, `${k}: ${c.costs[k]} vs ${TRUTH[k]}`);
+    }
+    assert.equal(c.clock.cyclesPerNs, CPN);
+    assert.match(c.clock.method, /rdtsc/);
+    assert.ok(c.fit.maxRelativeError < 0.01);
+    assert.deepEqual(c.notes, []);
+  });
+
+  it("falls back to /proc/cpuinfo's MHz without a TSC, and names weights it cannot decide", () => {
+    const p = syntheticProbes(TRUTH);
+    p.clock = { ...p.clock, tsc_hz: 0, cpuinfo_mhz: 2500 };
+    p.shootdown = { ...p.shootdown, cpus: 1 };
+    const d = calibrate(p);
+    assert.match(d.clock.method, /cpuinfo/);
+    assert.equal(d.clock.cyclesPerNs, 2.5);
+    assert.ok(!d.calibrated.includes("ipi"));
+    assert.ok(d.notes.some((n) => n.startsWith("ipi:")));
+  });
+
+  it("writes a file that loads back as the same cost table", () => {
+    const text = formatCostTable(
+      c,
+      { hostname: "test", kernel: "6.18", cpu: "x", cpus: 2 },
+      "2026-01-01T00:00:00Z",
+    );
+    const r = loadCostTableText(text, "costs.yaml");
+    assert.ok(r.ok, r.ok ? "" : r.errors.map((e) => e.message).join("; "));
+    assert.deepEqual(costTable(r.costs), c.costs);
+    assert.match(r.sources.folio_lookup ?? "", /^fitted: least squares/);
+  });
+
+  it("the calibrated native model matches the measurements it was fitted on", () => {
+    const cmp = compareNative(c.costs, { clock: probes.clock, mprotect: probes.mprotect }, []);
+    assert.equal(cmp.rows.length, 2 * SWEEP.length);
+    for (const r of cmp.rows)
+      assert.ok(r.ratio !== null && Math.abs(r.ratio - 1) < 0.01, `${r.pages} ${r.direction}: ${r.ratio}`);
+    const none = compareNative(c.costs, null, [1, 64]);
+    assert.deepEqual(
+      none.rows.map((r) => [r.pages, r.direction, r.ratio]),
+      [
+        [1, "ro", null],
+        [1, "rw", null],
+        [64, "ro", null],
+        [64, "rw", null],
+      ],
+    );
+  });
+});
+
+describe("probe output", () => {
+  it("parses probes.c's lines and rejects anything else with its line number", () => {
+    const lines = parseProbeOutput(
+      '{"kind":"munmap","pages":1,"median_ns":2000,"min_ns":1900}\n\n{"kind":"syscall","getppid_ns":1,"mprotect_len0_ns":1,"nochange_ns":2}\n',
+    );
+    assert.deepEqual(
+      lines.map((l) => l.kind),
+      ["munmap", "syscall"],
+    );
+    assert.throws(() => parseProbeOutput('{"kind":"munmap"}\nnot json'), /line 1 is not a probe result/);
+    assert.throws(() => parseProbeOutput("oops"), /line 1 is not JSON/);
+  });
+});
+
+describe("cost table files", () => {
+  const bad = (text: string) => {
+    const r = loadCostTableText(text, "t.yaml");
+    assert.ok(!r.ok, "should be rejected");
+    return r.errors.map((e) => `${e.line}:${e.col}: ${e.message}`);
+  };
+  it("accepts a bare costs: section", () => {
+    const r = loadCostTableText("costs:\n  ipi: 3000\n  folio_lookup: 100\n", "t.yaml");
+    assert.ok(r.ok);
+    assert.deepEqual(r.costs, { ipi: 3000, folio_lookup: 100 });
+  });
+  it("locates unknown keys, bad values and a wrong schema", () => {
+    assert.deepEqual(bad("costs:\n  ipi: 3000\n  bogus: 1\n"), ['3:3: costs.bogus: unknown key "bogus"']);
+    assert.match(bad("costs:\n  ipi: -1\n")[0], /^2:8: costs\.ipi: /);
+    assert.match(bad("costs:\n  ipi: fast\n")[0], /^2:8: costs\.ipi: expected number, got "fast"/);
+    assert.match(bad("schema: ptesim.costs/9\ncosts: {}\n")[0], /^1:9: schema: /);
+    assert.deepEqual(bad("cost: {}\n").sort(), [
+      '1:1: cost: unknown key "cost"',
+      "1:1: costs: missing (expected object)",
+    ]);
+  });
+  it("reports YAML errors and non-mappings", () => {
+    assert.match(bad("costs: [1,\n")[0], /YAML/);
+    assert.match(bad("- 1\n")[0], /a cost table is a YAML mapping/);
+  });
+});

@@ -1,0 +1,310 @@
+// From the real kernel's measured times (probes.c, parsed) to a calibrated cost table. Pure: the
+// probes are compiled and run by probe-run.ts; this module only does arithmetic and simulation.
+//
+// Order (each step uses the weights decided before it):
+//   1. clock:     cycles per ns from rdtsc against CLOCK_MONOTONIC (or /proc/cpuinfo's MHz).
+//   2. syscall:   a bare system call (getppid) measured alone.
+//   3. mmap_lock: mprotect that changes nothing (lock, VMA lookup, mmu_gather) minus what the
+//                 model already charges for it.
+//   4. the size sweep: vma_walk, folio_lookup, can_change_pte_writable, tlb_invlpg and
+//      tlb_flush_all fitted together by non-negative least squares on the relative error (fit.ts)
+//      over mprotect(PROT_READ) and mprotect(PROT_READ|PROT_WRITE) at every size, each set beside
+//      the simulation of the same call (same size, same offset in its page table).
+//   5. page_fault: a first write to an untouched page, minus the rest of what the model charges.
+//   6. ipi: what a second CPU running the mm adds to a one-page mprotect(PROT_READ), minus the
+//      remote invalidation the model also charges.
+// Everything else (the PTE accesses themselves, TLB misses, A/D updates, tlb_gather, pte_lock, Xen)
+// stays at its default, named as an assumption in the table's sources.
+import { z } from "zod";
+import { COUNTERS, type CounterName } from "../machine/ledger.js";
+import { DEFAULT_COSTS } from "../sim/costs.js";
+import { type FitResult, fitWeights, type Observation, predict } from "./fit.js";
+import {
+  type Counts,
+  faultCounts,
+  mprotectPairCounts,
+  nochangeCounts,
+  shootdownExtraCounts,
+} from "./sim-probes.js";
+
+const num = z.number().finite();
+const nonneg = num.min(0);
+
+/** One line of probes.c's output, by kind. */
+export const ProbeLineSchema = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("clock"),
+    tsc_hz: nonneg,
+    interval_ns: nonneg,
+    cpuinfo_mhz: nonneg,
+    clock_overhead_ns: nonneg,
+  }),
+  z.object({ kind: z.literal("syscall"), getppid_ns: nonneg, mprotect_len0_ns: nonneg, nochange_ns: nonneg }),
+  z.object({
+    kind: z.literal("mprotect"),
+    pages: z.number().int().min(1),
+    offset: z.number().int().min(0),
+    reps: z.number().int().min(1),
+    ro_median_ns: nonneg,
+    ro_min_ns: nonneg,
+    rw_median_ns: nonneg,
+    rw_min_ns: nonneg,
+  }),
+  z.object({ kind: z.literal("munmap"), pages: z.number().int().min(1), median_ns: nonneg, min_ns: nonneg }),
+  z.object({
+    kind: z.literal("fault"),
+    pages: z.number().int().min(1),
+    write_ns: nonneg,
+    read_ns: nonneg,
+    wp_ns: nonneg,
+  }),
+  z.object({
+    kind: z.literal("shootdown"),
+    cpus: z.number().int(),
+    remote_cpu: z.number().int(),
+    pinned: z.boolean(),
+    alone_ro_ns: nonneg,
+    alone_rw_ns: nonneg,
+    remote_ro_ns: nonneg,
+    remote_rw_ns: nonneg,
+    kept: z.number().int().min(0),
+    reps: z.number().int().min(1),
+  }),
+]);
+export type ProbeLine = z.output<typeof ProbeLineSchema>;
+type Of<K extends ProbeLine["kind"]> = Extract<ProbeLine, { kind: K }>;
+
+/** Everything probes.c printed, grouped. */
+export interface ProbeResults {
+  clock: Of<"clock">;
+  syscall: Of<"syscall">;
+  mprotect: Of<"mprotect">[];
+  munmap: Of<"munmap">[];
+  fault: Of<"fault">;
+  shootdown: Of<"shootdown">;
+}
+
+/** Groups parsed probe lines; throws naming what is missing. */
+export function groupProbeLines(lines: readonly ProbeLine[]): ProbeResults {
+  const one = <K extends ProbeLine["kind"]>(k: K): Of<K> => {
+    const l = lines.find((x) => x.kind === k);
+    if (l === undefined) throw new Error(`the probes printed no "${k}" line`);
+    return l as Of<K>;
+  };
+  const mprotect = lines.filter((l): l is Of<"mprotect"> => l.kind === "mprotect");
+  if (mprotect.length === 0) throw new Error('the probes printed no "mprotect" line');
+  return {
+    clock: one("clock"),
+    syscall: one("syscall"),
+    mprotect,
+    munmap: lines.filter((l): l is Of<"munmap"> => l.kind === "munmap"),
+    fault: one("fault"),
+    shootdown: one("shootdown"),
+  };
+}
+
+export interface ClockInfo {
+  /** Cycles per nanosecond used to turn times into cycles. */
+  cyclesPerNs: number;
+  hz: number;
+  method: string;
+}
+
+/** Cycles per ns: the measured TSC rate when there is one, else /proc/cpuinfo's MHz. */
+export function clockOf(c: Of<"clock">): ClockInfo {
+  if (c.tsc_hz > 0)
+    return {
+      cyclesPerNs: c.tsc_hz / 1e9,
+      hz: c.tsc_hz,
+      method: `rdtsc against CLOCK_MONOTONIC over ${(c.interval_ns / 1e6).toFixed(0)} ms (TSC cycles; /proc/cpuinfo says ${c.cpuinfo_mhz.toFixed(0)} MHz)`,
+    };
+  if (c.cpuinfo_mhz > 0)
+    return {
+      cyclesPerNs: c.cpuinfo_mhz / 1000,
+      hz: c.cpuinfo_mhz * 1e6,
+      method: "/proc/cpuinfo cpu MHz (no TSC)",
+    };
+  throw new Error("no clock rate: no TSC and no cpu MHz in /proc/cpuinfo");
+}
+
+/** Which measurement of the sweep is fitted: the best (least disturbed) or the median call. */
+export type Statistic = "best" | "median";
+
+export interface SweepRow {
+  pages: number;
+  offset: number;
+  reps: number;
+  /** The real kernel, ns per call (the chosen statistic). */
+  kernelRoNs: number;
+  kernelRwNs: number;
+  /** The model's events for the same two calls. */
+  roCounts: Counts;
+  rwCounts: Counts;
+}
+
+export interface Calibration {
+  clock: ClockInfo;
+  statistic: Statistic;
+  /** The full cost table: every counter, cycles per event. */
+  costs: Record<CounterName, number>;
+  /** Where each weight comes from. */
+  sources: Record<CounterName, string>;
+  /** Counters whose weight this calibration measured or fitted (the rest are defaults). */
+  calibrated: CounterName[];
+  fit: FitResult;
+  sweep: SweepRow[];
+  /** The other probes, as measured (ns). */
+  extra: {
+    getppidNs: number;
+    mprotectLen0Ns: number;
+    nochangeNs: number;
+    fault: { writeNs: number; readNs: number; wpNs: number };
+    shootdown: Of<"shootdown">;
+    munmap: { pages: number; medianNs: number; minNs: number }[];
+  };
+  /** Weights clamped at 0 or left at their default because a probe could not decide them. */
+  notes: string[];
+}
+
+/** The weights the size sweep decides. */
+// pte_lock is not among them: it occurs once per 512 PTEs and once in every small call, where
+// vma_walk also occurs once, so the sweep cannot tell the two apart; it keeps its default.
+export const SWEEP_FITTED: readonly CounterName[] = [
+  "vma_walk",
+  "folio_lookup",
+  "can_change_pte_writable",
+  "tlb_invlpg",
+  "tlb_flush_all",
+];
+
+function defaults(): Record<CounterName, number> {
+  const t = {} as Record<CounterName, number>;
+  for (const c of COUNTERS) t[c] = DEFAULT_COSTS[c].cycles;
+  return t;
+}
+
+/** The simulated events of the sweep's calls, one simulation per size (and offset). */
+export function sweepRows(results: ProbeResults, statistic: Statistic): SweepRow[] {
+  return results.mprotect.map((m) => {
+    const { ro, rw } = mprotectPairCounts(m.pages, m.offset % 0x200000);
+    return {
+      pages: m.pages,
+      offset: m.offset,
+      reps: m.reps,
+      kernelRoNs: statistic === "best" ? m.ro_min_ns : m.ro_median_ns,
+      kernelRwNs: statistic === "best" ? m.rw_min_ns : m.rw_median_ns,
+      roCounts: ro,
+      rwCounts: rw,
+    };
+  });
+}
+
+/** Weight of `counter` so that `counts` cost `cycles` given the other weights; null if it is not counted. */
+function solveOne(
+  counter: CounterName,
+  counts: Counts,
+  cycles: number,
+  w: Record<CounterName, number>,
+): number | null {
+  const n = counts[counter] ?? 0;
+  if (n <= 0) return null;
+  const rest = predict({ ...counts, [counter]: 0 }, w);
+  return (cycles - rest) / n;
+}
+
+export function calibrate(results: ProbeResults, opts: { statistic?: Statistic } = {}): Calibration {
+  const statistic = opts.statistic ?? "best";
+  const clock = clockOf(results.clock);
+  const cy = (ns: number) => ns * clock.cyclesPerNs;
+  const w = defaults();
+  const sources = {} as Record<CounterName, string>;
+  for (const c of COUNTERS) sources[c] = `default: ${DEFAULT_COSTS[c].source}`;
+  const calibrated: CounterName[] = [];
+  const notes: string[] = [];
+  const set = (c: CounterName, v: number | null, source: string) => {
+    if (v === null || !Number.isFinite(v)) {
+      notes.push(`${c}: not decided by its probe; default kept`);
+      return;
+    }
+    if (v < 0) notes.push(`${c}: the probe gives ${v.toFixed(0)} cycles, clamped to 0`);
+    w[c] = Math.max(0, Math.round(v));
+    sources[c] = source;
+    calibrated.push(c);
+  };
+  const s = results.syscall;
+
+  set("syscall", cy(s.getppid_ns), `measured: getppid() ${s.getppid_ns.toFixed(0)} ns (median)`);
+
+  set(
+    "mmap_lock",
+    solveOne("mmap_lock", nochangeCounts(), cy(s.nochange_ns), w),
+    `measured: mprotect to the same protection ${s.nochange_ns.toFixed(0)} ns (median), less syscall and tlb_gather`,
+  );
+
+  const sweep = sweepRows(results, statistic);
+  const obs: Observation[] = sweep.flatMap((r) => [
+    { label: `mprotect ro ${r.pages}`, counts: r.roCounts, cycles: cy(r.kernelRoNs) },
+    { label: `mprotect rw ${r.pages}`, counts: r.rwCounts, cycles: cy(r.kernelRwNs) },
+  ]);
+  const decidable = SWEEP_FITTED.filter((c) => obs.some((o) => (o.counts[c] ?? 0) > 0));
+  for (const c of SWEEP_FITTED)
+    if (!decidable.includes(c)) notes.push(`${c}: no size of the sweep exercises it; default kept`);
+  const known: Partial<Record<CounterName, number>> = {};
+  for (const c of COUNTERS) if (!decidable.includes(c)) known[c] = w[c];
+  const fit = fitWeights(obs, decidable, known);
+  const sizes = sweep.map((r) => r.pages);
+  for (const c of decidable)
+    set(
+      c,
+      fit.weights[c] ?? 0,
+      `fitted: least squares over mprotect at ${sizes.length} sizes (${Math.min(...sizes)}..${Math.max(...sizes)} pages), ${statistic} of each`,
+    );
+
+  const f = faultCounts();
+  set(
+    "page_fault",
+    solveOne("page_fault", f.write, cy(results.fault.write_ns), w),
+    `measured: first write to an untouched page ${results.fault.write_ns.toFixed(0)} ns, less the walk and PTE work the model counts`,
+  );
+
+  const sd = results.shootdown;
+  if (sd.cpus < 2) notes.push("ipi: one CPU online, no shootdown to measure; default kept");
+  else {
+    // Both directions change R/W, so both flush (x86's pte_flags_need_flush); the read-only
+    // call is the one whose simulated twin the model counts (shootdownExtraCounts).
+    const delta = sd.remote_ro_ns - sd.alone_ro_ns;
+    set(
+      "ipi",
+      solveOne("ipi", shootdownExtraCounts(), cy(delta), w),
+      `measured: a running reader on CPU ${sd.remote_cpu}${sd.pinned ? " (pinned)" : " (not pinned)"} adds ${delta.toFixed(0)} ns to a one-page mprotect(PROT_READ), less the remote invlpg`,
+    );
+  }
+
+  // Recompute the sweep's rows with the final table (page_fault and ipi do not occur there).
+  const final: FitResult = {
+    ...fit,
+    rows: fit.rows.map((r, i) => ({
+      ...r,
+      model: predict(obs[i].counts, w),
+      ratio: predict(obs[i].counts, w) / r.measured,
+    })),
+  };
+  return {
+    clock,
+    statistic,
+    costs: w,
+    sources,
+    calibrated,
+    fit: final,
+    sweep,
+    extra: {
+      getppidNs: s.getppid_ns,
+      mprotectLen0Ns: s.mprotect_len0_ns,
+      nochangeNs: s.nochange_ns,
+      fault: { writeNs: results.fault.write_ns, readNs: results.fault.read_ns, wpNs: results.fault.wp_ns },
+      shootdown: sd,
+      munmap: results.munmap.map((m) => ({ pages: m.pages, medianNs: m.median_ns, minNs: m.min_ns })),
+    },
+    notes,
+  };
+}

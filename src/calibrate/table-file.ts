@@ -1,0 +1,83 @@
+// Cost table files (`ptesim calibrate --out costs.yaml`, read by `--costs FILE`): YAML with the
+// cycles per event under `costs:` (the same keys as a scenario's `costs:` section), where each
+// weight comes from under `sources:`, and what the calibration measured under `calibration:`.
+// Pure: the CLI reads and writes the files.
+import { stringify } from "yaml";
+import { z } from "zod";
+import { COUNTERS, type CounterName } from "../machine/ledger.js";
+import { type LocatedError, parseLocated } from "../scenario/load.js";
+import { type CostOverrides, CostsSchema } from "../sim/costs.js";
+import type { Calibration } from "./calibrate.js";
+
+export const COST_TABLE_SCHEMA = "ptesim.costs/1";
+
+const SourcesSchema = z.strictObject(
+  Object.fromEntries(COUNTERS.map((c) => [c, z.string().optional()])) as Record<
+    CounterName,
+    z.ZodOptional<z.ZodString>
+  >,
+);
+
+export const CostTableFileSchema = z.strictObject({
+  schema: z.literal(COST_TABLE_SCHEMA).optional(),
+  description: z.string().optional(),
+  costs: CostsSchema,
+  sources: SourcesSchema.optional(),
+  /** What the calibration measured: kept for the record, not read back as weights. */
+  calibration: z.record(z.string(), z.unknown()).optional(),
+});
+export type CostTableFile = z.output<typeof CostTableFileSchema>;
+
+export type CostTableLoad =
+  | { ok: true; costs: CostOverrides; sources: Partial<Record<CounterName, string>>; file: CostTableFile }
+  | { ok: false; errors: LocatedError[] };
+
+/** A cost table file's text -> its weights, or every problem located as file:line:col. */
+export function loadCostTableText(text: string, file: string): CostTableLoad {
+  const r = parseLocated(text, file, CostTableFileSchema, "cost table");
+  if (!r.ok) return r;
+  return { ok: true, costs: r.data.costs, sources: r.data.sources ?? {}, file: r.data };
+}
+
+/** The file `ptesim calibrate` writes. `host` describes the machine (kernel, CPU model). */
+export function formatCostTable(c: Calibration, host: Record<string, string | number>, date: string): string {
+  const round = (x: number, d = 1) => Number(x.toFixed(d));
+  const doc = {
+    schema: COST_TABLE_SCHEMA,
+    description: `calibrated by 'ptesim calibrate' on ${host.hostname ?? "this machine"} at ${date}`,
+    costs: c.costs,
+    sources: c.sources,
+    calibration: {
+      date,
+      host,
+      clock: { method: c.clock.method, hz: Math.round(c.clock.hz) },
+      model: "cycles = sum over counted events of weight * count (src/calibrate/fit.ts)",
+      calibrated: c.calibrated,
+      statistic: `${c.statistic} call of each size`,
+      fit: {
+        rmsRelativeError: round(c.fit.rmsRelativeError, 3),
+        maxRelativeError: round(c.fit.maxRelativeError, 3),
+      },
+      kernel: c.sweep.map((r, i) => ({
+        pages: r.pages,
+        offset: r.offset,
+        roNs: round(r.kernelRoNs),
+        rwNs: round(r.kernelRwNs),
+        roModelRatio: round(c.fit.rows[2 * i].ratio, 3),
+        rwModelRatio: round(c.fit.rows[2 * i + 1].ratio, 3),
+      })),
+      probes: {
+        getppidNs: c.extra.getppidNs,
+        mprotectLen0Ns: c.extra.mprotectLen0Ns,
+        nochangeNs: c.extra.nochangeNs,
+        fault: c.extra.fault,
+        shootdown: c.extra.shootdown,
+        munmap: c.extra.munmap,
+      },
+      notes: c.notes,
+    },
+  };
+  return `# ptesim cost table: cycles per counted event (what each event is: src/machine/ledger.ts).
+# Use it with --costs FILE, or copy entries into a scenario's costs: section.
+${stringify(doc, { lineWidth: 0 })}`;
+}
