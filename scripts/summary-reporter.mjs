@@ -1,5 +1,6 @@
 // node:test reporter: one line per file, full details for each failure, and a last line
-// "N passed, N failed" (the plain closing line our CI reads).
+// "N passed, N failed, N skipped" (the plain closing line our CI reads). Skipped tests get a
+// line each with the reason.
 import { relative } from "node:path";
 import { inspect } from "node:util";
 
@@ -13,8 +14,11 @@ export default async function* summaryReporter(source) {
     switch (event.type) {
       case "test:pass":
         if (d.details?.type === "suite") break;
-        if (d.skip || d.todo) skipped++;
-        else passed++;
+        if (d.skip || d.todo) {
+          skipped++;
+          // One line each, with the reason (e.g. what the host lacks).
+          yield `- skipped: ${d.name}${typeof d.skip === "string" ? `: ${d.skip}` : ""}\n`;
+        } else passed++;
         break;
       case "test:fail": {
         if (d.details?.type === "suite" && d.details?.error?.failureType === "subtestsFailed") break;
@@ -39,5 +43,5 @@ export default async function* summaryReporter(source) {
     }
   }
   if (failures.length > 0) yield `\n${failures.join("\n")}\n`;
-  yield `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`;
+  yield `${passed} passed, ${failed} failed, ${skipped} skipped\n`;
 }

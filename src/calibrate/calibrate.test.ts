@@ -232,11 +232,14 @@ describe("cost table files", () => {
   it("locates unknown keys, bad values and a wrong schema", () => {
     assert.deepEqual(bad("costs:\n  ipi: 3000\n  bogus: 1\n"), ['3:3: costs.bogus: unknown key "bogus"']);
     assert.match(bad("costs:\n  ipi: -1\n")[0], /^2:8: costs\.ipi: /);
-    assert.match(bad("costs:\n  ipi: fast\n")[0], /^2:8: costs\.ipi: expected number, got "fast"/);
+    assert.match(
+      bad("costs:\n  ipi: fast\n")[0],
+      /^2:8: costs\.ipi: expected a number, got the string "fast"/,
+    );
     assert.match(bad("schema: ptesim.costs/9\ncosts: {}\n")[0], /^1:9: schema: /);
     assert.deepEqual(bad("cost: {}\n").sort(), [
       '1:1: cost: unknown key "cost"',
-      "1:1: costs: missing (expected object)",
+      "1:1: costs: missing (expected a mapping (key: value))",
     ]);
   });
   it("reports YAML errors and non-mappings", () => {

@@ -30,6 +30,8 @@ export interface CheckOptions {
   maxExecutions?: number;
   /** Stop with verdict "incomplete" after this long (by `now`). */
   maxSeconds?: number;
+  /** Polled before each execution: true stops with verdict "incomplete", reason "interrupted" (Ctrl-C). */
+  shouldStop?: () => boolean;
   /** The clock, in milliseconds (injected: tests and browsers pass their own). */
   now?: () => number;
   /** Called about every `progressEveryMs` with the counts so far. */
@@ -97,7 +99,7 @@ export type CheckResult =
   | ({ verdict: "violated"; counterexample: Counterexample } & CheckStats)
   | ({
       verdict: "incomplete";
-      reason: "max-executions" | "max-seconds" | "max-memory" | "max-steps";
+      reason: "max-executions" | "max-seconds" | "max-memory" | "max-steps" | "interrupted";
     } & CheckStats);
 
 /** Thrown inside an execution to cut it at an already visited state. */
@@ -216,6 +218,8 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
       opts.memoryUsed() > opts.maxMemoryBytes
     )
       return { verdict: "incomplete", reason: "max-memory", ...finish(stats, now, t0) };
+    if (opts.shouldStop?.() === true)
+      return { verdict: "incomplete", reason: "interrupted", ...finish(stats, now, t0) };
     if (opts.onProgress && t - lastProgress >= every) {
       lastProgress = t;
       opts.onProgress({ executions: stats.executions, states: stats.states, elapsedMs: t - t0 });

@@ -1,7 +1,7 @@
 // The command line as a user meets it: exit codes, messages, no stack traces.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -165,6 +165,60 @@ describe("scenario errors are located as file:line:col", () => {
     ],
     ["cost.yaml", `costs: { trap_pt_write: -5 }\n${GOOD}`, /cost\.yaml:1:\d+: costs\.trap_pt_write:/],
     ["not-a-map.yaml", "- 1\n- 2\n", /not-a-map\.yaml:1:1: a scenario is a YAML mapping/],
+    // Type mistakes say what was expected and what the file holds.
+    [
+      "three.yaml",
+      GOOD.replace("cpus: 2", "cpus: three"),
+      /three\.yaml:1:7: cpus: expected a whole number, got the string "three"$/m,
+    ],
+    [
+      "quoted.yaml",
+      GOOD.replace("cpus: 2", 'cpus: "2"'),
+      /quoted\.yaml:1:7: cpus: expected a whole number, got the string "2" \(write it without quotes: 2\)/,
+    ],
+    [
+      "fraction.yaml",
+      GOOD.replace("cpus: 2", "cpus: 2.5"),
+      /fraction\.yaml:1:7: cpus: expected a whole number, got 2\.5$/m,
+    ],
+    [
+      "inf.yaml",
+      GOOD.replace("cpus: 2", "cpus: .inf"),
+      /inf\.yaml:1:7: cpus: expected a whole number, got \.inf \(infinity\)/,
+    ],
+    [
+      "underscore.yaml",
+      GOOD.replace("cpus: 2", "cpus: 1_000"),
+      /underscore\.yaml:1:7: cpus: expected a whole number, got the string "1_000" \(YAML 1\.2 numbers have no digit separators: 1000\)/,
+    ],
+    [
+      "yes.yaml",
+      `age: yes\n${GOOD}`,
+      /yes\.yaml:1:6: age: expected true or false, got the string "yes" \(YAML 1\.2 booleans are true and false\)/,
+    ],
+    [
+      "ratio.yaml",
+      `workload: { writeRatio: "half" }\n${GOOD}`,
+      /ratio\.yaml:1:\d+: workload\.writeRatio: expected a number, got the string "half"/,
+    ],
+    ["big.yaml", GOOD.replace("cpus: 2", "cpus: 100"), /big\.yaml:1:7: cpus: must be at most 64, got 100/],
+    // YAML limits: located, never "internal error".
+    [
+      "alias-bomb.yaml",
+      `${["a: &a [x, x, x, x, x, x, x, x, x, x]", ...Array.from({ length: 9 }, (_, i) => `${"bcdefghij"[i]}: &${"bcdefghij"[i]} [${Array(10).fill(`*${"abcdefghi"[i]}`).join(", ")}]`)].join("\n")}\n${GOOD}`,
+      /alias-bomb\.yaml:2:\d+: YAML aliases expand to too much data/,
+    ],
+    [
+      "deep.yaml",
+      `${GOOD}x: ${"[".repeat(100)}${"]".repeat(100)}\n`,
+      /deep\.yaml:8:\d+: nesting deeper than 64 levels/,
+    ],
+    [
+      "very-deep.yaml",
+      `cpus: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`,
+      /very-deep\.yaml:1:\d+: nesting deeper than the YAML parser can follow/,
+    ],
+    ["huge-file.yaml", `${GOOD}# ${"x".repeat(1 << 20)}\n`, /huge-file\.yaml: larger than 1048576 bytes/],
   ];
   for (const [name, text, re] of cases)
     it(name, () => {
@@ -216,5 +270,35 @@ describe("ptesim run and check", () => {
   });
   it("bench costs --out wants an .svg path", () => {
     assert.equal(ptesim("bench", "costs", "--out", join(dir, "x.txt")).code, 2);
+  });
+});
+
+describe("the README stays true to the CLI", () => {
+  const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8");
+  it("lists every command and option that help prints", () => {
+    const help = ptesim("help").out;
+    const list = help.slice(help.indexOf("Commands:"), help.indexOf("\n\n", help.indexOf("Commands:")));
+    const commands = [...list.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]);
+    assert.ok(commands.length >= 7, help);
+    for (const c of commands) {
+      const words = c === "bench" ? ["bench", "costs"] : [c];
+      assert.match(
+        readme,
+        new RegExp(`^${words.join(" ")} `, "m"),
+        `README lacks the command ${words.join(" ")}`,
+      );
+      if (c === "help") continue;
+      for (const m of ptesim("help", ...words).out.matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm))
+        assert.ok(readme.includes(m[1]), `README lacks ${words.join(" ")} ${m[1]}`);
+    }
+  });
+  it("documents every exit code help names", () => {
+    const codes = [...ptesim("help").out.matchAll(/^ {2}(\d+) {2,}/gm)].map((m) => m[1]);
+    assert.deepEqual(codes, ["0", "1", "2", "3", "4", "5", "130"]);
+    for (const c of codes) assert.match(readme, new RegExp(`^\\| ${c} \\|`, "m"), `exit code ${c}`);
+  });
+  it("names every published JSON schema", () => {
+    for (const f of readdirSync(fileURLToPath(new URL("../../schemas/", import.meta.url))))
+      assert.ok(readme.includes(`schemas/${f}`), f);
   });
 });

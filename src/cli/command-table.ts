@@ -2,7 +2,6 @@
 // see program.ts) next to its handler. A handler turns parsed options into a typed stage
 // (commands.ts, replay-command.ts, costs.ts), prints the result (report.ts) and returns the exit
 // code. To add a command, add an entry to COMMANDS; to add an option, add an `opt(...)` line.
-import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
 import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
 import { bugsCommand, bugsJson, formatBugs } from "./bugs-command.js";
@@ -16,32 +15,18 @@ import {
 } from "./calibrate-command.js";
 import { checkCommand, demoCommand, runCommand } from "./commands.js";
 import { renderCostsSvg } from "./costs.js";
-import { EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
-import { htmlOpt, htmlOption } from "./html-report.js";
+import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
+import { checkOutputPath, writeFileAtomic } from "./files.js";
+import { htmlDocument, htmlOpt, htmlOption } from "./html-report.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
-import { printCheck, printDemo, printRun } from "./report.js";
+import { checkJson, printBackends, printCheck, printDemo, printRun, rate, runJson } from "./report.js";
 import { DEFAULT_MAX_MEMORY_MB } from "./supervise.js";
 import { DEFAULT_VIEW_PORT, startView } from "./view-command.js";
 
-/** Write via a temporary file and rename, so a failure never leaves a half-written result. */
-function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new PtesimError(
-      "io",
-      `${path}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
-}
-
 const SCENARIO_ARG = {
   name: "[scenario]",
-  help: "a YAML scenario file, or builtin:default or builtin:check",
+  help: "a YAML scenario file, - for standard input, or builtin:default or builtin:check",
 };
 const backendOpt = (help: string) => opt("--backend <name|path>", help);
 const costsOpt = opt("--costs <file>", "cycle weights from a cost table file (from 'ptesim calibrate')");
@@ -50,17 +35,22 @@ const pagesOpt = (help: string) => opt("--pages <n,n,...>", help, { parse: (v) =
 export const PROGRAM: ProgramInfo = {
   name: "ptesim",
   summary: "Simulate, check and cost page-table update protocols.",
-  epilogue: `A scenario is a YAML file, or builtin:default (what run uses without one) or builtin:check
-(what check uses without one). Results go to stdout, progress and errors to stderr.
+  epilogue: `A scenario is a YAML file, - (standard input), or builtin:default (what run uses without one)
+or builtin:check (what check uses without one). Results go to stdout; progress and errors to
+stderr. Colour on a terminal (NO_COLOR=1 turns it off, FORCE_COLOR=1 on). Ctrl-C stops a long
+command, which prints what it has done so far.
 
 exit codes:
-  0  no property violated (check: verified; replay: every outcome matched)
-  1  a property was violated (replay: an outcome diverged from the recording; bugs: an entry
-     misbehaves)
-  2  bad usage or input: unknown command or option, invalid scenario, unreadable file, unknown backend
-     (also: an invalid --costs file; calibrate: no C compiler, or a probe of the kernel failed)
-  3  internal error (a bug in ptesim; the message says how to report it)
-  4  check stopped at --max-executions / --max-seconds before deciding`,
+  0    no property violated (check: verified; replay: every outcome matched)
+  1    a property was violated (replay: an outcome diverged from the recording; bugs: an entry
+       misbehaves)
+  2    bad usage or input: unknown command or option, invalid scenario, unreadable file,
+       unknown backend, a backend module that fails, an invalid --costs file;
+       calibrate: no C compiler, or a probe of the kernel failed
+  3    internal error (a bug in ptesim; the message says how to report it)
+  4    check stopped at --max-executions, --max-seconds or --max-memory before deciding
+  5    the output could not be written (stdout closed: EPIPE, or its disk full: ENOSPC)
+  130  stopped by Ctrl-C (SIGINT) after printing what was done`,
 };
 
 export const COMMANDS: CommandSpec[] = [
@@ -73,13 +63,16 @@ export const COMMANDS: CommandSpec[] = [
         default: [1000, "1000"],
       }),
     ],
+    json: true,
+    progress: true,
     run: (_args, o, { io }) => {
       const seeds = o.seeds as number;
-      const t0 = Date.now();
-      const d = demoCommand(seeds, (b, n) => {
-        if (n === seeds) io.err(`  ${b}: ${n} seeds done (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-      });
+      const p = io.progress();
+      const d = demoCommand(seeds, (b, n) => p.update(`demo: ${b}: ${n}/${seeds} seeds`), io.interrupted);
+      p.done();
       printDemo(d, io);
+      if (d.rows.some((r) => r.summary.interrupted) || d.rows.length < allBackends().length)
+        return EXIT_INTERRUPTED;
       const correctFailed = d.rows.some((r) => r.backend.correct && r.summary.failingSeeds > 0);
       return correctFailed ? EXIT_VIOLATION : EXIT_OK;
     },
@@ -98,16 +91,26 @@ export const COMMANDS: CommandSpec[] = [
       htmlOpt,
     ],
     json: true,
-    run: async ([file], o, { io, json }) => {
+    progress: true,
+    run: async ([file], o, { io }) => {
+      const p = io.progress();
+      const t0 = performance.now();
       const r = await runCommand({
         ...(file === undefined ? {} : { file }),
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
         ...(o.seed === undefined ? {} : { seed: o.seed as number }),
         ...(o.sweep === undefined ? {} : { sweep: o.sweep as number }),
         ...(o.replay === undefined ? {} : { replay: o.replay as string }),
+        onProgress: (done, failing) =>
+          p.update(
+            `sweep: ${done}/${o.sweep} seeds, ${failing} failing (${rate(done, performance.now() - t0)} seeds/s)`,
+          ),
+        shouldStop: io.interrupted,
       });
-      printRun(r, io, json);
-      htmlOption(o.html, printRun, r, io);
+      p.done();
+      printRun(r, io);
+      htmlDocument(o.html, () => runJson(r), io);
+      if (r.sweep?.interrupted === true) return EXIT_INTERRUPTED;
       return r.result.violations.length > 0 ? EXIT_VIOLATION : EXIT_OK;
     },
   },
@@ -132,8 +135,9 @@ export const COMMANDS: CommandSpec[] = [
       htmlOpt,
     ],
     json: true,
-    run: async ([file], o, { io, json }) => {
-      let progressShown = false;
+    progress: true,
+    run: async ([file], o, { io }) => {
+      const p = io.progress();
       const r = await checkCommand({
         ...(file === undefined ? {} : { file }),
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
@@ -141,30 +145,25 @@ export const COMMANDS: CommandSpec[] = [
         ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions as number }),
         ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
         maxMemoryMb: o.maxMemory as number,
-        onProgress: (p) => {
-          progressShown = true;
-          // On a terminal one line rewritten in place; in a log, one line per report.
-          const tty = process.stderr.isTTY === true;
-          process.stderr.write(
-            `${tty ? "\r" : ""}  ${p.states} states, ${p.executions} executions, ${(p.elapsedMs / 1000).toFixed(0)} s (${Math.round((p.states * 1000) / Math.max(1, p.elapsedMs))} states/s)${tty ? "   " : "\n"}`,
-          );
-        },
+        onProgress: (x) =>
+          p.update(
+            `check: ${x.states} states, ${x.executions} executions, ${(x.elapsedMs / 1000).toFixed(0)} s (${rate(x.states, x.elapsedMs)} states/s)`,
+          ),
+        shouldStop: io.interrupted,
       });
-      if (progressShown && process.stderr.isTTY === true) process.stderr.write("\n");
-      printCheck(r, io, json);
-      htmlOption(o.html, printCheck, r, io);
-      return r.result.verdict === "verified"
-        ? EXIT_OK
-        : r.result.verdict === "violated"
-          ? EXIT_VIOLATION
-          : EXIT_INCOMPLETE;
+      p.done();
+      printCheck(r, io);
+      htmlDocument(o.html, () => checkJson(r), io);
+      const v = r.result;
+      if (v.verdict === "incomplete" && v.reason === "interrupted") return EXIT_INTERRUPTED;
+      return v.verdict === "verified" ? EXIT_OK : v.verdict === "violated" ? EXIT_VIOLATION : EXIT_INCOMPLETE;
     },
   },
   {
     name: "replay",
     summary:
       "replay a real program's memory syscalls (strace -f -y -e trace=memory,process,desc -o LOG program)",
-    args: [{ name: "<log>", help: "the strace log" }],
+    args: [{ name: "<log>", help: "the strace log, or - for standard input" }],
     options: [
       backendOpt("one backend (default: every built-in one)"),
       opt(
@@ -194,7 +193,9 @@ export const COMMANDS: CommandSpec[] = [
       htmlOpt,
     ],
     json: true,
+    progress: true,
     run: async ([file], o, { io, json }) => {
+      const p = io.progress();
       const r = await replayCommand({
         file: file!,
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
@@ -204,7 +205,14 @@ export const COMMANDS: CommandSpec[] = [
         ...(o.unmodelledVmas === undefined ? {} : { unmodelledVmas: o.unmodelledVmas as number }),
         maps: o.maps === true,
         ...(o.costs === undefined ? {} : { costs: readCostTable(o.costs as string).costs }),
+        onProgress: (x) => {
+          p.update(
+            `replay: line ${x.line}${x.totalBytes > 0 ? ` (${Math.round((x.bytes * 100) / x.totalBytes)}%)` : ""}, ${x.records} calls, ${x.spaces} address spaces (${x.liveSpaces} live), ${(x.elapsedMs / 1000).toFixed(0)} s`,
+          );
+          if (io.interrupted()) throw new PtesimError("interrupted", `replay interrupted at line ${x.line}`);
+        },
       });
+      p.done();
       printReplay(r, io, json);
       htmlOption(o.html, printReplay, r, io);
       return replayExitCode(r);
@@ -226,18 +234,25 @@ export const COMMANDS: CommandSpec[] = [
           htmlOpt,
         ],
         json: true,
+        progress: true,
         run: (_args, o, { io, json }) => {
           const out = o.out as string | undefined;
           if (out !== undefined && !out.endsWith(".svg"))
             throw new PtesimError("usage", `--out names an .svg file, got "${out}"`);
-          const tty = process.stderr.isTTY === true;
+          if (out !== undefined) checkOutputPath(out);
+          const p = io.progress();
+          let done = 0;
           const r = benchCostsCommand({
             ...(o.costs === undefined ? {} : { costsFile: o.costs as string }),
             ...(o.pages === undefined ? {} : { pages: o.pages as number[] }),
             kernel: o.kernel !== false,
-            onProgress: (w) => tty && process.stderr.write(`\r  ${w}`.padEnd(60)),
+            onProgress: (w) => {
+              p.update(`bench costs: ${++done} measured (${w})`);
+              if (io.interrupted())
+                throw new PtesimError("interrupted", `interrupted after ${done} measurements`);
+            },
           });
-          if (tty) process.stderr.write(`${"\r".padEnd(61)}\r`);
+          p.done();
           if (out !== undefined) writeFileAtomic(out, renderCostsSvg(r.table));
           printBenchCosts(r, io, json);
           if (out !== undefined && !json) io.out(`chart written to ${out}`);
@@ -320,8 +335,9 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
   {
     name: "backends",
     summary: "list the built-in backends",
+    json: true,
     run: (_args, _o, { io }) => {
-      for (const b of allBackends()) io.out(`${b.name.padEnd(27)} ${b.description}`);
+      printBackends(allBackends(), io);
       return EXIT_OK;
     },
   },

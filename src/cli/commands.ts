@@ -1,5 +1,5 @@
 // Typed stages: each command turns options into a result value. No printing here (report.ts).
-import { readFileSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
@@ -22,6 +22,7 @@ import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/sce
 import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
 import { benchCosts, type CostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
+import { readInput, STDIN, STDIN_LABEL } from "./files.js";
 import { userCodeWatch } from "./supervise.js";
 
 export interface ScenarioSource {
@@ -36,34 +37,24 @@ export const BUILTIN_SCENARIOS: Record<string, () => Scenario> = {
   "builtin:check": defaultCheckScenario,
 };
 
-/** A user's input file as text: a regular file of at most MAX_SCENARIO_BYTES, else a PtesimError. */
+/** A user's input file (or "-", standard input) as text, at most MAX_SCENARIO_BYTES, else a PtesimError. */
 export function readInputFile(file: string, kind: "scenario" | "costs"): string {
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new PtesimError("io", `${file}: not a regular file`);
-    if (st.size > MAX_SCENARIO_BYTES)
-      throw new PtesimError(kind, `${file}: larger than ${MAX_SCENARIO_BYTES} bytes`);
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    if (e instanceof PtesimError) throw e;
-    throw new PtesimError(
-      "io",
-      `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
+  return readInput(file, MAX_SCENARIO_BYTES, kind);
 }
 
 export function readScenario(file: string | undefined): ScenarioSource {
   if (file === undefined) return { scenario: defaultScenario(), file: null };
   const builtin = BUILTIN_SCENARIOS[file];
   if (builtin !== undefined) return { scenario: builtin(), file };
-  const text = readInputFile(file, "scenario");
-  const r = loadScenarioText(text, file);
+  const text = readInput(file, MAX_SCENARIO_BYTES, "scenario");
+  const label = file === STDIN ? STDIN_LABEL : file;
+  const r = loadScenarioText(text, label);
   if (!r.ok)
     throw new PtesimError(
       "scenario",
-      `${file}: invalid scenario (${r.errors.length} error${r.errors.length > 1 ? "s" : ""})`,
+      `${label}: invalid scenario (${r.errors.length} error${r.errors.length > 1 ? "s" : ""})`,
       r.errors.map(formatLocated),
+      r.errors,
     );
   return { scenario: r.scenario, file };
 }
@@ -92,10 +83,8 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (e) {
-    throw new PtesimError(
-      "backend",
-      `${spec}: cannot load backend module (${(e as Error)?.message?.split("\n")[0] ?? String(e)})`,
-    );
+    watch?.leave();
+    throw moduleLoadError(spec, path, e);
   } finally {
     watch?.leave();
   }
@@ -139,10 +128,46 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   return guarded;
 }
 
+/**
+ * Why a user's backend module did not load, located as file:line:col when possible: a syntax
+ * error (Node's message for an ES module has no position, so `node --check` is asked for it) or
+ * an exception thrown while the module ran (its first stack frame in that file).
+ */
+function moduleLoadError(spec: string, path: string, e: unknown): PtesimError {
+  const err = e as Error;
+  const what = `${err?.name ?? "Error"}: ${String(err?.message ?? e).split("\n")[0]}`;
+  let at: { line: number; col: number } | null = null;
+  if (err instanceof SyntaxError) {
+    const r = spawnSync(process.execPath, ["--check", path], { encoding: "utf8", timeout: 10_000 });
+    const lines = (r.stderr ?? "").split("\n");
+    const m = /:(\d+)$/.exec(lines[0] ?? "");
+    const caret = (lines[2] ?? "").indexOf("^");
+    if (m !== null) at = { line: Number(m[1]), col: caret >= 0 ? caret + 1 : 1 };
+  } else if (typeof err?.stack === "string") {
+    const url = pathToFileURL(path).href.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const m = new RegExp(`${url}:(\\d+):(\\d+)`).exec(err.stack);
+    if (m !== null) at = { line: Number(m[1]), col: Number(m[2]) };
+  }
+  const message = `cannot load backend module: ${what}`;
+  if (at === null) return new PtesimError("backend", `${spec}: ${message}`);
+  return new PtesimError(
+    "backend",
+    `${spec}:${at.line}:${at.col}: ${message}`,
+    [],
+    [{ file: spec, ...at, message }],
+  );
+}
+
 /** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
 export function scenarioBackendSpec(source: ScenarioSource): string {
   const spec = source.scenario.backend;
-  if (source.file === null || source.file.startsWith("builtin:") || !looksLikePath(spec) || isAbsolute(spec))
+  if (
+    source.file === null ||
+    source.file === STDIN ||
+    source.file.startsWith("builtin:") ||
+    !looksLikePath(spec) ||
+    isAbsolute(spec)
+  )
     return spec;
   return join(dirname(source.file), spec);
 }
@@ -155,10 +180,19 @@ export interface RunOptions {
   replay?: string;
   /** Run this many consecutive seeds from the starting seed. */
   sweep?: number;
+  /** A sweep's progress: seeds done so far, and of those failing. */
+  onProgress?: (done: number, failing: number) => void;
+  /** Polled between seeds of a sweep: true stops it (Ctrl-C); the summary says so. */
+  shouldStop?: () => boolean;
 }
 
 export interface SweepSummary {
+  /** Seeds run (fewer than `requested` when interrupted). */
   seeds: number;
+  requested: number;
+  interrupted: boolean;
+  /** The run of the first seed (what is shown when no seed fails). */
+  firstRun: RunResult | null;
   firstSeed: number;
   failingSeeds: number;
   byProperty: Partial<Record<PropertyName, number>>;
@@ -269,8 +303,9 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
       replay: encodeReplay(result.choices, stampOf(base, backend)),
     };
   }
-  const summary = sweep(base, backend, o.sweep);
-  const result = summary.firstFailure ?? runScenario(base, backend);
+  const summary = sweep(base, backend, o.sweep, o.onProgress, o.shouldStop);
+  // Every seed ran once: the result shown is the first failure, else the first seed's run.
+  const result = summary.firstFailure ?? summary.firstRun ?? runScenario(base, backend);
   return {
     source,
     backend,
@@ -285,10 +320,14 @@ export function sweep(
   base: Scenario,
   backend: BackendModule,
   n: number,
-  onProgress?: (done: number) => void,
+  onProgress?: (done: number, failing: number) => void,
+  shouldStop?: () => boolean,
 ): SweepSummary {
   const s: SweepSummary = {
-    seeds: n,
+    seeds: 0,
+    requested: n,
+    interrupted: false,
+    firstRun: null,
     firstSeed: base.seed,
     failingSeeds: 0,
     byProperty: {},
@@ -296,9 +335,16 @@ export function sweep(
     firstByProperty: {},
   };
   for (let i = 0; i < n; i++) {
+    if (shouldStop?.() === true) {
+      s.interrupted = true;
+      break;
+    }
     const seed = (base.seed + i) >>> 0;
-    // Timelines without details; the runs kept are re-run with them (same seed, same run).
-    const r = runScenario({ ...base, seed }, backend, { details: false });
+    // Timelines without details, except the first run (shown when no seed fails); the runs kept
+    // are re-run with them (same seed, same run).
+    const r = runScenario({ ...base, seed }, backend, i === 0 ? {} : { details: false });
+    s.seeds++;
+    if (i === 0) s.firstRun = r;
     if (r.violations.length > 0) {
       s.failingSeeds++;
       const seen = new Set(r.violations.map((v) => v.property));
@@ -310,7 +356,7 @@ export function sweep(
         if (s.firstByProperty[p] === undefined) s.firstByProperty[p] = full;
       }
     }
-    onProgress?.(i + 1);
+    onProgress?.(i + 1, s.failingSeeds);
   }
   return s;
 }
@@ -327,12 +373,21 @@ export interface DemoOutcome {
 export function demoCommand(
   seeds: number,
   onProgress?: (backend: string, done: number) => void,
+  shouldStop?: () => boolean,
 ): DemoOutcome {
   const scenario = defaultScenario();
-  const rows = allBackends().map((backend) => ({
-    backend,
-    summary: sweep(withBackend(scenario, backend), backend, seeds, (d) => onProgress?.(backend.name, d)),
-  }));
+  const rows: DemoOutcome["rows"] = [];
+  for (const backend of allBackends()) {
+    if (shouldStop?.() === true) break;
+    const summary = sweep(
+      withBackend(scenario, backend),
+      backend,
+      seeds,
+      (d) => onProgress?.(backend.name, d),
+      shouldStop,
+    );
+    rows.push({ backend, summary });
+  }
   const costs = benchCosts({ pages: [512], batchSizes: [] });
   return { scenario, seeds, rows, costs };
 }
@@ -346,6 +401,8 @@ export interface CheckCommandOptions {
   /** The memory bound (MB) of the whole command; the search stops (INCOMPLETE) at 85% of it. */
   maxMemoryMb?: number;
   onProgress?: (p: { executions: number; states: number; elapsedMs: number }) => void;
+  /** Polled between executions: true stops with verdict incomplete, reason "interrupted". */
+  shouldStop?: () => boolean;
 }
 
 export interface CheckOutcome {
@@ -376,6 +433,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
       : { maxMemoryBytes: o.maxMemoryMb * 0.85 * 2 ** 20, memoryUsed: () => process.memoryUsage().heapUsed }),
     now: () => performance.now(),
     ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+    ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
   });
   // The printed token is stamped with the scenario and backend it belongs to.
   if (result.verdict === "violated")

@@ -91,6 +91,11 @@ export function jsonOf<T>(print: (o: T, io: Out, json: boolean) => void, o: T): 
 /** The option, for a command's `options` in command-table.ts. */
 export const htmlOpt = opt("--html <file>", "also write a self-contained HTML report (opens from disk)");
 
+/** `--html FILE` from a command's JSON document builder (run, check). */
+export function htmlDocument(file: unknown, doc: () => { schema: string }, io: Out): void {
+  if (typeof file === "string") writeHtmlReport(file, doc(), io);
+}
+
 /** `--html FILE` for any command with a JSON printer: the one line each command's handler adds. */
 export function htmlOption<T>(
   file: unknown,

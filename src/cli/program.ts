@@ -6,12 +6,13 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { BackendError } from "../backends/guard.js";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, PtesimError } from "./errors.js";
-import type { Out } from "./report.js";
+import type { Reporter } from "./report.js";
 
 /** What a handler gets besides its arguments and options. */
 export interface Context {
-  io: Out;
-  /** The command's `--json` was given (also known before parsing succeeds, for usage errors). */
+  /** All output goes through it (report.ts); io.json and io.quiet are the command's flags. */
+  io: Reporter;
+  /** The command's `--json` was given. */
   json: boolean;
 }
 
@@ -31,6 +32,8 @@ export interface CommandSpec {
   options?: Option[];
   /** Commands taking a --json flag (added by the framework, one wording for all). */
   json?: boolean;
+  /** Commands that show progress on stderr, and so take -q/--quiet. */
+  progress?: boolean;
   subcommands?: CommandSpec[];
   /** The handler: returns the exit code. Absent for a command that only groups subcommands. */
   run?: (
@@ -109,6 +112,7 @@ function build(info: ProgramInfo, specs: CommandSpec[], cx: Context, result: { c
     for (const a of spec.args ?? []) c.argument(a.name, a.help);
     for (const o of spec.options ?? []) c.addOption(o);
     if (spec.json === true) c.option("--json", "machine-readable output (errors too) on stdout");
+    if (spec.progress === true) c.option("-q, --quiet", "no progress on stderr");
     if (spec.details !== undefined) c.addHelpText("after", `\n${spec.details}`);
     if (spec.subcommands !== undefined) c.helpCommand(false);
     for (const s of spec.subcommands ?? []) add(c, s, `${path} ${spec.name}`);
@@ -117,7 +121,8 @@ function build(info: ProgramInfo, specs: CommandSpec[], cx: Context, result: { c
       c.action(async (...a: unknown[]) => {
         const self = a[a.length - 1] as Command;
         const opts = self.opts();
-        cx.json = opts.json === true;
+        cx.json = cx.io.json = opts.json === true;
+        cx.io.quiet = opts.quiet === true;
         result.code = await run(self.processedArgs as (string | undefined)[], opts, cx);
       });
     parent.addCommand(c);
@@ -160,25 +165,8 @@ function findSpec(path: string[], specs: CommandSpec[]): CommandSpec | undefined
   return found;
 }
 
-/** Print a failure once: a JSON document on stdout with --json, else text on stderr. */
-export function reportError(e: PtesimError, cx: Context, hint: string | null): void {
-  if (cx.json) {
-    cx.io.out(
-      JSON.stringify(
-        {
-          schema: "ptesim.error/1",
-          code: e.code,
-          message: e.message,
-          ...(e.details.length > 0 ? { details: e.details } : {}),
-        },
-        null,
-        2,
-      ),
-    );
-  }
-  cx.io.err(`ptesim: ${e.message}`);
-  for (const d of e.details) cx.io.err(d);
-  if (hint !== null) cx.io.err(hint);
+function helpHint(path: string): string {
+  return `(see 'ptesim help${path ? ` ${path}` : ""}')`;
 }
 
 /** Parse argv, run the command, report any failure; returns the exit code. */
@@ -186,10 +174,12 @@ export async function runCli(
   argv: string[],
   info: ProgramInfo,
   specs: CommandSpec[],
-  io: Out,
+  io: Reporter,
 ): Promise<number> {
   const dashdash = argv.indexOf("--");
-  const cx: Context = { io, json: (dashdash < 0 ? argv : argv.slice(0, dashdash)).includes("--json") };
+  // Known before parsing, so a usage error is reported as JSON too.
+  io.json = (dashdash < 0 ? argv : argv.slice(0, dashdash)).includes("--json");
+  const cx: Context = { io, json: io.json };
   // `ptesim help bench costs` is `ptesim bench costs --help`; an unknown name is parsed as a
   // command so commander reports it with a suggestion.
   if (argv[0] === "help" && argv.length > 1) {
@@ -215,25 +205,20 @@ export async function runCli(
       // Help shown because a command was missing (`ptesim`, `ptesim bench`).
       if (e.code === "commander.help") return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
       const path = commandPath(argv, specs);
-      reportError(
-        new PtesimError("usage", commanderMessage(e)),
-        cx,
-        `(see 'ptesim help${path ? ` ${path}` : ""}')`,
-      );
+      io.error(new PtesimError("usage", commanderMessage(e)), helpHint(path));
       return EXIT_USAGE;
     }
     // A user backend's mistake is the user's (exit 2), named by module, operation and problem.
     if (e instanceof BackendError) e = new PtesimError("backend", e.message);
     if (e instanceof PtesimError) {
-      reportError(e, cx, e.code === "usage" ? `(see 'ptesim help ${commandPath(argv, specs)}')` : null);
+      io.error(e, e.code === "usage" ? helpHint(commandPath(argv, specs)) : null);
       return e.exitCode;
     }
-    reportError(
+    io.error(
       new PtesimError("internal", `internal error: ${(e as Error)?.message ?? String(e)}`, [
         `please report it with the command line that triggered it: ptesim ${argv.join(" ")}`,
         ...(process.env.PTESIM_DEBUG ? [String((e as Error)?.stack)] : []),
       ]),
-      cx,
       null,
     );
     return EXIT_INTERNAL;

@@ -19,6 +19,7 @@ import {
 } from "../strace/replay.js";
 import { resolveBackend } from "./commands.js";
 import { EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
+import { STDIN, stdinToFile } from "./files.js";
 import type { Out } from "./report.js";
 
 export const JSON_SCHEMA_REPLAY = "ptesim.replay/2";
@@ -123,7 +124,22 @@ function hasFaultLines(file: string): boolean {
   }
 }
 
+/** A log read from standard input is kept in a temporary file of at most this size. */
+const STDIN_LOG_LIMIT = 256 * 1024 * 1024;
+
 export async function replayCommand(opts: ReplayCommandOptions): Promise<ReplayOutcome> {
+  // "-": standard input, saved to a temporary file (the log is read twice); reported as "-".
+  if (opts.file !== STDIN) return replayFile(opts);
+  const saved = stdinToFile(STDIN_LOG_LIMIT);
+  try {
+    const o = await replayFile({ ...opts, file: saved.path });
+    return { ...o, file: STDIN };
+  } finally {
+    saved.cleanup();
+  }
+}
+
+async function replayFile(opts: ReplayCommandOptions): Promise<ReplayOutcome> {
   const policy = opts.populate ?? DEFAULT_POPULATE;
   if (!(POPULATE_POLICIES as readonly string[]).includes(policy))
     throw new PtesimError(

@@ -1,4 +1,9 @@
-// All human- and machine-readable output of the CLI. Results go to stdout, progress to stderr.
+// All output of the CLI goes through here and reporter.ts: the printers of each command's results
+// (text with colour on a terminal, or one JSON document of a published schema with --json). The
+// Reporter they print to (reporter.ts) knows the terminal, the flags, progress and errors.
+import pc from "picocolors";
+import type { Colors } from "picocolors/types.js";
+import type { z } from "zod";
 import { errnoName } from "../kernel/errno.js";
 import { checkDocument, JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN, runDocument } from "../sim/documents.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
@@ -7,17 +12,21 @@ export { JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN };
 
 import type { CheckOutcome, DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
 import { reproduceCommand } from "./commands.js";
+import { BackendsJson, CheckJson, DemoJson, RunJson } from "./output-schemas.js";
+import type { Reporter } from "./reporter.js";
 
-export interface Out {
-  out(s: string): void;
-  err(s: string): void;
-}
+export type { Out, Progress, Terminal, Write } from "./reporter.js";
+export { colorEnabled, Reporter } from "./reporter.js";
 
-export function formatTimeline(events: readonly TraceEvent[], max = 60): string[] {
+export function formatTimeline(
+  events: readonly TraceEvent[],
+  max = 60,
+  c: Colors = pc.createColors(false),
+): string[] {
   const lines: string[] = [];
   const shown = events.length > max ? events.slice(events.length - max) : events;
   if (shown.length < events.length)
-    lines.push(`  ... ${events.length - shown.length} earlier events omitted`);
+    lines.push(c.dim(`  ... ${events.length - shown.length} earlier events omitted`));
   for (const e of shown) {
     const where = e.addr >= 0 ? `0x${e.addr.toString(16)}` : "";
     const pte =
@@ -26,46 +35,63 @@ export function formatTimeline(events: readonly TraceEvent[], max = 60): string[
         : e.before !== undefined && e.before !== e.after
           ? `${e.before}  ->  ${e.after}`
           : `= ${e.after}`;
-    const note = e.note === undefined ? "" : `   <-- ${e.note}`;
+    const note = e.note === undefined ? "" : `   ${c.bold(c.red(`<-- ${e.note}`))}`;
     lines.push(
-      `  #${String(e.step).padEnd(5)} CPU${e.cpu}  ${e.actor.padEnd(6)} ${e.what.padEnd(34)} ${where.padEnd(15)} ${pte}${note}`.trimEnd(),
+      `  ${c.dim(`#${String(e.step).padEnd(5)}`)} CPU${e.cpu}  ${e.actor.padEnd(6)} ${e.what.padEnd(34)} ${where.padEnd(15)} ${pte}`.trimEnd() +
+        note,
     );
   }
   return lines;
 }
 
-function violationLines(r: RunResult): string[] {
+function violationLines(r: RunResult, c: Colors): string[] {
   const lines: string[] = [];
   const byProp = new Map<string, number>();
   for (const v of r.violations) byProp.set(v.property, (byProp.get(v.property) ?? 0) + 1);
-  lines.push(`VIOLATED: ${[...byProp].map(([p, n]) => `${p} x${n}`).join(", ")}`);
+  lines.push(c.bold(c.red(`VIOLATED: ${[...byProp].map(([p, n]) => `${p} x${n}`).join(", ")}`)));
   const first = r.violations[0];
   lines.push(`first: [${first.property}${first.rule ? `/${first.rule}` : ""}] ${first.message}`);
   if (r.timeline.length > 0) {
     lines.push(`interleaving on that page (kernel syscalls included):`);
-    lines.push(...formatTimeline(r.timeline));
+    lines.push(...formatTimeline(r.timeline, 60, c));
   }
   return lines;
 }
 
-/** The `ptesim.run/1` document. */
-export function runJson(o: RunOutcome) {
-  return runDocument(o.result, {
-    file: o.source.file,
-    cpus: o.source.scenario.cpus,
-    reproduce: o.reproduce,
-    sweep: o.sweep,
-  });
+function sweepJson(s: SweepSummary): z.output<typeof RunJson>["sweep"] & object {
+  return {
+    seeds: s.seeds,
+    firstSeed: s.firstSeed,
+    failingSeeds: s.failingSeeds,
+    byProperty: s.byProperty,
+    firstFailure: s.firstFailure?.seed ?? null,
+    firstByProperty: Object.fromEntries(Object.entries(s.firstByProperty).map(([p, r]) => [p, r.seed])),
+    interrupted: s.interrupted,
+  };
 }
 
-export function printRun(o: RunOutcome, io: Out, json: boolean): void {
+/** The `ptesim.run/1` document (the builder the playground uses too, plus the sweep's figures). */
+export function runJson(o: RunOutcome): z.output<typeof RunJson> {
+  return {
+    ...runDocument(o.result, {
+      file: o.source.file,
+      cpus: o.source.scenario.cpus,
+      reproduce: o.reproduce,
+      sweep: null,
+    }),
+    sweep: o.sweep === null ? null : sweepJson(o.sweep),
+  } as z.output<typeof RunJson>;
+}
+
+export function printRun(o: RunOutcome, io: Reporter): void {
   const r = o.result;
-  if (json) {
-    io.out(JSON.stringify(runJson(o), null, 2));
+  const { c } = io;
+  if (io.json) {
+    io.document(RunJson, runJson(o));
     return;
   }
   io.out(
-    `scenario ${r.scenario}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${r.backend}, seed ${r.seed}`,
+    `scenario ${c.bold(r.scenario)}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${c.bold(r.backend)}, seed ${r.seed}`,
   );
   for (const s of r.syscalls)
     io.out(
@@ -75,31 +101,67 @@ export function printRun(o: RunOutcome, io: Out, json: boolean): void {
   io.out(
     `  ${st.steps} steps (${st.kernelSteps} kernel, ${st.userSteps} user); ${st.reads} reads, ${st.writes} writes, ${st.faults} faults, ${st.segv} SIGSEGV`,
   );
-  if (o.sweep !== null) io.out(sweepLine(o.backend.name, o.sweep));
+  if (o.sweep !== null) io.out(sweepLine(o.backend.name, o.sweep, c));
   if (r.violations.length === 0) {
-    io.out("OK: no property violated");
+    io.out(c.green(o.sweep?.interrupted ? "OK so far: no property violated" : "OK: no property violated"));
     return;
   }
-  for (const l of violationLines(r)) io.out(l);
-  io.out(`reproduce: ${o.reproduce}`);
-  if (!o.reproduce.includes("--replay")) io.out(`replay of this interleaving alone: --replay ${o.replay}`);
+  for (const l of violationLines(r, c)) io.out(l);
+  io.out(`reproduce: ${c.cyan(o.reproduce)}`);
+  if (!o.reproduce.includes("--replay"))
+    io.out(c.dim(`replay of this interleaving alone: --replay ${o.replay}`));
 }
 
-function sweepLine(name: string, s: SweepSummary): string {
+function sweepLine(name: string, s: SweepSummary, c: Colors): string {
   const props = Object.entries(s.byProperty)
     .map(([p, n]) => `${p} in ${n}`)
     .join(", ");
-  return `  seeds ${s.firstSeed}..${s.firstSeed + s.seeds - 1}: ${s.failingSeeds}/${s.seeds} violate a property${props ? ` (${props})` : ""} [${name}]`;
+  const last = (s.firstSeed + s.seeds - 1) % 2 ** 32;
+  const range =
+    s.seeds === 0
+      ? "no seeds"
+      : `seeds ${s.firstSeed}..${last}${last < s.firstSeed ? " (wrapping from 4294967295 to 0)" : ""}`;
+  const count = `${s.failingSeeds}/${s.seeds}`;
+  return `  ${range}: ${s.failingSeeds > 0 ? c.red(count) : count} violate a property${props ? ` (${props})` : ""} [${name}]${s.interrupted ? c.yellow(` (interrupted after ${s.seeds} of ${s.requested} seeds)`) : ""}`;
 }
 
-export function printDemo(d: DemoOutcome, io: Out): void {
+const DEMO_COUNTERS = ["trap_pt_write", "trap_pt_xchg", "hypercall", "multicall", "mmu_update"];
+
+export function printDemo(d: DemoOutcome, io: Reporter): void {
   const sc = d.scenario;
-  io.out(`ptesim demo: ${sc.description ?? sc.name}`);
+  const { c } = io;
+  const headline = (s: SweepSummary) => s.firstByProperty["lost-dirty"] ?? s.firstFailure;
+  if (io.json) {
+    io.document(DemoJson, {
+      schema: "ptesim.demo/1",
+      scenario: sc.name,
+      seeds: d.seeds,
+      rows: d.rows.map(({ backend, summary }) => {
+        const f = headline(summary);
+        return {
+          backend: backend.name,
+          correct: backend.correct,
+          sweep: sweepJson(summary),
+          firstFailure:
+            f === null
+              ? null
+              : {
+                  seed: f.seed,
+                  violations: f.violations,
+                  reproduce: reproduceCommand(null, backend, f.seed),
+                },
+        };
+      }),
+      costs: d.costs.rows,
+    });
+    return;
+  }
+  io.out(`${c.bold("ptesim demo:")} ${sc.description ?? sc.name}`);
   io.out(
     `  ${sc.cpus} CPUs; regions: ${sc.regions.map((r) => `${r.name} (${r.pages} pages, ${r.shared ? "shared" : "private"}, populated by ${r.populate})`).join(", ")}; A bits aged first`,
   );
   io.out(
-    `  syscalls on CPU0: ${sc.syscalls.map((c) => `${c.call}(${c.region}${c.prot ? `, ${c.prot}` : ""})`).join(", ")}`,
+    `  syscalls on CPU0: ${sc.syscalls.map((x) => `${x.call}(${x.region}${x.prot ? `, ${x.prot}` : ""})`).join(", ")}`,
   );
   io.out(
     `  every backend runs the same ${d.seeds} seeded interleavings of those syscalls with the user CPUs' accesses\n`,
@@ -110,18 +172,19 @@ export function printDemo(d: DemoOutcome, io: Out): void {
     const props = Object.entries(summary.byProperty)
       .map(([p, n]) => `${p} in ${n}`)
       .join(", ");
+    const count = `${String(summary.failingSeeds).padStart(5)}/${summary.seeds}`;
     io.out(
-      `  ${backend.name.padEnd(w)}  ${(backend.correct ? "" : "[broken]").padEnd(8)}  ${String(summary.failingSeeds).padStart(5)}/${summary.seeds}${props ? `  (${props})` : ""}`,
+      `  ${backend.name.padEnd(w)}  ${c.dim((backend.correct ? "" : "[broken]").padEnd(8))}  ${summary.failingSeeds === 0 ? c.green(count) : backend.correct ? c.bold(c.red(count)) : c.yellow(count)}${props ? `  (${props})` : ""}${summary.interrupted ? c.yellow("  (interrupted)") : ""}`,
     );
   }
   for (const { backend, summary } of d.rows) {
-    if (summary.firstFailure === null) continue;
+    const f = headline(summary);
+    if (f === null) continue;
     // Show the headline failure: a lost dirty bit when there is one.
-    const f = summary.firstByProperty["lost-dirty"] ?? summary.firstFailure;
     io.out("");
-    io.out(`${backend.name}: seed ${f.seed}`);
-    for (const l of violationLines(f)) io.out(l);
-    io.out(`reproduce: ${reproduceCommand(null, backend, f.seed)}`);
+    io.out(`${c.bold(backend.name)}: seed ${f.seed}`);
+    for (const l of violationLines(f, c)) io.out(l);
+    io.out(`reproduce: ${c.cyan(reproduceCommand(null, backend, f.seed))}`);
   }
   const row = d.costs.rows.filter((r) => r.pages === 512);
   if (row.length > 0) {
@@ -134,24 +197,38 @@ export function printDemo(d: DemoOutcome, io: Out): void {
         `  ${r.backend.padEnd(w)} ${r.cyclesPerPte.toFixed(0).padStart(7)} cycles/PTE  ${Object.entries(
           r.counters,
         )
-          .filter(([k]) =>
-            ["trap_pt_write", "trap_pt_xchg", "hypercall", "multicall", "mmu_update"].includes(k),
-          )
+          .filter(([k]) => DEMO_COUNTERS.includes(k))
           .map(([k, v]) => `${k}=${v}`)
           .join(" ")}`,
       );
-    io.out("  (more: ptesim bench costs)");
+    io.out(c.dim("  (more: ptesim bench costs)"));
   }
 }
 
-function rate(n: number, ms: number): string {
+export function printBackends(
+  list: readonly { name: string; description: string; correct: boolean }[],
+  io: Reporter,
+): void {
+  if (io.json) {
+    io.document(BackendsJson, {
+      schema: "ptesim.backends/1",
+      backends: list.map(({ name, description, correct }) => ({ name, description, correct })),
+    });
+    return;
+  }
+  for (const b of list)
+    io.out(`${(b.correct ? io.c.bold : io.c.yellow)(b.name.padEnd(27))} ${b.description}`);
+}
+
+/** A rate per second, short: 950, 9.5k, 95k. */
+export function rate(n: number, ms: number): string {
   if (ms <= 0) return "-";
   const r = (n * 1000) / ms;
   return r >= 10000 ? `${(r / 1000).toFixed(0)}k` : r >= 1000 ? `${(r / 1000).toFixed(1)}k` : r.toFixed(0);
 }
 
-/** The `ptesim.check/1` document. */
-export function checkJson(o: CheckOutcome) {
+/** The `ptesim.check/1` document (the builder the playground uses too). */
+export function checkJson(o: CheckOutcome): z.output<typeof CheckJson> {
   return checkDocument(o.result, {
     scenario: o.source.scenario.name,
     file: o.source.file,
@@ -159,20 +236,21 @@ export function checkJson(o: CheckOutcome) {
     mode: o.mode,
     cpus: o.source.scenario.cpus,
     reproduce: o.reproduce,
-  });
+  }) as z.output<typeof CheckJson>;
 }
 
-export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
+export function printCheck(o: CheckOutcome, io: Reporter): void {
   const r = o.result;
   const sc = o.source.scenario;
-  if (json) {
-    io.out(JSON.stringify(checkJson(o), null, 2));
+  const { c } = io;
+  if (io.json) {
+    io.document(CheckJson, checkJson(o));
     return;
   }
   const users = sc.programs?.length ?? 0;
   const accesses = sc.programs?.reduce((a, p) => a + p.length, 0) ?? 0;
   io.out(
-    `check ${sc.name}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${o.backend.name}, ${o.mode} exploration`,
+    `check ${c.bold(sc.name)}${o.source.file ? ` (${o.source.file})` : " (built-in)"}, backend ${c.bold(o.backend.name)}, ${o.mode} exploration`,
   );
   io.out(
     `  bounds: ${sc.syscalls.length} syscall(s) on CPU0, ${users} user CPU(s) with ${accesses} access(es), ${sc.regions.reduce((a, x) => a + x.pages, 0)} page(s)`,
@@ -181,19 +259,25 @@ export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
     `  ${r.states} states, ${r.executions} executions (${r.completeExecutions} to the end, ${r.distinctFinalStates} distinct final states), ${r.transitions} decisions in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate(r.states, r.elapsedMs)} states/s)`,
   );
   if (r.verdict === "verified") {
-    io.out("VERIFIED: no interleaving violates any property in these bounds");
+    io.out(c.bold(c.green("VERIFIED: no interleaving violates any property in these bounds")));
     return;
   }
   if (r.verdict === "incomplete") {
+    const why =
+      r.reason === "interrupted"
+        ? "interrupted (Ctrl-C)"
+        : r.reason === "max-steps"
+          ? "stopped at the per-execution step budget (1,000,000 steps)"
+          : `stopped at --${r.reason}`;
     io.out(
-      `INCOMPLETE: stopped at ${r.reason === "max-steps" ? "the per-execution step budget (1,000,000 steps)" : `--${r.reason}`} before exploring every interleaving; nothing violated so far, nothing verified`,
+      `${c.bold(c.yellow("INCOMPLETE:"))} ${why} before exploring every interleaving; nothing violated so far, nothing verified`,
     );
     return;
   }
   const cx = r.counterexample;
-  io.out(`VIOLATED: ${cx.property}${cx.rule ? ` (${cx.rule})` : ""}`);
+  io.out(c.bold(c.red(`VIOLATED: ${cx.property}${cx.rule ? ` (${cx.rule})` : ""}`)));
   io.out(`  ${cx.message}`);
   io.out(`interleaving (shortened; events on 0x${cx.addr.toString(16)} and syscall boundaries):`);
-  for (const l of formatTimeline(cx.timeline, 200)) io.out(l);
-  io.out(`replay: ${o.reproduce}`);
+  for (const l of formatTimeline(cx.timeline, 200, c)) io.out(l);
+  io.out(`replay: ${c.cyan(o.reproduce ?? "")}`);
 }

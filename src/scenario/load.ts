@@ -1,9 +1,20 @@
 // Scenario files: YAML text -> a validated Scenario, or errors located as file:line:col.
 // Pure (no file I/O): the CLI reads the file and passes its text.
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import {
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from "yaml";
 import type { z } from "zod";
 import { getBackend } from "../backends/registry.js";
 import { crossCheck, type Scenario, ScenarioSchema } from "../sim/scenario.js";
+import { describeIssue } from "./describe-issue.js";
 
 export interface LocatedError {
   file: string;
@@ -20,6 +31,10 @@ export type LoadResult = { ok: true; scenario: Scenario } | { ok: false; errors:
 
 /** Scenario files larger than this are refused before parsing. */
 export const MAX_SCENARIO_BYTES = 1 << 20;
+/** Deeper nesting of mappings and lists is refused (a scenario needs 4 levels). */
+export const MAX_YAML_DEPTH = 64;
+/** Alias expansions allowed when building the data (yaml's maxAliasCount: no "billion laughs"). */
+export const MAX_YAML_ALIASES = 100;
 
 /** YAML text checked against a zod schema: the data, or every problem located as file:line:col. */
 export type LocatedParse<T> =
@@ -48,11 +63,45 @@ export function parseLocated<S extends z.ZodType>(
       ok: false,
       errors: doc.errors.map((e) => {
         const p = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
-        return { file, line: p.line, col: p.col, message: `YAML: ${firstLine(e.message)}` };
+        const message = /call stack/i.test(e.message)
+          ? `nesting deeper than the YAML parser can follow (the limit is ${MAX_YAML_DEPTH} levels)`
+          : `YAML: ${firstLine(e.message)}`;
+        return { file, line: p.line, col: p.col, message };
       }),
     };
   }
-  const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const deep = tooDeep(doc.contents as Node | null, MAX_YAML_DEPTH);
+  if (deep !== null)
+    return {
+      ok: false,
+      errors: [{ file, ...lc.linePos(deep), message: `nesting deeper than ${MAX_YAML_DEPTH} levels` }],
+    };
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (e) {
+    if (!(e instanceof ReferenceError)) throw e;
+    // An alias bomb (or an alias to an anchor defined later): located at the first alias.
+    let at = 0;
+    visit(doc, {
+      Alias(_k, node) {
+        at = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      },
+    });
+    return {
+      ok: false,
+      errors: [
+        {
+          file,
+          ...lc.linePos(at),
+          message: /alias count/i.test(e.message)
+            ? `YAML aliases expand to too much data (more than ${MAX_YAML_ALIASES} expansions)`
+            : `YAML: ${firstLine(e.message)}`,
+        },
+      ],
+    };
+  }
   if (data === null || typeof data !== "object" || Array.isArray(data))
     return {
       ok: false,
@@ -75,7 +124,11 @@ export function parseLocated<S extends z.ZodType>(
         continue;
       }
       const p = locate(issue.path);
-      errors.push({ file, ...p, message: `${where(issue.path, undefined, what)}: ${describe(issue)}` });
+      errors.push({
+        file,
+        ...p,
+        message: `${where(issue.path, undefined, what)}: ${describe(issue, schema)}`,
+      });
     }
     return { ok: false, errors: sortErrors(errors) };
   }
@@ -113,7 +166,7 @@ function checkBackendOptions(
       path: ["backendOptions", k],
       message: `this backend takes no option "${k}"`,
     }));
-  const r = schema.safeParse(options);
+  const r = schema.safeParse(options, { reportInput: true });
   if (r.success) return [];
   return r.error.issues.map((i) => ({
     path: [
@@ -121,7 +174,7 @@ function checkBackendOptions(
       ...(i.path as (string | number)[]),
       ...(i.code === "unrecognized_keys" ? [i.keys[0]] : []),
     ],
-    message: i.code === "unrecognized_keys" ? `unknown option "${i.keys.join('", "')}"` : describe(i),
+    message: i.code === "unrecognized_keys" ? `unknown option "${i.keys.join('", "')}"` : describe(i, schema),
   }));
 }
 
@@ -147,15 +200,24 @@ export function where(path: readonly PropertyKey[], key?: string, what = "scenar
   return parts.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("");
 }
 
-function describe(issue: z.core.$ZodIssue): string {
-  if (issue.code === "invalid_type") {
-    const got = (issue as { input?: unknown }).input;
-    if (got === undefined) return `missing (expected ${issue.expected})`;
-    return `expected ${issue.expected}, got ${JSON.stringify(got)}`;
+function describe(issue: z.core.$ZodIssue, root: z.ZodType = ScenarioSchema): string {
+  return describeIssue(issue, undefined, root);
+}
+
+/** The offset of the first node nested deeper than `max` collections, or null. */
+function tooDeep(root: Node | null, max: number): number | null {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const [n, depth] = stack.pop()!;
+    if (isPair(n)) {
+      stack.push([n.key, depth], [n.value, depth]);
+      continue;
+    }
+    if (!isCollection(n)) continue;
+    if (depth >= max) return n.range?.[0] ?? 0;
+    for (const item of n.items) stack.push([item, depth + 1]);
   }
-  if (issue.code === "invalid_value" && "values" in issue)
-    return `must be one of ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
-  return issue.message;
+  return null;
 }
 
 /** The YAML node at `path` (or the key node of `key` inside it); the deepest existing ancestor otherwise. */

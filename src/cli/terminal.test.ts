@@ -1,0 +1,178 @@
+// How the CLI behaves toward a terminal and a person: colour, progress, Ctrl-C.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { colorEnabled } from "./report.js";
+
+const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
+const ESC = "\u001b[";
+const dir = mkdtempSync(join(tmpdir(), "ptesim-term-"));
+
+/** The environment without the caller's colour settings, plus `extra`. */
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const e = { ...process.env };
+  delete e.FORCE_COLOR;
+  delete e.NO_COLOR;
+  return { ...e, ...extra };
+}
+function ptesim(args: string[], extra: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", env: env(extra) });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+const VIOLATING = ["run", "--backend", "naive", "--sweep", "300"];
+/** An strace log long enough for replay's progress (a report every 4096 calls). */
+const LONG_LOG = join(dir, "long.strace");
+writeFileSync(
+  LONG_LOG,
+  "1802  mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f84581cc000\n1802  munmap(0x7f84581cc000, 8192) = 0\n".repeat(
+    5000,
+  ),
+);
+
+describe("colour", () => {
+  it("is decided by FORCE_COLOR, then NO_COLOR, then whether the stream is a terminal", () => {
+    assert.equal(colorEnabled(true, {}), true);
+    assert.equal(colorEnabled(false, {}), false);
+    assert.equal(colorEnabled(true, { TERM: "dumb" }), false);
+    assert.equal(colorEnabled(true, { NO_COLOR: "1" }), false);
+    assert.equal(colorEnabled(true, { NO_COLOR: "" }), true, "an empty NO_COLOR is unset (no-color.org)");
+    assert.equal(colorEnabled(false, { FORCE_COLOR: "1" }), true);
+    assert.equal(colorEnabled(false, { FORCE_COLOR: "" }), true);
+    assert.equal(colorEnabled(true, { FORCE_COLOR: "0" }), false);
+    assert.equal(
+      colorEnabled(false, { FORCE_COLOR: "1", NO_COLOR: "1" }),
+      true,
+      "FORCE_COLOR wins, as in Node",
+    );
+    assert.equal(colorEnabled(false, { CI: "true" }), false, "CI logs stay plain");
+  });
+  it("piped output is plain; FORCE_COLOR colours it; NO_COLOR keeps it plain", () => {
+    const plain = ptesim(VIOLATING);
+    assert.equal(plain.code, 1);
+    assert.ok(!plain.out.includes(ESC), "no escape codes in a pipe");
+    const forced = ptesim(VIOLATING, { FORCE_COLOR: "1" });
+    assert.equal(forced.code, 1);
+    assert.ok(forced.out.includes(`${ESC}31m`), "the verdict in red");
+    assert.ok(!ptesim(VIOLATING, { NO_COLOR: "1" }).out.includes(ESC));
+    const err = ptesim(["run", "--sed"], { FORCE_COLOR: "1" });
+    assert.ok(err.err.includes(`${ESC}31m`), "errors are coloured on stderr too");
+  });
+  it("JSON is never coloured", () => {
+    const r = ptesim([...VIOLATING, "--json"], { FORCE_COLOR: "1" });
+    assert.ok(!r.out.includes(ESC));
+    JSON.parse(r.out);
+  });
+  const hasScript = spawnSync("script", ["--version"]).status === 0;
+  it("on a terminal: colour, and a live progress line rewritten in place", {
+    skip: hasScript ? false : "needs `script` (util-linux) to give the command a terminal",
+  }, () => {
+    const cmd = `${process.execPath} ${MAIN} ${VIOLATING.join(" ")}`;
+    const r = spawnSync("script", ["-qec", cmd, "/dev/null"], { encoding: "utf8", env: env() });
+    assert.equal(r.status, 1, r.stdout);
+    assert.ok(r.stdout.includes(`${ESC}31m`), "colour on a terminal");
+    assert.match(r.stdout, /\r {2}sweep: \d+\/300 seeds/, "live progress line");
+    const nc = spawnSync("script", ["-qec", cmd, "/dev/null"], {
+      encoding: "utf8",
+      env: env({ NO_COLOR: "1" }),
+    });
+    assert.ok(!nc.stdout.includes(`${ESC}31m`), "NO_COLOR on a terminal");
+  });
+});
+
+describe("progress on stderr", () => {
+  const every = { PTESIM_PROGRESS_INTERVAL_MS: "0" };
+  for (const [args, re] of [
+    [["run", "--sweep", "200"], /^ {2}sweep: \d+\/200 seeds, 0 failing/m],
+    [["demo", "--seeds", "50"], /^ {2}demo: native: \d+\/50 seeds/m],
+    [["replay", LONG_LOG, "--backend", "native"], /^ {2}replay: line \d+/m],
+  ] as [string[], RegExp][])
+    it(`${args[0]}: lines in a log, none with --quiet; stdout unchanged`, () => {
+      const r = ptesim(args, every);
+      assert.match(r.err, re);
+      const q = ptesim([...args, "--quiet"], every);
+      assert.equal(q.err, "");
+      assert.equal(q.out, r.out);
+    });
+  it("a log gets no line before the interval (default 5 s)", () => {
+    const r = ptesim(["run", "--sweep", "20"]);
+    assert.equal(r.err, "");
+  });
+});
+
+/** Start a command, wait for its first progress line, send SIGINT, collect what it prints. */
+function interrupt(
+  args: string[],
+  ready: RegExp,
+): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [MAIN, ...args], { env: env({ PTESIM_PROGRESS_INTERVAL_MS: "0" }) });
+    let out = "";
+    let err = "";
+    let sent = false;
+    const timer = setTimeout(() => {
+      p.kill("SIGKILL");
+      reject(new Error(`no progress within 60 s: ${err}`));
+    }, 60_000);
+    p.stdout.on("data", (d) => {
+      out += d;
+    });
+    p.stderr.on("data", (d) => {
+      err += d;
+      if (!sent && ready.test(err)) {
+        sent = true;
+        p.kill("SIGINT");
+      }
+    });
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+describe("Ctrl-C (SIGINT) stops cleanly and reports what was done", () => {
+  it("run --sweep: the seeds done so far, exit 130", async () => {
+    const r = await interrupt(["run", "--sweep", "10000000"], /sweep: \d+\/10000000/);
+    assert.equal(r.code, 130, r.err);
+    const m =
+      /seeds 1\.\.(\d+): 0\/(\d+) violate a property \[native\] \(interrupted after (\d+) of 10000000 seeds\)/.exec(
+        r.out,
+      );
+    assert.ok(m, r.out);
+    assert.equal(Number(m[1]), Number(m[2]));
+    assert.equal(m[2], m[3]);
+    assert.match(r.out, /OK so far/);
+  });
+  it("run --sweep --json: a valid document saying interrupted", async () => {
+    const r = await interrupt(["run", "--sweep", "10000000", "--json"], /sweep: \d+/);
+    assert.equal(r.code, 130);
+    const doc = JSON.parse(r.out);
+    assert.equal(doc.sweep.interrupted, true);
+    assert.ok(doc.sweep.seeds > 0 && doc.sweep.seeds < 10000000);
+  });
+  it("check: INCOMPLETE with the figures so far", async () => {
+    const big = join(dir, "big.yaml");
+    writeFileSync(
+      big,
+      `cpus: 4
+regions:
+  - { name: b, pages: 4, prot: rw, shared: true, populate: read }
+syscalls:
+  - { call: mprotect, region: b, prot: r }
+  - { call: mprotect, region: b, prot: rw }
+programs:
+  - ["w b:0", "w b:1", "w b:2", "w b:3", "r b:0"]
+  - ["w b:3", "w b:2", "w b:1", "w b:0", "r b:1"]
+  - ["w b:1", "w b:3", "w b:0", "w b:2", "r b:2"]
+`,
+    );
+    const r = await interrupt(["check", big, "--mode", "exhaustive"], /check: \d+ states/);
+    assert.equal(r.code, 130, r.err);
+    assert.match(r.out, /^ {2}\d+ states, \d+ executions/m);
+    assert.match(r.out, /INCOMPLETE: interrupted \(Ctrl-C\)/);
+  });
+});
