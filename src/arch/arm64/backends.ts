@@ -95,8 +95,10 @@ export const arm64BrokenGatherFirstBackend: Arm64TransactionBackend = {
   batched: true,
   helperMutants: [],
   start(pg, addr, ptep, nr) {
-    // As contpte_get_and_clear_full_ptes, minus the gathering.
-    const first = pg.get_and_clear_full_ptes(addr, ptep, 1);
+    if (nr === 1) return pg.modify_prot_start_ptes(addr, ptep, 1);
+    // As contpte_get_and_clear_full_ptes, minus the gathering over the batch.
+    pg.contpte_try_unfold_partial(addr, ptep, nr);
+    const first = pg.__ptep_get_and_clear(addr, ptep);
     for (let i = 1; i < nr; i++) pg.__ptep_get_and_clear(addr + i * PAGE_SIZE, ptep + i);
     return first;
   },

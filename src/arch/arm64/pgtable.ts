@@ -217,7 +217,8 @@ export class Arm64Pgtable {
 
   // ================================================================ contpte layer
 
-  private contpte_try_unfold_partial(addr: number, ptep: ptep_t, nr: number): void {
+  /** Unfold the blocks that the range [ptep, ptep + nr) covers only partly. */
+  contpte_try_unfold_partial(addr: number, ptep: ptep_t, nr: number): void {
     if (ptep !== contpte_align_down(ptep) || nr < CONT_PTES)
       this.contpte_try_unfold(addr, ptep, this.__ptep_get(ptep));
     if (ptep + nr !== contpte_align_down(ptep + nr)) {
