@@ -298,6 +298,23 @@ describe("arm64 contpte layer", () => {
     assert.ok(ok.tb.mmu.translate(1, VA + 8 * 4096, ACCESS_READ));
     assert.ok(ok.tb.mmu.translate(1, VA + 3 * 4096, ACCESS_READ));
   });
+  it("model finding (unconfirmed): the 6.17 batch refolds an unfolded block with no TLBI between clear and set", () => {
+    // 16 plain entries of one 64 KiB folio (e.g. unfolded by an earlier partial mprotect), a
+    // stale page entry on CPU 1, then a whole-block batch: start clears without a TLBI (the block
+    // is fully covered and not contiguous), commit's set_ptes(nr = 16) writes PTE_CONT. Until
+    // mprotect's deferred flush, CPU 1 can hold the old page entry beside a new block entry.
+    const { tb, pteps } = block(PAGE_READONLY, false);
+    assert.ok(tb.mmu.translate(1, VA + 3 * 4096, ACCESS_READ));
+    const b = arm64ContpteBackend;
+    const pg = arm64Pgtable(b, tb, false);
+    const old = b.start(pg, VA, pteps[0], 16);
+    b.commit(pg, VA, pteps[0], old, pte_modify(old, PAGE_SHARED), 16);
+    assert.equal(tb.mmu.counters.tlbi_va + tb.mmu.counters.tlbi_asid, 0);
+    assert.ok(pte_cont(tb.mem.peek(pteps[0])));
+    assert.ok(tb.mmu.translate(1, VA + 8 * 4096, ACCESS_READ));
+    assert.equal(tb.mmu.translate(1, VA + 3 * 4096, ACCESS_READ), false);
+    assert.equal(tb.mmu.last[1].fault, FAULT_TLB_CONFLICT);
+  });
   it("unfold without break-before-make loses a dirty update made between its read and write", () => {
     const rs = everyInterleaving(
       () => block(PAGE_SHARED, true).tb,
