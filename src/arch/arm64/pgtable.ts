@@ -85,6 +85,29 @@ function pte_cont_addr_end(addr: number, end: number): number {
   return Math.min(alignDownAddr(addr) + CONT_PTE_SIZE, end);
 }
 
+/**
+ * contpte_ptep_get's gathering over any reader: kernel code reads through its step primitives;
+ * the oracle and timelines read side-effect free (see `ptep_get_peek`).
+ */
+export function contpte_gather(read: (ptep: ptep_t) => pte_t, ptep: ptep_t, orig: pte_t): pte_t {
+  const start = contpte_align_down(ptep);
+  for (let i = 0; i < CONT_PTES; i++) {
+    const pte = read(start + i);
+    if (pte_dirty(pte)) orig = pte_mkdirty(orig);
+    if (pte_young(pte)) orig = pte_mkyoung(orig);
+  }
+  return orig;
+}
+
+/**
+ * The entry as core mm sees it through ptep_get (A/D gathered over a contpte block when
+ * CONFIG_ARM64_CONTPTE), read without side effects: what properties such as lost-dirty judge.
+ */
+export function ptep_get_peek(peek: (ptep: ptep_t) => pte_t, ptep: ptep_t, contpte: boolean): pte_t {
+  const pte = peek(ptep);
+  return contpte && pte_valid_cont(pte) ? contpte_gather(peek, ptep, pte) : pte;
+}
+
 export class Arm64Pgtable {
   readonly contpte: boolean;
   readonly erratum2645198: boolean;
@@ -290,13 +313,7 @@ export class Arm64Pgtable {
 
   /** Gather access and dirty from every entry of the block into `orig` (the PTL is held). */
   contpte_ptep_get(ptep: ptep_t, orig: pte_t): pte_t {
-    const start = contpte_align_down(ptep);
-    for (let i = 0; i < CONT_PTES; i++) {
-      const pte = this.__ptep_get(start + i);
-      if (pte_dirty(pte)) orig = pte_mkdirty(orig);
-      if (pte_young(pte)) orig = pte_mkyoung(orig);
-    }
-    return orig;
+    return contpte_gather((p) => this.__ptep_get(p), ptep, orig);
   }
 
   /** contpte_set_ptes: nr > 1 entries, all initially not present; PTE_CONT on whole aligned blocks. */

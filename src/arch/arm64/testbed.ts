@@ -165,7 +165,7 @@ export class Arm64Testbed implements Arm64KernelContext {
 }
 
 /**
- * Run `software` once for every position of one atomic hardware action among its steps (before
+ * Run `software` once for every placement of one atomic hardware action among its steps (before
  * step 0, ..., after the last step): every interleaving of one hardware access with a
  * sequential kernel operation. `make` builds a fresh testbed for each run.
  */
@@ -175,22 +175,53 @@ export function everyInterleaving<R>(
   hardware: (tb: Arm64Testbed) => void,
   outcome: (tb: Arm64Testbed) => R,
 ): R[] {
+  return everySchedule(make, software, [hardware], outcome);
+}
+
+function permutations(n: number): number[][] {
+  if (n === 0) return [[]];
+  const out: number[][] = [];
+  for (const p of permutations(n - 1))
+    for (let i = 0; i <= p.length; i++) out.push([...p.slice(0, i), n - 1, ...p.slice(i)]);
+  return out;
+}
+
+/**
+ * Every interleaving of several atomic hardware actions (each run once, by another CPU) with a
+ * sequential kernel operation: each order of the actions, each non-decreasing placement of
+ * them among the operation's steps. Placements past the last step run at the end; as cmpxchg
+ * loops may take more steps when raced, placements go up to 8 steps per action past the
+ * unraced run's length. Outcomes may repeat.
+ */
+export function everySchedule<R>(
+  make: () => Arm64Testbed,
+  software: (tb: Arm64Testbed) => void,
+  hardware: readonly ((tb: Arm64Testbed) => void)[],
+  outcome: (tb: Arm64Testbed) => R,
+): R[] {
   const dry = make();
   software(dry);
-  const n = dry.steps;
+  const k = hardware.length;
+  const limit = dry.steps + 8 * k;
   const out: R[] = [];
-  for (let k = 0; k <= n; k++) {
+  const positions: number[] = new Array(k).fill(0);
+  const runOne = (order: number[]) => {
     const tb = make();
-    let ran = false;
+    let next = 0; // index into order of the next action to run
     tb.beforeStep = (step) => {
-      if (step === k && !ran) {
-        ran = true;
-        hardware(tb);
-      }
+      while (next < k && positions[next] === step) hardware[order[next++]](tb);
     };
     software(tb);
-    if (!ran) hardware(tb);
+    while (next < k) hardware[order[next++]](tb);
     out.push(outcome(tb));
-  }
+  };
+  const place = (i: number, min: number, order: number[]) => {
+    if (i === k) return runOne(order);
+    for (let p = min; p <= limit; p++) {
+      positions[i] = p;
+      place(i + 1, p, order);
+    }
+  };
+  for (const order of permutations(k)) place(0, 0, order);
   return out;
 }
