@@ -39,6 +39,7 @@ import {
   pte_write,
   pte_wrprotect,
   pte_young,
+  pteBitfield,
   pteDescribe,
   pteFromHex,
   pteHas,
@@ -200,6 +201,13 @@ describe("arm64 printing", () => {
       "oa 0x1a TABLE/PAGE RDONLY AF PRESENT_INVALID PXN UXN [clean, PROT_NONE]",
     );
     assert.equal(pteDescribe(0 as pte_t), "none");
+  });
+  it("prints the descriptor field by field", () => {
+    assert.equal(
+      pteBitfield(p(0x123, PAGE_SHARED)),
+      "SW=0000 UXN=1 PXN=1 CONT=0 DBM=1 GP=0 OA=0x00123 nG=1 AF=1 SH=11 AP[2:1]=11 AttrIndx=000 TYPE=11",
+    );
+    assert.match(pteBitfield(p(0x123, PAGE_READONLY + PTE_DIRTY)), /^SW=0001 UXN=1 PXN=1 CONT=0 DBM=0 /);
   });
   it("is exposed through the arch interface", () => {
     assert.equal(ARM64_PTE_FORMAT.arch, "arm64");

@@ -359,6 +359,36 @@ export function pteDescribe(v: pte_t): string {
   return parts.join(" ");
 }
 
+/**
+ * The descriptor field by field, high bits first, as the Arm ARM draws a stage-1 page
+ * descriptor: "SW=0001 UXN=1 PXN=1 CONT=0 DBM=1 GP=0 OA=0x00123 nG=1 AF=1 SH=11 AP[2:1]=01
+ * AttrIndx=000 TYPE=11" (SW = bits 58..55: UFFD_WP DEVMAP SPECIAL DIRTY).
+ */
+export function pteBitfield(v: pte_t): string {
+  const b = (mask: number) => (pteHas(v, mask) ? "1" : "0");
+  const sw = [PTE_UFFD_WP, PTE_DEVMAP, PTE_SPECIAL, PTE_DIRTY].map(b).join("");
+  const po = (hi16(v) >>> 12) & 7;
+  const oa = `0x${pte_pfn(v).toString(16).padStart(5, "0")}`;
+  const sh = ((v >>> 8) & 3).toString(2).padStart(2, "0");
+  const attr = ((v >>> 2) & 7).toString(2).padStart(3, "0");
+  return [
+    ...(po !== 0 ? [`POIndex=${po}`] : []),
+    `SW=${sw}`,
+    `UXN=${b(PTE_UXN)}`,
+    `PXN=${b(PTE_PXN)}`,
+    `CONT=${b(PTE_CONT)}`,
+    `DBM=${b(PTE_DBM)}`,
+    `GP=${b(PTE_GP)}`,
+    `OA=${oa}`,
+    `nG=${b(PTE_NG)}`,
+    `AF=${b(PTE_AF)}`,
+    `SH=${sh}`,
+    `AP[2:1]=${b(PTE_RDONLY)}${b(PTE_USER)}`,
+    `AttrIndx=${attr}`,
+    `TYPE=${b(PTE_TABLE_BIT)}${b(PTE_VALID)}`,
+  ].join(" ");
+}
+
 /** The arm64 PTE format as the arch layer exposes it. */
 export const ARM64_PTE_FORMAT: ArchPteFormat = {
   arch: "arm64",
