@@ -17,6 +17,7 @@ export {
   arm64Cycles,
   PUBLISHED_MPROTECT_M3,
 } from "./costs.js";
+export { arm64_fault_handler, arm64_fault_vm_flags } from "./fault.js";
 export {
   ARM64_LITMUS,
   type Arm64LitmusTest,

@@ -69,3 +69,11 @@ export function flush_tlb_page(t: Arm64TlbOps, addr: number): void {
   flush_tlb_page_nosync(t, addr);
   t.dsb("ish");
 }
+
+/**
+ * tlb_flush (asm/tlb.h) for a non-fullmm mmu_gather of [start, end): last-level invalidations
+ * unless page tables were freed.
+ */
+export function tlb_flush(t: Arm64TlbOps, start: number, end: number, freedTables: boolean): void {
+  __flush_tlb_range(t, start, end, !freedTables);
+}
