@@ -202,3 +202,20 @@ describe("arm64 MMU: contiguous PTEs", () => {
     assert.ok(pteHas(pte_mkold(tb.mem.peek(pteps[2])), PTE_RDONLY));
   });
 });
+
+describe("arm64 MMU state", () => {
+  it("saves and restores TLBs and counters, and describes TLB contents canonically", () => {
+    const tb = new Arm64Testbed({ cpus: 2, ha: true, hd: true });
+    const data = tb.mem.allocFrame();
+    tb.install(VA, data, PAGE_SHARED);
+    const saved = tb.mmu.save();
+    assert.ok(tb.mmu.translate(1, VA, ACCESS_WRITE));
+    const d = tb.mmu.tlbs[1].describe();
+    assert.match(d, /\+1->[0-9a-f]+ URW\+DBM UXN@\d+/);
+    tb.mmu.restore(saved);
+    assert.equal(tb.mmu.tlbs[1].count, 0);
+    assert.equal(tb.mmu.counters.hw_ad_update, 0);
+    assert.ok(tb.mmu.translate(1, VA, ACCESS_READ), "memory (not MMU state) still holds the dirtied entry");
+    assert.equal(tb.mmu.tlbs[1].describe(), d);
+  });
+});

@@ -167,6 +167,50 @@ export class Arm64Tlb {
     for (let i = 0; i < this.capacity; i++) if (this.vpn[i] !== -1) n++;
     return n;
   }
+  /** A copy of the state, and a return to one (for the checker's restarts). */
+  save(): Arm64TlbState {
+    return {
+      vpn: this.vpn.slice(),
+      pages: this.pages.slice(),
+      pfn: this.pfn.slice(),
+      perm: this.perm.slice(),
+      src: this.src.slice(),
+      next: this.next,
+    };
+  }
+  restore(s: Arm64TlbState): void {
+    this.vpn.set(s.vpn);
+    this.pages.set(s.pages);
+    this.pfn.set(s.pfn);
+    this.perm.set(s.perm);
+    this.src.set(s.src);
+    this.next = s.next;
+  }
+  /**
+   * The entries as text, sorted by address and independent of slot placement: a canonical
+   * description for checker state keys and timelines ("vpn+pages->pfn perm@src").
+   */
+  describe(): string {
+    const out: string[] = [];
+    for (let i = 0; i < this.capacity; i++) {
+      if (this.vpn[i] === -1) continue;
+      const p = this.perm[i];
+      const perm = `${p & TLBP_USER ? "U" : "-"}${p & TLBP_RDONLY ? "RO" : "RW"}${p & TLBP_DBM ? "+DBM" : ""}${p & TLBP_UXN ? " UXN" : ""}`;
+      out.push(
+        `${this.vpn[i].toString(16)}+${this.pages[i]}->${this.pfn[i].toString(16)} ${perm}@${this.src[i]}`,
+      );
+    }
+    return out.sort().join(", ");
+  }
+}
+
+export interface Arm64TlbState {
+  readonly vpn: Float64Array;
+  readonly pages: Uint8Array;
+  readonly pfn: Int32Array;
+  readonly perm: Uint8Array;
+  readonly src: Float64Array;
+  readonly next: number;
 }
 
 export interface Arm64MmuConfig {
@@ -188,6 +232,13 @@ export interface Arm64AccessResult {
   /** Output PFN of a successful access. */
   pfn: number;
   tlbHit: boolean;
+}
+
+export interface Arm64MmuState {
+  readonly tlbs: readonly Arm64TlbState[];
+  readonly ttbr0: readonly number[];
+  readonly last: readonly Arm64AccessResult[];
+  readonly counters: Arm64MmuCounters;
 }
 
 /** A hardware update of a descriptor, for tracers. */
@@ -337,6 +388,24 @@ export class Arm64Mmu {
     r.pfn = pfn;
     r.tlbHit = false;
     return true;
+  }
+
+  /** The MMU's whole state (TLBs, TTBR0s, last results, counters), and a return to one. */
+  save(): Arm64MmuState {
+    return {
+      tlbs: this.tlbs.map((t) => t.save()),
+      ttbr0: this.ttbr0.slice(),
+      last: this.last.map((r) => ({ ...r })),
+      counters: { ...this.counters },
+    };
+  }
+  restore(s: Arm64MmuState): void {
+    for (let i = 0; i < this.tlbs.length; i++) {
+      this.tlbs[i].restore(s.tlbs[i]);
+      this.ttbr0[i] = s.ttbr0[i];
+      Object.assign(this.last[i], s.last[i]);
+    }
+    Object.assign(this.counters, s.counters);
   }
 
   // ---- TLB maintenance (executed by kernel code; broadcast to the inner-shareable domain) ----
