@@ -1,5 +1,10 @@
 // ptesim library API. Everything exported here is pure (no node: imports) and runs in a browser.
 
+export * as arm64 from "./arch/arm64/index.js";
+// The architecture layer (docs/ARCH.md). arm64 runs on its testbed until the machine and kernel
+// integration; x86-64 is what `run`/`check` simulate.
+export type { ArchName, ArchPteFormat, DescriptorMemory, PteStepOps } from "./arch/types.js";
+export { X86_PTE_FORMAT } from "./arch/x86/format.js";
 export { cmpxchgBackend } from "./backends/cmpxchg.js";
 export {
   BackendError,

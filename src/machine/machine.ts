@@ -1,10 +1,12 @@
-// The simulated x86-64 machine: physical memory, page tables, CPUs with their MMU and TLB.
+// The simulated machine: physical memory, page tables, CPUs with their MMU and TLB (x86-64, or
+// with MachineConfig.arm64 the arm64 MMU of src/arch/arm64/mmu.ts).
 //
 // Software (kernel, hypervisor) touches PTEs only through the pte* primitives below. Each is
 // one atomic memory operation and, when a StepHook is installed, first offers the scheduler a
 // chance to run other agents (hardware accesses, fault handlers) before it executes. That is
 // how `run` and `check` interleave kernel and hardware at single-PTE-operation granularity
 // while the kernel itself stays ordinary straight-line code (no generators on the hot path).
+import { Arm64Mmu, type Arm64MmuState } from "../arch/arm64/mmu.js";
 import { CostLedger, CTR } from "./ledger.js";
 
 import { FRAME_DATA, FRAME_ZERO, PhysMem, type PhysMemState, type ptep_t } from "./physmem.js";
@@ -110,7 +112,17 @@ export interface MachineConfig {
   maxFrames?: number;
   tlbSets?: number;
   tlbWays?: number;
+  /**
+   * An arm64 MMU (FEAT_HAFDBS as `ha`/`hd`) instead of the x86-64 one: `access` then walks
+   * arm64 descriptors (src/arch/arm64/mmu.ts). The kernel does not drive an arm64 machine yet
+   * (docs/ARCH.md); this is the machine's half of that integration.
+   */
+  arm64?: { ha: boolean; hd: boolean; tlbEntries?: number };
 }
+
+/** An arm64 fault as `Cpu.pfError` holds it: the fault class (FAULT_*) | WnR | instruction abort. */
+export const ARM64_ERR_WNR = 0x10;
+export const ARM64_ERR_INSTR = 0x20;
 
 /** Result of a side-effect-free walk. */
 export interface Translation {
@@ -124,6 +136,7 @@ export interface Translation {
 
 export interface MachineState {
   readonly mem: PhysMemState;
+  readonly arm64: Arm64MmuState | null;
   readonly ledger: Float64Array;
   readonly current: number;
   readonly cpus: readonly {
@@ -140,6 +153,8 @@ export class Machine {
   readonly mem: PhysMem;
   readonly cpus: Cpu[];
   readonly ledger: CostLedger;
+  /** The arm64 MMU when the machine is an arm64 one (MachineConfig.arm64), else null. */
+  readonly arm64: Arm64Mmu | null;
   /**
    * The page-table store, private to the machine (PhysMem grants it to its owner only): every
    * software access to PTE memory goes through the pte* primitives below, which is what makes
@@ -191,6 +206,32 @@ export class Machine {
     this.cpus = [];
     for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 16, cfg.tlbWays ?? 4));
     this.ledger = new CostLedger(cfg.cpus, () => this.foldCounts());
+    this.arm64 = null;
+    if (cfg.arm64 !== undefined) {
+      // The walker reads the private store directly and updates A/D atomically, as the x86
+      // walker does: hardware steps are atomic with respect to software steps.
+      const mem = this.mem;
+      const mmu = new Arm64Mmu(
+        {
+          peek: (p) => this.#t[p] as pte_t,
+          hwCmpxchg: (p, expect, v) => {
+            const before = this.#t[p] as pte_t;
+            if (before === expect) this.#t[p] = v;
+            return before;
+          },
+          slot: (pfn, idx) => {
+            const slot = pfn < mem.tableSlot.length ? mem.tableSlot[pfn] : -1;
+            return slot < 0 ? -1 : slot * PTRS_PER_TABLE + idx;
+          },
+        },
+        { cpus: cfg.cpus, ha: cfg.arm64.ha, hd: cfg.arm64.hd, tlbEntries: cfg.arm64.tlbEntries },
+      );
+      mmu.onHwUpdate = (cpu, vaddr, ptep, before, after) => {
+        this.ledger.add(cpu, CTR.hw_ad_update);
+        if (this.tracer !== null) this.tracer.hw(cpu, vaddr, ptep, before, after);
+      };
+      this.arm64 = mmu;
+    }
   }
 
   /** A copy of the machine's whole state (no hook or tracer may be installed). */
@@ -199,6 +240,7 @@ export class Machine {
       throw new Error("Machine.save with a hook or tracer installed");
     return {
       mem: this.mem.save(),
+      arm64: this.arm64 === null ? null : this.arm64.save(),
       ledger: this.ledger.save(),
       current: this.current,
       cpus: this.cpus.map((c) => ({
@@ -217,6 +259,7 @@ export class Machine {
     this.hook = null;
     this.tracer = null;
     this.mem.restore(s.mem);
+    if (this.arm64 !== null && s.arm64 !== null) this.arm64.restore(s.arm64);
     this.ledger.restore(s.ledger);
     this.current = s.current;
     s.cpus.forEach((cs, i) => {
@@ -405,6 +448,7 @@ export class Machine {
    * (cpu.pfError set).
    */
   access(cpuId: number, vaddr: number, kind: number, value: number): boolean {
+    if (this.arm64 !== null) return this.arm64Access(cpuId, vaddr, kind, value);
     const cpu = this.cpus[cpuId];
     const tlb = cpu.tlb;
     const vpn = Math.floor(vaddr / 4096);
@@ -490,6 +534,50 @@ export class Machine {
     cpu.lastPfn = pfn;
     cpu.lastValue = mem.data[pfn];
     return true;
+  }
+
+  /**
+   * `access` on an arm64 machine: the arm64 walker (TTBR0 = the CPU's cr3), then the data
+   * access. A fault leaves `pfError` = fault class | ARM64_ERR_WNR | ARM64_ERR_INSTR.
+   */
+  private arm64Access(cpuId: number, vaddr: number, kind: number, value: number): boolean {
+    const mmu = this.arm64 as Arm64Mmu;
+    const cpu = this.cpus[cpuId];
+    mmu.ttbr0[cpuId] = cpu.cr3;
+    const misses = mmu.counters.tlb_miss;
+    const ok = mmu.translate(cpuId, vaddr, kind);
+    if (mmu.counters.tlb_miss !== misses) this.ledger.add(cpuId, CTR.tlb_miss);
+    const r = mmu.last[cpuId];
+    if (!ok) {
+      cpu.pfError = r.fault | (r.wnr ? ARM64_ERR_WNR : 0) | (kind === ACCESS_EXEC ? ARM64_ERR_INSTR : 0);
+      this.ledger.add(cpuId, CTR.page_fault);
+      return false;
+    }
+    const pfn = r.pfn;
+    cpu.lastTlbHit = r.tlbHit;
+    const mem = this.mem;
+    const k = mem.kind[pfn];
+    if (k !== FRAME_DATA && k !== FRAME_ZERO) throw new MachineCheck(cpuId, vaddr, pfn);
+    if (kind === ACCESS_WRITE) mem.data[pfn] = value;
+    cpu.lastPfn = pfn;
+    cpu.lastValue = mem.data[pfn];
+    return true;
+  }
+
+  /**
+   * arm64 TLB maintenance by kernel code on `cpu`, each one schedulable step: TLBI by VA (last
+   * level or not) or by ASID, broadcast to every CPU; DSB. Counted by the arm64 MMU.
+   */
+  tlbiVa(cpu: number, vaddr: number): void {
+    this.step(cpu, STEP.TLB_FLUSH, -1);
+    (this.arm64 as Arm64Mmu).tlbi_va(vaddr);
+  }
+  tlbiAsid(cpu: number): void {
+    this.step(cpu, STEP.TLB_FLUSH, -1);
+    (this.arm64 as Arm64Mmu).tlbi_asid();
+  }
+  dsb(_cpu: number, kind: "ish" | "ishst"): void {
+    (this.arm64 as Arm64Mmu).dsb(kind);
   }
 
   /** INVLPG of `vaddr` on one CPU. */
