@@ -105,7 +105,7 @@ describe("bug.yaml validation", () => {
       e.join("\n"),
     );
     assert.ok(
-      e.some((m) => /^5:7: year: expected number, got "soon"$/.test(m)),
+      e.some((m) => /^5:7: year: expected a whole number, got the string "soon"$/.test(m)),
       e.join("\n"),
     );
   });

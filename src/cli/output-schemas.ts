@@ -4,6 +4,7 @@
 // shape that drops or renames a field needs a new schema version (ptesim.run/2, ...).
 import { z } from "zod";
 import { PROPERTIES } from "../sim/oracle.js";
+import { BugsJson } from "./bugs-command.js";
 
 const counters = z
   .record(z.string(), z.number())
@@ -275,6 +276,7 @@ export const OUTPUT_SCHEMAS = {
   "demo.schema.json": DemoJson,
   "backends.schema.json": BackendsJson,
   "error.schema.json": ErrorJson,
+  "bugs.schema.json": BugsJson,
 } as const;
 
 /** The JSON Schema text committed as schemas/NAME (stable: the generator and the test share it). */

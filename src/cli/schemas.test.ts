@@ -66,6 +66,7 @@ programs:
     ["bench-costs.schema.json", ["bench", "costs", "--no-kernel"], 0],
     ["demo.schema.json", ["demo", "--seeds", "30"], 0],
     ["backends.schema.json", ["backends"], 0],
+    ["bugs.schema.json", ["bugs", "xen-no-preserve-ad"], 0],
     ["error.schema.json", ["run", "--sed", "1"], 2],
     ["error.schema.json", ["frobnicate"], 2],
     ["error.schema.json", ["run", join(dir, "missing.yaml")], 2],
