@@ -1,0 +1,219 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { getBackend } from "../backends/registry.js";
+import type { KernelMutant } from "../kernel/kernel.js";
+import type { BackendModule } from "../kernel/pvops.js";
+import { loadScenarioText } from "../scenario/load.js";
+import type { Scenario } from "../sim/scenario.js";
+import { type CheckResult, check } from "./explore.js";
+import { exploreShard, fromBase64, mergeShards, planShards, toBase64 } from "./shards.js";
+import { ExactStore, FingerprintStore, fingerprint, fingerprintCollisionProbability } from "./store.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+function scenario(rel: string): Scenario {
+  const file = join(ROOT, rel);
+  const r = loadScenarioText(readFileSync(file, "utf8"), file);
+  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
+  return r.scenario;
+}
+function text(t: string): Scenario {
+  const r = loadScenarioText(t, "inline.yaml");
+  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
+  return r.scenario;
+}
+function backend(name: string): BackendModule {
+  const b = getBackend(name);
+  assert.ok(b, `backend ${name} is registered`);
+  return b;
+}
+const sorted = (r: CheckResult) => [...(r.finalStates ?? [])].sort();
+
+/** Scenarios beyond the suites: munmap (zaps between points), aging, mutants. */
+const munmapScenario = () =>
+  text(`
+cpus: 3
+regions:
+  - { name: buf, pages: 2, prot: rw, shared: false, populate: write }
+syscalls:
+  - { call: mprotect, region: buf, pages: 1, prot: r }
+  - { call: munmap, region: buf, offset: 1, pages: 1 }
+programs:
+  - ["w buf:0", "r buf:1"]
+  - ["w buf:1", "r buf:0"]
+`);
+const mutant = (m: KernelMutant) => () => {
+  const s = scenario("scenarios/mutants/protocol.yaml");
+  return { ...s, kernel: { ...s.kernel, mutant: m } };
+};
+
+describe("POR (sleep sets with state caching) agrees with reduced and exhaustive exploration", () => {
+  const cases: [string, () => Scenario, string][] = [
+    ["c2p2", () => scenario("scenarios/suite/c2p2.yaml"), "native"],
+    ["c2p2", () => scenario("scenarios/suite/c2p2.yaml"), "xen"],
+    ["c2p2", () => scenario("scenarios/suite/c2p2.yaml"), "naive"],
+    ["c2p4", () => scenario("scenarios/suite/c2p4.yaml"), "xen-legacy"],
+    ["c3p2", () => scenario("scenarios/suite/c3p2.yaml"), "cmpxchg"],
+    ["c3p2", () => scenario("scenarios/suite/c3p2.yaml"), "xen-broken-no-preserve-ad"],
+    ["protocol", () => scenario("scenarios/mutants/protocol.yaml"), "xen"],
+    ["protocol/skip-tlb-flush", mutant("skip-tlb-flush"), "native"],
+    ["protocol/missing-commit", mutant("missing-commit"), "native"],
+    ["aging-vs-rmw", () => scenario("scenarios/litmus/aging-vs-rmw.yaml"), "native"],
+    ["munmap", munmapScenario, "native"],
+    ["munmap", munmapScenario, "naive"],
+  ];
+  for (const [name, s, b] of cases)
+    it(`${name} on ${b}: same verdict, property, reachable states and final states`, () => {
+      const opts = { collectFinalStates: true, minimize: false } as const;
+      const full = check(s(), backend(b), { ...opts, mode: "exhaustive" });
+      const red = check(s(), backend(b), { ...opts, mode: "reduced" });
+      const por = check(s(), backend(b), { ...opts, mode: "por" });
+      const porExact = check(s(), backend(b), { ...opts, mode: "por", storage: "exact" });
+      for (const r of [red, por, porExact]) {
+        assert.equal(r.verdict, full.verdict);
+        if (full.verdict === "violated" && r.verdict === "violated")
+          assert.equal(r.counterexample.property, full.counterexample.property);
+      }
+      if (full.verdict !== "verified") return;
+      assert.deepEqual(sorted(por), sorted(full));
+      assert.deepEqual(sorted(porExact), sorted(full));
+      assert.deepEqual(sorted(red), sorted(full));
+      // Sleep sets save transitions, never states: every reachable state is still visited.
+      assert.equal(por.states, red.states);
+      assert.equal(porExact.states, red.states);
+      assert.ok(por.executions <= red.executions, `${por.executions} > ${red.executions}`);
+    });
+
+  it("saves executions where user steps commute (3 CPUs, 4 pages, xen)", () => {
+    const s = scenario("scenarios/suite/c3p4.yaml");
+    const red = check(s, backend("native"), { mode: "reduced" });
+    const por = check(s, backend("native"), { mode: "por" });
+    assert.equal(por.verdict, "verified");
+    assert.equal(por.states, red.states);
+    assert.ok(por.executions < red.executions * 0.9, `${por.executions} vs ${red.executions}`);
+  });
+
+  it("finds every mutant with the property it breaks", () => {
+    const cases: [() => Scenario, string, string][] = [
+      [() => scenario("scenarios/mutants/protocol.yaml"), "naive", "lost-dirty"],
+      [mutant("commit-after-unlock"), "native", "transaction-contract"],
+      [mutant("skip-tlb-flush"), "native", "stale-writable-tlb"],
+      [mutant("missing-commit"), "native", "data-loss"],
+      [() => scenario("scenarios/mutants/protocol.yaml"), "xen-broken-no-preserve-ad", "lost-dirty"],
+      [
+        () => scenario("scenarios/mutants/protocol.yaml"),
+        "xen-broken-lazy-unflushed",
+        "transaction-contract",
+      ],
+    ];
+    for (const [s, b, property] of cases) {
+      const r = check(s(), backend(b), { mode: "por" });
+      assert.equal(r.verdict, "violated", `${b}`);
+      if (r.verdict === "violated") assert.equal(r.counterexample.property, property);
+    }
+  });
+
+  it("litmus scenarios keep their expected verdicts", () => {
+    const dir = join(ROOT, "scenarios/litmus");
+    for (const f of readdirSync(dir).filter((x) => x.endsWith(".yaml"))) {
+      const s = scenario(`scenarios/litmus/${f}`);
+      const m = /expect: (verified|violated)/.exec(s.description ?? "");
+      if (m === null) continue;
+      assert.equal(check(s, backend(s.backend), { mode: "por" }).verdict, m[1], f);
+    }
+  });
+});
+
+describe("visited-state storage", () => {
+  it("fingerprints: found again, distinct keys kept apart, across growth", () => {
+    const fp = new FingerprintStore(4);
+    for (let i = 0; i < 5000; i++) assert.equal(fp.getOrAdd(`k${i},${i * 7}`, i & 255), -1);
+    assert.equal(fp.size, 5000);
+    for (let i = 0; i < 5000; i++) assert.equal(fp.getOrAdd(`k${i},${i * 7}`, 0), i & 255);
+    fp.setPayload("k3,21", 9);
+    assert.equal(fp.getOrAdd("k3,21", 0), 9);
+    // Half full at most: 12 bytes a slot, so at most 48 bytes a state.
+    assert.ok(fp.bytes() / fp.size <= 48, `${fp.bytes() / fp.size} bytes per state`);
+    assert.equal(fp.fingerprints().length, 10000);
+  });
+  it("the fingerprint is 64 bits of a good hash: no collision among 200k similar keys", () => {
+    const out = new Uint32Array(2);
+    const seen = new Set<string>();
+    for (let i = 0; i < 200_000; i++) {
+      fingerprint(`1,${i},0,${i % 7}|${i >> 3}|-1,${i & 1}`, out);
+      seen.add(`${out[0]}:${out[1]}`);
+    }
+    assert.equal(seen.size, 200_000);
+  });
+  it("prints the birthday-bound collision probability", () => {
+    assert.equal(fingerprintCollisionProbability(1), 0);
+    const p = fingerprintCollisionProbability(1e6);
+    assert.ok(p > 2.7e-8 && p < 2.8e-8, `${p}`); // 1e12 / 2 / 2^64
+    assert.equal(fingerprintCollisionProbability(1e12), 1);
+  });
+  it("exact storage has no collisions and reports its keys", () => {
+    const ex = new ExactStore();
+    assert.equal(ex.getOrAdd("a", 1), -1);
+    assert.equal(ex.getOrAdd("a", 2), 1);
+    assert.deepEqual(ex.keys(), ["a"]);
+    assert.equal(ex.collisionProbability(), 0);
+  });
+  it("a check reports its storage, store size and collision probability", () => {
+    const s = scenario("scenarios/suite/c2p2.yaml");
+    const fp = check(s, backend("native"));
+    const ex = check(s, backend("native"), { storage: "exact" });
+    assert.equal(fp.storage, "fingerprint");
+    assert.ok(fp.collisionProbability > 0 && fp.collisionProbability < 1e-15);
+    assert.equal(ex.storage, "exact");
+    assert.equal(ex.collisionProbability, 0);
+    assert.equal(fp.states, ex.states);
+  });
+});
+
+describe("shards", () => {
+  it("base64 of fingerprints round-trips", () => {
+    const a = new Uint32Array([0, 1, 0xffffffff, 0x12345678, 7]);
+    assert.deepEqual([...fromBase64(toBase64(a))], [...a]);
+  });
+  const cases: [string, () => Scenario, string, "reduced" | "por" | "exhaustive"][] = [
+    ["c3p2", () => scenario("scenarios/suite/c3p2.yaml"), "xen", "por"],
+    ["c3p2", () => scenario("scenarios/suite/c3p2.yaml"), "native", "reduced"],
+    ["c2p4", () => scenario("scenarios/suite/c2p4.yaml"), "native", "exhaustive"],
+    ["c3p2", () => scenario("scenarios/suite/c3p2.yaml"), "naive", "por"],
+  ];
+  for (const [name, s, b, mode] of cases)
+    it(`${name} on ${b}, ${mode}: merged shards give one process's verdict, states and final states`, () => {
+      const one = check(s(), backend(b), { mode, collectFinalStates: true, minimize: false });
+      const plan = planShards(s(), backend(b), 6, { mode, storage: "fingerprint" });
+      assert.ok(plan.shards.length >= 2, `${plan.shards.length} shards`);
+      const results = plan.shards.map((sh) =>
+        exploreShard(s(), backend(b), sh, { mode, storage: "fingerprint" }),
+      );
+      // Order of arrival does not matter.
+      const merged = mergeShards(s(), backend(b), plan, results.slice().reverse(), { minimize: false });
+      assert.equal(merged.verdict, one.verdict);
+      if (one.verdict === "violated" && merged.verdict === "violated") {
+        assert.equal(merged.counterexample.property, one.counterexample.property);
+        return;
+      }
+      assert.equal(merged.states, one.states);
+      assert.deepEqual(sorted(merged), sorted(one));
+      // JSON-safe: a shard result survives a round trip through a queue.
+      assert.deepEqual(JSON.parse(JSON.stringify(results[0])), results[0]);
+    });
+  it("a missing shard result makes the merged verdict incomplete, never verified", () => {
+    const s = scenario("scenarios/suite/c3p2.yaml");
+    const plan = planShards(s, backend("native"), 4, { mode: "por", storage: "fingerprint" });
+    const results = plan.shards
+      .slice(1)
+      .map((sh) => exploreShard(s, backend("native"), sh, { mode: "por", storage: "fingerprint" }));
+    assert.equal(mergeShards(s, backend("native"), plan, results).verdict, "incomplete");
+  });
+  it("a prefix that names an impossible move is an error naming the decision", () => {
+    const s = scenario("scenarios/suite/c2p2.yaml");
+    assert.throws(() => check(s, backend("native"), { prefix: [7] }), /decision 1: it chooses agent 7/);
+  });
+});
