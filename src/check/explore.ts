@@ -78,6 +78,15 @@ export interface CheckOptions {
   onShard?: (prefix: number[]) => void;
   /** Keep the visited store in the result (to merge shards' states). */
   keepStore?: boolean;
+  /** Use this store for visited states (e.g. one shared by worker threads) instead of a new one. */
+  store?: VisitedStore;
+  /**
+   * Exploration order: 0 (default) tries agents in ascending order; another value rotates the
+   * order at each decision by an amount derived from it and the depth. Threads sharing a store
+   * use different orders so that they spread over the state space instead of queueing behind
+   * each other.
+   */
+  order?: number;
 }
 
 export interface CheckProgress {
@@ -173,6 +182,7 @@ interface SearchConfig {
   shardDepth: number;
   frontier: VisitedStore | null;
   onShard: ((prefix: number[]) => void) | null;
+  order: number;
 }
 
 /** Follows the current DFS stack, then extends it with first choices, cutting at visited states. */
@@ -213,7 +223,7 @@ class DfsDecider implements Decider {
       // Shard generation: the frontier. A state already sent with a sleep set contained in this
       // one is covered by that shard.
       if (cfg.frontier !== null) {
-        const prev = cfg.frontier.getOrAdd(sim.stateKey(true), sleep);
+        const prev = cfg.frontier.visit(sim.stateKey(true), sleep);
         if (prev !== -1 && (prev & ~sleep) === 0) throw CUT;
       }
       cfg.onShard?.(frames.map((f) => f.todo[f.idx]));
@@ -221,17 +231,22 @@ class DfsDecider implements Decider {
     }
     if (!inPrefix && cfg.visited !== null) {
       const key = sim.stateKey(true);
-      const prev = cfg.visited.getOrAdd(key, sleep);
+      // (A revisit leaves the intersection of both sleep sets stored: what is explored now.)
+      const prev = cfg.visited.visit(key, sleep);
       if (prev !== -1 && cfg.shardDepth < 0) {
         // Seen before. Without sleep sets, or if that visit slept on no more than this one
         // does, everything from here is covered; else explore what that visit skipped.
         const extra = cfg.por ? prev & ~sleep : 0;
         if (extra === 0) throw CUT;
-        cfg.visited.setPayload(key, prev & sleep);
         todo = enabled.filter((a) => (extra & (2 ** a)) !== 0);
       } else if (prev === -1) this.stats.states++;
     } else if (!inPrefix) this.stats.states++;
     if (todo === null) todo = sleep === 0 ? enabled.slice() : enabled.filter((a) => (sleep & (2 ** a)) === 0);
+    if (cfg.order !== 0 && todo.length > 1) {
+      const r = (Math.imul(cfg.order, 0x9e3779b1) ^ Math.imul(depth + 1, 0x85ebca6b)) >>> 0;
+      const k = r % todo.length;
+      if (k !== 0) todo = todo.slice(k).concat(todo.slice(0, k));
+    }
     let idx = 0;
     if (inPrefix) {
       const want = cfg.prefix[depth];
@@ -310,8 +325,8 @@ export function replayPath(
   return sim.execute(new ReplayDecider(path, strict));
 }
 
-/** Sleep sets are bitmasks of agent ids: POR handles up to 31 user CPUs. */
-export const POR_MAX_CPUS = 32;
+/** Sleep sets are 31-bit masks of agent ids: POR handles up to 30 user CPUs. */
+export const POR_MAX_CPUS = 31;
 
 export function check(scenario: Scenario, backend: BackendModule, opts: CheckOptions = {}): CheckResult {
   if (scenario.programs === undefined)
@@ -326,7 +341,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
   const now = opts.now ?? (() => 0);
   const t0 = now();
   const storage = opts.storage ?? "fingerprint";
-  const visited = mode === "exhaustive" ? null : newStore(storage);
+  const visited = mode === "exhaustive" ? null : (opts.store ?? newStore(storage));
   const stats: CheckStats = {
     executions: 0,
     completeExecutions: 0,
@@ -349,6 +364,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     shardDepth,
     frontier: shardDepth >= 0 && visited !== null ? newStore(storage) : null,
     onShard: opts.onShard ?? null,
+    order: opts.order ?? 0,
   };
   const frames: Frame[] = [];
   const every = opts.progressEveryMs ?? 1000;

@@ -130,11 +130,12 @@ describe("POR (sleep sets with state caching) agrees with reduced and exhaustive
 describe("visited-state storage", () => {
   it("fingerprints: found again, distinct keys kept apart, across growth", () => {
     const fp = new FingerprintStore(4);
-    for (let i = 0; i < 5000; i++) assert.equal(fp.getOrAdd(`k${i},${i * 7}`, i & 255), -1);
+    for (let i = 0; i < 5000; i++) assert.equal(fp.visit(`k${i},${i * 7}`, i & 255), -1);
     assert.equal(fp.size, 5000);
-    for (let i = 0; i < 5000; i++) assert.equal(fp.getOrAdd(`k${i},${i * 7}`, 0), i & 255);
-    fp.setPayload("k3,21", 9);
-    assert.equal(fp.getOrAdd("k3,21", 0), 9);
+    for (let i = 0; i < 5000; i++) assert.equal(fp.visit(`k${i},${i * 7}`, 255), i & 255);
+    // A revisit keeps the intersection of the payloads.
+    assert.equal(fp.visit("k3,21", 0b1001), 3);
+    assert.equal(fp.visit("k3,21", 0), 1);
     // Half full at most: 12 bytes a slot, so at most 48 bytes a state.
     assert.ok(fp.bytes() / fp.size <= 48, `${fp.bytes() / fp.size} bytes per state`);
     assert.equal(fp.fingerprints().length, 10000);
@@ -156,8 +157,8 @@ describe("visited-state storage", () => {
   });
   it("exact storage has no collisions and reports its keys", () => {
     const ex = new ExactStore();
-    assert.equal(ex.getOrAdd("a", 1), -1);
-    assert.equal(ex.getOrAdd("a", 2), 1);
+    assert.equal(ex.visit("a", 1), -1);
+    assert.equal(ex.visit("a", 2), 1);
     assert.deepEqual(ex.keys(), ["a"]);
     assert.equal(ex.collisionProbability(), 0);
   });

@@ -26,6 +26,8 @@ export interface ShardOptions {
   /** Per-shard time bound (seconds). */
   maxSeconds?: number;
   now?: () => number;
+  /** A store shared with the other shards' searches (worker threads) instead of one each. */
+  store?: VisitedStore;
 }
 
 export interface ShardPlan {
@@ -94,6 +96,7 @@ export function exploreShard(
     collectFinalStates: true,
     keepStore: true,
     minimize: false,
+    ...(opts.store === undefined ? {} : { store: opts.store }),
     ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
   });
@@ -145,8 +148,7 @@ export function mergeShards(
     if (store instanceof FingerprintStore && r.fingerprints !== undefined) {
       const fp = fromBase64(r.fingerprints);
       for (let i = 0; i < fp.length; i += 2) store.getOrAddFp(fp[i], fp[i + 1], 0);
-    } else if (store instanceof ExactStore && r.keys !== undefined)
-      for (const k of r.keys) store.getOrAdd(k, 0);
+    } else if (store instanceof ExactStore && r.keys !== undefined) for (const k of r.keys) store.visit(k, 0);
     if (r.verdict === "incomplete") incomplete = true;
     if (r.verdict === "violated" && violation === null && r.violation !== undefined) violation = r.violation;
   }

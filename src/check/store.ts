@@ -20,11 +20,10 @@ export interface VisitedStore {
   /** Number of stored states. */
   readonly size: number;
   /**
-   * Look `key` up. Absent: store it with `payload` and return -1. Present: return its payload.
+   * Look `key` up. Absent: store it with `payload` and return -1. Present: return its payload
+   * and replace it by (payload & the stored one), in one atomic step where the store is shared.
    */
-  getOrAdd(key: string, payload: number): number;
-  /** Replace the payload of a key that is present. */
-  setPayload(key: string, payload: number): void;
+  visit(key: string, payload: number): number;
   /** Approximate bytes held by the store's own structures. */
   bytes(): number;
   /** Chance that two distinct stored states share an entry (0 for exact storage). */
@@ -105,8 +104,15 @@ export class FingerprintStore implements VisitedStore {
     if (this.fp[0] === 0 && this.fp[1] === 0) this.fp[1] = 1;
   }
 
-  getOrAdd(key: string, payload: number): number {
+  visit(key: string, payload: number): number {
     this.hash(key);
+    const i = this.slotOf(this.fp[0], this.fp[1]);
+    const t = this.table;
+    if (t[i * 3] !== 0 || t[i * 3 + 1] !== 0) {
+      const old = t[i * 3 + 2];
+      t[i * 3 + 2] = old & payload;
+      return old;
+    }
     return this.getOrAddFp(this.fp[0], this.fp[1], payload);
   }
 
@@ -120,12 +126,6 @@ export class FingerprintStore implements VisitedStore {
     t[i * 3 + 2] = payload >>> 0;
     if (++this.count * 2 > this.mask + 1) this.grow();
     return -1;
-  }
-
-  setPayload(key: string, payload: number): void {
-    this.hash(key);
-    const i = this.slotOf(this.fp[0], this.fp[1]);
-    this.table[i * 3 + 2] = payload >>> 0;
   }
 
   private grow(): void {
@@ -173,16 +173,15 @@ export class ExactStore implements VisitedStore {
     return this.map.size;
   }
 
-  getOrAdd(key: string, payload: number): number {
+  visit(key: string, payload: number): number {
     const p = this.map.get(key);
-    if (p !== undefined) return p;
+    if (p !== undefined) {
+      this.map.set(key, (p & payload) >>> 0);
+      return p;
+    }
     this.map.set(key, payload >>> 0);
     this.keyChars += key.length;
     return -1;
-  }
-
-  setPayload(key: string, payload: number): void {
-    this.map.set(key, payload >>> 0);
   }
 
   /** The stored keys (to merge workers' stores). */
@@ -197,6 +196,112 @@ export class ExactStore implements VisitedStore {
 
   collisionProbability(): number {
     return 0;
+  }
+}
+
+/**
+ * Fingerprints in a SharedArrayBuffer, shared by worker threads: a state any worker has stored
+ * is cut by every other (that worker explores it), so threads split the work without repeating
+ * it. Fixed capacity (open addressing cannot grow under concurrent writers without a lock):
+ * when it is 7/8 full, visit throws StoreFull. 12 bytes a slot.
+ * Each slot: a 64-bit fingerprint (claimed with one compare-exchange, 0 = empty) and a 32-bit
+ * payload (PENDING until its claimer writes it; sleep sets are below 2^31).
+ */
+export class SharedFingerprintStore implements VisitedStore {
+  readonly storage = "fingerprint";
+  private readonly keys: BigInt64Array;
+  private readonly payloads: Int32Array;
+  private readonly counter: Int32Array;
+  private readonly mask: number;
+  private readonly limit: number;
+  private readonly fp = new Uint32Array(2);
+
+  /** A new store of `slots` (rounded up to a power of two) slots, or a view of an existing one. */
+  constructor(from: number | SharedArrayBuffer) {
+    let buf: SharedArrayBuffer;
+    if (typeof from === "number") {
+      let n = 1;
+      while (n < from) n <<= 1;
+      buf = new SharedArrayBuffer(n * 12 + 8);
+      new Int32Array(buf, n * 8, n).fill(PENDING);
+    } else buf = from;
+    const n = (buf.byteLength - 8) / 12;
+    this.keys = new BigInt64Array(buf, 0, n);
+    this.payloads = new Int32Array(buf, n * 8, n);
+    this.counter = new Int32Array(buf, n * 12, 2);
+    this.mask = n - 1;
+    this.limit = n - (n >> 3);
+  }
+
+  get buffer(): SharedArrayBuffer {
+    return this.keys.buffer as SharedArrayBuffer;
+  }
+
+  get size(): number {
+    return Atomics.load(this.counter, 0);
+  }
+
+  visit(key: string, payload: number): number {
+    fingerprint(key, this.fp);
+    return this.visitFp(this.fp[0], this.fp[1], payload);
+  }
+
+  visitFp(hi: number, lo: number, payload: number): number {
+    let fp = (BigInt(hi) << 32n) | BigInt(lo);
+    if (fp === 0n) fp = 1n;
+    fp = BigInt.asIntN(64, fp);
+    const k = this.keys;
+    let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
+    for (;;) {
+      let cur = Atomics.load(k, i);
+      if (cur === 0n) {
+        if (Atomics.load(this.counter, 0) >= this.limit) throw new StoreFull(this.mask + 1);
+        cur = Atomics.compareExchange(k, i, 0n, fp);
+        if (cur === 0n) {
+          Atomics.store(this.payloads, i, payload | 0);
+          Atomics.add(this.counter, 0, 1);
+          return -1;
+        }
+      }
+      if (cur === fp) {
+        let old = Atomics.load(this.payloads, i);
+        while (old === PENDING) old = Atomics.load(this.payloads, i);
+        return Atomics.and(this.payloads, i, payload | 0);
+      }
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** The stored fingerprints, as (hi, lo) pairs. */
+  fingerprints(): Uint32Array {
+    const out = new Uint32Array(this.size * 2);
+    let j = 0;
+    for (let i = 0; i < this.keys.length && j < out.length; i++) {
+      const v = this.keys[i];
+      if (v === 0n) continue;
+      const u = BigInt.asUintN(64, v);
+      out[j++] = Number(u >> 32n);
+      out[j++] = Number(u & 0xffffffffn);
+    }
+    return out;
+  }
+
+  bytes(): number {
+    return this.keys.byteLength + this.payloads.byteLength;
+  }
+
+  collisionProbability(): number {
+    return fingerprintCollisionProbability(this.size);
+  }
+}
+
+const PENDING = -1;
+
+/** The shared store is full: the search cannot go on without forgetting states. */
+export class StoreFull extends Error {
+  constructor(readonly slots: number) {
+    super(`the shared state store is full (${slots} slots): give it more room (--max-states)`);
+    this.name = "StoreFull";
   }
 }
 
