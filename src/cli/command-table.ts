@@ -117,9 +117,25 @@ export const COMMANDS: CommandSpec[] = [
     args: [SCENARIO_ARG],
     options: [
       backendOpt("backend name or module path"),
-      opt("--mode <mode>", "state-caching exploration, or every path (the reference)", {
-        choices: ["reduced", "exhaustive"],
-        default: ["reduced", "reduced"],
+      opt(
+        "--mode <mode>",
+        "state-caching exploration, the same with partial-order reduction (sleep sets), or every path (the reference)",
+        {
+          choices: ["reduced", "por", "exhaustive"],
+          default: ["reduced", "reduced"],
+        },
+      ),
+      opt(
+        "--storage <kind>",
+        "visited states as 64-bit fingerprints (collision chance printed) or exact keys",
+        {
+          choices: ["fingerprint", "exact"],
+          default: ["fingerprint", "fingerprint"],
+        },
+      ),
+      opt("--workers <n>", "worker threads sharing one fingerprint store (reduced and por modes)", {
+        parse: intArg(1, 256),
+        default: [1, "1"],
       }),
       opt("--max-executions <n>", "stop after n executions: verdict INCOMPLETE", {
         parse: intArg(1, 1e12),
@@ -137,7 +153,9 @@ export const COMMANDS: CommandSpec[] = [
       const r = await checkCommand({
         ...(file === undefined ? {} : { file }),
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
-        mode: o.mode as "reduced" | "exhaustive",
+        mode: o.mode as "reduced" | "por" | "exhaustive",
+        storage: o.storage as "fingerprint" | "exact",
+        workers: o.workers as number,
         ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions as number }),
         ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
         maxMemoryMb: o.maxMemory as number,

@@ -6,6 +6,8 @@ import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { guardBackend } from "../backends/guard.js";
 import { allBackends, getBackend } from "../backends/registry.js";
 import { type CheckMode, type CheckResult, check } from "../check/explore.js";
+import type { StateStorage } from "../check/store.js";
+import { checkParallel } from "../workers/pool.js";
 import {
   decodeReplay,
   encodeReplay,
@@ -140,6 +142,11 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
 }
 
 /** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
+/** A backend spec that means the same from any thread: module paths made absolute. */
+function absoluteBackendSpec(spec: string): string {
+  return looksLikePath(spec) ? resolve(spec) : spec;
+}
+
 export function scenarioBackendSpec(source: ScenarioSource): string {
   const spec = source.scenario.backend;
   if (source.file === null || source.file.startsWith("builtin:") || !looksLikePath(spec) || isAbsolute(spec))
@@ -346,6 +353,10 @@ export interface CheckCommandOptions {
   /** The memory bound (MB) of the whole command; the search stops (INCOMPLETE) at 85% of it. */
   maxMemoryMb?: number;
   onProgress?: (p: { executions: number; states: number; elapsedMs: number }) => void;
+  /** Visited-state storage (default fingerprint). */
+  storage?: StateStorage;
+  /** Worker threads sharing one visited store (reduced and por modes; default 1). */
+  workers?: number;
 }
 
 export interface CheckOutcome {
@@ -367,16 +378,39 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
       `${source.file ?? "scenario"}: the checker needs explicit \`programs:\` (one list of accesses per user CPU, e.g. ["w buf:0", "r buf:1"])`,
     );
   const mode = o.mode ?? "reduced";
-  const result = check(scenario, backend, {
-    mode,
-    ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
-    ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
-    ...(o.maxMemoryMb === undefined
-      ? {}
-      : { maxMemoryBytes: o.maxMemoryMb * 0.85 * 2 ** 20, memoryUsed: () => process.memoryUsage().heapUsed }),
-    now: () => performance.now(),
-    ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
-  });
+  const storage = o.storage ?? "fingerprint";
+  const workers = o.workers ?? 1;
+  if (workers > 1 && (mode === "exhaustive" || storage === "exact"))
+    throw new PtesimError(
+      "usage",
+      `--workers ${workers} needs --mode reduced or por with fingerprint storage (the threads share one fingerprint store)`,
+    );
+  const result =
+    workers > 1
+      ? await checkParallel(
+          scenario,
+          backend,
+          absoluteBackendSpec(o.backend ?? scenarioBackendSpec(source)),
+          {
+            workers,
+            mode: mode as "reduced" | "por",
+            ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+          },
+        )
+      : check(scenario, backend, {
+          mode,
+          storage,
+          ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
+          ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+          ...(o.maxMemoryMb === undefined
+            ? {}
+            : {
+                maxMemoryBytes: o.maxMemoryMb * 0.85 * 2 ** 20,
+                memoryUsed: () => process.memoryUsage().heapUsed,
+              }),
+          now: () => performance.now(),
+          ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+        });
   // The printed token is stamped with the scenario and backend it belongs to.
   if (result.verdict === "violated")
     result.counterexample.replay = encodeReplay(result.counterexample.choices, stampOf(scenario, backend));

@@ -180,6 +180,12 @@ export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
   io.out(
     `  ${r.states} states, ${r.executions} executions (${r.completeExecutions} to the end, ${r.distinctFinalStates} distinct final states), ${r.transitions} decisions in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate(r.states, r.elapsedMs)} states/s)`,
   );
+  if (o.mode !== "exhaustive")
+    io.out(
+      r.storage === "fingerprint"
+        ? `  states stored as 64-bit fingerprints: ${(r.storeBytes / 2 ** 20).toFixed(1)} MiB; probability that a collision hid a state: ${r.collisionProbability.toExponential(1)} (--storage exact rules it out)`
+        : `  states stored exactly: about ${(r.storeBytes / 2 ** 20).toFixed(1)} MiB (${Math.round(r.storeBytes / Math.max(1, r.states))} bytes a state)`,
+    );
   if (r.verdict === "verified") {
     io.out("VERIFIED: no interleaving violates any property in these bounds");
     return;

@@ -8,10 +8,10 @@
 // the distinct states (the store's size) and the union of the final states; a violation found
 // by any thread stops the others, and its counterexample is rebuilt and shortened here.
 import Tinypool from "tinypool";
-import type { BackendModule } from "../kernel/pvops.js";
-import type { Scenario } from "../sim/scenario.js";
 import { type CheckMode, type CheckResult, check, counterexample, replayPath } from "../check/explore.js";
 import { SharedFingerprintStore } from "../check/store.js";
+import type { BackendModule } from "../kernel/pvops.js";
+import type { Scenario } from "../sim/scenario.js";
 import type { SearchResult, SearchTask } from "./shard-worker.js";
 
 export interface ParallelCheckOptions {

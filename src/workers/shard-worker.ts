@@ -1,11 +1,12 @@
 // Worker-side tasks: a whole search sharing the visited store with the other threads (./pool.ts),
 // or one shard (../check/shards.ts) for `ptesim worker` taking shards from a job queue.
-import { resolveBackend } from "../cli/commands.js";
-import type { BackendModule } from "../kernel/pvops.js";
-import type { Scenario } from "../sim/scenario.js";
+
 import { type CheckMode, check } from "../check/explore.js";
 import { exploreShard, type ShardResult } from "../check/shards.js";
 import { SharedFingerprintStore, type StateStorage } from "../check/store.js";
+import { resolveBackend } from "../cli/commands.js";
+import type { BackendModule } from "../kernel/pvops.js";
+import type { Scenario } from "../sim/scenario.js";
 
 export interface ShardTask {
   scenario: Scenario;
