@@ -76,7 +76,7 @@ export class FingerprintStore implements VisitedStore {
   private count = 0;
   private readonly fp = new Uint32Array(2);
 
-  constructor(initialSlots = 1 << 16) {
+  constructor(initialSlots = 1 << 12) {
     let n = 1;
     while (n < initialSlots) n <<= 1;
     this.table = new Uint32Array(n * 3);

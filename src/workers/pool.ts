@@ -44,6 +44,9 @@ export async function checkParallel(
     filename: new URL("./shard-worker.js", import.meta.url).href,
     minThreads: o.workers,
     maxThreads: o.workers,
+    // The threads load a file: flags about how the parent was started (--input-type, --eval)
+    // would make them fail.
+    execArgv: process.execArgv.filter((a) => !a.startsWith("--input-type") && !a.startsWith("--eval")),
   });
   const abort = new AbortController();
   const deadline = o.maxSeconds === undefined ? undefined : t0 + o.maxSeconds * 1000;
