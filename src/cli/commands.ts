@@ -6,8 +6,6 @@ import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { guardBackend } from "../backends/guard.js";
 import { allBackends, getBackend } from "../backends/registry.js";
 import { type CheckMode, type CheckResult, check } from "../check/explore.js";
-import type { StateStorage } from "../check/store.js";
-import { checkParallel } from "../workers/pool.js";
 import {
   decodeReplay,
   encodeReplay,
@@ -16,12 +14,14 @@ import {
   type ReplayStamp,
   replayStamp,
 } from "../check/replay.js";
+import type { StateStorage } from "../check/store.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
 import { backendIdentityOf, reproduceLine, shellQuote } from "../sim/documents.js";
 import type { PropertyName } from "../sim/oracle.js";
 import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
 import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
+import { checkParallel } from "../workers/pool.js";
 import { benchCosts, type CostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
 import { userCodeWatch } from "./supervise.js";
