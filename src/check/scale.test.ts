@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -215,5 +216,64 @@ describe("shards", () => {
   it("a prefix that names an impossible move is an error naming the decision", () => {
     const s = scenario("scenarios/suite/c2p2.yaml");
     assert.throws(() => check(s, backend("native"), { prefix: [7] }), /decision 1: it chooses agent 7/);
+  });
+});
+
+describe("check --workers, --shards and --shard on the command line", () => {
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [join(ROOT, "dist/cli/main.js"), ...args], { encoding: "utf8", cwd: ROOT });
+  const states = (out: string) => Number(/(\d+) states,/.exec(out)?.[1]);
+  it("2 worker threads: the single thread's verdict and distinct states", () => {
+    const one = cli("check", "scenarios/suite/c3p2.yaml", "--backend", "xen", "--mode", "por");
+    const two = cli(
+      "check",
+      "scenarios/suite/c3p2.yaml",
+      "--backend",
+      "xen",
+      "--mode",
+      "por",
+      "--workers",
+      "2",
+    );
+    assert.equal(one.status, 0, one.stderr);
+    assert.equal(two.status, 0, two.stderr);
+    assert.equal(states(two.stdout), states(one.stdout));
+    const bad = cli("check", "--workers", "2", "--mode", "exhaustive");
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--workers 2 needs --mode reduced or por/);
+  });
+  it("shards print stamped tokens; each explores its subtree; another scenario's token is refused", () => {
+    const sh = cli(
+      "check",
+      "scenarios/suite/c3p2.yaml",
+      "--backend",
+      "native",
+      "--mode",
+      "por",
+      "--shards",
+      "4",
+    );
+    assert.equal(sh.status, 0, sh.stderr);
+    const tokens = sh.stdout.trim().split("\n");
+    assert.ok(tokens.length >= 4, sh.stdout);
+    let sum = 0;
+    for (const t of tokens.slice(0, 3)) {
+      const r = cli(
+        "check",
+        "scenarios/suite/c3p2.yaml",
+        "--backend",
+        "native",
+        "--mode",
+        "por",
+        "--shard",
+        t,
+      );
+      assert.equal(r.status, 0, r.stderr);
+      sum += states(r.stdout);
+    }
+    assert.ok(sum > 0);
+    const wrong = cli("check", "scenarios/suite/c2p2.yaml", "--backend", "native", "--shard", tokens[0]);
+    assert.equal(wrong.status, 2);
+    assert.match(wrong.stderr, /--shard: /);
   });
 });

@@ -14,7 +14,7 @@ import {
   printCalibrate,
   readCostTable,
 } from "./calibrate-command.js";
-import { checkCommand, demoCommand, runCommand } from "./commands.js";
+import { checkCommand, demoCommand, runCommand, shardsCommand } from "./commands.js";
 import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { htmlOpt, htmlOption } from "./html-report.js";
@@ -137,6 +137,10 @@ export const COMMANDS: CommandSpec[] = [
         parse: intArg(1, 256),
         default: [1, "1"],
       }),
+      opt("--shards <n>", "print about n shard tokens (disjoint subtrees) instead of checking", {
+        parse: intArg(1, 100000),
+      }),
+      opt("--shard <token>", "explore only the subtree below this shard token (from --shards)"),
       opt("--max-executions <n>", "stop after n executions: verdict INCOMPLETE", {
         parse: intArg(1, 1e12),
       }),
@@ -149,8 +153,26 @@ export const COMMANDS: CommandSpec[] = [
     ],
     json: true,
     run: async ([file], o, { io, json }) => {
+      if (o.shards !== undefined) {
+        const p = await shardsCommand({
+          ...(file === undefined ? {} : { file }),
+          ...(o.backend === undefined ? {} : { backend: o.backend as string }),
+          mode: o.mode as "reduced" | "por" | "exhaustive",
+          storage: o.storage as "fingerprint" | "exact",
+          count: o.shards as number,
+        });
+        if (json) io.out(JSON.stringify({ schema: "ptesim.shards/1", ...p }, null, 2));
+        else {
+          io.err(
+            `${p.shards.length} shard(s) at depth ${p.depth}; the ${p.headExecutions} execution(s) above them: ${p.head}. Explore each with: ptesim check ... --mode ${p.mode} --shard TOKEN`,
+          );
+          for (const t of p.shards) io.out(t);
+        }
+        return p.head === "violated" ? EXIT_VIOLATION : EXIT_OK;
+      }
       let progressShown = false;
       const r = await checkCommand({
+        ...(o.shard === undefined ? {} : { shard: o.shard as string }),
         ...(file === undefined ? {} : { file }),
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
         mode: o.mode as "reduced" | "por" | "exhaustive",

@@ -14,6 +14,7 @@ import {
   type ReplayStamp,
   replayStamp,
 } from "../check/replay.js";
+import { planShards } from "../check/shards.js";
 import type { StateStorage } from "../check/store.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
@@ -142,6 +143,30 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
 }
 
 /** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
+/**
+ * `check --shards N`: the search split into about N subtrees, each named by a stamped decision
+ * prefix (the replay token encoding) that `check --shard TOKEN` explores. The coordinator's own
+ * part (executions that end above the split) is decided here.
+ */
+export async function shardsCommand(o: CheckCommandOptions & { count: number }) {
+  const source = readScenario(o.file ?? "builtin:check");
+  const backend = await resolveBackend(o.backend ?? scenarioBackendSpec(source));
+  const scenario = withBackend(source.scenario, backend);
+  if (scenario.programs === undefined)
+    throw new PtesimError(
+      "scenario",
+      `${source.file ?? "scenario"}: the checker needs explicit \`programs:\``,
+    );
+  const mode = o.mode ?? "reduced";
+  const plan = planShards(scenario, backend, o.count, { mode, storage: o.storage ?? "fingerprint" });
+  const stamp = stampOf(scenario, backend);
+  const shards = plan.shards.map((t) => {
+    const p = decodeReplay(t);
+    return encodeReplay(typeof p === "string" ? [] : p, stamp);
+  });
+  return { mode, depth: plan.depth, head: plan.head.verdict, headExecutions: plan.head.executions, shards };
+}
+
 /** A backend spec that means the same from any thread: module paths made absolute. */
 function absoluteBackendSpec(spec: string): string {
   return looksLikePath(spec) ? resolve(spec) : spec;
@@ -357,6 +382,8 @@ export interface CheckCommandOptions {
   storage?: StateStorage;
   /** Worker threads sharing one visited store (reduced and por modes; default 1). */
   workers?: number;
+  /** Explore only the subtree below this shard (a stamped prefix token from --shards). */
+  shard?: string;
 }
 
 export interface CheckOutcome {
@@ -385,6 +412,14 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
       "usage",
       `--workers ${workers} needs --mode reduced or por with fingerprint storage (the threads share one fingerprint store)`,
     );
+  let prefix: number[] | undefined;
+  if (o.shard !== undefined) {
+    const p = decodeReplay(o.shard, stampOf(scenario, backend));
+    if (typeof p === "string") throw new PtesimError("usage", `--shard: ${p}`);
+    if (workers > 1)
+      throw new PtesimError("usage", "--shard explores one subtree in one thread: drop --workers");
+    prefix = p;
+  }
   const result =
     workers > 1
       ? await checkParallel(
@@ -400,6 +435,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
       : check(scenario, backend, {
           mode,
           storage,
+          ...(prefix === undefined ? {} : { prefix }),
           ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
           ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
           ...(o.maxMemoryMb === undefined

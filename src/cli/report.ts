@@ -162,6 +162,10 @@ export function checkJson(o: CheckOutcome) {
   });
 }
 
+function mib(bytes: number): string {
+  return bytes < 2 ** 20 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
 export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
   const r = o.result;
   const sc = o.source.scenario;
@@ -183,8 +187,8 @@ export function printCheck(o: CheckOutcome, io: Out, json: boolean): void {
   if (o.mode !== "exhaustive")
     io.out(
       r.storage === "fingerprint"
-        ? `  states stored as 64-bit fingerprints: ${(r.storeBytes / 2 ** 20).toFixed(1)} MiB; probability that a collision hid a state: ${r.collisionProbability.toExponential(1)} (--storage exact rules it out)`
-        : `  states stored exactly: about ${(r.storeBytes / 2 ** 20).toFixed(1)} MiB (${Math.round(r.storeBytes / Math.max(1, r.states))} bytes a state)`,
+        ? `  states stored as 64-bit fingerprints: ${mib(r.storeBytes)}; probability that a collision hid a state: ${r.collisionProbability.toExponential(1)} (--storage exact rules it out)`
+        : `  states stored exactly: about ${mib(r.storeBytes)} (${Math.round(r.storeBytes / Math.max(1, r.states))} bytes a state)`,
     );
   if (r.verdict === "verified") {
     io.out("VERIFIED: no interleaving violates any property in these bounds");
