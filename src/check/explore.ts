@@ -407,8 +407,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     try {
       result = run.execute(decider);
     } catch (e) {
-      if (e instanceof StepBudgetExceeded)
-        return { verdict: "incomplete", reason: "max-steps", ...done() };
+      if (e instanceof StepBudgetExceeded) return { verdict: "incomplete", reason: "max-steps", ...done() };
       if (!(e instanceof Cut)) throw e;
     }
     if (result !== null) {
