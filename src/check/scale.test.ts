@@ -33,7 +33,7 @@ function backend(name: string): BackendModule {
 }
 const sorted = (r: CheckResult) => [...(r.finalStates ?? [])].sort();
 
-/** Scenarios beyond the suites: munmap (zaps between points), aging, mutants. */
+/** Scenarios beyond the suites: munmap (zaps between points), folio batching, aging, mutants. */
 const munmapScenario = () =>
   text(`
 cpus: 3
@@ -46,6 +46,10 @@ programs:
   - ["w buf:0", "r buf:1"]
   - ["w buf:1", "r buf:0"]
 `);
+const batched = () => {
+  const s = scenario("scenarios/suite/c2p4.yaml");
+  return { ...s, kernel: { ...s.kernel, maxBatch: 4 } };
+};
 const mutant = (m: KernelMutant) => () => {
   const s = scenario("scenarios/mutants/protocol.yaml");
   return { ...s, kernel: { ...s.kernel, mutant: m } };
@@ -65,6 +69,7 @@ describe("POR (sleep sets with state caching) agrees with reduced and exhaustive
     ["aging-vs-rmw", () => scenario("scenarios/litmus/aging-vs-rmw.yaml"), "native"],
     ["munmap", munmapScenario, "native"],
     ["munmap", munmapScenario, "naive"],
+    ["c2p4 maxBatch 4", batched, "native"],
   ];
   for (const [name, s, b] of cases)
     it(`${name} on ${b}: same verdict, property, reachable states and final states`, () => {
