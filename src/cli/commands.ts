@@ -142,21 +142,13 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   return guarded;
 }
 
-/** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
 /**
  * `check --shards N`: the search split into about N subtrees, each named by a stamped decision
  * prefix (the replay token encoding) that `check --shard TOKEN` explores. The coordinator's own
  * part (executions that end above the split) is decided here.
  */
 export async function shardsCommand(o: CheckCommandOptions & { count: number }) {
-  const source = readScenario(o.file ?? "builtin:check");
-  const backend = await resolveBackend(o.backend ?? scenarioBackendSpec(source));
-  const scenario = withBackend(source.scenario, backend);
-  if (scenario.programs === undefined)
-    throw new PtesimError(
-      "scenario",
-      `${source.file ?? "scenario"}: the checker needs explicit \`programs:\``,
-    );
+  const { backend, scenario } = await checkInputs(o);
   const mode = o.mode ?? "reduced";
   const plan = planShards(scenario, backend, o.count, { mode, storage: o.storage ?? "fingerprint" });
   const stamp = stampOf(scenario, backend);
@@ -167,11 +159,25 @@ export async function shardsCommand(o: CheckCommandOptions & { count: number }) 
   return { mode, depth: plan.depth, head: plan.head.verdict, headExecutions: plan.head.executions, shards };
 }
 
+/** The scenario and backend of a check (the scenario must have explicit programs). */
+async function checkInputs(o: CheckCommandOptions) {
+  const source = readScenario(o.file ?? "builtin:check");
+  const backend = await resolveBackend(o.backend ?? scenarioBackendSpec(source));
+  const scenario = withBackend(source.scenario, backend);
+  if (scenario.programs === undefined)
+    throw new PtesimError(
+      "scenario",
+      `${source.file ?? "scenario"}: the checker needs explicit \`programs:\` (one list of accesses per user CPU, e.g. ["w buf:0", "r buf:1"])`,
+    );
+  return { source, backend, scenario };
+}
+
 /** A backend spec that means the same from any thread: module paths made absolute. */
 function absoluteBackendSpec(spec: string): string {
   return looksLikePath(spec) ? resolve(spec) : spec;
 }
 
+/** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
 export function scenarioBackendSpec(source: ScenarioSource): string {
   const spec = source.scenario.backend;
   if (source.file === null || source.file.startsWith("builtin:") || !looksLikePath(spec) || isAbsolute(spec))
@@ -396,14 +402,7 @@ export interface CheckOutcome {
 }
 
 export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome> {
-  const source = readScenario(o.file ?? "builtin:check");
-  const backend = await resolveBackend(o.backend ?? scenarioBackendSpec(source));
-  const scenario = withBackend(source.scenario, backend);
-  if (scenario.programs === undefined)
-    throw new PtesimError(
-      "scenario",
-      `${source.file ?? "scenario"}: the checker needs explicit \`programs:\` (one list of accesses per user CPU, e.g. ["w buf:0", "r buf:1"])`,
-    );
+  const { source, backend, scenario } = await checkInputs(o);
   const mode = o.mode ?? "reduced";
   const storage = o.storage ?? "fingerprint";
   const workers = o.workers ?? 1;
