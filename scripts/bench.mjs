@@ -81,6 +81,10 @@ if (only === undefined || only === "checker") {
   const have = spawnSync("spin", ["-V"], { encoding: "utf8" });
   if (have.error !== undefined) console.log("  skipped: SPIN is not installed (apt-get install -y spin)");
   else process.stdout.write(node(["scripts/bench-checker.mjs"]));
+  console.log(
+    "\n== checker scale (issue #15): configs pages x user CPUs x writes, every mode, fresh processes",
+  );
+  process.stdout.write(node(["scripts/bench-checker-scale.mjs"]));
 }
 
 if (only === undefined || only === "costs") {

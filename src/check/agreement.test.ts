@@ -1,7 +1,7 @@
 // The mode-agreement matrix, generated: every shipped scenario (litmus, suite, the mutant
 // scenario with each kernel mutant) x every built-in backend x kernel variants (maxBatch 1 and
-// 4, classic and nested lazy rules, with and without an aging step, with a third CPU). Reduced
-// and exhaustive exploration must give the same verdict and, when verified, the same set of
+// 4, classic and nested lazy rules, with and without an aging step, with a third CPU). Reduced,
+// POR (sleep sets) and exhaustive exploration must give the same verdict and, when verified, the same set of
 // final states. The product is too large for CI, so a fixed-seed sample is taken, covering every
 // scenario, backend and variant value; combinations whose exhaustive reference exceeds a bound
 // are skipped. What was covered is printed.
@@ -91,7 +91,7 @@ function variants(): Variant[] {
 const vname = (v: Variant) =>
   `batch${v.maxBatch}/${v.lazyRules}${v.aging ? "/aging" : ""}${v.threeCpus ? "/3cpu" : ""}`;
 
-describe("mode agreement: reduced == exhaustive over a generated matrix", () => {
+describe("mode agreement: reduced == por == exhaustive over a generated matrix", () => {
   const scs = scenarios();
   const bs = allBackends();
   const vs = variants();
@@ -146,19 +146,22 @@ describe("mode agreement: reduced == exhaustive over a generated matrix", () => 
         skipped.push(`${label}: reference over ${MAX_REFERENCE_EXECUTIONS} executions even shrunk`);
         continue;
       }
-      const red = check(s, b, { mode: "reduced", collectFinalStates: true, minimize: false });
       compared++;
-      if (red.verdict !== full.verdict) {
-        failures.push(`${label}: reduced ${red.verdict}, exhaustive ${full.verdict}`);
-        continue;
+      // reduced and por (sleep sets with state caching) each against the reference.
+      for (const mode of ["reduced", "por"] as const) {
+        const red = check(s, b, { mode, collectFinalStates: true, minimize: false });
+        if (red.verdict !== full.verdict) {
+          failures.push(`${label}: ${mode} ${red.verdict}, exhaustive ${full.verdict}`);
+          continue;
+        }
+        // A violated search stops at its first violation, which the two orders of cutting may
+        // reach through different paths: the verdict must agree, the first property need not.
+        if (red.verdict === "violated") continue;
+        const a = [...(red.finalStates ?? [])].sort();
+        const e = [...(full.finalStates ?? [])].sort();
+        if (a.length !== e.length || a.some((x, i) => x !== e[i]))
+          failures.push(`${label}: ${a.length} final states ${mode}, ${e.length} exhaustive`);
       }
-      // A violated search stops at its first violation, which the two orders of cutting may
-      // reach through different paths: the verdict must agree, the first property need not.
-      if (red.verdict === "violated") continue;
-      const a = [...(red.finalStates ?? [])].sort();
-      const e = [...(full.finalStates ?? [])].sort();
-      if (a.length !== e.length || a.some((x, i) => x !== e[i]))
-        failures.push(`${label}: ${a.length} final states reduced, ${e.length} exhaustive`);
     }
     console.log(
       `# mode agreement: ${compared} combinations compared (${shrunk.length} shrunk to fit the reference), ${skipped.length} skipped, in ${((Date.now() - t0) / 1000).toFixed(1)} s`,

@@ -104,7 +104,7 @@ describe("help, version and usage errors come from one definition per command", 
     assert.match(c.err, /did you mean check\?/);
     const d = ptesim("check", "--mode", "fast");
     assert.equal(d.code, 2);
-    assert.match(d.err, /--mode is one of reduced, exhaustive; got "fast"/);
+    assert.match(d.err, /--mode is one of reduced, por, exhaustive; got "fast"/);
   });
   it("stray arguments are rejected, exit 2", () => {
     for (const args of [

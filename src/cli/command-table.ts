@@ -13,7 +13,7 @@ import {
   printCalibrate,
   readCostTable,
 } from "./calibrate-command.js";
-import { checkCommand, demoCommand, runCommand } from "./commands.js";
+import { checkCommand, demoCommand, runCommand, shardsCommand } from "./commands.js";
 import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { checkOutputPath, writeFileAtomic } from "./files.js";
@@ -120,10 +120,30 @@ export const COMMANDS: CommandSpec[] = [
     args: [SCENARIO_ARG],
     options: [
       backendOpt("backend name or module path"),
-      opt("--mode <mode>", "state-caching exploration, or every path (the reference)", {
-        choices: ["reduced", "exhaustive"],
-        default: ["reduced", "reduced"],
+      opt(
+        "--mode <mode>",
+        "state-caching exploration, the same with partial-order reduction (sleep sets), or every path (the reference)",
+        {
+          choices: ["reduced", "por", "exhaustive"],
+          default: ["reduced", "reduced"],
+        },
+      ),
+      opt(
+        "--storage <kind>",
+        "visited states as 64-bit fingerprints (collision chance printed) or exact keys",
+        {
+          choices: ["fingerprint", "exact"],
+          default: ["fingerprint", "fingerprint"],
+        },
+      ),
+      opt("--workers <n>", "worker threads sharing one fingerprint store (reduced and por modes)", {
+        parse: intArg(1, 256),
+        default: [1, "1"],
       }),
+      opt("--shards <n>", "print about n shard tokens (disjoint subtrees) instead of checking", {
+        parse: intArg(1, 100000),
+      }),
+      opt("--shard <token>", "explore only the subtree below this shard token (from --shards)"),
       opt("--max-executions <n>", "stop after n executions: verdict INCOMPLETE", {
         parse: intArg(1, 1e12),
       }),
@@ -136,12 +156,32 @@ export const COMMANDS: CommandSpec[] = [
     ],
     json: true,
     progress: true,
-    run: async ([file], o, { io }) => {
+    run: async ([file], o, { io, json }) => {
+      if (o.shards !== undefined) {
+        const sh = await shardsCommand({
+          ...(file === undefined ? {} : { file }),
+          ...(o.backend === undefined ? {} : { backend: o.backend as string }),
+          mode: o.mode as "reduced" | "por" | "exhaustive",
+          storage: o.storage as "fingerprint" | "exact",
+          count: o.shards as number,
+        });
+        if (json) io.out(JSON.stringify({ schema: "ptesim.shards/1", ...sh }, null, 2));
+        else {
+          io.err(
+            `${sh.shards.length} shard(s) at depth ${sh.depth}; the ${sh.headExecutions} execution(s) above them: ${sh.head}. Explore each with: ptesim check ... --mode ${sh.mode} --shard TOKEN`,
+          );
+          for (const t of sh.shards) io.out(t);
+        }
+        return sh.head === "violated" ? EXIT_VIOLATION : EXIT_OK;
+      }
       const p = io.progress();
       const r = await checkCommand({
+        ...(o.shard === undefined ? {} : { shard: o.shard as string }),
         ...(file === undefined ? {} : { file }),
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
-        mode: o.mode as "reduced" | "exhaustive",
+        mode: o.mode as "reduced" | "por" | "exhaustive",
+        storage: o.storage as "fingerprint" | "exact",
+        workers: o.workers as number,
         ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions as number }),
         ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
         maxMemoryMb: o.maxMemory as number,

@@ -14,12 +14,15 @@ import {
   type ReplayStamp,
   replayStamp,
 } from "../check/replay.js";
+import { planShards } from "../check/shards.js";
+import type { StateStorage } from "../check/store.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
 import { backendIdentityOf, reproduceLine, shellQuote } from "../sim/documents.js";
 import type { PropertyName } from "../sim/oracle.js";
 import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
 import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
+import { checkParallel } from "../workers/pool.js";
 import { benchCosts, type CostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
 import { readInput, STDIN, STDIN_LABEL } from "./files.js";
@@ -156,6 +159,41 @@ function moduleLoadError(spec: string, path: string, e: unknown): PtesimError {
     [],
     [{ file: spec, ...at, message }],
   );
+}
+
+/**
+ * `check --shards N`: the search split into about N subtrees, each named by a stamped decision
+ * prefix (the replay token encoding) that `check --shard TOKEN` explores. The coordinator's own
+ * part (executions that end above the split) is decided here.
+ */
+export async function shardsCommand(o: CheckCommandOptions & { count: number }) {
+  const { backend, scenario } = await checkInputs(o);
+  const mode = o.mode ?? "reduced";
+  const plan = planShards(scenario, backend, o.count, { mode, storage: o.storage ?? "fingerprint" });
+  const stamp = stampOf(scenario, backend);
+  const shards = plan.shards.map((t) => {
+    const p = decodeReplay(t);
+    return encodeReplay(typeof p === "string" ? [] : p, stamp);
+  });
+  return { mode, depth: plan.depth, head: plan.head.verdict, headExecutions: plan.head.executions, shards };
+}
+
+/** The scenario and backend of a check (the scenario must have explicit programs). */
+async function checkInputs(o: CheckCommandOptions) {
+  const source = readScenario(o.file ?? "builtin:check");
+  const backend = await resolveBackend(o.backend ?? scenarioBackendSpec(source));
+  const scenario = withBackend(source.scenario, backend);
+  if (scenario.programs === undefined)
+    throw new PtesimError(
+      "scenario",
+      `${source.file ?? "scenario"}: the checker needs explicit \`programs:\` (one list of accesses per user CPU, e.g. ["w buf:0", "r buf:1"])`,
+    );
+  return { source, backend, scenario };
+}
+
+/** A backend spec that means the same from any thread: module paths made absolute. */
+function absoluteBackendSpec(spec: string): string {
+  return looksLikePath(spec) ? resolve(spec) : spec;
 }
 
 /** The scenario's `backend:`; a module path in a scenario file is relative to that file. */
@@ -403,6 +441,12 @@ export interface CheckCommandOptions {
   onProgress?: (p: { executions: number; states: number; elapsedMs: number }) => void;
   /** Polled between executions: true stops with verdict incomplete, reason "interrupted". */
   shouldStop?: () => boolean;
+  /** Visited-state storage (default fingerprint). */
+  storage?: StateStorage;
+  /** Worker threads sharing one visited store (reduced and por modes; default 1). */
+  workers?: number;
+  /** Explore only the subtree below this shard (a stamped prefix token from --shards). */
+  shard?: string;
 }
 
 export interface CheckOutcome {
@@ -415,26 +459,51 @@ export interface CheckOutcome {
 }
 
 export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome> {
-  const source = readScenario(o.file ?? "builtin:check");
-  const backend = await resolveBackend(o.backend ?? scenarioBackendSpec(source));
-  const scenario = withBackend(source.scenario, backend);
-  if (scenario.programs === undefined)
-    throw new PtesimError(
-      "scenario",
-      `${source.file ?? "scenario"}: the checker needs explicit \`programs:\` (one list of accesses per user CPU, e.g. ["w buf:0", "r buf:1"])`,
-    );
+  const { source, backend, scenario } = await checkInputs(o);
   const mode = o.mode ?? "reduced";
-  const result = check(scenario, backend, {
-    mode,
-    ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
-    ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
-    ...(o.maxMemoryMb === undefined
-      ? {}
-      : { maxMemoryBytes: o.maxMemoryMb * 0.85 * 2 ** 20, memoryUsed: () => process.memoryUsage().heapUsed }),
-    now: () => performance.now(),
-    ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
-    ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
-  });
+  const storage = o.storage ?? "fingerprint";
+  const workers = o.workers ?? 1;
+  if (workers > 1 && (mode === "exhaustive" || storage === "exact"))
+    throw new PtesimError(
+      "usage",
+      `--workers ${workers} needs --mode reduced or por with fingerprint storage (the threads share one fingerprint store)`,
+    );
+  let prefix: number[] | undefined;
+  if (o.shard !== undefined) {
+    const p = decodeReplay(o.shard, stampOf(scenario, backend));
+    if (typeof p === "string") throw new PtesimError("usage", `--shard: ${p}`);
+    if (workers > 1)
+      throw new PtesimError("usage", "--shard explores one subtree in one thread: drop --workers");
+    prefix = p;
+  }
+  const result =
+    workers > 1
+      ? await checkParallel(
+          scenario,
+          backend,
+          absoluteBackendSpec(o.backend ?? scenarioBackendSpec(source)),
+          {
+            workers,
+            mode: mode as "reduced" | "por",
+            ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+          },
+        )
+      : check(scenario, backend, {
+          mode,
+          storage,
+          ...(prefix === undefined ? {} : { prefix }),
+          ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
+          ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+          ...(o.maxMemoryMb === undefined
+            ? {}
+            : {
+                maxMemoryBytes: o.maxMemoryMb * 0.85 * 2 ** 20,
+                memoryUsed: () => process.memoryUsage().heapUsed,
+              }),
+          now: () => performance.now(),
+          ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+          ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
+        });
   // The printed token is stamped with the scenario and backend it belongs to.
   if (result.verdict === "violated")
     result.counterexample.replay = encodeReplay(result.counterexample.choices, stampOf(scenario, backend));

@@ -101,13 +101,18 @@ const checkBase = {
   scenario: z.string(),
   file: z.string().nullable(),
   backend: z.string(),
-  mode: z.enum(["reduced", "exhaustive"]),
+  mode: z.enum(["reduced", "por", "exhaustive"]).describe("por: reduced plus sleep-set partial-order reduction"),
   executions: z.number(),
   completeExecutions: z.number(),
   states: z.number(),
   transitions: z.number(),
   distinctFinalStates: z.number().describe("distinct states at the end of complete executions"),
   elapsedMs: z.number(),
+  storage: z.enum(["fingerprint", "exact"]).describe("how visited states are stored"),
+  storeBytes: z.number().describe("memory held by the visited-state store"),
+  collisionProbability: z
+    .number()
+    .describe("fingerprint storage: the chance that a hash collision hid a state (0 when exact)"),
   machine,
 };
 

@@ -239,6 +239,10 @@ export function checkJson(o: CheckOutcome): z.output<typeof CheckJson> {
   }) as z.output<typeof CheckJson>;
 }
 
+function mib(bytes: number): string {
+  return bytes < 2 ** 20 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
 export function printCheck(o: CheckOutcome, io: Reporter): void {
   const r = o.result;
   const sc = o.source.scenario;
@@ -258,6 +262,12 @@ export function printCheck(o: CheckOutcome, io: Reporter): void {
   io.out(
     `  ${r.states} states, ${r.executions} executions (${r.completeExecutions} to the end, ${r.distinctFinalStates} distinct final states), ${r.transitions} decisions in ${(r.elapsedMs / 1000).toFixed(2)} s (${rate(r.states, r.elapsedMs)} states/s)`,
   );
+  if (o.mode !== "exhaustive")
+    io.out(
+      r.storage === "fingerprint"
+        ? `  states stored as 64-bit fingerprints: ${mib(r.storeBytes)}; probability that a collision hid a state: ${r.collisionProbability.toExponential(1)} (--storage exact rules it out)`
+        : `  states stored exactly: about ${mib(r.storeBytes)} (${Math.round(r.storeBytes / Math.max(1, r.states))} bytes a state)`,
+    );
   if (r.verdict === "verified") {
     io.out(c.bold(c.green("VERIFIED: no interleaving violates any property in these bounds")));
     return;

@@ -95,6 +95,9 @@ export function checkDocument(
     transitions: stats.transitions,
     distinctFinalStates: stats.distinctFinalStates,
     elapsedMs: Math.round(stats.elapsedMs),
+    storage: stats.storage,
+    storeBytes: stats.storeBytes,
+    collisionProbability: stats.collisionProbability,
     machine: machineDocument(o.cpus),
   };
   if (r.verdict === "violated") {

@@ -193,6 +193,11 @@ export class Simulation {
   readonly kernelReads: number[] | null;
   /** Kernel checkpoints may replace the read history: the backend's state is known to the key. */
   readonly checkpointsUsable: boolean;
+  /** The syscall thread's pending scheduling point (STEP kind and its PTE slot or CPU), for POR. */
+  pointKind = -1;
+  pointPtep = -1;
+  /** Agents (bit per agent id) that moved without a decision, as the only one able to; POR reads and clears it. */
+  forced = 0;
 
   constructor(
     readonly scenario: Scenario,
@@ -715,7 +720,7 @@ export class Simulation {
 }
 
 /** A program step that is not an access: page aging by a software updater (see parseAccess). */
-const OP_AGE = 3;
+export const OP_AGE = 3;
 
 /** Timeline events kept per run (the most recent ones). */
 const MAX_EVENTS = 200_000;
@@ -753,13 +758,15 @@ class DecisionHook implements StepHook {
     private readonly sim: Simulation,
     private readonly decider: Decider,
   ) {}
-  point(_cpu: number, _kind: number, _ptep: number): void {
+  point(_cpu: number, kind: number, ptep: number): void {
     const sim = this.sim;
     sim.stats.steps++;
     sim.stats.kernelSteps++;
     sim.oracle.step = sim.stats.steps;
     if (sim.stats.steps > sim.maxSteps) throw new StepBudgetExceeded(sim.maxSteps);
     if (this.depth > 0 || sim.aborted) return;
+    sim.pointKind = kind;
+    sim.pointPtep = ptep;
     this.depth++;
     try {
       for (;;) {
@@ -767,7 +774,10 @@ class DecisionHook implements StepHook {
         en.length = 0;
         en.push(KERNEL);
         for (let c = 1; c < sim.scenario.cpus; c++) if (sim.runnable(c)) en.push(c);
-        if (en.length === 1) return;
+        if (en.length === 1) {
+          sim.forced |= 1;
+          return;
+        }
         const pick = this.decider.choose(en);
         sim.choices.push(pick);
         if (pick === KERNEL) return;
@@ -796,7 +806,7 @@ class DecisionHook implements StepHook {
       if (en.length > 1) {
         pick = this.decider.choose(en);
         sim.choices.push(pick);
-      }
+      } else sim.forced |= 2 ** pick;
       // A user step is atomic: its fault handler's own steps offer no further choices.
       this.depth++;
       try {

@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+// Checker scale benchmark (issue #15): the configs P x U x W (pages x user CPUs x writes each:
+// user CPU j writes pages j, j+1, ... mod P; one shared region, read-populated, made read-only by
+// one mprotect, as in scenarios/suite/) on native and xen, in every mode:
+//
+//   reduced, por        one thread, 64-bit fingerprints
+//   reduced-exact       one thread, exact keys (memory per state for comparison)
+//   por-w2              por on 2 worker threads sharing the fingerprint store
+//   exhaustive          every path (only where it can finish: 3x2x3)
+//
+// Each run is a fresh process (node running the library's check, as `ptesim check` does), bounded
+// by --max-seconds (default 120): states, seconds (wall, and CPU of all threads), peak RSS.
+// With `spin` and `cc` on PATH, SPIN's figures for the same configs on the native model of
+// bench/spin/gen-promela.mjs (spin -a; cc -O2 -DSAFETY; pan -c1 -m10000 -w24 -n), end to end.
+//
+//   node scripts/bench-checker-scale.mjs [--only 3x2x3,4x3x3] [--max-seconds 120] [--json]
+// Needs a build (npm run build).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { genPromela } from "../bench/spin/gen-promela.mjs";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const { values: opts } = parseArgs({
+  options: {
+    only: { type: "string" },
+    "max-seconds": { type: "string", default: "120" },
+    json: { type: "boolean", default: false },
+  },
+});
+const MAX_S = Number(opts["max-seconds"]);
+const CONFIGS = [
+  ["3x2x3", ["native", "xen"]],
+  ["4x3x3", ["native", "xen"]],
+  ["4x3x4", ["native", "xen"]],
+  ["5x4x4", ["native"]],
+].filter(([c]) => opts.only === undefined || opts.only.split(",").includes(c));
+const MODES = [
+  { name: "reduced", mode: "reduced", storage: "fingerprint", workers: 1 },
+  { name: "por", mode: "por", storage: "fingerprint", workers: 1 },
+  { name: "reduced-exact", mode: "reduced", storage: "exact", workers: 1 },
+  { name: "por-w2", mode: "por", storage: "fingerprint", workers: 2 },
+  { name: "exhaustive", mode: "exhaustive", storage: "fingerprint", workers: 1, only: ["3x2x3"] },
+];
+
+function programs(P, U, W) {
+  return Array.from({ length: U }, (_, j) => Array.from({ length: W }, (_, i) => `w buf:${(j + i) % P}`));
+}
+
+function scenarioYaml(cfg) {
+  const [P, U, W] = cfg.split("x").map(Number);
+  const progs = programs(P, U, W)
+    .map((p) => `  - [${p.map((a) => `"${a}"`).join(", ")}]`)
+    .join("\n");
+  return `name: scale-${cfg}\ncpus: ${U + 1}\nregions:\n  - { name: buf, pages: ${P}, prot: rw, shared: true, populate: read }\nsyscalls:\n  - { call: mprotect, region: buf, prot: r }\nprograms:\n${progs}\n`;
+}
+
+// The child: load the scenario, run the check, print one JSON line with its figures.
+const CHILD = `
+const [file, backend, mode, storage, workers, maxSeconds] = process.argv.slice(1);
+const { readFileSync } = await import("node:fs");
+const root = ${JSON.stringify(ROOT)};
+const { check } = await import(root + "/dist/check/explore.js");
+const { checkParallel } = await import(root + "/dist/workers/pool.js");
+const { getBackend } = await import(root + "/dist/backends/registry.js");
+const { loadScenarioText } = await import(root + "/dist/scenario/load.js");
+const s = loadScenarioText(readFileSync(file, "utf8"), file).scenario;
+const t = performance.now();
+const r = Number(workers) > 1
+  ? await checkParallel(s, getBackend(backend), backend, { workers: Number(workers), mode, maxSeconds: Number(maxSeconds) })
+  : check(s, getBackend(backend), { mode, storage, maxSeconds: Number(maxSeconds), now: () => performance.now() });
+const wallMs = performance.now() - t;
+const cpu = process.cpuUsage();
+const ru = process.resourceUsage();
+console.log(JSON.stringify({ verdict: r.verdict, states: r.states, executions: r.executions, wallMs,
+  cpuMs: (cpu.user + cpu.system) / 1000, peakRssMb: ru.maxRSS / 1024, storeBytes: r.storeBytes,
+  collisionProbability: r.collisionProbability, finals: r.distinctFinalStates }));
+`;
+
+function runOne(file, backend, m) {
+  const p = spawnSync(
+    process.execPath,
+    ["--input-type=module", "-e", CHILD, file, backend, m.mode, m.storage, String(m.workers), String(MAX_S)],
+    { encoding: "utf8", maxBuffer: 16 << 20 },
+  );
+  if (p.status !== 0) return { error: (p.stderr || p.stdout).split("\n").slice(-5).join(" ") };
+  return JSON.parse(p.stdout.trim().split("\n").pop());
+}
+
+function have(cmd, args) {
+  return spawnSync(cmd, args, { encoding: "utf8" }).error === undefined;
+}
+
+function runSpin(cfg, dir) {
+  const [P, U, W] = cfg.split("x").map(Number);
+  const t = performance.now();
+  writeFileSync(
+    join(dir, "model.pml"),
+    genPromela({
+      name: `s${cfg.replaceAll("x", "_")}`,
+      cpus: U + 1,
+      pages: P,
+      programs: programs(P, U, W),
+      backend: "native",
+    }),
+  );
+  for (const [cmd, args] of [
+    ["spin", ["-a", "model.pml"]],
+    ["cc", ["-O2", "-DSAFETY", "-o", "pan", "pan.c"]],
+  ]) {
+    const r = spawnSync(cmd, args, { cwd: dir, encoding: "utf8" });
+    if (r.status !== 0) return { error: `${cmd} failed: ${r.stderr}` };
+  }
+  const pan = spawnSync("/usr/bin/time", ["-f", "MAXRSS %M", "./pan", "-c1", "-m10000", "-w24", "-n"], {
+    cwd: dir,
+    encoding: "utf8",
+    timeout: MAX_S * 1000,
+  });
+  const out = `${pan.stdout}${pan.stderr}`;
+  const num = (re) => {
+    const m = re.exec(out);
+    return m === null ? null : Number(m[1]);
+  };
+  return {
+    verdict: pan.error !== undefined ? "timeout" : num(/errors: (\d+)/) === 0 ? "verified" : "violated",
+    states: num(/(\d+) states, stored/),
+    wallMs: performance.now() - t,
+    peakRssMb: (num(/MAXRSS (\d+)/) ?? 0) / 1024,
+  };
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "ptesim-scale-"));
+const rows = [];
+const spinOk = have("spin", ["-V"]) && have("cc", ["--version"]);
+try {
+  for (const [cfg, backends] of CONFIGS) {
+    const file = join(tmp, `${cfg}.yaml`);
+    writeFileSync(file, scenarioYaml(cfg));
+    for (const backend of backends)
+      for (const m of MODES) {
+        if (m.only !== undefined && !m.only.includes(cfg)) continue;
+        const r = runOne(file, backend, m);
+        rows.push({ config: cfg, backend, mode: m.name, ...r });
+        if (!opts.json) printRow(rows[rows.length - 1]);
+      }
+    if (spinOk) {
+      const dir = join(tmp, `spin-${cfg}`);
+      spawnSync("mkdir", ["-p", dir]);
+      const r = runSpin(cfg, dir);
+      rows.push({ config: cfg, backend: "native", mode: "SPIN", ...r });
+      if (!opts.json) printRow(rows[rows.length - 1]);
+    }
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+if (!spinOk && !opts.json)
+  console.log("  (SPIN not measured: `spin` or `cc` not on PATH; apt-get install -y spin gcc)");
+if (opts.json) console.log(JSON.stringify(rows, null, 2));
+else {
+  // 1 -> 2 workers, within this run.
+  for (const [cfg, backends] of CONFIGS)
+    for (const b of backends) {
+      const one = rows.find((r) => r.config === cfg && r.backend === b && r.mode === "por");
+      const two = rows.find((r) => r.config === cfg && r.backend === b && r.mode === "por-w2");
+      if (one?.verdict === "verified" && two?.verdict === "verified")
+        console.log(
+          `  ${cfg} ${b}: por 1 -> 2 workers: wall ${(one.wallMs / two.wallMs).toFixed(2)}x, CPU of all threads ${(two.cpuMs / one.cpuMs).toFixed(2)}x the single thread's`,
+        );
+    }
+}
+
+function printRow(r) {
+  const c = (s, n) => String(s).padEnd(n);
+  if (r.error !== undefined) {
+    console.log(`  ${c(r.config, 6)} ${c(r.backend, 7)} ${c(r.mode, 14)} error: ${r.error}`);
+    return;
+  }
+  const bps =
+    r.storeBytes && r.states
+      ? ` ${c(`${Math.round(r.storeBytes / r.states)} B/state`, 13)}`
+      : ` ${c("", 13)}`;
+  console.log(
+    `  ${c(r.config, 6)} ${c(r.backend, 7)} ${c(r.mode, 14)} ${c(r.verdict, 10)} ${c(`${r.states ?? "?"} states`, 16)} ${c(`${(r.wallMs / 1000).toFixed(1)} s`, 9)}${r.cpuMs === undefined ? c("", 14) : c(` cpu ${(r.cpuMs / 1000).toFixed(1)} s`, 14)} peak ${r.peakRssMb.toFixed(0)} MB${bps}`,
+  );
+}

@@ -1,0 +1,166 @@
+// Partial-order reduction for the checker: what each agent's next step touches, and when two
+// agents' next steps are independent (commute, and neither enables or disables the other).
+//
+// The footprint is read from the simulation's state at the decision point, never guessed from
+// names, and anything not understood precisely is GLOBAL (dependent with everything):
+//
+//   user CPU c, plain access to tracked page A
+//     - TLB hit needing no PTE access (rights suffice; a write through an entry already dirty),
+//       or a TLB-hit permission fault: touches its own TLB, A's data and the oracle's record
+//       of A. Nothing of the kernel's.
+//     - otherwise (page walk, or the first write through a clean entry re-reading the PTE to set
+//       D): also A's leaf PTE.
+//     - a write while the oracle's stale-writable check is armed for A (the last syscall
+//       return left A non-writable): GLOBAL, since the check reads the VMA, which the
+//       syscall thread changes between its scheduling points.
+//   user CPU c: a fault handler, a reclaim "age" step, an untracked page, a missing page-table
+//     level: GLOBAL (they take locks, allocate frames, walk VMAs, flush other CPUs' TLBs).
+//   the syscall thread (CPU 0) at a scheduling point, during an mprotect with kernel.maxBatch 1:
+//     - PTE read/write/xchg/cmpxchg of slot P: touches P (its code up to the next point only
+//       computes on values it read, queues in its own buffers, or takes PTE locks).
+//     - lock/unlock of a PTE lock: touches no state a plain user access reads or writes (fault
+//       handlers and age steps, which do care, are GLOBAL).
+//     - the flush of CPU X's TLB: touches TLB X.
+//     - syscall entry/exit, hypercalls, anything else; every step of another syscall
+//       (munmap zaps pages and tells the oracle between points): GLOBAL.
+//
+// Two steps of different agents are dependent when either is GLOBAL, when both are user
+// accesses to the same page, when a kernel PTE operation hits the slot a user walk reads or
+// writes, or when a kernel flush targets the user's CPU.
+//
+// These footprints feed sleep sets (Godefroid): after exploring agent t at a state, t sleeps in
+// the subtrees of the later siblings whose first step is independent of t, until a dependent
+// step wakes it. With state caching each stored state keeps the sleep set it was explored
+// with; a later visit with a sleep set that is not a superset explores exactly the agents the
+// first visit skipped (stored \ current) and stores the intersection. This is the known sound
+// combination: cutting a revisit whenever the state is known would lose the behaviours that
+// began with an agent asleep at the first visit. Sleep sets alone never ignore an agent (every
+// non-sleeping enabled agent is explored), so the ignoring problem of persistent sets does not
+// arise; they preserve every reachable state, hence the verdicts and the final-state sets.
+import { ACCESS_EXEC, ACCESS_WRITE, STEP, type Translation } from "../machine/machine.js";
+import { TLB_DIRTY, TLB_NX, TLB_RW, TLB_USER } from "../machine/tlb.js";
+import { OP_AGE, type Simulation } from "../sim/simulation.js";
+
+/** Footprint kinds. */
+export const FP_GLOBAL = 0;
+/** User access: a = page index in the oracle, b = leaf PTE slot it touches or -1. */
+export const FP_USER = 1;
+/** Kernel PTE memory operation: a = slot. */
+export const FP_KPTE = 2;
+/** Kernel step touching nothing a plain user access sees (PTE lock, unlock). */
+export const FP_KLOCAL = 3;
+/** Kernel flush of one CPU's TLB: a = that CPU. */
+export const FP_KFLUSH = 4;
+
+/** Footprints of the enabled agents at one decision point, parallel arrays by agent index. */
+export interface Footprints {
+  kind: Int8Array;
+  a: Float64Array;
+  b: Float64Array;
+}
+
+export function newFootprints(n: number): Footprints {
+  return { kind: new Int8Array(n), a: new Float64Array(n), b: new Float64Array(n) };
+}
+
+const scratch: Translation = { ptep: -1, pte: 0 as never, upper: 0 };
+
+/** Fill `fp[k]` with the footprint of agent `agent`'s next step in `sim`'s current state. */
+export function footprintOf(sim: Simulation, agent: number, fp: Footprints, k: number): void {
+  fp.kind[k] = FP_GLOBAL;
+  fp.a[k] = -1;
+  fp.b[k] = -1;
+  if (agent === 0) {
+    kernelFootprint(sim, fp, k);
+    return;
+  }
+  if (sim.state[agent] !== 0) return; // fault handler
+  const prog = sim.programs[agent];
+  const pc = sim.pc[agent];
+  const kind = prog.kind[pc];
+  if (kind === OP_AGE) return;
+  const addr = prog.addr[pc];
+  const o = sim.oracle;
+  const i = o.indexOf(addr);
+  if (i < 0) return;
+  const write = kind === ACCESS_WRITE;
+  if (write && o.writableAtReturn[i] === 0) return;
+  const cpu = sim.machine.cpus[agent];
+  const tlb = cpu.tlb;
+  const j = tlb.lookup(Math.floor(addr / 4096));
+  let ptep = -1;
+  if (j >= 0) {
+    const f = tlb.flags[j];
+    const rightsOk =
+      (f & TLB_USER) !== 0 && (!write || (f & TLB_RW) !== 0) && (kind !== ACCESS_EXEC || (f & TLB_NX) === 0);
+    if (rightsOk && write && (f & TLB_DIRTY) === 0) ptep = leaf(sim, cpu.cr3, addr);
+  } else ptep = leaf(sim, cpu.cr3, addr);
+  if (ptep === -2) return;
+  fp.kind[k] = FP_USER;
+  fp.a[k] = i;
+  fp.b[k] = ptep;
+}
+
+/** The leaf slot the MMU reads for `addr`, or -2 when an upper level is missing. */
+function leaf(sim: Simulation, cr3: number, addr: number): number {
+  const t = sim.machine.probe(cr3, addr, scratch);
+  return t.ptep < 0 ? -2 : t.ptep;
+}
+
+function kernelFootprint(sim: Simulation, fp: Footprints, k: number): void {
+  const s = sim.scenario;
+  if (s.kernel.maxBatch > 1) return;
+  const cur = s.syscalls[sim.syscalls.length];
+  if (cur === undefined || cur.call !== "mprotect") return;
+  const kind = sim.pointKind;
+  switch (kind) {
+    case STEP.PTE_READ:
+    case STEP.PTE_WRITE:
+    case STEP.PTE_XCHG:
+    case STEP.PTE_CMPXCHG:
+      fp.kind[k] = FP_KPTE;
+      fp.a[k] = sim.pointPtep;
+      return;
+    case STEP.LOCK:
+    case STEP.UNLOCK:
+      fp.kind[k] = FP_KLOCAL;
+      return;
+    case STEP.TLB_FLUSH:
+      fp.kind[k] = FP_KFLUSH;
+      fp.a[k] = sim.pointPtep;
+      return;
+    default:
+      return;
+  }
+}
+
+/** Whether the next steps of agents x (footprint fx[i]) and y (fy[j]), x != y, are independent. */
+export function independent(
+  x: number,
+  fx: Footprints,
+  i: number,
+  y: number,
+  fy: Footprints,
+  j: number,
+): boolean {
+  const kx = fx.kind[i];
+  const ky = fy.kind[j];
+  if (kx === FP_GLOBAL || ky === FP_GLOBAL) return false;
+  if (kx === FP_USER && ky === FP_USER) return fx.a[i] !== fy.a[j];
+  if (kx === FP_USER) return userVsKernel(x, fx, i, fy, j);
+  if (ky === FP_USER) return userVsKernel(y, fy, j, fx, i);
+  return false; // two kernel steps: the same agent, never compared
+}
+
+function userVsKernel(u: number, fu: Footprints, i: number, fk: Footprints, j: number): boolean {
+  switch (fk.kind[j]) {
+    case FP_KLOCAL:
+      return true;
+    case FP_KPTE:
+      return fu.b[i] !== fk.a[j];
+    case FP_KFLUSH:
+      return fk.a[j] !== u;
+    default:
+      return false;
+  }
+}

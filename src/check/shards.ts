@@ -1,0 +1,212 @@
+// A check split into shards: disjoint subtrees of the search, each named by its decision prefix
+// (encoded as a replay token), explored independently (worker threads, other processes, other
+// machines) and merged back into one result.
+//
+//   planShards    the coordinator's own search down to the depth where the tree has enough
+//                 nodes: it decides every execution that ends above that depth, and emits the
+//                 prefix of each frontier node (a frontier state already emitted with a sleep
+//                 set contained in this one's is covered and not emitted again).
+//   exploreShard  one subtree (check with `prefix`), with its own visited store; returns plain
+//                 data (JSON-safe) so it can cross a thread, a process or a job queue.
+//   mergeShards   verdict (a violation anywhere wins; the first in shard order is reported, with
+//                 its counterexample rebuilt and shortened here), executions summed, distinct
+//                 states as the union of every store (so the count equals one process's), and
+//                 the union of final states.
+//
+// Pure: no I/O; the pool and the queue drivers live in ./workers/.
+import type { BackendModule } from "../kernel/pvops.js";
+import type { Scenario } from "../sim/scenario.js";
+import { type CheckMode, type CheckResult, check, counterexample, replayPath } from "./explore.js";
+import { decodeReplay, encodeReplay } from "./replay.js";
+import { ExactStore, FingerprintStore, type StateStorage, type VisitedStore } from "./store.js";
+
+export interface ShardOptions {
+  mode: CheckMode;
+  storage: StateStorage;
+  /** Per-shard time bound (seconds). */
+  maxSeconds?: number;
+  now?: () => number;
+  /** A store shared with the other shards' searches (worker threads) instead of one each. */
+  store?: VisitedStore;
+}
+
+export interface ShardPlan {
+  /** Prefixes as replay tokens, in search order. */
+  shards: string[];
+  depth: number;
+  /** The coordinator's search above the frontier. */
+  head: CheckResult;
+}
+
+/** One shard's outcome, as plain data. */
+export interface ShardResult {
+  shard: string;
+  verdict: "verified" | "violated" | "incomplete";
+  executions: number;
+  completeExecutions: number;
+  transitions: number;
+  states: number;
+  elapsedMs: number;
+  finalStates: string[];
+  /** Visited states: 64-bit fingerprints as base64 of (hi, lo) uint32 pairs, or exact keys. */
+  fingerprints?: string;
+  keys?: string[];
+  /** For a violation: the violating run's decisions. */
+  violation?: number[];
+}
+
+/** Plan about `count` shards (fewer if the tree is small). */
+export function planShards(
+  scenario: Scenario,
+  backend: BackendModule,
+  count: number,
+  opts: ShardOptions,
+): ShardPlan {
+  let best: ShardPlan | null = null;
+  for (let depth = 1; depth <= 256; depth++) {
+    const shards: string[] = [];
+    const head = check(scenario, backend, {
+      mode: opts.mode,
+      storage: opts.storage,
+      shardDepth: depth,
+      onShard: (p) => shards.push(encodeReplay(p)),
+      collectFinalStates: true,
+      keepStore: true,
+      minimize: false,
+      ...(opts.now === undefined ? {} : { now: opts.now }),
+    });
+    best = { shards, depth, head };
+    if (head.verdict !== "verified" || shards.length === 0 || shards.length >= count) break;
+  }
+  return best!;
+}
+
+export function exploreShard(
+  scenario: Scenario,
+  backend: BackendModule,
+  shard: string,
+  opts: ShardOptions,
+): ShardResult {
+  const prefix = decodeReplay(shard);
+  if (typeof prefix === "string") throw new RangeError(`bad shard ${shard}: ${prefix}`);
+  const r = check(scenario, backend, {
+    mode: opts.mode,
+    storage: opts.storage,
+    prefix,
+    collectFinalStates: true,
+    keepStore: true,
+    minimize: false,
+    ...(opts.store === undefined ? {} : { store: opts.store }),
+    ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
+    ...(opts.now === undefined ? {} : { now: opts.now }),
+  });
+  const out: ShardResult = {
+    shard,
+    verdict: r.verdict,
+    executions: r.executions,
+    completeExecutions: r.completeExecutions,
+    transitions: r.transitions,
+    states: r.states,
+    elapsedMs: r.elapsedMs,
+    finalStates: [...(r.finalStates ?? [])],
+  };
+  if (r.store instanceof FingerprintStore) out.fingerprints = toBase64(r.store.fingerprints());
+  else if (r.store instanceof ExactStore) out.keys = r.store.keys();
+  if (r.verdict === "violated") out.violation = r.counterexample.choices;
+  return out;
+}
+
+/** One result for the whole search, from the plan and every shard's result (any order). */
+export function mergeShards(
+  scenario: Scenario,
+  backend: BackendModule,
+  plan: ShardPlan,
+  results: readonly ShardResult[],
+  opts: { minimize?: boolean; elapsedMs?: number } = {},
+): CheckResult {
+  const head = plan.head;
+  const byShard = new Map(results.map((r) => [r.shard, r]));
+  const store: VisitedStore | undefined = head.store;
+  const finals = new Set(head.finalStates ?? []);
+  let executions = head.executions;
+  let complete = head.completeExecutions;
+  let transitions = head.transitions;
+  let states = head.states;
+  let incomplete = false;
+  let violation: number[] | null = null;
+  for (const s of plan.shards) {
+    const r = byShard.get(s);
+    if (r === undefined) {
+      incomplete = true;
+      continue;
+    }
+    executions += r.executions;
+    complete += r.completeExecutions;
+    transitions += r.transitions;
+    states += r.states;
+    for (const f of r.finalStates) finals.add(f);
+    if (store instanceof FingerprintStore && r.fingerprints !== undefined) {
+      const fp = fromBase64(r.fingerprints);
+      for (let i = 0; i < fp.length; i += 2) store.getOrAddFp(fp[i], fp[i + 1], 0);
+    } else if (store instanceof ExactStore && r.keys !== undefined) for (const k of r.keys) store.visit(k, 0);
+    if (r.verdict === "incomplete") incomplete = true;
+    if (r.verdict === "violated" && violation === null && r.violation !== undefined) violation = r.violation;
+  }
+  if (store !== undefined) states = store.size;
+  const stats = {
+    executions,
+    completeExecutions: complete,
+    transitions,
+    states,
+    elapsedMs: opts.elapsedMs ?? head.elapsedMs,
+    finalStates: finals,
+    distinctFinalStates: finals.size,
+    storage: head.storage,
+    collisionProbability: store?.collisionProbability() ?? 0,
+    storeBytes: store?.bytes() ?? 0,
+  };
+  if (head.verdict === "violated") return { ...head, ...stats, finalStates: finals };
+  if (violation !== null) {
+    const found = replayPath(scenario, backend, violation, false);
+    const cx = counterexample(scenario, backend, found, opts.minimize !== false);
+    return { verdict: "violated", counterexample: cx, ...stats };
+  }
+  if (incomplete || head.verdict === "incomplete")
+    return { verdict: "incomplete", reason: "max-seconds", ...stats };
+  return { verdict: "verified", ...stats };
+}
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Base64 of the array's bytes (little-endian), without Buffer or btoa: the core runs anywhere. */
+export function toBase64(a: Uint32Array): string {
+  const b = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const out: string[] = [];
+  for (let i = 0; i < b.length; i += 3) {
+    const n = (b[i] << 16) | ((b[i + 1] ?? 0) << 8) | (b[i + 2] ?? 0);
+    out.push(
+      B64[(n >> 18) & 63] +
+        B64[(n >> 12) & 63] +
+        (i + 1 < b.length ? B64[(n >> 6) & 63] : "=") +
+        (i + 2 < b.length ? B64[n & 63] : "="),
+    );
+  }
+  return out.join("");
+}
+
+export function fromBase64(s: string): Uint32Array {
+  const clean = s.replace(/=+$/, "");
+  const bytes = new Uint8Array(Math.floor((clean.length * 3) / 4));
+  let k = 0;
+  for (let i = 0; i < clean.length; i += 4) {
+    const n =
+      (B64.indexOf(clean[i]) << 18) |
+      (B64.indexOf(clean[i + 1] ?? "A") << 12) |
+      (Math.max(0, B64.indexOf(clean[i + 2] ?? "A")) << 6) |
+      Math.max(0, B64.indexOf(clean[i + 3] ?? "A"));
+    if (k < bytes.length) bytes[k++] = (n >> 16) & 255;
+    if (k < bytes.length) bytes[k++] = (n >> 8) & 255;
+    if (k < bytes.length) bytes[k++] = n & 255;
+  }
+  return new Uint32Array(bytes.buffer, 0, bytes.length >> 2);
+}

@@ -1,0 +1,310 @@
+// Visited-state storage for the checker.
+//
+//   fingerprint  each state key is hashed to 64 bits and only the hash is kept (SPIN's hash
+//                compaction): 8 bytes of hash plus 4 bytes of payload per slot, in flat typed
+//                arrays at most half full, so about 24 bytes per state whatever the key's length.
+//                Two distinct states with the same hash would make the search skip the second:
+//                the chance of that happening at all is printed with every result
+//                (collisionProbability).
+//   exact        the keys themselves in a Map: no collision is possible; memory grows with the
+//                key's length (hundreds of bytes per state).
+//
+// Each entry carries a 32-bit payload: the partial-order reduction's sleep set at the state's
+// first visit (a bitmask of agents), so a later visit with a smaller sleep set can explore what
+// the first one skipped.
+
+export type StateStorage = "fingerprint" | "exact";
+
+export interface VisitedStore {
+  readonly storage: StateStorage;
+  /** Number of stored states. */
+  readonly size: number;
+  /**
+   * Look `key` up. Absent: store it with `payload` and return -1. Present: return its payload
+   * and replace it by (payload & the stored one), in one atomic step where the store is shared.
+   */
+  visit(key: string, payload: number): number;
+  /** Approximate bytes held by the store's own structures. */
+  bytes(): number;
+  /** Chance that two distinct stored states share an entry (0 for exact storage). */
+  collisionProbability(): number;
+}
+
+/** 2^-64: two distinct keys' 64-bit fingerprints are taken as independent and uniform. */
+const TWO_POW_64 = 2 ** 64;
+
+/**
+ * Probability that some two of `n` distinct states share a 64-bit fingerprint (birthday bound,
+ * n(n-1)/2 / 2^64; exact enough while it is small, and capped at 1).
+ */
+export function fingerprintCollisionProbability(n: number): number {
+  return Math.min(1, (n * (n - 1)) / 2 / TWO_POW_64);
+}
+
+/**
+ * 64-bit fingerprint of a string as two 32-bit halves: two independent multiply-xorshift hashes
+ * over its UTF-16 code units (the keys are ASCII), each finished with murmur3's avalanche.
+ */
+export function fingerprint(key: string, out: Uint32Array): void {
+  let h1 = 0x9e3779b9 ^ key.length;
+  let h2 = 0x85ebca6b ^ Math.imul(key.length, 0xc2b2ae35);
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h1 ^= h1 >>> 15;
+    h2 = Math.imul(h2 + c, 0x2c1b3c6d);
+    h2 ^= h2 >>> 13;
+  }
+  out[0] = fmix(h1);
+  out[1] = fmix(h2 ^ h1);
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Open addressing over (hi, lo, payload) triples; (0, 0) marks an empty slot. */
+export class FingerprintStore implements VisitedStore {
+  readonly storage = "fingerprint";
+  private table: Uint32Array;
+  private mask: number;
+  private count = 0;
+  private readonly fp = new Uint32Array(2);
+
+  constructor(initialSlots = 1 << 12) {
+    let n = 1;
+    while (n < initialSlots) n <<= 1;
+    this.table = new Uint32Array(n * 3);
+    this.mask = n - 1;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  private slotOf(hi: number, lo: number): number {
+    const t = this.table;
+    let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
+    for (;;) {
+      const h = t[i * 3];
+      const l = t[i * 3 + 1];
+      if ((h === hi && l === lo) || (h === 0 && l === 0)) return i;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  private hash(key: string): void {
+    fingerprint(key, this.fp);
+    // (0, 0) is the empty marker: move that one fingerprint aside.
+    if (this.fp[0] === 0 && this.fp[1] === 0) this.fp[1] = 1;
+  }
+
+  visit(key: string, payload: number): number {
+    this.hash(key);
+    const i = this.slotOf(this.fp[0], this.fp[1]);
+    const t = this.table;
+    if (t[i * 3] !== 0 || t[i * 3 + 1] !== 0) {
+      const old = t[i * 3 + 2];
+      t[i * 3 + 2] = old & payload;
+      return old;
+    }
+    return this.getOrAddFp(this.fp[0], this.fp[1], payload);
+  }
+
+  /** The same for a fingerprint already computed (merging stores from workers). */
+  getOrAddFp(hi: number, lo: number, payload: number): number {
+    const i = this.slotOf(hi, lo);
+    const t = this.table;
+    if (t[i * 3] !== 0 || t[i * 3 + 1] !== 0) return t[i * 3 + 2];
+    t[i * 3] = hi;
+    t[i * 3 + 1] = lo;
+    t[i * 3 + 2] = payload >>> 0;
+    if (++this.count * 2 > this.mask + 1) this.grow();
+    return -1;
+  }
+
+  private grow(): void {
+    const old = this.table;
+    this.table = new Uint32Array(old.length * 2);
+    this.mask = this.mask * 2 + 1;
+    for (let j = 0; j < old.length; j += 3) {
+      if (old[j] === 0 && old[j + 1] === 0) continue;
+      const i = this.slotOf(old[j], old[j + 1]);
+      this.table[i * 3] = old[j];
+      this.table[i * 3 + 1] = old[j + 1];
+      this.table[i * 3 + 2] = old[j + 2];
+    }
+  }
+
+  /** The stored fingerprints, as (hi, lo) pairs (to merge workers' stores). */
+  fingerprints(): Uint32Array {
+    const out = new Uint32Array(this.count * 2);
+    const t = this.table;
+    let k = 0;
+    for (let j = 0; j < t.length; j += 3)
+      if (t[j] !== 0 || t[j + 1] !== 0) {
+        out[k++] = t[j];
+        out[k++] = t[j + 1];
+      }
+    return out;
+  }
+
+  bytes(): number {
+    return this.table.byteLength;
+  }
+
+  collisionProbability(): number {
+    return fingerprintCollisionProbability(this.count);
+  }
+}
+
+/** The keys themselves: exact, larger. */
+export class ExactStore implements VisitedStore {
+  readonly storage = "exact";
+  private readonly map = new Map<string, number>();
+  private keyChars = 0;
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  visit(key: string, payload: number): number {
+    const p = this.map.get(key);
+    if (p !== undefined) {
+      this.map.set(key, (p & payload) >>> 0);
+      return p;
+    }
+    this.map.set(key, payload >>> 0);
+    this.keyChars += key.length;
+    return -1;
+  }
+
+  /** The stored keys (to merge workers' stores). */
+  keys(): string[] {
+    return [...this.map.keys()];
+  }
+
+  /** Keys are one-byte strings in V8 (ASCII) plus ~16 bytes of header; the Map ~ 3 words an entry. */
+  bytes(): number {
+    return this.keyChars + this.map.size * (16 + 24);
+  }
+
+  collisionProbability(): number {
+    return 0;
+  }
+}
+
+/**
+ * Fingerprints in a SharedArrayBuffer, shared by worker threads: a state any worker has stored
+ * is cut by every other (that worker explores it), so threads split the work without repeating
+ * it. Fixed capacity (open addressing cannot grow under concurrent writers without a lock):
+ * when it is 7/8 full, visit throws StoreFull. 12 bytes a slot.
+ * Each slot: a 64-bit fingerprint (claimed with one compare-exchange, 0 = empty) and a 32-bit
+ * payload (PENDING until its claimer writes it; sleep sets are below 2^31).
+ */
+export class SharedFingerprintStore implements VisitedStore {
+  readonly storage = "fingerprint";
+  private readonly keys: BigInt64Array;
+  private readonly payloads: Int32Array;
+  private readonly counter: Int32Array;
+  private readonly mask: number;
+  private readonly limit: number;
+  private readonly fp = new Uint32Array(2);
+
+  /** A new store of `slots` (rounded up to a power of two) slots, or a view of an existing one. */
+  constructor(from: number | SharedArrayBuffer) {
+    let buf: SharedArrayBuffer;
+    if (typeof from === "number") {
+      let n = 1;
+      while (n < from) n <<= 1;
+      buf = new SharedArrayBuffer(n * 12 + 8);
+      new Int32Array(buf, n * 8, n).fill(PENDING);
+    } else buf = from;
+    const n = (buf.byteLength - 8) / 12;
+    this.keys = new BigInt64Array(buf, 0, n);
+    this.payloads = new Int32Array(buf, n * 8, n);
+    this.counter = new Int32Array(buf, n * 12, 2);
+    this.mask = n - 1;
+    this.limit = n - (n >> 3);
+  }
+
+  get buffer(): SharedArrayBuffer {
+    return this.keys.buffer as SharedArrayBuffer;
+  }
+
+  get size(): number {
+    return Atomics.load(this.counter, 0);
+  }
+
+  visit(key: string, payload: number): number {
+    fingerprint(key, this.fp);
+    return this.visitFp(this.fp[0], this.fp[1], payload);
+  }
+
+  visitFp(hi: number, lo: number, payload: number): number {
+    let fp = (BigInt(hi) << 32n) | BigInt(lo);
+    if (fp === 0n) fp = 1n;
+    fp = BigInt.asIntN(64, fp);
+    const k = this.keys;
+    let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
+    for (;;) {
+      let cur = Atomics.load(k, i);
+      if (cur === 0n) {
+        if (Atomics.load(this.counter, 0) >= this.limit) throw new StoreFull(this.mask + 1);
+        cur = Atomics.compareExchange(k, i, 0n, fp);
+        if (cur === 0n) {
+          Atomics.store(this.payloads, i, payload | 0);
+          Atomics.add(this.counter, 0, 1);
+          return -1;
+        }
+      }
+      if (cur === fp) {
+        let old = Atomics.load(this.payloads, i);
+        while (old === PENDING) old = Atomics.load(this.payloads, i);
+        return Atomics.and(this.payloads, i, payload | 0);
+      }
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** The stored fingerprints, as (hi, lo) pairs. */
+  fingerprints(): Uint32Array {
+    const out = new Uint32Array(this.size * 2);
+    let j = 0;
+    for (let i = 0; i < this.keys.length && j < out.length; i++) {
+      const v = this.keys[i];
+      if (v === 0n) continue;
+      const u = BigInt.asUintN(64, v);
+      out[j++] = Number(u >> 32n);
+      out[j++] = Number(u & 0xffffffffn);
+    }
+    return out;
+  }
+
+  bytes(): number {
+    return this.keys.byteLength + this.payloads.byteLength;
+  }
+
+  collisionProbability(): number {
+    return fingerprintCollisionProbability(this.size);
+  }
+}
+
+const PENDING = -1;
+
+/** The shared store is full: the search cannot go on without forgetting states. */
+export class StoreFull extends Error {
+  constructor(readonly slots: number) {
+    super(`the shared state store is full (${slots} slots): give it more room (--max-states)`);
+    this.name = "StoreFull";
+  }
+}
+
+export function newStore(storage: StateStorage): VisitedStore {
+  return storage === "exact" ? new ExactStore() : new FingerprintStore();
+}
