@@ -101,7 +101,9 @@ const checkBase = {
   scenario: z.string(),
   file: z.string().nullable(),
   backend: z.string(),
-  mode: z.enum(["reduced", "por", "exhaustive"]).describe("por: reduced plus sleep-set partial-order reduction"),
+  mode: z
+    .enum(["reduced", "por", "exhaustive"])
+    .describe("por: reduced plus sleep-set partial-order reduction"),
   executions: z.number(),
   completeExecutions: z.number(),
   states: z.number(),
