@@ -6,6 +6,7 @@
 //   packed bits 32..47  = descriptor bits 48..63  (GP, DBM, CONT, PXN, UXN, software 55..58, POIndex)
 // Descriptor bits 32..47 (output address bits 32..47) must be zero: the simulated machine has
 // 32-bit physical addresses (as the x86 packing does). pteToHex shows the real layout.
+import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "../../kernel/vma.js";
 import type { ArchPteFormat, pte_t } from "../types.js";
 
 const HI = 4294967296; // 2^32
@@ -266,10 +267,6 @@ export function pte_needs_flush(_old: pte_t, _nw: pte_t): boolean {
 }
 
 // VM_READ | VM_WRITE | VM_EXEC | VM_SHARED, as in the kernel's vma.ts (Linux values).
-const VM_READ = 1;
-const VM_WRITE = 2;
-const VM_EXEC = 4;
-const VM_SHARED = 8;
 
 // arch/arm64/mm/mmap.c protection_map (private writable mappings get PAGE_READONLY: write
 // access comes from faults or MM_CP_TRY_CHANGE_WRITABLE). Enhanced PAN's PAGE_EXECONLY for
