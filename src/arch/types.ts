@@ -103,3 +103,42 @@ export interface DescriptorMemory {
   /** The slot of entry `idx` of the table in frame `pfn`, or -1 if that frame is no table. */
   slot(pfn: number, idx: number): ptep_t;
 }
+
+/** One PTE bit by position, as timelines and the viewer draw it (Linux's names). */
+export interface PteBitName {
+  readonly bit: number;
+  readonly name: string;
+  readonly title: string;
+}
+
+/**
+ * Everything generic mm code (src/kernel, the oracle, state keys and timelines) may know about
+ * an architecture: the PTE format and its helpers, plus the few arch hooks Linux's mm/ calls
+ * (access_error of the fault path, the table-entry flags pte_alloc installs) and what the
+ * checker's oracle and printing need (which changes the hardware may make on its own, which
+ * user access an entry grants, TLB entry flags as text). One object per architecture.
+ */
+export interface ArchMm extends ArchPteFormat {
+  /** Flags of the table entry pte_alloc installs (x86 _PAGE_TABLE; arm64 PMD_TYPE_TABLE). */
+  readonly tableFlags: number;
+  /** PTE bits by position, for timelines and the viewer. */
+  readonly pteBits: readonly PteBitName[];
+  /** The fault (the machine's per-CPU fault record) was caused by a write: FAULT_FLAG_WRITE. */
+  fault_is_write(err: number): boolean;
+  /** access_error: the VMA's flags forbid the access that faulted (the fault is a SIGSEGV). */
+  access_error(err: number, vmFlags: number): boolean;
+  /** The fault record of a user access of `kind` (ACCESS_*) to an empty entry. */
+  fault_error(kind: number): number;
+  /**
+   * `after` differs from `before` by no more than the hardware's own updates (Access/Dirty
+   * setting) and software aging (clearing the access flag): what an entry outside a syscall's
+   * range may undergo while the syscall runs.
+   */
+  pte_hw_update_only(before: pte_t, after: pte_t): boolean;
+  /** The two entries grant the same user access (valid, PROT_NONE, user, execute). */
+  pte_same_access(a: pte_t, b: pte_t): boolean;
+  /** A TLB entry's cached flags (as the machine's TLB of this architecture holds them) as text. */
+  tlb_flags_describe(flags: number): string;
+  /** A TLB entry with these flags lets writes complete without a walk. */
+  tlb_writable(flags: number): boolean;
+}

@@ -15,9 +15,8 @@
 // - A VM_LOCKED mapping that grows is faulted in afterwards (mm_populate).
 //
 // Pure: no I/O.
-import { PF_WRITE } from "../machine/machine.js";
+import { ACCESS_READ, ACCESS_WRITE, PTRS_PER_PTE as PTRS_PER_TABLE } from "../arch/types.js";
 import type { ptep_t } from "../machine/physmem.js";
-import { PTRS_PER_TABLE, pte_none, pte_present } from "../machine/pte.js";
 import type { Kernel } from "./kernel.js";
 import { VM_EXEC, VM_READ, VM_SHARED, VM_WRITE } from "./vma.js";
 
@@ -118,8 +117,8 @@ export function movePageTables(k: Kernel, from: number, to: number, len: number,
     for (let i = 0; i < n; i++) {
       const p = (op + i) as ptep_t;
       const v = m.pteRead(k.current, p); // ptep_get
-      if (pte_none(v)) continue;
-      if (pte_present(v)) flush = true;
+      if (k.arch.pte_none(v)) continue;
+      if (k.arch.pte_present(v)) flush = true;
       const pte = k.pv.ptep_get_and_clear(oa + i * PAGE, p);
       k.pv.set_pte_at(na + i * PAGE, (np + i) as ptep_t, pte);
       moved++;
@@ -148,7 +147,7 @@ export function populateRange(k: Kernel, cpu: number, start: number, end: number
     const v = k.as.findVma(a);
     if (v === undefined || (v.flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) continue;
     const write = (v.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
-    k.handle_mm_fault(cpu, a, write ? PF_WRITE : 0);
+    k.handle_mm_fault(cpu, a, k.arch.fault_error(write ? ACCESS_WRITE : ACCESS_READ));
     n++;
   }
   return n;

@@ -8,7 +8,7 @@
 //   commit-not-applied-at-unlock a committed value not yet in memory when the PTE lock is released
 //   lazy-nesting                arch_enter_lazy_mmu_mode while already lazy (classic rules)
 //   lazy-unbalanced             leaving lazy MMU mode that was not entered
-import { _PAGE_ACCESSED, _PAGE_DIRTY, type pte_t, pteClearLow, pteDescribe } from "../machine/pte.js";
+import type { ArchMm, pte_t } from "../arch/types.js";
 
 export const CONTRACT_RULES = [
   "commit-without-start",
@@ -36,13 +36,11 @@ export class ContractViolation extends Error {
   }
 }
 
-const AD = _PAGE_ACCESSED | _PAGE_DIRTY;
 const CAP = 512; // one page table's worth: what one PTE lock covers
 
 /** True if memory holds `committed`, allowing only A/D bits that hardware added since. */
-export function commitApplied(mem: pte_t, committed: pte_t): boolean {
-  if (pteClearLow(mem, AD) !== pteClearLow(committed, AD)) return false;
-  return (committed & AD & ~mem) === 0;
+export function commitApplied(arch: ArchMm, mem: pte_t, committed: pte_t): boolean {
+  return arch.pte_hw_update_only(committed, mem) && !(arch.pte_young(committed) && !arch.pte_young(mem));
 }
 
 /**
@@ -66,6 +64,8 @@ export class ContractTracker {
   /** `addrOf` maps a PTE slot to its virtual address, for messages only. */
   constructor(
     ncpus: number,
+    /** The architecture, for what hardware may change in a committed entry and for printing. */
+    private readonly arch: ArchMm,
     private readonly addrOf: (ptep: number) => number = () => -1,
   ) {
     this.openPtep = new Int32Array(ncpus).fill(-1);
@@ -212,7 +212,7 @@ export class ContractTracker {
   }
 
   private checkApplied(cpu: number, p: number, m: pte_t, want: pte_t): void {
-    if (commitApplied(m, want)) return;
+    if (commitApplied(this.arch, m, want)) return;
     this.cN[cpu] = 0;
     this.overflow[cpu] = [];
     throw new ContractViolation(
@@ -220,7 +220,7 @@ export class ContractTracker {
       cpu,
       p,
       this.addrOf(p),
-      `PTE lock released with a queued commit not applied (memory: ${pteDescribe(m)}; committed: ${pteDescribe(want)})`,
+      `PTE lock released with a queued commit not applied (memory: ${this.arch.pteDescribe(m)}; committed: ${this.arch.pteDescribe(want)})`,
     );
   }
 

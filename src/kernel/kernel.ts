@@ -2,53 +2,14 @@
 // page-fault handler, split PTE locks, lazy MMU mode, TLB shootdown and change_protection ->
 // change_pte_range through ptep_modify_prot_start/commit, all dispatched through a PvMmuOps
 // backend. Pure: no I/O, no node: imports.
+import { type ArchMm, PTRS_PER_PTE as PTRS_PER_TABLE, type pte_t } from "../arch/types.js";
 import { CTR } from "../machine/ledger.js";
-import { type Machine, PF_INSTR, PF_PROT, PF_WRITE, STEP } from "../machine/machine.js";
+import { type Machine, STEP } from "../machine/machine.js";
 import { copyInto, FRAME_DATA, FRAME_TABLE, type ptep_t } from "../machine/physmem.js";
-import {
-  _PAGE_ACCESSED,
-  _PAGE_PRESENT,
-  _PAGE_SPECIAL,
-  NULL_PTE,
-  PTRS_PER_TABLE,
-  pfn_pte,
-  pgprotHi,
-  pgprotLo,
-  pte_dirty,
-  pte_mkdirty,
-  pte_mkwrite,
-  pte_mkwrite_lo,
-  pte_mkyoung,
-  pte_modify,
-  pte_none,
-  pte_pfn,
-  pte_present,
-  pte_protnone,
-  pte_special,
-  type pte_t,
-  pte_write,
-  pte_young,
-  pteFromParts,
-  pteHigh12,
-  pteModifyHi,
-  pteModifyLo,
-  pteNeedsFlushParts,
-  pteSetLow,
-} from "../machine/pte.js";
 import { Hypervisor, type HypervisorOptions } from "../xen/hypervisor.js";
 import { ContractTracker, ContractViolation } from "./contract.js";
-import { _PAGE_TABLE, vm_get_page_prot } from "./pgprot.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
-import {
-  AddressSpace,
-  type FileArg,
-  type Range,
-  VM_EXEC,
-  VM_READ,
-  VM_SHARED,
-  VM_WRITE,
-  type Vma,
-} from "./vma.js";
+import { AddressSpace, type FileArg, type Range, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
 
 function addToGather(g: { start: number; end: number }, start: number, end: number): void {
   if (start < g.start) g.start = start;
@@ -175,6 +136,8 @@ export interface KernelState {
 
 export class Kernel {
   readonly machine: Machine;
+  /** The machine's architecture: the only way this generic mm code reads or builds an entry. */
+  readonly arch: ArchMm;
   /** The VMAs. (Replaced only by restore.) */
   as: AddressSpace;
   /** The backend's operations. (Replaced only by restore, which creates them afresh.) */
@@ -215,12 +178,13 @@ export class Kernel {
 
   constructor(machine: Machine, backend: BackendModule, opts: KernelOptions = {}) {
     this.machine = machine;
+    this.arch = machine.arch;
     this.backend = backend;
     this.as = new AddressSpace(opts.mmapBase === undefined ? {} : { mmapBase: opts.mmapBase });
     this.contract =
       opts.checkContract === false
         ? null
-        : new ContractTracker(machine.cpus.length, (p) => this.addrOfPtep(p));
+        : new ContractTracker(machine.cpus.length, machine.arch, (p) => this.addrOfPtep(p));
     this.lazyRules = opts.lazyRules ?? "classic";
     this.maxBatch = opts.maxBatch ?? 1;
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1 || this.maxBatch > PTRS_PER_TABLE)
@@ -285,7 +249,7 @@ export class Kernel {
    * accesses suffice (and are not scheduling points).
    */
   walk(addr: number, alloc: boolean): ptep_t {
-    const p = this.machine.walkAlloc(this.pgd, addr, alloc, _PAGE_TABLE);
+    const p = this.machine.walkAlloc(this.pgd, addr, alloc, this.arch.tableFlags);
     if (alloc) {
       const slot = (p / PTRS_PER_TABLE) | 0;
       if (!this.ptBase.has(slot)) {
@@ -454,8 +418,8 @@ export class Kernel {
     let pte = this.ptep_modify_prot_start(vma, addr, ptep);
     for (let i = 1; i < nr; i++) {
       const t = this.ptep_modify_prot_start(vma, addr + i * 4096, ptep + i);
-      if (pte_dirty(t)) pte = pte_mkdirty(pte);
-      if (pte_young(t)) pte = pte_mkyoung(pte);
+      if (this.arch.pte_dirty(t)) pte = this.arch.pte_mkdirty(pte);
+      if (this.arch.pte_young(t)) pte = this.arch.pte_mkyoung(pte);
     }
     return pte;
   }
@@ -479,7 +443,7 @@ export class Kernel {
       if (c !== null)
         for (let i = 0; i < nr; i++) {
           this.requirePtl(ptep + i, addr + i * 4096, "modify_prot_commit_ptes");
-          if (!c.commit(this.current, ptep + i, (pte + i * 4096) as pte_t))
+          if (!c.commit(this.current, ptep + i, this.arch.pte_advance_pfn(pte, i)))
             this.contractFail("commit-without-start", ptep + i, addr + i * 4096);
         }
       pv.modify_prot_commit_ptes(vma, addr, ptep, old_pte, pte, nr);
@@ -490,8 +454,8 @@ export class Kernel {
         vma,
         addr + i * 4096,
         ptep + i,
-        (old_pte + i * 4096) as pte_t,
-        (pte + i * 4096) as pte_t,
+        this.arch.pte_advance_pfn(old_pte, i),
+        this.arch.pte_advance_pfn(pte, i),
       );
   }
 
@@ -669,7 +633,7 @@ export class Kernel {
     tryWritable: boolean,
     gather: { start: number; end: number },
   ): number {
-    const newprot = vm_get_page_prot(vma.flags);
+    const newprot = this.arch.vm_get_page_prot(vma.flags);
     let pages = 0;
     // change_pmd_range granularity: one page table (2 MiB) at a time.
     for (let addr = start; addr < end; ) {
@@ -769,15 +733,12 @@ export class Kernel {
     vmaFlags: number,
     gather: { start: number; end: number },
   ): number {
-    const present = pte_present;
-    const high12 = pteHigh12;
-    const modifyLo = pteModifyLo;
-    const modifyHi = pteModifyHi;
-    const writable = pte_write;
-    const pfnOf = pte_pfn;
-    const mkwriteLo = pte_mkwrite_lo;
-    const fromParts = pteFromParts;
-    const needsFlush = pteNeedsFlushParts;
+    const arch = this.arch;
+    const present = arch.pte_present;
+    const modify = arch.pte_modify;
+    const writable = arch.pte_write;
+    const mkwrite = arch.pte_mkwrite;
+    const needsFlush = arch.pte_needs_flush;
     const m = this.machine;
     const pv = this.pv;
     const c = this.contract;
@@ -792,8 +753,6 @@ export class Kernel {
     const inlineTxn = this.transactionsViaWrappers !== true;
     // Frame kinds, read once: no frame is allocated while mprotect holds mmap_lock for write.
     const kinds = m.mem.kind;
-    const protLo = pgprotLo(newprot);
-    const protHi = pgprotHi(newprot);
     let pages = 0;
     let first = -1; // the entries needing a TLB flush: [first, last]
     let last = -1;
@@ -827,15 +786,9 @@ export class Kernel {
         oldpte = pv.ptep_modify_prot_start(vma, addr, ptep);
       } else oldpte = this.modify_prot_start_ptes(vma, addr, ptep, nr);
       // ptent = pte_modify(oldpte, newprot), then pte_mkwrite if can_change_pte_writable
-      const oldLo = oldpte | 0;
-      const oldHi = high12(oldpte);
-      let lo = modifyLo(oldLo, protLo);
-      const hi = modifyHi(oldHi, protHi);
-      if (tryWrite && !writable(lo) && this.canChangeWritableIn(kinds, vmFlags, lo & 0xfff, pfnOf(lo)))
-        lo = mkwriteLo(lo);
-      // Same high part (the common case): adjust the old value by the low word's difference,
-      // which is exact (integers below 2^53) and avoids rebuilding a double from two halves.
-      const ptent = (hi === oldHi ? oldpte + ((lo >>> 0) - (oldLo >>> 0)) : fromParts(lo, hi)) as pte_t;
+      let ptent = modify(oldpte, newprot);
+      if (tryWrite && !writable(ptent) && this.canChangeWritableIn(kinds, vmFlags, ptent))
+        ptent = mkwrite(ptent);
       if (mutant !== MUTANT_NONE) this.mutantCommit(mutant, vma, addr, ptep, oldpte, ptent, nr);
       else if (nr === 1 && inlineTxn) {
         // ptep_modify_prot_commit (in line, see above)
@@ -844,7 +797,7 @@ export class Kernel {
           this.commitFailed(ptep, addr);
         pv.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
       } else this.modify_prot_commit_ptes(vma, addr, ptep, oldpte, ptent, nr);
-      if (needsFlush(oldLo, oldHi, lo, hi)) {
+      if (needsFlush(oldpte, ptent)) {
         if (first < 0) first = i;
         last = i + nr - 1;
       }
@@ -868,7 +821,12 @@ export class Kernel {
   ): void {
     if (mutant === MUTANT_CODE["commit-after-unlock"]) {
       for (let j = 0; j < nr; j++)
-        this.deferredCommits.push(ptep + j, addr + j * 4096, oldpte + j * 4096, ptent + j * 4096);
+        this.deferredCommits.push(
+          ptep + j,
+          addr + j * 4096,
+          this.arch.pte_advance_pfn(oldpte, j),
+          this.arch.pte_advance_pfn(ptent, j),
+        );
       return;
     }
     if (mutant === MUTANT_CODE["missing-commit"] && this.contract !== null) {
@@ -900,37 +858,34 @@ export class Kernel {
     const m = this.machine;
     m.ledger.add(cpu, CTR.folio_lookup); // one vm_normal_folio per batch
     let n = 1;
-    while (n < max && m.pteRead(cpu, ptep + n) === first + n * 4096) n++;
+    while (n < max && m.pteRead(cpu, ptep + n) === this.arch.pte_advance_pfn(first, n)) n++;
     return n;
   }
 
   /** can_change_pte_writable (mm/mprotect.c), for the memory this kernel models. */
   can_change_pte_writable(vma: Vma, pte: pte_t): boolean {
-    return this.canChangeWritable(vma.flags, pte & 0xfff, pte_pfn(pte));
-  }
-
-  /** The same on small integers (flags word, low PTE flags, PFN): nothing to box when not inlined. */
-  private canChangeWritable(vmFlags: number, lowFlags: number, pfn: number): boolean {
-    return this.canChangeWritableIn(this.machine.mem.kind, vmFlags, lowFlags, pfn);
+    return this.canChangeWritableIn(this.machine.mem.kind, vma.flags, pte);
   }
 
   /** The same with the frame-kind array passed in (read once per page table by the caller). */
-  private canChangeWritableIn(kinds: Uint8Array, vmFlags: number, lowFlags: number, pfn: number): boolean {
-    // Literal masks, not the imported constants: this runs per PTE in mprotect's loop, and each
-    // module binding costs V8 a cell load and a check there. Checked against the constants in
-    // kernel.test.ts ("canChangeWritable masks").
+  private canChangeWritableIn(kinds: Uint8Array, vmFlags: number, pte: pte_t): boolean {
+    // Literal VM_* and frame-kind values, not the imported constants: this runs per PTE in
+    // mprotect's loop, and each module binding costs V8 a cell load and a check there. Checked
+    // against the constants in kernel.test.ts ("canChangeWritable masks").
+    const arch = this.arch;
     this.machine.ledger.add(this.current, CTR.can_change_pte_writable);
     if ((vmFlags & 0x2) === 0) return false; // VM_WRITE
-    if ((lowFlags & 0x101) === 0x100) return false; // _PAGE_PROTNONE without _PAGE_PRESENT
+    if (arch.pte_protnone(pte)) return false;
     // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);
     // never the shared zero page. Shared: a clean entry may still need a write fault.
-    if ((vmFlags & 0x8) === 0) return (lowFlags & 0x200) === 0 && kinds[pfn] === 2; // !VM_SHARED: !_PAGE_SPECIAL, FRAME_DATA
-    return (lowFlags & 0x40) !== 0; // _PAGE_DIRTY
+    if ((vmFlags & 0x8) === 0) return !arch.pte_special(pte) && kinds[arch.pte_pfn(pte)] === 2; // !VM_SHARED: FRAME_DATA
+    return arch.pte_dirty(pte);
   }
 
   /** Remove the translations of unmapped ranges: clear PTEs, transfer D, flush, free frames. */
   zapRanges(ranges: readonly Range[]): void {
     if (ranges.length === 0) return;
+    const arch = this.arch;
     const freed: number[] = [];
     let lo = Number.POSITIVE_INFINITY;
     let hi = 0;
@@ -946,14 +901,14 @@ export class Kernel {
         this.lazy_mmu_mode_enable();
         for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
           const v = this.machine.pteRead(this.current, p);
-          if (pte_none(v)) continue;
+          if (arch.pte_none(v)) continue;
           const old = this.pv.ptep_get_and_clear(a, p);
           this.observer?.zapped?.(this.current, a, old);
           if (a < lo) lo = a;
           if (a + 4096 > hi) hi = a + 4096;
-          const pfn = pte_pfn(old);
-          if (!pte_special(old) && pte_present(old)) {
-            if (pte_dirty(old)) this.folioDirty.add(pfn);
+          const pfn = arch.pte_pfn(old);
+          if (!arch.pte_special(old) && arch.pte_present(old)) {
+            if (arch.pte_dirty(old)) this.folioDirty.add(pfn);
             freed.push(pfn);
           }
           if (r.shared) this.shmem.delete(Math.floor(a / 4096));
@@ -1015,17 +970,8 @@ export class Kernel {
     try {
       const vma = this.as.findVma(addr);
       if (vma === undefined) return VM_FAULT_SIGSEGV;
-      const write = (err & PF_WRITE) !== 0;
-      const exec = (err & PF_INSTR) !== 0;
-      // access_error (arch/x86/mm/fault.c)
-      if (write) {
-        if ((vma.flags & VM_WRITE) === 0) return VM_FAULT_SIGSEGV;
-      } else if (exec) {
-        if ((vma.flags & VM_EXEC) === 0) return VM_FAULT_SIGSEGV;
-      } else {
-        if (err & PF_PROT) return VM_FAULT_SIGSEGV;
-        if ((vma.flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return VM_FAULT_SIGSEGV;
-      }
+      if (this.arch.access_error(err, vma.flags)) return VM_FAULT_SIGSEGV;
+      const write = this.arch.fault_is_write(err);
       const page = Math.floor(addr / 4096) * 4096;
       const ptep = this.walk(page, true);
       this.pte_lock(ptep);
@@ -1044,39 +990,39 @@ export class Kernel {
     const m = this.machine;
     const cpu = this.current;
     const pte = m.pteRead(cpu, ptep);
-    const prot = vm_get_page_prot(vma.flags);
-    if (pte_none(pte)) {
+    const prot = this.arch.vm_get_page_prot(vma.flags);
+    if (this.arch.pte_none(pte)) {
       if (vma.flags & VM_SHARED) this.do_shared_fault(vma, addr, ptep, write, prot);
       else this.do_anonymous_page(vma, addr, ptep, write, prot);
       return;
     }
-    if (pte_protnone(pte)) {
+    if (this.arch.pte_protnone(pte)) {
       // do_numa_page: a PROT_NONE entry in an accessible VMA gets the VMA's protection back.
-      this.pv.set_pte_at(addr, ptep, pte_modify(pte, prot));
+      this.pv.set_pte_at(addr, ptep, this.arch.pte_modify(pte, prot));
       return;
     }
-    if (write && !pte_write(pte)) {
+    if (write && !this.arch.pte_write(pte)) {
       this.do_wp_page(vma, addr, ptep, pte, prot);
       return;
     }
     // Spurious fault or A/D fixup: ptep_set_access_flags (x86 stores only for write faults).
-    let entry = pte_mkyoung(pte);
-    if (write) entry = pte_mkdirty(entry);
+    let entry = this.arch.pte_mkyoung(pte);
+    if (write) entry = this.arch.pte_mkdirty(entry);
     if (entry !== pte && write) this.pv.set_pte_at(addr, ptep, entry);
   }
 
   private do_anonymous_page(vma: Vma, addr: number, ptep: ptep_t, write: boolean, prot: number): void {
     const mem = this.machine.mem;
     if (!write) {
-      const entry = pteSetLow(pfn_pte(mem.zeroPfn, prot), _PAGE_SPECIAL);
+      const entry = this.arch.pte_mkspecial(this.arch.pfn_pte(mem.zeroPfn, prot));
       this.pv.set_pte_at(addr, ptep, entry);
       this.observer?.newPage?.(this.current, addr, mem.zeroPfn, true);
       return;
     }
     this.as.setAnonVma(addr);
     const pfn = mem.allocFrame(FRAME_DATA);
-    let entry = pfn_pte(pfn, prot);
-    if (vma.flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
+    let entry = this.arch.pfn_pte(pfn, prot);
+    if (vma.flags & VM_WRITE) entry = this.arch.pte_mkwrite(this.arch.pte_mkdirty(entry));
     this.pv.set_pte_at(addr, ptep, entry);
     this.observer?.newPage?.(this.current, addr, pfn, false);
   }
@@ -1091,10 +1037,10 @@ export class Kernel {
       this.shmem.set(vpn, pfn);
       fresh = true;
     }
-    let entry = pfn_pte(pfn, prot);
+    let entry = this.arch.pfn_pte(pfn, prot);
     if (write) {
-      entry = pte_mkdirty(entry);
-      if (vma.flags & VM_WRITE) entry = pte_mkwrite(entry);
+      entry = this.arch.pte_mkdirty(entry);
+      if (vma.flags & VM_WRITE) entry = this.arch.pte_mkwrite(entry);
     }
     this.pv.set_pte_at(addr, ptep, entry);
     if (fresh) this.observer?.newPage?.(this.current, addr, pfn, false);
@@ -1102,13 +1048,13 @@ export class Kernel {
 
   private do_wp_page(vma: Vma, addr: number, ptep: ptep_t, pte: pte_t, prot: number): void {
     const mem = this.machine.mem;
-    const pfn = pte_pfn(pte);
-    if (!(vma.flags & VM_SHARED) && (pte_special(pte) || mem.kind[pfn] !== FRAME_DATA)) {
+    const pfn = this.arch.pte_pfn(pte);
+    if (!(vma.flags & VM_SHARED) && (this.arch.pte_special(pte) || mem.kind[pfn] !== FRAME_DATA)) {
       // wp_page_copy: break COW of the zero page into a fresh exclusive page.
       this.as.setAnonVma(addr);
       const npfn = mem.allocFrame(FRAME_DATA);
       mem.data[npfn] = mem.data[pfn];
-      const entry = pte_mkwrite(pte_mkdirty(pfn_pte(npfn, prot)));
+      const entry = this.arch.pte_mkwrite(this.arch.pte_mkdirty(this.arch.pfn_pte(npfn, prot)));
       this.pv.ptep_get_and_clear(addr, ptep); // ptep_clear_flush
       this.flush_tlb_mm_range(addr, addr + 4096);
       this.pv.set_pte_at(addr, ptep, entry);
@@ -1116,7 +1062,7 @@ export class Kernel {
       return;
     }
     // wp_page_reuse (exclusive anon) or wp_page_shared: make the entry writable and dirty.
-    const entry = pte_mkwrite(pte_mkdirty(pte_mkyoung(pte)));
+    const entry = this.arch.pte_mkwrite(this.arch.pte_mkdirty(this.arch.pte_mkyoung(pte)));
     this.pv.set_pte_at(addr, ptep, entry);
   }
 
@@ -1134,8 +1080,8 @@ export class Kernel {
         this.pte_lock(ptep);
         const v = this.machine.pteRead(cpu, ptep);
         if (
-          (v & _PAGE_PRESENT) !== 0 &&
-          (v & _PAGE_ACCESSED) !== 0 &&
+          this.arch.pte_valid(v) &&
+          this.arch.pte_young(v) &&
           this.pv.ptep_test_and_clear_young(addr, ptep)
         ) {
           cleared++;
@@ -1154,6 +1100,6 @@ export class Kernel {
   /** Read the PTE for `addr` without side effects (for oracles and display), or NULL_PTE. */
   peekPte(addr: number): pte_t {
     const p = this.walk(addr, false);
-    return p < 0 ? NULL_PTE : this.machine.peekPte(p);
+    return p < 0 ? (0 as pte_t) : this.machine.peekPte(p);
   }
 }

@@ -3,8 +3,8 @@
 // protection change in any other way. Backends get a BackendContext with the machine's atomic
 // primitives, so every memory operation they make is one schedulable step.
 import type { ZodType } from "zod";
+import type { pte_t } from "../arch/types.js";
 import type { ptep_t } from "../machine/physmem.js";
-import type { pte_t } from "../machine/pte.js";
 import type { Hypervisor, HypervisorOptions } from "../xen/hypervisor.js";
 import type { Vma } from "./vma.js";
 

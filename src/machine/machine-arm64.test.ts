@@ -74,3 +74,19 @@ describe("Machine with an arm64 MMU", () => {
     assert.equal(new Machine({ cpus: 1 }).arm64, null);
   });
 });
+
+describe("the arch-neutral TLB view on an arm64 machine", () => {
+  it("reports the entry's frame, flags, key and writability, and the machine's arch", () => {
+    const { m, data } = arm64Machine(true, true, PAGE_SHARED);
+    assert.equal(m.arch.arch, "arm64");
+    const vpn = VA / 4096;
+    assert.equal(m.tlbFlags(1, vpn), -1);
+    assert.equal(m.tlbKey(1, vpn), -1);
+    assert.ok(m.access(1, VA, ACCESS_WRITE, 5));
+    assert.equal(m.tlbPfn(1, vpn), data);
+    assert.ok(m.arch.tlb_writable(m.tlbFlags(1, vpn)));
+    assert.match(m.arch.tlb_flags_describe(m.tlbFlags(1, vpn)), /^RW U/);
+    assert.deepEqual(m.tlbWritableVpns(1), [vpn]);
+    assert.ok(m.tlbKey(1, vpn) >= data * 1024);
+  });
+});

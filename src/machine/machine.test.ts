@@ -152,3 +152,19 @@ describe("stale TLB entries", () => {
     assert.ok(m.cpus[1].tlb.flags[m.cpus[1].tlb.lookup(VA / 4096)] & TLB_RW);
   });
 });
+
+describe("the arch-neutral TLB view on an x86-64 machine", () => {
+  it("reports the cached entry's frame, flags and writability", () => {
+    const { m, data } = setup();
+    const vpn = VA / 4096;
+    assert.equal(m.arch.arch, "x86-64");
+    assert.equal(m.tlbFlags(1, vpn), -1);
+    assert.deepEqual(m.tlbWritableVpns(1), []);
+    assert.ok(m.access(1, VA, ACCESS_WRITE, 5));
+    assert.equal(m.tlbPfn(1, vpn), data);
+    assert.equal(m.tlbFlags(1, vpn) & (TLB_RW | TLB_DIRTY), TLB_RW | TLB_DIRTY);
+    assert.equal(m.tlbKey(1, vpn), data * 16 + m.tlbFlags(1, vpn));
+    assert.deepEqual(m.tlbWritableVpns(1), [vpn]);
+    assert.equal(m.arch.tlb_flags_describe(m.tlbFlags(1, vpn)), "RW U D");
+  });
+});

@@ -6,7 +6,11 @@
 // chance to run other agents (hardware accesses, fault handlers) before it executes. That is
 // how `run` and `check` interleave kernel and hardware at single-PTE-operation granularity
 // while the kernel itself stays ordinary straight-line code (no generators on the hot path).
+import { ARM64_ARCH } from "../arch/arm64/arch.js";
+import { ARM64_ERR_INSTR, ARM64_ERR_WNR } from "../arch/arm64/fault.js";
 import { Arm64Mmu, type Arm64MmuState } from "../arch/arm64/mmu.js";
+import type { ArchMm } from "../arch/types.js";
+import { X86_ARCH } from "../arch/x86/format.js";
 import { CostLedger, CTR } from "./ledger.js";
 
 import { FRAME_DATA, FRAME_ZERO, PhysMem, type PhysMemState, type ptep_t } from "./physmem.js";
@@ -74,11 +78,9 @@ export interface Tracer {
   hw(cpu: number, vaddr: number, ptep: ptep_t, before: pte_t, after: pte_t): void;
 }
 
-/** x86 page-fault error code bits. */
-export const PF_PROT = 1;
-export const PF_WRITE = 2;
-export const PF_USER = 4;
-export const PF_INSTR = 16;
+export { PF_INSTR, PF_PROT, PF_USER, PF_WRITE } from "../arch/x86/fault.js";
+
+import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE } from "../arch/x86/fault.js";
 
 export const ACCESS_READ = 0;
 export const ACCESS_WRITE = 1;
@@ -121,8 +123,7 @@ export interface MachineConfig {
 }
 
 /** An arm64 fault as `Cpu.pfError` holds it: the fault class (FAULT_*) | WnR | instruction abort. */
-export const ARM64_ERR_WNR = 0x10;
-export const ARM64_ERR_INSTR = 0x20;
+export { ARM64_ERR_INSTR, ARM64_ERR_WNR };
 
 /** Result of a side-effect-free walk. */
 export interface Translation {
@@ -155,6 +156,8 @@ export class Machine {
   readonly ledger: CostLedger;
   /** The arm64 MMU when the machine is an arm64 one (MachineConfig.arm64), else null. */
   readonly arm64: Arm64Mmu | null;
+  /** The architecture: what generic mm code knows of the PTE format, faults and TLB flags. */
+  readonly arch: ArchMm;
   /**
    * The page-table store, private to the machine (PhysMem grants it to its owner only): every
    * software access to PTE memory goes through the pte* primitives below, which is what makes
@@ -207,6 +210,7 @@ export class Machine {
     for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 16, cfg.tlbWays ?? 4));
     this.ledger = new CostLedger(cfg.cpus, () => this.foldCounts());
     this.arm64 = null;
+    this.arch = cfg.arm64 === undefined ? X86_ARCH : ARM64_ARCH;
     if (cfg.arm64 !== undefined) {
       // The walker reads the private store directly and updates A/D atomically, as the x86
       // walker does: hardware steps are atomic with respect to software steps.
@@ -590,6 +594,80 @@ export class Machine {
   flushTlbAll(cpu: number): void {
     this.cpus[cpu].tlb.flushAll();
     this.ledger.add(cpu, CTR.tlb_flush_all);
+  }
+
+  // ---- the TLBs as generic code (oracle, state keys, timelines) sees them: an entry's output
+  // PFN and its flags, whose meaning is the architecture's (ArchMm.tlb_flags_describe, tlb_writable)
+
+  /** The flags of `cpu`'s TLB entry translating `vpn`, or -1 when none caches it. */
+  tlbFlags(cpu: number, vpn: number): number {
+    const a = this.arm64;
+    if (a !== null) {
+      const t = a.tlbs[cpu];
+      const i = t.matches(vpn);
+      return i.length === 0 ? -1 : t.perm[i[0]];
+    }
+    const t = this.cpus[cpu].tlb;
+    const j = t.lookup(vpn);
+    return j < 0 ? -1 : t.flags[j];
+  }
+
+  /**
+   * Everything `cpu`'s TLB holds for `vpn` as one number, for the checker's state keys (-1:
+   * nothing): x86 PFN and flags; arm64 also whether it is a contpte block entry, which
+   * descriptor of the block it was filled from (where hardware updates through it land), and
+   * whether more than one entry matches (a TLB conflict).
+   */
+  tlbKey(cpu: number, vpn: number): number {
+    const a = this.arm64;
+    if (a !== null) {
+      const t = a.tlbs[cpu];
+      const i = t.matches(vpn);
+      if (i.length === 0) return -1;
+      const e = i[0];
+      const block = t.pages[e] > 1;
+      const srcIdx = block ? t.src[e] % 16 : 0;
+      return (
+        (t.pfn[e] + (vpn - t.vpn[e])) * 1024 +
+        t.perm[e] +
+        (block ? 16 : 0) +
+        srcIdx * 32 +
+        (i.length > 1 ? 2 ** 52 : 0)
+      );
+    }
+    const t = this.cpus[cpu].tlb;
+    const j = t.lookup(vpn);
+    return j < 0 ? -1 : t.pfn[j] * 16 + t.flags[j];
+  }
+
+  /** The frame `cpu`'s TLB translates `vpn` to, or -1 when none caches it. */
+  tlbPfn(cpu: number, vpn: number): number {
+    const a = this.arm64;
+    if (a !== null) {
+      const t = a.tlbs[cpu];
+      const i = t.matches(vpn);
+      return i.length === 0 ? -1 : t.pfn[i[0]] + (vpn - t.vpn[i[0]]);
+    }
+    const t = this.cpus[cpu].tlb;
+    const j = t.lookup(vpn);
+    return j < 0 ? -1 : t.pfn[j];
+  }
+
+  /** The pages `cpu`'s TLB lets writes complete on without a walk, in entry order. */
+  tlbWritableVpns(cpu: number): number[] {
+    const out: number[] = [];
+    const a = this.arm64;
+    if (a !== null) {
+      const t = a.tlbs[cpu];
+      for (let i = 0; i < t.capacity; i++)
+        if (t.vpn[i] !== -1 && this.arch.tlb_writable(t.perm[i]))
+          for (let k = 0; k < t.pages[i]; k++) out.push(t.vpn[i] + k);
+      return out;
+    }
+    const t = this.cpus[cpu].tlb;
+    for (let j = 0; j < t.vpn.length; j++)
+      if (t.vpn[j] !== -1 && this.arch.tlb_writable(t.flags[j])) out.push(t.vpn[j]);
+    return out;
   }
 }
 

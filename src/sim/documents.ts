@@ -3,9 +3,11 @@
 // same thing. Versioning: within `ptesim.run/1` and `ptesim.check/1` fields are only ever added
 // (the viewer's `machine`, and per timeline event `beforeHex`/`afterHex`, `tlb`, `locks`, `path`
 // and `target`); a field that changes meaning or goes away bumps the version.
+
+import { archByName, DEFAULT_ARCH } from "../arch/registry.js";
+import type { ArchName } from "../arch/types.js";
 import type { CheckMode, CheckResult } from "../check/explore.js";
 import type { RunResult } from "./simulation.js";
-import { X86_PTE_BITS } from "./trace-detail.js";
 
 export const JSON_SCHEMA_RUN = "ptesim.run/1";
 export const JSON_SCHEMA_CHECK = "ptesim.check/1";
@@ -34,8 +36,8 @@ export function reproduceLine(
 }
 
 /** What the viewer needs beyond the text report: the PTE layout and the machine's CPUs. */
-export function machineDocument(cpus: number) {
-  return { arch: "x86-64", cpus, pteBits: X86_PTE_BITS };
+export function machineDocument(cpus: number, arch: ArchName = DEFAULT_ARCH) {
+  return { arch, cpus, pteBits: archByName(arch).pteBits };
 }
 
 export interface SweepDocumentInput {

@@ -12,28 +12,10 @@
 //   unexpected-change    a syscall changed a page-table entry it had no business changing: any
 //                        entry of any of the mm's page tables outside its range (beyond the A/D
 //                        updates of the hardware and aging), or the frame of an entry in its range
+import type { pte_t } from "../arch/types.js";
 import type { Kernel } from "../kernel/kernel.js";
-import { vm_get_page_prot } from "../kernel/pgprot.js";
 import { VM_WRITE } from "../kernel/vma.js";
 import type { Machine } from "../machine/machine.js";
-import {
-  _PAGE_ACCESSED,
-  _PAGE_DIRTY,
-  _PAGE_NX,
-  _PAGE_PRESENT,
-  _PAGE_PROTNONE,
-  _PAGE_RW,
-  _PAGE_USER,
-  pte_dirty,
-  pte_none,
-  pte_pfn,
-  pte_present,
-  type pte_t,
-  pte_young,
-  pteClearLow,
-  pteDescribe,
-} from "../machine/pte.js";
-import { TLB_RW } from "../machine/tlb.js";
 
 export const PROPERTIES = [
   "lost-dirty",
@@ -205,12 +187,13 @@ export class Oracle {
   zapped(cpu: number, addr: number, old: pte_t): void {
     const i = this.indexOf(addr);
     if (i < 0) return;
-    if (this.written[i] && pte_present(old) && !pte_dirty(old))
+    const arch = this.machine.arch;
+    if (this.written[i] && arch.pte_present(old) && !arch.pte_dirty(old))
       this.report({
         property: "lost-dirty",
         addr: this.pages[i],
         cpu,
-        message: `munmap found 0x${this.pages[i].toString(16)} clean (${pteDescribe(old)}) although it was written`,
+        message: `munmap found 0x${this.pages[i].toString(16)} clean (${arch.pteDescribe(old)}) although it was written`,
       });
     this.expected[i] = 0;
     this.written[i] = 0;
@@ -232,10 +215,7 @@ export class Oracle {
   syscallReturn(cpu: number, name: string): void {
     this.snapshotWritable();
     for (const c of this.machine.cpus) {
-      const tlb = c.tlb;
-      for (let j = 0; j < tlb.vpn.length; j++) {
-        const vpn = tlb.vpn[j];
-        if (vpn === -1 || (tlb.flags[j] & TLB_RW) === 0) continue;
+      for (const vpn of this.machine.tlbWritableVpns(c.id)) {
         const i = this.index.get(vpn);
         if (i === undefined || this.writableAtReturn[i] === 1) continue;
         this.report({
@@ -274,7 +254,7 @@ export class Oracle {
     if (sc === null) return;
     this.scope = null;
     const m = this.machine;
-    const AD = _PAGE_ACCESSED | _PAGE_DIRTY;
+    const arch = m.arch;
     for (let t = 0; t < this.snapSlots.length; t++) {
       const slot = this.snapSlots[t];
       for (let j = 0; j < 512; j++) {
@@ -287,18 +267,20 @@ export class Oracle {
         let why = "";
         if (!inRange) {
           // Outside the range: the MMU sets A and D, aging clears A; nothing else may change.
-          if (pteClearLow(before, AD) !== pteClearLow(after, AD) || (before & ~after & _PAGE_DIRTY) !== 0)
-            why = "outside the range it was asked to change";
+          if (!arch.pte_hw_update_only(before, after)) why = "outside the range it was asked to change";
         } else if (sc.call === "munmap") {
-          if (!pte_none(after)) why = "in the range it unmapped, but left mapped";
-        } else if (pte_none(before) !== pte_none(after) || pte_pfn(before) !== pte_pfn(after))
+          if (!arch.pte_none(after)) why = "in the range it unmapped, but left mapped";
+        } else if (
+          arch.pte_none(before) !== arch.pte_none(after) ||
+          arch.pte_pfn(before) !== arch.pte_pfn(after)
+        )
           why = "in its range, but to another frame or presence (a protection change keeps both)";
         if (why !== "")
           this.report({
             property: "unexpected-change",
             addr,
             cpu,
-            message: `${sc.call} changed the entry for 0x${addr.toString(16)} ${why}: ${pteDescribe(before)} -> ${pteDescribe(after)}`,
+            message: `${sc.call} changed the entry for 0x${addr.toString(16)} ${why}: ${arch.pteDescribe(before)} -> ${arch.pteDescribe(after)}`,
           });
       }
     }
@@ -307,21 +289,22 @@ export class Oracle {
   /** End-of-run checks on every tracked page. */
   finalCheck(): void {
     const mem = this.machine.mem;
+    const arch = this.machine.arch;
     for (let i = 0; i < this.pages.length; i++) {
       const addr = this.pages[i];
       const pte = this.kernel.peekPte(addr);
       const vma = this.kernel.as.findVma(addr);
-      if (pte_none(pte) || !pte_present(pte)) {
+      if (arch.pte_none(pte) || !arch.pte_present(pte)) {
         if (this.expected[i] !== 0)
           this.report({
             property: "data-loss",
             addr,
             cpu: -1,
-            message: `0x${addr.toString(16)} held ${hex(this.expected[i])} but its PTE is gone (${pteDescribe(pte)})`,
+            message: `0x${addr.toString(16)} held ${hex(this.expected[i])} but its PTE is gone (${arch.pteDescribe(pte)})`,
           });
         continue;
       }
-      const pfn = pte_pfn(pte);
+      const pfn = arch.pte_pfn(pte);
       if (mem.data[pfn] !== this.expected[i])
         this.report({
           property: "data-loss",
@@ -329,33 +312,30 @@ export class Oracle {
           cpu: -1,
           message: `0x${addr.toString(16)} maps frame 0x${pfn.toString(16)} holding ${hex(mem.data[pfn])}, expected ${hex(this.expected[i])}`,
         });
-      if (this.written[i] && !pte_dirty(pte) && !this.kernel.folioDirty.has(pfn))
+      if (this.written[i] && !arch.pte_dirty(pte) && !this.kernel.folioDirty.has(pfn))
         this.report({
           property: "lost-dirty",
           addr,
           cpu: -1,
-          message: `0x${addr.toString(16)} was written but its PTE is clean (${pteDescribe(pte)}): writeback would drop the data`,
+          message: `0x${addr.toString(16)} was written but its PTE is clean (${arch.pteDescribe(pte)}): writeback would drop the data`,
         });
-      if (this.accessed[i] && !pte_young(pte))
+      if (this.accessed[i] && !arch.pte_young(pte))
         this.report({
           property: "lost-accessed",
           addr,
           cpu: -1,
-          message: `0x${addr.toString(16)} was accessed but its PTE is old (${pteDescribe(pte)}): reclaim would think it cold`,
+          message: `0x${addr.toString(16)} was accessed but its PTE is old (${arch.pteDescribe(pte)}): reclaim would think it cold`,
         });
       if (vma !== undefined) {
-        const want = vm_get_page_prot(vma.flags);
-        const KEY = _PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_USER;
+        const want = arch.vm_get_page_prot(vma.flags);
         const bad =
-          (pte & KEY) !== (want & KEY) ||
-          pte >= _PAGE_NX !== want >= _PAGE_NX ||
-          ((pte & _PAGE_RW) !== 0 && (vma.flags & VM_WRITE) === 0);
+          !arch.pte_same_access(pte, want as pte_t) || (arch.pte_write(pte) && (vma.flags & VM_WRITE) === 0);
         if (bad)
           this.report({
             property: "lost-update",
             addr,
             cpu: -1,
-            message: `0x${addr.toString(16)}: PTE ${pteDescribe(pte)} disagrees with its VMA's protection (${pteDescribe((want + pfn * 4096) as pte_t)})`,
+            message: `0x${addr.toString(16)}: PTE ${arch.pteDescribe(pte)} disagrees with its VMA's protection (${arch.pteDescribe(arch.pfn_pte(pfn, want))})`,
           });
       }
     }

@@ -3,6 +3,7 @@
 // StepHook; this file provides the seeded random one used by `ptesim run` and `ptesim demo`.
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
+import type { pte_t } from "../arch/types.js";
 import { ContractViolation } from "../kernel/contract.js";
 import { errnoName } from "../kernel/errno.js";
 import { Kernel, type KernelState, VM_FAULT_SIGSEGV } from "../kernel/kernel.js";
@@ -21,8 +22,6 @@ import {
   type StepHook,
 } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
-import { _PAGE_ACCESSED, _PAGE_DIRTY, pte_pfn, type pte_t, pteDescribe, pteToHex } from "../machine/pte.js";
-import { tlbFlagsToString } from "../machine/tlb.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
@@ -457,11 +456,12 @@ export class Simulation {
   ): void {
     if (this.events === null) return;
     const e: TraceEvent = { step: ++this.eventCount, cpu, actor, what, addr };
-    if (before !== undefined) e.before = pteDescribe(before);
-    if (after !== undefined) e.after = pteDescribe(after);
+    const arch = this.machine.arch;
+    if (before !== undefined) e.before = arch.pteDescribe(before);
+    if (after !== undefined) e.after = arch.pteDescribe(after);
     if (this.details) {
-      if (before !== undefined) e.beforeHex = pteToHex(before);
-      if (after !== undefined) e.afterHex = pteToHex(after);
+      if (before !== undefined) e.beforeHex = arch.pteToHex(before);
+      if (after !== undefined) e.afterHex = arch.pteToHex(after);
       if (addr >= 0) e.tlb = tlbEntries(this.machine, addr);
       const locks = locksHeld(this.kernel, this.machine.cpus.length, addr);
       if (locks.length > 0) e.locks = locks;
@@ -476,9 +476,9 @@ export class Simulation {
       (what === "write" || what === "cmpxchg")
     ) {
       // A compare-exchange clearing A is aging (test_and_clear_young); clearing D is not done here.
-      const dropped = before & ~after & (what === "write" ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_DIRTY);
-      if (dropped !== 0)
-        e.note = `drops ${dropped === (_PAGE_ACCESSED | _PAGE_DIRTY) ? "A and D" : dropped === _PAGE_DIRTY ? "D" : "A"}`;
+      const dropsD = arch.pte_dirty(before) && !arch.pte_dirty(after);
+      const dropsA = what === "write" && arch.pte_young(before) && !arch.pte_young(after);
+      if (dropsD || dropsA) e.note = `drops ${dropsD && dropsA ? "A and D" : dropsD ? "D" : "A"}`;
     }
     // Keep the most recent MAX_EVENTS (memory stays bounded on long runs; a run is exactly
     // reproducible, so a shorter replay can always show the rest).
@@ -593,20 +593,21 @@ export class Simulation {
    */
   stateKey(withKernel: boolean): string {
     const parts: number[] = [];
-    const mem = this.machine.mem;
+    const m = this.machine;
+    const mem = m.mem;
+    const arch = m.arch;
     const o = this.oracle;
     for (let i = 0; i < o.pages.length; i++) {
       const a = o.pages[i];
       const v = this.kernel.peekPte(a);
       parts.push(
         v,
-        v === 0 ? 0 : mem.data[pte_pfn(v)],
+        v === 0 ? 0 : mem.data[arch.pte_pfn(v)],
         o.expected[i],
         o.written[i] | (o.accessed[i] << 1) | (o.writableAtReturn[i] << 2) | (o.removed[i] << 3),
       );
-      for (const c of this.machine.cpus) {
-        const j = c.tlb.lookup(a / 4096);
-        parts.push(j < 0 ? -1 : c.tlb.pfn[j] * 16 + c.tlb.flags[j]);
+      for (let c = 0; c < m.cpus.length; c++) {
+        parts.push(m.tlbKey(c, a / 4096));
       }
     }
     for (let c = 1; c < this.scenario.cpus; c++) parts.push(this.pc[c], this.state[c], this.faultErr[c]);
@@ -622,8 +623,8 @@ export class Simulation {
     for (const a of this.oracle.pages) {
       const tlbs = this.machine.cpus
         .map((c) => {
-          const j = c.tlb.lookup(a / 4096);
-          return j < 0 ? "" : `CPU${c.id} ${tlbFlagsToString(c.tlb.flags[j])}`;
+          const f = this.machine.tlbFlags(c.id, a / 4096);
+          return f < 0 ? "" : `CPU${c.id} ${this.machine.arch.tlb_flags_describe(f)}`;
         })
         .filter((x) => x !== "");
       this.log(

@@ -4,25 +4,9 @@
 // their monomorphic fast paths.
 import type { Kernel } from "../kernel/kernel.js";
 import type { Machine } from "../machine/machine.js";
-import { tlbFlagsToString } from "../machine/tlb.js";
 
-/** x86-64 PTE bits by position, as the viewer draws them (Linux's _PAGE_BIT_* names). */
-export const X86_PTE_BITS: readonly { bit: number; name: string; title: string }[] = [
-  { bit: 0, name: "P", title: "present" },
-  { bit: 1, name: "RW", title: "writable" },
-  { bit: 2, name: "US", title: "user" },
-  { bit: 3, name: "PWT", title: "write-through" },
-  { bit: 4, name: "PCD", title: "cache disable" },
-  { bit: 5, name: "A", title: "accessed" },
-  { bit: 6, name: "D", title: "dirty" },
-  { bit: 7, name: "PAT", title: "page attribute table" },
-  { bit: 8, name: "G", title: "global (PROTNONE when P is clear)" },
-  { bit: 9, name: "SPECIAL", title: "software bit 1: special (no struct page)" },
-  { bit: 10, name: "UFFD", title: "software bit 2: userfaultfd write-protect" },
-  { bit: 11, name: "SOFT-D", title: "software bit 3: soft-dirty" },
-  { bit: 58, name: "SAVED-D", title: "saved dirty (shadow-stack encoding)" },
-  { bit: 63, name: "NX", title: "no execute" },
-];
+/** x86-64 PTE bits by position (moved to the arch layer; kept here for existing importers). */
+export { X86_PTE_BITS } from "../arch/x86/format.js";
 
 /** A call frame name per wrapped method: Linux's function names where the method is one. */
 const KERNEL_FRAMES: Record<string, string> = {
@@ -133,8 +117,10 @@ function allMethodNames(o: object): string[] {
 export function tlbEntries(machine: Machine, addr: number): (string | null)[] {
   const vpn = Math.floor(addr / 4096);
   return machine.cpus.map((c) => {
-    const j = c.tlb.lookup(vpn);
-    return j < 0 ? null : `pfn 0x${c.tlb.pfn[j].toString(16)} ${tlbFlagsToString(c.tlb.flags[j])}`;
+    const f = machine.tlbFlags(c.id, vpn);
+    return f < 0
+      ? null
+      : `pfn 0x${machine.tlbPfn(c.id, vpn).toString(16)} ${machine.arch.tlb_flags_describe(f)}`;
   });
 }
 

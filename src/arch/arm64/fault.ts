@@ -36,3 +36,20 @@ export function arm64_fault_vm_flags(
   if (kind === ACCESS_WRITE) return { vmFlags: VM_WRITE, write: true, instruction: false };
   return { vmFlags: VM_READ | VM_WRITE | (epan ? 0 : VM_EXEC), write: false, instruction: false };
 }
+
+/** An arm64 fault as the machine's per-CPU fault record holds it: the fault status (FAULT_*)... */
+export const ARM64_ERR_FAULT_MASK = 0xf;
+/** ... | WnR (the access was a write) ... */
+export const ARM64_ERR_WNR = 0x10;
+/** ... | an instruction abort. */
+export const ARM64_ERR_INSTR = 0x20;
+
+/** The access kind (ACCESS_*) of a fault record. */
+export function arm64_fault_kind(err: number): number {
+  return err & ARM64_ERR_INSTR ? ACCESS_EXEC : err & ARM64_ERR_WNR ? ACCESS_WRITE : 0;
+}
+
+/** do_page_fault's bad-access test: the VMA has none of the flags the access needs. */
+export function arm64_access_error(err: number, vmFlags: number): boolean {
+  return (vmFlags & arm64_fault_vm_flags(arm64_fault_kind(err)).vmFlags) === 0;
+}

@@ -1,9 +1,11 @@
-// x86-64 behind the arch interface: the definitions of ./pte.ts and ./pgprot.ts as one
-// ArchPteFormat, so that arch-neutral code and tests treat both architectures alike.
+// x86-64 behind the arch interface: the definitions of ./pte.ts, ./pgprot.ts, ./fault.ts and
+// ./tlb.ts as one ArchMm, so that generic mm code and tests treat both architectures alike.
 
-import type { ArchPteFormat, pte_t } from "../types.js";
-import { vm_get_page_prot } from "./pgprot.js";
+import type { ArchMm, ArchPteFormat, PteBitName, pte_t } from "../types.js";
+import { access_error, fault_error, PF_WRITE } from "./fault.js";
+import { _PAGE_TABLE, vm_get_page_prot } from "./pgprot.js";
 import * as x86 from "./pte.js";
+import { TLB_RW, tlbFlagsToString } from "./tlb.js";
 
 export const X86_PTE_FORMAT: ArchPteFormat = {
   arch: "x86-64",
@@ -33,4 +35,41 @@ export const X86_PTE_FORMAT: ArchPteFormat = {
   pteToHex: x86.pteToHex,
   pteFromHex: x86.pteFromHex,
   pteDescribe: x86.pteDescribe,
+};
+
+/** x86-64 PTE bits by position, as the viewer draws them (Linux's _PAGE_BIT_* names). */
+export const X86_PTE_BITS: readonly PteBitName[] = [
+  { bit: 0, name: "P", title: "present" },
+  { bit: 1, name: "RW", title: "writable" },
+  { bit: 2, name: "US", title: "user" },
+  { bit: 3, name: "PWT", title: "write-through" },
+  { bit: 4, name: "PCD", title: "cache disable" },
+  { bit: 5, name: "A", title: "accessed" },
+  { bit: 6, name: "D", title: "dirty" },
+  { bit: 7, name: "PAT", title: "page attribute table" },
+  { bit: 8, name: "G", title: "global (PROTNONE when P is clear)" },
+  { bit: 9, name: "SPECIAL", title: "software bit 1: special (no struct page)" },
+  { bit: 10, name: "UFFD", title: "software bit 2: userfaultfd write-protect" },
+  { bit: 11, name: "SOFT-D", title: "software bit 3: soft-dirty" },
+  { bit: 58, name: "SAVED-D", title: "saved dirty (shadow-stack encoding)" },
+  { bit: 63, name: "NX", title: "no execute" },
+];
+
+const AD = x86._PAGE_ACCESSED | x86._PAGE_DIRTY;
+const ACCESS_KEY = x86._PAGE_PRESENT | x86._PAGE_PROTNONE | x86._PAGE_USER;
+
+/** x86-64 as generic mm code sees it. */
+export const X86_ARCH: ArchMm = {
+  ...X86_PTE_FORMAT,
+  tableFlags: _PAGE_TABLE,
+  pteBits: X86_PTE_BITS,
+  fault_is_write: (err) => (err & PF_WRITE) !== 0,
+  access_error,
+  fault_error,
+  // The MMU sets A and D, aging clears A: nothing else, and never D cleared.
+  pte_hw_update_only: (before, after) =>
+    x86.pteClearLow(before, AD) === x86.pteClearLow(after, AD) && (before & ~after & x86._PAGE_DIRTY) === 0,
+  pte_same_access: (a, b) => (a & ACCESS_KEY) === (b & ACCESS_KEY) && x86.pte_exec(a) === x86.pte_exec(b),
+  tlb_flags_describe: tlbFlagsToString,
+  tlb_writable: (flags) => (flags & TLB_RW) !== 0,
 };

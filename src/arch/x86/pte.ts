@@ -207,7 +207,13 @@ export function pteModifyHi(hi: number, protHi: number): number {
  * (Linux also inverts the PFN of non-present entries for L1TF; not modelled: see README.)
  */
 export function pte_modify(v: pte_t, newprot: number): pte_t {
-  return pteFromParts(pteModifyLo(v | 0, pgprotLo(newprot)), pteModifyHi(pteHigh12(v), pgprotHi(newprot)));
+  const oldLo = v | 0;
+  const oldHi = (v * INV_HI) >>> 0;
+  const lo = (oldLo & CHG_LO) | (newprot & NOT_CHG_LO);
+  const hi = (oldHi & CHG_HI12) | ((newprot * INV_HI) & NOT_CHG_HI12);
+  // Same high part (the common case): adjust the old value by the low word's difference,
+  // which is exact (integers below 2^53) and avoids rebuilding a double from two halves.
+  return (hi === oldHi ? v + ((lo >>> 0) - (oldLo >>> 0)) : (lo >>> 0) + hi * HI) as pte_t;
 }
 
 /**
@@ -217,7 +223,12 @@ export function pte_modify(v: pte_t, newprot: number): pte_t {
  * bits never need one.
  */
 export function pte_needs_flush(old: pte_t, nw: pte_t): boolean {
-  return pteNeedsFlushParts(old | 0, pteHigh12(old), nw | 0, pteHigh12(nw));
+  const oldLo = old | 0;
+  if ((oldLo & PRESENT) === 0) return false;
+  const d = oldLo ^ (nw | 0);
+  if ((d & FLUSH_LO_CHANGE) !== 0 || (d & oldLo & FLUSH_LO_CLEAR) !== 0) return true;
+  // High part only when it differs at all (rare: NX or pkey changes).
+  return old - oldLo !== nw - (nw | 0) && ((((old * INV_HI) >>> 0) ^ ((nw * INV_HI) >>> 0)) & 0xf80) !== 0;
 }
 
 // PFN bits 12..31 plus RW, USER, PWT, PCD, PAT, G (a literal, so it stays a small integer).
