@@ -226,14 +226,7 @@ export interface ColdRow {
 }
 
 /** The reuse-distance tiers (machine/linecache.ts), one weight each. */
-export const CACHE_TIERS: readonly CounterName[] = [
-  "cache_beyond_1m",
-  "cache_beyond_2m",
-  "cache_beyond_4m",
-  "cache_beyond_8m",
-  "cache_beyond_16m",
-  "cache_beyond_32m",
-];
+export const CACHE_TIERS: readonly CounterName[] = COUNTERS.filter((c) => c.startsWith("cache_beyond_"));
 
 /** The weights the size sweep decides whatever its sizes (at least 3 are needed). */
 // pte_lock is not among them: it occurs once per 512 PTEs and once in every small call, where

@@ -68,9 +68,7 @@ export class LineReuse {
         const s = pteStamp[line];
         clock = (clock + 1) >>> 0 || 1;
         pteStamp[line] = clock;
-        // Lines touched in between; a never-touched line is beyond every tier.
-        const d = s === 0 ? 0xffffffff : (clock - s - 1) >>> 0;
-        const k = d > 16384 ? (d > 524288 ? 6 : 18 - Math.clz32(d - 1)) : 0;
+        const k = tierOf(s, clock);
         if (k !== runTier) {
           hist[runTier] += run;
           runTier = k;
@@ -88,8 +86,7 @@ export class LineReuse {
       const s = pageStamp[pfn];
       clock = (clock + 1) >>> 0 || 1;
       pageStamp[pfn] = clock;
-      const d = s === 0 ? 0xffffffff : (clock - s - 1) >>> 0;
-      const k = d > 16384 ? (d > 524288 ? 6 : 18 - Math.clz32(d - 1)) : 0;
+      const k = tierOf(s, clock);
       if (k !== runTier) {
         hist[runTier] += run;
         runTier = k;
@@ -117,6 +114,15 @@ export class LineReuse {
     this.pteStamp.fill(0);
     this.pageStamp.fill(0);
   }
+}
+
+/**
+ * The number of tiers a touch at `clock` of a line last touched at `stamp` is beyond: its
+ * distance (lines touched in between; never touched: beyond every tier) past 16,384 << k lines.
+ */
+function tierOf(stamp: number, clock: number): number {
+  const d = stamp === 0 ? 0xffffffff : (clock - stamp - 1) >>> 0;
+  return d > 16384 ? (d > 524288 ? 6 : 18 - Math.clz32(d - 1)) : 0;
 }
 
 function grow(a: Uint32Array, n: number): Uint32Array {
