@@ -4,7 +4,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { CounterName } from "../machine/ledger.js";
 import { costTable } from "../sim/costs.js";
-import { calibrate, type ProbeResults, SWEEP_FITTED } from "./calibrate.js";
+import {
+  CACHE_TIERS,
+  calibrate,
+  coldCyclesPerLine,
+  kernelNs,
+  type ProbeResults,
+  SWEEP_BASE,
+  SWEEP_FITTED,
+} from "./calibrate.js";
 import { compareNative } from "./compare.js";
 import { fitWeights, type Observation, predict } from "./fit.js";
 import { parseProbeOutput } from "./probe-run.js";
@@ -38,7 +46,11 @@ const TRUTH: Record<CounterName, number> = {
 };
 const CPN = 2.5; // cycles per ns of the synthetic clock
 
-function syntheticProbes(t: Record<CounterName, number>): ProbeResults {
+function syntheticProbes(
+  t: Record<CounterName, number>,
+  sweep: readonly [number, number][] = SWEEP,
+  coldSizes: readonly number[] = [],
+): ProbeResults {
   const ns = (c: Parameters<typeof predict>[0]) => predict(c, t) / CPN;
   const extra = ns(shootdownExtraCounts());
   return {
@@ -49,7 +61,7 @@ function syntheticProbes(t: Record<CounterName, number>): ProbeResults {
       mprotect_len0_ns: 100,
       nochange_ns: ns(nochangeCounts()),
     },
-    mprotect: SWEEP.map(([pages, offset]) => {
+    mprotect: sweep.map(([pages, offset]) => {
       const c = mprotectPairCounts(pages, offset);
       const ro = ns(c.ro);
       const rw = ns(c.rw);
@@ -65,6 +77,25 @@ function syntheticProbes(t: Record<CounterName, number>): ProbeResults {
       };
     }),
     munmap: [],
+    // Eviction also costs 30 us once per call (kernel text, VMA, TLB): the fit must not see it.
+    cold: coldSizes.map((pages) => {
+      const w = mprotectPairCounts(pages, 0);
+      const c = mprotectPairCounts(pages, 0, undefined, true);
+      return {
+        kind: "cold" as const,
+        pages,
+        evict_bytes: 128 << 20,
+        reps: 5,
+        warm_ro_median_ns: ns(w.ro) * 1.1,
+        warm_ro_min_ns: ns(w.ro),
+        warm_rw_median_ns: ns(w.rw) * 1.1,
+        warm_rw_min_ns: ns(w.rw),
+        cold_ro_median_ns: (ns(c.ro) + 30000) * 1.1,
+        cold_ro_min_ns: ns(c.ro) + 30000,
+        cold_rw_median_ns: (ns(c.rw) + 30000) * 1.1,
+        cold_rw_min_ns: ns(c.rw) + 30000,
+      };
+    }),
     fault: { kind: "fault", pages: 64, write_ns: ns(faultCounts().write), read_ns: 1000, wp_ns: 2000 },
     shootdown: {
       kind: "shootdown",
@@ -153,14 +184,20 @@ describe("calibrate", () => {
   const c = calibrate(probes);
 
   it("recovers every weight it calibrates from measurements made with known weights", () => {
-    for (const k of ["syscall", "mmap_lock", ...SWEEP_FITTED, "page_fault", "ipi"] as CounterName[]) {
+    for (const k of ["syscall", "mmap_lock", ...SWEEP_BASE, "page_fault", "ipi"] as CounterName[]) {
       assert.ok(c.calibrated.includes(k), `${k} calibrated`);
       assert.ok(Math.abs(c.costs[k] - TRUTH[k]) <= 1, `${k}: ${c.costs[k]} vs ${TRUTH[k]}`);
     }
     assert.equal(c.clock.cyclesPerNs, CPN);
     assert.match(c.clock.method, /rdtsc/);
     assert.ok(c.fit.maxRelativeError < 0.01);
-    assert.deepEqual(c.notes, []);
+    // Sizes up to 2,048 pages (2.3k lines) exercise no cache tier, and there is no cold probe.
+    assert.deepEqual(c.notes, [
+      ...CACHE_TIERS.filter((t) => t !== "cache_beyond_32m").map(
+        (t) => `${t}: no size of the sweep exercises it; default kept`,
+      ),
+      "cache_beyond_32m: no cold probe at two sizes; default kept",
+    ]);
   });
 
   it("falls back to /proc/cpuinfo's MHz without a TSC, and names weights it cannot decide", () => {
@@ -204,14 +241,93 @@ describe("calibrate", () => {
   });
 });
 
+describe("calibrate, with sizes past the caches", () => {
+  it("recovers what a metadata line costs by reuse distance, beyond 32 MiB from the cold probe", () => {
+    const truth: Record<CounterName, number> = {
+      ...TRUTH,
+      cache_beyond_1m: 5,
+      cache_beyond_2m: 40,
+      cache_beyond_4m: 30,
+      cache_beyond_8m: 10,
+      cache_beyond_16m: 20,
+      cache_beyond_32m: 150,
+    };
+    const sweep: [number, number][] = [
+      [1, 0],
+      [4, 0x1000],
+      [33, 0],
+      [34, 0x1ff000],
+      [700, 0x80000],
+      [8192, 0],
+      [16384, 0],
+      [32768, 0x1000],
+      [65536, 0],
+      [131072, 0],
+      [262144, 0],
+    ];
+    const c = calibrate(syntheticProbes(truth, sweep, [1024, 8192]));
+    for (const k of [...SWEEP_FITTED, "cache_beyond_32m"] as CounterName[]) {
+      assert.ok(c.calibrated.includes(k), `${k} calibrated`);
+      assert.ok(Math.abs(c.costs[k] - truth[k]) <= 1, `${k}: ${c.costs[k]} vs ${truth[k]}`);
+    }
+    assert.ok(Math.abs((c.extra.coldCyclesPerLine ?? 0) - 255) < 0.5, `${c.extra.coldCyclesPerLine}`);
+    assert.match(c.sources.cache_beyond_32m, /^measured: a line from memory costs 255 cycles \(cold probe/);
+    assert.deepEqual(c.notes, []);
+    assert.ok(c.fit.maxRelativeError < 0.01);
+  });
+
+  it("leaves the cold tier at its default when the cold probe does not grow with the lines", () => {
+    const rows = [
+      { extraRoNs: 50000, extraRwNs: 50000, lines: 1152 },
+      { extraRoNs: 40000, extraRwNs: 40000, lines: 9216 },
+    ];
+    assert.equal(
+      coldCyclesPerLine(rows, (x) => x),
+      null,
+    );
+    assert.equal(
+      coldCyclesPerLine(rows.slice(0, 1), (x) => x),
+      null,
+    );
+  });
+});
+
+describe("the kernel's time for a size", () => {
+  const m = {
+    kind: "mprotect" as const,
+    pages: 65536,
+    offset: 0,
+    reps: 32,
+    ro_median_ns: 9e6,
+    ro_min_ns: 6e6,
+    rw_median_ns: 9e6,
+    rw_min_ns: 7e6,
+  };
+  it("is the fastest call by the wall clock, or the median CPU time when every call was preempted", () => {
+    assert.equal(kernelNs(m, "ro", "best"), 6e6, "no CPU times (older probes)");
+    const cpu = {
+      ...m,
+      ro_cpu_median_ns: 4.5e6,
+      ro_cpu_min_ns: 3e6,
+      rw_cpu_median_ns: 8e6,
+      rw_cpu_min_ns: 3e6,
+    };
+    assert.equal(kernelNs(cpu, "ro", "best"), 4.5e6);
+    assert.equal(kernelNs(cpu, "rw", "best"), 7e6, "the wall minimum is lower");
+    assert.equal(kernelNs(cpu, "rw", "median"), 8e6);
+  });
+});
+
 describe("probe output", () => {
   it("parses probes.c's lines and rejects anything else with its line number", () => {
     const lines = parseProbeOutput(
-      '{"kind":"munmap","pages":1,"median_ns":2000,"min_ns":1900}\n\n{"kind":"syscall","getppid_ns":1,"mprotect_len0_ns":1,"nochange_ns":2}\n',
+      '{"kind":"munmap","pages":1,"median_ns":2000,"min_ns":1900}\n\n{"kind":"syscall","getppid_ns":1,"mprotect_len0_ns":1,"nochange_ns":2}\n' +
+        '{"kind":"cold","pages":1024,"evict_bytes":134217728,"reps":21,"warm_ro_median_ns":59489.0,"warm_ro_min_ns":59328.0,"warm_rw_median_ns":68772.0,"warm_rw_min_ns":68461.0,"cold_ro_median_ns":91245.0,"cold_ro_min_ns":83624.0,"cold_rw_median_ns":99979.0,"cold_rw_min_ns":92838.0}\n' +
+        '{"kind":"mprotect","pages":1,"offset":778240,"reps":2001,"rounds":4,"ro_median_ns":1002.0,"ro_min_ns":981.0,"rw_median_ns":1022.0,"rw_min_ns":991.0,"ro_cpu_median_ns":1032.0,"ro_cpu_min_ns":1011.0,"rw_cpu_median_ns":1061.0,"rw_cpu_min_ns":1031.0}\n',
     );
     assert.deepEqual(
       lines.map((l) => l.kind),
-      ["munmap", "syscall"],
+      ["munmap", "syscall", "cold", "mprotect"],
     );
     assert.throws(() => parseProbeOutput('{"kind":"munmap"}\nnot json'), /line 1 is not a probe result/);
     assert.throws(() => parseProbeOutput("oops"), /line 1 is not JSON/);

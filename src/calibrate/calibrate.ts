@@ -45,10 +45,17 @@ export const ProbeLineSchema = z.discriminatedUnion("kind", [
     pages: z.number().int().min(1),
     offset: z.number().int().min(0),
     reps: z.number().int().min(1),
+    /** Rounds the repetitions were spread over (absent from older probe output: one). */
+    rounds: z.number().int().min(1).optional(),
     ro_median_ns: nonneg,
     ro_min_ns: nonneg,
     rw_median_ns: nonneg,
     rw_min_ns: nonneg,
+    // The thread's CPU time (absent from older probe output).
+    ro_cpu_median_ns: nonneg.optional(),
+    ro_cpu_min_ns: nonneg.optional(),
+    rw_cpu_median_ns: nonneg.optional(),
+    rw_cpu_min_ns: nonneg.optional(),
   }),
   z.object({ kind: z.literal("munmap"), pages: z.number().int().min(1), median_ns: nonneg, min_ns: nonneg }),
   z.object({
@@ -70,6 +77,20 @@ export const ProbeLineSchema = z.discriminatedUnion("kind", [
     kept: z.number().int().min(0),
     reps: z.number().int().min(1),
   }),
+  z.object({
+    kind: z.literal("cold"),
+    pages: z.number().int().min(1),
+    evict_bytes: nonneg,
+    reps: z.number().int().min(1),
+    warm_ro_median_ns: nonneg,
+    warm_ro_min_ns: nonneg,
+    warm_rw_median_ns: nonneg,
+    warm_rw_min_ns: nonneg,
+    cold_ro_median_ns: nonneg,
+    cold_ro_min_ns: nonneg,
+    cold_rw_median_ns: nonneg,
+    cold_rw_min_ns: nonneg,
+  }),
 ]);
 export type ProbeLine = z.output<typeof ProbeLineSchema>;
 type Of<K extends ProbeLine["kind"]> = Extract<ProbeLine, { kind: K }>;
@@ -82,6 +103,8 @@ export interface ProbeResults {
   munmap: Of<"munmap">[];
   fault: Of<"fault">;
   shootdown: Of<"shootdown">;
+  /** Warm against cold mprotect (none from older probe output: the beyond-32m tier then keeps its default). */
+  cold: Of<"cold">[];
 }
 
 /** Groups parsed probe lines; throws naming what is missing. */
@@ -100,6 +123,7 @@ export function groupProbeLines(lines: readonly ProbeLine[]): ProbeResults {
     munmap: lines.filter((l): l is Of<"munmap"> => l.kind === "munmap"),
     fault: one("fault"),
     shootdown: one("shootdown"),
+    cold: lines.filter((l): l is Of<"cold"> => l.kind === "cold"),
   };
 }
 
@@ -129,6 +153,26 @@ export function clockOf(c: Of<"clock">): ClockInfo {
 
 /** Which measurement of the sweep is fitted: the best (least disturbed) or the median call. */
 export type Statistic = "best" | "median";
+
+/**
+ * The kernel's time for one call of a sweep size, ns. "best": the fastest call by the wall clock,
+ * unless the thread's median CPU time is lower: on a busy machine every call of several ms is
+ * preempted, and its wall time then includes the wait while its CPU time does not. (Not the
+ * fastest CPU time: in a KVM guest the thread's CPU time subtracts steal time in coarse steps,
+ * and its minimum can fall below any undisturbed call.) "median": the lower of the two medians.
+ */
+export function kernelNs(m: Of<"mprotect">, dir: "ro" | "rw", statistic: Statistic): number {
+  const wall =
+    statistic === "best"
+      ? dir === "ro"
+        ? m.ro_min_ns
+        : m.rw_min_ns
+      : dir === "ro"
+        ? m.ro_median_ns
+        : m.rw_median_ns;
+  const cpu = dir === "ro" ? m.ro_cpu_median_ns : m.rw_cpu_median_ns;
+  return cpu === undefined || cpu <= 0 ? wall : Math.min(wall, cpu);
+}
 
 export interface SweepRow {
   pages: number;
@@ -161,20 +205,48 @@ export interface Calibration {
     fault: { writeNs: number; readNs: number; wpNs: number };
     shootdown: Of<"shootdown">;
     munmap: { pages: number; medianNs: number; minNs: number }[];
+    cold: ColdRow[];
+    /** What one metadata line costs from memory by the cold probe, cycles (null: undecided). */
+    coldCyclesPerLine: number | null;
   };
   /** Weights clamped at 0 or left at their default because a probe could not decide them. */
   notes: string[];
 }
 
-/** The weights the size sweep decides. */
+/** The cold probe at one size: what evicting the caches adds to the call, measured and counted. */
+export interface ColdRow {
+  pages: number;
+  evictBytes: number;
+  /** cold - warm, ns per call (the chosen statistic of each), per direction. */
+  extraRoNs: number;
+  extraRwNs: number;
+  /** The metadata lines the call touches (the model's cold twin: every one beyond every tier). */
+  lines: number;
+  probe: Of<"cold">;
+}
+
+/** The reuse-distance tiers (machine/linecache.ts), one weight each. */
+export const CACHE_TIERS: readonly CounterName[] = COUNTERS.filter((c) => c.startsWith("cache_beyond_"));
+
+/** The weights the size sweep decides whatever its sizes (at least 3 are needed). */
 // pte_lock is not among them: it occurs once per 512 PTEs and once in every small call, where
 // vma_walk also occurs once, so the sweep cannot tell the two apart; it keeps its default.
-export const SWEEP_FITTED: readonly CounterName[] = [
+export const SWEEP_BASE: readonly CounterName[] = [
   "vma_walk",
   "folio_lookup",
   "can_change_pte_writable",
   "tlb_invlpg",
   "tlb_flush_all",
+];
+
+/**
+ * The weights the size sweep decides: the base ones, and what one metadata line costs by how far
+ * it was last touched, each tier decided by the sizes whose footprint exceeds it (16,384 pages
+ * touch 1.1 MiB of lines, 262,144 pages 18 MiB). Beyond 32 MiB the cold probe decides.
+ */
+export const SWEEP_FITTED: readonly CounterName[] = [
+  ...SWEEP_BASE,
+  ...CACHE_TIERS.filter((t) => t !== "cache_beyond_32m"),
 ];
 
 function defaults(): Record<CounterName, number> {
@@ -191,8 +263,8 @@ export function sweepRows(results: ProbeResults, statistic: Statistic): SweepRow
       pages: m.pages,
       offset: m.offset,
       reps: m.reps,
-      kernelRoNs: statistic === "best" ? m.ro_min_ns : m.ro_median_ns,
-      kernelRwNs: statistic === "best" ? m.rw_min_ns : m.rw_median_ns,
+      kernelRoNs: kernelNs(m, "ro", statistic),
+      kernelRwNs: kernelNs(m, "rw", statistic),
       roCounts: ro,
       rwCounts: rw,
     };
@@ -246,9 +318,12 @@ export function calibrate(results: ProbeResults, opts: { statistic?: Statistic }
     { label: `mprotect ro ${r.pages}`, counts: r.roCounts, cycles: cy(r.kernelRoNs) },
     { label: `mprotect rw ${r.pages}`, counts: r.rwCounts, cycles: cy(r.kernelRwNs) },
   ]);
+  const cold = coldRows(results, statistic);
+  const coldPerLine = coldCyclesPerLine(cold, cy);
   const decidable = SWEEP_FITTED.filter((c) => obs.some((o) => (o.counts[c] ?? 0) > 0));
   for (const c of SWEEP_FITTED)
-    if (!decidable.includes(c)) notes.push(`${c}: no size of the sweep exercises it; default kept`);
+    if (!decidable.includes(c) && c !== "cache_beyond_32m")
+      notes.push(`${c}: no size of the sweep exercises it; default kept`);
   const known: Partial<Record<CounterName, number>> = {};
   for (const c of COUNTERS) if (!decidable.includes(c)) known[c] = w[c];
   const fit = fitWeights(obs, decidable, known);
@@ -259,6 +334,24 @@ export function calibrate(results: ProbeResults, opts: { statistic?: Statistic }
       fit.weights[c] ?? 0,
       `fitted: least squares over mprotect at ${sizes.length} sizes (${Math.min(...sizes)}..${Math.max(...sizes)} pages), ${statistic} of each`,
     );
+
+  // Beyond 32 MiB (farther than this machine's last-level cache): no size of the sweep reaches
+  // it (262,144 pages touch 18 MiB of lines), so the cold probe decides it: what a line costs
+  // when it comes from memory, less the tiers below.
+  if (coldPerLine === null) {
+    notes.push(
+      results.cold.length < 2
+        ? "cache_beyond_32m: no cold probe at two sizes; default kept"
+        : "cache_beyond_32m: eviction added no more per line at the larger cold size than at the smaller (noise); default kept",
+    );
+  } else {
+    const below = CACHE_TIERS.filter((t) => t !== "cache_beyond_32m").reduce((a, t) => a + w[t], 0);
+    set(
+      "cache_beyond_32m",
+      coldPerLine - below,
+      `measured: a line from memory costs ${coldPerLine.toFixed(0)} cycles (cold probe: mprotect after evicting ${(cold[0].evictBytes / 2 ** 20).toFixed(0)} MiB, less warm, per extra line from ${Math.min(...cold.map((r) => r.pages))} to ${Math.max(...cold.map((r) => r.pages))} pages, ${statistic} of each), less the ${below} of the tiers below`,
+    );
+  }
 
   const f = faultCounts();
   set(
@@ -280,7 +373,8 @@ export function calibrate(results: ProbeResults, opts: { statistic?: Statistic }
     );
   }
 
-  // Recompute the sweep's rows with the final table (page_fault and ipi do not occur there).
+  // Recompute the sweep's rows with the final table (page_fault and ipi do not occur there); the
+  // cold rows stay in fit.rows after the sweep's.
   const final: FitResult = {
     ...fit,
     rows: fit.rows.map((r, i) => ({
@@ -304,7 +398,46 @@ export function calibrate(results: ProbeResults, opts: { statistic?: Statistic }
       fault: { writeNs: results.fault.write_ns, readNs: results.fault.read_ns, wpNs: results.fault.wp_ns },
       shootdown: sd,
       munmap: results.munmap.map((m) => ({ pages: m.pages, medianNs: m.median_ns, minNs: m.min_ns })),
+      cold,
+      coldCyclesPerLine: coldPerLine,
     },
     notes,
   };
+}
+
+/** The cold probe's sizes with what eviction added and the lines the model's cold twin touches. */
+export function coldRows(results: ProbeResults, statistic: Statistic): ColdRow[] {
+  return results.cold.map((p) => {
+    const { ro } = mprotectPairCounts(p.pages, 0, undefined, true);
+    const best = statistic === "best";
+    return {
+      pages: p.pages,
+      evictBytes: p.evict_bytes,
+      extraRoNs:
+        (best ? p.cold_ro_min_ns : p.cold_ro_median_ns) - (best ? p.warm_ro_min_ns : p.warm_ro_median_ns),
+      extraRwNs:
+        (best ? p.cold_rw_min_ns : p.cold_rw_median_ns) - (best ? p.warm_rw_min_ns : p.warm_rw_median_ns),
+      lines: ro.cache_beyond_32m ?? 0,
+      probe: p,
+    };
+  });
+}
+
+/**
+ * The cold probe's cost of one metadata line from memory, cycles: between its smallest and
+ * largest size, what eviction added per extra line touched, both directions averaged (the
+ * difference of two sizes cancels what eviction adds once per call: kernel text, the VMA, upper
+ * page tables, TLB entries). Null with fewer than two sizes or when it does not grow with lines.
+ */
+export function coldCyclesPerLine(
+  rows: readonly Pick<ColdRow, "lines" | "extraRoNs" | "extraRwNs">[],
+  cy: (ns: number) => number,
+): number | null {
+  if (rows.length < 2) return null;
+  const lo = rows.reduce((a, b) => (b.lines < a.lines ? b : a));
+  const hi = rows.reduce((a, b) => (b.lines > a.lines ? b : a));
+  const dl = hi.lines - lo.lines;
+  if (dl <= 0) return null;
+  const per = cy((hi.extraRoNs - lo.extraRoNs + hi.extraRwNs - lo.extraRwNs) / 2) / dl;
+  return per > 0 ? per : null;
 }

@@ -2,7 +2,7 @@
 // (as probes.c does it, at the same offset in the page table), cycles per PTE under a cost table,
 // against the kernel's measured time turned into cycles by the measured clock. Pure.
 import type { CounterName } from "../machine/ledger.js";
-import { type ClockInfo, clockOf, type ProbeResults } from "./calibrate.js";
+import { type ClockInfo, clockOf, kernelNs, type ProbeResults } from "./calibrate.js";
 import { predict } from "./fit.js";
 import { mprotectPairCounts } from "./sim-probes.js";
 
@@ -49,15 +49,7 @@ export function compareNative(
       const model = predict(dir === "ro" ? c.ro : c.rw, table) / s.pages;
       let kNs: number | null = null;
       if (s.k !== null) {
-        const ns =
-          dir === "ro"
-            ? statistic === "best"
-              ? s.k.ro_min_ns
-              : s.k.ro_median_ns
-            : statistic === "best"
-              ? s.k.rw_min_ns
-              : s.k.rw_median_ns;
-        kNs = ns / s.pages;
+        kNs = kernelNs(s.k, dir, statistic) / s.pages;
       }
       const kCy = kNs === null || clock === null ? null : kNs * clock.cyclesPerNs;
       rows.push({

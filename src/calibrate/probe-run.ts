@@ -6,7 +6,8 @@ import { groupProbeLines, type ProbeLine, ProbeLineSchema, type ProbeResults } f
 
 /** mprotect sizes of the sweep: 1..262,144 pages, dense around the 33-page flush ceiling. */
 export const DEFAULT_SWEEP_PAGES: readonly number[] = [
-  1, 2, 4, 8, 16, 24, 32, 33, 34, 48, 64, 128, 256, 512, 1024, 4096, 16384, 65536, 262144,
+  1, 2, 4, 8, 16, 24, 32, 33, 34, 48, 64, 128, 256, 512, 1024, 4096, 8192, 16384, 32768, 65536, 131072,
+  262144,
 ];
 
 export interface ProbeOptions {

@@ -11,8 +11,10 @@
  *   PROT_NONE guard pages (so it is one VMA that merges with nothing), MADV_NOHUGEPAGE, every page
  *   written once (populated, one 4 KiB PTE each: checked in /proc/self/smaps), then repeated pairs
  *   mprotect(PROT_READ) ; mprotect(PROT_READ|PROT_WRITE), each call timed alone with
- *   CLOCK_MONOTONIC (the clock's own cost, measured, is subtracted). Median and minimum per
- *   direction. The mapping's offset in its 2 MiB page table is reported, so the model can map at
+ *   CLOCK_MONOTONIC and with the thread's CPU time (CLOCK_THREAD_CPUTIME_ID: a call preempted by
+ *   other work, as every call of several ms is on a busy machine, is not charged the time it
+ *   waited); each clock's own cost, measured, is subtracted. Median and minimum per direction
+ *   and clock. The mapping's offset in its 2 MiB page table is reported, so the model can map at
  *   the same offset (it decides how many page tables the range touches).
  * - syscall: getppid() (a bare system call) and mprotect(addr, 0, ...) (returns before any lock).
  * - nochange: mprotect of one populated page to the protection it has (mmap_lock, VMA lookup,
@@ -22,6 +24,12 @@
  *   page), and a write after a read (write-protect fault: copy-on-write of the zero page).
  * - shootdown: mprotect of one page read-only and back while no other thread runs, then while a
  *   second thread, pinned to another CPU when possible, keeps reading the page.
+ * - cold: mprotect of 1,024 and 8,192 populated pages (whose PTEs and struct pages fit in the
+ *   caches many times over) timed warm (right after the same call) and cold (right after reading
+ *   a buffer of max(64 MiB, 4 x the last-level cache, at most 1 GiB) that evicts them). What the cold call adds
+ *   per extra page between the two sizes is what one page's metadata lines cost when they come
+ *   from memory; the difference of sizes removes what eviction adds once per call (kernel text,
+ *   the VMA, upper page tables, TLB entries).
  *
  * Errors: a message on stderr and exit 1 (2 for bad arguments).
  */
@@ -68,8 +76,32 @@ static double median(uint64_t *v, size_t n, double *min) {
   return n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2.0;
 }
 
+static inline uint64_t cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* The cost of the timing itself: two back-to-back clock reads. */
 static double clock_overhead;
+/* The same for the thread's CPU time around the mprotect sweep's calls (two wall reads inside). */
+static double cpu_clock_overhead;
+
+static void measure_cpu_clock_overhead(void) {
+  enum { N = 2001 };
+  static uint64_t v[N];
+  for (int i = 0; i < N; i++) {
+    uint64_t c0 = cpu_ns();
+    uint64_t t0 = now_ns();
+    uint64_t t1 = now_ns();
+    uint64_t c1 = cpu_ns();
+    (void)t0;
+    (void)t1;
+    v[i] = c1 - c0;
+  }
+  double mn;
+  cpu_clock_overhead = median(v, N, &mn);
+}
 
 static void measure_clock_overhead(void) {
   enum { N = 20001 };
@@ -175,41 +207,104 @@ static double corrected(double ns) {
   return c > 0 ? c : 0;
 }
 
-static void probe_mprotect(uint64_t n) {
-  char *b = map_populated(n, 1);
-  size_t len = (size_t)n * (size_t)pg;
-  check_resident(b, n);
-  uint64_t reps = reps_for(n);
-  uint64_t *ro = malloc(reps * sizeof *ro), *rw = malloc(reps * sizeof *rw);
-  if (ro == NULL || rw == NULL) die("malloc");
+static double cpu_corrected(double ns) {
+  double c = ns - cpu_clock_overhead;
+  return c > 0 ? c : 0;
+}
+
+/* One size of the sweep: its mapping (kept across rounds when memory allows) and its samples. */
+struct sweep_size {
+  uint64_t n, reps, done;
+  char *b;
+  uintptr_t offset;
+  uint64_t *ro, *rw, *cro, *crw;
+};
+
+/* `reps` timed pairs of the size's mprotect calls, appended to its samples. */
+static void time_mprotect(struct sweep_size *z, uint64_t reps) {
+  char *b = z->b;
+  size_t len = (size_t)z->n * (size_t)pg;
   for (int w = 0; w < 2; w++) {
     if (mprotect(b, len, PROT_READ) != 0) die("mprotect(PROT_READ) (warm-up)");
     if (mprotect(b, len, PROT_READ | PROT_WRITE) != 0) die("mprotect(PROT_READ|PROT_WRITE) (warm-up)");
   }
-  for (uint64_t r = 0; r < reps; r++) {
+  for (uint64_t r = 0; r < reps && z->done < z->reps; r++, z->done++) {
+    uint64_t c0 = cpu_ns();
     uint64_t t0 = now_ns();
     if (mprotect(b, len, PROT_READ) != 0) die("mprotect(PROT_READ)");
     uint64_t t1 = now_ns();
-    if (mprotect(b, len, PROT_READ | PROT_WRITE) != 0) die("mprotect(PROT_READ|PROT_WRITE)");
+    uint64_t c1 = cpu_ns();
     uint64_t t2 = now_ns();
-    ro[r] = t1 - t0;
-    rw[r] = t2 - t1;
+    if (mprotect(b, len, PROT_READ | PROT_WRITE) != 0) die("mprotect(PROT_READ|PROT_WRITE)");
+    uint64_t t3 = now_ns();
+    uint64_t c2 = cpu_ns();
+    z->ro[z->done] = t1 - t0;
+    z->rw[z->done] = t3 - t2;
+    z->cro[z->done] = c1 - c0;
+    z->crw[z->done] = c2 - c1; /* also spans t2's read, as c0..c1 spans t1's */
   }
   if (b[0] != 1 || b[len - (size_t)pg] != 1) {
     fprintf(stderr, "probes: page contents changed across mprotect\n");
     exit(1);
   }
-  check_resident(b, n);
-  double ro_min, rw_min;
-  double ro_med = median(ro, reps, &ro_min), rw_med = median(rw, reps, &rw_min);
-  printf("{\"kind\":\"mprotect\",\"pages\":%" PRIu64 ",\"offset\":%" PRIuPTR ",\"reps\":%" PRIu64
-         ",\"ro_median_ns\":%.1f,\"ro_min_ns\":%.1f,\"rw_median_ns\":%.1f,\"rw_min_ns\":%.1f}\n",
-         n, (uintptr_t)b % (2u << 20), reps, corrected(ro_med), corrected(ro_min), corrected(rw_med),
-         corrected(rw_min));
+}
+
+/*
+ * The sweep, in rounds: each round times every size in turn (a share of its repetitions), so
+ * that a busy spell of the machine falls on all sizes alike rather than on the one being timed.
+ * The mappings stay for all rounds when they add up to at most 3 GiB; else one round.
+ */
+static void probe_sweep(const uint64_t *sizes, int nsizes) {
+  static struct sweep_size zs[64];
+  uint64_t total = 0;
+  for (int i = 0; i < nsizes; i++) total += sizes[i] * (uint64_t)pg;
+  int keep = total <= ((uint64_t)3 << 30);
+  int rounds = keep ? (quick ? 2 : 4) : 1;
+  for (int i = 0; i < nsizes; i++) {
+    struct sweep_size *z = &zs[i];
+    z->n = sizes[i];
+    z->reps = reps_for(z->n);
+    z->done = 0;
+    z->b = NULL;
+    z->ro = malloc(z->reps * sizeof *z->ro);
+    z->rw = malloc(z->reps * sizeof *z->rw);
+    z->cro = malloc(z->reps * sizeof *z->cro);
+    z->crw = malloc(z->reps * sizeof *z->crw);
+    if (z->ro == NULL || z->rw == NULL || z->cro == NULL || z->crw == NULL) die("malloc");
+  }
+  for (int r = 0; r < rounds; r++)
+    for (int i = 0; i < nsizes; i++) {
+      struct sweep_size *z = &zs[i];
+      if (z->b == NULL) {
+        z->b = map_populated(z->n, 1);
+        z->offset = (uintptr_t)z->b % (2u << 20);
+        check_resident(z->b, z->n);
+      }
+      uint64_t share = (z->reps + (uint64_t)rounds - 1) / (uint64_t)rounds;
+      time_mprotect(z, r == rounds - 1 ? z->reps : share);
+      if (!keep || r == rounds - 1) {
+        check_resident(z->b, z->n);
+        unmap_guarded(z->b, z->n);
+        z->b = NULL;
+      }
+    }
+  for (int i = 0; i < nsizes; i++) {
+    struct sweep_size *z = &zs[i];
+    uint64_t reps = z->done;
+    double ro_min, rw_min, cro_min, crw_min;
+    double ro_med = median(z->ro, reps, &ro_min), rw_med = median(z->rw, reps, &rw_min);
+    double cro_med = median(z->cro, reps, &cro_min), crw_med = median(z->crw, reps, &crw_min);
+    printf("{\"kind\":\"mprotect\",\"pages\":%" PRIu64 ",\"offset\":%" PRIuPTR ",\"reps\":%" PRIu64
+           ",\"rounds\":%d,\"ro_median_ns\":%.1f,\"ro_min_ns\":%.1f,\"rw_median_ns\":%.1f,\"rw_min_ns\":%.1f,"
+           "\"ro_cpu_median_ns\":%.1f,\"ro_cpu_min_ns\":%.1f,\"rw_cpu_median_ns\":%.1f,\"rw_cpu_min_ns\":%.1f}\n",
+           z->n, z->offset, reps, rounds, corrected(ro_med), corrected(ro_min), corrected(rw_med), corrected(rw_min),
+           cpu_corrected(cro_med), cpu_corrected(cro_min), cpu_corrected(crw_med), cpu_corrected(crw_min));
+    free(z->ro);
+    free(z->rw);
+    free(z->cro);
+    free(z->crw);
+  }
   fflush(stdout);
-  free(ro);
-  free(rw);
-  unmap_guarded(b, n);
 }
 
 static void probe_syscalls(void) {
@@ -391,6 +486,92 @@ static void probe_shootdown(void) {
   fflush(stdout);
 }
 
+/*
+ * Bytes of the largest cache of CPU 0 as sysfs lists it (what lscpu prints), 0 if unknown. Not
+ * sysconf(_SC_LEVEL3_CACHE_SIZE): in a KVM guest glibc may derive it from the host's topology
+ * (320 MiB on the project machine, whose guest sees 32 MiB).
+ */
+static long llc_bytes(void) {
+  long best = 0;
+  for (int i = 0; i < 8; i++) {
+    char path[96];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) continue;
+    long kb = 0;
+    char unit = 'K';
+    if (fscanf(f, "%ld%c", &kb, &unit) >= 1) {
+      long b = unit == 'M' ? kb << 20 : kb << 10;
+      if (b > best) best = b;
+    }
+    fclose(f);
+  }
+  return best;
+}
+
+/* Reads every line of `e` (len bytes): what the caches held before is gone. */
+static uint64_t evict(const char *e, size_t len) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < len; i += 64) sum += (uint64_t)((const volatile char *)e)[i];
+  return sum;
+}
+
+static void probe_cold(void) {
+  static const uint64_t sizes[] = {1024, 8192};
+  long llc = llc_bytes();
+  size_t elen = (size_t)64 << 20;
+  if (llc > 0 && (size_t)llc * 4 > elen) elen = (size_t)llc * 4;
+  if (elen > ((size_t)1 << 30)) elen = (size_t)1 << 30;
+  char *e = mmap(NULL, elen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (e == MAP_FAILED) die("mmap (eviction buffer)");
+  memset(e, 1, elen);
+  int reps = quick ? 5 : 21;
+  uint64_t *v = malloc(4 * (size_t)reps * sizeof *v);
+  if (v == NULL) die("malloc");
+  uint64_t *wro = v, *wrw = v + reps, *cro = v + 2 * reps, *crw = v + 3 * reps;
+  volatile uint64_t sink = 0;
+  for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    uint64_t n = sizes[s];
+    char *b = map_populated(n, 1);
+    size_t len = (size_t)n * (size_t)pg;
+    check_resident(b, n);
+    for (int r = 0; r < reps; r++) {
+      if (mprotect(b, len, PROT_READ) != 0 || mprotect(b, len, PROT_READ | PROT_WRITE) != 0) die("mprotect");
+      uint64_t t0 = now_ns();
+      if (mprotect(b, len, PROT_READ) != 0) die("mprotect(PROT_READ)");
+      uint64_t t1 = now_ns();
+      if (mprotect(b, len, PROT_READ | PROT_WRITE) != 0) die("mprotect(PROT_READ|PROT_WRITE)");
+      uint64_t t2 = now_ns();
+      wro[r] = t1 - t0;
+      wrw[r] = t2 - t1;
+      sink += evict(e, elen);
+      t0 = now_ns();
+      if (mprotect(b, len, PROT_READ) != 0) die("mprotect(PROT_READ)");
+      t1 = now_ns();
+      sink += evict(e, elen);
+      t2 = now_ns();
+      if (mprotect(b, len, PROT_READ | PROT_WRITE) != 0) die("mprotect(PROT_READ|PROT_WRITE)");
+      uint64_t t3 = now_ns();
+      cro[r] = t1 - t0;
+      crw[r] = t3 - t2;
+    }
+    check_resident(b, n);
+    unmap_guarded(b, n);
+    double a, bb, c, d;
+    double ma = median(wro, (size_t)reps, &a), mb = median(wrw, (size_t)reps, &bb);
+    double mc = median(cro, (size_t)reps, &c), md = median(crw, (size_t)reps, &d);
+    printf("{\"kind\":\"cold\",\"pages\":%" PRIu64 ",\"evict_bytes\":%zu,\"reps\":%d,\"warm_ro_median_ns\":%.1f,"
+           "\"warm_ro_min_ns\":%.1f,\"warm_rw_median_ns\":%.1f,\"warm_rw_min_ns\":%.1f,\"cold_ro_median_ns\":%.1f,"
+           "\"cold_ro_min_ns\":%.1f,\"cold_rw_median_ns\":%.1f,\"cold_rw_min_ns\":%.1f}\n",
+           n, elen, reps, corrected(ma), corrected(a), corrected(mb), corrected(bb), corrected(mc), corrected(c),
+           corrected(md), corrected(d));
+    fflush(stdout);
+  }
+  (void)sink;
+  free(v);
+  if (munmap(e, elen) != 0) die("munmap (eviction buffer)");
+}
+
 int main(int argc, char **argv) {
   pg = sysconf(_SC_PAGESIZE);
   if (pg <= 0) die("sysconf(_SC_PAGESIZE)");
@@ -423,13 +604,15 @@ int main(int argc, char **argv) {
     sizes[nsizes++] = v;
   }
   measure_clock_overhead();
+  measure_cpu_clock_overhead();
   probe_clock();
   fflush(stdout);
   if (!sweep_only) probe_syscalls();
-  for (int i = 0; i < nsizes; i++) probe_mprotect(sizes[i]);
+  probe_sweep(sizes, nsizes);
   if (sweep_only) return 0;
   probe_munmap();
   probe_faults();
   probe_shootdown();
+  probe_cold();
   return 0;
 }

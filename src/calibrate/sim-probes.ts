@@ -71,18 +71,36 @@ function counted(s: SimSetup, action: () => number, what: string): Counts {
 }
 
 /**
- * probes.c's mprotect probe: `pages` populated pages at `offset` in their page table, then
- * mprotect(PROT_READ) and mprotect(PROT_READ|PROT_WRITE); the events of each.
+ * One mprotect(PROT_READ) and one back to PROT_READ|PROT_WRITE, untimed, as probes.c does before
+ * timing: the repeated calls it times find the lines the previous call touched (their reuse
+ * distance is one call's footprint), not lines the page faults left behind.
+ */
+export function warmUp(s: SimSetup, pages: number): void {
+  const len = pages * PAGE;
+  if (s.kernel.sys_mprotect(0, s.addr, len, PROT_READ) !== 0) throw new Error("sim-probes: warm-up failed");
+  if (s.kernel.sys_mprotect(0, s.addr, len, PROT_READ | PROT_WRITE) !== 0)
+    throw new Error("sim-probes: warm-up failed");
+}
+
+/**
+ * probes.c's mprotect probe: `pages` populated pages at `offset` in their page table, a warm-up
+ * pair, then mprotect(PROT_READ) and mprotect(PROT_READ|PROT_WRITE); the events of each. With
+ * `cold`, every line leaves the model's cache before each of the two (probes.c's cold probe
+ * reads more memory than the caches hold before each timed call).
  */
 export function mprotectPairCounts(
   pages: number,
   offset = 0,
   backend: BackendModule = nativeBackend,
+  cold = false,
 ): { ro: Counts; rw: Counts } {
   const s = mapRegion(backend, pages, { offset });
   populate(s, pages, 0);
+  warmUp(s, pages);
   const len = pages * PAGE;
+  if (cold) s.machine.lines.evictAll();
   const ro = counted(s, () => s.kernel.sys_mprotect(0, s.addr, len, PROT_READ), "mprotect(PROT_READ)");
+  if (cold) s.machine.lines.evictAll();
   const rw = counted(
     s,
     () => s.kernel.sys_mprotect(0, s.addr, len, PROT_READ | PROT_WRITE),

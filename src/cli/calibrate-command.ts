@@ -3,8 +3,8 @@
 // with `--costs FILE` (a cost table file) for both. Typed stages and their printers; main.ts only
 // parses the command line.
 
-import { hostname, cpus as osCpus, release } from "node:os";
-import { type Calibration, calibrate, type Statistic, SWEEP_FITTED } from "../calibrate/calibrate.js";
+import { hostname, loadavg, cpus as osCpus, release } from "node:os";
+import { type Calibration, calibrate, type Statistic, SWEEP_BASE } from "../calibrate/calibrate.js";
 import { compareNative, type NativeComparison } from "../calibrate/compare.js";
 import { DEFAULT_SWEEP_PAGES, measureKernel, measureKernelSweep } from "../calibrate/probe-run.js";
 import { formatCostTable, loadCostTableText } from "../calibrate/table-file.js";
@@ -58,9 +58,16 @@ function probeError(e: unknown): never {
   throw new PtesimError("probe", `measuring the real kernel failed: ${(e as Error).message}`);
 }
 
-function hostInfo(): Record<string, string | number> {
+function hostInfo(loadBefore: number): Record<string, string | number> {
   const c = osCpus();
-  return { hostname: hostname(), kernel: release(), cpu: c[0]?.model ?? "unknown", cpus: c.length };
+  return {
+    hostname: hostname(),
+    kernel: release(),
+    cpu: c[0]?.model ?? "unknown",
+    cpus: c.length,
+    // How busy the machine was: on a shared machine, the large sizes' figures depend on it.
+    loadAverage: `${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (1 min)`,
+  };
 }
 
 // ---------------------------------------------------------------- calibrate
@@ -88,12 +95,14 @@ export function calibrateCommand(opts: CalibrateOptions = {}): CalibrateOutcome 
   if (opts.out !== undefined && !/\.ya?ml$/.test(opts.out))
     throw new PtesimError("usage", `--out names a .yaml file, got "${opts.out}"`);
   const pages = opts.pages ?? DEFAULT_SWEEP_PAGES;
-  // Two directions per size; the sweep fits up to 5 weights (SWEEP_FITTED).
-  if (2 * pages.length < SWEEP_FITTED.length)
+  // Two directions per size; the sweep fits 5 weights whatever its sizes (SWEEP_BASE), and a
+  // cache tier only when some size's footprint exceeds it.
+  if (2 * pages.length < SWEEP_BASE.length)
     throw new PtesimError(
       "usage",
-      `--pages needs at least ${Math.ceil(SWEEP_FITTED.length / 2)} sizes to fit ${SWEEP_FITTED.length} weights, got ${pages.length}`,
+      `--pages needs at least ${Math.ceil(SWEEP_BASE.length / 2)} sizes to fit ${SWEEP_BASE.length} weights, got ${pages.length}`,
     );
+  const loadBefore = loadavg()[0];
   opts.onProgress?.("measuring the real kernel (probes.c)");
   let results: ReturnType<typeof measureKernel>;
   try {
@@ -111,7 +120,7 @@ export function calibrateCommand(opts: CalibrateOptions = {}): CalibrateOutcome 
       throw new PtesimError("probe", `the measurements cannot be fitted: ${e.message}`);
     throw e;
   }
-  const host = hostInfo();
+  const host = hostInfo(loadBefore);
   const date = new Date().toISOString();
   const text = formatCostTable(calibration, host, date);
   if (opts.out !== undefined) {
@@ -150,7 +159,9 @@ export function printCalibrate(o: CalibrateOutcome, io: Out, json: boolean): voi
     );
     return;
   }
-  io.out(`calibrate: ${o.host.cpu}, ${o.host.cpus} CPUs, Linux ${o.host.kernel}`);
+  io.out(
+    `calibrate: ${o.host.cpu}, ${o.host.cpus} CPUs, Linux ${o.host.kernel}, load average ${o.host.loadAverage}`,
+  );
   io.out(`clock: ${(c.clock.hz / 1e9).toFixed(3)} GHz, ${c.clock.method}`);
   io.out("");
   io.out("weights (cycles per event):");
@@ -191,6 +202,10 @@ export function printCalibrate(o: CalibrateOutcome, io: Out, json: boolean): voi
   if (e.munmap.length > 0)
     io.out(
       `munmap of populated pages (median ns): ${e.munmap.map((m) => `${m.pages}: ${fmt(m.medianNs)}`).join(", ")}`,
+    );
+  if (e.cold.length > 0)
+    io.out(
+      `cold probe (mprotect after reading ${(e.cold[0].evictBytes / 2 ** 20).toFixed(0)} MiB, less warm, ${c.statistic} of each): ${e.cold.map((r) => `${r.pages} pages +${fmt(r.extraRoNs / r.pages)} / +${fmt(r.extraRwNs / r.pages)} ns per PTE (ro / rw)`).join(", ")}; a metadata line from memory: ${e.coldCyclesPerLine === null ? "undecided" : `${e.coldCyclesPerLine.toFixed(0)} cycles`}`,
     );
   for (const n of c.notes) io.out(`note: ${n}`);
   if (o.out !== null) io.out(`cost table written to ${o.out} (use it with --costs ${o.out})`);

@@ -6,7 +6,7 @@
 import { naiveBackend } from "../backends/naive.js";
 import { nativeBackend } from "../backends/native.js";
 import { xenBackend, xenLegacyBackend } from "../backends/xen.js";
-import { mapRegion, populate } from "../calibrate/sim-probes.js";
+import { mapRegion, populate, warmUp } from "../calibrate/sim-probes.js";
 import { PROT_READ } from "../kernel/mman.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { CounterName } from "../machine/ledger.js";
@@ -62,7 +62,7 @@ export interface CostsTable {
   legacyOverSeed: { pages: number; ratio: number } | null;
 }
 
-/** Populate `pages` private anonymous pages (CPU 1 writes each), then mprotect them read-only. */
+/** Populate `pages` private anonymous pages (CPU 1 writes each), a warm-up pair, then mprotect them read-only. */
 function measure(
   backend: BackendModule,
   pages: number,
@@ -72,6 +72,9 @@ function measure(
 ): { counters: Partial<Record<CounterName, number>>; cycles: number; ptes: number } {
   const s = mapRegion(backend, pages, { cpus, backendOptions });
   populate(s, pages, cpus > 1 ? 1 : 0);
+  // As the real kernel is measured (probes.c): repeated calls, each finding the lines the one
+  // before it touched.
+  warmUp(s, pages);
   const { machine: m, kernel: k } = s;
   m.ledger.reset();
   const r = k.sys_mprotect(0, s.addr, pages * 4096, PROT_READ);

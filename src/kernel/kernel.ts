@@ -679,6 +679,15 @@ export class Kernel {
       vmFlags,
       gather,
     );
+    // The lines the walk touched (PTEs, struct pages), by reuse distance: what makes a large
+    // call dearer per PTE once they no longer stay in the caches (machine/linecache.ts).
+    this.machine.touchMetadata(
+      this.current,
+      ptep0,
+      (end - start) / 4096,
+      this.arch.pte_present,
+      this.arch.pte_pfn,
+    );
     // vm_normal_folio per present PTE; with folio batches, counted per batch by folioBatch.
     if (this.maxBatch === 1) this.machine.ledger.add(this.current, CTR.folio_lookup, pages);
     this.lazy_mmu_mode_disable();

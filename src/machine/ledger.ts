@@ -31,6 +31,14 @@ export const COUNTERS = [
   "pte_lock", // page-table locks taken (pte_offset_map_lock ... pte_unmap_unlock)
   "folio_lookup", // vm_normal_folio of a present PTE by change_pte_range (one per folio batch)
   "can_change_pte_writable", // can_change_pte_writable checks by mprotect
+  // Kernel metadata lines (PTE lines, struct pages) mprotect's walk touched with more than N MiB
+  // of such lines touched since their previous touch (linecache.ts; consecutive, in tier order):
+  "cache_beyond_1m",
+  "cache_beyond_2m",
+  "cache_beyond_4m",
+  "cache_beyond_8m",
+  "cache_beyond_16m",
+  "cache_beyond_32m",
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 export const NCOUNTERS = COUNTERS.length;

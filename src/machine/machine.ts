@@ -12,6 +12,7 @@ import { Arm64Mmu, type Arm64MmuState } from "../arch/arm64/mmu.js";
 import type { ArchMm } from "../arch/types.js";
 import { X86_ARCH } from "../arch/x86/format.js";
 import { CostLedger, CTR } from "./ledger.js";
+import { LineReuse } from "./linecache.js";
 
 import { FRAME_DATA, FRAME_ZERO, PhysMem, type PhysMemState, type ptep_t } from "./physmem.js";
 import {
@@ -154,6 +155,8 @@ export class Machine {
   readonly mem: PhysMem;
   readonly cpus: Cpu[];
   readonly ledger: CostLedger;
+  /** Reuse distances of the kernel metadata lines mprotect's walk touches (linecache.ts). */
+  readonly lines = new LineReuse();
   /** The arm64 MMU when the machine is an arm64 one (MachineConfig.arm64), else null. */
   readonly arm64: Arm64Mmu | null;
   /** The architecture: what generic mm code knows of the PTE format, faults and TLB flags. */
@@ -265,6 +268,9 @@ export class Machine {
     this.mem.restore(s.mem);
     if (this.arm64 !== null && s.arm64 !== null) this.arm64.restore(s.arm64);
     this.ledger.restore(s.ledger);
+    // The line model is not part of the state: start it cold, so counts after a restore depend
+    // only on what runs after it.
+    this.lines.evictAll();
     this.current = s.current;
     s.cpus.forEach((cs, i) => {
       const c = this.cpus[i];
@@ -369,6 +375,29 @@ export class Machine {
     this.ledger.add(cpu, ctr);
     if (this.tracer !== null) this.tracer.sw(cpu, kind, ptep, before, t[ptep] as pte_t);
     return before;
+  }
+
+  /**
+   * The kernel metadata lines a page-table walk by `cpu` touches: the lines of the `count` PTE
+   * slots from `ptep0` and the struct page of each present entry's frame (`present` and `pfnOf`
+   * are the architecture's). Counts cache_beyond_* events by reuse distance (linecache.ts). Not
+   * a scheduling point: reads no value the kernel acts on.
+   */
+  touchMetadata(
+    cpu: number,
+    ptep0: ptep_t,
+    count: number,
+    present: (v: pte_t) => boolean,
+    pfnOf: (v: pte_t) => number,
+  ): void {
+    this.lines.touchRange(
+      this.#t,
+      ptep0,
+      count,
+      present as (v: number) => boolean,
+      pfnOf as (v: number) => number,
+    );
+    this.lines.take((tier, n) => this.ledger.add(cpu, CTR.cache_beyond_1m + tier, n));
   }
 
   /** The value of a PTE, without side effects: no step, no count (oracles, display, checker keys). */

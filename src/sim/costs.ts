@@ -81,6 +81,36 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
     source:
       "can_change_pte_writable (PageAnonExclusive test): fitted over the size sweep, the read-write direction (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
+  cache_beyond_1m: {
+    cycles: 7,
+    source:
+      "what a metadata line (PTE line, struct page) touched again past 1 MiB of other such lines adds: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  cache_beyond_2m: {
+    cycles: 120,
+    source:
+      "a metadata line touched again past 2 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  cache_beyond_4m: {
+    cycles: 0,
+    source:
+      "a metadata line touched again past 4 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  cache_beyond_8m: {
+    cycles: 0,
+    source:
+      "a metadata line touched again past 8 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  cache_beyond_16m: {
+    cycles: 53,
+    source:
+      "a metadata line touched again past 16 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  cache_beyond_32m: {
+    cycles: 0,
+    source:
+      "a metadata line touched again past 32 MiB of other such lines (this machine's last-level cache) or never touched: a line from memory, 164 cycles by calibrate's cold probe, less the tiers below (clamped at 0) (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
 };
 
 /** The `costs:` section of a scenario: cycles per event, by counter name. */
