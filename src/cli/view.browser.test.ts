@@ -156,6 +156,86 @@ describe("viewer in Chromium", { skip }, () => {
     await page.close();
   });
 
+  it("bugs --html: every entry with its verdicts and provenance; a counterexample stepped to its lost bit; permalinks", async () => {
+    const html = join(dir, "bugs.html");
+    const r = ptesim("bugs", "--json", "--html", html);
+    assert.equal(r.code, 0, r.err);
+    const doc = JSON.parse(r.out) as {
+      bugs: {
+        name: string;
+        status: string;
+        fix: { commit: string | null };
+        buggy: {
+          verdict: string;
+          property: string | null;
+          reproduce: string | null;
+          scenario: string;
+          backend: string;
+        } | null;
+        fixed: { verdict: string } | null;
+        provenance: { sources: { where: string }[] };
+      }[];
+    };
+    const page = await ctx.newPage();
+    await page.goto(pathToFileURL(html).href);
+    assert.equal(await page.textContent("[data-testid=verdict]"), "ALL BEHAVE");
+    assert.deepEqual(
+      await page
+        .locator("[data-testid=bugs-table] tbody tr")
+        .evaluateAll((rows) => rows.map((tr) => tr.getAttribute("data-bug"))),
+      doc.bugs.map((b) => b.name),
+      "one row per catalogue entry, in the document's order",
+    );
+    // Choose an entry with the keyboard: its verdicts, fix and sources are shown.
+    const want = doc.bugs.find((b) => b.name === "xen-no-preserve-ad");
+    assert.ok(want?.buggy && want.fixed && want.fix.commit);
+    await page.focus('[data-testid=bugs-table] button[data-bug="xen-no-preserve-ad"]');
+    await page.keyboard.press("Enter");
+    const entry = page.locator("[data-testid=bug-entry]");
+    assert.match(
+      (await entry.locator("[data-testid=bug-title]").textContent()) ?? "",
+      /MMU_PT_UPDATE_PRESERVE_AD/,
+    );
+    assert.equal(
+      await entry.locator("[data-testid=verdict-buggy]").textContent(),
+      `VIOLATED ${want.buggy.property}`,
+    );
+    assert.equal(await entry.locator("[data-testid=verdict-fixed]").textContent(), "VERIFIED");
+    assert.equal(await entry.locator("[data-testid=reproduce-buggy]").textContent(), want.buggy.reproduce);
+    assert.match(
+      (await entry.locator("[data-testid=bug-fix]").textContent()) ?? "",
+      new RegExp(want.fix.commit.slice(0, 12)),
+    );
+    assert.equal(await entry.locator("[data-testid=bug-sources] li").count(), want.provenance.sources.length);
+    // Its counterexample: the check's timeline, stepped to the store that loses D.
+    const cx = JSON.parse(
+      ptesim("check", want.buggy.scenario, "--backend", want.buggy.backend, "--json").out,
+    ) as { timeline: Ev[] };
+    const store = cx.timeline.find((e) => e.note === "drops D");
+    assert.ok(store?.afterHex);
+    await page.click("[data-testid=bug-counterexample] [data-testid=goto-violation]");
+    assert.equal(
+      await page.getAttribute("[data-testid=bug-counterexample] [data-testid=pte-bits]", "data-pte"),
+      store.afterHex,
+    );
+    assert.deepEqual(await shownBits(page), bitsOf(store.afterHex));
+    // The address names the entry and the step: opening it shows the same.
+    const url = page.url();
+    assert.match(url, new RegExp(`#bug=xen-no-preserve-ad&step=${cx.timeline.indexOf(store)}$`));
+    const again = await ctx.newPage();
+    await again.goto(url);
+    assert.equal(await again.getAttribute("[data-testid=pte-bits]", "data-pte"), store.afterHex);
+    assert.match((await again.textContent("[data-testid=bug-title]")) ?? "", /MMU_PT_UPDATE_PRESERVE_AD/);
+    // An entry the model cannot express yet says what it needs, and has no counterexample.
+    const nm = doc.bugs.find((b) => b.status === "not-modelled");
+    assert.ok(nm);
+    await again.click(`[data-testid=bugs-table] button[data-bug="${nm.name}"]`);
+    assert.equal(await again.textContent("[data-testid=bug-status]"), "not modelled yet");
+    assert.equal(await again.locator("[data-testid=bug-counterexample]").count(), 0);
+    await again.close();
+    await page.close();
+  });
+
   it("playground served by `ptesim view`: YAML error at its line, then check VIOLATED and VERIFIED", async () => {
     const lines: string[] = [];
     let server: Server | undefined;

@@ -196,7 +196,18 @@ function shortWhat(e: TraceEvent): string {
   return e.what.replace(/^(\w+)\((0x[0-9a-f]+), /, "$1(…, ");
 }
 
-export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc): ViewerHandle {
+export interface CounterexampleOptions {
+  /** The step shown first (default 0; clamped to the timeline). */
+  initialStep?: number;
+  /** Told the index of every step selected (e.g. to keep it in the address). */
+  onSelect?: (i: number) => void;
+}
+
+export function renderCounterexample(
+  root: HTMLElement,
+  doc: RunDoc | CheckDoc,
+  opts: CounterexampleOptions = {},
+): ViewerHandle {
   root.append(summary(doc));
   const timeline: TraceEvent[] = (doc as CheckDoc).timeline ?? [];
   if (timeline.length === 0) {
@@ -477,6 +488,7 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
     if (bandTop < diagram.scrollTop + TOP || bandTop + ROW_H > diagram.scrollTop + diagram.clientHeight)
       diagram.scrollTop = Math.max(0, bandTop - diagram.clientHeight / 2);
     details.replaceChildren(...stepDetails(rows[i], i === violating));
+    opts.onSelect?.(i);
   }
 
   function stepDetails(r: Row, isViolation: boolean): Node[] {
@@ -571,7 +583,7 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
     if (handled) ev.preventDefault();
   };
   document.addEventListener("keydown", onKey);
-  select(0);
+  select(opts.initialStep ?? 0);
   return {
     select,
     destroy: () => document.removeEventListener("keydown", onKey),
@@ -603,4 +615,16 @@ function runFacts(doc: RunDoc): HTMLElement {
         .join(" · "),
     ),
   );
+}
+
+/** A report page's step in its address (#step=N): opened at that step, kept as one steps. */
+export function stepPermalink(): CounterexampleOptions {
+  const m = /(?:^#|&)step=(\d+)/.exec(location.hash);
+  return {
+    ...(m ? { initialStep: Number(m[1]) } : {}),
+    onSelect: (i) => {
+      const want = `#step=${i}`;
+      if (location.hash !== want) history.replaceState(null, "", want);
+    },
+  };
 }
