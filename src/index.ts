@@ -17,6 +17,7 @@ export {
 export { naiveBackend } from "./backends/naive.js";
 export { NativeMmuOps, nativeBackend } from "./backends/native.js";
 export { allBackends, backendNames, getBackend, registerBackend } from "./backends/registry.js";
+export { UserModuleError, userBackendFromModule } from "./backends/user-module.js";
 export { XEN_BACKENDS } from "./backends/xen.js";
 export {
   type CheckMode,

@@ -3,8 +3,8 @@ import { spawnSync } from "node:child_process";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
-import { guardBackend } from "../backends/guard.js";
 import { allBackends, getBackend } from "../backends/registry.js";
+import { UserModuleError, userBackendFromModule } from "../backends/user-module.js";
 import { type CheckMode, type CheckResult, check } from "../check/explore.js";
 import {
   decodeReplay,
@@ -91,42 +91,13 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   } finally {
     watch?.leave();
   }
-  const b = (mod.default ?? mod.backend) as Partial<BackendModule> | undefined;
-  if (b === undefined || b === null || typeof b !== "object")
-    throw new PtesimError(
-      "backend",
-      `${spec}: the module exports no backend (export default { name, description, correct, create })`,
-    );
-  for (const [k, t] of [
-    ["name", "string"],
-    ["create", "function"],
-  ] as const)
-    if (typeof b[k] !== t)
-      throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
-  for (const [k, t] of [
-    ["description", "string"],
-    ["correct", "boolean"],
-    ["stateless", "boolean"],
-  ] as const)
-    if (b[k] !== undefined && typeof b[k] !== t)
-      throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
-  const schema = b.optionsSchema as { safeParse?: unknown } | undefined;
-  if (schema !== undefined && (schema === null || typeof schema.safeParse !== "function"))
-    throw new PtesimError("backend", `${spec}: the exported backend's "optionsSchema" must be a zod schema`);
-  // Every documented field is honoured; the operations run behind the guard (user mistakes are
-  // the user's: src/backends/guard.ts).
-  const guarded = guardBackend(
-    {
-      name: b.name!,
-      description: b.description ?? `user backend from ${spec}`,
-      correct: b.correct !== false,
-      create: b.create!,
-      ...(b.stateless === undefined ? {} : { stateless: b.stateless }),
-      ...(b.optionsSchema === undefined ? {} : { optionsSchema: b.optionsSchema }),
-    },
-    spec,
-    watch === undefined ? {} : { watch },
-  );
+  let guarded: BackendModule;
+  try {
+    guarded = userBackendFromModule(mod, spec, watch === undefined ? {} : { watch });
+  } catch (e) {
+    if (e instanceof UserModuleError) throw new PtesimError("backend", e.message);
+    throw e;
+  }
   userBackendSpecs.set(guarded, spec);
   return guarded;
 }

@@ -3,7 +3,7 @@
 // $CHROMIUM); without a browser these tests are skipped, except in CI where they fail.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,7 +21,10 @@ const skip =
 const dir = mkdtempSync(join(tmpdir(), "ptesim-view-"));
 
 function ptesim(...args: string[]) {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8" });
+  return ptesimIn(process.cwd(), ...args);
+}
+function ptesimIn(cwd: string, ...args: string[]) {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", cwd });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -301,6 +304,67 @@ describe("viewer in Chromium", { skip }, () => {
     await page.click("[data-testid=stop]");
     assert.equal(await page.textContent("[data-testid=progress]"), "Stopped.");
     assert.equal(await page.isDisabled("[data-testid=check]"), false);
+    await page.close();
+  });
+
+  it("playground: a user backend module runs in the worker; its mistakes and hangs are reported, never hang the page", async () => {
+    const page = await ctx.newPage();
+    await page.goto(pathToFileURL(join(ROOT, "dist/web/index.html")).href);
+    await page.waitForSelector("[data-testid=yaml-errors] li.ok");
+    await page.selectOption("[data-testid=backend]", "module:");
+    const example = readFileSync(join(ROOT, "examples/my-backend.mjs"), "utf8");
+    const setModule = async (text: string) => {
+      await page.click("[data-testid=module-editor] .cm-content");
+      await page.keyboard.press("Control+A");
+      await page.keyboard.insertText(text);
+    };
+    const verdict = "[data-testid=result] [data-testid=verdict]";
+    const check = async () => {
+      await page.click("[data-testid=check]");
+      await page.waitForSelector(`${verdict}, [data-testid=failure]`);
+    };
+    // The example as shipped: VERIFIED, as `ptesim check --backend ./examples/my-backend.mjs` says.
+    await check();
+    assert.equal(await page.textContent(verdict), "VERIFIED");
+    // Broken (commit forgets the A/D bits seen): VIOLATED, with the CLI's replay token for that module.
+    const broken = example.replace("const want = setLow(pte, seen & A_D);", "const want = pte;");
+    assert.notEqual(broken, example);
+    await setModule(broken);
+    await check();
+    assert.equal(await page.textContent(verdict), "VIOLATED");
+    writeFileSync(join(dir, "my-backend.mjs"), broken);
+    writeFileSync(join(dir, "scenario.yaml"), "");
+    const cli = JSON.parse(ptesimIn(dir, "check", "--backend", "./my-backend.mjs", "--json").out) as {
+      replay: string;
+    };
+    assert.equal(
+      await page.textContent("[data-testid=result] [data-testid=reproduce]"),
+      `ptesim run scenario.yaml --backend ./my-backend.mjs --seed 1 --replay ${cli.replay}`,
+    );
+    // Mistakes are the module's, named as the CLI names them.
+    const cases: [string, RegExp][] = [
+      [
+        example.replace("return ctx.read(ptep);", 'throw new Error("oops");'),
+        /^Your module: backend \.\/my-backend\.mjs: ptep_modify_prot_start threw: .*oops/,
+      ],
+      [
+        example.replace("return ctx.read(ptep);", "for (;;) {}"),
+        /ptep_modify_prot_start did not return within 3 s/,
+      ],
+      [`for (;;) {}\n${example}`, /loading the module did not return within 3 s/],
+      [
+        example.replace("create(ctx) {", "create(ctx) {{"),
+        /my-backend\.mjs.*: the module does not load: SyntaxError/,
+      ],
+      [`import x from "./other.mjs";\n${example}`, /self-contained module, and this one imports another/],
+      ['export default { name: "x" };', /the exported backend's "create" must be a function/],
+    ];
+    for (const [text, want] of cases) {
+      await setModule(text);
+      await check();
+      assert.match((await page.textContent("[data-testid=failure]")) ?? "", want);
+      assert.equal(await page.isDisabled("[data-testid=check]"), false, "the page is usable again");
+    }
     await page.close();
   });
 

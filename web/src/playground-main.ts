@@ -5,6 +5,7 @@
 import { yaml } from "@codemirror/lang-yaml";
 import { type Diagnostic, linter, lintGutter } from "@codemirror/lint";
 import { basicSetup, EditorView } from "codemirror";
+import exampleModule from "../../examples/my-backend.mjs?raw";
 import litmusDirty from "../../scenarios/litmus/plain-rmw-vs-dirty.yaml?raw";
 import suiteC3p2 from "../../scenarios/suite/c3p2.yaml?raw";
 import suiteC3p4 from "../../scenarios/suite/c3p4.yaml?raw";
@@ -19,6 +20,10 @@ import type { ViewerHandle } from "./viewer.js";
 import PtesimWorker from "./worker.ts?worker&inline";
 
 const FILE = "scenario.yaml";
+/** The value of the backend picker that selects the user's module. */
+const MODULE = "module:";
+/** A user module's operation that sends no sign of life for this long is stopped. */
+const USER_CODE_TIMEOUT_MS = 3000;
 
 const CHECK_DEFAULT = `# The scenario of 'ptesim check' without a file (builtin:check).
 name: check-default
@@ -99,6 +104,7 @@ const backendSel = h(
   "select",
   { id: "backend", "data-testid": "backend" },
   ...allBackends().map((b) => h("option", { value: b.name }, `${b.name}${b.correct ? "" : " (broken)"}`)),
+  h("option", { value: MODULE }, "your module (below)"),
 );
 backendSel.value = "naive";
 const seedIn = h("input", {
@@ -133,14 +139,7 @@ const saveBtn = h(
     type: "button",
     class: "small",
     title: `Save the editor's text as ${FILE}: the reproduce commands name that file`,
-    onclick: () => {
-      const a = h("a", {
-        href: URL.createObjectURL(new Blob([editor.state.doc.toString()], { type: "text/yaml" })),
-        download: FILE,
-      });
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-    },
+    onclick: () => download(FILE, editor.state.doc.toString(), "text/yaml"),
   },
   `Save ${FILE}`,
 );
@@ -150,6 +149,83 @@ const progress = h(
   "",
 );
 const result = h("div", { class: "result", "data-testid": "result" });
+
+// The user's backend module: the text `ptesim check --backend ./FILE` would load.
+const moduleFileIn = h("input", {
+  id: "module-file",
+  type: "text",
+  value: "my-backend.mjs",
+  spellcheck: false,
+  "aria-label": "Module file name",
+  "data-testid": "module-file",
+});
+const moduleUpload = h("input", {
+  type: "file",
+  accept: ".mjs,.js,text/javascript",
+  class: "visually-hidden",
+  id: "module-upload",
+  "data-testid": "module-upload",
+});
+const moduleHost = h("div", { class: "editor module-editor", "data-testid": "module-editor" });
+const moduleBox = h(
+  "details",
+  { class: "pg-module", "data-testid": "module" },
+  h(
+    "summary",
+    {},
+    "Your backend module (JavaScript, as ",
+    h("code", {}, "--backend ./FILE.mjs"),
+    " loads it)",
+  ),
+  h(
+    "p",
+    { class: "muted small" },
+    "One self-contained ES module exporting { name, create(ctx) } (README: Bring your own backend). It runs in the worker behind the same guard as on the command line: a throw, a bad value or an endless retry loop is reported as the module's mistake, and an operation that stops answering for ",
+    `${USER_CODE_TIMEOUT_MS / 1000} s is stopped.`,
+  ),
+  h(
+    "div",
+    { class: "pg-editor-head" },
+    h("label", { class: "field" }, h("span", {}, "File name"), moduleFileIn),
+    h(
+      "div",
+      { class: "pg-buttons" },
+      h("button", { type: "button", class: "small", onclick: () => moduleUpload.click() }, "Open a file…"),
+      moduleUpload,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "small",
+          onclick: () => setModuleText(exampleModule),
+        },
+        "The example",
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "small",
+          title: "Save the module under its file name: the reproduce commands name it",
+          onclick: () => download(moduleFile(), moduleEditor.state.doc.toString(), "text/javascript"),
+        },
+        "Save the module",
+      ),
+    ),
+  ),
+  moduleHost,
+);
+
+function moduleFile(): string {
+  const f = moduleFileIn.value.trim().replace(/^.*[\\/]/, "");
+  return /^[\w.@+-]+\.m?js$/.test(f) ? f : "my-backend.mjs";
+}
+
+function download(name: string, text: string, type: string): void {
+  const a = h("a", { href: URL.createObjectURL(new Blob([text], { type })), download: name });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
 
 const field = (label: string, el: HTMLElement) => h("label", { class: "field" }, h("span", {}, label), el);
 
@@ -175,6 +251,7 @@ app.append(
       { class: "pg-editor" },
       h("div", { class: "pg-editor-head" }, field("Example", exampleSel), saveBtn),
       editorHost,
+      moduleBox,
     ),
     h(
       "div",
@@ -212,6 +289,27 @@ const editor = new EditorView({
     EditorView.lineWrapping,
   ],
 });
+const moduleEditor = new EditorView({
+  doc: exampleModule,
+  parent: moduleHost,
+  extensions: [basicSetup, EditorView.lineWrapping],
+});
+function setModuleText(text: string): void {
+  moduleEditor.dispatch({ changes: { from: 0, to: moduleEditor.state.doc.length, insert: text } });
+}
+moduleUpload.addEventListener("change", () => {
+  const f = moduleUpload.files?.[0];
+  if (f === undefined) return;
+  moduleFileIn.value = f.name;
+  void f.text().then((t) => {
+    setModuleText(t);
+    backendSel.value = MODULE;
+    moduleBox.open = true;
+  });
+});
+backendSel.addEventListener("change", () => {
+  if (backendSel.value === MODULE) moduleBox.open = true;
+});
 exampleSel.addEventListener("change", () => {
   editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: EXAMPLES[exampleSel.value] } });
 });
@@ -242,12 +340,39 @@ function start(kind: Job["kind"]): void {
     seed,
     mode: modeSel.value as Job["mode"],
     maxSeconds: Math.max(1, Number(maxSecIn.value) || 60),
+    module:
+      backendSel.value === MODULE ? { file: moduleFile(), text: moduleEditor.state.doc.toString() } : null,
   };
   worker = new PtesimWorker();
   setBusy(true);
+  viewer?.destroy();
+  viewer = null;
+  result.replaceChildren();
   progress.textContent = kind === "check" ? "Checking…" : "Running…";
+  // A user module's code may never return without calling a primitive (the guard's step budget
+  // cannot see that): the worker then falls silent, and is ended here.
+  let lastSign = performance.now();
+  let lastOp = "load";
+  if (job.module !== null) {
+    const spec = `./${job.module.file}`;
+    watchdog = setInterval(() => {
+      if (performance.now() - lastSign < USER_CODE_TIMEOUT_MS) return;
+      finish();
+      showFailure(
+        lastOp === "load"
+          ? `backend ${spec}: loading the module did not return within ${USER_CODE_TIMEOUT_MS / 1000} s (stopped)`
+          : `backend ${spec}: ${lastOp} did not return within ${USER_CODE_TIMEOUT_MS / 1000} s (stopped; ${lastOp} is the operation last reported by the worker)`,
+        true,
+      );
+    }, 250);
+  }
   worker.onmessage = (ev: MessageEvent<Reply>) => {
     const r = ev.data;
+    lastSign = performance.now();
+    if (r.type === "alive") {
+      lastOp = r.op;
+      return;
+    }
     if (r.type === "progress") {
       progress.textContent = `Checking… ${r.states.toLocaleString("en")} states, ${r.executions.toLocaleString("en")} executions, ${(r.elapsedMs / 1000).toFixed(1)} s`;
       return;
@@ -257,7 +382,7 @@ function start(kind: Job["kind"]): void {
       showErrors(r.errors);
       progress.textContent = "The scenario has errors.";
     } else if (r.type === "failed") {
-      progress.textContent = `Failed: ${r.message}`;
+      showFailure(r.message, r.user === true);
     } else {
       progress.textContent = `Done in ${(r.ms / 1000).toFixed(2)} s.`;
       viewer?.destroy();
@@ -266,12 +391,30 @@ function start(kind: Job["kind"]): void {
   };
   worker.onerror = (e) => {
     finish();
-    progress.textContent = `Failed: ${e.message}`;
+    showFailure(e.message, false);
   };
   worker.postMessage(job);
 }
 
+/** A failure, in the progress line and as an alert in the result area. */
+function showFailure(message: string, user: boolean): void {
+  progress.textContent = user ? "Your module has a problem (below)." : `Failed: ${message}`;
+  viewer?.destroy();
+  viewer = null;
+  result.replaceChildren(
+    h(
+      "p",
+      { class: "error", role: "alert", "data-testid": "failure" },
+      h("strong", {}, user ? "Your module: " : "Failed: "),
+      message,
+    ),
+  );
+}
+
+let watchdog: ReturnType<typeof setInterval> | undefined;
 function finish(): void {
+  if (watchdog !== undefined) clearInterval(watchdog);
+  watchdog = undefined;
   worker?.terminate();
   worker = null;
   setBusy(false);
