@@ -56,7 +56,7 @@ await shot(pathToFileURL(join(root, "dist/web/index.html")).href, "playground.pn
   await page.waitForSelector("[data-testid=result] [data-testid=verdict]");
 });
 await shot(pathToFileURL(join(root, "dist/web/index.html")).href, "playground-error.png", async () => {
-  await page.click(".cm-content");
+  await page.click("[data-testid=editor] .cm-content");
   await page.keyboard.press("Control+End");
   await page.keyboard.type('\nprograms: [["w buf:7"]]');
   await page.waitForSelector("[data-testid=yaml-errors] li.err");

@@ -36,6 +36,7 @@ export {
   type ReplayStamp,
   replayStamp,
 } from "./check/replay.js";
+export { ReplayError, replayRun } from "./check/replay-run.js";
 export { CONTRACT_RULES, type ContractRule, ContractViolation } from "./kernel/contract.js";
 export * as errno from "./kernel/errno.js";
 export {

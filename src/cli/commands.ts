@@ -2,18 +2,11 @@
 import { spawnSync } from "node:child_process";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { allBackends, getBackend } from "../backends/registry.js";
 import { UserModuleError, userBackendFromModule } from "../backends/user-module.js";
 import { type CheckMode, type CheckResult, check } from "../check/explore.js";
-import {
-  decodeReplay,
-  encodeReplay,
-  ReplayDecider,
-  ReplayMismatch,
-  type ReplayStamp,
-  replayStamp,
-} from "../check/replay.js";
+import { decodeReplay, encodeReplay, type ReplayStamp, replayStamp } from "../check/replay.js";
+import { ReplayError, replayRun } from "../check/replay-run.js";
 import { planShards } from "../check/shards.js";
 import type { StateStorage } from "../check/store.js";
 import type { BackendModule } from "../kernel/pvops.js";
@@ -21,7 +14,7 @@ import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario
 import { backendIdentityOf, reproduceLine, shellQuote } from "../sim/documents.js";
 import type { PropertyName } from "../sim/oracle.js";
 import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
-import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
+import { type RunResult, runScenario } from "../sim/simulation.js";
 import { checkParallel } from "../workers/pool.js";
 import { benchCosts, type CostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
@@ -274,24 +267,13 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
   };
   if (o.replay !== undefined) {
     if (o.sweep !== undefined) throw new PtesimError("usage", "--replay and --sweep do not go together");
-    const path = decodeReplay(o.replay, stampOf(base, backend));
-    if (typeof path === "string") throw new PtesimError("replay", `bad replay token: ${path}`);
-    const sim = new Simulation(base, backend);
-    sim.populate();
-    sim.setPrograms(xoroshiro128plus(base.seed ^ 0x5eed1e55));
     let result: RunResult;
-    const decider = new ReplayDecider(path, true);
     try {
-      result = sim.execute(decider);
+      result = replayRun(base, backend, o.replay, stampOf(base, backend));
     } catch (e) {
-      if (e instanceof ReplayMismatch) throw new PtesimError("replay", e.message);
+      if (e instanceof ReplayError) throw new PtesimError("replay", e.message);
       throw e;
     }
-    if (!decider.exhausted)
-      throw new PtesimError(
-        "replay",
-        "bad replay token: the run ended before the token did (trailing characters after the recorded decisions)",
-      );
     return {
       source,
       backend,

@@ -249,9 +249,9 @@ describe("viewer in Chromium", { skip }, () => {
       await page.goto(v.url);
       await page.waitForSelector("[data-testid=yaml-errors] li.ok");
       // Add an unknown key on a new last line: the error names that line, in the list and the gutter.
-      await page.click(".cm-content");
+      await page.click("[data-testid=editor] .cm-content");
       await page.keyboard.press("Control+End");
-      const lastLine = await page.locator(".cm-line").count();
+      const lastLine = await page.locator("[data-testid=editor] .cm-line").count();
       await page.keyboard.type("\ncolour: red");
       const err = page.locator("[data-testid=yaml-errors] li.err").first();
       await err.waitFor();
@@ -341,6 +341,34 @@ describe("viewer in Chromium", { skip }, () => {
       await page.textContent("[data-testid=result] [data-testid=reproduce]"),
       `ptesim run scenario.yaml --backend ./my-backend.mjs --seed 1 --replay ${cli.replay}`,
     );
+    // The result's link opens the playground on the same module and replays that interleaving.
+    const href = await page.getAttribute("[data-testid=result] [data-testid=permalink]", "href");
+    assert.ok(href?.includes("#s="), "a link");
+    const linked = await ctx.newPage();
+    await linked.goto(href!);
+    await linked.waitForSelector(verdict);
+    assert.equal(await linked.textContent(verdict), "VIOLATED");
+    assert.equal(
+      await linked.textContent("[data-testid=result] [data-testid=reproduce]"),
+      `ptesim run scenario.yaml --backend ./my-backend.mjs --seed 1 --replay ${cli.replay}`,
+    );
+    const replayed = JSON.parse(
+      ptesimIn(dir, "run", "builtin:check", "--backend", "./my-backend.mjs", "--replay", cli.replay, "--json")
+        .out,
+    ) as { timeline: Ev[] };
+    const drop = replayed.timeline.find((e) => e.note?.startsWith("drops"));
+    assert.ok(drop?.afterHex);
+    await linked.click("[data-testid=goto-violation]");
+    assert.equal(await linked.getAttribute("[data-testid=pte-bits]", "data-pte"), drop.afterHex);
+    // A damaged token is the user's mistake, said so.
+    await linked.fill("[data-testid=replay]", `${cli.replay}AAAB`);
+    await linked.click("[data-testid=run]");
+    await linked.waitForSelector("[data-testid=failure]");
+    assert.match(
+      (await linked.textContent("[data-testid=failure]")) ?? "",
+      /^Replay token: bad replay token/,
+    );
+    await linked.close();
     // Mistakes are the module's, named as the CLI names them.
     const cases: [string, RegExp][] = [
       [

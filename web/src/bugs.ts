@@ -263,7 +263,7 @@ export function renderBugs(
           "p",
           { class: "note-box" },
           "Not modelled yet: needs ",
-          b.missing.map((m, i) => [i > 0 ? ", " : "", h("code", {}, m)]).flat(),
+          b.missing.flatMap((m, i) => [i > 0 ? ", " : "", h("code", {}, m)]),
           ". Listed, not run, not counted as a pass.",
         ),
       );
@@ -350,7 +350,7 @@ export function renderBugs(
             "p",
             { class: "muted" },
             "Needs: ",
-            p.needs.map((n, i) => [i > 0 ? ", " : "", h("code", {}, n)]).flat(),
+            p.needs.flatMap((n, i) => [i > 0 ? ", " : "", h("code", {}, n)]),
           ),
         );
     }

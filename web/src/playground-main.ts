@@ -16,6 +16,8 @@ import type { Job, Reply } from "./protocol.js";
 import "./style.css";
 import "./playground.css";
 import { renderDocument } from "./document.js";
+import { decodeState, encodeState } from "./permalink.js";
+import type { CheckDoc } from "./types.js";
 import type { ViewerHandle } from "./viewer.js";
 import PtesimWorker from "./worker.ts?worker&inline";
 
@@ -121,6 +123,14 @@ const modeSel = h(
   h("option", { value: "reduced" }, "reduced"),
   h("option", { value: "exhaustive" }, "exhaustive"),
 );
+const replayIn = h("input", {
+  id: "replay",
+  type: "text",
+  placeholder: "none: the seed's",
+  spellcheck: false,
+  "data-testid": "replay",
+  title: "A replay token (from a check or run of this scenario and backend): Run follows it",
+});
 const maxSecIn = h("input", { id: "max-seconds", type: "number", min: 1, max: 3600, value: 60 });
 const runBtn = h(
   "button",
@@ -263,6 +273,7 @@ app.append(
         field("Seed (run)", seedIn),
         field("Exploration", modeSel),
         field("Max seconds", maxSecIn),
+        field("Replay token (run)", replayIn),
       ),
       h("div", { class: "pg-buttons" }, runBtn, checkBtn, stopBtn),
       progress,
@@ -342,6 +353,7 @@ function start(kind: Job["kind"]): void {
     maxSeconds: Math.max(1, Number(maxSecIn.value) || 60),
     module:
       backendSel.value === MODULE ? { file: moduleFile(), text: moduleEditor.state.doc.toString() } : null,
+    replay: kind === "run" && replayIn.value.trim() !== "" ? replayIn.value.trim() : null,
   };
   worker = new PtesimWorker();
   setBusy(true);
@@ -362,7 +374,7 @@ function start(kind: Job["kind"]): void {
         lastOp === "load"
           ? `backend ${spec}: loading the module did not return within ${USER_CODE_TIMEOUT_MS / 1000} s (stopped)`
           : `backend ${spec}: ${lastOp} did not return within ${USER_CODE_TIMEOUT_MS / 1000} s (stopped; ${lastOp} is the operation last reported by the worker)`,
-        true,
+        "module",
       );
     }, 250);
   }
@@ -382,30 +394,72 @@ function start(kind: Job["kind"]): void {
       showErrors(r.errors);
       progress.textContent = "The scenario has errors.";
     } else if (r.type === "failed") {
-      showFailure(r.message, r.user === true);
+      showFailure(r.message, r.user);
     } else {
       progress.textContent = `Done in ${(r.ms / 1000).toFixed(2)} s.`;
       viewer?.destroy();
       viewer = renderDocument(result, r.doc);
+      const token =
+        r.doc.schema === "ptesim.check/1" ? (r.doc as CheckDoc).replay : (job.replay ?? undefined);
+      result.prepend(resultLink(job, token ?? null));
     }
   };
   worker.onerror = (e) => {
     finish();
-    showFailure(e.message, false);
+    showFailure(e.message);
   };
   worker.postMessage(job);
 }
 
+/** A link that opens the playground on this job, replaying `token` if any. */
+function resultLink(job: Job, token: string | null): HTMLElement {
+  const href = `${location.href.replace(/#.*$/, "")}${encodeState({
+    scenario: job.text,
+    backend: job.module === null ? job.backend : MODULE,
+    seed: job.seed,
+    mode: job.mode,
+    replay: token,
+    module: job.module,
+  })}`;
+  return h(
+    "p",
+    { class: "permalink" },
+    h(
+      "a",
+      { href, "data-testid": "permalink" },
+      token === null ? "Link to this scenario" : "Link to this interleaving",
+    ),
+    token === null
+      ? " (opens the playground with this scenario and backend)"
+      : " (opens the playground and replays this interleaving)",
+    " ",
+    h(
+      "button",
+      {
+        type: "button",
+        class: "small",
+        onclick: (e: Event) => {
+          void navigator.clipboard?.writeText(href).then(() => {
+            (e.target as HTMLElement).textContent = "Copied";
+          });
+        },
+      },
+      "Copy link",
+    ),
+  );
+}
+
 /** A failure, in the progress line and as an alert in the result area. */
-function showFailure(message: string, user: boolean): void {
-  progress.textContent = user ? "Your module has a problem (below)." : `Failed: ${message}`;
+function showFailure(message: string, user?: "module" | "token"): void {
+  const who = user === "token" ? "Replay token" : user ? "Your module" : null;
+  progress.textContent = who ? `${who}: a problem (below).` : `Failed: ${message}`;
   viewer?.destroy();
   viewer = null;
   result.replaceChildren(
     h(
       "p",
       { class: "error", role: "alert", "data-testid": "failure" },
-      h("strong", {}, user ? "Your module: " : "Failed: "),
+      h("strong", {}, `${who ?? "Failed"}: `),
       message,
     ),
   );
@@ -428,3 +482,31 @@ stopBtn.addEventListener("click", () => {
   progress.textContent = "Stopped.";
 });
 setBusy(false);
+
+// A link's state (#s=...): the scenario, backend or module, seed, exploration; with a replay
+// token, run it at once.
+function fromAddress(): void {
+  let st: ReturnType<typeof decodeState>;
+  try {
+    st = decodeState(location.hash);
+  } catch (e) {
+    showFailure((e as Error).message);
+    return;
+  }
+  if (st === null) return;
+  editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: st.scenario } });
+  if ([...backendSel.options].some((o) => o.value === st.backend)) backendSel.value = st.backend;
+  seedIn.value = st.seed === null ? "" : String(st.seed);
+  if (st.mode === "reduced" || st.mode === "exhaustive") modeSel.value = st.mode;
+  replayIn.value = st.replay ?? "";
+  if (st.module !== null) {
+    moduleFileIn.value = st.module.file;
+    setModuleText(st.module.text);
+    moduleBox.open = true;
+  }
+  const r = loadScenarioText(st.scenario, FILE);
+  showErrors(r.ok ? [] : r.errors);
+  if (st.replay !== null && r.ok) start("run");
+}
+fromAddress();
+window.addEventListener("hashchange", fromAddress);

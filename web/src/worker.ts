@@ -8,6 +8,8 @@ import {
   checkDocument,
   getBackend,
   loadScenarioText,
+  ReplayError,
+  replayRun,
   reproduceLine,
   runDocument,
   runScenario,
@@ -47,11 +49,15 @@ self.onmessage = async (ev: MessageEvent<Job>) => {
       scenario.backendOptions = r.data as Record<string, unknown>;
     }
     if (job.kind === "run") {
-      const result = runScenario(scenario, backend);
+      const token = job.replay ?? undefined;
+      const result =
+        token === undefined
+          ? runScenario(scenario, backend)
+          : replayRun(scenario, backend, token, replayStamp(scenario, identity));
       const doc = runDocument(result, {
         file: job.file,
         cpus: scenario.cpus,
-        reproduce: reproduceLine(job.file, backendArg, scenario.seed),
+        reproduce: reproduceLine(job.file, backendArg, scenario.seed, token),
         sweep: null,
       });
       return post({ type: "done", doc, ms: performance.now() - t0 });
@@ -88,7 +94,12 @@ self.onmessage = async (ev: MessageEvent<Job>) => {
     post({ type: "done", doc, ms: performance.now() - t0 });
   } catch (e) {
     // A user module's mistake is the user's (the CLI's exit 2), not a failure of the playground.
-    const user = e instanceof BackendError || e instanceof UserModuleError;
-    post({ type: "failed", message: (e as Error).message ?? String(e), user });
+    const user =
+      e instanceof BackendError || e instanceof UserModuleError
+        ? "module"
+        : e instanceof ReplayError
+          ? "token"
+          : undefined;
+    post({ type: "failed", message: (e as Error).message ?? String(e), ...(user ? { user } : {}) });
   }
 };
