@@ -10,7 +10,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { BrowserContext, Page } from "playwright-core";
+import * as arm64pte from "../arch/arm64/pte.js";
+import type { pte_t as PteT } from "../arch/types.js";
+import { machineDocument } from "../sim/documents.js";
 import { CHROMIUM, launchChromium } from "./chromium.js";
+import { renderHtmlReport } from "./html-report.js";
 import { startView } from "./view-command.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -236,6 +240,108 @@ describe("viewer in Chromium", { skip }, () => {
     assert.equal(await again.textContent("[data-testid=bug-status]"), "not modelled yet");
     assert.equal(await again.locator("[data-testid=bug-counterexample]").count(), 0);
     await again.close();
+    await page.close();
+  });
+
+  it("arm64 layout (a fixture from src/arch/arm64's own helpers): descriptor bits, hardware dirty lost on RDONLY, the contpte block", async () => {
+    // An arm64 shared writable page in a contpte block: clean (RDONLY with DBM), then the
+    // hardware marks it dirty by clearing RDONLY, then a kernel store from a stale read sets
+    // RDONLY again: hardware dirty lost. Values and texts come from the arm64 format itself.
+    const a = arm64pte;
+    const clean = a.pte_mkcont(a.pfn_pte(0x1234, a.PAGE_SHARED));
+    const dirty = a.fromParts(a.lo32(clean) & ~a.PTE_RDONLY, a.hi16(clean));
+    const addr = 0x7f0000013000; // entry 4 of its 64 KiB block
+    const ev = (
+      step: number,
+      cpu: number,
+      actor: string,
+      what: string,
+      before: PteT | null,
+      after: PteT,
+      note?: string,
+    ) => ({
+      step,
+      cpu,
+      actor,
+      what,
+      addr,
+      ...(before === null ? {} : { before: a.pteDescribe(before), beforeHex: a.pteToHex(before) }),
+      after: a.pteDescribe(after),
+      afterHex: a.pteToHex(after),
+      ...(note ? { note } : {}),
+      tlb: [null, "block 64K pfn 0x1230 RW D"],
+      locks: cpu === 0 ? ["mmap_lock (write): CPU0", "PTE lock: CPU0"] : [],
+      path: cpu === 0 ? ["mprotect", "change_pte_range", "arm64: ptep_modify_prot_commit"] : undefined,
+    });
+    const timeline = [
+      ev(1, 0, "init", "initial state", null, clean),
+      ev(2, 0, "kernel", "read", clean, clean),
+      ev(3, 1, "mmu", "clears RDONLY (hardware dirty)", clean, dirty),
+      ev(4, 0, "kernel", "write", dirty, clean, "drops D"),
+    ];
+    const doc = {
+      schema: "ptesim.check/1",
+      scenario: "arm64-fixture",
+      file: null,
+      backend: "arm64-broken",
+      mode: "reduced",
+      verdict: "violated",
+      executions: 3,
+      completeExecutions: 3,
+      states: 12,
+      transitions: 14,
+      distinctFinalStates: 2,
+      elapsedMs: 5,
+      machine: machineDocument(2, "arm64"),
+      property: "lost-dirty",
+      rule: null,
+      message: "written but clean",
+      addr,
+      replay: "r2.x",
+      reproduce: "ptesim run x.yaml --backend arm64-broken --seed 1 --replay r2.x",
+      timeline,
+    };
+    const html = join(dir, "arm64.html");
+    writeFileSync(html, renderHtmlReport(doc));
+    const page = await ctx.newPage();
+    await page.goto(pathToFileURL(html).href);
+    await page.click("[data-testid=goto-violation]");
+    assert.equal(await page.getAttribute("[data-testid=pte-bits]", "data-pte"), a.pteToHex(clean));
+    // Every drawn bit is the descriptor's bit at that position (decoded here independently).
+    const v = BigInt(`0x${a.pteToHex(clean)}`);
+    const positions: Record<string, number> = {
+      VALID: 0,
+      USER: 6,
+      RDONLY: 7,
+      AF: 10,
+      nG: 11,
+      DBM: 51,
+      CONT: 52,
+      PXN: 53,
+      UXN: 54,
+      DIRTY: 55,
+    };
+    for (const [name, bit] of Object.entries(positions))
+      assert.equal(
+        await page.getAttribute(`[data-testid=pte-bits] [data-bit="${name}"]`, "data-set"),
+        String((v >> BigInt(bit)) & 1n),
+        name,
+      );
+    // The lost D is shown on RDONLY (set again by the store), in text.
+    const ro = page.locator('[data-testid=pte-bits] [data-bit="RDONLY"]');
+    assert.match((await ro.getAttribute("class")) ?? "", /\blost\b/);
+    assert.match((await ro.textContent()) ?? "", /LOST/);
+    assert.doesNotMatch(
+      (await page.locator('[data-testid=pte-bits] [data-bit="DIRTY"]').getAttribute("class")) ?? "",
+      /\blost\b/,
+    );
+    // The contpte block: entry 4 (index 3) of 16.
+    assert.match(
+      (await page.textContent("[data-testid=cont-block]")) ?? "",
+      /entry 4 of 16 in the 64 KiB block 0x7f0000010000/,
+    );
+    assert.equal(await page.textContent("[data-testid=cont-block] li[aria-current]"), "3");
+    assert.match((await page.textContent("[data-testid=pte-text]")) ?? "", /^pfn 0x1234 /);
     await page.close();
   });
 

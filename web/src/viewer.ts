@@ -44,6 +44,7 @@ function summary(doc: RunDoc | CheckDoc): HTMLElement {
   const facts: [string, string][] = [
     ["scenario", `${doc.scenario}${doc.file ? ` (${doc.file})` : " (built-in)"}`],
     ["backend", doc.backend],
+    ["machine", `${doc.machine.arch}, ${doc.machine.cpus} CPUs`],
   ];
   if (isCheck) {
     facts.push(["exploration", c.mode]);
@@ -110,14 +111,26 @@ interface PteBit {
   bit: number;
   name: string;
   title: string;
+  /** Names a "drops X" note uses for the state this bit records (arm64 RDONLY: D). */
+  lostAs?: readonly string[];
 }
+
+/**
+ * Per arch, the bits that record a state a "drops X" note names, where the bit's name is not X:
+ * arm64 keeps hardware dirty as RDONLY clear (with DBM), software dirty in DIRTY, and A in AF.
+ */
+const LOST_AS: Record<string, Record<string, readonly string[]>> = {
+  arm64: { RDONLY: ["D"], DIRTY: ["D"], AF: ["A"] },
+};
 
 function bitSet(hexValue: string, bit: number): boolean {
   return ((BigInt(`0x${hexValue}`) >> BigInt(bit)) & 1n) === 1n;
 }
 
-function pfnOf(hexValue: string): number {
-  return Number((BigInt(`0x${hexValue}`) >> 12n) & 0xffffffffffn);
+/** The frame number: x86-64 PFN bits 12..51, arm64 output address bits 12..47. */
+function pfnOf(hexValue: string, arch: string): number {
+  const mask = arch === "arm64" ? 0xfffffffffn : 0xffffffffffn;
+  return Number((BigInt(`0x${hexValue}`) >> 12n) & mask);
 }
 
 /** The bits a step's note says were lost ("drops D", "drops A and D"). */
@@ -146,8 +159,22 @@ function pteBits(
     ...bits.map((b) => {
       const on = bitSet(value, b.bit);
       const was = before === undefined ? on : bitSet(before, b.bit);
-      const isLost = lost.includes(b.name) || (b.name === "US" && lost.includes("U"));
       const change = on === was ? "" : on ? "set" : "cleared";
+      // A bit named by the note is lost; so is a bit standing for the named state (arm64's
+      // RDONLY for D) if it changed here, or if none of the bits standing for it did.
+      const standsFor = (b.lostAs ?? []).filter((x) => lost.includes(x));
+      const isLost =
+        lost.includes(b.name) ||
+        (b.name === "US" && lost.includes("U")) ||
+        (standsFor.length > 0 &&
+          (change !== "" ||
+            !bits.some(
+              (o) =>
+                o !== b &&
+                (o.lostAs ?? []).some((x) => standsFor.includes(x)) &&
+                before !== undefined &&
+                bitSet(value, o.bit) !== bitSet(before, o.bit),
+            )));
       return h(
         "div",
         {
@@ -216,7 +243,7 @@ export function renderCounterexample(
   }
   const machine = doc.machine;
   const cpus = machine.cpus;
-  const bits = machine.pteBits;
+  const bits: PteBit[] = machine.pteBits.map((b) => ({ ...b, lostAs: LOST_AS[machine.arch]?.[b.name] }));
   const page =
     doc.schema === "ptesim.check/1"
       ? ((doc as CheckDoc).addr ?? -1)
@@ -521,7 +548,7 @@ export function renderCounterexample(
         h(
           "p",
           { class: "pte-text", "data-testid": "pte-text" },
-          `pfn ${hex(pfnOf(r.pte))} · 0x${r.pte}`,
+          `pfn ${hex(pfnOf(r.pte, machine.arch))} · 0x${r.pte}`,
           e.addr === page && e.before !== undefined && e.after !== undefined
             ? h("span", { class: "muted" }, ` · was ${e.before}, now ${e.after}`)
             : e.addr === page && e.after !== undefined
@@ -529,6 +556,9 @@ export function renderCounterexample(
               : null,
         ),
       );
+    const cont = bits.find((b) => b.name === "CONT");
+    if (machine.arch === "arm64" && cont !== undefined && r.pte !== undefined && bitSet(r.pte, cont.bit))
+      out.push(contBlock(page));
     if (lost.length > 0)
       out.push(
         h(
@@ -588,6 +618,29 @@ export function renderCounterexample(
     select,
     destroy: () => document.removeEventListener("keydown", onKey),
   };
+}
+
+/** arm64 contpte: the 16-entry, 64 KiB aligned block this page's entry belongs to. */
+function contBlock(page: number): HTMLElement {
+  const base = page - (page % 0x10000);
+  const index = Math.floor((page - base) / 4096);
+  return h(
+    "div",
+    { class: "cont-block", "data-testid": "cont-block", role: "note" },
+    h(
+      "p",
+      {},
+      h("strong", {}, "Contiguous (CONT): "),
+      `entry ${index + 1} of 16 in the 64 KiB block ${hex(base)}–${hex(base + 0xffff)}; a TLB may cache the whole block as one entry, so the kernel changes the block with break-before-make (contpte).`,
+    ),
+    h(
+      "ol",
+      { class: "cont-cells", "aria-label": "The block's 16 entries" },
+      ...Array.from({ length: 16 }, (_, i) =>
+        h("li", i === index ? { class: "this", "aria-current": "true", title: "this page" } : {}, String(i)),
+      ),
+    ),
+  );
 }
 
 function runFacts(doc: RunDoc): HTMLElement {
