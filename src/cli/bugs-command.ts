@@ -16,7 +16,7 @@ import {
   type VariantVerdict,
 } from "../bugs/catalogue.js";
 import { formatLocated, MAX_SCENARIO_BYTES } from "../scenario/load.js";
-import { checkDocument } from "../sim/documents.js";
+import { archOf, checkDocument } from "../sim/documents.js";
 import {
   checkCommand,
   readScenario,
@@ -197,6 +197,7 @@ async function runVariant(p: PreparedVariant, maxSeconds: number, maxMemoryMb?: 
             backend: o.backend.name,
             mode: o.mode,
             cpus: o.source.scenario.cpus,
+            arch: archOf(o.source.scenario),
             reproduce: o.reproduce,
           }),
   };

@@ -5,7 +5,7 @@ import pc from "picocolors";
 import type { Colors } from "picocolors/types.js";
 import type { z } from "zod";
 import { errnoName } from "../kernel/errno.js";
-import { checkDocument, JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN, runDocument } from "../sim/documents.js";
+import { archOf, checkDocument, JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN, runDocument } from "../sim/documents.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
 
 export { JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN };
@@ -76,6 +76,7 @@ export function runJson(o: RunOutcome): z.output<typeof RunJson> {
     ...runDocument(o.result, {
       file: o.source.file,
       cpus: o.source.scenario.cpus,
+      arch: archOf(o.source.scenario),
       reproduce: o.reproduce,
       sweep: null,
     }),
@@ -235,6 +236,7 @@ export function checkJson(o: CheckOutcome): z.output<typeof CheckJson> {
     backend: o.backend.name,
     mode: o.mode,
     cpus: o.source.scenario.cpus,
+    arch: archOf(o.source.scenario),
     reproduce: o.reproduce,
   }) as z.output<typeof CheckJson>;
 }

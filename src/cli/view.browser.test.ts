@@ -402,6 +402,19 @@ describe("viewer in Chromium", { skip }, () => {
     await page.click("[data-testid=run]");
     await page.waitForSelector("[data-testid=result] [data-testid=verdict]");
     assert.equal(await page.textContent("[data-testid=result] [data-testid=verdict]"), "OK");
+    // The arch picker: x86-64 here; arm64 once this build's kernel runs it (the scenario's arch: key).
+    assert.equal(await page.inputValue("[data-testid=arch]"), "x86-64");
+    assert.match((await page.textContent("[data-testid=result]")) ?? "", /x86-64, 3 CPUs/);
+    const arm64 = page.locator('[data-testid=arch] option[value="arm64"]');
+    if (await arm64.isDisabled())
+      assert.match((await arm64.textContent()) ?? "", /not run by this build's kernel yet/);
+    else {
+      await page.selectOption("[data-testid=arch]", "arm64");
+      assert.match((await page.textContent("[data-testid=editor]")) ?? "", /arch: arm64/);
+      await page.click("[data-testid=run]");
+      await page.locator("[data-testid=result]", { hasText: /arm64, 3 CPUs/ }).waitFor();
+      await page.selectOption("[data-testid=arch]", "x86-64");
+    }
     // A long exhaustive check, stopped: the page says so and is usable again.
     await page.selectOption("#example", { index: 3 });
     await page.selectOption("#mode", "exhaustive");

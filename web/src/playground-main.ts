@@ -82,7 +82,10 @@ function showErrors(errors: LocatedError[]): void {
 }
 
 function validate(view: EditorView): Diagnostic[] {
-  const r = loadScenarioText(view.state.doc.toString(), FILE);
+  const text = view.state.doc.toString();
+  const arch = archOfText(text);
+  if ([...archSel.options].some((o) => o.value === arch && !o.disabled)) archSel.value = arch;
+  const r = loadScenarioText(text, FILE);
   const errors = r.ok ? [] : r.errors;
   showErrors(errors);
   return locatedDiagnostics(view, errors);
@@ -116,6 +119,34 @@ const seedIn = h("input", {
   max: 4294967295,
   placeholder: "scenario's",
   inputmode: "numeric",
+});
+// The architecture: the scenario's `arch:` key, where this build's scenario format has it (arm64
+// runs in the kernel); the picker edits that line, and follows it as the text changes.
+const archKnown = (arch: string) => loadScenarioText(`arch: ${arch}\n${CHECK_DEFAULT}`, "probe").ok;
+const ARCH_KEY = archKnown("x86-64");
+const archSel = h(
+  "select",
+  { id: "arch", "data-testid": "arch" },
+  h("option", { value: "x86-64" }, "x86-64"),
+  archKnown("arm64")
+    ? h("option", { value: "arm64" }, "arm64")
+    : h("option", { value: "arm64", disabled: true }, "arm64 (not run by this build's kernel yet)"),
+);
+const ARCH_LINE = /^arch:[^\n]*$/m;
+function archOfText(text: string): string {
+  return /^arch:\s*["']?([\w-]+)/m.exec(text)?.[1] ?? "x86-64";
+}
+archSel.addEventListener("change", () => {
+  if (!ARCH_KEY) return;
+  const text = editor.state.doc.toString();
+  const line = `arch: ${archSel.value}`;
+  const m = ARCH_LINE.exec(text);
+  if (m) editor.dispatch({ changes: { from: m.index, to: m.index + m[0].length, insert: line } });
+  else {
+    // After the leading comment lines.
+    const head = /^(?:#[^\n]*\n)*/.exec(text)?.[0].length ?? 0;
+    editor.dispatch({ changes: { from: head, insert: `${line}\n` } });
+  }
 });
 const modeSel = h(
   "select",
@@ -269,6 +300,7 @@ app.append(
       h(
         "div",
         { class: "pg-controls" },
+        field("Architecture", archSel),
         field("Backend", backendSel),
         field("Seed (run)", seedIn),
         field("Exploration", modeSel),

@@ -15,7 +15,7 @@ import {
   runScenario,
   UserModuleError,
 } from "../../src/index.js";
-import { backendIdentityOf } from "../../src/sim/documents.js";
+import { archOf, backendIdentityOf } from "../../src/sim/documents.js";
 import type { Job, Reply } from "./protocol.js";
 import { loadUserBackend, moduleSpec } from "./user-module.js";
 
@@ -57,6 +57,7 @@ self.onmessage = async (ev: MessageEvent<Job>) => {
       const doc = runDocument(result, {
         file: job.file,
         cpus: scenario.cpus,
+        arch: archOf(scenario),
         reproduce: reproduceLine(job.file, backendArg, scenario.seed, token),
         sweep: null,
       });
@@ -86,6 +87,7 @@ self.onmessage = async (ev: MessageEvent<Job>) => {
       backend: backend.name,
       mode: job.mode,
       cpus: scenario.cpus,
+      arch: archOf(scenario),
       reproduce:
         result.verdict === "violated"
           ? reproduceLine(job.file, backendArg, scenario.seed, result.counterexample.replay)
