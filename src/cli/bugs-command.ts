@@ -16,9 +16,10 @@ import {
   type VariantVerdict,
 } from "../bugs/catalogue.js";
 import { formatLocated, MAX_SCENARIO_BYTES } from "../scenario/load.js";
-import { archOf, checkDocument } from "../sim/documents.js";
+import type { checkDocument } from "../sim/documents.js";
 import {
   checkCommand,
+  checkOutcomeDocument,
   readScenario,
   resolveBackend,
   type ScenarioSource,
@@ -188,18 +189,7 @@ async function runVariant(p: PreparedVariant, maxSeconds: number, maxMemoryMb?: 
     executions: r.executions,
     elapsedMs: r.elapsedMs,
     reproduce: o.reproduce,
-    document:
-      cx === null
-        ? null
-        : checkDocument(r, {
-            scenario: o.source.scenario.name,
-            file: o.source.file,
-            backend: o.backend.name,
-            mode: o.mode,
-            cpus: o.source.scenario.cpus,
-            arch: archOf(o.source.scenario),
-            reproduce: o.reproduce,
-          }),
+    document: cx === null ? null : checkOutcomeDocument(o),
   };
 }
 

@@ -11,7 +11,7 @@ import { planShards } from "../check/shards.js";
 import type { StateStorage } from "../check/store.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
-import { backendIdentityOf, reproduceLine, shellQuote } from "../sim/documents.js";
+import { archOf, backendIdentityOf, checkDocument, reproduceLine, shellQuote } from "../sim/documents.js";
 import type { PropertyName } from "../sim/oracle.js";
 import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
 import { type RunResult, runScenario } from "../sim/simulation.js";
@@ -409,6 +409,19 @@ export interface CheckOutcome {
   result: CheckResult;
   /** For a violation: the command that replays it. */
   reproduce: string | null;
+}
+
+/** A check outcome's `ptesim.check/1` document (`check --json`, `bugs --html`). */
+export function checkOutcomeDocument(o: CheckOutcome) {
+  return checkDocument(o.result, {
+    scenario: o.source.scenario.name,
+    file: o.source.file,
+    backend: o.backend.name,
+    mode: o.mode,
+    cpus: o.source.scenario.cpus,
+    arch: archOf(o.source.scenario),
+    reproduce: o.reproduce,
+  });
 }
 
 export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome> {

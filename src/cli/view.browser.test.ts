@@ -233,6 +233,12 @@ describe("viewer in Chromium", { skip }, () => {
     await again.goto(url);
     assert.equal(await again.getAttribute("[data-testid=pte-bits]", "data-pte"), store.afterHex);
     assert.match((await again.textContent("[data-testid=bug-title]")) ?? "", /MMU_PT_UPDATE_PRESERVE_AD/);
+    // Usable on a narrow window: the table scrolls in its box, the page does not.
+    await again.setViewportSize({ width: 420, height: 800 });
+    const overflow = (await again.evaluate(
+      "document.documentElement.scrollWidth - window.innerWidth",
+    )) as number;
+    assert.ok(overflow <= 1, `no horizontal page scroll at 420 px (overflow ${overflow} px)`);
     // An entry the model cannot express yet says what it needs, and has no counterexample.
     const nm = doc.bugs.find((b) => b.status === "not-modelled");
     assert.ok(nm);

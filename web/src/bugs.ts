@@ -2,7 +2,7 @@
 // with its provenance and both verdicts, and, for a buggy variant found VIOLATED, its
 // counterexample (the embedded `ptesim.check/1` document) in the counterexample viewer.
 // The selected entry and step are in the address (#bug=NAME&step=N): a link shows the same.
-import { h } from "./dom.js";
+import { copyButton, h } from "./dom.js";
 import type { BugsDoc, BugVariantDoc, CheckDoc } from "./types.js";
 import { noHandle, renderCounterexample, type ViewerHandle } from "./viewer.js";
 
@@ -29,22 +29,6 @@ export function parseHash(hash: string): { bug?: string; step?: number } {
     ...(p.get("bug") ? { bug: p.get("bug")! } : {}),
     ...(p.has("step") && Number.isInteger(step) && step >= 0 ? { step } : {}),
   };
-}
-
-function copyButton(text: string): HTMLElement {
-  return h(
-    "button",
-    {
-      type: "button",
-      class: "small",
-      onclick: (e: Event) => {
-        void navigator.clipboard?.writeText(text).then(() => {
-          (e.target as HTMLElement).textContent = "Copied";
-        });
-      },
-    },
-    "Copy",
-  );
 }
 
 function link(where: string): Node {

@@ -11,7 +11,7 @@ import suiteC3p2 from "../../scenarios/suite/c3p2.yaml?raw";
 import suiteC3p4 from "../../scenarios/suite/c3p4.yaml?raw";
 import { allBackends, loadScenarioText } from "../../src/index.js";
 import type { LocatedError } from "../../src/scenario/load.js";
-import { h } from "./dom.js";
+import { copyButton, h } from "./dom.js";
 import type { Job, Reply } from "./protocol.js";
 import "./style.css";
 import "./playground.css";
@@ -465,19 +465,7 @@ function resultLink(job: Job, token: string | null): HTMLElement {
       ? " (opens the playground with this scenario and backend)"
       : " (opens the playground and replays this interleaving)",
     " ",
-    h(
-      "button",
-      {
-        type: "button",
-        class: "small",
-        onclick: (e: Event) => {
-          void navigator.clipboard?.writeText(href).then(() => {
-            (e.target as HTMLElement).textContent = "Copied";
-          });
-        },
-      },
-      "Copy link",
-    ),
+    copyButton(href, "Copy link"),
   );
 }
 

@@ -2,7 +2,7 @@
 // sequence diagram with one lane per CPU (and the hypervisor), locks as spans and TLB flushes as
 // arrows; the selected step's PTE is shown bit by bit with each CPU's TLB entry for the page.
 // Everything shown comes from the document: nothing here simulates.
-import { h, hex, s } from "./dom.js";
+import { copyButton, h, hex, s } from "./dom.js";
 import type { CheckDoc, RunDoc, TraceEvent } from "./types.js";
 
 export interface ViewerHandle {
@@ -87,19 +87,7 @@ function summary(doc: RunDoc | CheckDoc): HTMLElement {
           { class: "repro" },
           h("span", { class: "repro-label" }, "reproduce"),
           h("code", { "data-testid": "reproduce" }, repro),
-          h(
-            "button",
-            {
-              type: "button",
-              class: "small",
-              onclick: (e: Event) => {
-                void navigator.clipboard?.writeText(repro).then(() => {
-                  (e.target as HTMLElement).textContent = "Copied";
-                });
-              },
-            },
-            "Copy",
-          ),
+          copyButton(repro),
         )
       : null,
   );
