@@ -1,7 +1,7 @@
 // Screenshots of the viewer for the README (docs/*.png), in Debian's Chromium at 1280x800:
 //   npm run build && npm run build:web && node scripts/screenshots.mjs
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -16,6 +16,7 @@ const cli = (...args) =>
 cli("check", "--backend", "naive", "--html", join(tmp, "check.html"));
 cli("check", "--backend", "xen-broken-no-preserve-ad", "--html", join(tmp, "xen.html"));
 cli("bench", "costs", "--html", join(tmp, "costs.html"));
+cli("bugs", "--html", join(tmp, "bugs.html"));
 
 const ctx = await launchChromium(join(tmp, "profile"));
 const page = await ctx.newPage();
@@ -56,12 +57,38 @@ await shot(pathToFileURL(join(root, "dist/web/index.html")).href, "playground.pn
   await page.waitForSelector("[data-testid=result] [data-testid=verdict]");
 });
 await shot(pathToFileURL(join(root, "dist/web/index.html")).href, "playground-error.png", async () => {
-  await page.click(".cm-content");
+  await page.click("[data-testid=editor] .cm-content");
   await page.keyboard.press("Control+End");
   await page.keyboard.type('\nprograms: [["w buf:7"]]');
   await page.waitForSelector("[data-testid=yaml-errors] li.err");
   await page.waitForSelector(".cm-lint-marker-error");
   await page.mouse.move(0, 0);
 });
+// The bug zoo, on the Xen entry at its violating step.
+await shot(
+  `${pathToFileURL(join(tmp, "bugs.html")).href}#bug=xen-no-preserve-ad`,
+  "bugs.png",
+  async () => {
+    await page.click("[data-testid=bug-counterexample] [data-testid=goto-violation]");
+  },
+  { width: 1280, height: 1400 },
+);
+// A user module that never returns from ptep_modify_prot_start, stopped by the watchdog.
+await shot(
+  pathToFileURL(join(root, "dist/web/index.html")).href,
+  "playground-module.png",
+  async () => {
+    await page.selectOption("[data-testid=backend]", "module:");
+    // Replace the module with the example whose start spins.
+    await page.click("[data-testid=module-editor] .cm-content");
+    await page.keyboard.press("Control+A");
+    const example = readFileSync(join(root, "examples/my-backend.mjs"), "utf8");
+    await page.keyboard.insertText(example.replace("return ctx.read(ptep);", "for (;;) {} // never returns"));
+    await page.click("[data-testid=check]");
+    await page.waitForSelector("[data-testid=failure]", { timeout: 15000 });
+    await page.evaluate(() => window.scrollTo(0, 0));
+  },
+  { width: 1280, height: 1000 },
+);
 await ctx.close();
 rmSync(tmp, { recursive: true, force: true });

@@ -17,6 +17,7 @@ export {
 export { naiveBackend } from "./backends/naive.js";
 export { NativeMmuOps, nativeBackend } from "./backends/native.js";
 export { allBackends, backendNames, getBackend, registerBackend } from "./backends/registry.js";
+export { UserModuleError, userBackendFromModule } from "./backends/user-module.js";
 export { XEN_BACKENDS } from "./backends/xen.js";
 export {
   type CheckMode,
@@ -35,6 +36,7 @@ export {
   type ReplayStamp,
   replayStamp,
 } from "./check/replay.js";
+export { ReplayError, replayRun } from "./check/replay-run.js";
 export { CONTRACT_RULES, type ContractRule, ContractViolation } from "./kernel/contract.js";
 export * as errno from "./kernel/errno.js";
 export {

@@ -16,8 +16,10 @@ import {
   type VariantVerdict,
 } from "../bugs/catalogue.js";
 import { formatLocated, MAX_SCENARIO_BYTES } from "../scenario/load.js";
+import type { checkDocument } from "../sim/documents.js";
 import {
   checkCommand,
+  checkOutcomeDocument,
   readScenario,
   resolveBackend,
   type ScenarioSource,
@@ -99,6 +101,11 @@ export interface VariantRun extends VariantVerdict {
   scenario: string;
   /** For a violation: the command that replays the counterexample. */
   reproduce: string | null;
+  /**
+   * For a violation: the check's `ptesim.check/1` document (with the counterexample's timeline),
+   * for `bugs --html`; not part of `bugs --json`, which stays small.
+   */
+  document: ReturnType<typeof checkDocument> | null;
 }
 
 export type BugStatus = "behaves" | "misbehaves" | "not-modelled";
@@ -182,6 +189,7 @@ async function runVariant(p: PreparedVariant, maxSeconds: number, maxMemoryMb?: 
     executions: r.executions,
     elapsedMs: r.elapsedMs,
     reproduce: o.reproduce,
+    document: cx === null ? null : checkOutcomeDocument(o),
   };
 }
 
@@ -351,7 +359,31 @@ export const BugsJson = z.object({
       system: z.string(),
       property: z.string(),
       rule: z.string().nullable(),
-      fix: z.object({ repo: z.string(), commit: z.string().nullable(), title: z.string().nullable() }),
+      fix: z.object({
+        repo: z.string(),
+        commit: z.string().nullable(),
+        title: z.string().nullable(),
+        author: z.string().nullable().optional(),
+        date: z.string().nullable().optional(),
+      }),
+      provenance: z
+        .object({
+          historyNote: z.string().nullable().describe("how sure the history is, and why"),
+          fixes: z
+            .object({ commit: z.string().nullable(), title: z.string().nullable() })
+            .nullable()
+            .describe("the commit that introduced the bug, when known"),
+          related: z.array(z.object({ repo: z.string(), commit: z.string().nullable(), title: z.string() })),
+          verified: z
+            .record(z.string(), z.boolean())
+            .describe("for each fact given: whether it was checked against a source"),
+          sources: z.array(z.object({ where: z.string(), what: z.string() })),
+          explanation: z.string().describe("the race, in a few sentences"),
+          restated: z.string().describe("how the model expresses the bug"),
+          needs: z.array(z.string()).describe("model capabilities the entry needs"),
+        })
+        .optional()
+        .describe("the catalogue entry's provenance (added within ptesim.bugs/1)"),
       status: z.enum(["behaves", "misbehaves", "not-modelled"]),
       missing: z.array(z.string()).describe("not-modelled: unmet needs and missing variants"),
       problems: z.array(z.string()).describe("misbehaves: why"),
@@ -362,10 +394,23 @@ export const BugsJson = z.object({
 });
 export type BugsJson = z.output<typeof BugsJson>;
 
+/**
+ * The check documents (`ptesim.check/1`) of the buggy variants' counterexamples, by entry name:
+ * what `bugs --html` embeds beside the `ptesim.bugs/1` document to draw each timeline.
+ */
+export function bugsCounterexamples(o: BugsOutcome): Record<string, ReturnType<typeof checkDocument>> {
+  const out: Record<string, ReturnType<typeof checkDocument>> = {};
+  for (const r of o.rows) if (r.buggy?.document) out[r.bug.name] = r.buggy.document;
+  return out;
+}
+
 /** `ptesim bugs --json` (schema ptesim.bugs/1). */
 export function bugsJson(o: BugsOutcome): BugsJson {
-  const variant = (v: VariantRun | null) =>
-    v === null ? null : { ...v, elapsedMs: Math.round(v.elapsedMs) };
+  const variant = (v: VariantRun | null) => {
+    if (v === null) return null;
+    const { document: _d, ...rest } = v;
+    return { ...rest, elapsedMs: Math.round(v.elapsedMs) };
+  };
   return {
     schema: JSON_SCHEMA_BUGS,
     dir: o.dir,
@@ -379,7 +424,23 @@ export function bugsJson(o: BugsOutcome): BugsJson {
       system: r.bug.system,
       property: r.bug.property,
       rule: r.bug.rule ?? null,
-      fix: { repo: r.bug.fix.repo, commit: r.bug.fix.commit, title: r.bug.fix.title },
+      fix: {
+        repo: r.bug.fix.repo,
+        commit: r.bug.fix.commit,
+        title: r.bug.fix.title,
+        ...(r.bug.fix.author === undefined ? {} : { author: r.bug.fix.author }),
+        ...(r.bug.fix.date === undefined ? {} : { date: r.bug.fix.date }),
+      },
+      provenance: {
+        historyNote: r.bug.history_note ?? null,
+        fixes: r.bug.fixes ?? null,
+        related: r.bug.related ?? [],
+        verified: r.bug.verified,
+        sources: r.bug.sources,
+        explanation: r.bug.explanation,
+        restated: r.bug.model.restated,
+        needs: r.bug.model.needs,
+      },
       status: r.status,
       missing: r.missing,
       problems: r.problems,

@@ -4,7 +4,7 @@
 // code. To add a command, add an entry to COMMANDS; to add an option, add an `opt(...)` line.
 import { allBackends } from "../backends/registry.js";
 import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
-import { bugsCommand, bugsJson, formatBugs } from "./bugs-command.js";
+import { bugsCommand, bugsCounterexamples, bugsJson, formatBugs } from "./bugs-command.js";
 import {
   benchCostsCommand,
   calibrateCommand,
@@ -17,7 +17,7 @@ import { checkCommand, demoCommand, runCommand, shardsCommand } from "./commands
 import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { checkOutputPath, writeFileAtomic } from "./files.js";
-import { htmlDocument, htmlOpt, htmlOption } from "./html-report.js";
+import { htmlDocument, htmlOpt, htmlOption, writeHtmlReport } from "./html-report.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
 import { checkJson, printBackends, printCheck, printDemo, printRun, rate, runJson } from "./report.js";
@@ -353,6 +353,7 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
         parse: intArg(64, 1 << 20),
         default: [DEFAULT_MAX_MEMORY_MB, `${DEFAULT_MAX_MEMORY_MB}`],
       }),
+      htmlOpt,
     ],
     json: true,
     run: async (names, o, { io, json }) => {
@@ -369,6 +370,7 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
       if (tty) process.stderr.write(`${"\r".padEnd(71)}\r`);
       if (json) io.out(JSON.stringify(bugsJson(r), null, 2));
       else for (const l of formatBugs(r)) io.out(l);
+      if (typeof o.html === "string") writeHtmlReport(o.html, bugsJson(r), io, bugsCounterexamples(r));
       return r.rows.some((x) => x.status === "misbehaves") ? EXIT_VIOLATION : EXIT_OK;
     },
   },

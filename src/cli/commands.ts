@@ -2,26 +2,19 @@
 import { spawnSync } from "node:child_process";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
-import { guardBackend } from "../backends/guard.js";
 import { allBackends, getBackend } from "../backends/registry.js";
+import { UserModuleError, userBackendFromModule } from "../backends/user-module.js";
 import { type CheckMode, type CheckResult, check } from "../check/explore.js";
-import {
-  decodeReplay,
-  encodeReplay,
-  ReplayDecider,
-  ReplayMismatch,
-  type ReplayStamp,
-  replayStamp,
-} from "../check/replay.js";
+import { decodeReplay, encodeReplay, type ReplayStamp, replayStamp } from "../check/replay.js";
+import { ReplayError, replayRun } from "../check/replay-run.js";
 import { planShards } from "../check/shards.js";
 import type { StateStorage } from "../check/store.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
-import { backendIdentityOf, reproduceLine, shellQuote } from "../sim/documents.js";
+import { archOf, backendIdentityOf, checkDocument, reproduceLine, shellQuote } from "../sim/documents.js";
 import type { PropertyName } from "../sim/oracle.js";
 import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
-import { type RunResult, runScenario, Simulation } from "../sim/simulation.js";
+import { type RunResult, runScenario } from "../sim/simulation.js";
 import { checkParallel } from "../workers/pool.js";
 import { benchCosts, type CostsTable } from "./costs.js";
 import { PtesimError } from "./errors.js";
@@ -91,42 +84,13 @@ export async function resolveBackend(spec: string): Promise<BackendModule> {
   } finally {
     watch?.leave();
   }
-  const b = (mod.default ?? mod.backend) as Partial<BackendModule> | undefined;
-  if (b === undefined || b === null || typeof b !== "object")
-    throw new PtesimError(
-      "backend",
-      `${spec}: the module exports no backend (export default { name, description, correct, create })`,
-    );
-  for (const [k, t] of [
-    ["name", "string"],
-    ["create", "function"],
-  ] as const)
-    if (typeof b[k] !== t)
-      throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
-  for (const [k, t] of [
-    ["description", "string"],
-    ["correct", "boolean"],
-    ["stateless", "boolean"],
-  ] as const)
-    if (b[k] !== undefined && typeof b[k] !== t)
-      throw new PtesimError("backend", `${spec}: the exported backend's "${k}" must be a ${t}`);
-  const schema = b.optionsSchema as { safeParse?: unknown } | undefined;
-  if (schema !== undefined && (schema === null || typeof schema.safeParse !== "function"))
-    throw new PtesimError("backend", `${spec}: the exported backend's "optionsSchema" must be a zod schema`);
-  // Every documented field is honoured; the operations run behind the guard (user mistakes are
-  // the user's: src/backends/guard.ts).
-  const guarded = guardBackend(
-    {
-      name: b.name!,
-      description: b.description ?? `user backend from ${spec}`,
-      correct: b.correct !== false,
-      create: b.create!,
-      ...(b.stateless === undefined ? {} : { stateless: b.stateless }),
-      ...(b.optionsSchema === undefined ? {} : { optionsSchema: b.optionsSchema }),
-    },
-    spec,
-    watch === undefined ? {} : { watch },
-  );
+  let guarded: BackendModule;
+  try {
+    guarded = userBackendFromModule(mod, spec, watch === undefined ? {} : { watch });
+  } catch (e) {
+    if (e instanceof UserModuleError) throw new PtesimError("backend", e.message);
+    throw e;
+  }
   userBackendSpecs.set(guarded, spec);
   return guarded;
 }
@@ -303,24 +267,13 @@ export async function runCommand(o: RunOptions): Promise<RunOutcome> {
   };
   if (o.replay !== undefined) {
     if (o.sweep !== undefined) throw new PtesimError("usage", "--replay and --sweep do not go together");
-    const path = decodeReplay(o.replay, stampOf(base, backend));
-    if (typeof path === "string") throw new PtesimError("replay", `bad replay token: ${path}`);
-    const sim = new Simulation(base, backend);
-    sim.populate();
-    sim.setPrograms(xoroshiro128plus(base.seed ^ 0x5eed1e55));
     let result: RunResult;
-    const decider = new ReplayDecider(path, true);
     try {
-      result = sim.execute(decider);
+      result = replayRun(base, backend, o.replay, stampOf(base, backend));
     } catch (e) {
-      if (e instanceof ReplayMismatch) throw new PtesimError("replay", e.message);
+      if (e instanceof ReplayError) throw new PtesimError("replay", e.message);
       throw e;
     }
-    if (!decider.exhausted)
-      throw new PtesimError(
-        "replay",
-        "bad replay token: the run ended before the token did (trailing characters after the recorded decisions)",
-      );
     return {
       source,
       backend,
@@ -456,6 +409,19 @@ export interface CheckOutcome {
   result: CheckResult;
   /** For a violation: the command that replays it. */
   reproduce: string | null;
+}
+
+/** A check outcome's `ptesim.check/1` document (`check --json`, `bugs --html`). */
+export function checkOutcomeDocument(o: CheckOutcome) {
+  return checkDocument(o.result, {
+    scenario: o.source.scenario.name,
+    file: o.source.file,
+    backend: o.backend.name,
+    mode: o.mode,
+    cpus: o.source.scenario.cpus,
+    arch: archOf(o.source.scenario),
+    reproduce: o.reproduce,
+  });
 }
 
 export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome> {

@@ -70,6 +70,36 @@ describe("--html reports", () => {
     assert.equal(embedded(readFileSync(replay, "utf8")).schema, "ptesim.replay/2");
   });
 
+  it("bugs --html embeds the --json document and, per buggy variant found, the check document of its counterexample", () => {
+    const file = join(dir, "bugs.html");
+    const r = ptesim("bugs", "xen-no-preserve-ad", "xen-lazy-batch-after-unlock", "--json", "--html", file);
+    assert.equal(r.code, 0, r.err);
+    const html = readFileSync(file, "utf8");
+    const doc = JSON.parse(r.out) as {
+      bugs: { name: string; buggy: { scenario: string; backend: string; reproduce: string } }[];
+    };
+    assert.deepEqual(embedded(html), doc);
+    const m = /<script type="application\/json" id="ptesim-related">(.*?)<\/script>/s.exec(html);
+    assert.ok(m, "the counterexamples are embedded");
+    const related = JSON.parse(m[1]) as Record<
+      string,
+      { schema: string; timeline: unknown[]; reproduce: string }
+    >;
+    assert.deepEqual(Object.keys(related).sort(), ["xen-lazy-batch-after-unlock", "xen-no-preserve-ad"]);
+    for (const b of doc.bugs) {
+      const cx = related[b.name];
+      // The same document `ptesim check` prints for that variant, bar the time taken.
+      const own = JSON.parse(
+        ptesim("check", b.buggy.scenario, "--backend", b.buggy.backend, "--json").out,
+      ) as {
+        elapsedMs: number;
+      };
+      assert.deepEqual({ ...cx, elapsedMs: 0 }, { ...own, elapsedMs: 0 });
+      assert.equal(cx.reproduce, b.buggy.reproduce);
+    }
+    assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=/i);
+  });
+
   it("an unwritable --html path is the user's error (exit 2) and leaves nothing behind", () => {
     const bad = join(dir, "missing-dir", "x.html");
     const r = ptesim("check", "--backend", "naive", "--html", bad);

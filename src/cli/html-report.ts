@@ -13,6 +13,7 @@ export const REPORT_SCHEMAS = [
   "ptesim.check/1",
   "ptesim.replay/2",
   "ptesim.bench-costs/1",
+  "ptesim.bugs/1",
 ] as const;
 
 const WEB_DIR = new URL("../web/", import.meta.url);
@@ -40,10 +41,19 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"]/g, (c) => `&${{ "&": "amp", "<": "lt", ">": "gt", '"': "quot" }[c]};`);
 }
 
-/** The page: the viewer's script and style inlined, the document in a JSON script element. */
-export function renderHtmlReport(doc: { schema: string; [k: string]: unknown }): string {
+/**
+ * The page: the viewer's script and style inlined, the document in a JSON script element, and
+ * `related` documents (e.g. `bugs`: each buggy variant's `ptesim.check/1` counterexample, by
+ * entry name) in a second one.
+ */
+export function renderHtmlReport(
+  doc: { schema: string; [k: string]: unknown },
+  related?: Record<string, { schema: string }>,
+): string {
   // Counterexamples need no charting library: a lighter page.
-  const bundle = doc.schema === "ptesim.run/1" || doc.schema === "ptesim.check/1" ? "report-cx" : "report";
+  const bundle = ["ptesim.run/1", "ptesim.check/1", "ptesim.bugs/1"].includes(doc.schema)
+    ? "report-cx"
+    : "report";
   const js = readBuilt(`${bundle}.js`);
   const css = readBuilt(`${bundle}.css`);
   const title = `ptesim ${doc.schema.replace(/^ptesim\.|\/\d+$/g, "")}${typeof doc.scenario === "string" ? `: ${doc.scenario}` : ""}${typeof doc.backend === "string" ? ` (${doc.backend})` : ""}`;
@@ -59,15 +69,20 @@ export function renderHtmlReport(doc: { schema: string; [k: string]: unknown }):
 <body>
 <div id="app"><noscript>This report needs JavaScript; the same data is in the JSON below.</noscript></div>
 <script type="application/json" id="ptesim-data">${scriptJson(doc)}</script>
-<script>${js.replace(/<\/script/gi, "<\\/script")}</script>
+${related === undefined ? "" : `<script type="application/json" id="ptesim-related">${scriptJson(related)}</script>\n`}<script>${js.replace(/<\/script/gi, "<\\/script")}</script>
 </body>
 </html>
 `;
 }
 
 /** Write the page atomically (a temporary file renamed), so a failure leaves no half page. */
-export function writeHtmlReport(file: string, doc: { schema: string; [k: string]: unknown }, io?: Out): void {
-  const html = renderHtmlReport(doc);
+export function writeHtmlReport(
+  file: string,
+  doc: { schema: string; [k: string]: unknown },
+  io?: Out,
+  related?: Record<string, { schema: string }>,
+): void {
+  const html = renderHtmlReport(doc, related);
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     writeFileSync(tmp, html);

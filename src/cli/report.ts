@@ -5,13 +5,13 @@ import pc from "picocolors";
 import type { Colors } from "picocolors/types.js";
 import type { z } from "zod";
 import { errnoName } from "../kernel/errno.js";
-import { checkDocument, JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN, runDocument } from "../sim/documents.js";
+import { archOf, JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN, runDocument } from "../sim/documents.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
 
 export { JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN };
 
 import type { CheckOutcome, DemoOutcome, RunOutcome, SweepSummary } from "./commands.js";
-import { reproduceCommand } from "./commands.js";
+import { checkOutcomeDocument, reproduceCommand } from "./commands.js";
 import { BackendsJson, CheckJson, DemoJson, RunJson } from "./output-schemas.js";
 import type { Reporter } from "./reporter.js";
 
@@ -76,6 +76,7 @@ export function runJson(o: RunOutcome): z.output<typeof RunJson> {
     ...runDocument(o.result, {
       file: o.source.file,
       cpus: o.source.scenario.cpus,
+      arch: archOf(o.source.scenario),
       reproduce: o.reproduce,
       sweep: null,
     }),
@@ -229,14 +230,7 @@ export function rate(n: number, ms: number): string {
 
 /** The `ptesim.check/1` document (the builder the playground uses too). */
 export function checkJson(o: CheckOutcome): z.output<typeof CheckJson> {
-  return checkDocument(o.result, {
-    scenario: o.source.scenario.name,
-    file: o.source.file,
-    backend: o.backend.name,
-    mode: o.mode,
-    cpus: o.source.scenario.cpus,
-    reproduce: o.reproduce,
-  }) as z.output<typeof CheckJson>;
+  return checkOutcomeDocument(o) as z.output<typeof CheckJson>;
 }
 
 function mib(bytes: number): string {

@@ -35,7 +35,12 @@ export function reproduceLine(
   return `ptesim run${file ? ` ${shellQuote(file)}` : ""} --backend ${shellQuote(backendArg)} --seed ${seed}${replay === undefined ? "" : ` --replay ${replay}`}`;
 }
 
-/** What the viewer needs beyond the text report: the PTE layout and the machine's CPUs. */
+/** A scenario's architecture: its `arch` key where the scenario format has one, else the default. */
+export function archOf(scenario: object): ArchName {
+  return (scenario as { arch?: unknown }).arch === "arm64" ? "arm64" : DEFAULT_ARCH;
+}
+
+/** What the viewer needs beyond the text report: the arch, its PTE layout and the CPUs. */
 export function machineDocument(cpus: number, arch: ArchName = DEFAULT_ARCH) {
   return { arch, cpus, pteBits: archByName(arch).pteBits };
 }
@@ -51,7 +56,13 @@ export interface SweepDocumentInput {
 /** The `ptesim.run/1` document. */
 export function runDocument(
   r: RunResult,
-  o: { file: string | null; cpus: number; reproduce: string; sweep: SweepDocumentInput | null },
+  o: {
+    file: string | null;
+    cpus: number;
+    reproduce: string;
+    sweep: SweepDocumentInput | null;
+    arch?: ArchName;
+  },
 ) {
   return {
     schema: JSON_SCHEMA_RUN,
@@ -67,7 +78,7 @@ export function runDocument(
     sweep: o.sweep === null ? null : { ...o.sweep, firstFailure: o.sweep.firstFailure?.seed ?? null },
     timeline: r.timeline,
     reproduce: o.reproduce,
-    machine: machineDocument(o.cpus),
+    machine: machineDocument(o.cpus, o.arch),
   };
 }
 
@@ -81,6 +92,7 @@ export function checkDocument(
     mode: CheckMode;
     cpus: number;
     reproduce: string | null;
+    arch?: ArchName;
   },
 ) {
   const { finalStates: _f, ...stats } = r as typeof r & { finalStates?: unknown };
@@ -100,7 +112,7 @@ export function checkDocument(
     storage: stats.storage,
     storeBytes: stats.storeBytes,
     collisionProbability: stats.collisionProbability,
-    machine: machineDocument(o.cpus),
+    machine: machineDocument(o.cpus, o.arch),
   };
   if (r.verdict === "violated") {
     const cx = r.counterexample;

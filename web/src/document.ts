@@ -1,12 +1,21 @@
 // Any CLI document to its view: counterexamples (run, check) and charts (replay, bench costs).
+
+import { renderBugs } from "./bugs.js";
 import { renderCosts, renderReplay } from "./charts.js";
 import { h } from "./dom.js";
-import type { AnyDoc, CheckDoc, CostsDoc, ReplayDoc, RunDoc } from "./types.js";
-import { noHandle, renderCounterexample, type ViewerHandle } from "./viewer.js";
+import type { AnyDoc, BugsDoc, CheckDoc, CostsDoc, ReplayDoc, RunDoc } from "./types.js";
+import { type CounterexampleOptions, noHandle, renderCounterexample, type ViewerHandle } from "./viewer.js";
 
-export function renderDocument(root: HTMLElement, doc: AnyDoc): ViewerHandle {
+export function renderDocument(
+  root: HTMLElement,
+  doc: AnyDoc,
+  related: Record<string, AnyDoc> = {},
+  opts: CounterexampleOptions = {},
+): ViewerHandle {
   root.replaceChildren();
   switch (doc.schema) {
+    case "ptesim.bugs/1":
+      return renderBugs(root, doc as BugsDoc, related as Record<string, CheckDoc>);
     case "ptesim.bench-costs/1":
       renderCosts(root, doc as CostsDoc);
       return noHandle;
@@ -15,7 +24,7 @@ export function renderDocument(root: HTMLElement, doc: AnyDoc): ViewerHandle {
       return noHandle;
     case "ptesim.run/1":
     case "ptesim.check/1":
-      return renderCounterexample(root, doc as RunDoc | CheckDoc);
+      return renderCounterexample(root, doc as RunDoc | CheckDoc, opts);
     default:
       root.append(
         h(

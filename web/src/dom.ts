@@ -39,3 +39,20 @@ export function s<K extends keyof SVGElementTagNameMap>(
 export function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
+
+/** A button that copies `text` to the clipboard and says so. */
+export function copyButton(text: string, label = "Copy"): HTMLButtonElement {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "small",
+      onclick: (e: Event) => {
+        void navigator.clipboard?.writeText(text).then(() => {
+          (e.target as HTMLElement).textContent = "Copied";
+        });
+      },
+    },
+    label,
+  );
+}

@@ -2,5 +2,6 @@
 import "./style.css";
 import { renderDocument } from "./document.js";
 import { showEmbedded } from "./embedded.js";
+import { stepPermalink } from "./viewer.js";
 
-showEmbedded((app, doc) => renderDocument(app, doc));
+showEmbedded((app, doc, related) => renderDocument(app, doc, related, stepPermalink()));

@@ -55,4 +55,56 @@ export type ReplayDoc = Pick<ReplayResult, "lines" | "calls" | "notes" | "popula
   backends: (Omit<BackendReplay, "counters"> & { counters: Record<string, number> })[];
 };
 
-export type AnyDoc = RunDoc | CheckDoc | CostsDoc | ReplayDoc;
+export type AnyDoc = RunDoc | CheckDoc | CostsDoc | ReplayDoc | BugsDoc;
+
+/** One variant's check in the `ptesim.bugs/1` document. */
+export interface BugVariantDoc {
+  backend: string;
+  scenario: string;
+  verdict: "verified" | "violated" | "incomplete";
+  property: string | null;
+  rule: string | null;
+  states: number;
+  executions: number;
+  elapsedMs: number;
+  reproduce: string | null;
+}
+
+/** The `ptesim.bugs/1` document (src/cli/bugs-command.ts BugsJson). */
+export interface BugsDoc {
+  schema: "ptesim.bugs/1";
+  dir: string;
+  summary: { entries: number; runnable: number; behave: number; misbehave: number; notModelled: number };
+  bugs: {
+    name: string;
+    title: string;
+    year: number | null;
+    history: string;
+    arch: string;
+    system: string;
+    property: string;
+    rule: string | null;
+    fix: {
+      repo: string;
+      commit: string | null;
+      title: string | null;
+      author?: string | null;
+      date?: string | null;
+    };
+    provenance?: {
+      historyNote: string | null;
+      fixes: { commit: string | null; title: string | null } | null;
+      related: { repo: string; commit: string | null; title: string }[];
+      verified: Record<string, boolean>;
+      sources: { where: string; what: string }[];
+      explanation: string;
+      restated: string;
+      needs: string[];
+    };
+    status: "behaves" | "misbehaves" | "not-modelled";
+    missing: string[];
+    problems: string[];
+    buggy: BugVariantDoc | null;
+    fixed: BugVariantDoc | null;
+  }[];
+}

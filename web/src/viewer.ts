@@ -2,7 +2,7 @@
 // sequence diagram with one lane per CPU (and the hypervisor), locks as spans and TLB flushes as
 // arrows; the selected step's PTE is shown bit by bit with each CPU's TLB entry for the page.
 // Everything shown comes from the document: nothing here simulates.
-import { h, hex, s } from "./dom.js";
+import { copyButton, h, hex, s } from "./dom.js";
 import type { CheckDoc, RunDoc, TraceEvent } from "./types.js";
 
 export interface ViewerHandle {
@@ -44,6 +44,7 @@ function summary(doc: RunDoc | CheckDoc): HTMLElement {
   const facts: [string, string][] = [
     ["scenario", `${doc.scenario}${doc.file ? ` (${doc.file})` : " (built-in)"}`],
     ["backend", doc.backend],
+    ["machine", `${doc.machine.arch}, ${doc.machine.cpus} CPUs`],
   ];
   if (isCheck) {
     facts.push(["exploration", c.mode]);
@@ -86,19 +87,7 @@ function summary(doc: RunDoc | CheckDoc): HTMLElement {
           { class: "repro" },
           h("span", { class: "repro-label" }, "reproduce"),
           h("code", { "data-testid": "reproduce" }, repro),
-          h(
-            "button",
-            {
-              type: "button",
-              class: "small",
-              onclick: (e: Event) => {
-                void navigator.clipboard?.writeText(repro).then(() => {
-                  (e.target as HTMLElement).textContent = "Copied";
-                });
-              },
-            },
-            "Copy",
-          ),
+          copyButton(repro),
         )
       : null,
   );
@@ -110,14 +99,26 @@ interface PteBit {
   bit: number;
   name: string;
   title: string;
+  /** Names a "drops X" note uses for the state this bit records (arm64 RDONLY: D). */
+  lostAs?: readonly string[];
 }
+
+/**
+ * Per arch, the bits that record a state a "drops X" note names, where the bit's name is not X:
+ * arm64 keeps hardware dirty as RDONLY clear (with DBM), software dirty in DIRTY, and A in AF.
+ */
+const LOST_AS: Record<string, Record<string, readonly string[]>> = {
+  arm64: { RDONLY: ["D"], DIRTY: ["D"], AF: ["A"] },
+};
 
 function bitSet(hexValue: string, bit: number): boolean {
   return ((BigInt(`0x${hexValue}`) >> BigInt(bit)) & 1n) === 1n;
 }
 
-function pfnOf(hexValue: string): number {
-  return Number((BigInt(`0x${hexValue}`) >> 12n) & 0xffffffffffn);
+/** The frame number: x86-64 PFN bits 12..51, arm64 output address bits 12..47. */
+function pfnOf(hexValue: string, arch: string): number {
+  const mask = arch === "arm64" ? 0xfffffffffn : 0xffffffffffn;
+  return Number((BigInt(`0x${hexValue}`) >> 12n) & mask);
 }
 
 /** The bits a step's note says were lost ("drops D", "drops A and D"). */
@@ -146,8 +147,22 @@ function pteBits(
     ...bits.map((b) => {
       const on = bitSet(value, b.bit);
       const was = before === undefined ? on : bitSet(before, b.bit);
-      const isLost = lost.includes(b.name) || (b.name === "US" && lost.includes("U"));
       const change = on === was ? "" : on ? "set" : "cleared";
+      // A bit named by the note is lost; so is a bit standing for the named state (arm64's
+      // RDONLY for D) if it changed here, or if none of the bits standing for it did.
+      const standsFor = (b.lostAs ?? []).filter((x) => lost.includes(x));
+      const isLost =
+        lost.includes(b.name) ||
+        (b.name === "US" && lost.includes("U")) ||
+        (standsFor.length > 0 &&
+          (change !== "" ||
+            !bits.some(
+              (o) =>
+                o !== b &&
+                (o.lostAs ?? []).some((x) => standsFor.includes(x)) &&
+                before !== undefined &&
+                bitSet(value, o.bit) !== bitSet(before, o.bit),
+            )));
       return h(
         "div",
         {
@@ -196,7 +211,18 @@ function shortWhat(e: TraceEvent): string {
   return e.what.replace(/^(\w+)\((0x[0-9a-f]+), /, "$1(…, ");
 }
 
-export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc): ViewerHandle {
+export interface CounterexampleOptions {
+  /** The step shown first (default 0; clamped to the timeline). */
+  initialStep?: number;
+  /** Told the index of every step selected (e.g. to keep it in the address). */
+  onSelect?: (i: number) => void;
+}
+
+export function renderCounterexample(
+  root: HTMLElement,
+  doc: RunDoc | CheckDoc,
+  opts: CounterexampleOptions = {},
+): ViewerHandle {
   root.append(summary(doc));
   const timeline: TraceEvent[] = (doc as CheckDoc).timeline ?? [];
   if (timeline.length === 0) {
@@ -205,7 +231,7 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
   }
   const machine = doc.machine;
   const cpus = machine.cpus;
-  const bits = machine.pteBits;
+  const bits: PteBit[] = machine.pteBits.map((b) => ({ ...b, lostAs: LOST_AS[machine.arch]?.[b.name] }));
   const page =
     doc.schema === "ptesim.check/1"
       ? ((doc as CheckDoc).addr ?? -1)
@@ -477,6 +503,7 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
     if (bandTop < diagram.scrollTop + TOP || bandTop + ROW_H > diagram.scrollTop + diagram.clientHeight)
       diagram.scrollTop = Math.max(0, bandTop - diagram.clientHeight / 2);
     details.replaceChildren(...stepDetails(rows[i], i === violating));
+    opts.onSelect?.(i);
   }
 
   function stepDetails(r: Row, isViolation: boolean): Node[] {
@@ -509,7 +536,7 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
         h(
           "p",
           { class: "pte-text", "data-testid": "pte-text" },
-          `pfn ${hex(pfnOf(r.pte))} · 0x${r.pte}`,
+          `pfn ${hex(pfnOf(r.pte, machine.arch))} · 0x${r.pte}`,
           e.addr === page && e.before !== undefined && e.after !== undefined
             ? h("span", { class: "muted" }, ` · was ${e.before}, now ${e.after}`)
             : e.addr === page && e.after !== undefined
@@ -517,6 +544,9 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
               : null,
         ),
       );
+    const cont = bits.find((b) => b.name === "CONT");
+    if (machine.arch === "arm64" && cont !== undefined && r.pte !== undefined && bitSet(r.pte, cont.bit))
+      out.push(contBlock(page));
     if (lost.length > 0)
       out.push(
         h(
@@ -571,11 +601,34 @@ export function renderCounterexample(root: HTMLElement, doc: RunDoc | CheckDoc):
     if (handled) ev.preventDefault();
   };
   document.addEventListener("keydown", onKey);
-  select(0);
+  select(opts.initialStep ?? 0);
   return {
     select,
     destroy: () => document.removeEventListener("keydown", onKey),
   };
+}
+
+/** arm64 contpte: the 16-entry, 64 KiB aligned block this page's entry belongs to. */
+function contBlock(page: number): HTMLElement {
+  const base = page - (page % 0x10000);
+  const index = Math.floor((page - base) / 4096);
+  return h(
+    "div",
+    { class: "cont-block", "data-testid": "cont-block", role: "note" },
+    h(
+      "p",
+      {},
+      h("strong", {}, "Contiguous (CONT): "),
+      `entry ${index + 1} of 16 in the 64 KiB block ${hex(base)}–${hex(base + 0xffff)}; a TLB may cache the whole block as one entry, so the kernel changes the block with break-before-make (contpte).`,
+    ),
+    h(
+      "ol",
+      { class: "cont-cells", "aria-label": "The block's 16 entries" },
+      ...Array.from({ length: 16 }, (_, i) =>
+        h("li", i === index ? { class: "this", "aria-current": "true", title: "this page" } : {}, String(i)),
+      ),
+    ),
+  );
 }
 
 function runFacts(doc: RunDoc): HTMLElement {
@@ -603,4 +656,16 @@ function runFacts(doc: RunDoc): HTMLElement {
         .join(" · "),
     ),
   );
+}
+
+/** A report page's step in its address (#step=N): opened at that step, kept as one steps. */
+export function stepPermalink(): CounterexampleOptions {
+  const m = /(?:^#|&)step=(\d+)/.exec(location.hash);
+  return {
+    ...(m ? { initialStep: Number(m[1]) } : {}),
+    onSelect: (i) => {
+      const want = `#step=${i}`;
+      if (location.hash !== want) history.replaceState(null, "", want);
+    },
+  };
 }
