@@ -5,11 +5,13 @@
 import { type ArchMm, PTRS_PER_PTE as PTRS_PER_TABLE, type pte_t } from "../arch/types.js";
 import { CTR } from "../machine/ledger.js";
 import { type Machine, STEP } from "../machine/machine.js";
-import { copyInto, FRAME_DATA, FRAME_TABLE, type ptep_t } from "../machine/physmem.js";
+import { copyInto, FRAME_TABLE, type ptep_t } from "../machine/physmem.js";
 import { Hypervisor, type HypervisorOptions } from "../xen/hypervisor.js";
 import { ContractTracker, ContractViolation } from "./contract.js";
+import * as fastFault from "./fault.fast.js";
+import { FAULT_OK, FAULT_SIGSEGV } from "./fault-codes.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
-import { AddressSpace, type FileArg, type Range, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
+import { AddressSpace, type FileArg, type Range, type Vma } from "./vma.js";
 
 function addToGather(g: { start: number; end: number }, start: number, end: number): void {
   if (start < g.start) g.start = start;
@@ -19,11 +21,18 @@ function addToGather(g: { start: number; end: number }, start: number, end: numb
 /** x86 tlb_single_page_flush_ceiling: above this many pages a range flush becomes a full flush. */
 export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
 
-export const VM_FAULT_OK = 0;
-export const VM_FAULT_SIGSEGV = 1;
+export const VM_FAULT_OK = FAULT_OK;
+export const VM_FAULT_SIGSEGV = FAULT_SIGSEGV;
 
 /** Deliberately broken kernel variants, for teaching and for testing the checker. */
-export const KERNEL_MUTANTS = ["commit-after-unlock", "skip-tlb-flush", "missing-commit"] as const;
+export const KERNEL_MUTANTS = [
+  "commit-after-unlock",
+  "skip-tlb-flush",
+  "missing-commit",
+  "fault-no-pte-same",
+  "fork-wrprotect-rmw",
+  "fork-skip-flush",
+] as const;
 export type KernelMutant = (typeof KERNEL_MUTANTS)[number];
 /** change_pte_range's mutant codes (skip-tlb-flush is sys_mprotect's: the loop is unchanged). */
 const MUTANT_NONE = 0;
@@ -31,6 +40,9 @@ const MUTANT_CODE: Readonly<Record<KernelMutant, number>> = {
   "commit-after-unlock": 1,
   "skip-tlb-flush": MUTANT_NONE,
   "missing-commit": 2,
+  "fault-no-pte-same": MUTANT_NONE,
+  "fork-wrprotect-rmw": MUTANT_NONE,
+  "fork-skip-flush": MUTANT_NONE,
 };
 
 export interface KernelOptions {
@@ -46,6 +58,11 @@ export interface KernelOptions {
   mutant?: KernelMutant | null;
   /** Where top-down mmap placement starts. */
   mmapBase?: number;
+  /**
+   * Whether every CPU starts on this mm (CR3 and mm_cpumask; default true). A fork child's mm
+   * starts with no CPU: a CPU joins it with `attach`.
+   */
+  attachCpus?: boolean;
 }
 
 /** What the run driver and the oracle want to hear about. All optional. */
@@ -129,6 +146,7 @@ export interface KernelState {
   readonly lazyDepth: Int32Array;
   readonly shmem: ReadonlyMap<number, number>;
   readonly folioDirty: ReadonlySet<number>;
+  readonly sharedFrames: ReadonlyMap<number, number>;
   readonly ptBase: ReadonlyMap<number, number>;
   readonly lastMprotect: MprotectStats;
   readonly as: AddressSpace;
@@ -159,13 +177,20 @@ export class Kernel {
   readonly maxBatch: number;
   readonly mutant: KernelMutant | null;
   /** PTE lock owner per page-table slot (-1 free). Split PTE locks: one per table page. */
-  private ptlOwner: Int16Array = new Int16Array(64).fill(-1);
+  ptlOwner: Int16Array = new Int16Array(64).fill(-1);
   /** mmap_lock: the CPU holding it for write, or -1. */
   mmapWriter = -1;
+  /** mmap_lock: how many CPUs hold it for read (fault paths). */
+  mmapReaders = 0;
+  /**
+   * Frames mapped by more than one mm (fork's copy_present_pte), with the number of mappings;
+   * do_wp_page copies such a page instead of reusing it. Shared by a parent and its children.
+   */
+  sharedFrames = new Map<number, number>();
   /** Per-CPU lazy MMU nesting depth. */
   private readonly lazyDepth: Int32Array;
   /** Shared anonymous pages by virtual page number (one shmem object per mapping, no fork). */
-  private readonly shmem = new Map<number, number>();
+  readonly shmem = new Map<number, number>();
   /** Frames whose dirtiness was transferred to the page (folio_mark_dirty). */
   readonly folioDirty = new Set<number>();
   /** Statistics of the last mprotect. */
@@ -176,7 +201,11 @@ export class Kernel {
   /** The virtual bases of ptBase, ascending (range walks skip the extents between them). */
   private tableBases: number[] = [];
 
-  constructor(machine: Machine, backend: BackendModule, opts: KernelOptions = {}) {
+  constructor(
+    machine: Machine,
+    backend: BackendModule,
+    private readonly opts: KernelOptions = {},
+  ) {
     this.machine = machine;
     this.arch = machine.arch;
     this.backend = backend;
@@ -192,10 +221,11 @@ export class Kernel {
     this.mutant = opts.mutant ?? null;
     this.lazyDepth = new Int32Array(machine.cpus.length);
     this.pgd = machine.mem.allocTable();
-    for (const cpu of machine.cpus) {
-      cpu.cr3 = this.pgd;
-      this.cpusOfMm.push(cpu.id);
-    }
+    if (opts.attachCpus !== false)
+      for (const cpu of machine.cpus) {
+        cpu.cr3 = this.pgd;
+        this.cpusOfMm.push(cpu.id);
+      }
     this.backendCtx = new KernelBackendContext(this, opts.backendOptions ?? {});
     this.pv = backend.create(this.backendCtx);
   }
@@ -206,13 +236,19 @@ export class Kernel {
    * afresh, so a backend must keep nothing between syscalls that machine memory does not hold.
    */
   save(): KernelState {
-    if (this.mmapWriter !== -1 || this.lazyDepth.some((d) => d !== 0) || this.ptlOwner.some((o) => o !== -1))
+    if (
+      this.mmapWriter !== -1 ||
+      this.mmapReaders !== 0 ||
+      this.lazyDepth.some((d) => d !== 0) ||
+      this.ptlOwner.some((o) => o !== -1)
+    )
       throw new Error("Kernel.save inside a syscall");
     return {
       ptlOwner: this.ptlOwner.slice(),
       lazyDepth: this.lazyDepth.slice(),
       shmem: new Map(this.shmem),
       folioDirty: new Set(this.folioDirty),
+      sharedFrames: new Map(this.sharedFrames),
       ptBase: new Map(this.ptBase),
       lastMprotect: { ...this.lastMprotect },
       as: this.as.clone(),
@@ -223,6 +259,8 @@ export class Kernel {
     this.ptlOwner = copyInto(this.ptlOwner, s.ptlOwner);
     this.lazyDepth.set(s.lazyDepth);
     this.mmapWriter = -1;
+    this.mmapReaders = 0;
+    this.sharedFrames = new Map(s.sharedFrames);
     this.shmem.clear();
     for (const [k, v] of s.shmem) this.shmem.set(k, v);
     this.folioDirty.clear();
@@ -234,6 +272,41 @@ export class Kernel {
     this.as = s.as.clone();
     this.contract?.reset();
     this.pv = this.backend.create(this.backendCtx);
+  }
+
+  /**
+   * switch_mm: `cpu` now runs this mm (CR3 loaded, its TLB flushed: no PCIDs) and joins
+   * mm_cpumask. `from` is the mm it leaves, which stops sending it shootdowns.
+   */
+  attach(cpu: number, from: Kernel | null): void {
+    const m = this.machine;
+    m.cpus[cpu].cr3 = this.pgd;
+    m.flushTlbAll(cpu);
+    if (!this.cpusOfMm.includes(cpu)) {
+      this.cpusOfMm.push(cpu);
+      this.cpusOfMm.sort((a, b) => a - b);
+    }
+    if (from !== null) {
+      const i = from.cpusOfMm.indexOf(cpu);
+      if (i >= 0) from.cpusOfMm.splice(i, 1);
+    }
+  }
+
+  /**
+   * The mm of a child of fork(): the same backend and options, no CPU yet, an empty page table
+   * (copy_page_range fills it), the VMAs copied (AddressSpace.dup_mmap), the shmem objects and
+   * the fork-sharing counts shared with this mm.
+   */
+  dup_mm(): Kernel {
+    const child = new Kernel(this.machine, this.backend, { ...this.opts, attachCpus: false });
+    child.as = this.as.dup_mmap();
+    child.sharedFrames = this.sharedFrames;
+    // Shared anonymous memory stays one object for both: its pages are mapped by both mms.
+    for (const [v, pfn] of this.shmem) {
+      child.shmem.set(v, pfn);
+      this.sharedFrames.set(pfn, this.mapcount(pfn) + 1);
+    }
+    return child;
   }
 
   /** CPUs that may cache translations of this mm (mm_cpumask). */
@@ -300,7 +373,7 @@ export class Kernel {
 
   // ---------------------------------------------------------------- locks
 
-  private ensureLockSlots(): void {
+  ensureLockSlots(): void {
     const n = this.machine.mem.tableSlots;
     if (this.ptlOwner.length < n) {
       const a = new Int16Array(n).fill(-1);
@@ -319,6 +392,21 @@ export class Kernel {
   pte_lock(ptep: ptep_t): void {
     const cpu = this.current;
     this.machine.step(cpu, STEP.LOCK, ptep);
+    this.ptl_acquire(cpu, ptep);
+  }
+
+  /** spin_unlock: the contract's "queued commits applied before unlock" is checked here. */
+  pte_unlock(ptep: ptep_t): void {
+    const cpu = this.current;
+    this.ptl_release(cpu, ptep);
+    this.machine.step(cpu, STEP.UNLOCK, ptep);
+  }
+
+  /**
+   * Take the PTE lock covering `ptep` for `cpu`, with no scheduling point: a kernel path yields
+   * at(STEP.LOCK, ptep) first, and the scheduler resumes it only when the lock is free.
+   */
+  ptl_acquire(cpu: number, ptep: ptep_t): void {
     this.ensureLockSlots();
     const slot = (ptep / PTRS_PER_TABLE) | 0;
     const owner = this.ptlOwner[slot];
@@ -327,13 +415,11 @@ export class Kernel {
     this.machine.ledger.add(cpu, CTR.pte_lock);
   }
 
-  /** spin_unlock: the contract's "queued commits applied before unlock" is checked here. */
-  pte_unlock(ptep: ptep_t): void {
-    const cpu = this.current;
+  /** Release the PTE lock (no scheduling point; checks the contract's rules at unlock). */
+  ptl_release(cpu: number, ptep: ptep_t): void {
     const slot = (ptep / PTRS_PER_TABLE) | 0;
     if (this.contract !== null) this.contract.unlock(cpu, slot, this.machine);
     this.ptlOwner[slot] = -1;
-    this.machine.step(cpu, STEP.UNLOCK, ptep);
   }
 
   // ---------------------------------------------------------------- lazy MMU mode
@@ -512,9 +598,21 @@ export class Kernel {
 
   // ---------------------------------------------------------------- mmap_lock
 
-  mmapWriteLock(cpu: number): void {
+  /** mmap_read_lock (no scheduling point: a path yields at(STEP.MMAP_LOCK_READ, -1) first). */
+  mmapReadLock(cpu: number): void {
     if (this.mmapWriter !== -1)
-      throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
+      throw new Error(`CPU${cpu} would deadlock on mmap_lock held for write by CPU${this.mmapWriter}`);
+    this.mmapReaders++;
+  }
+  mmapReadUnlock(_cpu: number): void {
+    this.mmapReaders--;
+  }
+
+  mmapWriteLock(cpu: number): void {
+    if (this.mmapWriter !== -1 || this.mmapReaders !== 0)
+      throw new Error(
+        `CPU${cpu} would deadlock on mmap_lock held by ${this.mmapWriter !== -1 ? `CPU${this.mmapWriter}` : "readers"}`,
+      );
     this.mmapWriter = cpu;
     this.machine.ledger.add(cpu, CTR.mmap_lock);
     this.observer?.mmapWrite?.(cpu, true);
@@ -918,7 +1016,9 @@ export class Kernel {
           const pfn = arch.pte_pfn(old);
           if (!arch.pte_special(old) && arch.pte_present(old)) {
             if (arch.pte_dirty(old)) this.folioDirty.add(pfn);
-            freed.push(pfn);
+            // A page fork shares stays with the other mm: drop this mapping only.
+            if (this.mapcount(pfn) > 1) this.unmapShared(pfn);
+            else freed.push(pfn);
           }
           if (r.shared) this.shmem.delete(Math.floor(a / 4096));
         }
@@ -936,16 +1036,6 @@ export class Kernel {
   }
 
   // ---------------------------------------------------------------- page faults
-
-  /**
-   * Whether a fault by `cpu` at `addr` could make progress now: mmap_lock not write-held by
-   * another CPU and the PTE lock free. The scheduler runs fault handlers only then.
-   */
-  canHandleFault(cpu: number, addr: number): boolean {
-    if (this.mmapWriter !== -1 && this.mmapWriter !== cpu) return false;
-    const p = this.walk(addr, false);
-    return p < 0 || this.ptlHolder(p) === -1;
-  }
 
   /**
    * mremap moved [from, from + len) to `to`: shared pages belong to their object, not to an
@@ -970,109 +1060,45 @@ export class Kernel {
   }
 
   /**
-   * handle_mm_fault for a user access by `cpu` at `addr` with x86 error code `err`. Runs as
-   * one step (it holds mmap_lock for read and the PTE lock throughout).
+   * handle_mm_fault for a user access by `cpu` at `addr` with x86 error code `err`, run to the
+   * end with no scheduler: the fast twin of the one fault path (src/kernel/fault.ts).
    */
   handle_mm_fault(cpu: number, addr: number, err: number): number {
     const prev = this.current;
     this.current = cpu;
     try {
-      const vma = this.as.findVma(addr);
-      if (vma === undefined) return VM_FAULT_SIGSEGV;
-      if (this.arch.access_error(err, vma.flags)) return VM_FAULT_SIGSEGV;
-      const write = this.arch.fault_is_write(err);
-      const page = Math.floor(addr / 4096) * 4096;
-      const ptep = this.walk(page, true);
-      this.pte_lock(ptep);
-      try {
-        this.handle_pte_fault(vma, page, ptep, write);
-      } finally {
-        this.pte_unlock(ptep);
-      }
-      return VM_FAULT_OK;
+      return fastFault.handle_mm_fault(this, cpu, addr, err);
     } finally {
       this.current = prev;
     }
   }
 
-  private handle_pte_fault(vma: Vma, addr: number, ptep: ptep_t, write: boolean): void {
+  /**
+   * A user access by `cpu` run to completion with no scheduler (setup, populate, replay,
+   * probes): the access, and on a fault the fault path and a retry. Returns true when the access
+   * completed (the CPU's lastValue holds the word), false on SIGSEGV. The one "touch, fault,
+   * retry" loop of every driver.
+   */
+  faultin(cpu: number, addr: number, kind: number, value: number): boolean {
     const m = this.machine;
-    const cpu = this.current;
-    const pte = m.pteRead(cpu, ptep);
-    const prot = this.arch.vm_get_page_prot(vma.flags);
-    if (this.arch.pte_none(pte)) {
-      if (vma.flags & VM_SHARED) this.do_shared_fault(vma, addr, ptep, write, prot);
-      else this.do_anonymous_page(vma, addr, ptep, write, prot);
-      return;
+    for (let tries = 0; tries < 8; tries++) {
+      if (m.access(cpu, addr, kind, value)) return true;
+      if (this.handle_mm_fault(cpu, addr, m.cpus[cpu].pfError) === VM_FAULT_SIGSEGV) return false;
     }
-    if (this.arch.pte_protnone(pte)) {
-      // do_numa_page: a PROT_NONE entry in an accessible VMA gets the VMA's protection back.
-      this.pv.set_pte_at(addr, ptep, this.arch.pte_modify(pte, prot));
-      return;
-    }
-    if (write && !this.arch.pte_write(pte)) {
-      this.do_wp_page(vma, addr, ptep, pte, prot);
-      return;
-    }
-    // Spurious fault or A/D fixup: ptep_set_access_flags (x86 stores only for write faults).
-    let entry = this.arch.pte_mkyoung(pte);
-    if (write) entry = this.arch.pte_mkdirty(entry);
-    if (entry !== pte && write) this.pv.set_pte_at(addr, ptep, entry);
+    throw new Error(`CPU${cpu}: the access to 0x${addr.toString(16)} keeps faulting`);
   }
 
-  private do_anonymous_page(vma: Vma, addr: number, ptep: ptep_t, write: boolean, prot: number): void {
-    const mem = this.machine.mem;
-    if (!write) {
-      const entry = this.arch.pte_mkspecial(this.arch.pfn_pte(mem.zeroPfn, prot));
-      this.pv.set_pte_at(addr, ptep, entry);
-      this.observer?.newPage?.(this.current, addr, mem.zeroPfn, true);
-      return;
-    }
-    this.as.setAnonVma(addr);
-    const pfn = mem.allocFrame(FRAME_DATA);
-    let entry = this.arch.pfn_pte(pfn, prot);
-    if (vma.flags & VM_WRITE) entry = this.arch.pte_mkwrite(this.arch.pte_mkdirty(entry));
-    this.pv.set_pte_at(addr, ptep, entry);
-    this.observer?.newPage?.(this.current, addr, pfn, false);
+  /** How many mms map frame `pfn` (fork's COW sharing; 1 when not shared). */
+  mapcount(pfn: number): number {
+    return this.sharedFrames.get(pfn) ?? 1;
   }
 
-  private do_shared_fault(vma: Vma, addr: number, ptep: ptep_t, write: boolean, prot: number): void {
-    const mem = this.machine.mem;
-    const vpn = Math.floor(addr / 4096);
-    let pfn = this.shmem.get(vpn);
-    let fresh = false;
-    if (pfn === undefined) {
-      pfn = mem.allocFrame(FRAME_DATA);
-      this.shmem.set(vpn, pfn);
-      fresh = true;
-    }
-    let entry = this.arch.pfn_pte(pfn, prot);
-    if (write) {
-      entry = this.arch.pte_mkdirty(entry);
-      if (vma.flags & VM_WRITE) entry = this.arch.pte_mkwrite(entry);
-    }
-    this.pv.set_pte_at(addr, ptep, entry);
-    if (fresh) this.observer?.newPage?.(this.current, addr, pfn, false);
-  }
-
-  private do_wp_page(vma: Vma, addr: number, ptep: ptep_t, pte: pte_t, prot: number): void {
-    const mem = this.machine.mem;
-    const pfn = this.arch.pte_pfn(pte);
-    if (!(vma.flags & VM_SHARED) && (this.arch.pte_special(pte) || mem.kind[pfn] !== FRAME_DATA)) {
-      // wp_page_copy: break COW of the zero page into a fresh exclusive page.
-      this.as.setAnonVma(addr);
-      const npfn = mem.allocFrame(FRAME_DATA);
-      mem.data[npfn] = mem.data[pfn];
-      const entry = this.arch.pte_mkwrite(this.arch.pte_mkdirty(this.arch.pfn_pte(npfn, prot)));
-      this.pv.ptep_get_and_clear(addr, ptep); // ptep_clear_flush
-      this.flush_tlb_mm_range(addr, addr + 4096);
-      this.pv.set_pte_at(addr, ptep, entry);
-      this.observer?.newPage?.(this.current, addr, npfn, false);
-      return;
-    }
-    // wp_page_reuse (exclusive anon) or wp_page_shared: make the entry writable and dirty.
-    const entry = this.arch.pte_mkwrite(this.arch.pte_mkdirty(this.arch.pte_mkyoung(pte)));
-    this.pv.set_pte_at(addr, ptep, entry);
+  /** One mapping of a frame shared by fork went away (COW broken, or unmapped). */
+  unmapShared(pfn: number): void {
+    const n = this.sharedFrames.get(pfn);
+    if (n === undefined) return;
+    if (n <= 2) this.sharedFrames.delete(pfn);
+    else this.sharedFrames.set(pfn, n - 1);
   }
 
   // ---------------------------------------------------------------- reclaim-style aging
