@@ -10,10 +10,11 @@ import { Hypervisor, type HypervisorOptions } from "../xen/hypervisor.js";
 import { ContractTracker, ContractViolation } from "./contract.js";
 import * as fastFault from "./fault.fast.js";
 import { FAULT_OK, FAULT_SIGSEGV } from "./fault-codes.js";
+import * as fastMm from "./mprotect.fast.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
 import { AddressSpace, type FileArg, type Range, type Vma } from "./vma.js";
 
-function addToGather(g: { start: number; end: number }, start: number, end: number): void {
+function _addToGather(g: { start: number; end: number }, start: number, end: number): void {
   if (start < g.start) g.start = start;
   if (end > g.end) g.end = end;
 }
@@ -34,16 +35,6 @@ export const KERNEL_MUTANTS = [
   "fork-skip-flush",
 ] as const;
 export type KernelMutant = (typeof KERNEL_MUTANTS)[number];
-/** change_pte_range's mutant codes (skip-tlb-flush is sys_mprotect's: the loop is unchanged). */
-const MUTANT_NONE = 0;
-const MUTANT_CODE: Readonly<Record<KernelMutant, number>> = {
-  "commit-after-unlock": 1,
-  "skip-tlb-flush": MUTANT_NONE,
-  "missing-commit": 2,
-  "fault-no-pte-same": MUTANT_NONE,
-  "fork-wrprotect-rmw": MUTANT_NONE,
-  "fork-skip-flush": MUTANT_NONE,
-};
 
 export interface KernelOptions {
   /** Lazy MMU nesting rules: "classic" (nesting is a bug) or "nested" (Linux 2025 per-task counter). */
@@ -77,6 +68,8 @@ export interface KernelObserver {
   syscallReturn?(cpu: number, name: string, ret: number): void;
   /** mmap_lock was taken for write (`taken`) or is about to be released by `cpu`. */
   mmapWrite?(cpu: number, taken: boolean): void;
+  /** A kernel path on `cpu` entered a function worth naming in timelines (null: left it). */
+  frame?(cpu: number, name: string | null): void;
 }
 
 export interface MprotectStats {
@@ -483,11 +476,12 @@ export class Kernel {
     this.pv.ptep_modify_prot_commit(vma, addr, ptep, old_pte, pte);
   }
 
-  private startFailed(ptep: ptep_t, addr: number): never {
+  /** A start broke the contract: which rule (the loop checks in line, this says why). */
+  startFailed(ptep: ptep_t, addr: number): never {
     this.requirePtl(ptep, addr, "ptep_modify_prot_start");
     this.contractFail("nested-start", ptep, addr);
   }
-  private commitFailed(ptep: ptep_t, addr: number): never {
+  commitFailed(ptep: ptep_t, addr: number): never {
     this.requirePtl(ptep, addr, "ptep_modify_prot_commit");
     this.contractFail("commit-without-start", ptep, addr);
   }
@@ -641,6 +635,9 @@ export class Kernel {
   }
 
   // ---------------------------------------------------------------- syscalls
+  //
+  // mmap, munmap and mprotect are kernel paths of ./mprotect.ts; these run their generated
+  // twins to the end (setup, replay, the benchmark): one source for both.
 
   /**
    * mmap(addr, len, prot, flags, fd, offset): anonymous memory, or a file described by `file`
@@ -655,385 +652,58 @@ export class Kernel {
     flags: number,
     file: FileArg | null = null,
   ): number {
-    const prev = this.enter(cpu, "mmap");
-    this.mmapWriteLock(cpu);
-    let ret: number;
+    const prev = this.current;
     try {
-      const r = this.as.mmap(addr, len, prot, flags, file);
-      if (!r.ok) ret = -r.errno;
-      else {
-        this.zapRanges(r.unmapped);
-        ret = r.addr;
-      }
+      return fastMm.sys_mmap(this, cpu, addr, len, prot, flags, file);
     } finally {
-      this.mmapWriteUnlock();
+      this.afterSyscall(prev);
     }
-    return this.leave(cpu, "mmap", ret, prev);
   }
 
   sys_munmap(cpu: number, addr: number, len: number): number {
-    const prev = this.enter(cpu, "munmap");
-    this.mmapWriteLock(cpu);
-    let done = false;
-    let ret: number;
+    const prev = this.current;
     try {
-      const r = this.as.munmap(addr, len);
-      if (r.errno !== 0) ret = -r.errno;
-      else {
-        this.zapRanges(r.unmapped);
-        ret = 0;
-      }
-      done = true;
+      return fastMm.sys_munmap(this, cpu, addr, len);
     } finally {
-      this.mmapWriteUnlock(done);
+      this.afterSyscall(prev);
     }
-    return this.leave(cpu, "munmap", ret, prev);
   }
 
-  /**
-   * mprotect(addr, len, prot). VMAs are updated first (split/merge), then change_protection runs
-   * on each changed piece with one mmu_gather, and the deferred TLB flush completes before the
-   * call returns (the property "no stale writable TLB entry after mprotect returns").
-   */
+  /** mprotect(addr, len, prot): see ./mprotect.ts. Its statistics are in lastMprotect. */
   sys_mprotect(cpu: number, addr: number, len: number, prot: number): number {
-    const prev = this.enter(cpu, "mprotect");
-    this.mmapWriteLock(cpu);
-    let done = false;
-    const st: MprotectStats = { ptesChanged: 0, flushPages: 0, flushFull: false };
-    let ret: number;
+    const prev = this.current;
     try {
-      const r = this.as.mprotect(addr, len, prot);
-      const gather = { start: Number.POSITIVE_INFINITY, end: 0 };
-      // tlb_gather_mmu once the arguments are valid; mprotect_fixup per VMA changed.
-      if (r.errno === 0 || r.changes.length > 0) this.machine.ledger.add(cpu, CTR.tlb_gather);
-      if (r.changes.length > 0) this.machine.ledger.add(cpu, CTR.vma_walk, r.changes.length);
-      for (const ch of r.changes)
-        st.ptesChanged += this.change_protection(ch.vma, ch.start, ch.end, ch.tryChangeWritable, gather);
-      if (gather.end > 0 && this.mutant !== "skip-tlb-flush") {
-        st.flushPages = (gather.end - gather.start) / 4096;
-        st.flushFull = st.flushPages > TLB_SINGLE_PAGE_FLUSH_CEILING;
-        this.flush_tlb_mm_range(gather.start, gather.end); // tlb_finish_mmu
-      }
-      ret = r.errno === 0 ? 0 : -r.errno;
-      done = true;
+      return fastMm.sys_mprotect(this, cpu, addr, len, prot);
     } finally {
-      this.mmapWriteUnlock(done);
-    }
-    this.lastMprotect = st;
-    return this.leave(cpu, "mprotect", ret, prev);
-  }
-
-  /** change_protection over [start, end) of `vma`; returns the number of PTEs changed. */
-  change_protection(
-    vma: Vma,
-    start: number,
-    end: number,
-    tryWritable: boolean,
-    gather: { start: number; end: number },
-  ): number {
-    const newprot = this.arch.vm_get_page_prot(vma.flags);
-    let pages = 0;
-    // change_pmd_range granularity: one page table (2 MiB) at a time.
-    for (let addr = start; addr < end; ) {
-      const ptep = this.walk(addr, false);
-      if (ptep < 0) {
-        addr = Math.min(end, this.absentExtentEnd(addr));
-        continue;
-      }
-      const next = Math.min(end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
-      pages += this.change_pte_range(vma, ptep, addr, next, newprot, tryWritable, gather);
-      addr = next;
-    }
-    return pages;
-  }
-
-  /**
-   * change_pte_range, as in mm/mprotect.c: PTE lock, lazy MMU mode, and for each present entry
-   * (or folio batch of entries) start -> pte_modify -> try-change-writable -> commit,
-   * accumulating pte_needs_flush. The one loop that `run`, `check`, `replay` and the benchmark
-   * use; folio batching and the kernel mutants are variation points of it (changePtes).
-   */
-  change_pte_range(
-    vma: Vma,
-    ptep0: ptep_t,
-    start: number,
-    end: number,
-    newprot: number,
-    tryWritable: boolean,
-    gather: { start: number; end: number },
-  ): number {
-    // VMA objects come in several hidden-class shapes: their fields are read here, where a new
-    // shape costs V8 a deoptimization of this short function only, not of the loop.
-    const vmFlags = vma.flags;
-    this.pte_lock(ptep0);
-    this.lazy_mmu_mode_enable();
-    const pages = this.changePtes(
-      vma,
-      ptep0,
-      start,
-      (end - start) / 4096,
-      newprot,
-      tryWritable,
-      vmFlags,
-      gather,
-    );
-    // The lines the walk touched (PTEs, struct pages), by reuse distance: what makes a large
-    // call dearer per PTE once they no longer stay in the caches (machine/linecache.ts).
-    this.machine.touchMetadata(
-      this.current,
-      ptep0,
-      (end - start) / 4096,
-      this.arch.pte_present,
-      this.arch.pte_pfn,
-    );
-    // vm_normal_folio per present PTE; with folio batches, counted per batch by folioBatch.
-    if (this.maxBatch === 1) this.machine.ledger.add(this.current, CTR.folio_lookup, pages);
-    this.lazy_mmu_mode_disable();
-    this.pte_unlock(ptep0);
-    // The commit-after-unlock mutant commits outside the lock (with the contract checked, the
-    // unlock itself has already reported the open transactions).
-    const d = this.deferredCommits;
-    if (d.length > 0) {
-      this.deferredCommits = [];
-      for (let j = 0; j < d.length; j += 4)
-        this.ptep_modify_prot_commit(vma, d[j + 1], d[j], d[j + 2] as pte_t, d[j + 3] as pte_t);
-    }
-    return pages;
-  }
-
-  /** Commits the commit-after-unlock mutant still owes: (ptep, addr, old, new) quadruples. */
-  private deferredCommits: number[] = [];
-
-  /**
-   * Route every single-PTE transaction of changePtes through the ptep_modify_prot_start/commit
-   * methods instead of their in-line copy. The two must behave identically (same memory, same
-   * contract log, same events): kernel.test.ts compares them over generated tables.
-   */
-  transactionsViaWrappers = false;
-
-  /**
-   * change_pte_range's loop over the `count` entries from `ptep0` (mapping from `start`), under
-   * the PTE lock and in lazy MMU mode; adds the range needing a TLB flush to `gather`. Returns
-   * the number of entries changed.
-   *
-   * Variation points, all in this one loop:
-   * - kernel.maxBatch > 1: folio batches (folioBatch reads the following entries through the
-   *   machine's primitives, as folio_pte_batch's ptep_get does, so the checker sees the batch
-   *   size being decided) go through modify_prot_start/commit_ptes;
-   * - the kernel mutants (missing-commit, commit-after-unlock) replace the commit;
-   * - transactionsViaWrappers (tests) uses the wrapper methods for single entries.
-   *
-   * The hot path (single entries, no mutant) is written for V8 (docs/PERFORMANCE.md):
-   * ptep_modify_prot_start/commit are spelled out in line, contract checks then the backend's
-   * operation, which is what the two methods do (a test pins that they behave the same).
-   * With no scheduler hook installed nothing else runs until the loop ends, so the contract is
-   * checked per table (ContractTracker.beginRun) rather than per transaction, every commit
-   * still logged for the check at pte_unlock. With a hook, each start and commit is checked.
-   */
-  private changePtes(
-    vma: Vma,
-    ptep0: ptep_t,
-    start: number,
-    count: number,
-    newprot: number,
-    tryWritable: boolean,
-    vmaFlags: number,
-    gather: { start: number; end: number },
-  ): number {
-    const arch = this.arch;
-    const present = arch.pte_present;
-    const modify = arch.pte_modify;
-    const writable = arch.pte_write;
-    const mkwrite = arch.pte_mkwrite;
-    const needsFlush = arch.pte_needs_flush;
-    const m = this.machine;
-    const pv = this.pv;
-    const c = this.contract;
-    const cpu = m.current;
-    const n = count | 0;
-    const base = +start;
-    const vmFlags = vmaFlags | 0;
-    const tryWrite = tryWritable === true;
-    const maxBatch = this.maxBatch | 0;
-    const mutant = this.mutant === null ? MUTANT_NONE : MUTANT_CODE[this.mutant];
-    // Single entries in line unless a variation point asks for the wrappers.
-    const inlineTxn = this.transactionsViaWrappers !== true;
-    // Frame kinds, read once: no frame is allocated while mprotect holds mmap_lock for write.
-    const kinds = m.mem.kind;
-    let pages = 0;
-    let first = -1; // the entries needing a TLB flush: [first, last]
-    let last = -1;
-    // The contract log position while the table's transactions run checked per table, or -1.
-    let pos =
-      c !== null &&
-      m.hook === null &&
-      inlineTxn &&
-      maxBatch === 1 &&
-      mutant === MUTANT_NONE &&
-      this.ptlOwner[ptep0 >> 9] === cpu
-        ? c.beginRun(cpu, n)
-        : -1;
-    for (let i = 0; i < n; ) {
-      // Between PTEs the loop's live state is (position, flush range so far): say so to a
-      // checker, which may then forget the values read for earlier PTEs.
-      if (m.hook !== null) this.checkpoint(ptep0, i, first, last, gather);
-      const ptep = ptep0 + i;
-      const firstPte = m.pteRead(cpu, ptep); // ptep_get
-      if (!present(firstPte)) {
-        i++;
-        continue;
-      }
-      const addr = base + i * 4096;
-      const nr = maxBatch > 1 ? this.folioBatch(cpu, ptep, firstPte, Math.min(maxBatch, n - i)) : 1;
-      let oldpte: pte_t;
-      if (nr === 1 && inlineTxn) {
-        // ptep_modify_prot_start (in line, see above)
-        if (pos < 0 && c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.start(cpu, ptep)))
-          this.startFailed(ptep, addr);
-        oldpte = pv.ptep_modify_prot_start(vma, addr, ptep);
-      } else oldpte = this.modify_prot_start_ptes(vma, addr, ptep, nr);
-      // ptent = pte_modify(oldpte, newprot), then pte_mkwrite if can_change_pte_writable
-      let ptent = modify(oldpte, newprot);
-      if (tryWrite && !writable(ptent) && this.canChangeWritableIn(kinds, vmFlags, ptent))
-        ptent = mkwrite(ptent);
-      if (mutant !== MUTANT_NONE) this.mutantCommit(mutant, vma, addr, ptep, oldpte, ptent, nr);
-      else if (nr === 1 && inlineTxn) {
-        // ptep_modify_prot_commit (in line, see above)
-        if (pos >= 0) c!.runCommit(pos++, ptep, ptent);
-        else if (c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.commit(cpu, ptep, ptent)))
-          this.commitFailed(ptep, addr);
-        pv.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
-      } else this.modify_prot_commit_ptes(vma, addr, ptep, oldpte, ptent, nr);
-      if (needsFlush(oldpte, ptent)) {
-        if (first < 0) first = i;
-        last = i + nr - 1;
-      }
-      pages += nr;
-      i += nr;
-    }
-    if (pos >= 0) c!.endRun(cpu, pos);
-    if (first >= 0) addToGather(gather, base + first * 4096, base + (last + 1) * 4096);
-    return pages;
-  }
-
-  /** The kernel mutants' replacement for the commit of `nr` entries from `ptep`. */
-  private mutantCommit(
-    mutant: number,
-    _vma: Vma,
-    addr: number,
-    ptep: ptep_t,
-    oldpte: pte_t,
-    ptent: pte_t,
-    nr: number,
-  ): void {
-    if (mutant === MUTANT_CODE["commit-after-unlock"]) {
-      for (let j = 0; j < nr; j++)
-        this.deferredCommits.push(
-          ptep + j,
-          addr + j * 4096,
-          this.arch.pte_advance_pfn(oldpte, j),
-          this.arch.pte_advance_pfn(ptent, j),
-        );
-      return;
-    }
-    if (mutant === MUTANT_CODE["missing-commit"] && this.contract !== null) {
-      // The mutant forgets the commit; keep the contract tracker quiet about pairing so the
-      // checker sees the consequence (data loss), not only the bookkeeping rule.
-      for (let j = 0; j < nr; j++)
-        this.contract.commit(this.current, ptep + j, this.machine.peekPte(ptep + j));
+      this.afterSyscall(prev);
     }
   }
 
-  private checkpoint(
-    ptep0: ptep_t,
-    i: number,
-    lo: number,
-    hi: number,
-    gather: { start: number; end: number },
-  ): void {
-    const h = this.machine.hook;
-    if (h?.checkpoint === undefined) return;
-    const live = [ptep0, i, lo, hi, gather.start, gather.end];
-    this.contract?.pendingInto(this.current, live);
-    h.checkpoint(this.current, live);
+  /** After a syscall run to the end (or failing): mmap_lock released, the previous CPU current. */
+  private afterSyscall(prev: number): void {
+    if (this.mmapWriter !== -1) this.mmapWriteUnlock(false);
+    this.current = prev;
   }
 
-  /** How many entries from `ptep` map consecutive frames with identical flags (one folio's run). */
-  private folioBatch(cpu: number, ptep: ptep_t, first: pte_t, max: number): number {
-    // ptep_get of each following entry: a real load, so one step of the checker's, and what it
-    // returns (hence the batch size) is part of the checker's state.
-    const m = this.machine;
-    m.ledger.add(cpu, CTR.folio_lookup); // one vm_normal_folio per batch
-    let n = 1;
-    while (n < max && m.pteRead(cpu, ptep + n) === this.arch.pte_advance_pfn(first, n)) n++;
-    return n;
+  /** zap_pte_range over unmapped ranges (brk, mremap): the one in ./mprotect.ts, to the end. */
+  zapRanges(ranges: readonly Range[]): void {
+    fastMm.zap_ranges(this, this.current, ranges);
   }
 
   /** can_change_pte_writable (mm/mprotect.c), for the memory this kernel models. */
   can_change_pte_writable(vma: Vma, pte: pte_t): boolean {
-    return this.canChangeWritableIn(this.machine.mem.kind, vma.flags, pte);
+    return fastMm.canChangeWritable(this, this.machine.mem.kind, vma.flags, pte);
   }
 
-  /** The same with the frame-kind array passed in (read once per page table by the caller). */
-  private canChangeWritableIn(kinds: Uint8Array, vmFlags: number, pte: pte_t): boolean {
-    // Literal VM_* and frame-kind values, not the imported constants: this runs per PTE in
-    // mprotect's loop, and each module binding costs V8 a cell load and a check there. Checked
-    // against the constants in kernel.test.ts ("canChangeWritable masks").
-    const arch = this.arch;
-    this.machine.ledger.add(this.current, CTR.can_change_pte_writable);
-    if ((vmFlags & 0x2) === 0) return false; // VM_WRITE
-    if (arch.pte_protnone(pte)) return false;
-    // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);
-    // never the shared zero page. Shared: a clean entry may still need a write fault.
-    if ((vmFlags & 0x8) === 0) return !arch.pte_special(pte) && kinds[arch.pte_pfn(pte)] === 2; // !VM_SHARED: FRAME_DATA
-    return arch.pte_dirty(pte);
-  }
+  /** Commits the commit-after-unlock mutant still owes: (ptep, addr, old, new) quadruples. */
+  deferredCommits: number[] = [];
 
-  /** Remove the translations of unmapped ranges: clear PTEs, transfer D, flush, free frames. */
-  zapRanges(ranges: readonly Range[]): void {
-    if (ranges.length === 0) return;
-    const arch = this.arch;
-    const freed: number[] = [];
-    let lo = Number.POSITIVE_INFINITY;
-    let hi = 0;
-    for (const r of ranges) {
-      for (let addr = r.start; addr < r.end; ) {
-        const ptep0 = this.walk(addr, false);
-        if (ptep0 < 0) {
-          addr = Math.min(r.end, this.absentExtentEnd(addr));
-          continue;
-        }
-        const next = Math.min(r.end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
-        this.pte_lock(ptep0);
-        this.lazy_mmu_mode_enable();
-        for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
-          const v = this.machine.pteRead(this.current, p);
-          if (arch.pte_none(v)) continue;
-          const old = this.pv.ptep_get_and_clear(a, p);
-          this.observer?.zapped?.(this.current, a, old);
-          if (a < lo) lo = a;
-          if (a + 4096 > hi) hi = a + 4096;
-          const pfn = arch.pte_pfn(old);
-          if (!arch.pte_special(old) && arch.pte_present(old)) {
-            if (arch.pte_dirty(old)) this.folioDirty.add(pfn);
-            // A page fork shares stays with the other mm: drop this mapping only.
-            if (this.mapcount(pfn) > 1) this.unmapShared(pfn);
-            else freed.push(pfn);
-          }
-          if (r.shared) this.shmem.delete(Math.floor(a / 4096));
-        }
-        this.lazy_mmu_mode_disable();
-        this.pte_unlock(ptep0);
-        addr = next;
-      }
-    }
-    if (hi > 0) this.flush_tlb_mm_range(lo, hi);
-    // Frames are freed only after the flush (mmu_gather): no CPU can still reach them.
-    for (const pfn of freed) {
-      this.folioDirty.delete(pfn);
-      this.machine.mem.freeFrame(pfn);
-    }
-  }
+  /**
+   * Route every single-PTE transaction of change_pte_range through the
+   * ptep_modify_prot_start/commit methods instead of their in-line copy. The two must behave
+   * identically (same memory, same contract log, same events): kernel.test.ts compares them.
+   */
+  transactionsViaWrappers = false;
 
   // ---------------------------------------------------------------- page faults
 

@@ -6,33 +6,14 @@
 // by pte_wrprotect, then flush_tlb_mm of the parent before mmap_lock is released; both mms then
 // share the pages until a write fault copies them (do_wp_page in ./fault.ts).
 //
-// mprotect and munmap enter here and run the kernel's change_protection / zap loops in
-// kernel.ts; their PTE steps interleave with the hardware through the machine's step hook.
+// mprotect, munmap and mmap are in ./mprotect.ts; fork shares their prologue and epilogue.
 
 import type { pte_t } from "../arch/types.js";
-import { CTR } from "../machine/ledger.js";
 import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
 import type { Kernel } from "./kernel.js";
+import { syscall_enter, syscall_exit } from "./mprotect.js";
 import { at, type KStep, STEP } from "./step.js";
 import { VM_MAYWRITE, VM_SHARED, type Vma } from "./vma.js";
-
-/** mprotect(addr, len, prot) on `cpu`: waits for mmap_lock, then the kernel's mprotect. */
-export function* sys_mprotect(
-  k: Kernel,
-  cpu: number,
-  addr: number,
-  len: number,
-  prot: number,
-): KStep<number> {
-  yield at(STEP.MMAP_LOCK_WRITE, -1);
-  return k.sys_mprotect(cpu, addr, len, prot);
-}
-
-/** munmap(addr, len) on `cpu`: waits for mmap_lock, then the kernel's munmap. */
-export function* sys_munmap(k: Kernel, cpu: number, addr: number, len: number): KStep<number> {
-  yield at(STEP.MMAP_LOCK_WRITE, -1);
-  return k.sys_munmap(cpu, addr, len);
-}
 
 /** is_cow_mapping: private and may become writable. */
 function is_cow_mapping(flags: number): boolean {
@@ -45,11 +26,7 @@ function is_cow_mapping(flags: number): boolean {
  * flush_tlb_mm of the parent. Returns the child's mm; its CPUs join it with Kernel.attach.
  */
 export function* sys_fork(k: Kernel, cpu: number): KStep<Kernel> {
-  yield at(STEP.MMAP_LOCK_WRITE, -1);
-  k.current = cpu;
-  k.machine.ledger.add(cpu, CTR.syscall);
-  k.observer?.syscallEnter?.(cpu, "fork");
-  k.mmapWriteLock(cpu);
+  yield* syscall_enter(k, cpu, "fork");
   const child = k.dup_mm();
   for (const vma of k.as.vmas())
     if ((vma.flags & VM_SHARED) === 0) yield* copy_page_range(k, child, cpu, vma);
@@ -58,9 +35,7 @@ export function* sys_fork(k: Kernel, cpu: number): KStep<Kernel> {
     yield at(STEP.PV, -1);
     k.pv.flush_tlb_multi(k.mmCpumask(), { start: 0, end: 0, full: true });
   }
-  k.mmapWriteUnlock();
-  yield at(STEP.SYSCALL_EXIT, -1);
-  k.observer?.syscallReturn?.(cpu, "fork", 0);
+  yield* syscall_exit(k, cpu, "fork", 0);
   return child;
 }
 

@@ -233,6 +233,9 @@ export class Oracle {
 
   /** A syscall returned: its effect is now promised, including that no writable TLB entry survives. */
   syscallReturn(cpu: number, name: string): void {
+    // Another CPU's syscall holds mmap_lock for write and may have changed the VMAs without
+    // flushing yet: nothing is promised about its range before it returns (its own return checks).
+    if (this.kernel.mmapWriter !== -1 && this.kernel.mmapWriter !== cpu) return;
     this.snapshotWritable();
     for (const c of this.machine.cpus) {
       for (const vpn of this.machine.tlbWritableVpns(c.id)) {

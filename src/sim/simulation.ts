@@ -18,9 +18,10 @@ import { handle_mm_fault } from "../kernel/fault.js";
 import { FAULT_SIGSEGV } from "../kernel/fault-codes.js";
 import { Kernel, type KernelState } from "../kernel/kernel.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../kernel/mman.js";
+import { sys_mprotect, sys_munmap } from "../kernel/mprotect.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { type KStep, pointArg, pointKind } from "../kernel/step.js";
-import { sys_fork, sys_mprotect, sys_munmap } from "../kernel/syscalls.js";
+import { sys_fork } from "../kernel/syscalls.js";
 import type { CounterName } from "../machine/ledger.js";
 import {
   ACCESS_EXEC,
@@ -251,6 +252,7 @@ export class Simulation implements StepHook {
     if (k !== this.kernel) {
       k.observer = {
         syscallReturn: (cpu, name) => this.timeline?.log(cpu, "kernel", `${name} returns`, -1),
+        frame: (cpu, name) => this.frame(cpu, name),
       };
       return;
     }
@@ -266,7 +268,16 @@ export class Simulation implements StepHook {
         this.timeline?.log(cpu, "kernel", `${name} returns`, -1);
         oracle.syscallReturn(cpu, name);
       },
+      frame: (cpu, name) => this.frame(cpu, name),
     };
+  }
+
+  /** A kernel path entered (name) or left (null) a function worth a frame in the timeline. */
+  private frame(cpu: number, name: string | null): void {
+    const tl = this.timeline;
+    if (tl === null) return;
+    if (name === null) tl.leavePath(cpu);
+    else tl.enterPath(cpu, name);
   }
 
   /** The timeline's events (null when not traced). */
@@ -381,8 +392,7 @@ export class Simulation implements StepHook {
       path = kind === OP_MPROTECT ? sys_mprotect(k, c, addr, len, prot) : sys_munmap(k, c, addr, len);
       this.callOf[c] = { call: name, start: addr, end: addr + len };
     }
-    // mprotect and munmap show their frames through kernel.ts's (wrapped) methods.
-    if (kind === OP_FORK) this.timeline?.enterPath(c, name);
+    this.timeline?.enterPath(c, name);
     this.startPath(c, MODE_OP, path);
   }
 
@@ -416,7 +426,7 @@ export class Simulation implements StepHook {
     if (this.reads !== null) this.reads[c].length = 0;
     const prog = this.programs[c];
     const i = this.pc[c];
-    if (mode === MODE_FAULT || prog.kind[i] === OP_FORK) this.timeline?.leavePath(c);
+    this.timeline?.leavePath(c);
     if (mode === MODE_FAULT) {
       const addr = prog.addr[i];
       if (value === FAULT_SIGSEGV) {
