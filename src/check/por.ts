@@ -19,6 +19,8 @@
 //     page-table level: GLOBAL (they take locks, walk VMAs, flush other CPUs' TLBs).
 //   a CPU in a fault path or in fork: GLOBAL (they take locks, allocate frames, read VMAs).
 //   a CPU in an mprotect (kernel.maxBatch 1) at a scheduling point:
+//     - a backend operation on slot P (start, commit) of a stateless backend (native, naive,
+//       cmpxchg: one memory operation on P): touches P; of another backend: GLOBAL.
 //     - PTE read/write/xchg/cmpxchg of slot P: touches P (its code up to the next point only
 //       computes on values it read, queues in its own buffers, or takes PTE locks).
 //     - lock/unlock of a PTE lock: touches no state a plain user access reads or writes (fault
@@ -130,6 +132,15 @@ function kernelFootprint(sim: Simulation, agent: number, fp: Footprints, k: numb
     case STEP.TLB_FLUSH:
       fp.kind[k] = FP_KFLUSH;
       fp.a[k] = sim.pointArg[agent];
+      return;
+    case STEP.PV:
+      // A backend operation on one slot: a stateless backend's touches that slot only (one
+      // memory operation); another's may queue, batch or trap (Xen's multicall flushes a full
+      // batch from inside a commit): GLOBAL.
+      if (sim.backend.stateless === true && sim.pointArg[agent] >= 0) {
+        fp.kind[k] = FP_KPTE;
+        fp.a[k] = sim.pointArg[agent];
+      }
       return;
     default:
       return;

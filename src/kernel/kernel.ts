@@ -141,6 +141,7 @@ export interface KernelState {
   readonly folioDirty: ReadonlySet<number>;
   readonly sharedFrames: ReadonlyMap<number, number>;
   readonly ptBase: ReadonlyMap<number, number>;
+  readonly cpusOfMm: readonly number[];
   readonly lastMprotect: MprotectStats;
   readonly as: AddressSpace;
 }
@@ -243,6 +244,7 @@ export class Kernel {
       folioDirty: new Set(this.folioDirty),
       sharedFrames: new Map(this.sharedFrames),
       ptBase: new Map(this.ptBase),
+      cpusOfMm: this.cpusOfMm.slice(),
       lastMprotect: { ...this.lastMprotect },
       as: this.as.clone(),
     };
@@ -262,6 +264,10 @@ export class Kernel {
     for (const [k, v] of s.ptBase) this.ptBase.set(k, v);
     this.tableBases = [...s.ptBase.values()].sort((x, y) => x - y);
     this.lastMprotect = { ...s.lastMprotect };
+    // A CPU may have left for a fork child's mm (attach) in the run being undone.
+    this.cpusOfMm.length = 0;
+    this.cpusOfMm.push(...s.cpusOfMm);
+    this.deferredCommits = [];
     this.as = s.as.clone();
     this.contract?.reset();
     this.pv = this.backend.create(this.backendCtx);
