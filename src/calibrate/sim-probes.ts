@@ -2,7 +2,7 @@
 // layout, run through ptesim's kernel and machine, returning the events the model counts. The fit
 // sets these counts beside the real kernel's times. Pure (no node: imports).
 import { nativeBackend } from "../backends/native.js";
-import { Kernel, VM_FAULT_SIGSEGV } from "../kernel/kernel.js";
+import { Kernel } from "../kernel/kernel.js";
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../kernel/mman.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { CounterName } from "../machine/ledger.js";
@@ -48,13 +48,8 @@ export function mapRegion(
 
 /** One user access by `cpu`, taking the faults it needs (as a user program would). */
 export function touch(s: SimSetup, cpu: number, addr: number, kind: number, value: number): void {
-  const { machine: m, kernel: k } = s;
-  for (let t = 0; t < 4; t++) {
-    if (m.access(cpu, addr, kind, value)) return;
-    if (k.handle_mm_fault(cpu, addr, m.cpus[cpu].pfError) === VM_FAULT_SIGSEGV)
-      throw new Error(`sim-probes: access at 0x${addr.toString(16)} faulted (SIGSEGV)`);
-  }
-  throw new Error(`sim-probes: access at 0x${addr.toString(16)} keeps faulting`);
+  if (!s.kernel.faultin(cpu, addr, kind, value))
+    throw new Error(`sim-probes: access at 0x${addr.toString(16)} faulted (SIGSEGV)`);
 }
 
 /** Write every page once from `cpu` (populate). */

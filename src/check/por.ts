@@ -13,9 +13,14 @@
 //     - a write while the oracle's stale-writable check is armed for A (the last syscall
 //       return left A non-writable): GLOBAL, since the check reads the VMA, which the
 //       syscall thread changes between its scheduling points.
-//   user CPU c: a fault handler, a reclaim "age" step, an untracked page, a missing page-table
-//     level: GLOBAL (they take locks, allocate frames, walk VMAs, flush other CPUs' TLBs).
-//   the syscall thread (CPU 0) at a scheduling point, during an mprotect with kernel.maxBatch 1:
+//     - a write once a fork has returned (the cow-write-after-fork check reads the page's
+//       mapcount, which kernel paths change), or any access by a CPU on a fork child's mm: GLOBAL.
+//   user CPU c: a reclaim "age" step, a switch to a child mm, an untracked page, a missing
+//     page-table level: GLOBAL (they take locks, walk VMAs, flush other CPUs' TLBs).
+//   a CPU in a fault path or in fork: GLOBAL (they take locks, allocate frames, read VMAs).
+//   a CPU in an mprotect (kernel.maxBatch 1) at a scheduling point:
+//     - a backend operation on slot P (start, commit) of a stateless backend (native, naive,
+//       cmpxchg: one memory operation on P): touches P; of another backend: GLOBAL.
 //     - PTE read/write/xchg/cmpxchg of slot P: touches P (its code up to the next point only
 //       computes on values it read, queues in its own buffers, or takes PTE locks).
 //     - lock/unlock of a PTE lock: touches no state a plain user access reads or writes (fault
@@ -26,7 +31,8 @@
 //
 // Two steps of different agents are dependent when either is GLOBAL, when both are user
 // accesses to the same page, when a kernel PTE operation hits the slot a user walk reads or
-// writes, or when a kernel flush targets the user's CPU.
+// writes, when a kernel flush targets the user's CPU, or when both are kernel steps (two CPUs'
+// kernel paths are never taken as independent).
 //
 // These footprints feed sleep sets (Godefroid): after exploring agent t at a state, t sleeps in
 // the subtrees of the later siblings whose first step is independent of t, until a dependent
@@ -39,7 +45,8 @@
 // arise; they preserve every reachable state, hence the verdicts and the final-state sets.
 import { ACCESS_EXEC, ACCESS_WRITE, STEP, type Translation } from "../machine/machine.js";
 import { TLB_DIRTY, TLB_NX, TLB_RW, TLB_USER } from "../machine/tlb.js";
-import { OP_AGE, type Simulation } from "../sim/simulation.js";
+import { MODE_OP, type Simulation } from "../sim/simulation.js";
+import { OP_MPROTECT } from "../sim/workload.js";
 
 /** Footprint kinds. */
 export const FP_GLOBAL = 0;
@@ -70,21 +77,20 @@ export function footprintOf(sim: Simulation, agent: number, fp: Footprints, k: n
   fp.kind[k] = FP_GLOBAL;
   fp.a[k] = -1;
   fp.b[k] = -1;
-  if (agent === 0) {
-    kernelFootprint(sim, fp, k);
+  if (sim.paths[agent] !== null) {
+    kernelFootprint(sim, agent, fp, k);
     return;
   }
-  if (sim.state[agent] !== 0) return; // fault handler
   const prog = sim.programs[agent];
   const pc = sim.pc[agent];
   const kind = prog.kind[pc];
-  if (kind === OP_AGE) return;
+  if (kind > ACCESS_EXEC || sim.mmOf[agent] !== 0) return; // age, child, a child's access
   const addr = prog.addr[pc];
   const o = sim.oracle;
   const i = o.indexOf(addr);
   if (i < 0) return;
   const write = kind === ACCESS_WRITE;
-  if (write && o.writableAtReturn[i] === 0) return;
+  if (write && (o.writableAtReturn[i] === 0 || sim.forksDone > 0)) return;
   const cpu = sim.machine.cpus[agent];
   const tlb = cpu.tlb;
   const j = tlb.lookup(Math.floor(addr / 4096));
@@ -107,19 +113,17 @@ function leaf(sim: Simulation, cr3: number, addr: number): number {
   return t.ptep < 0 ? -2 : t.ptep;
 }
 
-function kernelFootprint(sim: Simulation, fp: Footprints, k: number): void {
-  const s = sim.scenario;
-  if (s.kernel.maxBatch > 1) return;
-  const cur = s.syscalls[sim.syscalls.length];
-  if (cur === undefined || cur.call !== "mprotect") return;
-  const kind = sim.pointKind;
+function kernelFootprint(sim: Simulation, agent: number, fp: Footprints, k: number): void {
+  if (sim.scenario.kernel.maxBatch > 1) return;
+  if (sim.mode[agent] !== MODE_OP || sim.opKind(agent) !== OP_MPROTECT) return;
+  const kind = sim.pointKind[agent];
   switch (kind) {
     case STEP.PTE_READ:
     case STEP.PTE_WRITE:
     case STEP.PTE_XCHG:
     case STEP.PTE_CMPXCHG:
       fp.kind[k] = FP_KPTE;
-      fp.a[k] = sim.pointPtep;
+      fp.a[k] = sim.pointArg[agent];
       return;
     case STEP.LOCK:
     case STEP.UNLOCK:
@@ -127,7 +131,16 @@ function kernelFootprint(sim: Simulation, fp: Footprints, k: number): void {
       return;
     case STEP.TLB_FLUSH:
       fp.kind[k] = FP_KFLUSH;
-      fp.a[k] = sim.pointPtep;
+      fp.a[k] = sim.pointArg[agent];
+      return;
+    case STEP.PV:
+      // A backend operation on one slot: a stateless backend's touches that slot only (one
+      // memory operation); another's may queue, batch or trap (Xen's multicall flushes a full
+      // batch from inside a commit): GLOBAL.
+      if (sim.backend.stateless === true && sim.pointArg[agent] >= 0) {
+        fp.kind[k] = FP_KPTE;
+        fp.a[k] = sim.pointArg[agent];
+      }
       return;
     default:
       return;

@@ -415,9 +415,7 @@ describe("one change_pte_range: the in-line transaction behaves exactly like the
           for (let i = 0; i < pages; i++) {
             const what = rand(3);
             if (what === 0) continue;
-            for (let t = 0; t < 4; t++)
-              if (m.access(1 + rand(2), a + i * 4096, what === 2 ? ACCESS_WRITE : ACCESS_READ, i + 1)) break;
-              else k.handle_mm_fault(1, a + i * 4096, m.cpus[1].pfError);
+            k.faultin(1 + rand(2), a + i * 4096, what === 2 ? ACCESS_WRITE : ACCESS_READ, i + 1);
           }
           const events: string[] = [];
           const log: number[] = [];

@@ -55,6 +55,7 @@ const syscall = z.object({
   ret: z.number(),
   errno: z.string().optional(),
   ptesChanged: z.number(),
+  cpu: z.number().optional().describe("the CPU that made the call (absent: CPU 0)"),
 });
 
 const sweep = z.object({

@@ -96,7 +96,7 @@ export function printRun(o: RunOutcome, io: Reporter): void {
   );
   for (const s of r.syscalls)
     io.out(
-      `  ${s.call}(0x${s.addr.toString(16)}, ${s.pages} pages${s.prot ? `, ${s.prot}` : ""}) = ${s.ret < 0 ? `-1 ${errnoName(s.ret)}` : s.ret}${s.call === "mprotect" ? `  [${s.ptesChanged} PTEs]` : ""}`,
+      `  ${s.cpu === undefined ? "" : `CPU${s.cpu}: `}${s.call === "fork" ? "fork()" : `${s.call}(0x${s.addr.toString(16)}, ${s.pages} pages${s.prot ? `, ${s.prot}` : ""})`} = ${s.ret < 0 ? `-1 ${errnoName(s.ret)}` : s.ret}${s.call === "mprotect" ? `  [${s.ptesChanged} PTEs]` : ""}`,
     );
   const st = r.stats;
   io.out(

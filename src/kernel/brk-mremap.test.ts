@@ -7,7 +7,7 @@ import { FRAME_FREE } from "../machine/physmem.js";
 import { pte_pfn, type pte_t } from "../machine/pte.js";
 import { movePageTables, type RemapStats, sys_brk, sys_mremap } from "./brk-mremap.js";
 import { EFAULT } from "./errno.js";
-import { Kernel, VM_FAULT_SIGSEGV } from "./kernel.js";
+import { Kernel } from "./kernel.js";
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -34,12 +34,8 @@ function boot(backend: BackendModule = nativeBackend, cpus = 2) {
 }
 
 /** A user access from `cpu`, faults handled; false on SIGSEGV. */
-function touch(m: Machine, k: Kernel, cpu: number, addr: number, write: boolean, value = 7): boolean {
-  for (let i = 0; i < 4; i++) {
-    if (m.access(cpu, addr, write ? ACCESS_WRITE : ACCESS_READ, value)) return true;
-    if (k.handle_mm_fault(cpu, addr, m.cpus[cpu].pfError) === VM_FAULT_SIGSEGV) return false;
-  }
-  throw new Error("fault loop");
+function touch(_m: Machine, k: Kernel, cpu: number, addr: number, write: boolean, value = 7): boolean {
+  return k.faultin(cpu, addr, write ? ACCESS_WRITE : ACCESS_READ, value);
 }
 
 function mapAt(k: Kernel, addr: number, pages: number, flags = MAP_PRIVATE): number {

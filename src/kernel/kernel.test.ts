@@ -39,12 +39,8 @@ function boot(backend: BackendModule = nativeBackend, opts: KernelOptions = {}, 
 }
 
 /** Touch a page from `cpu` until it succeeds (handling faults); returns false on SIGSEGV. */
-function touch(m: Machine, k: Kernel, cpu: number, addr: number, write: boolean, value = 1): boolean {
-  for (let i = 0; i < 4; i++) {
-    if (m.access(cpu, addr, write ? ACCESS_WRITE : ACCESS_READ, value)) return true;
-    if (k.handle_mm_fault(cpu, addr, m.cpus[cpu].pfError) === VM_FAULT_SIGSEGV) return false;
-  }
-  throw new Error("fault loop");
+function touch(_m: Machine, k: Kernel, cpu: number, addr: number, write: boolean, value = 1): boolean {
+  return k.faultin(cpu, addr, write ? ACCESS_WRITE : ACCESS_READ, value);
 }
 
 function mapAnon(k: Kernel, pages: number, prot = RW, shared = false): number {

@@ -5,13 +5,16 @@
 import { type ArchMm, PTRS_PER_PTE as PTRS_PER_TABLE, type pte_t } from "../arch/types.js";
 import { CTR } from "../machine/ledger.js";
 import { type Machine, STEP } from "../machine/machine.js";
-import { copyInto, FRAME_DATA, FRAME_TABLE, type ptep_t } from "../machine/physmem.js";
+import { copyInto, FRAME_TABLE, type ptep_t } from "../machine/physmem.js";
 import { Hypervisor, type HypervisorOptions } from "../xen/hypervisor.js";
 import { ContractTracker, ContractViolation } from "./contract.js";
+import * as fastFault from "./fault.fast.js";
+import { FAULT_OK, FAULT_SIGSEGV } from "./fault-codes.js";
+import * as fastMm from "./mprotect.fast.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
-import { AddressSpace, type FileArg, type Range, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
+import { AddressSpace, type FileArg, type Range, type Vma } from "./vma.js";
 
-function addToGather(g: { start: number; end: number }, start: number, end: number): void {
+function _addToGather(g: { start: number; end: number }, start: number, end: number): void {
   if (start < g.start) g.start = start;
   if (end > g.end) g.end = end;
 }
@@ -19,19 +22,19 @@ function addToGather(g: { start: number; end: number }, start: number, end: numb
 /** x86 tlb_single_page_flush_ceiling: above this many pages a range flush becomes a full flush. */
 export const TLB_SINGLE_PAGE_FLUSH_CEILING = 33;
 
-export const VM_FAULT_OK = 0;
-export const VM_FAULT_SIGSEGV = 1;
+export const VM_FAULT_OK = FAULT_OK;
+export const VM_FAULT_SIGSEGV = FAULT_SIGSEGV;
 
 /** Deliberately broken kernel variants, for teaching and for testing the checker. */
-export const KERNEL_MUTANTS = ["commit-after-unlock", "skip-tlb-flush", "missing-commit"] as const;
+export const KERNEL_MUTANTS = [
+  "commit-after-unlock",
+  "skip-tlb-flush",
+  "missing-commit",
+  "fault-no-pte-same",
+  "fork-wrprotect-rmw",
+  "fork-skip-flush",
+] as const;
 export type KernelMutant = (typeof KERNEL_MUTANTS)[number];
-/** change_pte_range's mutant codes (skip-tlb-flush is sys_mprotect's: the loop is unchanged). */
-const MUTANT_NONE = 0;
-const MUTANT_CODE: Readonly<Record<KernelMutant, number>> = {
-  "commit-after-unlock": 1,
-  "skip-tlb-flush": MUTANT_NONE,
-  "missing-commit": 2,
-};
 
 export interface KernelOptions {
   /** Lazy MMU nesting rules: "classic" (nesting is a bug) or "nested" (Linux 2025 per-task counter). */
@@ -46,6 +49,11 @@ export interface KernelOptions {
   mutant?: KernelMutant | null;
   /** Where top-down mmap placement starts. */
   mmapBase?: number;
+  /**
+   * Whether every CPU starts on this mm (CR3 and mm_cpumask; default true). A fork child's mm
+   * starts with no CPU: a CPU joins it with `attach`.
+   */
+  attachCpus?: boolean;
 }
 
 /** What the run driver and the oracle want to hear about. All optional. */
@@ -60,6 +68,8 @@ export interface KernelObserver {
   syscallReturn?(cpu: number, name: string, ret: number): void;
   /** mmap_lock was taken for write (`taken`) or is about to be released by `cpu`. */
   mmapWrite?(cpu: number, taken: boolean): void;
+  /** A kernel path on `cpu` entered a function worth naming in timelines (null: left it). */
+  frame?(cpu: number, name: string | null): void;
 }
 
 export interface MprotectStats {
@@ -129,7 +139,9 @@ export interface KernelState {
   readonly lazyDepth: Int32Array;
   readonly shmem: ReadonlyMap<number, number>;
   readonly folioDirty: ReadonlySet<number>;
+  readonly sharedFrames: ReadonlyMap<number, number>;
   readonly ptBase: ReadonlyMap<number, number>;
+  readonly cpusOfMm: readonly number[];
   readonly lastMprotect: MprotectStats;
   readonly as: AddressSpace;
 }
@@ -159,13 +171,20 @@ export class Kernel {
   readonly maxBatch: number;
   readonly mutant: KernelMutant | null;
   /** PTE lock owner per page-table slot (-1 free). Split PTE locks: one per table page. */
-  private ptlOwner: Int16Array = new Int16Array(64).fill(-1);
+  ptlOwner: Int16Array = new Int16Array(64).fill(-1);
   /** mmap_lock: the CPU holding it for write, or -1. */
   mmapWriter = -1;
+  /** mmap_lock: how many CPUs hold it for read (fault paths). */
+  mmapReaders = 0;
+  /**
+   * Frames mapped by more than one mm (fork's copy_present_pte), with the number of mappings;
+   * do_wp_page copies such a page instead of reusing it. Shared by a parent and its children.
+   */
+  sharedFrames = new Map<number, number>();
   /** Per-CPU lazy MMU nesting depth. */
   private readonly lazyDepth: Int32Array;
   /** Shared anonymous pages by virtual page number (one shmem object per mapping, no fork). */
-  private readonly shmem = new Map<number, number>();
+  readonly shmem = new Map<number, number>();
   /** Frames whose dirtiness was transferred to the page (folio_mark_dirty). */
   readonly folioDirty = new Set<number>();
   /** Statistics of the last mprotect. */
@@ -176,7 +195,11 @@ export class Kernel {
   /** The virtual bases of ptBase, ascending (range walks skip the extents between them). */
   private tableBases: number[] = [];
 
-  constructor(machine: Machine, backend: BackendModule, opts: KernelOptions = {}) {
+  constructor(
+    machine: Machine,
+    backend: BackendModule,
+    private readonly opts: KernelOptions = {},
+  ) {
     this.machine = machine;
     this.arch = machine.arch;
     this.backend = backend;
@@ -192,10 +215,11 @@ export class Kernel {
     this.mutant = opts.mutant ?? null;
     this.lazyDepth = new Int32Array(machine.cpus.length);
     this.pgd = machine.mem.allocTable();
-    for (const cpu of machine.cpus) {
-      cpu.cr3 = this.pgd;
-      this.cpusOfMm.push(cpu.id);
-    }
+    if (opts.attachCpus !== false)
+      for (const cpu of machine.cpus) {
+        cpu.cr3 = this.pgd;
+        this.cpusOfMm.push(cpu.id);
+      }
     this.backendCtx = new KernelBackendContext(this, opts.backendOptions ?? {});
     this.pv = backend.create(this.backendCtx);
   }
@@ -206,14 +230,21 @@ export class Kernel {
    * afresh, so a backend must keep nothing between syscalls that machine memory does not hold.
    */
   save(): KernelState {
-    if (this.mmapWriter !== -1 || this.lazyDepth.some((d) => d !== 0) || this.ptlOwner.some((o) => o !== -1))
+    if (
+      this.mmapWriter !== -1 ||
+      this.mmapReaders !== 0 ||
+      this.lazyDepth.some((d) => d !== 0) ||
+      this.ptlOwner.some((o) => o !== -1)
+    )
       throw new Error("Kernel.save inside a syscall");
     return {
       ptlOwner: this.ptlOwner.slice(),
       lazyDepth: this.lazyDepth.slice(),
       shmem: new Map(this.shmem),
       folioDirty: new Set(this.folioDirty),
+      sharedFrames: new Map(this.sharedFrames),
       ptBase: new Map(this.ptBase),
+      cpusOfMm: this.cpusOfMm.slice(),
       lastMprotect: { ...this.lastMprotect },
       as: this.as.clone(),
     };
@@ -223,6 +254,8 @@ export class Kernel {
     this.ptlOwner = copyInto(this.ptlOwner, s.ptlOwner);
     this.lazyDepth.set(s.lazyDepth);
     this.mmapWriter = -1;
+    this.mmapReaders = 0;
+    this.sharedFrames = new Map(s.sharedFrames);
     this.shmem.clear();
     for (const [k, v] of s.shmem) this.shmem.set(k, v);
     this.folioDirty.clear();
@@ -231,9 +264,48 @@ export class Kernel {
     for (const [k, v] of s.ptBase) this.ptBase.set(k, v);
     this.tableBases = [...s.ptBase.values()].sort((x, y) => x - y);
     this.lastMprotect = { ...s.lastMprotect };
+    // A CPU may have left for a fork child's mm (attach) in the run being undone.
+    this.cpusOfMm.length = 0;
+    this.cpusOfMm.push(...s.cpusOfMm);
+    this.deferredCommits = [];
     this.as = s.as.clone();
     this.contract?.reset();
     this.pv = this.backend.create(this.backendCtx);
+  }
+
+  /**
+   * switch_mm: `cpu` now runs this mm (CR3 loaded, its TLB flushed: no PCIDs) and joins
+   * mm_cpumask. `from` is the mm it leaves, which stops sending it shootdowns.
+   */
+  attach(cpu: number, from: Kernel | null): void {
+    const m = this.machine;
+    m.cpus[cpu].cr3 = this.pgd;
+    m.flushTlbAll(cpu);
+    if (!this.cpusOfMm.includes(cpu)) {
+      this.cpusOfMm.push(cpu);
+      this.cpusOfMm.sort((a, b) => a - b);
+    }
+    if (from !== null) {
+      const i = from.cpusOfMm.indexOf(cpu);
+      if (i >= 0) from.cpusOfMm.splice(i, 1);
+    }
+  }
+
+  /**
+   * The mm of a child of fork(): the same backend and options, no CPU yet, an empty page table
+   * (copy_page_range fills it), the VMAs copied (AddressSpace.dup_mmap), the shmem objects and
+   * the fork-sharing counts shared with this mm.
+   */
+  dup_mm(): Kernel {
+    const child = new Kernel(this.machine, this.backend, { ...this.opts, attachCpus: false });
+    child.as = this.as.dup_mmap();
+    child.sharedFrames = this.sharedFrames;
+    // Shared anonymous memory stays one object for both: its pages are mapped by both mms.
+    for (const [v, pfn] of this.shmem) {
+      child.shmem.set(v, pfn);
+      this.sharedFrames.set(pfn, this.mapcount(pfn) + 1);
+    }
+    return child;
   }
 
   /** CPUs that may cache translations of this mm (mm_cpumask). */
@@ -300,7 +372,7 @@ export class Kernel {
 
   // ---------------------------------------------------------------- locks
 
-  private ensureLockSlots(): void {
+  ensureLockSlots(): void {
     const n = this.machine.mem.tableSlots;
     if (this.ptlOwner.length < n) {
       const a = new Int16Array(n).fill(-1);
@@ -319,6 +391,21 @@ export class Kernel {
   pte_lock(ptep: ptep_t): void {
     const cpu = this.current;
     this.machine.step(cpu, STEP.LOCK, ptep);
+    this.ptl_acquire(cpu, ptep);
+  }
+
+  /** spin_unlock: the contract's "queued commits applied before unlock" is checked here. */
+  pte_unlock(ptep: ptep_t): void {
+    const cpu = this.current;
+    this.ptl_release(cpu, ptep);
+    this.machine.step(cpu, STEP.UNLOCK, ptep);
+  }
+
+  /**
+   * Take the PTE lock covering `ptep` for `cpu`, with no scheduling point: a kernel path yields
+   * at(STEP.LOCK, ptep) first, and the scheduler resumes it only when the lock is free.
+   */
+  ptl_acquire(cpu: number, ptep: ptep_t): void {
     this.ensureLockSlots();
     const slot = (ptep / PTRS_PER_TABLE) | 0;
     const owner = this.ptlOwner[slot];
@@ -327,13 +414,11 @@ export class Kernel {
     this.machine.ledger.add(cpu, CTR.pte_lock);
   }
 
-  /** spin_unlock: the contract's "queued commits applied before unlock" is checked here. */
-  pte_unlock(ptep: ptep_t): void {
-    const cpu = this.current;
+  /** Release the PTE lock (no scheduling point; checks the contract's rules at unlock). */
+  ptl_release(cpu: number, ptep: ptep_t): void {
     const slot = (ptep / PTRS_PER_TABLE) | 0;
     if (this.contract !== null) this.contract.unlock(cpu, slot, this.machine);
     this.ptlOwner[slot] = -1;
-    this.machine.step(cpu, STEP.UNLOCK, ptep);
   }
 
   // ---------------------------------------------------------------- lazy MMU mode
@@ -397,11 +482,12 @@ export class Kernel {
     this.pv.ptep_modify_prot_commit(vma, addr, ptep, old_pte, pte);
   }
 
-  private startFailed(ptep: ptep_t, addr: number): never {
+  /** A start broke the contract: which rule (the loop checks in line, this says why). */
+  startFailed(ptep: ptep_t, addr: number): never {
     this.requirePtl(ptep, addr, "ptep_modify_prot_start");
     this.contractFail("nested-start", ptep, addr);
   }
-  private commitFailed(ptep: ptep_t, addr: number): never {
+  commitFailed(ptep: ptep_t, addr: number): never {
     this.requirePtl(ptep, addr, "ptep_modify_prot_commit");
     this.contractFail("commit-without-start", ptep, addr);
   }
@@ -512,9 +598,21 @@ export class Kernel {
 
   // ---------------------------------------------------------------- mmap_lock
 
-  mmapWriteLock(cpu: number): void {
+  /** mmap_read_lock (no scheduling point: a path yields at(STEP.MMAP_LOCK_READ, -1) first). */
+  mmapReadLock(cpu: number): void {
     if (this.mmapWriter !== -1)
-      throw new Error(`CPU${cpu} would deadlock on mmap_lock held by CPU${this.mmapWriter}`);
+      throw new Error(`CPU${cpu} would deadlock on mmap_lock held for write by CPU${this.mmapWriter}`);
+    this.mmapReaders++;
+  }
+  mmapReadUnlock(_cpu: number): void {
+    this.mmapReaders--;
+  }
+
+  mmapWriteLock(cpu: number): void {
+    if (this.mmapWriter !== -1 || this.mmapReaders !== 0)
+      throw new Error(
+        `CPU${cpu} would deadlock on mmap_lock held by ${this.mmapWriter !== -1 ? `CPU${this.mmapWriter}` : "readers"}`,
+      );
     this.mmapWriter = cpu;
     this.machine.ledger.add(cpu, CTR.mmap_lock);
     this.observer?.mmapWrite?.(cpu, true);
@@ -543,6 +641,9 @@ export class Kernel {
   }
 
   // ---------------------------------------------------------------- syscalls
+  //
+  // mmap, munmap and mprotect are kernel paths of ./mprotect.ts; these run their generated
+  // twins to the end (setup, replay, the benchmark): one source for both.
 
   /**
    * mmap(addr, len, prot, flags, fd, offset): anonymous memory, or a file described by `file`
@@ -557,395 +658,60 @@ export class Kernel {
     flags: number,
     file: FileArg | null = null,
   ): number {
-    const prev = this.enter(cpu, "mmap");
-    this.mmapWriteLock(cpu);
-    let ret: number;
+    const prev = this.current;
     try {
-      const r = this.as.mmap(addr, len, prot, flags, file);
-      if (!r.ok) ret = -r.errno;
-      else {
-        this.zapRanges(r.unmapped);
-        ret = r.addr;
-      }
+      return fastMm.sys_mmap(this, cpu, addr, len, prot, flags, file);
     } finally {
-      this.mmapWriteUnlock();
+      this.afterSyscall(prev);
     }
-    return this.leave(cpu, "mmap", ret, prev);
   }
 
   sys_munmap(cpu: number, addr: number, len: number): number {
-    const prev = this.enter(cpu, "munmap");
-    this.mmapWriteLock(cpu);
-    let done = false;
-    let ret: number;
+    const prev = this.current;
     try {
-      const r = this.as.munmap(addr, len);
-      if (r.errno !== 0) ret = -r.errno;
-      else {
-        this.zapRanges(r.unmapped);
-        ret = 0;
-      }
-      done = true;
+      return fastMm.sys_munmap(this, cpu, addr, len);
     } finally {
-      this.mmapWriteUnlock(done);
+      this.afterSyscall(prev);
     }
-    return this.leave(cpu, "munmap", ret, prev);
   }
 
-  /**
-   * mprotect(addr, len, prot). VMAs are updated first (split/merge), then change_protection runs
-   * on each changed piece with one mmu_gather, and the deferred TLB flush completes before the
-   * call returns (the property "no stale writable TLB entry after mprotect returns").
-   */
+  /** mprotect(addr, len, prot): see ./mprotect.ts. Its statistics are in lastMprotect. */
   sys_mprotect(cpu: number, addr: number, len: number, prot: number): number {
-    const prev = this.enter(cpu, "mprotect");
-    this.mmapWriteLock(cpu);
-    let done = false;
-    const st: MprotectStats = { ptesChanged: 0, flushPages: 0, flushFull: false };
-    let ret: number;
+    const prev = this.current;
     try {
-      const r = this.as.mprotect(addr, len, prot);
-      const gather = { start: Number.POSITIVE_INFINITY, end: 0 };
-      // tlb_gather_mmu once the arguments are valid; mprotect_fixup per VMA changed.
-      if (r.errno === 0 || r.changes.length > 0) this.machine.ledger.add(cpu, CTR.tlb_gather);
-      if (r.changes.length > 0) this.machine.ledger.add(cpu, CTR.vma_walk, r.changes.length);
-      for (const ch of r.changes)
-        st.ptesChanged += this.change_protection(ch.vma, ch.start, ch.end, ch.tryChangeWritable, gather);
-      if (gather.end > 0 && this.mutant !== "skip-tlb-flush") {
-        st.flushPages = (gather.end - gather.start) / 4096;
-        st.flushFull = st.flushPages > TLB_SINGLE_PAGE_FLUSH_CEILING;
-        this.flush_tlb_mm_range(gather.start, gather.end); // tlb_finish_mmu
-      }
-      ret = r.errno === 0 ? 0 : -r.errno;
-      done = true;
+      return fastMm.sys_mprotect(this, cpu, addr, len, prot);
     } finally {
-      this.mmapWriteUnlock(done);
-    }
-    this.lastMprotect = st;
-    return this.leave(cpu, "mprotect", ret, prev);
-  }
-
-  /** change_protection over [start, end) of `vma`; returns the number of PTEs changed. */
-  change_protection(
-    vma: Vma,
-    start: number,
-    end: number,
-    tryWritable: boolean,
-    gather: { start: number; end: number },
-  ): number {
-    const newprot = this.arch.vm_get_page_prot(vma.flags);
-    let pages = 0;
-    // change_pmd_range granularity: one page table (2 MiB) at a time.
-    for (let addr = start; addr < end; ) {
-      const ptep = this.walk(addr, false);
-      if (ptep < 0) {
-        addr = Math.min(end, this.absentExtentEnd(addr));
-        continue;
-      }
-      const next = Math.min(end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
-      pages += this.change_pte_range(vma, ptep, addr, next, newprot, tryWritable, gather);
-      addr = next;
-    }
-    return pages;
-  }
-
-  /**
-   * change_pte_range, as in mm/mprotect.c: PTE lock, lazy MMU mode, and for each present entry
-   * (or folio batch of entries) start -> pte_modify -> try-change-writable -> commit,
-   * accumulating pte_needs_flush. The one loop that `run`, `check`, `replay` and the benchmark
-   * use; folio batching and the kernel mutants are variation points of it (changePtes).
-   */
-  change_pte_range(
-    vma: Vma,
-    ptep0: ptep_t,
-    start: number,
-    end: number,
-    newprot: number,
-    tryWritable: boolean,
-    gather: { start: number; end: number },
-  ): number {
-    // VMA objects come in several hidden-class shapes: their fields are read here, where a new
-    // shape costs V8 a deoptimization of this short function only, not of the loop.
-    const vmFlags = vma.flags;
-    this.pte_lock(ptep0);
-    this.lazy_mmu_mode_enable();
-    const pages = this.changePtes(
-      vma,
-      ptep0,
-      start,
-      (end - start) / 4096,
-      newprot,
-      tryWritable,
-      vmFlags,
-      gather,
-    );
-    // The lines the walk touched (PTEs, struct pages), by reuse distance: what makes a large
-    // call dearer per PTE once they no longer stay in the caches (machine/linecache.ts).
-    this.machine.touchMetadata(
-      this.current,
-      ptep0,
-      (end - start) / 4096,
-      this.arch.pte_present,
-      this.arch.pte_pfn,
-    );
-    // vm_normal_folio per present PTE; with folio batches, counted per batch by folioBatch.
-    if (this.maxBatch === 1) this.machine.ledger.add(this.current, CTR.folio_lookup, pages);
-    this.lazy_mmu_mode_disable();
-    this.pte_unlock(ptep0);
-    // The commit-after-unlock mutant commits outside the lock (with the contract checked, the
-    // unlock itself has already reported the open transactions).
-    const d = this.deferredCommits;
-    if (d.length > 0) {
-      this.deferredCommits = [];
-      for (let j = 0; j < d.length; j += 4)
-        this.ptep_modify_prot_commit(vma, d[j + 1], d[j], d[j + 2] as pte_t, d[j + 3] as pte_t);
-    }
-    return pages;
-  }
-
-  /** Commits the commit-after-unlock mutant still owes: (ptep, addr, old, new) quadruples. */
-  private deferredCommits: number[] = [];
-
-  /**
-   * Route every single-PTE transaction of changePtes through the ptep_modify_prot_start/commit
-   * methods instead of their in-line copy. The two must behave identically (same memory, same
-   * contract log, same events): kernel.test.ts compares them over generated tables.
-   */
-  transactionsViaWrappers = false;
-
-  /**
-   * change_pte_range's loop over the `count` entries from `ptep0` (mapping from `start`), under
-   * the PTE lock and in lazy MMU mode; adds the range needing a TLB flush to `gather`. Returns
-   * the number of entries changed.
-   *
-   * Variation points, all in this one loop:
-   * - kernel.maxBatch > 1: folio batches (folioBatch reads the following entries through the
-   *   machine's primitives, as folio_pte_batch's ptep_get does, so the checker sees the batch
-   *   size being decided) go through modify_prot_start/commit_ptes;
-   * - the kernel mutants (missing-commit, commit-after-unlock) replace the commit;
-   * - transactionsViaWrappers (tests) uses the wrapper methods for single entries.
-   *
-   * The hot path (single entries, no mutant) is written for V8 (docs/PERFORMANCE.md):
-   * ptep_modify_prot_start/commit are spelled out in line, contract checks then the backend's
-   * operation, which is what the two methods do (a test pins that they behave the same).
-   * With no scheduler hook installed nothing else runs until the loop ends, so the contract is
-   * checked per table (ContractTracker.beginRun) rather than per transaction, every commit
-   * still logged for the check at pte_unlock. With a hook, each start and commit is checked.
-   */
-  private changePtes(
-    vma: Vma,
-    ptep0: ptep_t,
-    start: number,
-    count: number,
-    newprot: number,
-    tryWritable: boolean,
-    vmaFlags: number,
-    gather: { start: number; end: number },
-  ): number {
-    const arch = this.arch;
-    const present = arch.pte_present;
-    const modify = arch.pte_modify;
-    const writable = arch.pte_write;
-    const mkwrite = arch.pte_mkwrite;
-    const needsFlush = arch.pte_needs_flush;
-    const m = this.machine;
-    const pv = this.pv;
-    const c = this.contract;
-    const cpu = m.current;
-    const n = count | 0;
-    const base = +start;
-    const vmFlags = vmaFlags | 0;
-    const tryWrite = tryWritable === true;
-    const maxBatch = this.maxBatch | 0;
-    const mutant = this.mutant === null ? MUTANT_NONE : MUTANT_CODE[this.mutant];
-    // Single entries in line unless a variation point asks for the wrappers.
-    const inlineTxn = this.transactionsViaWrappers !== true;
-    // Frame kinds, read once: no frame is allocated while mprotect holds mmap_lock for write.
-    const kinds = m.mem.kind;
-    let pages = 0;
-    let first = -1; // the entries needing a TLB flush: [first, last]
-    let last = -1;
-    // The contract log position while the table's transactions run checked per table, or -1.
-    let pos =
-      c !== null &&
-      m.hook === null &&
-      inlineTxn &&
-      maxBatch === 1 &&
-      mutant === MUTANT_NONE &&
-      this.ptlOwner[ptep0 >> 9] === cpu
-        ? c.beginRun(cpu, n)
-        : -1;
-    for (let i = 0; i < n; ) {
-      // Between PTEs the loop's live state is (position, flush range so far): say so to a
-      // checker, which may then forget the values read for earlier PTEs.
-      if (m.hook !== null) this.checkpoint(ptep0, i, first, last, gather);
-      const ptep = ptep0 + i;
-      const firstPte = m.pteRead(cpu, ptep); // ptep_get
-      if (!present(firstPte)) {
-        i++;
-        continue;
-      }
-      const addr = base + i * 4096;
-      const nr = maxBatch > 1 ? this.folioBatch(cpu, ptep, firstPte, Math.min(maxBatch, n - i)) : 1;
-      let oldpte: pte_t;
-      if (nr === 1 && inlineTxn) {
-        // ptep_modify_prot_start (in line, see above)
-        if (pos < 0 && c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.start(cpu, ptep)))
-          this.startFailed(ptep, addr);
-        oldpte = pv.ptep_modify_prot_start(vma, addr, ptep);
-      } else oldpte = this.modify_prot_start_ptes(vma, addr, ptep, nr);
-      // ptent = pte_modify(oldpte, newprot), then pte_mkwrite if can_change_pte_writable
-      let ptent = modify(oldpte, newprot);
-      if (tryWrite && !writable(ptent) && this.canChangeWritableIn(kinds, vmFlags, ptent))
-        ptent = mkwrite(ptent);
-      if (mutant !== MUTANT_NONE) this.mutantCommit(mutant, vma, addr, ptep, oldpte, ptent, nr);
-      else if (nr === 1 && inlineTxn) {
-        // ptep_modify_prot_commit (in line, see above)
-        if (pos >= 0) c!.runCommit(pos++, ptep, ptent);
-        else if (c !== null && (this.ptlOwner[ptep >> 9] !== cpu || !c.commit(cpu, ptep, ptent)))
-          this.commitFailed(ptep, addr);
-        pv.ptep_modify_prot_commit(vma, addr, ptep, oldpte, ptent);
-      } else this.modify_prot_commit_ptes(vma, addr, ptep, oldpte, ptent, nr);
-      if (needsFlush(oldpte, ptent)) {
-        if (first < 0) first = i;
-        last = i + nr - 1;
-      }
-      pages += nr;
-      i += nr;
-    }
-    if (pos >= 0) c!.endRun(cpu, pos);
-    if (first >= 0) addToGather(gather, base + first * 4096, base + (last + 1) * 4096);
-    return pages;
-  }
-
-  /** The kernel mutants' replacement for the commit of `nr` entries from `ptep`. */
-  private mutantCommit(
-    mutant: number,
-    _vma: Vma,
-    addr: number,
-    ptep: ptep_t,
-    oldpte: pte_t,
-    ptent: pte_t,
-    nr: number,
-  ): void {
-    if (mutant === MUTANT_CODE["commit-after-unlock"]) {
-      for (let j = 0; j < nr; j++)
-        this.deferredCommits.push(
-          ptep + j,
-          addr + j * 4096,
-          this.arch.pte_advance_pfn(oldpte, j),
-          this.arch.pte_advance_pfn(ptent, j),
-        );
-      return;
-    }
-    if (mutant === MUTANT_CODE["missing-commit"] && this.contract !== null) {
-      // The mutant forgets the commit; keep the contract tracker quiet about pairing so the
-      // checker sees the consequence (data loss), not only the bookkeeping rule.
-      for (let j = 0; j < nr; j++)
-        this.contract.commit(this.current, ptep + j, this.machine.peekPte(ptep + j));
+      this.afterSyscall(prev);
     }
   }
 
-  private checkpoint(
-    ptep0: ptep_t,
-    i: number,
-    lo: number,
-    hi: number,
-    gather: { start: number; end: number },
-  ): void {
-    const h = this.machine.hook;
-    if (h?.checkpoint === undefined) return;
-    const live = [ptep0, i, lo, hi, gather.start, gather.end];
-    this.contract?.pendingInto(this.current, live);
-    h.checkpoint(this.current, live);
+  /** After a syscall run to the end (or failing): mmap_lock released, the previous CPU current. */
+  private afterSyscall(prev: number): void {
+    if (this.mmapWriter !== -1) this.mmapWriteUnlock(false);
+    this.current = prev;
   }
 
-  /** How many entries from `ptep` map consecutive frames with identical flags (one folio's run). */
-  private folioBatch(cpu: number, ptep: ptep_t, first: pte_t, max: number): number {
-    // ptep_get of each following entry: a real load, so one step of the checker's, and what it
-    // returns (hence the batch size) is part of the checker's state.
-    const m = this.machine;
-    m.ledger.add(cpu, CTR.folio_lookup); // one vm_normal_folio per batch
-    let n = 1;
-    while (n < max && m.pteRead(cpu, ptep + n) === this.arch.pte_advance_pfn(first, n)) n++;
-    return n;
+  /** zap_pte_range over unmapped ranges (brk, mremap): the one in ./mprotect.ts, to the end. */
+  zapRanges(ranges: readonly Range[]): void {
+    fastMm.zap_ranges(this, this.current, ranges);
   }
 
   /** can_change_pte_writable (mm/mprotect.c), for the memory this kernel models. */
   can_change_pte_writable(vma: Vma, pte: pte_t): boolean {
-    return this.canChangeWritableIn(this.machine.mem.kind, vma.flags, pte);
+    return fastMm.canChangeWritable(this, this.machine.mem.kind, vma.flags, pte);
   }
 
-  /** The same with the frame-kind array passed in (read once per page table by the caller). */
-  private canChangeWritableIn(kinds: Uint8Array, vmFlags: number, pte: pte_t): boolean {
-    // Literal VM_* and frame-kind values, not the imported constants: this runs per PTE in
-    // mprotect's loop, and each module binding costs V8 a cell load and a check there. Checked
-    // against the constants in kernel.test.ts ("canChangeWritable masks").
-    const arch = this.arch;
-    this.machine.ledger.add(this.current, CTR.can_change_pte_writable);
-    if ((vmFlags & 0x2) === 0) return false; // VM_WRITE
-    if (arch.pte_protnone(pte)) return false;
-    // Private: only exclusive anonymous pages (every anon page here is exclusive: no fork);
-    // never the shared zero page. Shared: a clean entry may still need a write fault.
-    if ((vmFlags & 0x8) === 0) return !arch.pte_special(pte) && kinds[arch.pte_pfn(pte)] === 2; // !VM_SHARED: FRAME_DATA
-    return arch.pte_dirty(pte);
-  }
-
-  /** Remove the translations of unmapped ranges: clear PTEs, transfer D, flush, free frames. */
-  zapRanges(ranges: readonly Range[]): void {
-    if (ranges.length === 0) return;
-    const arch = this.arch;
-    const freed: number[] = [];
-    let lo = Number.POSITIVE_INFINITY;
-    let hi = 0;
-    for (const r of ranges) {
-      for (let addr = r.start; addr < r.end; ) {
-        const ptep0 = this.walk(addr, false);
-        if (ptep0 < 0) {
-          addr = Math.min(r.end, this.absentExtentEnd(addr));
-          continue;
-        }
-        const next = Math.min(r.end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
-        this.pte_lock(ptep0);
-        this.lazy_mmu_mode_enable();
-        for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
-          const v = this.machine.pteRead(this.current, p);
-          if (arch.pte_none(v)) continue;
-          const old = this.pv.ptep_get_and_clear(a, p);
-          this.observer?.zapped?.(this.current, a, old);
-          if (a < lo) lo = a;
-          if (a + 4096 > hi) hi = a + 4096;
-          const pfn = arch.pte_pfn(old);
-          if (!arch.pte_special(old) && arch.pte_present(old)) {
-            if (arch.pte_dirty(old)) this.folioDirty.add(pfn);
-            freed.push(pfn);
-          }
-          if (r.shared) this.shmem.delete(Math.floor(a / 4096));
-        }
-        this.lazy_mmu_mode_disable();
-        this.pte_unlock(ptep0);
-        addr = next;
-      }
-    }
-    if (hi > 0) this.flush_tlb_mm_range(lo, hi);
-    // Frames are freed only after the flush (mmu_gather): no CPU can still reach them.
-    for (const pfn of freed) {
-      this.folioDirty.delete(pfn);
-      this.machine.mem.freeFrame(pfn);
-    }
-  }
-
-  // ---------------------------------------------------------------- page faults
+  /** Commits the commit-after-unlock mutant still owes: (ptep, addr, old, new) quadruples. */
+  deferredCommits: number[] = [];
 
   /**
-   * Whether a fault by `cpu` at `addr` could make progress now: mmap_lock not write-held by
-   * another CPU and the PTE lock free. The scheduler runs fault handlers only then.
+   * Route every single-PTE transaction of change_pte_range through the
+   * ptep_modify_prot_start/commit methods instead of their in-line copy. The two must behave
+   * identically (same memory, same contract log, same events): kernel.test.ts compares them.
    */
-  canHandleFault(cpu: number, addr: number): boolean {
-    if (this.mmapWriter !== -1 && this.mmapWriter !== cpu) return false;
-    const p = this.walk(addr, false);
-    return p < 0 || this.ptlHolder(p) === -1;
-  }
+  transactionsViaWrappers = false;
+
+  // ---------------------------------------------------------------- page faults
 
   /**
    * mremap moved [from, from + len) to `to`: shared pages belong to their object, not to an
@@ -970,109 +736,45 @@ export class Kernel {
   }
 
   /**
-   * handle_mm_fault for a user access by `cpu` at `addr` with x86 error code `err`. Runs as
-   * one step (it holds mmap_lock for read and the PTE lock throughout).
+   * handle_mm_fault for a user access by `cpu` at `addr` with x86 error code `err`, run to the
+   * end with no scheduler: the fast twin of the one fault path (src/kernel/fault.ts).
    */
   handle_mm_fault(cpu: number, addr: number, err: number): number {
     const prev = this.current;
     this.current = cpu;
     try {
-      const vma = this.as.findVma(addr);
-      if (vma === undefined) return VM_FAULT_SIGSEGV;
-      if (this.arch.access_error(err, vma.flags)) return VM_FAULT_SIGSEGV;
-      const write = this.arch.fault_is_write(err);
-      const page = Math.floor(addr / 4096) * 4096;
-      const ptep = this.walk(page, true);
-      this.pte_lock(ptep);
-      try {
-        this.handle_pte_fault(vma, page, ptep, write);
-      } finally {
-        this.pte_unlock(ptep);
-      }
-      return VM_FAULT_OK;
+      return fastFault.handle_mm_fault(this, cpu, addr, err);
     } finally {
       this.current = prev;
     }
   }
 
-  private handle_pte_fault(vma: Vma, addr: number, ptep: ptep_t, write: boolean): void {
+  /**
+   * A user access by `cpu` run to completion with no scheduler (setup, populate, replay,
+   * probes): the access, and on a fault the fault path and a retry. Returns true when the access
+   * completed (the CPU's lastValue holds the word), false on SIGSEGV. The one "touch, fault,
+   * retry" loop of every driver.
+   */
+  faultin(cpu: number, addr: number, kind: number, value: number): boolean {
     const m = this.machine;
-    const cpu = this.current;
-    const pte = m.pteRead(cpu, ptep);
-    const prot = this.arch.vm_get_page_prot(vma.flags);
-    if (this.arch.pte_none(pte)) {
-      if (vma.flags & VM_SHARED) this.do_shared_fault(vma, addr, ptep, write, prot);
-      else this.do_anonymous_page(vma, addr, ptep, write, prot);
-      return;
+    for (let tries = 0; tries < 8; tries++) {
+      if (m.access(cpu, addr, kind, value)) return true;
+      if (this.handle_mm_fault(cpu, addr, m.cpus[cpu].pfError) === VM_FAULT_SIGSEGV) return false;
     }
-    if (this.arch.pte_protnone(pte)) {
-      // do_numa_page: a PROT_NONE entry in an accessible VMA gets the VMA's protection back.
-      this.pv.set_pte_at(addr, ptep, this.arch.pte_modify(pte, prot));
-      return;
-    }
-    if (write && !this.arch.pte_write(pte)) {
-      this.do_wp_page(vma, addr, ptep, pte, prot);
-      return;
-    }
-    // Spurious fault or A/D fixup: ptep_set_access_flags (x86 stores only for write faults).
-    let entry = this.arch.pte_mkyoung(pte);
-    if (write) entry = this.arch.pte_mkdirty(entry);
-    if (entry !== pte && write) this.pv.set_pte_at(addr, ptep, entry);
+    throw new Error(`CPU${cpu}: the access to 0x${addr.toString(16)} keeps faulting`);
   }
 
-  private do_anonymous_page(vma: Vma, addr: number, ptep: ptep_t, write: boolean, prot: number): void {
-    const mem = this.machine.mem;
-    if (!write) {
-      const entry = this.arch.pte_mkspecial(this.arch.pfn_pte(mem.zeroPfn, prot));
-      this.pv.set_pte_at(addr, ptep, entry);
-      this.observer?.newPage?.(this.current, addr, mem.zeroPfn, true);
-      return;
-    }
-    this.as.setAnonVma(addr);
-    const pfn = mem.allocFrame(FRAME_DATA);
-    let entry = this.arch.pfn_pte(pfn, prot);
-    if (vma.flags & VM_WRITE) entry = this.arch.pte_mkwrite(this.arch.pte_mkdirty(entry));
-    this.pv.set_pte_at(addr, ptep, entry);
-    this.observer?.newPage?.(this.current, addr, pfn, false);
+  /** How many mms map frame `pfn` (fork's COW sharing; 1 when not shared). */
+  mapcount(pfn: number): number {
+    return this.sharedFrames.get(pfn) ?? 1;
   }
 
-  private do_shared_fault(vma: Vma, addr: number, ptep: ptep_t, write: boolean, prot: number): void {
-    const mem = this.machine.mem;
-    const vpn = Math.floor(addr / 4096);
-    let pfn = this.shmem.get(vpn);
-    let fresh = false;
-    if (pfn === undefined) {
-      pfn = mem.allocFrame(FRAME_DATA);
-      this.shmem.set(vpn, pfn);
-      fresh = true;
-    }
-    let entry = this.arch.pfn_pte(pfn, prot);
-    if (write) {
-      entry = this.arch.pte_mkdirty(entry);
-      if (vma.flags & VM_WRITE) entry = this.arch.pte_mkwrite(entry);
-    }
-    this.pv.set_pte_at(addr, ptep, entry);
-    if (fresh) this.observer?.newPage?.(this.current, addr, pfn, false);
-  }
-
-  private do_wp_page(vma: Vma, addr: number, ptep: ptep_t, pte: pte_t, prot: number): void {
-    const mem = this.machine.mem;
-    const pfn = this.arch.pte_pfn(pte);
-    if (!(vma.flags & VM_SHARED) && (this.arch.pte_special(pte) || mem.kind[pfn] !== FRAME_DATA)) {
-      // wp_page_copy: break COW of the zero page into a fresh exclusive page.
-      this.as.setAnonVma(addr);
-      const npfn = mem.allocFrame(FRAME_DATA);
-      mem.data[npfn] = mem.data[pfn];
-      const entry = this.arch.pte_mkwrite(this.arch.pte_mkdirty(this.arch.pfn_pte(npfn, prot)));
-      this.pv.ptep_get_and_clear(addr, ptep); // ptep_clear_flush
-      this.flush_tlb_mm_range(addr, addr + 4096);
-      this.pv.set_pte_at(addr, ptep, entry);
-      this.observer?.newPage?.(this.current, addr, npfn, false);
-      return;
-    }
-    // wp_page_reuse (exclusive anon) or wp_page_shared: make the entry writable and dirty.
-    const entry = this.arch.pte_mkwrite(this.arch.pte_mkdirty(this.arch.pte_mkyoung(pte)));
-    this.pv.set_pte_at(addr, ptep, entry);
+  /** One mapping of a frame shared by fork went away (COW broken, or unmapped). */
+  unmapShared(pfn: number): void {
+    const n = this.sharedFrames.get(pfn);
+    if (n === undefined) return;
+    if (n <= 2) this.sharedFrames.delete(pfn);
+    else this.sharedFrames.set(pfn, n - 1);
   }
 
   // ---------------------------------------------------------------- reclaim-style aging

@@ -42,6 +42,12 @@ export const STEP = {
   SYSCALL_ENTER: 7,
   SYSCALL_EXIT: 8,
   HYPERCALL: 9,
+  /** mmap_read_lock (arg: -1): blocks while a writer holds mmap_lock. */
+  MMAP_LOCK_READ: 10,
+  /** mmap_write_lock (arg: -1): blocks while anyone holds mmap_lock. */
+  MMAP_LOCK_WRITE: 11,
+  /** A backend (paravirt) operation on the PTE slot `arg` (-1: on none in particular). */
+  PV: 12,
 } as const;
 const STEP_PTE_READ = STEP.PTE_READ;
 const STEP_PTE_WRITE = STEP.PTE_WRITE;
@@ -58,6 +64,9 @@ export const STEP_NAMES = [
   "syscall-enter",
   "syscall-exit",
   "hypercall",
+  "mmap_read_lock",
+  "mmap_write_lock",
+  "pv-op",
 ] as const;
 
 /** The scheduler's view: called before each software step. May run other agents' steps. */

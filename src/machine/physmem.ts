@@ -67,6 +67,11 @@ export class PhysMem {
     }
   }
 
+  /** The allocator's state in a few numbers (checker state keys: which frame comes next). */
+  allocKey(): string {
+    return `${this.nextPfn}/${this.nextSlot}/${this.freeFrames.join(".")}/${this.freeSlots.join(".")}`;
+  }
+
   /** Allocate a frame (lowest never-used first, then most recently freed), zero-filled. */
   allocFrame(kind: number): number {
     let pfn = this.freeFrames.pop();

@@ -12,6 +12,9 @@
 //   unexpected-change    a syscall changed a page-table entry it had no business changing: any
 //                        entry of any of the mm's page tables outside its range (beyond the A/D
 //                        updates of the hardware and aging), or the frame of an entry in its range
+//   cow-write-after-fork a write completed, after fork returned, into a page fork had made
+//                        copy-on-write (still shared with the child): through an entry fork
+//                        failed to write-protect, or a TLB entry it failed to flush
 import type { pte_t } from "../arch/types.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { VM_WRITE } from "../kernel/vma.js";
@@ -25,6 +28,7 @@ export const PROPERTIES = [
   "stale-writable-tlb",
   "data-loss",
   "unexpected-change",
+  "cow-write-after-fork",
 ] as const;
 export type PropertyName = (typeof PROPERTIES)[number];
 
@@ -108,6 +112,8 @@ export class Oracle {
     this.removed.set(s.removed);
     this.violations.length = 0;
     this.step = 0;
+    // A cut execution may have stopped inside a syscall: its snapshot is not this run's.
+    this.scope = null;
   }
 
   indexOf(addr: number): number {
@@ -162,6 +168,20 @@ export class Oracle {
     }
   }
 
+  /**
+   * A write by `cpu` completed into frame `pfn`, which fork shares with a child (copy-on-write),
+   * after fork returned: the child's memory changed behind its back.
+   */
+  cowWrite(cpu: number, addr: number, pfn: number): void {
+    const i = this.indexOf(addr);
+    this.report({
+      property: "cow-write-after-fork",
+      addr: i < 0 ? Math.floor(addr / 4096) * 4096 : this.pages[i],
+      cpu,
+      message: `CPU${cpu} completed a write to 0x${addr.toString(16)} into frame 0x${pfn.toString(16)}, which fork made copy-on-write (shared with the child) before it returned`,
+    });
+  }
+
   /** Software cleared the page's Accessed bit on purpose (reclaim aging). */
   aged(addr: number): void {
     const i = this.indexOf(addr);
@@ -213,6 +233,9 @@ export class Oracle {
 
   /** A syscall returned: its effect is now promised, including that no writable TLB entry survives. */
   syscallReturn(cpu: number, name: string): void {
+    // Another CPU's syscall holds mmap_lock for write and may have changed the VMAs without
+    // flushing yet: nothing is promised about its range before it returns (its own return checks).
+    if (this.kernel.mmapWriter !== -1 && this.kernel.mmapWriter !== cpu) return;
     this.snapshotWritable();
     for (const c of this.machine.cpus) {
       for (const vpn of this.machine.tlbWritableVpns(c.id)) {

@@ -46,6 +46,9 @@ export const SyscallSchema = z.strictObject({
 });
 
 const ACCESS_RE = /^([rwx]|age) ([A-Za-z_][A-Za-z0-9_-]*):(\d+)$/;
+/** "mprotect heap r", "mprotect heap:2 none", "mprotect heap:1+3 rw", "munmap heap:0+2", "fork", "child". */
+const CALL_RE = /^(mprotect|munmap) ([A-Za-z_][A-Za-z0-9_-]*)(?::(\d+)(?:\+(\d+))?)?(?: (none|[rwx]{1,3}))?$/;
+const BARE_RE = /^(fork|child)$/;
 
 /**
  * "w shared:3" -> a write to page 3 of region "shared". "age shared:3" is not an access but a
@@ -60,9 +63,39 @@ export function parseAccess(
   return { kind: m[1] as "r" | "w" | "x" | "age", region: m[2], page: Number(m[3]) };
 }
 
+/** One step of a CPU's program: an access (or age), a syscall, fork, or a switch to fork's child. */
+export type ProgramStep =
+  | { kind: "r" | "w" | "x" | "age"; region: string; page: number }
+  | { kind: "mprotect" | "munmap"; region: string; offset: number; pages: number | undefined; prot?: string }
+  | { kind: "fork" | "child" };
+
+/**
+ * A program step from its text: an access ("w heap:0"), "mprotect REGION[:PAGE[+N]] PROT"
+ * (PAGE alone: that one page; no PAGE: the whole region), "munmap REGION[:PAGE[+N]]", "fork"
+ * (the CPU's mm is copied into a child's, COW) or "child" (the CPU switches to the child of the
+ * last fork, waiting until there is one).
+ */
+export function parseStep(s: string): ProgramStep | undefined {
+  const a = parseAccess(s);
+  if (a !== undefined) return a;
+  const c = CALL_RE.exec(s);
+  if (c !== null) {
+    const offset = c[3] === undefined ? 0 : Number(c[3]);
+    const pages = c[4] !== undefined ? Number(c[4]) : c[3] !== undefined ? 1 : undefined;
+    const kind = c[1] as "mprotect" | "munmap";
+    return { kind, region: c[2], offset, pages, ...(c[5] === undefined ? {} : { prot: c[5] }) };
+  }
+  const b = BARE_RE.exec(s);
+  if (b !== null) return { kind: b[1] as "fork" | "child" };
+  return undefined;
+}
+
 const access = z
   .string()
-  .regex(ACCESS_RE, 'a program step is "r", "w", "x" or "age", a space and REGION:PAGE, e.g. "w shared:0"');
+  .refine(
+    (s) => parseStep(s) !== undefined,
+    'a program step is an access ("r", "w", "x" or "age", a space and REGION:PAGE, e.g. "w shared:0"), "mprotect REGION[:PAGE[+N]] PROT", "munmap REGION[:PAGE[+N]]", "fork" or "child"',
+  );
 
 export const WorkloadSchema = z.strictObject({
   /** Accesses per user CPU. */
@@ -90,8 +123,9 @@ export const ScenarioSchema = z.strictObject({
   syscalls: z.array(SyscallSchema).default([]),
   workload: WorkloadSchema.default(() => WorkloadSchema.parse({})),
   /**
-   * Explicit user programs, one list per user CPU (CPU 1, CPU 2, ...); when given they replace
-   * the generated workload. The checker needs them (it explores interleavings, not programs).
+   * Explicit programs, one list per CPU from CPU 1 (see parseStep: accesses, "age", mprotect,
+   * munmap, fork, child); when given they replace the generated workload. The checker needs
+   * them (it explores interleavings, not programs).
    */
   programs: z.array(z.array(access).max(64)).optional(),
   /** Clear the Accessed bits (reclaim aging) after populating, so lost A bits can show. */
@@ -164,14 +198,32 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
     issues.push({ path: ["programs"], message: `${s.programs.length} programs for ${s.cpus - 1} user CPUs` });
   for (const [c, prog] of (s.programs ?? []).entries())
     for (const [i, a] of prog.entries()) {
-      const acc = parseAccess(a)!;
-      const r = names.get(acc.region);
-      if (r === undefined)
-        issues.push({ path: ["programs", c, i], message: `no region named "${acc.region}"` });
-      else if (acc.page >= r.pages)
+      const st = parseStep(a)!;
+      const at = ["programs", c, i];
+      if (!("region" in st)) continue; // fork, child
+      const r = names.get(st.region);
+      if (r === undefined) {
+        issues.push({ path: at, message: `no region named "${st.region}"` });
+        continue;
+      }
+      if ("offset" in st) {
+        const end = st.offset + (st.pages ?? r.pages - st.offset);
+        if (st.offset >= r.pages || end > r.pages)
+          issues.push({
+            path: at,
+            message: `pages ${st.offset}..${end - 1} run past the end of "${r.name}" (${r.pages} pages)`,
+          });
+        if (st.pages === 0) issues.push({ path: at, message: `${st.kind} of 0 pages` });
+        if (st.kind === "mprotect" && st.prot === undefined)
+          issues.push({ path: at, message: 'mprotect needs a protection, e.g. "mprotect heap r"' });
+        if (st.kind === "munmap" && st.prot !== undefined)
+          issues.push({ path: at, message: "munmap takes no protection" });
+        if (st.prot !== undefined && st.prot !== "none" && new Set(st.prot).size !== st.prot.length)
+          issues.push({ path: at, message: "a protection letter appears twice" });
+      } else if (st.page >= r.pages)
         issues.push({
-          path: ["programs", c, i],
-          message: `page ${acc.page} is past the end of "${r.name}" (${r.pages} pages)`,
+          path: at,
+          message: `page ${st.page} is past the end of "${r.name}" (${r.pages} pages)`,
         });
     }
   s.workload.regions?.forEach((n, i) => {

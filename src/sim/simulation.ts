@@ -1,14 +1,27 @@
-// A simulation: one machine, one kernel with a backend, user programs on CPUs 1.., the syscall
-// sequence on CPU 0, and the oracle. Schedulers decide the interleaving through the machine's
-// StepHook; this file provides the seeded random one used by `ptesim run` and `ptesim demo`.
+// A simulation: one machine, a kernel (an mm, and the mms of fork's children) with a backend,
+// a program on every CPU (./workload.ts), the oracle, and the scheduler that interleaves them.
+//
+// The scheduler's agents are the CPUs. A CPU in user mode takes hardware steps (an access
+// through its MMU and TLB); a CPU in the kernel runs a kernel path, a generator that yields a
+// scheduling point before each step (src/kernel/step.ts): a fault path after a faulting
+// access, or the path of a program step (mprotect, munmap, fork). At each decision the Decider
+// picks one enabled CPU; a CPU whose next point is a lock another CPU holds is not enabled.
+// Between two of its points a path runs alone. Code a path calls that is not itself a
+// generator (the backends' pv-ops, the hypervisor, the mprotect and munmap loops of kernel.ts)
+// still offers a decision before each of its steps through the machine's StepHook, where the
+// hardware of the other CPUs may move (not their kernel paths: that code cannot be suspended).
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
-import type { pte_t } from "../arch/types.js";
 import { ContractViolation } from "../kernel/contract.js";
 import { errnoName } from "../kernel/errno.js";
-import { Kernel, type KernelState, VM_FAULT_SIGSEGV } from "../kernel/kernel.js";
+import { handle_mm_fault } from "../kernel/fault.js";
+import { FAULT_SIGSEGV } from "../kernel/fault-codes.js";
+import { Kernel, type KernelState } from "../kernel/kernel.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../kernel/mman.js";
+import { sys_mprotect, sys_munmap } from "../kernel/mprotect.js";
 import type { BackendModule } from "../kernel/pvops.js";
+import { type KStep, pointArg, pointKind } from "../kernel/step.js";
+import { sys_fork } from "../kernel/syscalls.js";
 import type { CounterName } from "../machine/ledger.js";
 import {
   ACCESS_EXEC,
@@ -18,46 +31,34 @@ import {
   MachineCheck,
   type MachineState,
   STEP,
-  STEP_NAMES,
   type StepHook,
 } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
-import { parseAccess, parseProt, type Scenario } from "./scenario.js";
-import { FrameTracker, locksHeld, tlbEntries } from "./trace-detail.js";
+import { protToString, type Scenario } from "./scenario.js";
+import { stateKey } from "./state-key.js";
+import { Timeline, type TraceEvent } from "./timeline.js";
+import {
+  buildPrograms,
+  isKernelOp,
+  OP_AGE,
+  OP_CHILD,
+  OP_FORK,
+  OP_MPROTECT,
+  type Program,
+  uniform,
+  unit,
+} from "./workload.js";
+
+export type { TraceEvent } from "./timeline.js";
+export { OP_AGE, uniform, unit } from "./workload.js";
 
 export interface SimulationState {
   readonly machine: MachineState;
   readonly kernel: KernelState;
   readonly oracle: OracleState;
-}
-
-/** One line of a timeline. */
-export interface TraceEvent {
-  step: number;
-  cpu: number;
-  actor: "kernel" | "mmu" | "user" | "fault" | "init";
-  what: string;
-  /** Page address, or -1. */
-  addr: number;
-  /** PTE before/after for PTE-changing events (as descriptions), else undefined. */
-  before?: string;
-  after?: string;
-  /** A remark on this step, e.g. "drops D": a plain store that clears an A or D bit. */
-  note?: string;
-  /** The PTE before/after as the real 64-bit value in hex (pteToHex), with before/after. */
-  beforeHex?: string;
-  afterHex?: string;
-  /** Every CPU's TLB entry for the page after this step (index: CPU; null: none cached). */
-  tlb?: (string | null)[];
-  /** Locks held after this step that matter for the page (mmap_lock, its PTE lock, lazy MMU). */
-  locks?: string[];
-  /** The call frames on this CPU, outermost first (change_pte_range, backend, hypervisor). */
-  path?: string[];
-  /** For a TLB flush: the CPU whose TLB is flushed (another CPU's: by IPI). */
-  target?: number;
 }
 
 export interface SyscallRecord {
@@ -68,6 +69,8 @@ export interface SyscallRecord {
   ret: number;
   errno?: string;
   ptesChanged: number;
+  /** The CPU that made the call (absent: CPU 0). */
+  cpu?: number;
 }
 
 export interface RunStats {
@@ -96,41 +99,6 @@ export interface RunResult {
   choices: number[];
 }
 
-/** A user CPU's program, compactly: 13 bytes a step, so million-step workloads stay small. */
-class UserProgram {
-  readonly addr: Float64Array;
-  readonly kind: Uint8Array;
-  readonly value: Int32Array;
-  constructor(readonly length: number) {
-    this.addr = new Float64Array(length);
-    this.kind = new Uint8Array(length);
-    this.value = new Int32Array(length);
-  }
-  set(i: number, addr: number, kind: number, value: number): void {
-    this.addr[i] = addr;
-    this.kind[i] = kind;
-    this.value[i] = value;
-  }
-}
-
-/** The value a write by CPU `c` at step `i` stores: distinct across CPUs and steps, never 0. */
-function writeValue(c: number, i: number, kind: number): number {
-  return kind === ACCESS_WRITE ? (c << 24) | ((i + 1) & 0xffffff) : 0;
-}
-
-interface UserOp {
-  addr: number;
-  /** ACCESS_READ, ACCESS_WRITE or ACCESS_EXEC. */
-  kind: number;
-  write: boolean;
-  value: number;
-}
-
-const enum UserState {
-  Ready = 0,
-  Faulted = 1,
-}
-
 /** A run went past its step budget (SimulationOptions.maxSteps). */
 export class StepBudgetExceeded extends Error {
   constructor(readonly steps: number) {
@@ -139,12 +107,20 @@ export class StepBudgetExceeded extends Error {
   }
 }
 
+/** Every CPU is waiting for a lock another holds: a bug in a kernel path (never a user's). */
+export class Deadlock extends Error {
+  constructor(readonly waiting: readonly number[]) {
+    super(`deadlock: CPUs ${waiting.join(", ")} wait for locks held by each other`);
+    this.name = "Deadlock";
+  }
+}
+
 export interface SimulationOptions {
   /** Stop an execution (StepBudgetExceeded) after this many steps (default: no bound). */
   maxSteps?: number;
   /** Record a timeline (default true). */
   trace?: boolean;
-  /** Record what the syscall thread reads (the checker's state keys need it). */
+  /** Record what each CPU's kernel path reads (the checker's state keys need it). */
   recordKernelReads?: boolean;
   /**
    * With a timeline, also record per event the raw PTE, TLB entries, locks and code path, and
@@ -153,16 +129,41 @@ export interface SimulationOptions {
   details?: boolean;
 }
 
+/** What a CPU is doing. */
+export const MODE_USER = 0;
+/** In the fault path after a faulting access (the access retries when it returns). */
+export const MODE_FAULT = 1;
+/** In the kernel path of a program step (mprotect, munmap, fork). */
+export const MODE_OP = 2;
+
+type Path = KStep<unknown>;
+
 /** Per-run state shared by schedulers. */
-export class Simulation {
+export class Simulation implements StepHook {
   readonly machine: Machine;
+  /** The first mm (the scenario's regions live in it). */
   readonly kernel: Kernel;
+  /** Every mm: the first, then fork's children in order. */
+  readonly kernels: Kernel[];
   readonly oracle: Oracle;
   readonly regionAddr = new Map<string, number>();
-  readonly programs: UserProgram[] = [];
+  programs: Program[] = [];
+  /** Per CPU: the next program step. */
   readonly pc: Int32Array;
-  readonly state: Uint8Array;
+  /** Per CPU: MODE_USER, MODE_FAULT or MODE_OP. */
+  readonly mode: Uint8Array;
+  /** Per CPU: the error code of the fault being handled. */
   readonly faultErr: Int32Array;
+  /** Per CPU: steps its current kernel path has taken (its position). */
+  readonly pathSteps: Int32Array;
+  /** Per CPU: the pending scheduling point (at(kind, arg)) of its kernel path, or -1. */
+  readonly pending: Float64Array;
+  /** Per CPU: the mm it runs (index into kernels). */
+  readonly mmOf: Int32Array;
+  /** Per CPU: its kernel path, or null in user mode. */
+  readonly paths: (Path | null)[];
+  /** Per CPU: the scenario syscall its path runs, for the oracle's unexpected-change check. */
+  private readonly callOf: ({ call: string; start: number; end: number } | null)[];
   readonly stats: RunStats = {
     steps: 0,
     kernelSteps: 0,
@@ -172,31 +173,31 @@ export class Simulation {
     faults: 0,
     segv: 0,
   };
-  readonly events: TraceEvent[] | null;
-  /** Whether events carry details (SimulationOptions.details). */
-  private readonly details: boolean;
-  /** Call stacks per CPU for traced runs (see trace-detail.ts). */
-  private frames: FrameTracker | null = null;
+  readonly timeline: Timeline | null;
   readonly syscalls: SyscallRecord[] = [];
-  /** The scenario syscall running on CPU 0 (for the unexpected-change property), or null. */
-  private current: { call: string; start: number; end: number } | null = null;
   /** The per-execution step budget. */
   readonly maxSteps: number;
   /** Set when a run must stop (contract breach, machine check). */
   aborted = false;
-  /** Events logged so far (the timeline keeps only the last MAX_EVENTS of them). */
-  private eventCount = 0;
   /** Every decision taken where two or more agents could move (a replay path). */
   readonly choices: number[] = [];
-  /** Values returned to the syscall thread by PTE reads, when recorded (checker state keys). */
-  readonly kernelReads: number[] | null;
+  /** Per CPU: the values its kernel path has read (checker state keys), when recorded. */
+  readonly reads: number[][] | null;
   /** Kernel checkpoints may replace the read history: the backend's state is known to the key. */
   readonly checkpointsUsable: boolean;
-  /** The syscall thread's pending scheduling point (STEP kind and its PTE slot or CPU), for POR. */
-  pointKind = -1;
-  pointPtep = -1;
+  /** Per CPU: the kind and argument of its pending step (a path's point, or a nested one), for POR. */
+  readonly pointKind: Int8Array;
+  readonly pointArg: Float64Array;
   /** Agents (bit per agent id) that moved without a decision, as the only one able to; POR reads and clears it. */
   forced = 0;
+  /** Forks that have returned (the cow-write-after-fork check is armed after the first). */
+  forksDone = 0;
+  private decider: Decider | null = null;
+  /** The first nested point after resuming a path is the step just decided: not a new decision. */
+  private skip = false;
+  /** > 0 while an atomic step (a reclaim "age") runs: its points offer no decisions. */
+  private depth = 0;
+  private readonly enabled: number[] = [];
 
   constructor(
     readonly scenario: Scenario,
@@ -215,39 +216,77 @@ export class Simulation {
       mutant: scenario.kernel.mutant,
       backendOptions: scenario.backendOptions,
     });
+    this.kernels = [this.kernel];
     const n = scenario.cpus;
     this.pc = new Int32Array(n);
-    this.state = new Uint8Array(n);
+    this.mode = new Uint8Array(n);
     this.faultErr = new Int32Array(n);
-    this.events = opts.trace === false ? null : [];
-    this.details = this.events !== null && opts.details !== false;
-    this.kernelReads = opts.recordKernelReads === true ? [] : null;
+    this.pathSteps = new Int32Array(n);
+    this.pending = new Float64Array(n).fill(-1);
+    this.mmOf = new Int32Array(n);
+    this.paths = new Array<Path | null>(n).fill(null);
+    this.callOf = new Array(n).fill(null);
+    this.pointKind = new Int8Array(n).fill(-1);
+    this.pointArg = new Float64Array(n).fill(-1);
+    this.timeline =
+      opts.trace === false ? null : new Timeline(this.machine, this.kernel, n, opts.details !== false);
+    this.reads = opts.recordKernelReads === true ? Array.from({ length: n }, () => []) : null;
     this.maxSteps = opts.maxSteps ?? Number.POSITIVE_INFINITY;
     // Map the regions (CPU 0, no scheduler yet).
     const pages: number[] = [];
     for (const r of scenario.regions) {
       const flags = MAP_ANONYMOUS | (r.shared ? MAP_SHARED : MAP_PRIVATE);
-      const a = this.kernel.sys_mmap(0, 0, r.pages * 4096, parseProt(r.prot), flags);
+      const a = this.kernel.sys_mmap(0, 0, r.pages * 4096, parseProtBits(r.prot), flags);
       if (a < 0) throw new Error(`setup: mmap of region "${r.name}" failed with ${errnoName(a)}`);
       this.regionAddr.set(r.name, a);
       for (let i = 0; i < r.pages; i++) pages.push(a + i * 4096);
     }
     this.oracle = new Oracle(this.machine, this.kernel, pages);
     this.checkpointsUsable = backend.stateless === true || this.kernel.pv.stateKey !== undefined;
+    this.observe(this.kernel);
+  }
+
+  /** The first mm's events go to the oracle; a child's are not tracked (its pages are not the oracle's). */
+  private observe(k: Kernel): void {
     const oracle = this.oracle;
-    this.kernel.observer = {
+    if (k !== this.kernel) {
+      k.observer = {
+        syscallReturn: (cpu, name) => this.timeline?.log(cpu, "kernel", `${name} returns`, -1),
+        frame: (cpu, name) => this.frame(cpu, name),
+      };
+      return;
+    }
+    k.observer = {
       newPage: (cpu, addr, pfn, zero) => oracle.newPage(cpu, addr, pfn, zero),
       zapped: (cpu, addr, old) => oracle.zapped(cpu, addr, old),
       mmapWrite: (cpu, taken) => {
-        const sc = this.current;
+        const sc = this.callOf[cpu];
         if (taken && sc !== null) oracle.beginSyscall(sc.call, sc.start, sc.end);
         else if (!taken) oracle.endSyscall(cpu);
       },
       syscallReturn: (cpu, name) => {
-        if (this.events !== null) this.log(cpu, "kernel", `${name} returns`, -1);
+        this.timeline?.log(cpu, "kernel", `${name} returns`, -1);
         oracle.syscallReturn(cpu, name);
       },
+      frame: (cpu, name) => this.frame(cpu, name),
     };
+  }
+
+  /** A kernel path entered (name) or left (null) a function worth a frame in the timeline. */
+  private frame(cpu: number, name: string | null): void {
+    const tl = this.timeline;
+    if (tl === null) return;
+    if (name === null) tl.leavePath(cpu);
+    else tl.enterPath(cpu, name);
+  }
+
+  /** The timeline's events (null when not traced). */
+  get events(): TraceEvent[] | null {
+    return this.timeline === null ? null : this.timeline.events;
+  }
+
+  log(cpu: number, actor: TraceEvent["actor"], what: string, addr: number): void {
+    this.timeline?.log(cpu, actor, what, addr);
   }
 
   // ---------------------------------------------------------------- setup
@@ -263,7 +302,10 @@ export class Simulation {
       for (let i = 0; i < r.pages; i++) {
         const cpu = s.cpus > 1 ? 1 + (k++ % users) : 0;
         const write = r.populate === "write";
-        this.accessNow(cpu, base + i * 4096, write, write ? initialValue(base + i * 4096) : 0);
+        const addr = base + i * 4096;
+        const value = write ? initialValue(addr) : 0;
+        if (this.kernel.faultin(cpu, addr, write ? ACCESS_WRITE : ACCESS_READ, value))
+          this.oracle.access(cpu, addr, write, this.machine.cpus[cpu].lastValue);
       }
     }
     if (s.age)
@@ -274,283 +316,380 @@ export class Simulation {
     this.oracle.resetHistory(s.age);
   }
 
-  /** Perform an access to completion (handling faults) with no scheduler: setup only. */
-  private accessNow(cpu: number, addr: number, write: boolean, value: number): void {
-    for (let tries = 0; tries < 4; tries++) {
-      if (this.machine.access(cpu, addr, write ? ACCESS_WRITE : ACCESS_READ, value)) {
-        this.oracle.access(cpu, addr, write, this.machine.cpus[cpu].lastValue);
-        return;
-      }
-      if (this.kernel.handle_mm_fault(cpu, addr, this.machine.cpus[cpu].pfError) === VM_FAULT_SIGSEGV) return;
-    }
-    throw new Error(`setup: access to 0x${addr.toString(16)} by CPU${cpu} keeps faulting`);
-  }
-
-  /** The scenario's explicit programs, or programs generated from `rng` by its workload. */
+  /** Every CPU's program: the scenario's, or generated from `rng` by its workload. */
   setPrograms(rng: RandomGenerator): void {
-    const s = this.scenario;
-    this.programs.length = 0;
-    this.programs.push(new UserProgram(0)); // CPU 0 runs the syscalls
-    if (s.programs !== undefined) {
-      for (let c = 1; c < s.cpus; c++) {
-        const steps = s.programs[c - 1] ?? [];
-        const prog = new UserProgram(steps.length);
-        steps.forEach((a, i) => {
-          const acc = parseAccess(a)!;
-          const kind =
-            acc.kind === "w"
-              ? ACCESS_WRITE
-              : acc.kind === "x"
-                ? ACCESS_EXEC
-                : acc.kind === "age"
-                  ? OP_AGE
-                  : ACCESS_READ;
-          prog.set(i, this.regionAddr.get(acc.region)! + acc.page * 4096, kind, writeValue(c, i, kind));
-        });
-        this.programs.push(prog);
-      }
-      return;
-    }
-    const names = s.workload.regions ?? s.regions.map((r) => r.name);
-    const pages: number[] = [];
-    for (const n of names) {
-      const r = s.regions.find((x) => x.name === n)!;
-      const base = this.regionAddr.get(n)!;
-      for (let i = 0; i < r.pages; i++) pages.push(base + i * 4096);
-    }
-    for (let c = 1; c < s.cpus; c++) {
-      const prog = new UserProgram(s.workload.accesses);
-      for (let i = 0; i < s.workload.accesses; i++) {
-        const addr = pages[uniform(rng, pages.length)];
-        const kind = unit(rng) < s.workload.writeRatio ? ACCESS_WRITE : ACCESS_READ;
-        prog.set(i, addr, kind, writeValue(c, i, kind));
-      }
-      this.programs.push(prog);
-    }
+    this.programs = buildPrograms(this.scenario, this.regionAddr, rng);
   }
 
-  /** The current step of user CPU `c`, in a reused object (no allocation per step). */
-  private opAt(c: number): UserOp {
-    const prog = this.programs[c];
+  /** The mm CPU `c` runs. */
+  kernelOf(c: number): Kernel {
+    return this.kernels[this.mmOf[c]];
+  }
+
+  /** The kind of CPU `c`'s current program step, or -1 when its program is done. */
+  opKind(c: number): number {
+    const p = this.programs[c];
     const i = this.pc[c];
-    const op = this.scratchOp;
-    op.addr = prog.addr[i];
-    op.kind = prog.kind[i];
-    op.write = op.kind === ACCESS_WRITE;
-    op.value = prog.value[i];
-    return op;
+    return p === undefined || i >= p.length ? -1 : p.kind[i];
   }
-  private readonly scratchOp: UserOp = { addr: 0, kind: 0, write: false, value: 0 };
 
-  // ---------------------------------------------------------------- user CPUs
+  // ---------------------------------------------------------------- the scheduler
 
-  /** Can user CPU `c` take a step now? */
+  /** Whether CPU `c` can take a step now (at the top level: any kernel path may move). */
   runnable(c: number): boolean {
-    if (c === 0 || this.pc[c] >= this.programs[c].length) return false;
-    const op = this.opAt(c);
-    if (this.state[c] === UserState.Faulted) return this.kernel.canHandleFault(c, op.addr);
-    if (op.kind === OP_AGE) return this.kernel.canTakePteLock(op.addr);
+    const path = this.paths[c];
+    if (path !== null) return this.canProceed(c, this.pending[c]);
+    const kind = this.opKind(c);
+    if (kind < 0) return false;
+    if (kind === OP_AGE) return this.kernelOf(c).canTakePteLock(this.programs[c].addr[this.pc[c]]);
+    if (kind === OP_CHILD) return this.kernels.length > 1;
     return true;
   }
 
-  /** One hardware step of user CPU `c` (an access), or its fault handler as one step. */
-  userStep(c: number): void {
-    const op = this.opAt(c);
-    this.stats.steps++;
-    this.stats.userSteps++;
-    this.oracle.step = this.stats.steps;
-    if (this.state[c] === UserState.Faulted) {
-      const r = this.kernel.handle_mm_fault(c, op.addr, this.faultErr[c]);
-      this.state[c] = UserState.Ready;
-      if (r === VM_FAULT_SIGSEGV) {
+  /** Whether CPU `c`'s path, whose next point is `p`, can run: the lock it takes is free. */
+  private canProceed(c: number, p: number): boolean {
+    switch (pointKind(p)) {
+      case STEP.LOCK: {
+        const ptep = pointArg(p);
+        for (const k of this.kernels) if (k.ptlHolder(ptep) !== -1) return false;
+        return true;
+      }
+      case STEP.MMAP_LOCK_READ:
+        return this.kernelOf(c).mmapWriter === -1;
+      case STEP.MMAP_LOCK_WRITE: {
+        const k = this.kernelOf(c);
+        return k.mmapWriter === -1 && k.mmapReaders === 0;
+      }
+      default:
+        return true;
+    }
+  }
+  /** Start the kernel path of CPU `c`'s program step when that step is kernel work. */
+  private prepare(c: number): void {
+    if (this.paths[c] !== null) return;
+    const kind = this.opKind(c);
+    if (kind < 0 || !isKernelOp(kind)) return;
+    const prog = this.programs[c];
+    const i = this.pc[c];
+    const k = this.kernelOf(c);
+    const addr = prog.addr[i];
+    const len = prog.len[i];
+    let path: Path;
+    let name: string;
+    if (kind === OP_FORK) {
+      name = "fork";
+      path = sys_fork(k, c);
+      this.log(c, "kernel", "fork()", -1);
+    } else {
+      name = kind === OP_MPROTECT ? "mprotect" : "munmap";
+      const prot = prog.prot[i];
+      this.log(
+        c,
+        "kernel",
+        `${name}(0x${addr.toString(16)}, ${len / 4096} pages${kind === OP_MPROTECT ? `, ${protToString(prot)}` : ""})`,
+        -1,
+      );
+      path = kind === OP_MPROTECT ? sys_mprotect(k, c, addr, len, prot) : sys_munmap(k, c, addr, len);
+      this.callOf[c] = { call: name, start: addr, end: addr + len };
+    }
+    this.timeline?.enterPath(c, name);
+    this.startPath(c, MODE_OP, path);
+  }
+
+  /** Make `path` CPU `c`'s kernel path and run it to its first point (code there is local). */
+  private startPath(c: number, mode: number, path: Path): void {
+    this.paths[c] = path;
+    this.mode[c] = mode;
+    this.pathSteps[c] = 0;
+    if (this.reads !== null) this.reads[c].length = 0;
+    const r = path.next();
+    if (r.done === true) this.endPath(c, r.value);
+    else this.setPoint(c, r.value);
+  }
+
+  private setPoint(c: number, p: number): void {
+    // Every point a path reaches is a new position (state keys tell them apart by this count).
+    this.pathSteps[c]++;
+    this.pending[c] = p;
+    this.pointKind[c] = pointKind(p);
+    this.pointArg[c] = pointArg(p);
+  }
+
+  /** CPU `c`'s kernel path returned `value`. */
+  private endPath(c: number, value: unknown): void {
+    const mode = this.mode[c];
+    this.paths[c] = null;
+    this.mode[c] = MODE_USER;
+    this.pending[c] = -1;
+    this.pointKind[c] = -1;
+    this.pathSteps[c] = 0;
+    if (this.reads !== null) this.reads[c].length = 0;
+    const prog = this.programs[c];
+    const i = this.pc[c];
+    this.timeline?.leavePath(c);
+    if (mode === MODE_FAULT) {
+      const addr = prog.addr[i];
+      if (value === FAULT_SIGSEGV) {
         this.stats.segv++;
         this.pc[c]++;
-        if (this.events !== null) this.log(c, "fault", `SIGSEGV for ${op.write ? "write" : "read"}`, op.addr);
-      } else if (this.events !== null) this.log(c, "fault", "fault handled, retry", op.addr);
+        this.log(c, "fault", `SIGSEGV for ${prog.kind[i] === ACCESS_WRITE ? "write" : "read"}`, addr);
+      } else this.log(c, "fault", "fault handled, retry", addr);
       return;
     }
-    if (op.kind === OP_AGE) {
-      // Reclaim's rmap walk on this CPU: test-and-clear A under the PTE lock, flush if it was set.
-      const cleared = this.kernel.ageRange(c, op.addr, op.addr + 4096) > 0;
-      if (cleared) this.oracle.aged(op.addr);
-      if (this.events !== null)
-        this.log(c, "fault", `reclaim ages the page${cleared ? "" : " (already old)"}`, op.addr);
-      this.pc[c]++;
-      return;
-    }
-    const m = this.machine;
-    if (m.access(c, op.addr, op.kind, op.value)) {
-      const cpu = m.cpus[c];
-      if (op.write) this.stats.writes++;
-      else this.stats.reads++;
-      if (this.events !== null)
-        this.log(
-          c,
-          "user",
-          `${op.write ? `write 0x${op.value.toString(16)}` : `${op.kind === ACCESS_EXEC ? "fetch" : "read"} -> 0x${(cpu.lastValue >>> 0).toString(16)}`} (${cpu.lastTlbHit ? "TLB hit" : "page walk"})`,
-          op.addr,
-        );
-      this.oracle.access(c, op.addr, op.write, cpu.lastValue);
-      this.pc[c]++;
+    const kind = prog.kind[i];
+    if (kind === OP_FORK) {
+      const child = value as Kernel;
+      this.kernels.push(child);
+      this.observe(child);
+      this.timeline?.installFrames(child, this.backend.name);
+      this.forksDone++;
+      this.syscalls.push({
+        call: "fork",
+        addr: 0,
+        pages: 0,
+        ret: 0,
+        ptesChanged: 0,
+        ...(c === 0 ? {} : { cpu: c }),
+      });
     } else {
-      this.stats.faults++;
-      this.state[c] = UserState.Faulted;
-      this.faultErr[c] = m.cpus[c].pfError;
-      if (this.events !== null)
-        this.log(
-          c,
-          "user",
-          `page fault on ${op.write ? "write" : "read"} (err ${m.cpus[c].pfError})`,
-          op.addr,
-        );
+      const ret = value as number;
+      const k = this.kernelOf(c);
+      const prot = prog.prot[i];
+      this.syscalls.push({
+        call: kind === OP_MPROTECT ? "mprotect" : "munmap",
+        addr: prog.addr[i],
+        pages: prog.len[i] / 4096,
+        ...(kind === OP_MPROTECT ? { prot: protToString(prot) } : {}),
+        ret,
+        ...(ret < 0 ? { errno: errnoName(ret) } : {}),
+        ptesChanged: kind === OP_MPROTECT ? k.lastMprotect.ptesChanged : 0,
+        ...(c === 0 ? {} : { cpu: c }),
+      });
+      this.callOf[c] = null;
+    }
+    this.pc[c]++;
+  }
+
+  /** One step of CPU `c`: its kernel path to the next point, or its next program step. */
+  stepCpu(c: number): void {
+    if (this.paths[c] !== null) {
+      this.resume(c);
+      return;
+    }
+    const kind = this.opKind(c);
+    if (kind === OP_AGE) this.age(c);
+    else if (kind === OP_CHILD) this.switchToChild(c);
+    else this.access(c);
+  }
+
+  private countStep(): void {
+    const st = this.stats;
+    st.steps++;
+    this.oracle.step = st.steps;
+    if (st.steps > this.maxSteps) throw new StepBudgetExceeded(this.maxSteps);
+  }
+
+  /** Resume CPU `c`'s kernel path: its pending step, and what follows up to the next point. */
+  private resume(c: number): void {
+    const path = this.paths[c]!;
+    this.countStep();
+    this.stats.kernelSteps++;
+    this.machine.current = c;
+    this.skip = true;
+    let r: IteratorResult<number, unknown>;
+    try {
+      r = path.next();
+    } finally {
+      this.skip = false;
+    }
+    if (r.done === true) this.endPath(c, r.value);
+    else this.setPoint(c, r.value);
+  }
+
+  /** A user access by CPU `c` (one hardware step); a fault enters the fault path. */
+  private access(c: number): void {
+    const prog = this.programs[c];
+    const i = this.pc[c];
+    const addr = prog.addr[i];
+    const kind = prog.kind[i];
+    const write = kind === ACCESS_WRITE;
+    this.countStep();
+    this.stats.userSteps++;
+    const m = this.machine;
+    const cpu = m.cpus[c];
+    if (m.access(c, addr, kind, prog.value[i])) {
+      if (write) this.stats.writes++;
+      else this.stats.reads++;
+      this.timeline?.log(
+        c,
+        "user",
+        `${write ? `write 0x${prog.value[i].toString(16)}` : `${kind === ACCESS_EXEC ? "fetch" : "read"} -> 0x${(cpu.lastValue >>> 0).toString(16)}`} (${cpu.lastTlbHit ? "TLB hit" : "page walk"})`,
+        addr,
+      );
+      if (this.mmOf[c] === 0) {
+        this.oracle.access(c, addr, write, cpu.lastValue);
+        if (write && this.forksDone > 0 && this.kernel.mapcount(cpu.lastPfn) > 1)
+          this.oracle.cowWrite(c, addr, cpu.lastPfn);
+      }
+      this.pc[c]++;
+      return;
+    }
+    this.stats.faults++;
+    this.faultErr[c] = cpu.pfError;
+    this.timeline?.log(c, "user", `page fault on ${write ? "write" : "read"} (err ${cpu.pfError})`, addr);
+    this.timeline?.enterPath(c, "handle_mm_fault");
+    this.startPath(c, MODE_FAULT, handle_mm_fault(this.kernelOf(c), c, addr, cpu.pfError));
+  }
+
+  /** Reclaim's aging of one page on CPU `c`, as one step (PTE lock, test-and-clear A, flush). */
+  private age(c: number): void {
+    const addr = this.programs[c].addr[this.pc[c]];
+    this.countStep();
+    this.stats.userSteps++;
+    this.depth++;
+    let cleared: boolean;
+    try {
+      cleared = this.kernelOf(c).ageRange(c, addr, addr + 4096) > 0;
+    } finally {
+      this.depth--;
+    }
+    if (cleared && this.mmOf[c] === 0) this.oracle.aged(addr);
+    this.log(c, "fault", `reclaim ages the page${cleared ? "" : " (already old)"}`, addr);
+    this.pc[c]++;
+  }
+
+  /** switch_mm to the last fork's child (a step of its own: the CPU's TLB is flushed). */
+  private switchToChild(c: number): void {
+    this.countStep();
+    this.stats.userSteps++;
+    const to = this.kernels.length - 1;
+    this.kernels[to].attach(c, this.kernelOf(c));
+    this.mmOf[c] = to;
+    this.log(c, "user", "switches to the fork child's mm", -1);
+    this.pc[c]++;
+  }
+
+  /** Fill `en` with the CPUs that can move at the top level. */
+  private topEnabled(en: number[]): void {
+    en.length = 0;
+    const n = this.scenario.cpus;
+    for (let c = 0; c < n; c++) this.prepare(c);
+    for (let c = 0; c < n; c++) if (this.runnable(c)) en.push(c);
+  }
+
+  /** Run every CPU's program to its end, interleaved by the decider. */
+  private runAll(decider: Decider): void {
+    const en = this.enabled;
+    for (;;) {
+      if (this.aborted) return;
+      this.topEnabled(en);
+      if (en.length === 0) {
+        const waiting: number[] = [];
+        for (let c = 0; c < this.scenario.cpus; c++)
+          if (this.paths[c] !== null || this.opKind(c) >= 0) waiting.push(c);
+        if (waiting.length > 0) throw new Deadlock(waiting);
+        return;
+      }
+      let pick = en[0];
+      if (en.length > 1) {
+        pick = decider.choose(en, this.mode);
+        this.choices.push(pick);
+      } else this.forced |= 2 ** pick;
+      this.stepCpu(pick);
     }
   }
 
-  // ---------------------------------------------------------------- the syscall thread (CPU 0)
-
-  /** Execute syscall `i` of the scenario on CPU 0. */
-  syscall(i: number): void {
-    const sc = this.scenario.syscalls[i];
-    const r = this.scenario.regions.find((x) => x.name === sc.region)!;
-    const addr = this.regionAddr.get(sc.region)! + sc.offset * 4096;
-    const pages = sc.pages ?? r.pages - sc.offset;
-    if (this.events !== null)
-      this.log(
-        0,
-        "kernel",
-        `${sc.call}(0x${addr.toString(16)}, ${pages} pages${sc.prot ? `, ${sc.prot}` : ""})`,
-        -1,
-      );
-    const k = this.kernel;
-    this.current = { call: sc.call, start: addr, end: addr + pages * 4096 };
-    let ret: number;
-    try {
-      ret =
-        sc.call === "mprotect"
-          ? k.sys_mprotect(0, addr, pages * 4096, parseProt(sc.prot!))
-          : k.sys_munmap(0, addr, pages * 4096);
-    } finally {
-      this.current = null;
+  /**
+   * StepHook: a step of code a kernel path called that is not itself a path (a backend's
+   * pv-op, the hypervisor, kernel.ts's loops). The other CPUs' hardware may move first; their
+   * kernel paths cannot (this code cannot be suspended).
+   */
+  point(cpu: number, kind: number, arg: number): void {
+    if (this.skip) {
+      this.skip = false;
+      return;
     }
-    this.syscalls.push({
-      call: sc.call,
-      addr,
-      pages,
-      ...(sc.prot === undefined ? {} : { prot: sc.prot }),
-      ret,
-      ...(ret < 0 ? { errno: errnoName(ret) } : {}),
-      ptesChanged: sc.call === "mprotect" ? k.lastMprotect.ptesChanged : 0,
-    });
+    this.countStep();
+    this.stats.kernelSteps++;
+    if (this.paths[cpu] !== null) this.pathSteps[cpu]++;
+    if (this.depth > 0 || this.aborted) return;
+    this.pointKind[cpu] = kind;
+    this.pointArg[cpu] = arg;
+    const decider = this.decider;
+    if (decider === null) return;
+    const en = this.enabled;
+    const n = this.scenario.cpus;
+    for (;;) {
+      en.length = 0;
+      for (let c = 0; c < n; c++) {
+        if (c === cpu) en.push(c);
+        else if (this.paths[c] === null) {
+          const k = this.opKind(c);
+          if (k >= 0 && !isKernelOp(k) && this.runnable(c)) en.push(c);
+        }
+      }
+      if (en.length === 1) {
+        this.forced |= 2 ** cpu;
+        return;
+      }
+      const pick = decider.choose(en, this.mode);
+      this.choices.push(pick);
+      if (pick === cpu) return;
+      const prev = this.machine.current;
+      this.depth++;
+      try {
+        this.stepCpu(pick);
+      } finally {
+        this.depth--;
+        this.machine.current = prev;
+      }
+      if (this.aborted) return;
+    }
+  }
+
+  checkpoint(cpu: number, live: readonly number[]): void {
+    const reads = this.reads;
+    if (reads === null || !this.checkpointsUsable || this.paths[cpu] === null) return;
+    const r = reads[cpu];
+    r.length = 0;
+    r.push(-1, ...live);
   }
 
   // ---------------------------------------------------------------- tracing
 
-  log(
-    cpu: number,
-    actor: TraceEvent["actor"],
-    what: string,
-    addr: number,
-    before?: pte_t,
-    after?: pte_t,
-    target?: number,
-  ): void {
-    if (this.events === null) return;
-    const e: TraceEvent = { step: ++this.eventCount, cpu, actor, what, addr };
-    const arch = this.machine.arch;
-    if (before !== undefined) e.before = arch.pteDescribe(before);
-    if (after !== undefined) e.after = arch.pteDescribe(after);
-    if (this.details) {
-      if (before !== undefined) e.beforeHex = arch.pteToHex(before);
-      if (after !== undefined) e.afterHex = arch.pteToHex(after);
-      if (addr >= 0) e.tlb = tlbEntries(this.machine, addr);
-      const locks = locksHeld(this.kernel, this.machine.cpus.length, addr);
-      if (locks.length > 0) e.locks = locks;
-      const path = this.frames?.path(cpu);
-      if (path !== undefined) e.path = path;
-      if (target !== undefined) e.target = target;
-    }
-    if (
-      before !== undefined &&
-      after !== undefined &&
-      after !== 0 &&
-      (what === "write" || what === "cmpxchg")
-    ) {
-      // A compare-exchange clearing A is aging (test_and_clear_young); clearing D is not done here.
-      const dropsD = arch.pte_dirty(before) && !arch.pte_dirty(after);
-      const dropsA = what === "write" && arch.pte_young(before) && !arch.pte_young(after);
-      if (dropsD || dropsA) e.note = `drops ${dropsD && dropsA ? "A and D" : dropsD ? "D" : "A"}`;
-    }
-    // Keep the most recent MAX_EVENTS (memory stays bounded on long runs; a run is exactly
-    // reproducible, so a shorter replay can always show the rest).
-    if (this.events.length === MAX_EVENTS) {
-      this.events.copyWithin(0, MAX_EVENTS / 2);
-      this.events.length = MAX_EVENTS / 2;
-    }
-    this.events.push(e);
-  }
-
   addrOfPtep(ptep: ptep_t): number {
-    const a = this.kernel.addrOfPtep(ptep);
-    return a >= 0 ? a : -1;
+    for (const k of this.kernels) {
+      const a = k.addrOfPtep(ptep);
+      if (a >= 0) return a;
+    }
+    return -1;
   }
 
-  /** Install the tracer that turns PTE operations into timeline events. */
+  /** Install the tracer that turns PTE operations into timeline events and records kernel reads. */
   installTracer(): void {
-    if (this.events === null && this.kernelReads === null) return;
+    const tl = this.timeline;
+    const reads = this.reads;
+    if (tl === null && reads === null) return;
+    if (tl !== null) for (const k of this.kernels) tl.installFrames(k, this.backend.name);
     const sim = this;
-    if (this.details) this.installFrames();
-    const reads = this.kernelReads;
     this.machine.tracer = {
       sw(cpu, kind, ptep, before, after) {
-        // What the syscall thread has read so far determines its local state (for the checker).
-        if (reads !== null && cpu === 0 && kind !== STEP.PTE_WRITE) reads.push(before);
-        if (sim.events !== null)
-          sim.log(cpu, cpu === 0 ? "kernel" : "fault", STEP_NAMES[kind], sim.addrOfPtep(ptep), before, after);
+        // What a kernel path has read so far determines its local state (for the checker).
+        if (reads !== null && sim.paths[cpu] !== null && kind !== STEP.PTE_WRITE) reads[cpu].push(before);
+        if (tl !== null)
+          tl.sw(
+            cpu,
+            sim.mode[cpu] === MODE_OP ? "kernel" : "fault",
+            kind,
+            sim.addrOfPtep(ptep),
+            before,
+            after,
+          );
       },
       hw(cpu, vaddr, _ptep, before, after) {
-        if (sim.events === null) return;
-        const set = (after & ~before & 0x60) === 0x60 ? "A|D" : (after & ~before & 0x40) !== 0 ? "D" : "A";
-        sim.log(cpu, "mmu", `sets ${set}`, Math.floor(vaddr / 4096) * 4096, before, after);
+        tl?.hw(cpu, vaddr, before, after);
       },
     };
-  }
-
-  /** Call stacks and TLB flush events for the timeline (traced runs only). */
-  private installFrames(): void {
-    if (this.frames === null) {
-      this.frames = new FrameTracker(this.machine, this.scenario.cpus);
-      // TLB invalidations as events: who flushes whose TLB (another CPU's: an IPI or a hypercall).
-      const m = this.machine;
-      const invlpg = m.invlpg.bind(m);
-      const flushAll = m.flushTlbAll.bind(m);
-      m.invlpg = (cpu: number, vaddr: number) => {
-        invlpg(cpu, vaddr);
-        const me = m.current;
-        this.log(
-          me,
-          "kernel",
-          `INVLPG on CPU${cpu}${cpu === me ? "" : " (IPI)"}`,
-          Math.floor(vaddr / 4096) * 4096,
-          undefined,
-          undefined,
-          cpu,
-        );
-      };
-      m.flushTlbAll = (cpu: number) => {
-        flushAll(cpu);
-        const me = m.current;
-        this.log(
-          me,
-          "kernel",
-          `TLB flush on CPU${cpu}${cpu === me ? "" : " (IPI)"}`,
-          -1,
-          undefined,
-          undefined,
-          cpu,
-        );
-      };
-    }
-    this.frames.install(this.kernel, this.backend.name);
   }
 
   /** Turn a thrown ContractViolation or MachineCheck into a violation; rethrow anything else. */
@@ -586,56 +725,11 @@ export class Simulation {
   }
 
   /**
-   * A canonical description of everything that can influence the rest of the run: the tracked
-   * pages' PTEs and contents, every CPU's TLB entries for them, the user CPUs' progress, the
-   * oracle's knowledge, and (with `withKernel`) the syscall thread's position and what it has
-   * read (which fixes its local variables). Equal keys, equal futures.
+   * A canonical description of everything that can influence the rest of the run (see
+   * ./state-key.ts). Equal keys, equal futures.
    */
   stateKey(withKernel: boolean): string {
-    const parts: number[] = [];
-    const m = this.machine;
-    const mem = m.mem;
-    const arch = m.arch;
-    const o = this.oracle;
-    for (let i = 0; i < o.pages.length; i++) {
-      const a = o.pages[i];
-      const v = this.kernel.peekPte(a);
-      parts.push(
-        v,
-        v === 0 ? 0 : mem.data[arch.pte_pfn(v)],
-        o.expected[i],
-        o.written[i] | (o.accessed[i] << 1) | (o.writableAtReturn[i] << 2) | (o.removed[i] << 3),
-      );
-      for (let c = 0; c < m.cpus.length; c++) {
-        parts.push(m.tlbKey(c, a / 4096));
-      }
-    }
-    for (let c = 1; c < this.scenario.cpus; c++) parts.push(this.pc[c], this.state[c], this.faultErr[c]);
-    let key = parts.join(",");
-    if (withKernel)
-      key += `|${this.stats.kernelSteps}|${this.kernelReads?.join(",") ?? ""}|${this.kernel.pv.stateKey?.() ?? ""}`;
-    return key;
-  }
-
-  /** Describe each tracked page's PTE and the TLB entries caching it, as "initial" events. */
-  private logInitialState(): void {
-    if (this.events === null) return;
-    for (const a of this.oracle.pages) {
-      const tlbs = this.machine.cpus
-        .map((c) => {
-          const f = this.machine.tlbFlags(c.id, a / 4096);
-          return f < 0 ? "" : `CPU${c.id} ${this.machine.arch.tlb_flags_describe(f)}`;
-        })
-        .filter((x) => x !== "");
-      this.log(
-        0,
-        "init",
-        `TLB: ${tlbs.length > 0 ? tlbs.join(", ") : "none"}`,
-        a,
-        undefined,
-        this.kernel.peekPte(a),
-      );
-    }
+    return stateKey(this, withKernel);
   }
 
   /**
@@ -652,10 +746,19 @@ export class Simulation {
   restore(s: SimulationState): void {
     this.machine.restore(s.machine);
     this.kernel.restore(s.kernel);
+    this.kernels.length = 1;
     this.oracle.restore(s.oracle);
     this.pc.fill(0);
-    this.state.fill(0);
+    this.mode.fill(0);
     this.faultErr.fill(0);
+    this.pathSteps.fill(0);
+    this.pending.fill(-1);
+    this.pointKind.fill(-1);
+    this.pointArg.fill(-1);
+    this.mmOf.fill(0);
+    this.paths.fill(null);
+    this.callOf.fill(null);
+    this.forksDone = 0;
     const st = this.stats;
     st.steps = 0;
     st.kernelSteps = 0;
@@ -664,27 +767,28 @@ export class Simulation {
     st.writes = 0;
     st.faults = 0;
     st.segv = 0;
-    if (this.events !== null) this.events.length = 0;
-    this.eventCount = 0;
-    if (this.kernelReads !== null) this.kernelReads.length = 0;
+    this.timeline?.reset();
+    if (this.reads !== null) for (const r of this.reads) r.length = 0;
     this.syscalls.length = 0;
     this.choices.length = 0;
     this.aborted = false;
+    this.skip = false;
+    this.depth = 0;
   }
 
-  /** Run the syscalls on CPU 0 and the user programs, interleaved by `decider`; then check. */
+  /** Run every CPU's program, interleaved by `decider`; then check. */
   execute(decider: Decider): RunResult {
-    this.logInitialState();
+    this.timeline?.logInitialState(this.oracle.pages, (a) => this.kernel.peekPte(a));
     this.installTracer();
-    const hook = new DecisionHook(this, decider);
-    this.machine.hook = hook;
+    this.decider = decider;
+    this.machine.hook = this;
     try {
-      for (let i = 0; i < this.scenario.syscalls.length && !this.aborted; i++) this.syscall(i);
-      if (!this.aborted) hook.drain();
+      this.runAll(decider);
     } catch (e) {
       this.absorb(e);
     } finally {
       this.machine.hook = null;
+      this.decider = null;
     }
     if (!this.aborted) this.oracle.finalCheck();
     return this.result();
@@ -693,15 +797,16 @@ export class Simulation {
   result(): RunResult {
     const v = this.oracle.violations;
     let timeline: TraceEvent[] = [];
-    if (v.length > 0 && this.events !== null) {
+    const events = this.events;
+    if (v.length > 0 && events !== null) {
       const a = v[0].addr;
-      timeline = this.events.filter((e) => e.addr === a || (e.addr === -1 && e.actor === "kernel"));
-      if (this.events.length > 0 && this.events[0].step > 1 && timeline.length > 0)
+      timeline = events.filter((e) => e.addr === a || (e.addr === -1 && e.actor === "kernel"));
+      if (events.length > 0 && events[0].step > 1 && timeline.length > 0)
         timeline.unshift({
           step: 0,
           cpu: 0,
           actor: "init",
-          what: `(${this.events[0].step - 1} earlier events not kept)`,
+          what: `(${events[0].step - 1} earlier events not kept)`,
           addr: -1,
         });
     }
@@ -720,111 +825,49 @@ export class Simulation {
   }
 }
 
-/** A program step that is not an access: page aging by a software updater (see parseAccess). */
-export const OP_AGE = 3;
+function parseProtBits(s: string): number {
+  if (s === "none") return 0;
+  let p = 0;
+  for (const ch of s) p |= ch === "r" ? 1 : ch === "w" ? 2 : 4;
+  return p;
+}
 
-/** Timeline events kept per run (the most recent ones). */
-const MAX_EVENTS = 200_000;
-
-/** Agent id of the syscall thread (CPU 0) in a decision; user CPUs are their CPU ids. */
+/** Agent id of CPU 0 (the CPU that runs the scenario's `syscalls`). Agents are CPU ids. */
 export const KERNEL = 0;
 
 /**
- * Chooses who moves next. `enabled` is ascending and holds KERNEL (0) when the syscall thread
- * can continue, plus every user CPU that can take a step. Only called when there is a choice
- * to make (two or more enabled agents).
+ * Chooses who moves next. `enabled` is ascending: the CPUs that can take a step. Only called
+ * when there is a choice to make (two or more enabled). `mode` tells, per CPU, whether it is in
+ * user mode (MODE_USER: its next step is a hardware step) or inside a kernel path.
  */
 export interface Decider {
-  choose(enabled: readonly number[]): number;
+  choose(enabled: readonly number[], mode?: Uint8Array): number;
 }
 
-/** Seeded random interleaving: before each kernel step, run user steps with probability p. */
+/**
+ * Seeded random interleaving: when CPUs in the kernel and CPUs in user mode can both move, a
+ * user-mode CPU moves with probability p (the scenario's workload.interleave).
+ */
 export class RandomDecider implements Decider {
+  private readonly kern: number[] = [];
+  private readonly user: number[] = [];
   constructor(
     private readonly rng: RandomGenerator,
     private readonly p: number,
   ) {}
-  choose(enabled: readonly number[]): number {
-    if (enabled[0] !== KERNEL) return enabled[uniform(this.rng, enabled.length)];
-    if (unit(this.rng) >= this.p) return KERNEL;
-    return enabled[1 + uniform(this.rng, enabled.length - 1)];
+  choose(enabled: readonly number[], mode?: Uint8Array): number {
+    if (mode === undefined) return enabled[uniform(this.rng, enabled.length)];
+    const k = this.kern;
+    const u = this.user;
+    k.length = 0;
+    u.length = 0;
+    for (const c of enabled) (mode[c] === MODE_USER ? u : k).push(c);
+    if (k.length === 0 || u.length === 0) return enabled[uniform(this.rng, enabled.length)];
+    if (unit(this.rng) >= this.p) return k.length === 1 ? k[0] : k[uniform(this.rng, k.length)];
+    return u[uniform(this.rng, u.length)];
   }
 }
 
-/** Offers every kernel step to a Decider; fault handlers run as one step (no nested choices). */
-class DecisionHook implements StepHook {
-  private depth = 0;
-  private readonly enabled: number[] = [];
-  constructor(
-    private readonly sim: Simulation,
-    private readonly decider: Decider,
-  ) {}
-  point(_cpu: number, kind: number, ptep: number): void {
-    const sim = this.sim;
-    sim.stats.steps++;
-    sim.stats.kernelSteps++;
-    sim.oracle.step = sim.stats.steps;
-    if (sim.stats.steps > sim.maxSteps) throw new StepBudgetExceeded(sim.maxSteps);
-    if (this.depth > 0 || sim.aborted) return;
-    sim.pointKind = kind;
-    sim.pointPtep = ptep;
-    this.depth++;
-    try {
-      for (;;) {
-        const en = this.enabled;
-        en.length = 0;
-        en.push(KERNEL);
-        for (let c = 1; c < sim.scenario.cpus; c++) if (sim.runnable(c)) en.push(c);
-        if (en.length === 1) {
-          sim.forced |= 1;
-          return;
-        }
-        const pick = this.decider.choose(en);
-        sim.choices.push(pick);
-        if (pick === KERNEL) return;
-        sim.userStep(pick);
-        if (sim.aborted) return;
-      }
-    } finally {
-      this.depth--;
-    }
-  }
-  checkpoint(cpu: number, live: readonly number[]): void {
-    const reads = this.sim.kernelReads;
-    if (cpu !== 0 || reads === null || !this.sim.checkpointsUsable) return;
-    reads.length = 0;
-    reads.push(-1, ...live);
-  }
-  /** After the syscalls: user CPUs run to completion. */
-  drain(): void {
-    const sim = this.sim;
-    const en = this.enabled;
-    for (;;) {
-      en.length = 0;
-      for (let c = 1; c < sim.scenario.cpus; c++) if (sim.runnable(c)) en.push(c);
-      if (en.length === 0 || sim.aborted) return;
-      let pick = en[0];
-      if (en.length > 1) {
-        pick = this.decider.choose(en);
-        sim.choices.push(pick);
-      } else sim.forced |= 2 ** pick;
-      // A user step is atomic: its fault handler's own steps offer no further choices.
-      this.depth++;
-      try {
-        sim.userStep(pick);
-      } finally {
-        this.depth--;
-      }
-    }
-  }
-}
-
-export function unit(rng: RandomGenerator): number {
-  return (rng.next() >>> 0) / 4294967296;
-}
-export function uniform(rng: RandomGenerator, n: number): number {
-  return Math.floor(unit(rng) * n);
-}
 /** Distinct non-zero initial content for populated pages. */
 export function initialValue(addr: number): number {
   return (Math.floor(addr / 4096) & 0xffffff) | 0x80000000;

@@ -12,7 +12,6 @@ export { X86_PTE_BITS } from "../arch/x86/format.js";
 const KERNEL_FRAMES: Record<string, string> = {
   sys_mprotect: "mprotect",
   sys_munmap: "munmap",
-  changePtes: "change_pte_range",
   zapRanges: "zap_pte_range",
   handle_mm_fault: "handle_mm_fault",
   ageRange: "ptep_clear_flush_young",

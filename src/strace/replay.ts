@@ -41,7 +41,7 @@
 
 import { populateRange, type RemapStats, sys_brk, sys_mremap } from "../kernel/brk-mremap.js";
 import { EBADF, EEXIST, EINVAL, ENOMEM, errnoName } from "../kernel/errno.js";
-import { Kernel, VM_FAULT_SIGSEGV } from "../kernel/kernel.js";
+import { Kernel } from "../kernel/kernel.js";
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -705,13 +705,8 @@ export class Replayer implements StraceSink {
 
   /** One user access, with the fault handled (and retried) as the CPU and kernel would. */
   private access(ms: ModelSpace, a: number, kind: number): void {
-    const m = ms.machine;
-    for (let tries = 0; tries < 4; tries++) {
-      if (m.access(0, a, kind, 1)) return;
-      if (ms.kernel.handle_mm_fault(0, a, m.cpus[0].pfError) === VM_FAULT_SIGSEGV)
-        throw new Error(`populate: SIGSEGV at ${hex(a)} (the VMA allows the access)`);
-    }
-    throw new Error(`populate: access at ${hex(a)} keeps faulting`);
+    if (!ms.kernel.faultin(0, a, kind, 1))
+      throw new Error(`populate: SIGSEGV at ${hex(a)} (the VMA allows the access)`);
   }
 
   /**

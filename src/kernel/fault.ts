@@ -1,0 +1,254 @@
+// @kernel-paths: the page-fault path (mm/memory.c), written once as generators (src/kernel/step.ts).
+//
+// handle_mm_fault takes mmap_lock for read (arch/x86/mm/fault.c's lock_mm_and_find_vma), checks
+// access_error, and walks to the PTE. handle_pte_fault reads the entry without the PTE lock
+// (ptep_get_lockless), decides what to do from that snapshot, and every path that changes the
+// entry takes the PTE lock and re-checks it with pte_same: another CPU's fault, mprotect, fork
+// or the hardware (A/D) may have changed it since. A changed entry means: back off, return, let
+// the access retry. Paths release their locks on every way out but hold no try/finally: a
+// failing step (a contract breach, the checker cutting a path) ends the whole run. The
+// hardware sets A and D without any lock, which is why
+// ptep_set_access_flags stores on x86 only for write faults (the entry it stores has A and D
+// set: nothing the MMU set can be lost) and otherwise leaves the entry to the hardware.
+
+import type { pte_t } from "../arch/types.js";
+import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
+import { FAULT_OK, FAULT_SIGSEGV } from "./fault-codes.js";
+import type { Kernel } from "./kernel.js";
+import { at, type KStep, STEP } from "./step.js";
+import { VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
+
+/**
+ * handle_mm_fault for a user access by `cpu` at `addr` with x86 error code `err`: mmap_lock for
+ * read, access_error, the walk (allocating page tables), then handle_pte_fault.
+ */
+export function* handle_mm_fault(k: Kernel, cpu: number, addr: number, err: number): KStep<number> {
+  yield at(STEP.MMAP_LOCK_READ, -1);
+  k.mmapReadLock(cpu);
+  const vma = k.as.findVma(addr);
+  const write = k.arch.fault_is_write(err);
+  if (vma === undefined || k.arch.access_error(err, vma.flags)) {
+    // access_error (arch/*/mm/fault.c)
+    k.mmapReadUnlock(cpu);
+    return FAULT_SIGSEGV;
+  }
+  const page = Math.floor(addr / 4096) * 4096;
+  // __pte_alloc: upper levels and the PTE table are installed under mmap_lock (plain stores,
+  // no user access can depend on a half-installed upper level).
+  const ptep = k.walk(page, true);
+  yield* handle_pte_fault(k, cpu, vma, page, ptep, write);
+  k.mmapReadUnlock(cpu);
+  return FAULT_OK;
+}
+
+/** handle_pte_fault: a lockless snapshot of the entry, then the path it calls for. */
+export function* handle_pte_fault(
+  k: Kernel,
+  cpu: number,
+  vma: Vma,
+  addr: number,
+  ptep: ptep_t,
+  write: boolean,
+): KStep {
+  const a = k.arch;
+  yield at(STEP.PTE_READ, ptep);
+  const orig = k.machine.pteRead(cpu, ptep); // ptep_get_lockless
+  if (a.pte_none(orig)) {
+    if ((vma.flags & VM_SHARED) !== 0) yield* do_shared_fault(k, cpu, vma, addr, ptep, orig, write);
+    else yield* do_anonymous_page(k, cpu, vma, addr, ptep, orig, write);
+    return;
+  }
+  if (a.pte_protnone(orig)) {
+    yield* do_numa_page(k, cpu, vma, addr, ptep, orig);
+    return;
+  }
+  yield at(STEP.LOCK, ptep);
+  k.ptl_acquire(cpu, ptep);
+  if (!(yield* pte_same_locked(k, cpu, ptep, orig))) {
+    // changed under us: back off, the access retries
+  } else if (write && !a.pte_write(orig)) yield* do_wp_page(k, cpu, vma, addr, ptep, orig);
+  else {
+    let entry = a.pte_mkyoung(orig);
+    if (write) entry = a.pte_mkdirty(entry);
+    if (!(yield* ptep_set_access_flags(k, cpu, addr, ptep, entry, write)) && write)
+      flush_tlb_fix_spurious_fault(k, cpu, addr);
+  }
+  k.ptl_release(cpu, ptep);
+}
+
+/**
+ * The re-check under the PTE lock: does the entry still equal the lockless snapshot? The
+ * fault-no-pte-same mutant skips it (and so may overwrite what another CPU installed).
+ */
+function* pte_same_locked(k: Kernel, cpu: number, ptep: ptep_t, orig: pte_t): KStep<boolean> {
+  if (k.mutant === "fault-no-pte-same") return true;
+  yield at(STEP.PTE_READ, ptep);
+  return k.machine.pteRead(cpu, ptep) === orig;
+}
+
+/**
+ * ptep_set_access_flags (arch/x86/mm/pgtable.c): if the entry differs from `entry`, store it,
+ * but only for a write fault. The store is a plain one: `entry` has A (and D) set, so an A or
+ * D update by the MMU in between loses nothing; a read fault leaves A to the hardware.
+ */
+export function* ptep_set_access_flags(
+  k: Kernel,
+  cpu: number,
+  addr: number,
+  ptep: ptep_t,
+  entry: pte_t,
+  dirty: boolean,
+): KStep<boolean> {
+  yield at(STEP.PTE_READ, ptep);
+  const changed = k.machine.pteRead(cpu, ptep) !== entry;
+  if (changed && dirty) {
+    yield at(STEP.PV, ptep);
+    k.pv.set_pte_at(addr, ptep, entry);
+  }
+  return changed;
+}
+
+/**
+ * flush_tlb_fix_spurious_fault: a write fault found the entry already writable and dirty (a
+ * stale TLB entry faulted). On x86 this is empty: a faulting access drops the TLB entry it used
+ * (the machine does), so the retry walks the tables afresh.
+ */
+export function flush_tlb_fix_spurious_fault(_k: Kernel, _cpu: number, _addr: number): void {}
+
+/** The PTE lock for a not-present entry, and the pte_same re-check; false: back off. */
+function* lock_none(k: Kernel, cpu: number, ptep: ptep_t, orig: pte_t): KStep<boolean> {
+  yield at(STEP.LOCK, ptep);
+  k.ptl_acquire(cpu, ptep);
+  if (yield* pte_same_locked(k, cpu, ptep, orig)) return true;
+  k.ptl_release(cpu, ptep);
+  return false;
+}
+
+/** do_anonymous_page: the shared zero page for a read, a fresh zeroed frame for a write. */
+export function* do_anonymous_page(
+  k: Kernel,
+  cpu: number,
+  vma: Vma,
+  addr: number,
+  ptep: ptep_t,
+  orig: pte_t,
+  write: boolean,
+): KStep {
+  const a = k.arch;
+  const mem = k.machine.mem;
+  const prot = a.vm_get_page_prot(vma.flags);
+  if (!write) {
+    const entry = a.pte_mkspecial(a.pfn_pte(mem.zeroPfn, prot));
+    if (!(yield* lock_none(k, cpu, ptep, orig))) return;
+    yield at(STEP.PV, ptep);
+    k.pv.set_pte_at(addr, ptep, entry);
+    k.observer?.newPage?.(cpu, addr, mem.zeroPfn, true);
+    k.ptl_release(cpu, ptep);
+    return;
+  }
+  k.as.setAnonVma(addr); // anon_vma_prepare
+  const pfn = mem.allocFrame(FRAME_DATA); // vma_alloc_zeroed_movable_folio
+  let entry = a.pfn_pte(pfn, prot);
+  if ((vma.flags & VM_WRITE) !== 0) entry = a.pte_mkwrite(a.pte_mkdirty(entry));
+  if (!(yield* lock_none(k, cpu, ptep, orig))) {
+    mem.freeFrame(pfn); // another CPU installed the page first: drop ours
+    return;
+  }
+  yield at(STEP.PV, ptep);
+  k.pv.set_pte_at(addr, ptep, entry);
+  k.observer?.newPage?.(cpu, addr, pfn, false);
+  k.ptl_release(cpu, ptep);
+}
+
+/** do_shared_fault (shmem): the object's page for this index, created on first use. */
+export function* do_shared_fault(
+  k: Kernel,
+  cpu: number,
+  vma: Vma,
+  addr: number,
+  ptep: ptep_t,
+  orig: pte_t,
+  write: boolean,
+): KStep {
+  const a = k.arch;
+  const mem = k.machine.mem;
+  const prot = a.vm_get_page_prot(vma.flags);
+  const vpn = Math.floor(addr / 4096);
+  // shmem_get_folio: the page cache is looked up and filled under its own lock, one step.
+  let pfn = k.shmem.get(vpn);
+  let fresh = false;
+  if (pfn === undefined) {
+    pfn = mem.allocFrame(FRAME_DATA);
+    k.shmem.set(vpn, pfn);
+    fresh = true;
+  }
+  let entry = a.pfn_pte(pfn, prot);
+  if (write) {
+    entry = a.pte_mkdirty(entry);
+    if ((vma.flags & VM_WRITE) !== 0) entry = a.pte_mkwrite(entry);
+  }
+  if (!(yield* lock_none(k, cpu, ptep, orig))) return;
+  yield at(STEP.PV, ptep);
+  k.pv.set_pte_at(addr, ptep, entry);
+  if (fresh) k.observer?.newPage?.(cpu, addr, pfn, false);
+  k.ptl_release(cpu, ptep);
+}
+
+/** do_numa_page: a PROT_NONE entry in an accessible VMA gets the VMA's protection back. */
+export function* do_numa_page(
+  k: Kernel,
+  cpu: number,
+  vma: Vma,
+  addr: number,
+  ptep: ptep_t,
+  orig: pte_t,
+): KStep {
+  const a = k.arch;
+  yield at(STEP.LOCK, ptep);
+  k.ptl_acquire(cpu, ptep);
+  if (yield* pte_same_locked(k, cpu, ptep, orig)) {
+    yield at(STEP.PV, ptep);
+    k.pv.set_pte_at(addr, ptep, a.pte_modify(orig, a.vm_get_page_prot(vma.flags)));
+  }
+  k.ptl_release(cpu, ptep);
+}
+
+/**
+ * do_wp_page, with the PTE lock held and the entry re-checked: a write to a present read-only
+ * entry of a writable VMA. A page still shared with a fork child (or the zero page) is copied
+ * (wp_page_copy: clear and flush the old entry, then install the copy); an exclusive page, or
+ * a shared mapping's, is reused (wp_page_reuse: made writable and dirty in place).
+ */
+export function* do_wp_page(
+  k: Kernel,
+  cpu: number,
+  vma: Vma,
+  addr: number,
+  ptep: ptep_t,
+  orig: pte_t,
+): KStep {
+  const a = k.arch;
+  const mem = k.machine.mem;
+  const pfn = a.pte_pfn(orig);
+  const prot = a.vm_get_page_prot(vma.flags);
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  if (!shared && (a.pte_special(orig) || mem.kind[pfn] !== FRAME_DATA || k.mapcount(pfn) > 1)) {
+    // wp_page_copy
+    k.as.setAnonVma(addr);
+    const npfn = mem.allocFrame(FRAME_DATA);
+    mem.data[npfn] = mem.data[pfn];
+    const entry = a.pte_mkwrite(a.pte_mkdirty(a.pfn_pte(npfn, prot)));
+    yield at(STEP.PV, ptep);
+    k.pv.ptep_get_and_clear(addr, ptep); // ptep_clear_flush
+    yield at(STEP.PV, -1);
+    k.flush_tlb_mm_range(addr, addr + 4096);
+    yield at(STEP.PV, ptep);
+    k.pv.set_pte_at(addr, ptep, entry);
+    if (!a.pte_special(orig) && mem.kind[pfn] === FRAME_DATA) k.unmapShared(pfn);
+    k.observer?.newPage?.(cpu, addr, npfn, false);
+    return;
+  }
+  // wp_page_reuse: ptep_set_access_flags with the entry made young, dirty and writable.
+  const entry = a.pte_mkwrite(a.pte_mkdirty(a.pte_mkyoung(orig)));
+  yield* ptep_set_access_flags(k, cpu, addr, ptep, entry, true);
+}

@@ -1,0 +1,53 @@
+// The checker's state key: a canonical description of everything that can influence the rest
+// of a run. Equal keys, equal futures: the reduced and por modes cut a path at a key already
+// visited, so anything a later step can depend on must be in it.
+//
+//   - each tracked page: its PTE in every mm, its contents, the oracle's record of it, and every
+//     CPU's TLB entry for it;
+//   - each CPU: its program position, mode (user, fault path, program step's path), fault error
+//     code and mm; with `withKernel`, its kernel path's position (steps taken) and what the
+//     path has read (which fixes its local variables), or a kernel checkpoint's live values;
+//   - every mm's VMAs (several CPUs may change them, in either order) and its backend's state;
+//   - the frame allocator (which frame a fault gets next).
+import type { Kernel } from "../kernel/kernel.js";
+import type { Simulation } from "./simulation.js";
+
+/** An mm's VMAs, compactly: start, end and flags of each. */
+function vmaDigest(k: Kernel): string {
+  let s = "";
+  for (const v of k.as.vmas()) s += `${v.start},${v.end},${v.flags};`;
+  return s;
+}
+
+export function stateKey(sim: Simulation, withKernel: boolean): string {
+  const parts: number[] = [];
+  const m = sim.machine;
+  const mem = m.mem;
+  const arch = m.arch;
+  const o = sim.oracle;
+  const kernels = sim.kernels;
+  for (let i = 0; i < o.pages.length; i++) {
+    const a = o.pages[i];
+    const v = sim.kernel.peekPte(a);
+    parts.push(
+      v,
+      v === 0 ? 0 : mem.data[arch.pte_pfn(v)],
+      o.expected[i],
+      o.written[i] | (o.accessed[i] << 1) | (o.writableAtReturn[i] << 2) | (o.removed[i] << 3),
+    );
+    for (let k = 1; k < kernels.length; k++) parts.push(kernels[k].peekPte(a));
+    for (let c = 0; c < m.cpus.length; c++) parts.push(m.tlbKey(c, a / 4096));
+  }
+  const n = sim.scenario.cpus;
+  for (let c = 0; c < n; c++) parts.push(sim.pc[c], sim.mode[c], sim.faultErr[c], sim.mmOf[c]);
+  let key = parts.join(",");
+  if (kernels.length > 1 || sim.forksDone > 0) key += `|f${kernels.length}`;
+  key += `|${mem.allocKey()}`;
+  for (const k of kernels) key += `|${vmaDigest(k)}`;
+  if (withKernel) {
+    for (let c = 0; c < n; c++)
+      if (sim.paths[c] !== null) key += `|${c}:${sim.pathSteps[c]}:${sim.reads?.[c].join(",") ?? ""}`;
+    for (const k of kernels) key += `|${k.pv.stateKey?.() ?? ""}`;
+  }
+  return key;
+}

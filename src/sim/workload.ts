@@ -1,0 +1,132 @@
+// The workload: what each CPU runs. A CPU's program is a list of steps: user accesses (one
+// hardware step each: MMU, TLB, A/D; a fault enters the kernel's fault path on that CPU),
+// reclaim's aging of a page, and kernel work (mprotect, munmap, fork, a switch to fork's
+// child). Built from a scenario's `syscalls` (CPU 0) and `programs` (CPU 1..), or generated
+// from its `workload` by a seeded generator.
+import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
+import { ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE } from "../machine/machine.js";
+import { parseProt, parseStep, type Scenario } from "./scenario.js";
+
+/** Program step kinds beyond the accesses (ACCESS_READ, ACCESS_WRITE, ACCESS_EXEC). */
+export const OP_AGE = 3;
+export const OP_MPROTECT = 4;
+export const OP_MUNMAP = 5;
+export const OP_FORK = 6;
+export const OP_CHILD = 7;
+
+/** Whether a step kind is kernel work run as a kernel path on its CPU. */
+export function isKernelOp(kind: number): boolean {
+  return kind === OP_MPROTECT || kind === OP_MUNMAP || kind === OP_FORK;
+}
+
+/** A CPU's program, compactly: 22 bytes a step, so million-step workloads stay small. */
+export class Program {
+  readonly addr: Float64Array;
+  readonly kind: Uint8Array;
+  readonly value: Int32Array;
+  /** mprotect/munmap: the length in bytes. */
+  readonly len: Float64Array;
+  /** mprotect: PROT_* bits. */
+  readonly prot: Int8Array;
+  constructor(readonly length: number) {
+    this.addr = new Float64Array(length);
+    this.kind = new Uint8Array(length);
+    this.value = new Int32Array(length);
+    this.len = new Float64Array(length);
+    this.prot = new Int8Array(length);
+  }
+  set(i: number, addr: number, kind: number, value: number, len = 0, prot = 0): void {
+    this.addr[i] = addr;
+    this.kind[i] = kind;
+    this.value[i] = value;
+    this.len[i] = len;
+    this.prot[i] = prot;
+  }
+}
+
+/** The value a write by CPU `c` at step `i` stores: distinct across CPUs and steps, never 0. */
+export function writeValue(c: number, i: number, kind: number): number {
+  return kind === ACCESS_WRITE ? (c << 24) | ((i + 1) & 0xffffff) : 0;
+}
+
+export function unit(rng: RandomGenerator): number {
+  return (rng.next() >>> 0) / 4294967296;
+}
+export function uniform(rng: RandomGenerator, n: number): number {
+  return Math.floor(unit(rng) * n);
+}
+
+/**
+ * Every CPU's program: CPU 0 runs the scenario's `syscalls`, CPUs 1.. the explicit `programs`
+ * (which may mix accesses and kernel work) or accesses generated from `rng` by `workload`.
+ */
+export function buildPrograms(
+  s: Scenario,
+  regionAddr: ReadonlyMap<string, number>,
+  rng: RandomGenerator,
+): Program[] {
+  const out: Program[] = [];
+  const region = (name: string) => s.regions.find((r) => r.name === name)!;
+  const calls = new Program(s.syscalls.length);
+  s.syscalls.forEach((sc, i) => {
+    const pages = sc.pages ?? region(sc.region).pages - sc.offset;
+    const addr = regionAddr.get(sc.region)! + sc.offset * 4096;
+    const kind = sc.call === "mprotect" ? OP_MPROTECT : OP_MUNMAP;
+    calls.set(i, addr, kind, 0, pages * 4096, sc.prot === undefined ? 0 : parseProt(sc.prot));
+  });
+  out.push(calls);
+  if (s.programs !== undefined) {
+    for (let c = 1; c < s.cpus; c++) {
+      const steps = s.programs[c - 1] ?? [];
+      const prog = new Program(steps.length);
+      steps.forEach((text, i) => {
+        const st = parseStep(text)!;
+        switch (st.kind) {
+          case "fork":
+            prog.set(i, 0, OP_FORK, 0);
+            return;
+          case "child":
+            prog.set(i, 0, OP_CHILD, 0);
+            return;
+          case "mprotect":
+          case "munmap": {
+            const pages = st.pages ?? region(st.region).pages - st.offset;
+            const addr = regionAddr.get(st.region)! + st.offset * 4096;
+            const prot = st.prot === undefined ? 0 : parseProt(st.prot);
+            prog.set(i, addr, st.kind === "mprotect" ? OP_MPROTECT : OP_MUNMAP, 0, pages * 4096, prot);
+            return;
+          }
+          default: {
+            const kind =
+              st.kind === "w"
+                ? ACCESS_WRITE
+                : st.kind === "x"
+                  ? ACCESS_EXEC
+                  : st.kind === "age"
+                    ? OP_AGE
+                    : ACCESS_READ;
+            prog.set(i, regionAddr.get(st.region)! + st.page * 4096, kind, writeValue(c, i, kind));
+          }
+        }
+      });
+      out.push(prog);
+    }
+    return out;
+  }
+  const names = s.workload.regions ?? s.regions.map((r) => r.name);
+  const pages: number[] = [];
+  for (const n of names) {
+    const base = regionAddr.get(n)!;
+    for (let i = 0; i < region(n).pages; i++) pages.push(base + i * 4096);
+  }
+  for (let c = 1; c < s.cpus; c++) {
+    const prog = new Program(s.workload.accesses);
+    for (let i = 0; i < s.workload.accesses; i++) {
+      const addr = pages[uniform(rng, pages.length)];
+      const kind = unit(rng) < s.workload.writeRatio ? ACCESS_WRITE : ACCESS_READ;
+      prog.set(i, addr, kind, writeValue(c, i, kind));
+    }
+    out.push(prog);
+  }
+  return out;
+}
