@@ -2,13 +2,12 @@
 // private anonymous pages lazily freeable: their entries become clean and old but stay
 // writable, so the MMU can dirty them again, and reclaim (rmap.ts) may discard a page only if
 // nobody did.
-import { CTR } from "../machine/ledger.js";
 import type { ptep_t } from "../machine/physmem.js";
 import { EINVAL, ENOMEM } from "./errno.js";
 import type { Kernel } from "./kernel.js";
 import { zap_ranges } from "./mprotect.js";
 import { MADV_DONTNEED, MADV_FREE } from "./paths-api.js";
-import { pmd_addr_end } from "./pgtable.js";
+import { path_enter, path_exit, pmd_addr_end } from "./pgtable.js";
 import { at, type KStep, STEP } from "./step.js";
 import { VM_LOCKED, VM_MAYSHARE, VM_PFNMAP, VM_SHARED } from "./vma.js";
 
@@ -25,20 +24,14 @@ export function* sys_madvise(
   len: number,
   advice: number,
 ): KStep<number> {
-  yield at(STEP.MMAP_LOCK_READ, -1);
-  k.current = cpu;
-  k.machine.ledger.add(cpu, CTR.syscall);
-  k.observer?.syscallEnter?.(cpu, "madvise");
-  k.mmapReadLock(cpu);
+  yield* path_enter(k, cpu, "madvise", "read", true);
   let ret: number;
   try {
     ret = yield* madvise(k, cpu, start, len, advice);
   } finally {
     k.mmapReadUnlock(cpu);
   }
-  yield at(STEP.SYSCALL_EXIT, -1);
-  k.observer?.syscallReturn?.(cpu, "madvise", ret);
-  return ret;
+  return yield* path_exit(k, cpu, "madvise", ret);
 }
 
 function* madvise(k: Kernel, cpu: number, start: number, len: number, advice: number): KStep<number> {

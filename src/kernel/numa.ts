@@ -10,7 +10,7 @@ import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
 import type { Kernel } from "./kernel.js";
 import { change_protection } from "./mprotect.js";
 import { MM_CP_PROT_NUMA } from "./numa-flags.js";
-import { ptep_clear_flush } from "./pgtable.js";
+import { path_enter, path_exit, ptep_clear_flush } from "./pgtable.js";
 import { vma_page_prot } from "./softdirty.js";
 import { at, type KStep, STEP } from "./step.js";
 import { VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
@@ -21,10 +21,7 @@ import { VM_READ, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
  * pte_accessible consults until the deferred flush is done. Returns the entries changed.
  */
 export function* change_prot_numa(k: Kernel, cpu: number, start: number, end: number): KStep<number> {
-  yield at(STEP.MMAP_LOCK_READ, -1);
-  k.current = cpu;
-  k.observer?.syscallEnter?.(cpu, "change_prot_numa");
-  k.mmapReadLock(cpu);
+  yield* path_enter(k, cpu, "change_prot_numa", "read", false);
   let changed = 0;
   try {
     for (const vma of k.as.vmasIn(start, end)) {
@@ -46,9 +43,7 @@ export function* change_prot_numa(k: Kernel, cpu: number, start: number, end: nu
   } finally {
     k.mmapReadUnlock(cpu);
   }
-  yield at(STEP.SYSCALL_EXIT, -1);
-  k.observer?.syscallReturn?.(cpu, "change_prot_numa", changed);
-  return changed;
+  return yield* path_exit(k, cpu, "change_prot_numa", changed);
 }
 
 /**

@@ -5,8 +5,9 @@ import type { Kernel } from "./kernel.js";
 import { sys_madvise } from "./madvise.js";
 import { change_prot_numa } from "./numa.js";
 import { type AdviceName, MADVICE, type PathCall } from "./paths-api.js";
+import { path_enter, path_exit } from "./pgtable.js";
 import { reclaim, unmappedContent, writeback } from "./rmap.js";
-import { at, type KStep, STEP } from "./step.js";
+import type { KStep } from "./step.js";
 import { clear_refs_soft_dirty } from "./task_mmu.js";
 
 /**
@@ -32,9 +33,7 @@ export function* runPathCall(
     case "writeback":
     case "reclaim": {
       // Kernel work, not a syscall: no mmap_lock (the rmap reaches the pages).
-      yield at(STEP.SYSCALL_ENTER, -1);
-      k.current = cpu;
-      k.observer?.syscallEnter?.(cpu, call);
+      yield* path_enter(k, cpu, call, "none", false);
       let n = 0;
       for (let i = 0; i < pages; i++) {
         const a = addr + i * 4096;
@@ -45,9 +44,7 @@ export function* runPathCall(
           if (outcome === "discarded" || outcome === "evicted") n++;
         }
       }
-      yield at(STEP.SYSCALL_EXIT, -1);
-      k.observer?.syscallReturn?.(cpu, call, n);
-      return n;
+      return yield* path_exit(k, cpu, call, n);
     }
   }
 }

@@ -1,6 +1,7 @@
 // @kernel-paths: generic page-table helpers the paths share (mm/pgtable-generic.c, x86's
 // pte_accessible), as kernel paths (src/kernel/step.ts).
 import type { pte_t } from "../arch/types.js";
+import { CTR } from "../machine/ledger.js";
 import type { ptep_t } from "../machine/physmem.js";
 import type { Kernel } from "./kernel.js";
 import { at, type KStep, STEP } from "./step.js";
@@ -36,4 +37,33 @@ export function* ptep_clear_flush(k: Kernel, _cpu: number, addr: number, ptep: p
 export function* flush_tlb_range(k: Kernel, _cpu: number, start: number, end: number): KStep {
   yield at(STEP.PV, -1);
   k.flush_tlb_mm_range(start, end);
+}
+
+/**
+ * The paths' prologue on `cpu`: wait for mmap_lock (for read or write, or none for kernel work
+ * that reaches pages through the rmap), then enter as `name` (counted as a syscall if it is one).
+ */
+export function* path_enter(
+  k: Kernel,
+  cpu: number,
+  name: string,
+  lock: "read" | "write" | "none",
+  syscall: boolean,
+): KStep {
+  yield at(
+    lock === "read" ? STEP.MMAP_LOCK_READ : lock === "write" ? STEP.MMAP_LOCK_WRITE : STEP.SYSCALL_ENTER,
+    -1,
+  );
+  k.current = cpu;
+  if (syscall) k.machine.ledger.add(cpu, CTR.syscall);
+  k.observer?.syscallEnter?.(cpu, name);
+  if (lock === "read") k.mmapReadLock(cpu);
+  else if (lock === "write") k.mmapWriteLock(cpu);
+}
+
+/** The epilogue: the exit point, then the observer hears the result. */
+export function* path_exit(k: Kernel, cpu: number, name: string, ret: number): KStep<number> {
+  yield at(STEP.SYSCALL_EXIT, -1);
+  k.observer?.syscallReturn?.(cpu, name, ret);
+  return ret;
 }

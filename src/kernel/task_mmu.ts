@@ -2,10 +2,9 @@
 // user of ptep_modify_prot_start/commit in Linux. Soft-dirty tracking needs the write fault that
 // follows (x86 keeps _PAGE_SOFT_DIRTY in software: pte_mkdirty sets it, the MMU's D update does
 // not), so clearing the bit also write-protects the entry; the transaction keeps the MMU's D bit.
-import { CTR } from "../machine/ledger.js";
 import type { ptep_t } from "../machine/physmem.js";
 import type { Kernel } from "./kernel.js";
-import { pmd_addr_end } from "./pgtable.js";
+import { path_enter, path_exit, pmd_addr_end } from "./pgtable.js";
 import { at, type KStep, STEP } from "./step.js";
 import { VM_PFNMAP, type Vma } from "./vma.js";
 
@@ -20,11 +19,7 @@ export const CLEAR_REFS_SOFT_DIRTY = 4;
  * nothing (as Linux without CONFIG_MEM_SOFT_DIRTY).
  */
 export function* clear_refs_soft_dirty(k: Kernel, cpu: number): KStep<number> {
-  yield at(STEP.MMAP_LOCK_WRITE, -1);
-  k.current = cpu;
-  k.machine.ledger.add(cpu, CTR.syscall);
-  k.observer?.syscallEnter?.(cpu, "clear_refs");
-  k.mmapWriteLock(cpu);
+  yield* path_enter(k, cpu, "clear_refs", "write", true);
   let done = false;
   try {
     if (k.arch.pte_soft_dirty !== undefined) {
@@ -52,9 +47,7 @@ export function* clear_refs_soft_dirty(k: Kernel, cpu: number): KStep<number> {
   } finally {
     k.mmapWriteUnlock(done);
   }
-  yield at(STEP.SYSCALL_EXIT, -1);
-  k.observer?.syscallReturn?.(cpu, "clear_refs", 0);
-  return 0;
+  return yield* path_exit(k, cpu, "clear_refs", 0);
 }
 
 /** clear_refs_pte_range: the PTE lock, then clear_soft_dirty on each entry of the table. */
