@@ -70,6 +70,12 @@ export interface ArchPteFormat {
   pte_mkyoung(v: pte_t): pte_t;
   pte_mkold(v: pte_t): pte_t;
   pte_mkspecial(v: pte_t): pte_t;
+  /**
+   * Soft-dirty (CONFIG_HAVE_ARCH_SOFT_DIRTY): whether the entry is soft-dirty, and the entry
+   * without it. Absent on architectures without soft-dirty tracking (clear_refs then does nothing).
+   */
+  pte_soft_dirty?(v: pte_t): boolean;
+  pte_clear_soft_dirty?(v: pte_t): pte_t;
   pte_modify(v: pte_t, newprot: number): pte_t;
   /** pte_advance_pfn(v, nr). */
   pte_advance_pfn(v: pte_t, nr: number): pte_t;

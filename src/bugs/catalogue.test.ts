@@ -79,10 +79,13 @@ describe("the bug catalogue (scenarios/bugs)", () => {
     const readme = readFileSync(join(DIR, "README.md"), "utf8");
     for (const n of NAMES) assert.match(readme, new RegExp(`\\| \`${n}\` \\|`), n);
   });
-  it("today's model runs the Xen PV entries and FreeBSD's pmap_protect; the others wait for fork, arm64, ...", () => {
+  it("today's model runs the Xen PV entries, FreeBSD's pmap_protect, soft-dirty and NUMA; the others wait for fork, arm64, ...", () => {
     const runnable = NAMES.filter((n) => missingModel(load(n)).length === 0).sort();
     assert.deepEqual(runnable, [
       "freebsd-pmap-protect-fork",
+      "mprotect-softdirty-writable",
+      "numa-migration-flush-race",
+      "softdirty-write-notify",
       "xen-2008-plain-rmw",
       "xen-lazy-batch-after-unlock",
       "xen-no-preserve-ad",
@@ -119,11 +122,11 @@ describe("bug.yaml validation", () => {
     assert.match(silent.join("\n"), /verified: says nothing about "fix.commit"/);
   });
   it("a property the checker does not know must be listed as a need", () => {
-    const e = errorsOf(MINIMAL.replace("property: lost-dirty", "property: lost-soft-dirty"));
-    assert.match(e.join("\n"), /"lost-soft-dirty" is not a checker property/);
-    const ok = MINIMAL.replace("property: lost-dirty", "property: lost-soft-dirty").replace(
+    const e = errorsOf(MINIMAL.replace("property: lost-dirty", "property: corrupt-pte"));
+    assert.match(e.join("\n"), /"corrupt-pte" is not a checker property/);
+    const ok = MINIMAL.replace("property: lost-dirty", "property: corrupt-pte").replace(
       "needs: []",
-      "needs: [property:lost-soft-dirty]",
+      "needs: [property:corrupt-pte]",
     );
     assert.equal(loadBugText(ok, "bug.yaml", "demo-bug").ok, true);
   });

@@ -24,6 +24,16 @@ export const MODEL_CAPABILITIES: ReadonlySet<string> = new Set([
   "kernel:fault",
   "kernel:lazy-mmu",
   "kernel:reclaim-aging",
+  // The kernel paths of src/kernel/paths.ts (#9): clear_refs, madvise, reclaim and writeback,
+  // NUMA hinting with migration, and the soft-dirty oracle property.
+  "kernel:clear-refs-soft-dirty",
+  "kernel:madvise",
+  "kernel:madvise-free",
+  "kernel:page-mkclean",
+  "kernel:reclaim",
+  "kernel:numa-hinting",
+  "kernel:migration",
+  "property:lost-soft-dirty",
 ]);
 
 /** Arch-helper variation points (a variant of pte_modify, pte_wrprotect, ...). None exist yet. */

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import { allBackends } from "../backends/registry.js";
 import { KERNEL_MUTANTS } from "../kernel/kernel.js";
+import { PATH_MUTANTS } from "../kernel/paths-api.js";
 import { loadScenarioText } from "../scenario/load.js";
 import { parseAccess, type Scenario } from "../sim/scenario.js";
 import { check } from "./explore.js";
@@ -52,7 +53,8 @@ function scenarios(): { name: string; s: Scenario }[] {
       if (!r.ok) throw new Error(`${file}: ${r.errors.map((e) => e.message).join("; ")}`);
       out.push({ name: `${d}/${f}`, s: r.scenario });
       if (d === "mutants")
-        for (const m of KERNEL_MUTANTS)
+        // change_pte_range's mutants; the kernel paths' variants have their own litmus scenarios.
+        for (const m of KERNEL_MUTANTS.filter((x) => !(PATH_MUTANTS as readonly string[]).includes(x)))
           out.push({
             name: `${d}/${f}+${m}`,
             s: { ...r.scenario, kernel: { ...r.scenario.kernel, mutant: m } },

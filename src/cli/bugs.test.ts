@@ -52,12 +52,15 @@ describe("ptesim bugs", () => {
       "xen-no-preserve-ad",
       "xen-lazy-batch-after-unlock",
       "freebsd-pmap-protect-fork",
+      "softdirty-write-notify",
+      "mprotect-softdirty-writable",
+      "numa-migration-flush-race",
     ])
       assert.match(r.out, new RegExp(`^${n} .* VIOLATED .* VERIFIED .* ok$`, "m"), n);
     assert.match(r.out, /^arm64-dbm-set-access-flags .*not modelled yet: needs arch:arm64/m);
     assert.match(
       r.out,
-      /^4 runnable: 4 behave .*, 0 misbehave; \d+ not modelled yet \(listed, not counted as passes\)/m,
+      /^7 runnable: 7 behave .*, 0 misbehave; \d+ not modelled yet \(listed, not counted as passes\)/m,
     );
   });
 
@@ -83,7 +86,7 @@ describe("ptesim bugs", () => {
       assert.equal(b.buggy.property, b.property);
       assert.equal(b.fixed.verdict, "verified");
       for (const k of ["states", "executions", "elapsedMs"]) assert.equal(typeof b.buggy[k], "number");
-      assert.match(b.buggy.reproduce, /^ptesim run scenarios\/bugs\/.* --replay r\d+\./);
+      assert.match(b.buggy.reproduce, /^ptesim run scenarios\/(bugs|litmus)\/.* --replay r\d+\./);
     }
   });
 

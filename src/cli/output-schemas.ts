@@ -16,7 +16,12 @@ const violation = z.object({
   cpu: z.number().describe("CPU whose action revealed it, or -1 for end-of-run checks"),
   step: z.number(),
   message: z.string(),
-  rule: z.string().optional().describe("transaction-contract: the rule broken"),
+  rule: z
+    .string()
+    .optional()
+    .describe(
+      "transaction-contract: the rule broken; data-loss found by reclaim: stale-writeback or discarded-written",
+    ),
 });
 
 const traceEvent = z.object({
@@ -52,6 +57,7 @@ const syscall = z.object({
   addr: z.number(),
   pages: z.number(),
   prot: z.string().optional(),
+  advice: z.string().optional().describe("madvise: dontneed or free"),
   ret: z.number(),
   errno: z.string().optional(),
   ptesChanged: z.number(),

@@ -15,6 +15,8 @@ import type { pte_t } from "../arch/types.js";
 import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
 import { FAULT_OK, FAULT_SIGSEGV } from "./fault-codes.js";
 import type { Kernel } from "./kernel.js";
+import { migrate_or_restore } from "./numa.js";
+import { vma_page_prot } from "./softdirty.js";
 import { at, type KStep, STEP } from "./step.js";
 import { VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
 
@@ -172,13 +174,17 @@ export function* do_shared_fault(
 ): KStep {
   const a = k.arch;
   const mem = k.machine.mem;
-  const prot = a.vm_get_page_prot(vma.flags);
+  // vma->vm_page_prot: read-only while soft-dirty tracking wants write notifications.
+  const prot = vma_page_prot(a, vma.flags, k.writenotifyIgnoresSoftDirty);
   const vpn = Math.floor(addr / 4096);
   // shmem_get_folio: the page cache is looked up and filled under its own lock, one step.
   let pfn = k.shmem.get(vpn);
   let fresh = false;
   if (pfn === undefined) {
     pfn = mem.allocFrame(FRAME_DATA);
+    // Read back what writeback left in the backing store, if reclaim evicted the page.
+    const stored = k.backing.get(vpn);
+    if (stored !== undefined) mem.data[pfn] = stored;
     k.shmem.set(vpn, pfn);
     fresh = true;
   }
@@ -188,13 +194,22 @@ export function* do_shared_fault(
     if ((vma.flags & VM_WRITE) !== 0) entry = a.pte_mkwrite(entry);
   }
   if (!(yield* lock_none(k, cpu, ptep, orig))) return;
+  if (k.shmem.get(vpn) !== pfn) {
+    // Reclaim evicted the folio meanwhile (the reference the lookup took would have stopped it
+    // in Linux): let the access retry and look it up again.
+    k.ptl_release(cpu, ptep);
+    return;
+  }
   yield at(STEP.PV, ptep);
   k.pv.set_pte_at(addr, ptep, entry);
   if (fresh) k.observer?.newPage?.(cpu, addr, pfn, false);
   k.ptl_release(cpu, ptep);
 }
 
-/** do_numa_page: a PROT_NONE entry in an accessible VMA gets the VMA's protection back. */
+/**
+ * do_numa_page: a PROT_NONE entry in an accessible VMA is a NUMA hinting entry. Under the PTE
+ * lock and re-checked, the page migrates or its entry is restored (src/kernel/numa.ts).
+ */
 export function* do_numa_page(
   k: Kernel,
   cpu: number,
@@ -203,14 +218,13 @@ export function* do_numa_page(
   ptep: ptep_t,
   orig: pte_t,
 ): KStep {
-  const a = k.arch;
   yield at(STEP.LOCK, ptep);
   k.ptl_acquire(cpu, ptep);
-  if (yield* pte_same_locked(k, cpu, ptep, orig)) {
-    yield at(STEP.PV, ptep);
-    k.pv.set_pte_at(addr, ptep, a.pte_modify(orig, a.vm_get_page_prot(vma.flags)));
+  try {
+    if (yield* pte_same_locked(k, cpu, ptep, orig)) yield* migrate_or_restore(k, cpu, vma, addr, ptep, orig);
+  } finally {
+    k.ptl_release(cpu, ptep);
   }
-  k.ptl_release(cpu, ptep);
 }
 
 /**

@@ -11,6 +11,7 @@ import { ContractTracker, ContractViolation } from "./contract.js";
 import * as fastFault from "./fault.fast.js";
 import { FAULT_OK, FAULT_SIGSEGV } from "./fault-codes.js";
 import * as fastMm from "./mprotect.fast.js";
+import { PATH_MUTANTS, type PathEvent } from "./paths-api.js";
 import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
 import { AddressSpace, type FileArg, type Range, type Vma } from "./vma.js";
 
@@ -33,6 +34,8 @@ export const KERNEL_MUTANTS = [
   "fault-no-pte-same",
   "fork-wrprotect-rmw",
   "fork-skip-flush",
+  // The kernel paths' variants (src/kernel/paths-api.ts).
+  ...PATH_MUTANTS,
 ] as const;
 export type KernelMutant = (typeof KERNEL_MUTANTS)[number];
 
@@ -61,7 +64,7 @@ export interface KernelObserver {
   /** A fault installed a fresh frame for `addr` (zero-filled, or the zero page when `zero`). */
   newPage?(cpu: number, addr: number, pfn: number, zero: boolean): void;
   /** munmap (or MAP_FIXED) removed the entry `old` for `addr`. */
-  zapped?(cpu: number, addr: number, old: pte_t): void;
+  zapped?(cpu: number, addr: number, old: pte_t, kept: boolean): void;
   /** A syscall was entered. */
   syscallEnter?(cpu: number, name: string): void;
   /** A syscall returned. */
@@ -70,6 +73,8 @@ export interface KernelObserver {
   mmapWrite?(cpu: number, taken: boolean): void;
   /** A kernel path on `cpu` entered a function worth naming in timelines (null: left it). */
   frame?(cpu: number, name: string | null): void;
+  /** A kernel path of src/kernel/paths.ts did something the oracle must know (writeback, discard...). */
+  pathEvent?(cpu: number, ev: PathEvent): void;
 }
 
 export interface MprotectStats {
@@ -138,6 +143,8 @@ export interface KernelState {
   readonly ptlOwner: Int16Array;
   readonly lazyDepth: Int32Array;
   readonly shmem: ReadonlyMap<number, number>;
+  readonly backing: ReadonlyMap<number, number>;
+  readonly lazyfree: ReadonlySet<number>;
   readonly folioDirty: ReadonlySet<number>;
   readonly sharedFrames: ReadonlyMap<number, number>;
   readonly ptBase: ReadonlyMap<number, number>;
@@ -187,6 +194,18 @@ export class Kernel {
   readonly shmem = new Map<number, number>();
   /** Frames whose dirtiness was transferred to the page (folio_mark_dirty). */
   readonly folioDirty = new Set<number>();
+  /**
+   * The backing store of shared pages (the file's blocks), by virtual page number: what
+   * writeback wrote last. A shared page reclaim evicted is read back from here.
+   */
+  readonly backing = new Map<number, number>();
+  /** Frames of private anonymous folios marked lazyfree by MADV_FREE (folio_mark_lazyfree). */
+  readonly lazyfree = new Set<number>();
+  /** mm->tlb_flush_pending: change_protection ranges whose TLB flush has not completed yet. */
+  tlbFlushPending = 0;
+  /** Variation points of the paths outside change_pte_range (see paths-api.ts), read once. */
+  readonly softDirtyInverted: boolean;
+  readonly writenotifyIgnoresSoftDirty: boolean;
   /** Statistics of the last mprotect. */
   lastMprotect: MprotectStats = { ptesChanged: 0, flushPages: 0, flushFull: false };
   private readonly cpusOfMm: number[] = [];
@@ -213,6 +232,8 @@ export class Kernel {
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1 || this.maxBatch > PTRS_PER_TABLE)
       throw new RangeError("maxBatch must be an integer in 1..512");
     this.mutant = opts.mutant ?? null;
+    this.softDirtyInverted = this.mutant === "softdirty-check-inverted";
+    this.writenotifyIgnoresSoftDirty = this.mutant === "no-writenotify-after-softdirty-clear";
     this.lazyDepth = new Int32Array(machine.cpus.length);
     this.pgd = machine.mem.allocTable();
     if (opts.attachCpus !== false)
@@ -241,6 +262,8 @@ export class Kernel {
       ptlOwner: this.ptlOwner.slice(),
       lazyDepth: this.lazyDepth.slice(),
       shmem: new Map(this.shmem),
+      backing: new Map(this.backing),
+      lazyfree: new Set(this.lazyfree),
       folioDirty: new Set(this.folioDirty),
       sharedFrames: new Map(this.sharedFrames),
       ptBase: new Map(this.ptBase),
@@ -258,6 +281,11 @@ export class Kernel {
     this.sharedFrames = new Map(s.sharedFrames);
     this.shmem.clear();
     for (const [k, v] of s.shmem) this.shmem.set(k, v);
+    this.backing.clear();
+    for (const [k, v] of s.backing) this.backing.set(k, v);
+    this.lazyfree.clear();
+    for (const f of s.lazyfree) this.lazyfree.add(f);
+    this.tlbFlushPending = 0;
     this.folioDirty.clear();
     for (const f of s.folioDirty) this.folioDirty.add(f);
     this.ptBase.clear();
@@ -693,7 +721,7 @@ export class Kernel {
 
   /** zap_pte_range over unmapped ranges (brk, mremap): the one in ./mprotect.ts, to the end. */
   zapRanges(ranges: readonly Range[]): void {
-    fastMm.zap_ranges(this, this.current, ranges);
+    fastMm.zap_ranges(this, this.current, ranges, false);
   }
 
   /** can_change_pte_writable (mm/mprotect.c), for the memory this kernel models. */

@@ -13,6 +13,8 @@ import type { pte_t } from "../arch/types.js";
 import { CTR } from "../machine/ledger.js";
 import type { ptep_t } from "../machine/physmem.js";
 import type { Kernel, MprotectStats } from "./kernel.js";
+import { MM_CP_PROT_NUMA, MM_CP_TRY_CHANGE_WRITABLE, prot_numa_skip } from "./numa-flags.js";
+import { vma_page_prot } from "./softdirty.js";
 import { at, type KStep, STEP } from "./step.js";
 import type { FileArg, Range, Vma } from "./vma.js";
 
@@ -69,7 +71,7 @@ export function* sys_mprotect(
       ch.vma,
       ch.start,
       ch.end,
-      ch.tryChangeWritable,
+      ch.tryChangeWritable ? MM_CP_TRY_CHANGE_WRITABLE : 0,
       gather,
     );
   if (gather.end > 0 && k.mutant !== "skip-tlb-flush") {
@@ -85,7 +87,7 @@ export function* sys_mprotect(
 export function* sys_munmap(k: Kernel, cpu: number, addr: number, len: number): KStep<number> {
   yield* syscall_enter(k, cpu, "munmap");
   const r = k.as.munmap(addr, len);
-  if (r.errno === 0) yield* zap_ranges(k, cpu, r.unmapped);
+  if (r.errno === 0) yield* zap_ranges(k, cpu, r.unmapped, false);
   return yield* syscall_exit(k, cpu, "munmap", r.errno === 0 ? 0 : -r.errno);
 }
 
@@ -105,21 +107,27 @@ export function* sys_mmap(
 ): KStep<number> {
   yield* syscall_enter(k, cpu, "mmap");
   const r = k.as.mmap(addr, len, prot, flags, file);
-  if (r.ok) yield* zap_ranges(k, cpu, r.unmapped);
+  if (r.ok) yield* zap_ranges(k, cpu, r.unmapped, false);
   return yield* syscall_exit(k, cpu, "mmap", r.ok ? r.addr : -r.errno);
 }
 
-/** change_protection over [start, end) of `vma`; returns the number of PTEs changed. */
+/**
+ * change_protection over [start, end) of `vma` with Linux's cp_flags (MM_CP_TRY_CHANGE_WRITABLE,
+ * MM_CP_PROT_NUMA: then the new protection is PAGE_NONE); returns the number of PTEs changed.
+ */
 export function* change_protection(
   k: Kernel,
   cpu: number,
   vma: Vma,
   start: number,
   end: number,
-  tryWritable: boolean,
+  cpFlags: number,
   gather: { start: number; end: number },
 ): KStep<number> {
-  const newprot = k.arch.vm_get_page_prot(vma.flags);
+  const newprot =
+    (cpFlags & MM_CP_PROT_NUMA) !== 0
+      ? k.arch.vm_get_page_prot(0)
+      : vma_page_prot(k.arch, vma.flags, k.writenotifyIgnoresSoftDirty);
   let pages = 0;
   // change_pmd_range granularity: one page table (2 MiB) at a time.
   for (let addr = start; addr < end; ) {
@@ -129,7 +137,7 @@ export function* change_protection(
       continue;
     }
     const next = Math.min(end, (Math.floor(addr / 0x200000) + 1) * 0x200000);
-    pages += yield* change_pte_range(k, cpu, vma, ptep, addr, next, newprot, tryWritable, gather);
+    pages += yield* change_pte_range(k, cpu, vma, ptep, addr, next, newprot, cpFlags, gather);
     addr = next;
   }
   return pages;
@@ -149,7 +157,7 @@ export function* change_pte_range(
   start: number,
   end: number,
   newprot: number,
-  tryWritable: boolean,
+  cpFlags: number,
   gather: { start: number; end: number },
 ): KStep<number> {
   // VMA objects come in several hidden-class shapes: their fields are read here, where a new
@@ -167,7 +175,7 @@ export function* change_pte_range(
     start,
     (end - start) / 4096,
     newprot,
-    tryWritable,
+    cpFlags,
     vmFlags,
     gather,
   );
@@ -219,7 +227,7 @@ function* changePtes(
   start: number,
   count: number,
   newprot: number,
-  tryWritable: boolean,
+  cpFlags: number,
   vmaFlags: number,
   gather: { start: number; end: number },
 ): KStep<number> {
@@ -235,7 +243,9 @@ function* changePtes(
   const n = count | 0;
   const base = +start;
   const vmFlags = vmaFlags | 0;
-  const tryWrite = tryWritable === true;
+  const tryWrite = (cpFlags & MM_CP_TRY_CHANGE_WRITABLE) !== 0;
+  // MM_CP_PROT_NUMA (change_prot_numa): entries already PROT_NONE and the zero page are skipped.
+  const protNuma = (cpFlags & MM_CP_PROT_NUMA) !== 0;
   const maxBatch = k.maxBatch | 0;
   const mutant =
     k.mutant === "commit-after-unlock"
@@ -268,7 +278,7 @@ function* changePtes(
     const ptep = ptep0 + i;
     yield at(STEP.PTE_READ, ptep);
     const firstPte = m.pteRead(cpu, ptep); // ptep_get
-    if (!present(firstPte)) {
+    if (!present(firstPte) || (protNuma && prot_numa_skip(arch, firstPte))) {
       i++;
       continue;
     }
@@ -383,6 +393,10 @@ export function canChangeWritable(k: Kernel, kinds: Uint8Array, vmFlags: number,
   k.machine.ledger.add(k.current, CTR.can_change_pte_writable);
   if ((vmFlags & 0x2) === 0) return false; // VM_WRITE
   if (arch.pte_protnone(pte)) return false;
+  // pte_needs_soft_dirty_wp: tracking armed (VM_SOFTDIRTY, 0x8000000, clear) and the entry
+  // soft-clean: the write fault must mark it. (The inverted test is the pre-76aefad628aa bug.)
+  if (((vmFlags & 0x8000000) === 0) !== k.softDirtyInverted && arch.pte_soft_dirty?.(pte) === false)
+    return false;
   // Private: only exclusive anonymous pages, never the shared zero page, nor a page fork still
   // shares with another mm (PageAnonExclusive). Shared: a clean entry may still need a write fault.
   if ((vmFlags & 0x8) === 0) {
@@ -393,8 +407,12 @@ export function canChangeWritable(k: Kernel, kinds: Uint8Array, vmFlags: number,
   return arch.pte_dirty(pte);
 }
 
-/** zap_pte_range over unmapped ranges: clear the entries, transfer D, flush, then free the frames. */
-export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[]): KStep {
+/**
+ * zap_pte_range over unmapped ranges: clear the entries, transfer D, flush, then free the frames.
+ * `keepPageCache` (madvise(MADV_DONTNEED), zap_page_range_single): shared pages stay in their
+ * object, only private ones are freed.
+ */
+export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[], keepPageCache: boolean): KStep {
   if (ranges.length === 0) return;
   const arch = k.arch;
   const freed: number[] = [];
@@ -418,7 +436,8 @@ export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[]): K
         if (arch.pte_none(v)) continue;
         yield at(STEP.PV, p);
         const old = k.pv.ptep_get_and_clear(a, p);
-        k.observer?.zapped?.(cpu, a, old);
+        const kept = keepPageCache && r.shared;
+        k.observer?.zapped?.(cpu, a, old, kept);
         if (a < lo) lo = a;
         if (a + 4096 > hi) hi = a + 4096;
         const pfn = arch.pte_pfn(old);
@@ -426,9 +445,9 @@ export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[]): K
           if (arch.pte_dirty(old)) k.folioDirty.add(pfn);
           // A page fork shares stays with the other mm: drop this mapping only.
           if (k.mapcount(pfn) > 1) k.unmapShared(pfn);
-          else freed.push(pfn);
+          else if (!kept) freed.push(pfn);
         }
-        if (r.shared) k.shmem.delete(Math.floor(a / 4096));
+        if (r.shared && !kept) k.shmem.delete(Math.floor(a / 4096));
       }
       k.lazy_mmu_mode_disable();
       k.ptl_release(cpu, ptep0);
@@ -440,6 +459,7 @@ export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[]): K
   // Frames are freed only after the flush (mmu_gather): no CPU can still reach them.
   for (const pfn of freed) {
     k.folioDirty.delete(pfn);
+    k.lazyfree.delete(pfn);
     k.machine.mem.freeFrame(pfn);
   }
 }

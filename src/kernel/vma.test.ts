@@ -41,6 +41,7 @@ import {
   VM_NORESERVE,
   VM_READ,
   VM_SHARED,
+  VM_SOFTDIRTY,
   VM_WRITE,
   type Vma,
   vmPerms,
@@ -588,14 +589,17 @@ describe("AddressSpace: layout helpers", () => {
     assert.equal(mmapErrno(as, 0x700000, P, RW, ANON | MAP_FIXED), ENOMEM, "more than max_map_count VMAs");
   });
 
-  it("flags of a fresh mapping: VM_MAY* always, VM_SHARED|VM_MAYSHARE for shared", () => {
+  it("flags of a fresh mapping: VM_MAY* and VM_SOFTDIRTY always, VM_SHARED|VM_MAYSHARE for shared", () => {
     const as = space();
     const p = as.findVma(map(as, 0, 1, PROT_NONE, ANON))!;
-    assert.equal(p.flags, VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC);
+    assert.equal(p.flags, VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_SOFTDIRTY);
     assert.equal(p.kind, "anon");
     assert.equal(p.pgoff, p.start / P);
     const s = as.findVma(map(as, 0, 1, PROT_READ, SHANON))!;
-    assert.equal(s.flags, VM_READ | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_SHARED | VM_MAYSHARE);
+    assert.equal(
+      s.flags,
+      VM_READ | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_SHARED | VM_MAYSHARE | VM_SOFTDIRTY,
+    );
     assert.equal(s.kind, "shmem");
     assert.equal(s.pgoff, 0);
     assert.ok(s.fileId > 0);
@@ -616,7 +620,10 @@ describe("AddressSpace: brk", () => {
     assert.equal(as.brk(SB + 0x2100).ret, SB + 0x2100);
     assert.deepEqual(layout(as, SB), ["0-3 rw-p"]);
     const v = as.findVma(SB)!;
-    assert.equal(v.flags, VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT);
+    assert.equal(
+      v.flags,
+      VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | VM_SOFTDIRTY,
+    );
     assert.equal(v.kind, "anon");
     assert.equal(v.pgoff, SB / P);
     assert.match(as.toMaps(), /rw-p 00000000 00:00 0 \[heap\]/);

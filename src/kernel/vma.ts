@@ -66,6 +66,11 @@ export const VM_NORESERVE = 0x200000;
 export const VM_HUGETLB = 0x400000;
 export const VM_WIPEONFORK = 0x2000000;
 export const VM_DONTDUMP = 0x4000000;
+/**
+ * The whole VMA counts as soft-dirty (new or expanded mappings get it; clear_refs clears it, and
+ * only then do the PTEs' soft-dirty bits alone say which pages were written). Merging ignores it.
+ */
+export const VM_SOFTDIRTY = 0x8000000;
 export const VM_MIXEDMAP = 0x10000000;
 export const VM_NOHUGEPAGE = 0x40000000;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
@@ -198,7 +203,7 @@ const LEGACY_MAP_MASK =
 
 const SHMEM_ZERO = "/dev/zero (deleted)";
 /** VM_DATA_DEFAULT_FLAGS (x86-64, no READ_IMPLIES_EXEC) | VM_ACCOUNT: the flags of brk memory. */
-const VM_BRK_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
+const VM_BRK_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | VM_SOFTDIRTY;
 const VM_LOCKED_MASK = VM_LOCKED; // VM_LOCKONFAULT is not modelled
 
 /** PAGE_ALIGN on unsigned long: a length within a page of 2^64 wraps to 0. */
@@ -253,8 +258,12 @@ function anonName(label: string | null): string | null {
 }
 
 function sameObject(v: Rec, c: Candidate): boolean {
-  // VM_SOFTDIRTY is not modelled, so flags must simply be equal.
-  return v.flags === c.flags && v.fileId === c.fileId && anonName(v.label) === anonName(c.label);
+  // is_mergeable_vma: flags equal apart from VM_SOFTDIRTY.
+  return (
+    ((v.flags ^ c.flags) & ~VM_SOFTDIRTY) === 0 &&
+    v.fileId === c.fileId &&
+    anonName(v.label) === anonName(c.label)
+  );
 }
 
 function hex(n: number): string {
@@ -382,6 +391,21 @@ export class AddressSpace {
     return this.list.toArray();
   }
 
+  /**
+   * clear_refs (CLEAR_REFS_SOFT_DIRTY): clear VM_SOFTDIRTY on every VMA, so that from now on a
+   * page counts as soft-dirty only through its PTE. Returns how many VMAs changed.
+   */
+  clearSoftDirty(): number {
+    let n = 0;
+    for (let i = 0; i < this.list.length; i++) {
+      const v = this.list.get(i);
+      if ((v.flags & VM_SOFTDIRTY) === 0) continue;
+      this.list.set(i, { ...v, flags: v.flags & ~VM_SOFTDIRTY });
+      n++;
+    }
+    return n;
+  }
+
   /** The VMA containing addr. */
   findVma(addr: number): Vma | undefined {
     const i = this.firstEndAbove(addr);
@@ -461,7 +485,7 @@ export class AddressSpace {
     const rec: Rec = {
       start,
       end,
-      flags,
+      flags: flags | VM_SOFTDIRTY, // as every mapping made afresh
       pgoff: opts.pgoff ?? (kind === "anon" ? start / PAGE_SIZE : 0),
       anonVma: opts.anonVma === true && !(flags & VM_SHARED) ? this.nextAnonVma++ : 0,
       file: fileName,
@@ -564,8 +588,16 @@ export class AddressSpace {
     const fileId =
       f !== null ? this.fileIdFor(f.handle === undefined ? f.name : `${f.name}\0${f.handle}`) : 0;
     const i = this.firstEndAbove(addr); // the VMA after the hole, if any
+    // __mmap_region: a new or expanded VMA always gets VM_SOFTDIRTY (a mapping made afresh in
+    // place of an old one must read as all soft-dirty).
+    vm |= VM_SOFTDIRTY;
     const cand: Candidate = { start: addr, end, flags: vm, pgoff, fileId, anonVma: 0, label: null };
-    if (this.mergeNewRange(i, cand) >= 0) return unmapped;
+    const merged = this.mergeNewRange(i, cand);
+    if (merged >= 0) {
+      const v = this.list.get(merged);
+      if ((v.flags & VM_SOFTDIRTY) === 0) this.list.set(merged, { ...v, flags: v.flags | VM_SOFTDIRTY });
+      return unmapped;
+    }
     const rec: Rec = {
       start: addr,
       end,

@@ -12,12 +12,19 @@
 //   unexpected-change    a syscall changed a page-table entry it had no business changing: any
 //                        entry of any of the mm's page tables outside its range (beyond the A/D
 //                        updates of the hardware and aging), or the frame of an entry in its range
+//   data-loss, rule stale-writeback: reclaim evicted a page whose backing store is older than its
+//                        last write; rule discarded-written: reclaim discarded a lazyfree page
+//                        written after madvise(MADV_FREE) returned
+//   lost-soft-dirty      a page written since clear_refs returned whose PTE is not soft-dirty (and
+//                        whose VMA is not VM_SOFTDIRTY): the checkpoint tool would miss it
 //   cow-write-after-fork a write completed, after fork returned, into a page fork had made
 //                        copy-on-write (still shared with the child): through an entry fork
 //                        failed to write-protect, or a TLB entry it failed to flush
 import type { pte_t } from "../arch/types.js";
 import type { Kernel } from "../kernel/kernel.js";
-import { VM_WRITE } from "../kernel/vma.js";
+import type { PathEvent } from "../kernel/paths-api.js";
+import { unmappedContent } from "../kernel/rmap.js";
+import { VM_SOFTDIRTY, VM_WRITE } from "../kernel/vma.js";
 import type { Machine } from "../machine/machine.js";
 
 export const PROPERTIES = [
@@ -29,6 +36,7 @@ export const PROPERTIES = [
   "data-loss",
   "unexpected-change",
   "cow-write-after-fork",
+  "lost-soft-dirty",
 ] as const;
 export type PropertyName = (typeof PROPERTIES)[number];
 
@@ -41,7 +49,7 @@ export interface Violation {
   /** Step number at which it was detected. */
   step: number;
   message: string;
-  /** For transaction-contract: the rule. */
+  /** For transaction-contract: the rule; for data-loss found by reclaim: how (stale-writeback, ...). */
   rule?: string;
 }
 
@@ -51,6 +59,9 @@ export interface OracleState {
   readonly accessed: Uint8Array;
   readonly writableAtReturn: Uint8Array;
   readonly removed: Uint8Array;
+  readonly softDirty: Uint8Array;
+  readonly lazyfree: Uint8Array;
+  readonly numaHinted: Uint8Array;
 }
 
 export class Oracle {
@@ -70,6 +81,17 @@ export class Oracle {
    * the page only after the flush, so they are harmless and carry no expectation (not data loss).
    */
   removed: Uint8Array;
+  /** Soft-dirty tracking: 0 not armed (no clear_refs yet), 1 armed, 2 written since clear_refs returned. */
+  softDirty: Uint8Array;
+  /**
+   * Lazyfree (madvise(MADV_FREE)) and not written since the call returned: its contents may
+   * become zero at any time (reclaim may discard it).
+   */
+  lazyfree: Uint8Array;
+  /** NUMA balancing made the page a PROT_NONE hinting entry at some point (1), or never (0). */
+  numaHinted: Uint8Array;
+  /** An madvise(MADV_FREE) is in progress: writes during it may be lost legitimately. */
+  private freeing = false;
   readonly violations: Violation[] = [];
   /** Step counter, advanced by the simulation. */
   step = 0;
@@ -91,6 +113,9 @@ export class Oracle {
     this.accessed = new Uint8Array(n);
     this.writableAtReturn = new Uint8Array(n);
     this.removed = new Uint8Array(n);
+    this.softDirty = new Uint8Array(n);
+    this.lazyfree = new Uint8Array(n);
+    this.numaHinted = new Uint8Array(n);
   }
 
   /** A copy of the oracle's knowledge (no violation may be recorded yet), and a return to one. */
@@ -102,6 +127,9 @@ export class Oracle {
       accessed: this.accessed.slice(),
       writableAtReturn: this.writableAtReturn.slice(),
       removed: this.removed.slice(),
+      softDirty: this.softDirty.slice(),
+      lazyfree: this.lazyfree.slice(),
+      numaHinted: this.numaHinted.slice(),
     };
   }
   restore(s: OracleState): void {
@@ -110,6 +138,10 @@ export class Oracle {
     this.accessed.set(s.accessed);
     this.writableAtReturn.set(s.writableAtReturn);
     this.removed.set(s.removed);
+    this.softDirty.set(s.softDirty);
+    this.lazyfree.set(s.lazyfree);
+    this.numaHinted.set(s.numaHinted);
+    this.freeing = false;
     this.violations.length = 0;
     this.step = 0;
     // A cut execution may have stopped inside a syscall: its snapshot is not this run's.
@@ -157,7 +189,14 @@ export class Oracle {
           message: `CPU${cpu} completed a write to 0x${this.pages[i].toString(16)} after the syscall removing write permission returned`,
         });
       this.expected[i] = value;
-      this.written[i] = 1;
+      if (this.softDirty[i] !== 0) this.softDirty[i] = 2;
+      // A write racing madvise(MADV_FREE) may be dropped with the page; one after it may not.
+      if (this.lazyfree[i] === 0 || !this.freeing) {
+        this.written[i] = 1;
+        this.lazyfree[i] = 0;
+      }
+    } else if (this.lazyfree[i] === 1 && value === 0) {
+      // A lazyfree page may read back as zero-filled (reclaim discarded it).
     } else if (value !== this.expected[i]) {
       this.report({
         property: "data-loss",
@@ -204,7 +243,7 @@ export class Oracle {
   }
 
   /** munmap removed the entry: dirtiness must survive into the folio; the page's data goes away. */
-  zapped(cpu: number, addr: number, old: pte_t): void {
+  zapped(cpu: number, addr: number, old: pte_t, kept = false): void {
     const i = this.indexOf(addr);
     if (i < 0) return;
     const arch = this.machine.arch;
@@ -213,8 +252,14 @@ export class Oracle {
         property: "lost-dirty",
         addr: this.pages[i],
         cpu,
-        message: `munmap found 0x${this.pages[i].toString(16)} clean (${arch.pteDescribe(old)}) although it was written`,
+        message: `${kept ? "madvise(MADV_DONTNEED)" : "munmap"} found 0x${this.pages[i].toString(16)} clean (${arch.pteDescribe(old)}) although it was written`,
       });
+    if (kept) {
+      // A shared page MADV_DONTNEED unmapped stays in its object: its dirtiness went to the folio.
+      this.written[i] = 0;
+      return;
+    }
+    this.lazyfree[i] = 0;
     this.expected[i] = 0;
     this.written[i] = 0;
     this.accessed[i] = 0;
@@ -237,6 +282,9 @@ export class Oracle {
     // flushing yet: nothing is promised about its range before it returns (its own return checks).
     if (this.kernel.mmapWriter !== -1 && this.kernel.mmapWriter !== cpu) return;
     this.snapshotWritable();
+    // clear_refs arms soft-dirty tracking: writes from now on must leave their PTE soft-dirty.
+    if (name === "clear_refs") this.softDirty.fill(1);
+    if (name === "madvise") this.freeing = false;
     for (const c of this.machine.cpus) {
       for (const vpn of this.machine.tlbWritableVpns(c.id)) {
         const i = this.index.get(vpn);
@@ -251,10 +299,76 @@ export class Oracle {
     }
   }
 
+  /** What a kernel path of src/kernel/paths.ts did (KernelObserver.pathEvent). */
+  pathEvent(cpu: number, ev: PathEvent): void {
+    if (ev.kind === "madvise-free" || ev.kind === "numa-hinting") {
+      if (ev.kind === "madvise-free") this.freeing = true;
+      for (let a = ev.start; a < ev.end; a += 4096) {
+        const j = this.indexOf(a);
+        if (j < 0) continue;
+        if (ev.kind === "numa-hinting") this.numaHinted[j] = 1;
+        else if (this.removed[j] === 0) {
+          this.lazyfree[j] = 1;
+          this.written[j] = 0; // MADV_FREE drops the dirtiness on purpose
+        }
+      }
+      return;
+    }
+    if (ev.kind === "rmap-walk") {
+      if (this.scope !== null) this.excusedPtes.add(ev.ptep);
+      return;
+    }
+    const i = this.indexOf(ev.addr);
+    if (i < 0) return;
+    const at = `0x${this.pages[i].toString(16)}`;
+    switch (ev.kind) {
+      case "aged":
+        this.accessed[i] = 0;
+        return;
+      case "written-back":
+        this.written[i] = 0;
+        return;
+      case "evicted":
+        if (this.expected[i] !== ev.stored)
+          this.report({
+            property: "data-loss",
+            addr: this.pages[i],
+            cpu,
+            rule: "stale-writeback",
+            message: `reclaim on CPU${cpu} evicted ${at} as clean, but its backing store holds ${hex(ev.stored)} and the program last wrote ${hex(this.expected[i])}: the write was never written back`,
+          });
+        this.expected[i] = ev.stored;
+        this.written[i] = 0;
+        this.accessed[i] = 0;
+        return;
+      case "discarded":
+        if (this.lazyfree[i] === 0 && this.expected[i] !== 0)
+          this.report({
+            property: "data-loss",
+            addr: this.pages[i],
+            cpu,
+            rule: "discarded-written",
+            message: `reclaim on CPU${cpu} discarded lazyfree ${at} as clean, but the program wrote ${hex(this.expected[i])} to it after madvise(MADV_FREE) returned`,
+          });
+        this.expected[i] = 0;
+        this.written[i] = 0;
+        this.accessed[i] = 0;
+        this.lazyfree[i] = 0;
+        return;
+    }
+  }
+
   // ---- unexpected-change: every entry of every PTE table, across a syscall holding mmap_lock
 
   private scope: { call: string; start: number; end: number } | null = null;
   private snapSlots: number[] = [];
+  /**
+   * Entries the syscall is not answerable for: reclaim and writeback reach pages through the
+   * rmap, without mmap_lock, so they may change entries meanwhile (their PTE-table slots held at
+   * the start, or the pages they walk during the syscall).
+   */
+  private excusedSlots = new Set<number>();
+  private excusedPtes = new Set<number>();
   private snap = new Float64Array(0);
 
   /**
@@ -264,6 +378,11 @@ export class Oracle {
   beginSyscall(call: string, start: number, end: number): void {
     this.scope = { call, start, end };
     this.snapSlots = this.kernel.leafTableSlots();
+    this.excusedSlots.clear();
+    this.excusedPtes.clear();
+    // With mmap_lock held for write no fault runs: a PTE lock held now is an rmap path's.
+    for (const slot of this.snapSlots)
+      if (this.kernel.ptlHolder(slot * 512) !== -1) this.excusedSlots.add(slot);
     const n = this.snapSlots.length * 512;
     if (this.snap.length !== n) this.snap = new Float64Array(n);
     const m = this.machine;
@@ -284,7 +403,7 @@ export class Oracle {
         const p = slot * 512 + j;
         const before = this.snap[t * 512 + j] as pte_t;
         const after = m.peekPte(p);
-        if (before === after) continue;
+        if (before === after || this.excusedSlots.has(slot) || this.excusedPtes.has(p)) continue;
         const addr = this.kernel.addrOfPtep(p);
         const inRange = addr >= sc.start && addr < sc.end;
         let why = "";
@@ -317,13 +436,16 @@ export class Oracle {
       const addr = this.pages[i];
       const pte = this.kernel.peekPte(addr);
       const vma = this.kernel.as.findVma(addr);
+      if (this.removed[i] === 1) continue; // unmapped by the program: nothing expected
       if (arch.pte_none(pte) || !arch.pte_present(pte)) {
-        if (this.expected[i] !== 0)
+        // Unmapped: a shared page may still be in the page cache or the backing store.
+        const kept = arch.pte_none(pte) ? unmappedContent(this.kernel, addr) : 0;
+        if (this.expected[i] !== kept && !(this.lazyfree[i] === 1 && kept === 0))
           this.report({
             property: "data-loss",
             addr,
             cpu: -1,
-            message: `0x${addr.toString(16)} held ${hex(this.expected[i])} but its PTE is gone (${arch.pteDescribe(pte)})`,
+            message: `0x${addr.toString(16)} held ${hex(this.expected[i])} but its PTE is gone (${arch.pteDescribe(pte)})${kept !== 0 ? ` and its page holds ${hex(kept)}` : ""}`,
           });
         continue;
       }
@@ -342,6 +464,17 @@ export class Oracle {
           cpu: -1,
           message: `0x${addr.toString(16)} was written but its PTE is clean (${arch.pteDescribe(pte)}): writeback would drop the data`,
         });
+      if (
+        this.softDirty[i] === 2 &&
+        arch.pte_soft_dirty?.(pte) === false &&
+        (vma === undefined || (vma.flags & VM_SOFTDIRTY) === 0)
+      )
+        this.report({
+          property: "lost-soft-dirty",
+          addr,
+          cpu: -1,
+          message: `0x${addr.toString(16)} was written after clear_refs returned but its PTE is not soft-dirty (${arch.pteDescribe(pte)}): /proc/PID/pagemap would report it unchanged`,
+        });
       if (this.accessed[i] && !arch.pte_young(pte))
         this.report({
           property: "lost-accessed",
@@ -351,8 +484,13 @@ export class Oracle {
         });
       if (vma !== undefined) {
         const want = arch.vm_get_page_prot(vma.flags);
+        // A NUMA hinting entry (PROT_NONE in an accessible VMA) is legitimate where NUMA
+        // balancing ran: the next access faults and restores the VMA's protection.
+        const hinting = this.numaHinted[i] === 1 && arch.pte_protnone(pte);
         const bad =
-          !arch.pte_same_access(pte, want as pte_t) || (arch.pte_write(pte) && (vma.flags & VM_WRITE) === 0);
+          !hinting &&
+          (!arch.pte_same_access(pte, want as pte_t) ||
+            (arch.pte_write(pte) && (vma.flags & VM_WRITE) === 0));
         if (bad)
           this.report({
             property: "lost-update",

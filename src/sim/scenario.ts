@@ -2,6 +2,7 @@
 // the defaults and the error messages (see src/scenario/load.ts for file:line:col reporting).
 import { z } from "zod";
 import { KERNEL_MUTANTS } from "../kernel/kernel.js";
+import { type AdviceName, MADVICE, PATH_CALLS, type PathCall } from "../kernel/paths-api.js";
 import { CostsSchema } from "./costs.js";
 
 const PROT_RE = /^(none|[rwx]{1,3})$/;
@@ -35,20 +36,30 @@ export const RegionSchema = z.strictObject({
 });
 
 export const SyscallSchema = z.strictObject({
-  call: z.enum(["mprotect", "munmap"]),
-  region: ident,
+  /**
+   * mprotect, munmap, madvise, or kernel work: clear_refs (soft-dirty, whole mm), writeback and
+   * reclaim (page by page), change_prot_numa (NUMA hinting entries).
+   */
+  call: z.enum(["mprotect", "munmap", ...PATH_CALLS]),
+  /** The region acted on (every call but clear_refs). */
+  region: ident.optional(),
   /** First page within the region. */
   offset: z.number().int().min(0).default(0),
   /** Number of pages; default: to the end of the region. */
   pages: z.number().int().min(0).optional(),
   /** mprotect only. */
   prot: prot.optional(),
+  /** madvise only: MADV_DONTNEED or MADV_FREE. */
+  advice: z.enum(Object.keys(MADVICE) as [AdviceName, ...AdviceName[]]).optional(),
 });
 
 const ACCESS_RE = /^([rwx]|age) ([A-Za-z_][A-Za-z0-9_-]*):(\d+)$/;
 /** "mprotect heap r", "mprotect heap:2 none", "mprotect heap:1+3 rw", "munmap heap:0+2", "fork", "child". */
 const CALL_RE = /^(mprotect|munmap) ([A-Za-z_][A-Za-z0-9_-]*)(?::(\d+)(?:\+(\d+))?)?(?: (none|[rwx]{1,3}))?$/;
-const BARE_RE = /^(fork|child)$/;
+const BARE_RE = /^(fork|child|clear_refs)$/;
+/** "madvise heap free", "writeback buf:0", "reclaim buf", "change_prot_numa heap:1+2". */
+const PATH_RE =
+  /^(madvise|writeback|reclaim|change_prot_numa) ([A-Za-z_][A-Za-z0-9_-]*)(?::(\d+)(?:\+(\d+))?)?(?: (dontneed|free))?$/;
 
 /**
  * "w shared:3" -> a write to page 3 of region "shared". "age shared:3" is not an access but a
@@ -67,7 +78,16 @@ export function parseAccess(
 export type ProgramStep =
   | { kind: "r" | "w" | "x" | "age"; region: string; page: number }
   | { kind: "mprotect" | "munmap"; region: string; offset: number; pages: number | undefined; prot?: string }
-  | { kind: "fork" | "child" };
+  | { kind: "fork" | "child" }
+  /** A kernel path of src/kernel/paths.ts (clear_refs has no region). */
+  | {
+      kind: "path";
+      call: PathCall;
+      region?: string;
+      offset: number;
+      pages: number | undefined;
+      advice?: AdviceName;
+    };
 
 /**
  * A program step from its text: an access ("w heap:0"), "mprotect REGION[:PAGE[+N]] PROT"
@@ -86,15 +106,27 @@ export function parseStep(s: string): ProgramStep | undefined {
     return { kind, region: c[2], offset, pages, ...(c[5] === undefined ? {} : { prot: c[5] }) };
   }
   const b = BARE_RE.exec(s);
-  if (b !== null) return { kind: b[1] as "fork" | "child" };
-  return undefined;
+  if (b !== null)
+    return b[1] === "clear_refs"
+      ? { kind: "path", call: "clear_refs", offset: 0, pages: undefined }
+      : { kind: b[1] as "fork" | "child" };
+  const p = PATH_RE.exec(s);
+  if (p === null || (p[1] === "madvise") !== (p[5] !== undefined)) return undefined;
+  return {
+    kind: "path",
+    call: p[1] as PathCall,
+    region: p[2],
+    offset: p[3] === undefined ? 0 : Number(p[3]),
+    pages: p[4] !== undefined ? Number(p[4]) : p[3] !== undefined ? 1 : undefined,
+    ...(p[5] === undefined ? {} : { advice: p[5] as AdviceName }),
+  };
 }
 
 const access = z
   .string()
   .refine(
     (s) => parseStep(s) !== undefined,
-    'a program step is an access ("r", "w", "x" or "age", a space and REGION:PAGE, e.g. "w shared:0"), "mprotect REGION[:PAGE[+N]] PROT", "munmap REGION[:PAGE[+N]]", "fork" or "child"',
+    'a program step is an access ("r", "w", "x" or "age", a space and REGION:PAGE, e.g. "w shared:0"), "mprotect REGION[:PAGE[+N]] PROT", "munmap REGION[:PAGE[+N]]", "madvise REGION[:PAGE[+N]] dontneed|free", "writeback|reclaim|change_prot_numa REGION[:PAGE[+N]]", "clear_refs", "fork" or "child"',
   );
 
 export const WorkloadSchema = z.strictObject({
@@ -174,6 +206,21 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
       message: `${total} pages do not fit in ${s.machine.maxFrames} frames`,
     });
   s.syscalls.forEach((c, i) => {
+    if (c.call === "clear_refs") {
+      for (const key of ["region", "prot", "advice", "pages"] as const)
+        if (c[key] !== undefined)
+          issues.push({
+            path: ["syscalls", i, key],
+            message: `clear_refs acts on the whole mm and takes no ${key}`,
+          });
+      if (c.offset !== 0)
+        issues.push({ path: ["syscalls", i, "offset"], message: "clear_refs takes no offset" });
+      return;
+    }
+    if (c.region === undefined) {
+      issues.push({ path: ["syscalls", i], message: `${c.call} needs a region` });
+      return;
+    }
     const r = names.get(c.region);
     if (r === undefined) {
       issues.push({ path: ["syscalls", i, "region"], message: `no region named "${c.region}"` });
@@ -193,6 +240,10 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
       issues.push({ path: ["syscalls", i], message: "mprotect needs a prot" });
     if (c.call !== "mprotect" && c.prot !== undefined)
       issues.push({ path: ["syscalls", i, "prot"], message: `${c.call} takes no prot` });
+    if (c.call === "madvise" && c.advice === undefined)
+      issues.push({ path: ["syscalls", i], message: 'madvise needs an advice ("dontneed" or "free")' });
+    if (c.call !== "madvise" && c.advice !== undefined)
+      issues.push({ path: ["syscalls", i, "advice"], message: `${c.call} takes no advice` });
   });
   if (s.programs !== undefined && s.programs.length > s.cpus - 1)
     issues.push({ path: ["programs"], message: `${s.programs.length} programs for ${s.cpus - 1} user CPUs` });
@@ -200,7 +251,7 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
     for (const [i, a] of prog.entries()) {
       const st = parseStep(a)!;
       const at = ["programs", c, i];
-      if (!("region" in st)) continue; // fork, child
+      if (!("region" in st) || st.region === undefined) continue; // fork, child, clear_refs
       const r = names.get(st.region);
       if (r === undefined) {
         issues.push({ path: at, message: `no region named "${st.region}"` });
@@ -213,12 +264,18 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
             path: at,
             message: `pages ${st.offset}..${end - 1} run past the end of "${r.name}" (${r.pages} pages)`,
           });
-        if (st.pages === 0) issues.push({ path: at, message: `${st.kind} of 0 pages` });
+        if (st.pages === 0)
+          issues.push({ path: at, message: `${st.kind === "path" ? st.call : st.kind} of 0 pages` });
         if (st.kind === "mprotect" && st.prot === undefined)
           issues.push({ path: at, message: 'mprotect needs a protection, e.g. "mprotect heap r"' });
         if (st.kind === "munmap" && st.prot !== undefined)
           issues.push({ path: at, message: "munmap takes no protection" });
-        if (st.prot !== undefined && st.prot !== "none" && new Set(st.prot).size !== st.prot.length)
+        if (
+          "prot" in st &&
+          st.prot !== undefined &&
+          st.prot !== "none" &&
+          new Set(st.prot).size !== st.prot.length
+        )
           issues.push({ path: at, message: "a protection letter appears twice" });
       } else if (st.page >= r.pages)
         issues.push({

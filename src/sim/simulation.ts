@@ -19,6 +19,8 @@ import { FAULT_SIGSEGV } from "../kernel/fault-codes.js";
 import { Kernel, type KernelState } from "../kernel/kernel.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../kernel/mman.js";
 import { sys_mprotect, sys_munmap } from "../kernel/mprotect.js";
+import { runPathCall } from "../kernel/paths.js";
+import { type AdviceName, MADVICE } from "../kernel/paths-api.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { type KStep, pointArg, pointKind } from "../kernel/step.js";
 import { sys_fork } from "../kernel/syscalls.js";
@@ -48,6 +50,7 @@ import {
   OP_FORK,
   OP_MPROTECT,
   type Program,
+  pathCallOf,
   uniform,
   unit,
 } from "./workload.js";
@@ -66,6 +69,8 @@ export interface SyscallRecord {
   addr: number;
   pages: number;
   prot?: string;
+  /** madvise: the advice. */
+  advice?: string;
   ret: number;
   errno?: string;
   ptesChanged: number;
@@ -258,7 +263,8 @@ export class Simulation implements StepHook {
     }
     k.observer = {
       newPage: (cpu, addr, pfn, zero) => oracle.newPage(cpu, addr, pfn, zero),
-      zapped: (cpu, addr, old) => oracle.zapped(cpu, addr, old),
+      zapped: (cpu, addr, old, kept) => oracle.zapped(cpu, addr, old, kept),
+      pathEvent: (cpu, ev) => oracle.pathEvent(cpu, ev),
       mmapWrite: (cpu, taken) => {
         const sc = this.callOf[cpu];
         if (taken && sc !== null) oracle.beginSyscall(sc.call, sc.start, sc.end);
@@ -376,10 +382,28 @@ export class Simulation implements StepHook {
     const len = prog.len[i];
     let path: Path;
     let name: string;
+    const call = pathCallOf(kind);
     if (kind === OP_FORK) {
       name = "fork";
       path = sys_fork(k, c);
       this.log(c, "kernel", "fork()", -1);
+    } else if (call !== undefined) {
+      // A kernel path of src/kernel/paths.ts; clear_refs acts on the whole mm (no range).
+      name = call;
+      const advice = adviceName(prog.prot[i]);
+      this.log(
+        c,
+        "kernel",
+        call === "clear_refs"
+          ? "clear_refs()"
+          : `${call}(0x${addr.toString(16)}, ${len / 4096} pages${advice !== undefined ? `, ${advice}` : ""})`,
+        -1,
+      );
+      path = runPathCall(k, c, call, addr, len / 4096, advice);
+      this.callOf[c] =
+        call === "clear_refs"
+          ? { call, start: 0, end: Number.MAX_SAFE_INTEGER }
+          : { call, start: addr, end: addr + len };
     } else {
       name = kind === OP_MPROTECT ? "mprotect" : "munmap";
       const prot = prog.prot[i];
@@ -451,6 +475,21 @@ export class Simulation implements StepHook {
         ptesChanged: 0,
         ...(c === 0 ? {} : { cpu: c }),
       });
+    } else if (pathCallOf(kind) !== undefined) {
+      const ret = value as number;
+      const call = pathCallOf(kind)!;
+      const advice = adviceName(prog.prot[i]);
+      this.syscalls.push({
+        call,
+        addr: prog.addr[i],
+        pages: prog.len[i] / 4096,
+        ...(advice === undefined ? {} : { advice }),
+        ret,
+        ...(ret < 0 ? { errno: errnoName(ret) } : {}),
+        ptesChanged: 0,
+        ...(c === 0 ? {} : { cpu: c }),
+      });
+      this.callOf[c] = null;
     } else {
       const ret = value as number;
       const k = this.kernelOf(c);
@@ -883,4 +922,10 @@ export function runScenario(
   sim.populate();
   sim.setPrograms(xoroshiro128plus(scenario.seed ^ 0x5eed1e55));
   return sim.execute(new RandomDecider(xoroshiro128plus(scenario.seed), scenario.workload.interleave));
+}
+
+/** The madvise advice a program step carries (its MADV_* value), or undefined. */
+function adviceName(v: number): AdviceName | undefined {
+  for (const [name, value] of Object.entries(MADVICE)) if (value === v) return name as AdviceName;
+  return undefined;
 }

@@ -8,8 +8,10 @@
 //     code and mm; with `withKernel`, its kernel path's position (steps taken) and what the
 //     path has read (which fixes its local variables), or a kernel checkpoint's live values;
 //   - every mm's VMAs (several CPUs may change them, in either order) and its backend's state;
-//   - the frame allocator (which frame a fault gets next).
+//   - the frame allocator (which frame a fault gets next);
+//   - the kernel paths' state: folio flags, backing stores, tlb_flush_pending (src/kernel/paths.ts).
 import type { Kernel } from "../kernel/kernel.js";
+import { pathStateInto } from "../kernel/paths.js";
 import type { Simulation } from "./simulation.js";
 
 /** An mm's VMAs, compactly: start, end and flags of each. */
@@ -33,8 +35,16 @@ export function stateKey(sim: Simulation, withKernel: boolean): string {
       v,
       v === 0 ? 0 : mem.data[arch.pte_pfn(v)],
       o.expected[i],
-      o.written[i] | (o.accessed[i] << 1) | (o.writableAtReturn[i] << 2) | (o.removed[i] << 3),
+      o.written[i] |
+        (o.accessed[i] << 1) |
+        (o.writableAtReturn[i] << 2) |
+        (o.removed[i] << 3) |
+        (o.softDirty[i] << 4) |
+        (o.lazyfree[i] << 6) |
+        (o.numaHinted[i] << 7),
     );
+    // The kernel paths' page state: folio flags, backing store, an unmapped page's contents.
+    pathStateInto(parts, sim.kernel, a, v);
     for (let k = 1; k < kernels.length; k++) parts.push(kernels[k].peekPte(a));
     for (let c = 0; c < m.cpus.length; c++) parts.push(m.tlbKey(c, a / 4096));
   }
@@ -44,6 +54,7 @@ export function stateKey(sim: Simulation, withKernel: boolean): string {
   if (kernels.length > 1 || sim.forksDone > 0) key += `|f${kernels.length}`;
   key += `|${mem.allocKey()}`;
   for (const k of kernels) key += `|${vmaDigest(k)}`;
+  if (sim.kernel.tlbFlushPending !== 0) key += `|p${sim.kernel.tlbFlushPending}`;
   if (withKernel) {
     for (let c = 0; c < n; c++)
       if (sim.paths[c] !== null) key += `|${c}:${sim.pathSteps[c]}:${sim.reads?.[c].join(",") ?? ""}`;

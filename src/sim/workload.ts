@@ -4,6 +4,7 @@
 // child). Built from a scenario's `syscalls` (CPU 0) and `programs` (CPU 1..), or generated
 // from its `workload` by a seeded generator.
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
+import { MADVICE, PATH_CALLS, type PathCall } from "../kernel/paths-api.js";
 import { ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE } from "../machine/machine.js";
 import { parseProt, parseStep, type Scenario } from "./scenario.js";
 
@@ -13,10 +14,17 @@ export const OP_MPROTECT = 4;
 export const OP_MUNMAP = 5;
 export const OP_FORK = 6;
 export const OP_CHILD = 7;
+/** The kernel paths of src/kernel/paths.ts: OP_PATH + their index in PATH_CALLS. */
+export const OP_PATH = 8;
+
+/** The kernel path a step kind runs (OP_PATH + i), or undefined. */
+export function pathCallOf(kind: number): PathCall | undefined {
+  return kind >= OP_PATH ? PATH_CALLS[kind - OP_PATH] : undefined;
+}
 
 /** Whether a step kind is kernel work run as a kernel path on its CPU. */
 export function isKernelOp(kind: number): boolean {
-  return kind === OP_MPROTECT || kind === OP_MUNMAP || kind === OP_FORK;
+  return kind === OP_MPROTECT || kind === OP_MUNMAP || kind === OP_FORK || kind >= OP_PATH;
 }
 
 /** A CPU's program, compactly: 22 bytes a step, so million-step workloads stay small. */
@@ -26,7 +34,7 @@ export class Program {
   readonly value: Int32Array;
   /** mprotect/munmap: the length in bytes. */
   readonly len: Float64Array;
-  /** mprotect: PROT_* bits. */
+  /** mprotect: PROT_* bits; madvise: the advice (MADV_*). */
   readonly prot: Int8Array;
   constructor(readonly length: number) {
     this.addr = new Float64Array(length);
@@ -69,10 +77,17 @@ export function buildPrograms(
   const region = (name: string) => s.regions.find((r) => r.name === name)!;
   const calls = new Program(s.syscalls.length);
   s.syscalls.forEach((sc, i) => {
-    const pages = sc.pages ?? region(sc.region).pages - sc.offset;
-    const addr = regionAddr.get(sc.region)! + sc.offset * 4096;
-    const kind = sc.call === "mprotect" ? OP_MPROTECT : OP_MUNMAP;
-    calls.set(i, addr, kind, 0, pages * 4096, sc.prot === undefined ? 0 : parseProt(sc.prot));
+    // clear_refs has no region: it acts on the whole mm.
+    const pages = sc.region === undefined ? 0 : (sc.pages ?? region(sc.region).pages - sc.offset);
+    const addr = sc.region === undefined ? 0 : regionAddr.get(sc.region)! + sc.offset * 4096;
+    const kind =
+      sc.call === "mprotect"
+        ? OP_MPROTECT
+        : sc.call === "munmap"
+          ? OP_MUNMAP
+          : OP_PATH + PATH_CALLS.indexOf(sc.call);
+    const arg = sc.prot !== undefined ? parseProt(sc.prot) : sc.advice !== undefined ? MADVICE[sc.advice] : 0;
+    calls.set(i, addr, kind, 0, pages * 4096, arg);
   });
   out.push(calls);
   if (s.programs !== undefined) {
@@ -88,6 +103,13 @@ export function buildPrograms(
           case "child":
             prog.set(i, 0, OP_CHILD, 0);
             return;
+          case "path": {
+            const pages = st.region === undefined ? 0 : (st.pages ?? region(st.region).pages - st.offset);
+            const addr = st.region === undefined ? 0 : regionAddr.get(st.region)! + st.offset * 4096;
+            const arg = st.advice === undefined ? 0 : MADVICE[st.advice];
+            prog.set(i, addr, OP_PATH + PATH_CALLS.indexOf(st.call), 0, pages * 4096, arg);
+            return;
+          }
           case "mprotect":
           case "munmap": {
             const pages = st.pages ?? region(st.region).pages - st.offset;

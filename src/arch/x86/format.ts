@@ -27,6 +27,9 @@ export const X86_PTE_FORMAT: ArchPteFormat = {
   pte_mkyoung: x86.pte_mkyoung,
   pte_mkold: x86.pte_mkold,
   pte_mkspecial: x86.pte_mkspecial,
+  // _PAGE_SOFT_DIRTY is software bit 11 (the low word: plain bit operations are exact).
+  pte_soft_dirty: (v) => (v & x86._PAGE_SOFT_DIRTY) !== 0,
+  pte_clear_soft_dirty: (v) => x86.pteClearLow(v, x86._PAGE_SOFT_DIRTY),
   pte_modify: x86.pte_modify,
   // The PFN sits in bits 12..31 of the packed value, so advancing it is an exact addition.
   pte_advance_pfn: (v, nr) => (v + nr * 4096) as pte_t,
