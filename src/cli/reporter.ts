@@ -13,6 +13,15 @@ import type { ErrorJson } from "./output-schemas.js";
 export interface Out {
   out(s: string): void;
   err(s: string): void;
+  /** Colours for stdout (the Reporter's; absent: plain text). */
+  readonly c?: Colors;
+}
+
+const PLAIN = pc.createColors(false);
+
+/** The colours a printer uses for `io` (plain when it has none, e.g. a test's collector). */
+export function colorsOf(io: { readonly c?: Colors }): Colors {
+  return io.c ?? PLAIN;
 }
 
 /** Facts about the process's surroundings, read once at start-up (tests pass their own). */
@@ -38,11 +47,13 @@ export function colorEnabled(isTTY: boolean, env: Terminal["env"]): boolean {
 export interface Progress {
   /** The current state; shown now or later, as the medium allows. */
   update(text: string): void;
+  /** A new stage of the work: shown at once, also in a log (a few per command at most). */
+  stage(text: string): void;
   /** Remove the live line (a terminal) before the results are printed. */
   done(): void;
 }
 
-const NO_PROGRESS: Progress = { update: () => {}, done: () => {} };
+const NO_PROGRESS: Progress = { update: () => {}, stage: () => {}, done: () => {} };
 
 /** Raw writes to stdout (1) or stderr (2); the Reporter adds the newlines. */
 export type Write = (fd: 1 | 2, text: string) => void;
@@ -81,20 +92,20 @@ export class Reporter implements Out {
     const t0 = performance.now();
     let last = t0;
     let shown = false;
+    const show = (text: string, t: number) => {
+      last = t;
+      if (tty) {
+        shown = true;
+        this.write(2, `\r  ${text}\u001b[K`);
+      } else this.err(`  ${text}`);
+    };
     return {
       update: (text) => {
         const t = performance.now();
-        if (tty) {
-          // At most 10 redraws a second, the line cleared to its end each time.
-          if (shown && t - last < 100) return;
-          last = t;
-          shown = true;
-          this.write(2, `\r  ${text}\u001b[K`);
-        } else if (t - last >= this.logEveryMs) {
-          last = t;
-          this.err(`  ${text}`);
-        }
+        // On a terminal at most 10 redraws a second (the line cleared to its end each time).
+        if (tty ? !shown || t - last >= 100 : t - last >= this.logEveryMs) show(text, t);
       },
+      stage: (text) => show(text, performance.now()),
       done: () => {
         if (shown) this.write(2, "\r\u001b[K");
         shown = false;

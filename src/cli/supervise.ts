@@ -229,8 +229,11 @@ export async function supervised(
     const code = argv[0] === "check" ? EXIT_INCOMPLETE : EXIT_USAGE;
     io.error(
       new PtesimError(
-        "backend",
+        "memory",
         `${argv[0] === "check" ? "INCOMPLETE: " : ""}ran out of memory (limit ${memMb} MB: --max-memory)${current.module ? ` while running backend ${current.module}` : ""}`,
+        [],
+        [],
+        code,
       ),
       null,
     );
