@@ -34,8 +34,8 @@ export const PROGRAM: ProgramInfo = {
   summary: "Simulate, check and cost page-table update protocols.",
   epilogue: `A scenario is a YAML file, - (standard input), or builtin:default (what run uses without one)
 or builtin:check (what check uses without one). Results go to stdout; progress and errors to
-stderr. Colour on a terminal (NO_COLOR=1 turns it off, FORCE_COLOR=1 on). Ctrl-C stops a long
-command, which prints what it has done so far.
+stderr. Colour on a terminal (--color never|always, or NO_COLOR=1 / FORCE_COLOR=1). Ctrl-C stops
+a long command, which prints what it has done so far.
 
 exit codes:
   0    no property violated (check: verified; replay: every outcome matched)

@@ -43,6 +43,25 @@ export function colorEnabled(isTTY: boolean, env: Terminal["env"]): boolean {
   return isTTY && env.TERM !== "dumb";
 }
 
+/** `--color WHEN`: on a terminal only (auto), or whatever the streams are. */
+export const COLOR_WHEN = ["auto", "always", "never"] as const;
+export type ColorWhen = (typeof COLOR_WHEN)[number];
+
+/**
+ * The `--color` of a command line, read before parsing (so that usage errors and the supervisor's
+ * own messages follow it too); undefined when absent or not a valid value (the parser reports it).
+ */
+export function colorFlag(argv: readonly string[]): ColorWhen | undefined {
+  const end = argv.indexOf("--");
+  const args = end < 0 ? argv : argv.slice(0, end);
+  let when: string | undefined;
+  args.forEach((a, i) => {
+    if (a === "--color") when = args[i + 1];
+    else if (a.startsWith("--color=")) when = a.slice("--color=".length);
+  });
+  return (COLOR_WHEN as readonly string[]).includes(when ?? "") ? (when as ColorWhen) : undefined;
+}
+
 /** A live status line for long work: rewritten in place on a terminal, a line every few seconds in a log. */
 export interface Progress {
   /** The current state; shown now or later, as the medium allows. */
@@ -60,8 +79,8 @@ export type Write = (fd: 1 | 2, text: string) => void;
 
 export class Reporter implements Out {
   /** Colours for stdout and for stderr (each on only if that stream is a terminal, or forced). */
-  readonly c: Colors;
-  readonly ce: Colors;
+  c: Colors;
+  ce: Colors;
   json = false;
   quiet = false;
   /** Set when the user asked to stop (Ctrl-C): long loops poll it and return what they have. */
@@ -74,6 +93,14 @@ export class Reporter implements Out {
   ) {
     this.c = pc.createColors(colorEnabled(term.stdoutIsTTY, term.env));
     this.ce = pc.createColors(colorEnabled(term.stderrIsTTY, term.env));
+  }
+  /** `--color WHEN` overrides the environment (FORCE_COLOR, NO_COLOR) and the terminal test. */
+  setColor(when: ColorWhen | undefined): void {
+    if (when === undefined) return;
+    const on = (isTTY: boolean) =>
+      when === "always" ? true : when === "never" ? false : colorEnabled(isTTY, this.term.env);
+    this.c = pc.createColors(on(this.term.stdoutIsTTY));
+    this.ce = pc.createColors(on(this.term.stderrIsTTY));
   }
   out(s: string): void {
     this.write(1, `${s}\n`);
