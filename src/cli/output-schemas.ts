@@ -227,11 +227,17 @@ export const CostsJson = z
 
 const nsFigure = z.number().describe("nanoseconds");
 
-/** probes.c's cold line (warm against cold mprotect), as calibrate reads it. */
-const COLD_LINE = ProbeLineSchema.options.find(
-  (o): o is Extract<(typeof ProbeLineSchema.options)[number], { shape: { kind: z.ZodLiteral<"cold"> } }> =>
-    o.shape.kind.value === "cold",
-)!;
+type ProbeLineType = (typeof ProbeLineSchema.options)[number];
+
+/** One kind of probes.c's output line, as calibrate reads it (reported as it is). */
+function probeLine<K extends string>(kind: K): Extract<ProbeLineType, { shape: { kind: z.ZodLiteral<K> } }> {
+  return ProbeLineSchema.options.find((o) => o.shape.kind.value === kind) as Extract<
+    ProbeLineType,
+    { shape: { kind: z.ZodLiteral<K> } }
+  >;
+}
+const COLD_LINE = probeLine("cold");
+const SHOOTDOWN_LINE = probeLine("shootdown");
 
 export const CalibrateJson = z
   .object({
@@ -283,20 +289,15 @@ export const CalibrateJson = z
         mprotectLen0Ns: nsFigure,
         nochangeNs: nsFigure.describe("an mprotect that changes nothing"),
         fault: z.object({ writeNs: nsFigure, readNs: nsFigure, wpNs: nsFigure }).describe("per page"),
-        shootdown: z
-          .object({
-            kind: z.literal("shootdown"),
-            cpus: z.number().int(),
-            remote_cpu: z.number().int(),
-            pinned: z.boolean(),
-            alone_ro_ns: nsFigure,
-            alone_rw_ns: nsFigure,
-            remote_ro_ns: nsFigure,
-            remote_rw_ns: nsFigure,
-            kept: z.number().int().describe("calls with the reader running throughout"),
-            reps: z.number().int(),
-          })
-          .describe("a one-page mprotect alone and with a reader on another CPU (probes.c's line)"),
+        shootdown: SHOOTDOWN_LINE.extend({
+          alone_ro_ns: SHOOTDOWN_LINE.shape.alone_ro_ns.describe("one-page mprotect(PROT_READ) alone, ns"),
+          alone_rw_ns: SHOOTDOWN_LINE.shape.alone_rw_ns.describe("and back to read-write, ns"),
+          remote_ro_ns: SHOOTDOWN_LINE.shape.remote_ro_ns.describe(
+            "the same while a reader runs on remote_cpu, ns",
+          ),
+          remote_rw_ns: SHOOTDOWN_LINE.shape.remote_rw_ns.describe("and back, with the reader, ns"),
+          kept: SHOOTDOWN_LINE.shape.kept.describe("calls with the reader running throughout"),
+        }).describe("a one-page mprotect alone and with a reader on another CPU (probes.c's line)"),
         munmap: z.array(z.object({ pages: z.number().int(), medianNs: nsFigure, minNs: nsFigure })),
         cold: z
           .array(
