@@ -5,7 +5,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
 import {
   type Bug,
   type BugVariant,
@@ -123,7 +122,12 @@ export interface BugRow {
 
 export interface BugsOutcome {
   dir: string;
+  /** The entries checked (or listed as not modelled); without those Ctrl-C kept from finishing. */
   rows: BugRow[];
+  /** Stopped by Ctrl-C: runnable entries after the last finished one were not checked. */
+  interrupted: boolean;
+  /** Runnable entries selected (checked or not). */
+  runnable: number;
 }
 
 export interface BugsOptions {
@@ -134,7 +138,19 @@ export interface BugsOptions {
   maxSeconds?: number;
   /** The command's memory bound (MB), as `check --max-memory`. */
   maxMemoryMb?: number;
-  onProgress?: (name: string, variant: "buggy" | "fixed") => void;
+  /** Which entry and variant is being checked (index counts the runnable entries from 0), and the check's figures. */
+  onProgress?: (p: BugsProgress) => void;
+  /** Polled by each check (and between them): true stops; the outcome holds the entries finished. */
+  shouldStop?: () => boolean;
+}
+
+export interface BugsProgress {
+  name: string;
+  variant: "buggy" | "fixed";
+  index: number;
+  total: number;
+  states: number;
+  elapsedMs: number;
 }
 
 interface PreparedVariant {
@@ -170,17 +186,26 @@ async function prepareVariant(e: CatalogueEntry, v: BugVariant, which: string): 
   return { source, spec };
 }
 
-async function runVariant(p: PreparedVariant, maxSeconds: number, maxMemoryMb?: number): Promise<VariantRun> {
-  const o = await checkCommand({
+/** A variant's check, or null when Ctrl-C stopped it before a verdict. */
+async function runVariant(
+  p: PreparedVariant,
+  maxSeconds: number,
+  o: BugsOptions,
+  progress: (x: { states: number; elapsedMs: number }) => void,
+): Promise<VariantRun | null> {
+  const c = await checkCommand({
     file: p.source.file!,
     backend: p.spec,
     maxSeconds,
-    ...(maxMemoryMb === undefined ? {} : { maxMemoryMb }),
+    ...(o.maxMemoryMb === undefined ? {} : { maxMemoryMb: o.maxMemoryMb }),
+    onProgress: progress,
+    ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
   });
-  const r = o.result;
+  const r = c.result;
+  if (r.verdict === "incomplete" && r.reason === "interrupted") return null;
   const cx = r.verdict === "violated" ? r.counterexample : null;
   return {
-    backend: o.backend.name,
+    backend: c.backend.name,
     scenario: p.source.file!,
     verdict: r.verdict,
     property: cx?.property ?? null,
@@ -188,8 +213,8 @@ async function runVariant(p: PreparedVariant, maxSeconds: number, maxMemoryMb?: 
     states: r.states,
     executions: r.executions,
     elapsedMs: r.elapsedMs,
-    reproduce: o.reproduce,
-    document: cx === null ? null : checkOutcomeDocument(o),
+    reproduce: c.reproduce,
+    document: cx === null ? null : checkOutcomeDocument(c),
   };
 }
 
@@ -220,6 +245,9 @@ export async function bugsCommand(o: BugsOptions): Promise<BugsOutcome> {
     }),
   );
   const rows: BugRow[] = [];
+  const total = plans.filter((p) => p.buggy !== null).length;
+  let index = 0;
+  let interrupted = false;
   for (const p of plans) {
     if (p.buggy === null || p.fixed === null) {
       rows.push({
@@ -232,11 +260,23 @@ export async function bugsCommand(o: BugsOptions): Promise<BugsOutcome> {
       });
       continue;
     }
+    if (interrupted || o.shouldStop?.() === true) {
+      interrupted = true;
+      continue;
+    }
     const bound = o.maxSeconds ?? p.e.bug.model.maxSeconds ?? DEFAULT_MAX_SECONDS;
-    o.onProgress?.(p.e.bug.name, "buggy");
-    const buggy = await runVariant(p.buggy, bound, o.maxMemoryMb);
-    o.onProgress?.(p.e.bug.name, "fixed");
-    const fixed = await runVariant(p.fixed, bound, o.maxMemoryMb);
+    const at = { name: p.e.bug.name, index, total };
+    const progress = (variant: "buggy" | "fixed") => (x: { states: number; elapsedMs: number }) =>
+      o.onProgress?.({ ...at, variant, states: x.states, elapsedMs: x.elapsedMs });
+    progress("buggy")({ states: 0, elapsedMs: 0 });
+    const buggy = await runVariant(p.buggy, bound, o, progress("buggy"));
+    const fixed = buggy === null ? null : await runVariant(p.fixed, bound, o, progress("fixed"));
+    index++;
+    // Stopped inside this entry's checks: it is not judged (neither pass nor failure).
+    if (buggy === null || fixed === null) {
+      interrupted = true;
+      continue;
+    }
     const problems = [judgeBuggy(p.e.bug, buggy), judgeFixed(fixed)].filter((x): x is string => x !== null);
     rows.push({
       bug: p.e.bug,
@@ -249,203 +289,5 @@ export async function bugsCommand(o: BugsOptions): Promise<BugsOutcome> {
   }
   // Results first, then what the model cannot express yet; each group in catalogue order.
   rows.sort((a, b) => Number(a.status === "not-modelled") - Number(b.status === "not-modelled"));
-  return { dir: displayPath(dir), rows };
-}
-
-export interface BugsSummary {
-  entries: number;
-  runnable: number;
-  behave: number;
-  misbehave: number;
-  notModelled: number;
-}
-
-export function summarize(o: BugsOutcome): BugsSummary {
-  const n = (s: BugStatus) => o.rows.filter((r) => r.status === s).length;
-  return {
-    entries: o.rows.length,
-    runnable: n("behaves") + n("misbehaves"),
-    behave: n("behaves"),
-    misbehave: n("misbehaves"),
-    notModelled: n("not-modelled"),
-  };
-}
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
-
-function verdictCell(v: VariantRun): string {
-  if (v.verdict === "violated") return `VIOLATED ${v.property}`;
-  return v.verdict.toUpperCase();
-}
-
-/** The table `ptesim bugs` prints, then the replay commands, then one summary line. */
-export function formatBugs(o: BugsOutcome): string[] {
-  const head = ["bug", "year", "arch", "property", "buggy", "states", "time", "fixed", "states", "time", ""];
-  const table: string[][] = [head];
-  for (const r of o.rows) {
-    const b = r.bug;
-    const base = [b.name, b.year === null ? "?" : String(b.year), b.arch, b.property];
-    if (r.buggy === null || r.fixed === null) {
-      table.push([...base, "-", "", "", "-", "", "", `not modelled yet: needs ${r.missing.join(", ")}`]);
-      continue;
-    }
-    table.push([
-      ...base,
-      verdictCell(r.buggy),
-      String(r.buggy.states),
-      seconds(r.buggy.elapsedMs),
-      verdictCell(r.fixed),
-      String(r.fixed.states),
-      seconds(r.fixed.elapsedMs),
-      r.status === "behaves" ? "ok" : "MISBEHAVES",
-    ]);
-  }
-  const widths = head.map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  const right = new Set([5, 6, 8, 9]);
-  const lines = table.map((row) =>
-    row
-      .map((c, i) => (i === row.length - 1 ? c : right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join("  ")
-      .trimEnd(),
-  );
-  const replays = o.rows.filter((r) => r.buggy?.reproduce);
-  if (replays.length > 0) {
-    lines.push("", "replay the buggy variants' counterexamples:");
-    for (const r of replays) lines.push(`  ${r.bug.name}: ${r.buggy!.reproduce}`);
-  }
-  const bad = o.rows.filter((r) => r.status === "misbehaves");
-  if (bad.length > 0) {
-    lines.push("", "misbehaving entries:");
-    for (const r of bad) for (const p of r.problems) lines.push(`  ${r.bug.name}: ${p}`);
-  }
-  const s = summarize(o);
-  lines.push(
-    "",
-    `${s.runnable} runnable: ${s.behave} behave (buggy found, fix verified), ${s.misbehave} misbehave; ${s.notModelled} not modelled yet (listed, not counted as passes); ${s.entries} ${s.entries === 1 ? "entry" : "entries"} in all`,
-  );
-  return lines;
-}
-
-const VariantJson = z.object({
-  backend: z.string(),
-  scenario: z.string().describe("the scenario file checked"),
-  verdict: z.enum(["verified", "violated", "incomplete"]),
-  property: z.string().nullable().describe("violated: the property found"),
-  rule: z.string().nullable().describe("transaction-contract: the rule found"),
-  states: z.number().int(),
-  executions: z.number().int(),
-  elapsedMs: z.number().int(),
-  reproduce: z.string().nullable().describe("violated: the command that replays the counterexample"),
-});
-
-/** The shape of `ptesim bugs --json` (documented in scenarios/bugs/README.md). */
-export const BugsJson = z.object({
-  schema: z.literal(JSON_SCHEMA_BUGS),
-  dir: z.string().describe("the catalogue directory"),
-  summary: z.object({
-    entries: z.number().int(),
-    runnable: z.number().int(),
-    behave: z.number().int().describe("buggy variant VIOLATED with the entry's property, fix VERIFIED"),
-    misbehave: z.number().int(),
-    notModelled: z.number().int().describe("listed, not run, not counted as passes"),
-  }),
-  bugs: z.array(
-    z.object({
-      name: z.string(),
-      title: z.string(),
-      year: z.number().int().nullable(),
-      history: z.enum(["shipped", "counterfactual", "protocol-mutant", "unconfirmed"]),
-      arch: z.string(),
-      system: z.string(),
-      property: z.string(),
-      rule: z.string().nullable(),
-      fix: z.object({
-        repo: z.string(),
-        commit: z.string().nullable(),
-        title: z.string().nullable(),
-        author: z.string().nullable().optional(),
-        date: z.string().nullable().optional(),
-      }),
-      provenance: z
-        .object({
-          historyNote: z.string().nullable().describe("how sure the history is, and why"),
-          fixes: z
-            .object({ commit: z.string().nullable(), title: z.string().nullable() })
-            .nullable()
-            .describe("the commit that introduced the bug, when known"),
-          related: z.array(z.object({ repo: z.string(), commit: z.string().nullable(), title: z.string() })),
-          verified: z
-            .record(z.string(), z.boolean())
-            .describe("for each fact given: whether it was checked against a source"),
-          sources: z.array(z.object({ where: z.string(), what: z.string() })),
-          explanation: z.string().describe("the race, in a few sentences"),
-          restated: z.string().describe("how the model expresses the bug"),
-          needs: z.array(z.string()).describe("model capabilities the entry needs"),
-        })
-        .optional()
-        .describe("the catalogue entry's provenance (added within ptesim.bugs/1)"),
-      status: z.enum(["behaves", "misbehaves", "not-modelled"]),
-      missing: z.array(z.string()).describe("not-modelled: unmet needs and missing variants"),
-      problems: z.array(z.string()).describe("misbehaves: why"),
-      buggy: VariantJson.nullable(),
-      fixed: VariantJson.nullable(),
-    }),
-  ),
-});
-export type BugsJson = z.output<typeof BugsJson>;
-
-/**
- * The check documents (`ptesim.check/1`) of the buggy variants' counterexamples, by entry name:
- * what `bugs --html` embeds beside the `ptesim.bugs/1` document to draw each timeline.
- */
-export function bugsCounterexamples(o: BugsOutcome): Record<string, ReturnType<typeof checkDocument>> {
-  const out: Record<string, ReturnType<typeof checkDocument>> = {};
-  for (const r of o.rows) if (r.buggy?.document) out[r.bug.name] = r.buggy.document;
-  return out;
-}
-
-/** `ptesim bugs --json` (schema ptesim.bugs/1). */
-export function bugsJson(o: BugsOutcome): BugsJson {
-  const variant = (v: VariantRun | null) => {
-    if (v === null) return null;
-    const { document: _d, ...rest } = v;
-    return { ...rest, elapsedMs: Math.round(v.elapsedMs) };
-  };
-  return {
-    schema: JSON_SCHEMA_BUGS,
-    dir: o.dir,
-    summary: summarize(o),
-    bugs: o.rows.map((r) => ({
-      name: r.bug.name,
-      title: r.bug.title,
-      year: r.bug.year,
-      history: r.bug.history,
-      arch: r.bug.arch,
-      system: r.bug.system,
-      property: r.bug.property,
-      rule: r.bug.rule ?? null,
-      fix: {
-        repo: r.bug.fix.repo,
-        commit: r.bug.fix.commit,
-        title: r.bug.fix.title,
-        ...(r.bug.fix.author === undefined ? {} : { author: r.bug.fix.author }),
-        ...(r.bug.fix.date === undefined ? {} : { date: r.bug.fix.date }),
-      },
-      provenance: {
-        historyNote: r.bug.history_note ?? null,
-        fixes: r.bug.fixes ?? null,
-        related: r.bug.related ?? [],
-        verified: r.bug.verified,
-        sources: r.bug.sources,
-        explanation: r.bug.explanation,
-        restated: r.bug.model.restated,
-        needs: r.bug.model.needs,
-      },
-      status: r.status,
-      missing: r.missing,
-      problems: r.problems,
-      buggy: variant(r.buggy),
-      fixed: variant(r.fixed),
-    })),
-  };
+  return { dir: displayPath(dir), rows, interrupted, runnable: total };
 }

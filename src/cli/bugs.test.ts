@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { BugsJson } from "./bugs-command.js";
+import { BugsJson } from "./output-schemas.js";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { loadCostTableText } from "../calibrate/table-file.js";
+import { hostIt } from "../fidelity/host.js";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "ptesim-calibrate-"));
@@ -28,33 +29,37 @@ function file(name: string, text: string): string {
 }
 
 describe("ptesim calibrate", () => {
-  it("measures the kernel, writes a cost table that --costs reads, and bench costs sets model beside kernel", () => {
-    const out = join(dir, "costs.yaml");
-    const c = ptesim("calibrate", "--quick", "--pages", "1,8,33,34,64,512", "--out", out);
-    assert.equal(c.code, 0, c.err);
-    assert.match(c.out, /^clock: \d\.\d{3} GHz, (rdtsc against CLOCK_MONOTONIC|\/proc\/cpuinfo)/m);
-    assert.match(c.out, /^ {2}folio_lookup +\d+ +fitted: least squares over mprotect at 6 sizes/m);
-    assert.match(c.out, /^ {2}syscall +\d+ +measured: getppid\(\)/m);
-    assert.match(c.out, /cost table written to /);
-    const loaded = loadCostTableText(readFileSync(out, "utf8"), out);
-    assert.ok(loaded.ok);
-    assert.ok((loaded.costs.folio_lookup ?? 0) > 0);
+  hostIt(
+    "measures the kernel, writes a cost table that --costs reads, and bench costs sets model beside kernel",
+    ["cc"],
+    () => {
+      const out = join(dir, "costs.yaml");
+      const c = ptesim("calibrate", "--quick", "--pages", "1,8,33,34,64,512", "--out", out);
+      assert.equal(c.code, 0, c.err);
+      assert.match(c.out, /^clock: \d\.\d{3} GHz, (rdtsc against CLOCK_MONOTONIC|\/proc\/cpuinfo)/m);
+      assert.match(c.out, /^ {2}folio_lookup +\d+ +fitted: least squares over mprotect at 6 sizes/m);
+      assert.match(c.out, /^ {2}syscall +\d+ +measured: getppid\(\)/m);
+      assert.match(c.out, /cost table written to /);
+      const loaded = loadCostTableText(readFileSync(out, "utf8"), out);
+      assert.ok(loaded.ok);
+      assert.ok((loaded.costs.folio_lookup ?? 0) > 0);
 
-    const b = ptesim("bench", "costs", "--costs", out, "--pages", "1,64", "--json");
-    assert.equal(b.code, 0, b.err);
-    const j = JSON.parse(b.out);
-    assert.equal(j.schema, "ptesim.bench-costs/1");
-    assert.equal(j.costs.folio_lookup, loaded.costs.folio_lookup);
-    assert.match(j.sources.folio_lookup, /costs\.yaml: fitted/);
-    assert.deepEqual(
-      j.native.rows.map((r: { pages: number; direction: string }) => `${r.pages} ${r.direction}`),
-      ["1 ro", "1 rw", "64 ro", "64 rw"],
-    );
-    for (const r of j.native.rows) {
-      assert.ok(r.modelCyclesPerPte > 0 && r.kernelCyclesPerPte > 0 && r.kernelNsPerPte > 0);
-      assert.ok(Math.abs(r.ratio - r.modelCyclesPerPte / r.kernelCyclesPerPte) < 1e-9);
-    }
-  });
+      const b = ptesim("bench", "costs", "--costs", out, "--pages", "1,64", "--json");
+      assert.equal(b.code, 0, b.err);
+      const j = JSON.parse(b.out);
+      assert.equal(j.schema, "ptesim.bench-costs/1");
+      assert.equal(j.costs.folio_lookup, loaded.costs.folio_lookup);
+      assert.match(j.sources.folio_lookup, /costs\.yaml: fitted/);
+      assert.deepEqual(
+        j.native.rows.map((r: { pages: number; direction: string }) => `${r.pages} ${r.direction}`),
+        ["1 ro", "1 rw", "64 ro", "64 rw"],
+      );
+      for (const r of j.native.rows) {
+        assert.ok(r.modelCyclesPerPte > 0 && r.kernelCyclesPerPte > 0 && r.kernelNsPerPte > 0);
+        assert.ok(Math.abs(r.ratio - r.modelCyclesPerPte / r.kernelCyclesPerPte) < 1e-9);
+      }
+    },
+  );
 
   it("without a C compiler: calibrate exits 2 saying so, bench costs goes on without the kernel", () => {
     const env = { ...process.env, PATH: join(dir, "no-such-dir") };

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { ERROR_CODES } from "./errors.js";
 
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "ptesim-cli-"));
@@ -296,6 +297,41 @@ describe("the README stays true to the CLI", () => {
     const codes = [...ptesim("help").out.matchAll(/^ {2}(\d+) {2,}/gm)].map((m) => m[1]);
     assert.deepEqual(codes, ["0", "1", "2", "3", "4", "5", "130"]);
     for (const c of codes) assert.match(readme, new RegExp(`^\\| ${c} \\|`, "m"), `exit code ${c}`);
+  });
+  it("documents every error code with its exit status", () => {
+    for (const code of Object.keys(ERROR_CODES))
+      assert.match(
+        readme,
+        new RegExp(`^\\| \`${code}\` \\| .* \\| .*\\d+.* \\|$`, "m"),
+        `error code ${code}`,
+      );
+  });
+  it("each command's README entry lists its own options", () => {
+    const block = readme.slice(
+      readme.indexOf("```\ndemo [options]"),
+      readme.indexOf("```", readme.indexOf("```\ndemo [options]") + 4),
+    );
+    const footer = block.slice(block.indexOf("every command:"));
+    const quietLine = footer.split("\n").find((l) => l.includes("--quiet")) ?? "";
+    const sections = new Map<string, string>();
+    let current = "";
+    for (const line of block.slice(0, block.indexOf("every command:")).split("\n")) {
+      const m = /^([a-z]+(?: costs)?) /.exec(line);
+      if (m) current = m[1];
+      if (current) sections.set(current, `${sections.get(current) ?? ""}${line}\n`);
+    }
+    for (const [name, text] of sections) {
+      if (name === "help") continue;
+      for (const m of ptesim("help", ...name.split(" ")).out.matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)) {
+        const flag = m[1];
+        if (flag === "--json" || flag === "--help" || flag === "--color")
+          assert.ok(footer.includes(flag), flag);
+        else if (flag === "--quiet")
+          assert.ok(quietLine.includes(name), `README's --quiet line lacks ${name}`);
+        else assert.ok(text.includes(flag), `README's entry for ${name} lacks ${flag}`);
+      }
+    }
+    assert.ok(sections.size >= 10, [...sections.keys()].join(" "));
   });
   it("names every published JSON schema", () => {
     for (const f of readdirSync(fileURLToPath(new URL("../../schemas/", import.meta.url))))

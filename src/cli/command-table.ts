@@ -4,23 +4,20 @@
 // code. To add a command, add an entry to COMMANDS; to add an option, add an `opt(...)` line.
 import { allBackends } from "../backends/registry.js";
 import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
-import { bugsCommand, bugsCounterexamples, bugsJson, formatBugs } from "./bugs-command.js";
-import {
-  benchCostsCommand,
-  calibrateCommand,
-  parsePagesList,
-  printBenchCosts,
-  printCalibrate,
-  readCostTable,
-} from "./calibrate-command.js";
+import { bugsCommand } from "./bugs-command.js";
+import { benchCostsCommand, calibrateCommand, parsePagesList, readCostTable } from "./calibrate-command.js";
 import { checkCommand, demoCommand, runCommand, shardsCommand } from "./commands.js";
 import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { checkOutputPath, writeFileAtomic } from "./files.js";
 import { htmlDocument, htmlOpt, htmlOption, writeHtmlReport } from "./html-report.js";
+import { ShardsJson, ViewJson } from "./output-schemas.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
-import { printReplay, replayCommand, replayExitCode } from "./replay-command.js";
+import { replayCommand, replayExitCode } from "./replay-command.js";
 import { checkJson, printBackends, printCheck, printDemo, printRun, rate, runJson } from "./report.js";
+import { bugsCounterexamples, bugsJson, printBugs } from "./report-bugs.js";
+import { printBenchCosts, printCalibrate } from "./report-costs.js";
+import { printReplay } from "./report-replay.js";
 import { DEFAULT_MAX_MEMORY_MB } from "./supervise.js";
 import { DEFAULT_VIEW_PORT, startView } from "./view-command.js";
 
@@ -37,8 +34,8 @@ export const PROGRAM: ProgramInfo = {
   summary: "Simulate, check and cost page-table update protocols.",
   epilogue: `A scenario is a YAML file, - (standard input), or builtin:default (what run uses without one)
 or builtin:check (what check uses without one). Results go to stdout; progress and errors to
-stderr. Colour on a terminal (NO_COLOR=1 turns it off, FORCE_COLOR=1 on). Ctrl-C stops a long
-command, which prints what it has done so far.
+stderr. Colour on a terminal (--color never|always, or NO_COLOR=1 / FORCE_COLOR=1). Ctrl-C stops
+a long command, which prints what it has done so far.
 
 exit codes:
   0    no property violated (check: verified; replay: every outcome matched)
@@ -165,7 +162,7 @@ export const COMMANDS: CommandSpec[] = [
           storage: o.storage as "fingerprint" | "exact",
           count: o.shards as number,
         });
-        if (json) io.out(JSON.stringify({ schema: "ptesim.shards/1", ...sh }, null, 2));
+        if (json) io.document(ShardsJson, { schema: "ptesim.shards/1", ...sh });
         else {
           io.err(
             `${sh.shards.length} shard(s) at depth ${sh.depth}; the ${sh.headExecutions} execution(s) above them: ${sh.head}. Explore each with: ptesim check ... --mode ${sh.mode} --shard TOKEN`,
@@ -187,7 +184,7 @@ export const COMMANDS: CommandSpec[] = [
         maxMemoryMb: o.maxMemory as number,
         onProgress: (x) =>
           p.update(
-            `check: ${x.states} states, ${x.executions} executions, ${(x.elapsedMs / 1000).toFixed(0)} s (${rate(x.states, x.elapsedMs)} states/s)`,
+            `check: ${x.states} states, ${x.executions === undefined ? "" : `${x.executions} executions, `}${(x.elapsedMs / 1000).toFixed(0)} s (${rate(x.states, x.elapsedMs)} states/s)`,
           ),
         shouldStop: io.interrupted,
       });
@@ -249,13 +246,13 @@ export const COMMANDS: CommandSpec[] = [
           p.update(
             `replay: line ${x.line}${x.totalBytes > 0 ? ` (${Math.round((x.bytes * 100) / x.totalBytes)}%)` : ""}, ${x.records} calls, ${x.spaces} address spaces (${x.liveSpaces} live), ${(x.elapsedMs / 1000).toFixed(0)} s`,
           );
-          if (io.interrupted()) throw new PtesimError("interrupted", `replay interrupted at line ${x.line}`);
         },
+        shouldStop: io.interrupted,
       });
       p.done();
       printReplay(r, io, json);
       htmlOption(o.html, printReplay, r, io);
-      return replayExitCode(r);
+      return r.interrupted === null ? replayExitCode(r) : EXIT_INTERRUPTED;
     },
   },
   {
@@ -286,17 +283,18 @@ export const COMMANDS: CommandSpec[] = [
             ...(o.costs === undefined ? {} : { costsFile: o.costs as string }),
             ...(o.pages === undefined ? {} : { pages: o.pages as number[] }),
             kernel: o.kernel !== false,
-            onProgress: (w) => {
-              p.update(`bench costs: ${++done} measured (${w})`);
-              if (io.interrupted())
-                throw new PtesimError("interrupted", `interrupted after ${done} measurements`);
-            },
+            onProgress: (w) => p.update(`bench costs: ${++done} measured (${w})`),
+            shouldStop: io.interrupted,
           });
           p.done();
-          if (out !== undefined) writeFileAtomic(out, renderCostsSvg(r.table));
+          // A chart of part of the table would pass for the whole: none is written.
+          const chart = out !== undefined && !r.interrupted;
+          if (chart) writeFileAtomic(out, renderCostsSvg(r.table));
           printBenchCosts(r, io, json);
-          if (out !== undefined && !json) io.out(`chart written to ${out}`);
+          if (chart && !json) io.out(`chart written to ${out}`);
+          else if (out !== undefined && !json) io.out(`chart not written (interrupted): ${out}`);
           htmlOption(o.html, printBenchCosts, r, io);
+          if (r.interrupted) return EXIT_INTERRUPTED;
           return EXIT_OK;
         },
       },
@@ -311,14 +309,18 @@ export const COMMANDS: CommandSpec[] = [
       opt("--quick", "fewer repetitions (seconds, less precise)"),
     ],
     json: true,
+    progress: true,
     run: (_args, o, { io, json }) => {
+      const p = io.progress();
       const r = calibrateCommand({
         ...(o.out === undefined ? {} : { out: o.out as string }),
         ...(o.pages === undefined ? {} : { pages: o.pages as number[] }),
         quick: o.quick === true,
         write: writeFileAtomic,
-        onProgress: (w) => io.err(`  ${w}`),
+        onProgress: (w) => p.stage(`calibrate: ${w}`),
+        shouldStop: io.interrupted,
       });
+      p.done();
       printCalibrate(r, io, json);
       return EXIT_OK;
     },
@@ -332,9 +334,23 @@ export const COMMANDS: CommandSpec[] = [
         default: [DEFAULT_VIEW_PORT, String(DEFAULT_VIEW_PORT)],
       }),
     ],
-    run: async (_args, o, { io }) => {
-      await startView(o.port as number, io);
-      return new Promise<number>(() => {}); // serves until interrupted
+    json: true,
+    run: async (_args, o, { io, json }) => {
+      const { server, url } = await startView(
+        o.port as number,
+        json ? { out: () => {}, err: (s) => io.err(s) } : io,
+      );
+      if (json) io.document(ViewJson, { schema: "ptesim.view/1", url });
+      // Serves until Ctrl-C, which is how a server is stopped: no complaint, exit 130.
+      return new Promise<number>((resolve) => {
+        const poll = setInterval(() => {
+          if (!io.interrupted()) return;
+          clearInterval(poll);
+          server.close();
+          server.closeAllConnections();
+          resolve(EXIT_INTERRUPTED);
+        }, 100);
+      });
     },
   },
   {
@@ -356,21 +372,25 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
       htmlOpt,
     ],
     json: true,
+    progress: true,
     run: async (names, o, { io, json }) => {
-      const tty = process.stderr.isTTY === true;
+      const p = io.progress();
       const r = await bugsCommand({
         // A variadic argument arrives as one array.
         names: (names as unknown[]).flat().filter((n): n is string => typeof n === "string"),
         ...(o.dir === undefined ? {} : { dir: o.dir as string }),
         ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
         maxMemoryMb: o.maxMemory as number,
-        onProgress: (name, variant) =>
-          tty && process.stderr.write(`\r  checking ${name} (${variant})`.padEnd(70)),
+        onProgress: (x) =>
+          p.update(
+            `bugs: ${x.index + 1}/${x.total} ${x.name} (${x.variant}): ${x.states} states, ${(x.elapsedMs / 1000).toFixed(0)} s`,
+          ),
+        shouldStop: io.interrupted,
       });
-      if (tty) process.stderr.write(`${"\r".padEnd(71)}\r`);
-      if (json) io.out(JSON.stringify(bugsJson(r), null, 2));
-      else for (const l of formatBugs(r)) io.out(l);
+      p.done();
+      printBugs(r, io, json);
       if (typeof o.html === "string") writeHtmlReport(o.html, bugsJson(r), io, bugsCounterexamples(r));
+      if (r.interrupted) return EXIT_INTERRUPTED;
       return r.rows.some((x) => x.status === "misbehaves") ? EXIT_VIOLATION : EXIT_OK;
     },
   },

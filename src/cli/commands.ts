@@ -391,7 +391,8 @@ export interface CheckCommandOptions {
   maxSeconds?: number;
   /** The memory bound (MB) of the whole command; the search stops (INCOMPLETE) at 85% of it. */
   maxMemoryMb?: number;
-  onProgress?: (p: { executions: number; states: number; elapsedMs: number }) => void;
+  /** executions: absent with --workers (the threads count theirs only at the end). */
+  onProgress?: (p: { executions?: number; states: number; elapsedMs: number }) => void;
   /** Polled between executions: true stops with verdict incomplete, reason "interrupted". */
   shouldStop?: () => boolean;
   /** Visited-state storage (default fingerprint). */
@@ -452,6 +453,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
             workers,
             mode: mode as "reduced" | "por",
             ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+            ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
+            ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
           },
         )
       : check(scenario, backend, {

@@ -31,6 +31,8 @@ export interface BenchCostsOptions {
   cpus?: number;
   /** Called after each measurement, e.g. for progress output. */
   onProgress?: (what: string) => void;
+  /** Polled before each measurement: true stops the benchmark, which returns the rows so far. */
+  shouldStop?: () => boolean;
 }
 
 export interface CostsRow {
@@ -97,8 +99,10 @@ export function benchCosts(opts: BenchCostsOptions = {}): CostsTable {
       throw new RangeError(`batch sizes must be in 1..4096, got ${b}`);
   const table = costTable(opts.costs ?? {});
   const rows: CostsRow[] = [];
+  const stop = () => opts.shouldStop?.() === true;
   for (const b of backends)
     for (const n of pages) {
+      if (stop()) break;
       const r = measure(b, n, cpus, {}, table);
       rows.push({
         backend: b.name,
@@ -110,11 +114,13 @@ export function benchCosts(opts: BenchCostsOptions = {}): CostsTable {
       });
       opts.onProgress?.(`${b.name} ${n} pages`);
     }
-  const batchRows: BatchRow[] = batchSizes.map((batch) => {
+  const batchRows: BatchRow[] = [];
+  for (const batch of batchSizes) {
+    if (stop()) break;
     const r = measure(xenBackend, batchPages, cpus, { batch }, table);
     opts.onProgress?.(`xen batch ${batch}`);
-    return { batch, counters: r.counters, cycles: r.cycles, cyclesPerPte: r.cycles / batchPages };
-  });
+    batchRows.push({ batch, counters: r.counters, cycles: r.cycles, cyclesPerPte: r.cycles / batchPages });
+  }
   const top = Math.max(...pages);
   const at = (name: string) => rows.find((r) => r.backend === name && r.pages === top);
   const l = at("xen-legacy");
@@ -129,11 +135,17 @@ export function benchCosts(opts: BenchCostsOptions = {}): CostsTable {
   };
 }
 
+/** Text styles (picocolors' Colors): the CLI passes its reporter's, for a terminal. */
+interface Styles {
+  bold(s: string): string;
+}
+const PLAIN: Styles = { bold: (s) => s };
+
 /** The table as text lines: cycles per PTE by pages and backend, key counters, the batch sweep. */
-export function formatCostsTable(t: CostsTable): string[] {
+export function formatCostsTable(t: CostsTable, k: Styles = PLAIN): string[] {
   const out: string[] = [];
   const w = Math.max(10, ...t.backends.map((b) => b.length + 1));
-  out.push("cycles per PTE, mprotect(PROT_READ) of populated private pages (user CPUs idle)");
+  out.push(k.bold("cycles per PTE, mprotect(PROT_READ) of populated private pages (user CPUs idle)"));
   out.push(`${"pages".padStart(8)}${t.backends.map((b) => b.padStart(w)).join("")}`);
   for (const n of t.pages) {
     const cells = t.backends.map((b) => {
@@ -155,7 +167,7 @@ export function formatCostsTable(t: CostsTable): string[] {
     out.push(`  ${b}: ${c}`);
   }
   out.push("");
-  out.push(`${t.batch.backend}, ${t.batch.pages} pages, by multicall batch size:`);
+  out.push(k.bold(`${t.batch.backend}, ${t.batch.pages} pages, by multicall batch size:`));
   out.push(`${"batch".padStart(8)}${"cycles/PTE".padStart(12)}${"multicalls".padStart(12)}`);
   for (const r of t.batch.rows)
     out.push(
@@ -164,7 +176,7 @@ export function formatCostsTable(t: CostsTable): string[] {
   if (t.legacyOverSeed !== null)
     out.push(
       "",
-      `xen-legacy / xen at ${t.legacyOverSeed.pages} pages: ${t.legacyOverSeed.ratio.toFixed(2)}x`,
+      `xen-legacy / xen at ${t.legacyOverSeed.pages} pages: ${k.bold(`${t.legacyOverSeed.ratio.toFixed(2)}x`)}`,
     );
   return out;
 }

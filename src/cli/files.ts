@@ -97,7 +97,7 @@ export function checkOutputPath(path: string): void {
   try {
     st = statSync(path);
   } catch {}
-  if (st?.isDirectory()) throw new PtesimError("io", `${path}: is a directory; --out names a file`);
+  if (st?.isDirectory()) throw new PtesimError("io", `${path}: is a directory; an output file was expected`);
   let dir: ReturnType<typeof statSync>;
   try {
     dir = statSync(dirname(path));

@@ -2,8 +2,9 @@
 // JSON document in the viewer. The viewer is built by `npm run build:web` (web/, Vite) into
 // dist/web/ (report-cx.* for run and check, report.* with the charts); this module only
 // inlines them with the document.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { PtesimError } from "./errors.js";
+import { checkOutputPath, writeFileAtomic } from "./files.js";
 import { opt } from "./program.js";
 import type { Out } from "./report.js";
 
@@ -75,7 +76,7 @@ ${related === undefined ? "" : `<script type="application/json" id="ptesim-relat
 `;
 }
 
-/** Write the page atomically (a temporary file renamed), so a failure leaves no half page. */
+/** Write the page atomically (a temporary file renamed), so a failure leaves no half page and no temporary file. */
 export function writeHtmlReport(
   file: string,
   doc: { schema: string; [k: string]: unknown },
@@ -83,16 +84,7 @@ export function writeHtmlReport(
   related?: Record<string, { schema: string }>,
 ): void {
   const html = renderHtmlReport(doc, related);
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, html);
-    renameSync(tmp, file);
-  } catch (e) {
-    throw new PtesimError(
-      "io",
-      `${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
+  writeFileAtomic(file, html);
   io?.err(`report written to ${file} (${html.length} bytes)`);
 }
 
@@ -104,7 +96,13 @@ export function jsonOf<T>(print: (o: T, io: Out, json: boolean) => void, o: T): 
 }
 
 /** The option, for a command's `options` in command-table.ts. */
-export const htmlOpt = opt("--html <file>", "also write a self-contained HTML report (opens from disk)");
+export const htmlOpt = opt("--html <file>", "also write a self-contained HTML report (opens from disk)", {
+  // A directory in the way or a missing folder is refused before the work, not after it.
+  parse: (v) => {
+    checkOutputPath(v);
+    return v;
+  },
+});
 
 /** `--html FILE` from a command's JSON document builder (run, check). */
 export function htmlDocument(file: unknown, doc: () => { schema: string }, io: Out): void {

@@ -110,12 +110,24 @@ describe("--out writes atomically and leaves nothing behind", () => {
     mkdirSync(join(d, "chart.svg"), { recursive: true });
     const r = ptesim(["bench", "costs", "--out", join(d, "chart.svg")]);
     assert.equal(r.code, 2);
-    assert.match(r.err, /chart\.svg: is a directory; --out names a file/);
+    assert.match(r.err, /chart\.svg: is a directory; an output file was expected/);
     assert.deepEqual(readdirSync(d), ["chart.svg"]);
     assert.deepEqual(
       readdirSync(dir).filter((f) => f.includes(".tmp-")),
       [],
     );
+  });
+  it("--html too: a directory or a missing folder is refused before the run, nothing left", () => {
+    const d = join(dir, "html");
+    mkdirSync(join(d, "r.html"), { recursive: true });
+    const r = ptesim(["check", "--html", join(d, "r.html")]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /r\.html: is a directory; an output file was expected/);
+    assert.doesNotMatch(r.out, /VERIFIED|VIOLATED/, "refused before checking");
+    assert.deepEqual(readdirSync(d), ["r.html"]);
+    const m = ptesim(["run", "--html", join(d, "no", "r.html")]);
+    assert.equal(m.code, 2);
+    assert.match(m.err, /r\.html: cannot write \(ENOENT\)/);
   });
   it("a missing folder: exit 2", () => {
     const r = ptesim(["bench", "costs", "--out", join(dir, "no", "such", "x.svg")]);

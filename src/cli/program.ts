@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { BackendError } from "../backends/guard.js";
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, PtesimError } from "./errors.js";
 import type { Reporter } from "./report.js";
+import { COLOR_WHEN, colorFlag } from "./reporter.js";
 
 /** What a handler gets besides its arguments and options. */
 export interface Context {
@@ -111,6 +112,15 @@ function build(info: ProgramInfo, specs: CommandSpec[], cx: Context, result: { c
     const c = configure(new Command(spec.name)).description(spec.summary);
     for (const a of spec.args ?? []) c.argument(a.name, a.help);
     for (const o of spec.options ?? []) c.addOption(o);
+    if (spec.run !== undefined)
+      c.addOption(
+        new Option(
+          "--color <when>",
+          "colour: on a terminal only, or always, or never (wins over NO_COLOR, FORCE_COLOR)",
+        )
+          .choices(COLOR_WHEN)
+          .default("auto"),
+      );
     if (spec.json === true) c.option("--json", "machine-readable output (errors too) on stdout");
     if (spec.progress === true) c.option("-q, --quiet", "no progress on stderr");
     if (spec.details !== undefined) c.addHelpText("after", `\n${spec.details}`);
@@ -179,6 +189,7 @@ export async function runCli(
   const dashdash = argv.indexOf("--");
   // Known before parsing, so a usage error is reported as JSON too.
   io.json = (dashdash < 0 ? argv : argv.slice(0, dashdash)).includes("--json");
+  io.setColor(colorFlag(argv));
   const cx: Context = { io, json: io.json };
   // `ptesim help bench costs` is `ptesim bench costs --help`; an unknown name is parsed as a
   // command so commander reports it with a suggestion.

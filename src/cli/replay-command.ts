@@ -1,7 +1,6 @@
 // `ptesim replay LOG`: replay a program's memory system calls recorded with
 // `strace -f -e trace=memory -o LOG program` on every backend (or one), checking each call's
-// outcome against the recorded one. The typed stage (replayCommand) and the printer
-// (printReplay) are kept apart like the other commands' (commands.ts / report.ts).
+// outcome against the recorded one. The typed stage; its printer is in report-replay.ts.
 
 import { closeSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { allBackends } from "../backends/registry.js";
@@ -20,11 +19,6 @@ import {
 import { resolveBackend } from "./commands.js";
 import { EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { STDIN, stdinToFile } from "./files.js";
-import type { Out } from "./report.js";
-
-export const JSON_SCHEMA_REPLAY = "ptesim.replay/2";
-/** Divergences printed per backend (all are counted; --json carries the first 200). */
-export const PRINTED_DIVERGENCES = 50;
 
 export interface ReplayCommandOptions {
   /** The strace log. */
@@ -47,6 +41,8 @@ export interface ReplayCommandOptions {
   /** Progress lines (default: to stderr every 2 s on a terminal, rewritten in place; every 5 s
    * in a log). */
   onProgress?: (p: ReplayProgress & { elapsedMs: number; bytes: number; totalBytes: number }) => void;
+  /** Polled between lines (every few thousand): true stops reading; the result covers the lines read. */
+  shouldStop?: () => boolean;
 }
 
 export interface ReplayOutcome {
@@ -55,6 +51,8 @@ export interface ReplayOutcome {
   /** Whether the populate policy was chosen with --populate (else the default). */
   populateChosen: boolean;
   result: ReplayResult;
+  /** Stopped by Ctrl-C after this line: the result covers the log up to it. */
+  interrupted: { line: number } | null;
 }
 
 function defaultProgress(): NonNullable<ReplayCommandOptions["onProgress"]> {
@@ -73,19 +71,28 @@ function defaultProgress(): NonNullable<ReplayCommandOptions["onProgress"]> {
   };
 }
 
-/** Read `file` in chunks and hand its lines to `push` (the last flagged when it had no newline). */
+/** Lines between two polls of shouldStop. */
+const STOP_POLL_LINES = 4096;
+
+/**
+ * Read `file` in chunks and hand its lines to `push` (the last flagged when it had no newline).
+ * Returns the number of the last line handed over when `stop` ended the reading early, else null.
+ */
 function forEachLine(
   file: string,
   push: (line: string, last: boolean) => void,
   onBytes: (n: number) => void,
-): void {
+  stop: () => boolean,
+): number | null {
   const fd = openSync(file, "r");
   try {
     const buf = Buffer.alloc(1 << 20);
     const decoder = new TextDecoder("utf-8");
     let carry = "";
     let total = 0;
+    let lines = 0;
     for (;;) {
+      if (stop()) return lines;
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       total += n;
@@ -94,12 +101,14 @@ function forEachLine(
       for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", at)) {
         push(text.slice(at, nl), false);
         at = nl + 1;
+        if (++lines % STOP_POLL_LINES === 0 && stop()) return lines;
       }
       carry = text.slice(at);
       onBytes(total);
     }
     carry += decoder.decode();
     if (carry !== "") push(carry, true);
+    return null;
   } finally {
     closeSync(fd);
   }
@@ -180,13 +189,15 @@ async function replayFile(opts: ReplayCommandOptions): Promise<ReplayOutcome> {
   });
   const parser = new StraceParser(replayer);
   let readable = 0;
+  let stoppedAt: number | null = null;
   try {
-    forEachLine(
+    stoppedAt = forEachLine(
       opts.file,
       (line, last) => parser.push(line, last),
       (n) => {
         bytes = n;
       },
+      opts.shouldStop ?? (() => false),
     );
   } catch (e) {
     throw new PtesimError(
@@ -199,11 +210,17 @@ async function replayFile(opts: ReplayCommandOptions): Promise<ReplayOutcome> {
   if (process.stderr.isTTY === true && opts.onProgress === undefined && performance.now() - t0 > 2000)
     writeSync(2, "\n");
   readable = Object.values(result.calls).reduce((a, b) => a + b, 0) + result.exits + result.signals;
-  if (readable === 0 && result.malformedCount > 0)
+  if (readable === 0 && result.malformedCount > 0 && stoppedAt === null)
     throw new PtesimError("io", `${opts.file}: no line of it reads as strace output`, [
       `first: line ${result.malformed[0].line}: ${result.malformed[0].reason}`,
     ]);
-  return { file: opts.file, maps: opts.maps === true, populateChosen: opts.populate !== undefined, result };
+  return {
+    file: opts.file,
+    maps: opts.maps === true,
+    populateChosen: opts.populate !== undefined,
+    result,
+    interrupted: stoppedAt === null ? null : { line: stoppedAt },
+  };
 }
 
 /**
@@ -215,172 +232,4 @@ export function replayExitCode(o: ReplayOutcome): number {
   return o.result.backends.some((b) => b.divergenceCount > 0 || (b.aborted !== null && b.correct))
     ? EXIT_VIOLATION
     : EXIT_OK;
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
-
-function table(rows: string[][]): string[] {
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) =>
-    r
-      .map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i])))
-      .join("  ")
-      .trimEnd(),
-  );
-}
-
-function counts(r: Record<string, number>): string {
-  const e = Object.entries(r).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-  return e.length === 0 ? "none" : e.map(([k, v]) => `${k} ${v}`).join(", ");
-}
-
-/** Print a replay: the per-backend table, divergences, and (with maps) the final VMA lists.
- * Bounded: the first divergences, notes and address spaces, then counts. */
-export function printReplay(o: ReplayOutcome, io: Out, json: boolean): void {
-  const r = o.result;
-  if (json) {
-    io.out(
-      JSON.stringify(
-        {
-          schema: JSON_SCHEMA_REPLAY,
-          file: o.file,
-          verdict: replayExitCode(o) === EXIT_OK ? "match" : "diverged",
-          populate: r.populate,
-          faultsReplayed: r.faultsReplayed,
-          populateChosen: o.populateChosen,
-          lines: r.lines,
-          calls: r.calls,
-          unknown: r.unknown,
-          malformed: r.malformed,
-          malformedCount: r.malformedCount,
-          incomplete: r.incomplete,
-          incompleteCount: r.incompleteCount,
-          truncated: r.truncated,
-          spaceCount: r.spaceCount,
-          peakLiveSpaces: r.peakLiveSpaces,
-          processTracking: r.processTracking,
-          fdTracking: r.fdTracking,
-          mmapMinAddr: r.mmapMinAddr,
-          notes: r.notes,
-          notesOmitted: r.notesOmitted,
-          backends: r.backends.map((b) => ({
-            ...b,
-            spaces: b.spaces.map((s) => ({
-              ...s,
-              maps: o.maps ? s.maps.split("\n").filter((l) => l !== "") : undefined,
-            })),
-          })),
-        },
-        null,
-        2,
-      ),
-    );
-    return;
-  }
-  const replayed = r.backends[0]?.syscalls ?? {};
-  io.out(
-    `${o.file}: ${r.lines} lines, ${Object.values(r.calls).reduce((a, b) => a + b, 0)} calls, ${r.spaceCount} address space(s)${r.spaceCount > 1 ? ` (at most ${r.peakLiveSpaces} at once)` : ""}`,
-  );
-  io.out(`  replayed: ${counts(replayed)}`);
-  if (Object.keys(r.unknown).length > 0) io.out(`  skipped (not modelled): ${counts(r.unknown)}`);
-  io.out(
-    `  processes: ${r.processTracking ? "followed from the recorded clone/fork/exec calls" : "inferred (record with -e trace=memory,process to follow fork and exec exactly)"}; files: ${r.fdTracking ? "fd table followed from the recorded open/dup/close calls" : "inferred from fds (record with -e trace=memory,process,desc -y for exact file identity)"}`,
-  );
-  if (r.incompleteCount > 0)
-    io.out(
-      `  without a result (not replayed): ${r.incomplete.map((x) => `${x.name} at line ${x.line}`).join(", ")}${r.incompleteCount > r.incomplete.length ? `, ... ${r.incompleteCount - r.incomplete.length} more` : ""}`,
-    );
-  if (r.truncated !== null)
-    io.out(`  the log ends inside line ${r.truncated.line} (cut short): ${r.truncated.reason}`);
-  const how =
-    r.populate === "evidence" && !o.populateChosen
-      ? ` (${r.faultsReplayed} page faults in the log)`
-      : o.populateChosen
-        ? ""
-        : " (the default; --populate to change)";
-  io.out(`  populate policy: ${r.populate}${how}: ${POPULATE_HELP[r.populate]}`);
-  if (r.mmapMinAddr !== 65536) io.out(`  vm.mmap_min_addr: ${r.mmapMinAddr}`);
-  for (const m of r.malformed) io.err(`${o.file}:${m.line}: malformed: ${m.reason}`);
-  if (r.malformedCount > r.malformed.length)
-    io.err(`${o.file}: ... ${r.malformedCount - r.malformed.length} more malformed lines`);
-  for (const n of r.notes) io.out(`  note: ${n}`);
-  if (r.notesOmitted > 0)
-    io.out(`  note: ... and ${r.notesOmitted} more threads taken to share an address space`);
-
-  const xen = r.backends.some(
-    (b) => (b.counters.hypercall ?? 0) + (b.counters.trap_pt_write ?? 0) + (b.counters.trap_pt_xchg ?? 0) > 0,
-  );
-  const head = ["backend", "calls", "mprotect PTEs", "moved PTEs", "touched", "faults", "TLB flushes"];
-  if (xen) head.push("traps", "hypercalls", "multicalls");
-  head.push("cycles", "divergences");
-  const rows: string[][] = [head];
-  for (const b of r.backends) {
-    const c = b.counters;
-    const row = [
-      b.backend,
-      String(Object.values(b.syscalls).reduce((x, y) => x + y, 0)),
-      String(b.ptesMprotect),
-      String(b.ptesMoved),
-      String(b.pagesTouched),
-      String(b.faults),
-      String((c.tlb_invlpg ?? 0) + (c.tlb_flush_all ?? 0)),
-    ];
-    if (xen)
-      row.push(
-        String((c.trap_pt_write ?? 0) + (c.trap_pt_xchg ?? 0)),
-        String(c.hypercall ?? 0),
-        String(c.multicall ?? 0),
-      );
-    row.push(String(Math.round(b.cycles)), b.aborted === null ? String(b.divergenceCount) : "stopped");
-    rows.push(row);
-  }
-  io.out("");
-  for (const l of table(rows)) io.out(l);
-  if (r.backends.some((b) => b.pagesSkipped > 0))
-    io.out(
-      `  (pages left unpopulated by the per-call limit: ${r.backends.map((b) => `${b.backend} ${b.pagesSkipped}`).join(", ")})`,
-    );
-
-  // Divergences do not depend on the backend (the VMA rules are the same); show the first
-  // backend's, and any backend whose list differs.
-  const first = r.backends[0];
-  const key = (b: (typeof r.backends)[number]) =>
-    `${b.divergenceCount}:${b.divergences.map((d) => `${d.line} ${d.got}`).join(";")}`;
-  for (const b of r.backends) {
-    if (b.aborted !== null)
-      io.out(`\n${b.backend}${b.correct ? "" : " [broken on purpose]"}: replay stopped at ${b.aborted}`);
-    if (b !== first && key(b) === key(first)) continue;
-    if (b.divergenceCount === 0) continue;
-    io.out(`\ndivergences${r.backends.length > 1 ? ` (${b === first ? "every backend" : b.backend})` : ""}:`);
-    for (const d of b.divergences.slice(0, PRINTED_DIVERGENCES))
-      io.out(
-        `  line ${d.line} (pid ${d.pid}): ${d.call}: Linux ${d.expected}, ptesim ${d.got}${d.note ? ` (${d.note})` : ""}`,
-      );
-    const shown = Math.min(b.divergences.length, PRINTED_DIVERGENCES);
-    if (b.divergenceCount > shown) io.out(`  ... ${b.divergenceCount - shown} more`);
-  }
-  if (first !== undefined) {
-    io.out("");
-    const total = first.spacesAgreeing + first.spacesDiffering;
-    if (total > first.spaces.length)
-      io.out(
-        `address spaces: ${total}, final VMA list agrees with the recording in ${first.spacesAgreeing}, differs in ${first.spacesDiffering}; the first ${first.spaces.length} in detail:`,
-      );
-    for (const s of first.spaces) {
-      const implied = s.implied.reduce((a, x) => a + (x.end - x.start) / 4096, 0);
-      const from = s.origin === "fork" ? `fork of ${s.parent}` : s.origin;
-      io.out(
-        `address space ${s.id} (${from}; thread${s.pids.length > 1 ? "s" : ""} ${s.pids.join(", ")}; lines ${s.firstLine}-${s.lastLine}): ${s.vmas} VMAs` +
-          `${s.startBrk === null ? "" : `, brk ${hex(s.startBrk)}..${hex(s.brk)}`}` +
-          `${implied > 0 ? `, ${implied} pre-existing pages implied` : ""}; ` +
-          (s.mapCheck.length === 0
-            ? "final VMA list agrees with the recording"
-            : "final VMA list DIFFERS from the recording:"),
-      );
-      for (const d of s.mapCheck) io.out(`    ${d}`);
-      if (o.maps) for (const l of s.maps.split("\n")) if (l !== "") io.out(`    ${l}`);
-    }
-  }
 }

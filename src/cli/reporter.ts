@@ -13,6 +13,15 @@ import type { ErrorJson } from "./output-schemas.js";
 export interface Out {
   out(s: string): void;
   err(s: string): void;
+  /** Colours for stdout (the Reporter's; absent: plain text). */
+  readonly c?: Colors;
+}
+
+const PLAIN = pc.createColors(false);
+
+/** The colours a printer uses for `io` (plain when it has none, e.g. a test's collector). */
+export function colorsOf(io: { readonly c?: Colors }): Colors {
+  return io.c ?? PLAIN;
 }
 
 /** Facts about the process's surroundings, read once at start-up (tests pass their own). */
@@ -34,23 +43,44 @@ export function colorEnabled(isTTY: boolean, env: Terminal["env"]): boolean {
   return isTTY && env.TERM !== "dumb";
 }
 
+/** `--color WHEN`: on a terminal only (auto), or whatever the streams are. */
+export const COLOR_WHEN = ["auto", "always", "never"] as const;
+export type ColorWhen = (typeof COLOR_WHEN)[number];
+
+/**
+ * The `--color` of a command line, read before parsing (so that usage errors and the supervisor's
+ * own messages follow it too); undefined when absent or not a valid value (the parser reports it).
+ */
+export function colorFlag(argv: readonly string[]): ColorWhen | undefined {
+  const end = argv.indexOf("--");
+  const args = end < 0 ? argv : argv.slice(0, end);
+  let when: string | undefined;
+  args.forEach((a, i) => {
+    if (a === "--color") when = args[i + 1];
+    else if (a.startsWith("--color=")) when = a.slice("--color=".length);
+  });
+  return (COLOR_WHEN as readonly string[]).includes(when ?? "") ? (when as ColorWhen) : undefined;
+}
+
 /** A live status line for long work: rewritten in place on a terminal, a line every few seconds in a log. */
 export interface Progress {
   /** The current state; shown now or later, as the medium allows. */
   update(text: string): void;
+  /** A new stage of the work: shown at once, also in a log (a few per command at most). */
+  stage(text: string): void;
   /** Remove the live line (a terminal) before the results are printed. */
   done(): void;
 }
 
-const NO_PROGRESS: Progress = { update: () => {}, done: () => {} };
+const NO_PROGRESS: Progress = { update: () => {}, stage: () => {}, done: () => {} };
 
 /** Raw writes to stdout (1) or stderr (2); the Reporter adds the newlines. */
 export type Write = (fd: 1 | 2, text: string) => void;
 
 export class Reporter implements Out {
   /** Colours for stdout and for stderr (each on only if that stream is a terminal, or forced). */
-  readonly c: Colors;
-  readonly ce: Colors;
+  c: Colors;
+  ce: Colors;
   json = false;
   quiet = false;
   /** Set when the user asked to stop (Ctrl-C): long loops poll it and return what they have. */
@@ -63,6 +93,14 @@ export class Reporter implements Out {
   ) {
     this.c = pc.createColors(colorEnabled(term.stdoutIsTTY, term.env));
     this.ce = pc.createColors(colorEnabled(term.stderrIsTTY, term.env));
+  }
+  /** `--color WHEN` overrides the environment (FORCE_COLOR, NO_COLOR) and the terminal test. */
+  setColor(when: ColorWhen | undefined): void {
+    if (when === undefined) return;
+    const on = (isTTY: boolean) =>
+      when === "always" ? true : when === "never" ? false : colorEnabled(isTTY, this.term.env);
+    this.c = pc.createColors(on(this.term.stdoutIsTTY));
+    this.ce = pc.createColors(on(this.term.stderrIsTTY));
   }
   out(s: string): void {
     this.write(1, `${s}\n`);
@@ -81,20 +119,20 @@ export class Reporter implements Out {
     const t0 = performance.now();
     let last = t0;
     let shown = false;
+    const show = (text: string, t: number) => {
+      last = t;
+      if (tty) {
+        shown = true;
+        this.write(2, `\r  ${text}\u001b[K`);
+      } else this.err(`  ${text}`);
+    };
     return {
       update: (text) => {
         const t = performance.now();
-        if (tty) {
-          // At most 10 redraws a second, the line cleared to its end each time.
-          if (shown && t - last < 100) return;
-          last = t;
-          shown = true;
-          this.write(2, `\r  ${text}\u001b[K`);
-        } else if (t - last >= this.logEveryMs) {
-          last = t;
-          this.err(`  ${text}`);
-        }
+        // On a terminal at most 10 redraws a second (the line cleared to its end each time).
+        if (tty ? !shown || t - last >= 100 : t - last >= this.logEveryMs) show(text, t);
       },
+      stage: (text) => show(text, performance.now()),
       done: () => {
         if (shown) this.write(2, "\r\u001b[K");
         shown = false;

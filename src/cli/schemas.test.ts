@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import { hostIt } from "../fidelity/host.js";
 import { jsonSchemaText, OUTPUT_SCHEMAS } from "./output-schemas.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -55,6 +56,15 @@ programs:
   - ["w b:1", "w b:0"]
 `,
   );
+  // A backend module that takes memory without end: the supervisor's bound stops it.
+  const hog = join(dir, "hog.mjs");
+  writeFileSync(
+    hog,
+    `import { nativeBackend } from ${JSON.stringify(join(ROOT, "dist/backends/native.js"))};
+const hoard = [];
+export default { ...nativeBackend, name: "hog", create() { for (;;) hoard.push(new Array(1e6).fill(1.5)); } };
+`,
+  );
   const cases: [keyof typeof OUTPUT_SCHEMAS, string[], number][] = [
     ["run.schema.json", ["run"], 0],
     ["run.schema.json", ["run", "--backend", "naive", "--sweep", "300"], 1],
@@ -63,6 +73,8 @@ programs:
     ["check.schema.json", ["check", check, "--backend", "naive"], 1],
     ["check.schema.json", ["check", check, "--max-executions", "2"], 4],
     ["replay.schema.json", ["replay", join(ROOT, "recordings/cc.strace"), "--backend", "xen"], 0],
+    ["replay.schema.json", ["replay", join(ROOT, "recordings/python.strace"), "--maps"], 0],
+    ["shards.schema.json", ["check", check, "--shards", "4"], 0],
     ["bench-costs.schema.json", ["bench", "costs", "--no-kernel"], 0],
     ["demo.schema.json", ["demo", "--seeds", "30"], 0],
     ["backends.schema.json", ["backends"], 0],
@@ -71,14 +83,28 @@ programs:
     ["error.schema.json", ["frobnicate"], 2],
     ["error.schema.json", ["run", join(dir, "missing.yaml")], 2],
     ["error.schema.json", ["check", "builtin:default"], 2],
+    ["error.schema.json", ["check", "--backend", hog, "--max-memory", "64"], 4],
   ];
   for (const [name, args, code] of cases)
     it(`ptesim ${args.map((a) => a.replace(dir, "DIR").replace(ROOT, "")).join(" ")} --json validates against ${name}`, () => {
       const r = json(args);
       assert.equal(r.code, code);
       validates(name, r.doc);
+      if (name === "error.schema.json")
+        assert.equal(r.doc.exitCode, code, "the document's exitCode is the process's");
       assert.match(String(r.doc.schema), new RegExp(`^ptesim\\.${name.replace(".schema.json", "")}/\\d+$`));
     });
+
+  hostIt(
+    "ptesim calibrate --quick --pages 1,8,64 --json validates against calibrate.schema.json",
+    ["cc"],
+    () => {
+      const r = json(["calibrate", "--quick", "--pages", "1,8,64"]);
+      assert.equal(r.code, 0);
+      validates("calibrate.schema.json", r.doc);
+      assert.equal(r.doc.schema, "ptesim.calibrate/1");
+    },
+  );
 
   it("a located scenario error carries file, line and col in its JSON", () => {
     const bad = join(dir, "bad.yaml");

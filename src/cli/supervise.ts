@@ -27,7 +27,7 @@ import {
   EXIT_USAGE,
   PtesimError,
 } from "./errors.js";
-import { Reporter, type Terminal, type Write } from "./reporter.js";
+import { colorFlag, Reporter, type Terminal, type Write } from "./reporter.js";
 
 /**
  * How long one call into a user module (or its loading) may run before it is stopped: 10 s, or
@@ -138,6 +138,7 @@ export async function supervised(
   };
   // The supervisor's own reports (a module that hangs, memory, Ctrl-C) go through a Reporter too.
   const io = new Reporter(write, term);
+  io.setColor(colorFlag(argv));
   const dashdash = argv.indexOf("--");
   io.json = (dashdash < 0 ? argv : argv.slice(0, dashdash)).includes("--json");
 
@@ -229,8 +230,11 @@ export async function supervised(
     const code = argv[0] === "check" ? EXIT_INCOMPLETE : EXIT_USAGE;
     io.error(
       new PtesimError(
-        "backend",
+        "memory",
         `${argv[0] === "check" ? "INCOMPLETE: " : ""}ran out of memory (limit ${memMb} MB: --max-memory)${current.module ? ` while running backend ${current.module}` : ""}`,
+        [],
+        [],
+        code,
       ),
       null,
     );

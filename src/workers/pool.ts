@@ -22,6 +22,10 @@ export interface ParallelCheckOptions {
   /** Room in the shared store, in states (default 4M: 96 MB of address space). */
   maxStates?: number;
   collectFinalStates?: boolean;
+  /** Polled a few times a second: true stops every thread (verdict incomplete, "interrupted"). */
+  shouldStop?: () => boolean;
+  /** The shared store's states so far, a few times a second. */
+  onProgress?: (p: { states: number; elapsedMs: number }) => void;
 }
 
 export async function checkParallel(
@@ -51,6 +55,14 @@ export async function checkParallel(
   const abort = new AbortController();
   const deadline = o.maxSeconds === undefined ? undefined : t0 + o.maxSeconds * 1000;
   const results: SearchResult[] = [];
+  let interrupted = false;
+  const watch = setInterval(() => {
+    if (o.shouldStop?.() === true && !interrupted) {
+      interrupted = true;
+      abort.abort();
+    }
+    o.onProgress?.({ states: store.size, elapsedMs: Date.now() - t0 });
+  }, 200);
   try {
     await Promise.all(
       Array.from({ length: o.workers }, async (_, order) => {
@@ -73,6 +85,7 @@ export async function checkParallel(
       }),
     );
   } finally {
+    clearInterval(watch);
     await pool.destroy();
   }
   const finalStates = new Set<string>();
@@ -98,6 +111,8 @@ export async function checkParallel(
     ...(o.collectFinalStates ? { finalStates } : {}),
   };
   const violating = results.find((r) => r.verdict === "violated");
+  if (interrupted && violating === undefined)
+    return { verdict: "incomplete", reason: "interrupted", ...stats };
   if (violating?.violation !== undefined) {
     const found = replayPath(scenario, backend, violating.violation, false);
     return {
