@@ -379,7 +379,7 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
     summary: "list the built-in backends",
     json: true,
     run: (_args, _o, { io }) => {
-      printBackends(allBackends(), io);
+      printBackends(allBackends(null), io);
       return EXIT_OK;
     },
   },

@@ -200,7 +200,14 @@ export const DemoJson = z
 export const BackendsJson = z
   .object({
     schema: z.literal("ptesim.backends/1"),
-    backends: z.array(z.object({ name: z.string(), description: z.string(), correct: z.boolean() })),
+    backends: z.array(
+      z.object({
+        name: z.string(),
+        arch: z.enum(["x86-64", "arm64"]).meta({ description: "the architecture the backend runs on" }),
+        description: z.string(),
+        correct: z.boolean(),
+      }),
+    ),
   })
   .meta({ title: "ptesim backends --json", description: "The built-in backends" });
 

@@ -8,7 +8,7 @@ import { type Machine, STEP } from "../machine/machine.js";
 import { copyInto, FRAME_DATA, FRAME_TABLE, type ptep_t } from "../machine/physmem.js";
 import { Hypervisor, type HypervisorOptions } from "../xen/hypervisor.js";
 import { ContractTracker, ContractViolation } from "./contract.js";
-import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
+import type { Arm64BackendOps, BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
 import { AddressSpace, type FileArg, type Range, VM_SHARED, VM_WRITE, type Vma } from "./vma.js";
 
 function addToGather(g: { start: number; end: number }, start: number, end: number): void {
@@ -80,6 +80,7 @@ class KernelBackendContext implements BackendContext {
   readonly #m: Machine;
   readonly #k: Kernel;
   readonly ncpus: number;
+  readonly arm64?: Arm64BackendOps;
   constructor(
     k: Kernel,
     readonly options: Readonly<Record<string, unknown>>,
@@ -87,6 +88,17 @@ class KernelBackendContext implements BackendContext {
     this.#k = k;
     this.#m = k.machine;
     this.ncpus = k.machine.cpus.length;
+    const m = k.machine;
+    if (m.arm64 !== null)
+      this.arm64 = {
+        erratum2645198: m.erratum2645198,
+        // inc_tlb_flush_pending: change_protection (and munmap) hold it until their flush; here,
+        // while a syscall holds mmap_lock for write.
+        mm_tlb_flush_pending: () => k.mmapWriter !== -1,
+        tlbi_va: (va, _lastLevel) => m.tlbiVa(m.current, va),
+        tlbi_asid: () => m.tlbiAsid(m.current),
+        dsb: (kind) => m.dsb(m.current, kind),
+      };
   }
   currentCpu(): number {
     return this.#m.current;
@@ -978,7 +990,7 @@ export class Kernel {
     this.current = cpu;
     try {
       const vma = this.as.findVma(addr);
-      if (vma === undefined) return VM_FAULT_SIGSEGV;
+      if (vma === undefined || this.arch.fault_fatal(err) !== null) return VM_FAULT_SIGSEGV;
       if (this.arch.access_error(err, vma.flags)) return VM_FAULT_SIGSEGV;
       const write = this.arch.fault_is_write(err);
       const page = Math.floor(addr / 4096) * 4096;
@@ -1017,7 +1029,9 @@ export class Kernel {
     // Spurious fault or A/D fixup: ptep_set_access_flags (x86 stores only for write faults).
     let entry = this.arch.pte_mkyoung(pte);
     if (write) entry = this.arch.pte_mkdirty(entry);
-    if (entry !== pte && write) this.pv.set_pte_at(addr, ptep, entry);
+    if (this.pv.ptep_set_access_flags !== undefined)
+      this.pv.ptep_set_access_flags(vma, addr, ptep, entry, write); // the arch's own (arm64: cmpxchg loop)
+    else if (entry !== pte && write) this.pv.set_pte_at(addr, ptep, entry);
   }
 
   private do_anonymous_page(vma: Vma, addr: number, ptep: ptep_t, write: boolean, prot: number): void {

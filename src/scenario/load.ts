@@ -12,7 +12,9 @@ import {
   visit,
 } from "yaml";
 import type { z } from "zod";
-import { getBackend } from "../backends/registry.js";
+import type { ArchName } from "../arch/types.js";
+import { allBackends, backendArch, getBackend } from "../backends/registry.js";
+import type { BackendModule } from "../kernel/pvops.js";
 import { crossCheck, type Scenario, ScenarioSchema } from "../sim/scenario.js";
 import { describeIssue } from "./describe-issue.js";
 
@@ -154,7 +156,17 @@ function backendCheck(s: Scenario): { path: (string | number)[]; message: string
   if (/^[./]|\.m?js$/.test(s.backend)) return [];
   const b = getBackend(s.backend);
   if (b === undefined) return [{ path: ["backend"], message: `unknown backend "${s.backend}"` }];
+  const mismatch = archMismatch(b, s.arch);
+  if (mismatch !== null) return [{ path: ["backend"], message: mismatch }];
   return checkBackendOptions(b.optionsSchema, s.backendOptions);
+}
+
+/** Why backend `b` cannot run a scenario of `arch`, or null if it can. */
+export function archMismatch(b: BackendModule, arch: ArchName): string | null {
+  const ba = backendArch(b);
+  if (ba === arch) return null;
+  const others = allBackends(arch).map((x) => x.name);
+  return `backend "${b.name}" runs on ${ba}, but the scenario is ${arch} (${arch} backends: ${others.join(", ")})`;
 }
 
 function checkBackendOptions(

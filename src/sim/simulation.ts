@@ -25,7 +25,7 @@ import type { ptep_t } from "../machine/physmem.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
-import { parseAccess, parseProt, type Scenario } from "./scenario.js";
+import { arm64Features, parseAccess, parseProt, type Scenario } from "./scenario.js";
 import { FrameTracker, locksHeld, tlbEntries } from "./trace-detail.js";
 
 export interface SimulationState {
@@ -208,6 +208,14 @@ export class Simulation {
       maxFrames: scenario.machine.maxFrames,
       tlbSets: scenario.machine.tlbSets,
       tlbWays: scenario.machine.tlbWays,
+      ...(scenario.arch === "arm64"
+        ? {
+            arm64: {
+              ...arm64Features(scenario),
+              tlbEntries: scenario.machine.tlbSets * scenario.machine.tlbWays,
+            },
+          }
+        : {}),
     });
     this.kernel = new Kernel(this.machine, backend, {
       lazyRules: scenario.kernel.lazyRules,
@@ -396,6 +404,7 @@ export class Simulation {
       this.stats.faults++;
       this.state[c] = UserState.Faulted;
       this.faultErr[c] = m.cpus[c].pfError;
+      this.oracle.fault(c, op.addr, this.faultErr[c]);
       if (this.events !== null)
         this.log(
           c,
@@ -509,7 +518,9 @@ export class Simulation {
       },
       hw(cpu, vaddr, _ptep, before, after) {
         if (sim.events === null) return;
-        const set = (after & ~before & 0x60) === 0x60 ? "A|D" : (after & ~before & 0x40) !== 0 ? "D" : "A";
+        const arch = sim.machine.arch;
+        const d = arch.pte_dirty(after) && !arch.pte_dirty(before);
+        const set = d && arch.pte_young(after) && !arch.pte_young(before) ? "A|D" : d ? "D" : "A";
         sim.log(cpu, "mmu", `sets ${set}`, Math.floor(vaddr / 4096) * 4096, before, after);
       },
     };
