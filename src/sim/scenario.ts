@@ -150,7 +150,7 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
       path: ["features"],
       message: `features (ha, hd, erratum2645198) are arm64 CPU features; this scenario is ${s.arch} (add "arch: arm64")`,
     });
-  else if (s.features !== undefined && s.features.hd && !s.features.ha)
+  else if (s.features?.hd && !s.features.ha)
     issues.push({
       path: ["features", "hd"],
       message:
