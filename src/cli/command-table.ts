@@ -385,7 +385,7 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
   },
   {
     name: "backends",
-    summary: "list the built-in backends",
+    summary: "list the built-in backends (with the architecture each runs on)",
     json: true,
     run: (_args, _o, { io }) => {
       printBackends(allBackends(null), io);

@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { getBackend } from "../../backends/registry.js";
 import { check } from "../../check/explore.js";
+import { resolveBackend, withBackend } from "../../cli/commands.js";
 import { loadScenarioText } from "../../scenario/load.js";
 import { runScenario } from "../../sim/simulation.js";
 
@@ -49,6 +50,21 @@ describe("arm64 scenarios", () => {
       hw += res.counters.hw_ad_update ?? 0;
     }
     assert.ok(hw > 0, "some run made a hardware descriptor update");
+  });
+});
+
+describe("a user's arm64 backend module (examples/my-arm64-backend.mjs)", () => {
+  it("loads with its arch, runs behind the guard with ctx.arm64, and is verified on the arm64 scenarios", async () => {
+    const b = await resolveBackend(join(ROOT, "examples/my-arm64-backend.mjs"));
+    assert.equal(b.arch, "arm64");
+    for (const f of ["dbm-vs-mprotect.yaml", "no-hafdbs-faults.yaml"]) {
+      const r = load(readFileSync(join(DIR, f), "utf8"));
+      assert.ok(r.ok);
+      assert.equal(check({ ...r.scenario, backend: b.name }, b).verdict, "verified", f);
+    }
+    const x = load("regions:\n  - { name: p, pages: 1 }\n");
+    assert.ok(x.ok);
+    assert.throws(() => withBackend(x.scenario, b), /runs on arm64, but the scenario is x86-64/);
   });
 });
 
