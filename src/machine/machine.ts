@@ -120,7 +120,13 @@ export interface MachineConfig {
    * arm64 descriptors (src/arch/arm64/mmu.ts). The kernel does not drive an arm64 machine yet
    * (docs/ARCH.md); this is the machine's half of that integration.
    */
-  arm64?: { ha: boolean; hd: boolean; tlbEntries?: number; erratum2645198?: boolean };
+  arm64?: {
+    ha: boolean;
+    hd: boolean;
+    perCpu?: readonly ({ ha: boolean; hd: boolean } | null)[];
+    tlbEntries?: number;
+    erratum2645198?: boolean;
+  };
 }
 
 /** An arm64 fault as `Cpu.pfError` holds it: the fault class (FAULT_*) | WnR | instruction abort. */
@@ -232,7 +238,13 @@ export class Machine {
             return slot < 0 ? -1 : slot * PTRS_PER_TABLE + idx;
           },
         },
-        { cpus: cfg.cpus, ha: cfg.arm64.ha, hd: cfg.arm64.hd, tlbEntries: cfg.arm64.tlbEntries },
+        {
+          cpus: cfg.cpus,
+          ha: cfg.arm64.ha,
+          hd: cfg.arm64.hd,
+          tlbEntries: cfg.arm64.tlbEntries,
+          ...(cfg.arm64.perCpu === undefined ? {} : { perCpu: cfg.arm64.perCpu }),
+        },
       );
       mmu.onHwUpdate = (cpu, vaddr, ptep, before, after) => {
         this.ledger.add(cpu, CTR.hw_ad_update);

@@ -90,6 +90,14 @@ export const ScenarioSchema = z.strictObject({
       ha: z.boolean().default(true),
       hd: z.boolean().default(true),
       erratum2645198: z.boolean().default(false),
+      /**
+       * Per-CPU ha/hd (index = CPU; null or absent: the defaults above), for heterogeneous
+       * systems where some CPUs lack FEAT_HAFDBS.
+       */
+      perCpu: z
+        .array(z.strictObject({ ha: z.boolean(), hd: z.boolean() }).nullable())
+        .max(64)
+        .optional(),
     })
     .optional(),
   backend: z.string().min(1).default("native"),
@@ -138,7 +146,12 @@ export interface ScenarioIssue {
 }
 
 /** The arm64 CPU features of a scenario (the defaults when it names none). */
-export function arm64Features(s: Scenario): { ha: boolean; hd: boolean; erratum2645198: boolean } {
+export function arm64Features(s: Scenario): {
+  ha: boolean;
+  hd: boolean;
+  erratum2645198: boolean;
+  perCpu?: ({ ha: boolean; hd: boolean } | null)[];
+} {
   return s.features ?? { ha: true, hd: true, erratum2645198: false };
 }
 
@@ -156,6 +169,20 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
       message:
         "hd (hardware dirty state) needs ha (hardware Access flag): FEAT_HAFDBS has no dirty-only level; set ha: true or hd: false",
     });
+  if (s.features?.perCpu !== undefined) {
+    if (s.features.perCpu.length > s.cpus)
+      issues.push({
+        path: ["features", "perCpu"],
+        message: `${s.features.perCpu.length} entries for ${s.cpus} CPUs`,
+      });
+    s.features.perCpu.forEach((f, i) => {
+      if (f?.hd && !f.ha)
+        issues.push({
+          path: ["features", "perCpu", i, "hd"],
+          message: `CPU${i}: hd (hardware dirty state) needs ha (FEAT_HAFDBS has no dirty-only level)`,
+        });
+    });
+  }
   const names = new Map<string, Region>();
   s.regions.forEach((r, i) => {
     if (names.has(r.name))

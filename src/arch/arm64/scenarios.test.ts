@@ -103,6 +103,17 @@ describe("arch and features in scenarios", () => {
     assert.ok(!r2.ok);
     assert.equal(r2.errors[0].line, 5);
     assert.match(r2.errors[0].message, /hd .* needs ha/);
+    const r4 = load(
+      `arch: arm64\nbackend: arm64\ncpus: 2\nfeatures:\n  perCpu:\n    - null\n    - { ha: false, hd: true }\n    - null\n${base}`,
+    );
+    assert.ok(!r4.ok);
+    assert.deepEqual(
+      r4.errors.map((e) => [e.line, e.message.replace(/^.*?: /, "")]),
+      [
+        [6, "3 entries for 2 CPUs"],
+        [7, "CPU1: hd (hardware dirty state) needs ha (FEAT_HAFDBS has no dirty-only level)"],
+      ],
+    );
     const r3 = load(`arch: arm64\nbackend: arm64\nfeatures: { tlbi: true }\n${base}`);
     assert.ok(!r3.ok);
     assert.equal(r3.errors[0].line, 3);
