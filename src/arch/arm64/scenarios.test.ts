@@ -11,6 +11,7 @@ import { getBackend } from "../../backends/registry.js";
 import { check } from "../../check/explore.js";
 import { resolveBackend, withBackend } from "../../cli/commands.js";
 import { loadScenarioText } from "../../scenario/load.js";
+import { checkDocument } from "../../sim/documents.js";
 import { runScenario } from "../../sim/simulation.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -35,8 +36,19 @@ describe("arm64 scenarios", () => {
       assert.equal(c.verdict, m[1].startsWith("violated") ? "violated" : "verified");
       if (c.verdict === "violated" && m[2] !== undefined) {
         assert.equal(c.counterexample.property, m[2]);
-        // The counterexample prints arm64 descriptors.
+        // The counterexample prints arm64 descriptors, and its document names arm64's bits.
         assert.match(c.counterexample.message, /oa 0x[0-9a-f]+ VALID/);
+        const doc = checkDocument(c, {
+          scenario: s.name,
+          file: f,
+          backend: b.name,
+          mode: "reduced",
+          cpus: s.cpus,
+          arch: s.arch,
+          reproduce: null,
+        });
+        assert.equal(doc.machine.arch, "arm64");
+        assert.ok(doc.machine.pteBits.some((x) => x.name === "DBM" && x.bit === 51));
       }
     });
 
