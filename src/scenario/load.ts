@@ -52,6 +52,8 @@ export function parseLocated<S extends z.ZodType>(
   file: string,
   schema: S,
   what: string,
+  /** Defaults that depend on other keys, filled into the document's mapping before validation. */
+  prepare?: (data: Record<string, unknown>) => void,
 ): LocatedParse<z.output<S>> {
   if (text.length > MAX_SCENARIO_BYTES)
     return {
@@ -114,6 +116,7 @@ export function parseLocated<S extends z.ZodType>(
     const off = node?.range?.[0] ?? 0;
     return lc.linePos(off);
   };
+  prepare?.(data as Record<string, unknown>);
   const parsed = schema.safeParse(data, { reportInput: true });
   if (!parsed.success) {
     const errors: LocatedError[] = [];
@@ -138,7 +141,10 @@ export function parseLocated<S extends z.ZodType>(
 }
 
 export function loadScenarioText(text: string, file: string): LoadResult {
-  const r = parseLocated(text, file, ScenarioSchema, "scenario");
+  // The backend defaults to the architecture's own: native on x86-64, arm64 on arm64.
+  const r = parseLocated(text, file, ScenarioSchema, "scenario", (d) => {
+    if (d.arch === "arm64" && d.backend === undefined) d.backend = "arm64";
+  });
   if (!r.ok) return r;
   const cross = [...crossCheck(r.data), ...backendCheck(r.data)];
   if (cross.length > 0)

@@ -87,6 +87,8 @@ describe("arch and features in scenarios", () => {
     assert.ok(x.ok && x.scenario.arch === "x86-64");
     const a = load(`arch: arm64\nbackend: arm64\n${base}`);
     assert.ok(a.ok && a.scenario.arch === "arm64");
+    const d = load(`arch: arm64\n${base}`);
+    assert.ok(d.ok && d.scenario.backend === "arm64", "the backend defaults to arm64's own");
   });
   it("rejects an unknown arch, located", () => {
     const r = load(`arch: riscv\n${base}`);
