@@ -24,6 +24,9 @@ export const MODEL_CAPABILITIES: ReadonlySet<string> = new Set([
   "kernel:fault",
   "kernel:lazy-mmu",
   "kernel:reclaim-aging",
+  "arch:arm64",
+  // arm64 features.perCpu: CPUs with and without FEAT_HAFDBS side by side.
+  "hw:mixed-af-dbm-agents",
 ]);
 
 /** Arch-helper variation points (a variant of pte_modify, pte_wrprotect, ...). None exist yet. */

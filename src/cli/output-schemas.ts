@@ -163,6 +163,29 @@ const costsTable = {
   legacyOverSeed: z.object({ pages: z.number(), ratio: z.number() }).nullable(),
 };
 
+export const Arm64CostsJson = z
+  .object({
+    schema: z.literal("ptesim.bench-costs-arm64/1"),
+    arch: z.literal("arm64"),
+    weights: z
+      .record(z.string(), z.object({ cycles: z.number(), source: z.string() }))
+      .describe("ARM64_COSTS: cycles per event and where the figure comes from (all assumptions today)"),
+    rows: z.array(
+      z.object({
+        backend: z.string(),
+        pages: z.number(),
+        ptes: z.number(),
+        counts: z.record(z.string(), z.number()).describe("events of the mprotect alone"),
+        cycles: z.number(),
+        cyclesPerPte: z.number(),
+      }),
+    ),
+  })
+  .meta({
+    title: "ptesim bench costs --arch arm64 --json",
+    description: "mprotect cost per PTE on the arm64 backends",
+  });
+
 export const CostsJson = z
   .looseObject({
     schema: z.literal("ptesim.bench-costs/1"),
@@ -201,7 +224,14 @@ export const DemoJson = z
 export const BackendsJson = z
   .object({
     schema: z.literal("ptesim.backends/1"),
-    backends: z.array(z.object({ name: z.string(), description: z.string(), correct: z.boolean() })),
+    backends: z.array(
+      z.object({
+        name: z.string(),
+        arch: z.enum(["x86-64", "arm64"]).meta({ description: "the architecture the backend runs on" }),
+        description: z.string(),
+        correct: z.boolean(),
+      }),
+    ),
   })
   .meta({ title: "ptesim backends --json", description: "The built-in backends" });
 
@@ -281,6 +311,7 @@ export const OUTPUT_SCHEMAS = {
   "check.schema.json": CheckJson,
   "replay.schema.json": ReplayJson,
   "bench-costs.schema.json": CostsJson,
+  "bench-costs-arm64.schema.json": Arm64CostsJson,
   "demo.schema.json": DemoJson,
   "backends.schema.json": BackendsJson,
   "error.schema.json": ErrorJson,
