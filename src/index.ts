@@ -3,8 +3,16 @@
 export * as arm64 from "./arch/arm64/index.js";
 // The architecture layer (docs/ARCH.md). arm64 runs on its testbed until the machine and kernel
 // integration; x86-64 is what `run`/`check` simulate.
-export type { ArchName, ArchPteFormat, DescriptorMemory, PteStepOps } from "./arch/types.js";
-export { X86_PTE_FORMAT } from "./arch/x86/format.js";
+export { ARCH_NAMES, ARCHES, archByName, DEFAULT_ARCH } from "./arch/registry.js";
+export type {
+  ArchMm,
+  ArchName,
+  ArchPteFormat,
+  DescriptorMemory,
+  PteBitName,
+  PteStepOps,
+} from "./arch/types.js";
+export { X86_ARCH, X86_PTE_FORMAT } from "./arch/x86/format.js";
 export { cmpxchgBackend } from "./backends/cmpxchg.js";
 export {
   BackendError,
@@ -51,7 +59,14 @@ export {
 } from "./kernel/kernel.js";
 export * as mman from "./kernel/mman.js";
 export { vm_get_page_prot } from "./kernel/pgprot.js";
-export type { BackendContext, BackendFactory, BackendModule, FlushRange, PvMmuOps } from "./kernel/pvops.js";
+export type {
+  Arm64BackendOps,
+  BackendContext,
+  BackendFactory,
+  BackendModule,
+  FlushRange,
+  PvMmuOps,
+} from "./kernel/pvops.js";
 export type { Vma } from "./kernel/vma.js";
 export { COUNTERS, CostLedger, type CounterName } from "./machine/ledger.js";
 export {

@@ -133,6 +133,8 @@ export interface ArchMm extends ArchPteFormat {
   fault_is_write(err: number): boolean;
   /** access_error: the VMA's flags forbid the access that faulted (the fault is a SIGSEGV). */
   access_error(err: number, vmFlags: number): boolean;
+  /** A fault the kernel cannot resolve (it kills the task), named, or null for an ordinary one. */
+  fault_fatal(err: number): string | null;
   /** The fault record of a user access of `kind` (ACCESS_*) to an empty entry. */
   fault_error(kind: number): number;
   /**

@@ -34,11 +34,13 @@ export class BackendError extends Error {
   }
 }
 
+/** Packed PTE values stay below 2^44 on x86-64 (12 high bits at 32..43), 2^48 on arm64 (16). */
 const PTE_LIMIT = 2 ** 44;
+const ARM64_PTE_LIMIT = 2 ** 48;
 
-/** Whether `v` is a pte_t value (see the header). */
-export function isPteValue(v: unknown): v is pte_t {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v < PTE_LIMIT;
+/** Whether `v` is a pte_t value (see the header); `limit` 2^48 for arm64's packing. */
+export function isPteValue(v: unknown, limit = PTE_LIMIT): v is pte_t {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v < limit;
 }
 
 function describe(v: unknown): string {
@@ -51,7 +53,7 @@ function describe(v: unknown): string {
 }
 
 const OPS_RETURNING_PTE = new Set(["ptep_modify_prot_start", "modify_prot_start_ptes", "ptep_get_and_clear"]);
-const OPS_RETURNING_BOOL = new Set(["ptep_test_and_clear_young"]);
+const OPS_RETURNING_BOOL = new Set(["ptep_test_and_clear_young", "ptep_set_access_flags"]);
 const REQUIRED_OPS = [
   "ptep_modify_prot_start",
   "ptep_modify_prot_commit",
@@ -64,6 +66,7 @@ const REQUIRED_OPS = [
   "flush_tlb_multi",
 ] as const;
 const OPTIONAL_OPS = [
+  "ptep_set_access_flags",
   "modify_prot_start_ptes",
   "modify_prot_commit_ptes",
   "context_switch",
@@ -116,6 +119,8 @@ class Guard {
 }
 
 function guardedContext(g: Guard, ctx: BackendContext, validPtep: (p: number) => boolean): BackendContext {
+  const limit = ctx.arm64 === undefined ? PTE_LIMIT : ARM64_PTE_LIMIT;
+  const a = ctx.arm64;
   const slot = (what: string, p: unknown): ptep_t => {
     if (typeof p !== "number" || !validPtep(p))
       g.fail(
@@ -124,7 +129,7 @@ function guardedContext(g: Guard, ctx: BackendContext, validPtep: (p: number) =>
     return p;
   };
   const value = (what: string, v: unknown): pte_t => {
-    if (!isPteValue(v)) g.fail(`called ctx.${what} with ${describe(v)}, which is not a PTE value`);
+    if (!isPteValue(v, limit)) g.fail(`called ctx.${what} with ${describe(v)}, which is not a PTE value`);
     return v;
   };
   return {
@@ -139,6 +144,25 @@ function guardedContext(g: Guard, ctx: BackendContext, validPtep: (p: number) =>
     cmpxchg: (p, e, v) =>
       g.through(() => ctx.cmpxchg(slot("cmpxchg", p), value("cmpxchg", e), value("cmpxchg", v))),
     nativeFlushTlbMulti: (cpus, range) => g.through(() => ctx.nativeFlushTlbMulti(cpus, range)),
+    ...(a === undefined
+      ? {}
+      : {
+          arm64: {
+            erratum2645198: a.erratum2645198,
+            mm_tlb_flush_pending: () => a.mm_tlb_flush_pending(),
+            tlbi_va: (va: number, last: boolean) => {
+              if (typeof va !== "number" || !Number.isInteger(va) || va < 0)
+                g.fail(`called ctx.arm64.tlbi_va with ${describe(va)}, which is not a virtual address`);
+              g.through(() => a.tlbi_va(va, last === true));
+            },
+            tlbi_asid: () => g.through(() => a.tlbi_asid()),
+            dsb: (kind: "ish" | "ishst") => {
+              if (kind !== "ish" && kind !== "ishst")
+                g.fail(`called ctx.arm64.dsb with ${describe(kind)}, which is not "ish" or "ishst"`);
+              g.through(() => a.dsb(kind));
+            },
+          },
+        }),
     createHypervisor: (opts) => {
       const hv = g.through(() => ctx.createHypervisor(opts));
       // Every hypervisor call is a step too, and what it throws is the simulator's.
@@ -170,6 +194,7 @@ export function guardBackend(b: BackendModule, module: string, opts: GuardOption
     ...b,
     create(ctx: BackendContext): PvMmuOps {
       const g = new Guard(module, budget);
+      const limit = ctx.arm64 === undefined ? PTE_LIMIT : ARM64_PTE_LIMIT;
       const valid =
         ctx.validPtep === undefined ? (p: number) => Number.isInteger(p) && p >= 0 : ctx.validPtep.bind(ctx);
       let ops: PvMmuOps | undefined;
@@ -228,7 +253,7 @@ export function guardBackend(b: BackendModule, module: string, opts: GuardOption
               `caught and ignored an exception of the simulator's (${errorText(e)}); let it propagate`,
             );
           }
-          if (OPS_RETURNING_PTE.has(k) && !isPteValue(r))
+          if (OPS_RETURNING_PTE.has(k) && !isPteValue(r, limit))
             throw new BackendError(module, k, `returned ${describe(r)}, which is not a PTE value`);
           if (OPS_RETURNING_BOOL.has(k) && typeof r !== "boolean")
             throw new BackendError(module, k, `returned ${describe(r)}, not a boolean`);

@@ -36,6 +36,10 @@ export function userBackendFromModule(
   ] as const)
     if (b[k] !== undefined && typeof b[k] !== t)
       throw new UserModuleError(`${spec}: the exported backend's "${k}" must be a ${t}`);
+  if (b.arch !== undefined && b.arch !== "x86-64" && b.arch !== "arm64")
+    throw new UserModuleError(
+      `${spec}: the exported backend's "arch" must be "x86-64" or "arm64", got ${JSON.stringify(b.arch)}`,
+    );
   const schema = b.optionsSchema as { safeParse?: unknown } | undefined;
   if (schema !== undefined && (schema === null || typeof schema.safeParse !== "function"))
     throw new UserModuleError(`${spec}: the exported backend's "optionsSchema" must be a zod schema`);
@@ -47,6 +51,7 @@ export function userBackendFromModule(
       description: b.description ?? `user backend from ${spec}`,
       correct: b.correct !== false,
       create: b.create!,
+      ...(b.arch === undefined ? {} : { arch: b.arch }),
       ...(b.stateless === undefined ? {} : { stateless: b.stateless }),
       ...(b.optionsSchema === undefined ? {} : { optionsSchema: b.optionsSchema }),
     },

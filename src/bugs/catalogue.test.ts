@@ -91,7 +91,8 @@ describe("the bug catalogue (scenarios/bugs)", () => {
       "xen-no-preserve-ad",
     ]);
     assert.ok(missingModel(load("loongarch-ptw-wrprotect")).includes("kernel:fork"));
-    assert.ok(missingModel(load("arm64-dbm-set-access-flags")).includes("arch:arm64"));
+    // arm64 and mixed HA/DBM agents exist (#10); the fault handler at fine grain does not yet.
+    assert.deepEqual(missingModel(load("arm64-dbm-set-access-flags")), ["kernel:ptep_set_access_flags"]);
   });
 });
 

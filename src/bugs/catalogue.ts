@@ -34,6 +34,9 @@ export const MODEL_CAPABILITIES: ReadonlySet<string> = new Set([
   "kernel:numa-hinting",
   "kernel:migration",
   "property:lost-soft-dirty",
+  "arch:arm64",
+  // arm64 features.perCpu: CPUs with and without FEAT_HAFDBS side by side.
+  "hw:mixed-af-dbm-agents",
 ]);
 
 /** Arch-helper variation points (a variant of pte_modify, pte_wrprotect, ...). None exist yet. */

@@ -1,5 +1,7 @@
 // The mode-agreement matrix, generated: every shipped scenario (litmus, suite, the mutant
-// scenario with each kernel mutant) x every built-in backend x kernel variants (maxBatch 1 and
+// scenario with each kernel mutant, arm64) x every built-in backend of both architectures (an
+// x86-64 scenario runs on an arm64 backend as its arm64 restatement: same regions, syscalls and
+// programs on the arm64 machine with HA and HD) x kernel variants (maxBatch 1 and
 // 4, classic and nested lazy rules, with and without an aging step, with a third CPU). Reduced,
 // POR (sleep sets) and exhaustive exploration must give the same verdict and, when verified, the same set of
 // final states. The product is too large for CI, so a fixed-seed sample is taken, covering every
@@ -11,9 +13,10 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
-import { allBackends } from "../backends/registry.js";
+import { allBackends, backendArch } from "../backends/registry.js";
 import { KERNEL_MUTANTS } from "../kernel/kernel.js";
 import { PATH_MUTANTS } from "../kernel/paths-api.js";
+import type { BackendModule } from "../kernel/pvops.js";
 import { loadScenarioText } from "../scenario/load.js";
 import { parseAccess, type Scenario } from "../sim/scenario.js";
 import { check } from "./explore.js";
@@ -44,7 +47,7 @@ interface Variant {
 
 function scenarios(): { name: string; s: Scenario }[] {
   const out: { name: string; s: Scenario }[] = [];
-  for (const d of ["litmus", "suite", "mutants", "transitions"])
+  for (const d of ["litmus", "suite", "mutants", "transitions", "arm64"])
     for (const f of readdirSync(join(ROOT, "scenarios", d))
       .filter((x) => x.endsWith(".yaml"))
       .sort()) {
@@ -95,12 +98,15 @@ const vname = (v: Variant) =>
 
 describe("mode agreement: reduced == por == exhaustive over a generated matrix", () => {
   const scs = scenarios();
-  const bs = allBackends();
+  const bs = allBackends(null);
+  // x86-64 scenarios run on every backend (restated for arm64 ones), arm64 ones on arm64 only.
+  const fits = (s: Scenario, b: BackendModule) => s.arch === "x86-64" || backendArch(b) === s.arch;
   const vs = variants();
   const product: { sc: number; b: number; v: number }[] = [];
   for (let sc = 0; sc < scs.length; sc++)
     for (let v = 0; v < vs.length; v++)
-      if (apply(scs[sc].s, vs[v]) !== null) for (let b = 0; b < bs.length; b++) product.push({ sc, b, v });
+      if (apply(scs[sc].s, vs[v]) !== null)
+        for (let b = 0; b < bs.length; b++) if (fits(scs[sc].s, bs[b])) product.push({ sc, b, v });
   // Fixed-seed shuffle, then keep the first SAMPLE, after one combination per scenario, per
   // backend and per variant (so each appears at least once).
   const rng = xoroshiro128plus(0x8a11);
@@ -129,8 +135,9 @@ describe("mode agreement: reduced == por == exhaustive over a generated matrix",
     const failures: string[] = [];
     for (const c of picked) {
       const label = `${scs[c.sc].name} on ${bs[c.b].name} [${vname(vs[c.v])}]`;
-      let s = apply(scs[c.sc].s, vs[c.v])!;
       const b = bs[c.b];
+      let s = apply(scs[c.sc].s, vs[c.v])!;
+      if (backendArch(b) !== s.arch) s = { ...s, arch: backendArch(b), backend: b.name, backendOptions: {} };
       const reference = (x: Scenario) =>
         check(x, b, {
           mode: "exhaustive",

@@ -92,6 +92,8 @@ export function footprintOf(sim: Simulation, agent: number, fp: Footprints, k: n
   const write = kind === ACCESS_WRITE;
   if (write && (o.writableAtReturn[i] === 0 || sim.forksDone > 0)) return;
   const cpu = sim.machine.cpus[agent];
+  // x86's TLB decides whether the access walks; an arm64 machine leaves it empty, so every
+  // access counts as a walk touching its leaf descriptor (conservative: more dependence).
   const tlb = cpu.tlb;
   const j = tlb.lookup(Math.floor(addr / 4096));
   let ptep = -1;
@@ -172,7 +174,8 @@ function userVsKernel(u: number, fu: Footprints, i: number, fk: Footprints, j: n
     case FP_KPTE:
       return fu.b[i] !== fk.a[j];
     case FP_KFLUSH:
-      return fk.a[j] !== u;
+      // A shootdown step targets one CPU; a broadcast TLBI (arm64, target -1) reaches every one.
+      return fk.a[j] >= 0 && fk.a[j] !== u;
     default:
       return false;
   }

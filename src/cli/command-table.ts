@@ -2,22 +2,25 @@
 // see program.ts) next to its handler. A handler turns parsed options into a typed stage
 // (commands.ts, replay-command.ts, costs.ts), prints the result (report.ts) and returns the exit
 // code. To add a command, add an entry to COMMANDS; to add an option, add an `opt(...)` line.
+import { benchArm64Costs, formatArm64Costs } from "../arch/arm64/bench.js";
+import { ARM64_COSTS } from "../arch/arm64/costs.js";
 import { allBackends } from "../backends/registry.js";
 import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
 import { bugsCommand } from "./bugs-command.js";
 import { benchCostsCommand, calibrateCommand, parsePagesList, readCostTable } from "./calibrate-command.js";
 import { checkCommand, demoCommand, runCommand, shardsCommand } from "./commands.js";
-import { renderCostsSvg } from "./costs.js";
+import { DEFAULT_BENCH_PAGES, renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { checkOutputPath, writeFileAtomic } from "./files.js";
 import { htmlDocument, htmlOpt, htmlOption, writeHtmlReport } from "./html-report.js";
-import { ShardsJson, ViewJson } from "./output-schemas.js";
+import { Arm64CostsJson, ShardsJson, ViewJson } from "./output-schemas.js";
 import { type CommandSpec, intArg, opt, type ProgramInfo } from "./program.js";
 import { replayCommand, replayExitCode } from "./replay-command.js";
 import { checkJson, printBackends, printCheck, printDemo, printRun, rate, runJson } from "./report.js";
 import { bugsCounterexamples, bugsJson, printBugs } from "./report-bugs.js";
 import { printBenchCosts, printCalibrate } from "./report-costs.js";
 import { printReplay } from "./report-replay.js";
+import type { Reporter } from "./reporter.js";
 import { DEFAULT_MAX_MEMORY_MB } from "./supervise.js";
 import { DEFAULT_VIEW_PORT, startView } from "./view-command.js";
 
@@ -268,11 +271,16 @@ export const COMMANDS: CommandSpec[] = [
           costsOpt,
           pagesOpt("sizes in pages (default: 1 to 262144)"),
           opt("--no-kernel", "do not measure the real kernel"),
+          opt("--arch <arch>", "the architecture whose backends are costed (arm64: ARM64_COSTS, no kernel)", {
+            choices: ["x86-64", "arm64"],
+            default: ["x86-64", "x86-64"],
+          }),
           htmlOpt,
         ],
         json: true,
         progress: true,
         run: (_args, o, { io, json }) => {
+          if (o.arch === "arm64") return benchCostsArm64(o, io, json);
           const out = o.out as string | undefined;
           if (out !== undefined && !out.endsWith(".svg"))
             throw new PtesimError("usage", `--out names an .svg file, got "${out}"`);
@@ -396,11 +404,39 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
   },
   {
     name: "backends",
-    summary: "list the built-in backends",
+    summary: "list the built-in backends (with the architecture each runs on)",
     json: true,
     run: (_args, _o, { io }) => {
-      printBackends(allBackends(), io);
+      printBackends(allBackends(null), io);
       return EXIT_OK;
     },
   },
 ];
+
+/** `bench costs --arch arm64`: the arm64 backends under ARM64_COSTS (no chart, kernel or --costs yet). */
+function benchCostsArm64(o: Record<string, unknown>, io: Reporter, json: boolean): number {
+  for (const k of ["out", "costs", "html"] as const)
+    if (o[k] !== undefined)
+      throw new PtesimError("usage", `--${k} is not available with --arch arm64 (text and --json only)`);
+  const p = io.progress();
+  let done = 0;
+  const rows = benchArm64Costs({
+    pages: (o.pages as number[] | undefined) ?? DEFAULT_BENCH_PAGES,
+    backends: allBackends("arm64"),
+    maxBatch: 16,
+    onProgress: (w) => {
+      p.update(`bench costs: ${++done} measured (${w})`);
+      if (io.interrupted()) throw new PtesimError("interrupted", `interrupted after ${done} measurements`);
+    },
+  });
+  p.done();
+  if (json)
+    io.document(Arm64CostsJson, {
+      schema: "ptesim.bench-costs-arm64/1",
+      arch: "arm64",
+      weights: { ...ARM64_COSTS },
+      rows,
+    });
+  else for (const l of formatArm64Costs(rows)) io.out(l);
+  return EXIT_OK;
+}

@@ -10,7 +10,7 @@ import { ReplayError, replayRun } from "../check/replay-run.js";
 import { planShards } from "../check/shards.js";
 import type { StateStorage } from "../check/store.js";
 import type { BackendModule } from "../kernel/pvops.js";
-import { formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
+import { archMismatch, formatLocated, loadScenarioText, MAX_SCENARIO_BYTES } from "../scenario/load.js";
 import { archOf, backendIdentityOf, checkDocument, reproduceLine, shellQuote } from "../sim/documents.js";
 import type { PropertyName } from "../sim/oracle.js";
 import { defaultCheckScenario, defaultScenario, type Scenario } from "../sim/scenario.js";
@@ -247,6 +247,8 @@ export function reproduceCommand(
 
 /** The scenario with `backend` in charge: its backendOptions re-checked against that backend's schema. */
 export function withBackend(s: Scenario, backend: BackendModule): Scenario {
+  const mismatch = archMismatch(backend, s.arch);
+  if (mismatch !== null) throw new PtesimError("usage", mismatch);
   if (backend.name === s.backend || backend.optionsSchema === undefined)
     return { ...s, backend: backend.name };
   const r = backend.optionsSchema.safeParse(s.backendOptions);

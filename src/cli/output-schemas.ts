@@ -206,6 +206,28 @@ const comparisonRow = z.object({
   kernelNsPerPte: z.number().nullable(),
   ratio: z.number().nullable().describe("model / kernel (null without a kernel figure)"),
 });
+export const Arm64CostsJson = z
+  .object({
+    schema: z.literal("ptesim.bench-costs-arm64/1"),
+    arch: z.literal("arm64"),
+    weights: z
+      .record(z.string(), z.object({ cycles: z.number(), source: z.string() }))
+      .describe("ARM64_COSTS: cycles per event and where the figure comes from (all assumptions today)"),
+    rows: z.array(
+      z.object({
+        backend: z.string(),
+        pages: z.number(),
+        ptes: z.number(),
+        counts: z.record(z.string(), z.number()).describe("events of the mprotect alone"),
+        cycles: z.number(),
+        cyclesPerPte: z.number(),
+      }),
+    ),
+  })
+  .meta({
+    title: "ptesim bench costs --arch arm64 --json",
+    description: "mprotect cost per PTE on the arm64 backends",
+  });
 
 export const CostsJson = z
   .object({
@@ -355,7 +377,14 @@ export const DemoJson = z
 export const BackendsJson = z
   .object({
     schema: z.literal("ptesim.backends/1"),
-    backends: z.array(z.object({ name: z.string(), description: z.string(), correct: z.boolean() })),
+    backends: z.array(
+      z.object({
+        name: z.string(),
+        arch: z.enum(["x86-64", "arm64"]).meta({ description: "the architecture the backend runs on" }),
+        description: z.string(),
+        correct: z.boolean(),
+      }),
+    ),
   })
   .meta({ title: "ptesim backends --json", description: "The built-in backends" });
 
@@ -583,6 +612,7 @@ export const OUTPUT_SCHEMAS = {
   "check.schema.json": CheckJson,
   "replay.schema.json": ReplayJson,
   "bench-costs.schema.json": CostsJson,
+  "bench-costs-arm64.schema.json": Arm64CostsJson,
   "demo.schema.json": DemoJson,
   "backends.schema.json": BackendsJson,
   "error.schema.json": ErrorJson,

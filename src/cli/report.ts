@@ -1,9 +1,11 @@
 // All output of the CLI goes through here and reporter.ts: the printers of each command's results
 // (text with colour on a terminal, or one JSON document of a published schema with --json). The
 // Reporter they print to (reporter.ts) knows the terminal, the flags, progress and errors.
+
 import pc from "picocolors";
 import type { Colors } from "picocolors/types.js";
 import type { z } from "zod";
+import type { ArchName } from "../arch/types.js";
 import { errnoName } from "../kernel/errno.js";
 import { archOf, JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN, runDocument } from "../sim/documents.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
@@ -207,18 +209,22 @@ export function printDemo(d: DemoOutcome, io: Reporter): void {
 }
 
 export function printBackends(
-  list: readonly { name: string; description: string; correct: boolean }[],
+  list: readonly { name: string; arch?: ArchName; description: string; correct: boolean }[],
   io: Reporter,
 ): void {
+  const rows = list.map(({ name, arch, description, correct }) => ({
+    name,
+    arch: arch ?? ("x86-64" as const),
+    description,
+    correct,
+  }));
   if (io.json) {
-    io.document(BackendsJson, {
-      schema: "ptesim.backends/1",
-      backends: list.map(({ name, description, correct }) => ({ name, description, correct })),
-    });
+    io.document(BackendsJson, { schema: "ptesim.backends/1", backends: rows });
     return;
   }
-  for (const b of list)
-    io.out(`${(b.correct ? io.c.bold : io.c.yellow)(b.name.padEnd(27))} ${b.description}`);
+  const w = Math.max(...rows.map((b) => b.name.length)) + 2;
+  for (const b of rows)
+    io.out(`${(b.correct ? io.c.bold : io.c.yellow)(b.name.padEnd(w))} ${b.arch.padEnd(7)} ${b.description}`);
 }
 
 /** A rate per second, short: 950, 9.5k, 95k. */

@@ -29,7 +29,8 @@ export function* handle_mm_fault(k: Kernel, cpu: number, addr: number, err: numb
   k.mmapReadLock(cpu);
   const vma = k.as.findVma(addr);
   const write = k.arch.fault_is_write(err);
-  if (vma === undefined || k.arch.access_error(err, vma.flags)) {
+  // fault_fatal: a fault no handler resolves (arm64: a TLB conflict abort).
+  if (vma === undefined || k.arch.fault_fatal(err) !== null || k.arch.access_error(err, vma.flags)) {
     // access_error (arch/*/mm/fault.c)
     k.mmapReadUnlock(cpu);
     return FAULT_SIGSEGV;
@@ -72,7 +73,7 @@ export function* handle_pte_fault(
   else {
     let entry = a.pte_mkyoung(orig);
     if (write) entry = a.pte_mkdirty(entry);
-    if (!(yield* ptep_set_access_flags(k, cpu, addr, ptep, entry, write)) && write)
+    if (!(yield* ptep_set_access_flags(k, cpu, vma, addr, ptep, entry, write)) && write)
       flush_tlb_fix_spurious_fault(k, cpu, addr);
   }
   k.ptl_release(cpu, ptep);
@@ -96,11 +97,17 @@ function* pte_same_locked(k: Kernel, cpu: number, ptep: ptep_t, orig: pte_t): KS
 export function* ptep_set_access_flags(
   k: Kernel,
   cpu: number,
+  vma: Vma,
   addr: number,
   ptep: ptep_t,
   entry: pte_t,
   dirty: boolean,
 ): KStep<boolean> {
+  if (k.pv.ptep_set_access_flags !== undefined) {
+    // The architecture's own (arm64: a compare-exchange loop that may set AF on a read fault).
+    yield at(STEP.PV, ptep);
+    return k.pv.ptep_set_access_flags(vma, addr, ptep, entry, dirty);
+  }
   yield at(STEP.PTE_READ, ptep);
   const changed = k.machine.pteRead(cpu, ptep) !== entry;
   if (changed && dirty) {
@@ -264,5 +271,5 @@ export function* do_wp_page(
   }
   // wp_page_reuse: ptep_set_access_flags with the entry made young, dirty and writable.
   const entry = a.pte_mkwrite(a.pte_mkdirty(a.pte_mkyoung(orig)));
-  yield* ptep_set_access_flags(k, cpu, addr, ptep, entry, true);
+  yield* ptep_set_access_flags(k, cpu, vma, addr, ptep, entry, true);
 }

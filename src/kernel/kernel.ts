@@ -12,7 +12,7 @@ import * as fastFault from "./fault.fast.js";
 import { FAULT_OK, FAULT_SIGSEGV } from "./fault-codes.js";
 import * as fastMm from "./mprotect.fast.js";
 import { PATH_MUTANTS, type PathEvent } from "./paths-api.js";
-import type { BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
+import type { Arm64BackendOps, BackendContext, BackendModule, FlushRange, PvMmuOps } from "./pvops.js";
 import { AddressSpace, type FileArg, type Range, type Vma } from "./vma.js";
 
 function _addToGather(g: { start: number; end: number }, start: number, end: number): void {
@@ -95,6 +95,7 @@ class KernelBackendContext implements BackendContext {
   readonly #m: Machine;
   readonly #k: Kernel;
   readonly ncpus: number;
+  readonly arm64?: Arm64BackendOps;
   constructor(
     k: Kernel,
     readonly options: Readonly<Record<string, unknown>>,
@@ -102,6 +103,17 @@ class KernelBackendContext implements BackendContext {
     this.#k = k;
     this.#m = k.machine;
     this.ncpus = k.machine.cpus.length;
+    const m = k.machine;
+    if (m.arm64 !== null)
+      this.arm64 = {
+        erratum2645198: m.erratum2645198,
+        // inc_tlb_flush_pending: change_protection (and munmap) hold it until their flush; here,
+        // while a syscall holds mmap_lock for write.
+        mm_tlb_flush_pending: () => k.mmapWriter !== -1,
+        tlbi_va: (va, _lastLevel) => m.tlbiVa(m.current, va),
+        tlbi_asid: () => m.tlbiAsid(m.current),
+        dsb: (kind) => m.dsb(m.current, kind),
+      };
   }
   currentCpu(): number {
     return this.#m.current;

@@ -3,7 +3,8 @@
 // protection change in any other way. Backends get a BackendContext with the machine's atomic
 // primitives, so every memory operation they make is one schedulable step.
 import type { ZodType } from "zod";
-import type { pte_t } from "../arch/types.js";
+import type { Arm64TlbOps } from "../arch/arm64/tlbflush.js";
+import type { ArchName, pte_t } from "../arch/types.js";
 import type { ptep_t } from "../machine/physmem.js";
 import type { Hypervisor, HypervisorOptions } from "../xen/hypervisor.js";
 import type { Vma } from "./vma.js";
@@ -39,6 +40,12 @@ export interface PvMmuOps {
   ptep_get_and_clear(addr: number, ptep: ptep_t): pte_t;
   /** Atomically clear the Accessed bit; returns whether it was set. */
   ptep_test_and_clear_young(addr: number, ptep: ptep_t): boolean;
+  /**
+   * ptep_set_access_flags for the fault path's fixup (`entry` = the entry made young, and dirty
+   * for a write fault); returns whether the entry changed. Optional: without it the kernel does
+   * what x86 does (a store of `entry` for write faults only, as x86 hardware sets A itself).
+   */
+  ptep_set_access_flags?(vma: Vma, addr: number, ptep: ptep_t, entry: pte_t, dirty: boolean): boolean;
   /** Lazy MMU mode hooks (arch_*_lazy_mmu_mode). Updates inside may be deferred until leave/flush. */
   arch_enter_lazy_mmu_mode(): void;
   arch_leave_lazy_mmu_mode(): void;
@@ -76,10 +83,23 @@ export interface BackendContext {
   cmpxchg(ptep: ptep_t, expect: pte_t, v: pte_t): pte_t;
   /** The native TLB shootdown: INVLPG or full flush locally, IPIs to the other CPUs. */
   nativeFlushTlbMulti(cpus: readonly number[], range: FlushRange): void;
+  /**
+   * On an arm64 machine: the broadcast TLB maintenance instructions (each TLBI one scheduling
+   * step), the CPU's erratum and the kernel state the arm64 helpers consult. Absent on x86-64.
+   */
+  readonly arm64?: Arm64BackendOps;
   /** Whether `ptep` names an entry of one of the machine's page tables (for validating). */
   validPtep?(ptep: number): boolean;
   /** Backend options from the scenario (`backendOptions`), already validated by the backend. */
   readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** What an arm64 backend needs beyond the step primitives (see BackendContext.arm64). */
+export interface Arm64BackendOps extends Arm64TlbOps {
+  /** The CPUs have Cortex-A715 erratum 2645198 (ARM64_WORKAROUND_2645198 applies). */
+  readonly erratum2645198: boolean;
+  /** mm_tlb_flush_pending(mm): a deferred TLB flush of the mm may be outstanding. */
+  mm_tlb_flush_pending(): boolean;
 }
 
 export type BackendFactory = (ctx: BackendContext) => PvMmuOps;
@@ -87,6 +107,8 @@ export type BackendFactory = (ctx: BackendContext) => PvMmuOps;
 /** A backend as registered by name or loaded from a user module. */
 export interface BackendModule {
   readonly name: string;
+  /** The architecture it runs on (default x86-64); a scenario of another architecture rejects it. */
+  readonly arch?: ArchName;
   /** One line for `ptesim backends` and reports. */
   readonly description: string;
   /** Whether the backend is meant to be correct (false for the teaching/mutant ones). */

@@ -90,3 +90,24 @@ describe("the arch-neutral TLB view on an arm64 machine", () => {
     assert.ok(m.tlbKey(1, vpn) >= data * 1024);
   });
 });
+
+describe("per-CPU FEAT_HAFDBS (a heterogeneous system)", () => {
+  it("a CPU without HA takes an access-flag fault where a CPU with HA sets AF itself", () => {
+    const m = new Machine({
+      cpus: 3,
+      arm64: { ha: true, hd: true, perCpu: [null, null, { ha: false, hd: false }] },
+    });
+    const pgd = m.mem.allocTable();
+    for (const c of m.cpus) c.cr3 = pgd;
+    const ptep = m.walkAlloc(pgd, VA, true, ARM64_TABLE);
+    m.pteWrite(0, ptep, pfn_pte(m.mem.allocFrame(FRAME_DATA), PAGE_SHARED - PTE_AF));
+    assert.equal(m.access(2, VA, ACCESS_READ, 0), false);
+    assert.equal(m.cpus[2].pfError, FAULT_ACCESS_FLAG);
+    assert.ok(m.access(1, VA, ACCESS_WRITE, 3));
+    assert.ok(pte_young(m.peekPte(ptep)) && pte_hw_dirty(m.peekPte(ptep)));
+    assert.throws(
+      () => new Machine({ cpus: 2, arm64: { ha: true, hd: true, perCpu: [{ ha: false, hd: true }] } }),
+      /CPU0: TCR_EL1.HD requires TCR_EL1.HA/,
+    );
+  });
+});

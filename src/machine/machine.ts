@@ -129,7 +129,13 @@ export interface MachineConfig {
    * arm64 descriptors (src/arch/arm64/mmu.ts). The kernel does not drive an arm64 machine yet
    * (docs/ARCH.md); this is the machine's half of that integration.
    */
-  arm64?: { ha: boolean; hd: boolean; tlbEntries?: number };
+  arm64?: {
+    ha: boolean;
+    hd: boolean;
+    perCpu?: readonly ({ ha: boolean; hd: boolean } | null)[];
+    tlbEntries?: number;
+    erratum2645198?: boolean;
+  };
 }
 
 /** An arm64 fault as `Cpu.pfError` holds it: the fault class (FAULT_*) | WnR | instruction abort. */
@@ -223,6 +229,7 @@ export class Machine {
     this.ledger = new CostLedger(cfg.cpus, () => this.foldCounts());
     this.arm64 = null;
     this.arch = cfg.arm64 === undefined ? X86_ARCH : ARM64_ARCH;
+    this.cfgErratum2645198 = cfg.arm64?.erratum2645198 === true;
     if (cfg.arm64 !== undefined) {
       // The walker reads the private store directly and updates A/D atomically, as the x86
       // walker does: hardware steps are atomic with respect to software steps.
@@ -240,7 +247,13 @@ export class Machine {
             return slot < 0 ? -1 : slot * PTRS_PER_TABLE + idx;
           },
         },
-        { cpus: cfg.cpus, ha: cfg.arm64.ha, hd: cfg.arm64.hd, tlbEntries: cfg.arm64.tlbEntries },
+        {
+          cpus: cfg.cpus,
+          ha: cfg.arm64.ha,
+          hd: cfg.arm64.hd,
+          tlbEntries: cfg.arm64.tlbEntries,
+          ...(cfg.arm64.perCpu === undefined ? {} : { perCpu: cfg.arm64.perCpu }),
+        },
       );
       mmu.onHwUpdate = (cpu, vaddr, ptep, before, after) => {
         this.ledger.add(cpu, CTR.hw_ad_update);
@@ -627,6 +640,12 @@ export class Machine {
     this.cpus[cpu].tlb.invalidatePage(Math.floor(vaddr / 4096));
     this.ledger.add(cpu, CTR.tlb_invlpg);
   }
+
+  /** The CPUs have Cortex-A715 erratum 2645198 (arm64 machines only; the kernel works around it). */
+  get erratum2645198(): boolean {
+    return this.cfgErratum2645198;
+  }
+  private cfgErratum2645198 = false;
 
   /** Flush every non-global entry of one CPU's TLB. */
   flushTlbAll(cpu: number): void {

@@ -12,7 +12,9 @@ import {
   visit,
 } from "yaml";
 import type { z } from "zod";
-import { getBackend } from "../backends/registry.js";
+import type { ArchName } from "../arch/types.js";
+import { allBackends, backendArch, getBackend } from "../backends/registry.js";
+import type { BackendModule } from "../kernel/pvops.js";
 import { crossCheck, type Scenario, ScenarioSchema } from "../sim/scenario.js";
 import { describeIssue } from "./describe-issue.js";
 
@@ -50,6 +52,8 @@ export function parseLocated<S extends z.ZodType>(
   file: string,
   schema: S,
   what: string,
+  /** Defaults that depend on other keys, filled into the document's mapping before validation. */
+  prepare?: (data: Record<string, unknown>) => void,
 ): LocatedParse<z.output<S>> {
   if (text.length > MAX_SCENARIO_BYTES)
     return {
@@ -112,6 +116,7 @@ export function parseLocated<S extends z.ZodType>(
     const off = node?.range?.[0] ?? 0;
     return lc.linePos(off);
   };
+  prepare?.(data as Record<string, unknown>);
   const parsed = schema.safeParse(data, { reportInput: true });
   if (!parsed.success) {
     const errors: LocatedError[] = [];
@@ -136,7 +141,10 @@ export function parseLocated<S extends z.ZodType>(
 }
 
 export function loadScenarioText(text: string, file: string): LoadResult {
-  const r = parseLocated(text, file, ScenarioSchema, "scenario");
+  // The backend defaults to the architecture's own: native on x86-64, arm64 on arm64.
+  const r = parseLocated(text, file, ScenarioSchema, "scenario", (d) => {
+    if (d.arch === "arm64" && d.backend === undefined) d.backend = "arm64";
+  });
   if (!r.ok) return r;
   const cross = [...crossCheck(r.data), ...backendCheck(r.data)];
   if (cross.length > 0)
@@ -154,7 +162,17 @@ function backendCheck(s: Scenario): { path: (string | number)[]; message: string
   if (/^[./]|\.m?js$/.test(s.backend)) return [];
   const b = getBackend(s.backend);
   if (b === undefined) return [{ path: ["backend"], message: `unknown backend "${s.backend}"` }];
+  const mismatch = archMismatch(b, s.arch);
+  if (mismatch !== null) return [{ path: ["backend"], message: mismatch }];
   return checkBackendOptions(b.optionsSchema, s.backendOptions);
+}
+
+/** Why backend `b` cannot run a scenario of `arch`, or null if it can. */
+export function archMismatch(b: BackendModule, arch: ArchName): string | null {
+  const ba = backendArch(b);
+  if (ba === arch) return null;
+  const others = allBackends(arch).map((x) => x.name);
+  return `backend "${b.name}" runs on ${ba}, but the scenario is ${arch} (${arch} backends: ${others.join(", ")})`;
 }
 
 function checkBackendOptions(

@@ -20,6 +20,8 @@
 //   cow-write-after-fork a write completed, after fork returned, into a page fork had made
 //                        copy-on-write (still shared with the child): through an entry fork
 //                        failed to write-protect, or a TLB entry it failed to flush
+//   tlb-conflict         a user access took a fault the kernel cannot resolve (arm64: a TLB conflict
+//                        abort after an entry was rewritten without break-before-make)
 import type { pte_t } from "../arch/types.js";
 import type { Kernel } from "../kernel/kernel.js";
 import type { PathEvent } from "../kernel/paths-api.js";
@@ -37,6 +39,7 @@ export const PROPERTIES = [
   "unexpected-change",
   "cow-write-after-fork",
   "lost-soft-dirty",
+  "tlb-conflict",
 ] as const;
 export type PropertyName = (typeof PROPERTIES)[number];
 
@@ -154,6 +157,22 @@ export class Oracle {
 
   report(v: Omit<Violation, "step">): void {
     if (this.violations.length < this.maxViolations) this.violations.push({ ...v, step: this.step });
+  }
+
+  /**
+   * A user access on `cpu` faulted with the machine's fault record `err`: a fault the kernel
+   * cannot resolve (arm64: a TLB conflict abort, two TLB entries for one address after an
+   * update without break-before-make) is a violation.
+   */
+  fault(cpu: number, addr: number, err: number): void {
+    const fatal = this.machine.arch.fault_fatal(err);
+    if (fatal === null) return;
+    this.report({
+      property: "tlb-conflict",
+      addr,
+      cpu,
+      message: `CPU${cpu} took a ${fatal} at 0x${addr.toString(16)}: its TLB held two translations for the page (an entry was changed without break-before-make); the task is killed`,
+    });
   }
 
   /** Forget history: called after setup so only the scenario's own run counts. */

@@ -144,6 +144,27 @@ export const ScenarioSchema = z.strictObject({
   name: z.string().default("scenario"),
   description: z.string().optional(),
   seed: z.number().int().min(0).max(0xffffffff).default(1),
+  /** The simulated architecture (src/arch/): x86-64, or arm64 with its CPU features. */
+  arch: z.enum(["x86-64", "arm64"]).default("x86-64"),
+  /**
+   * arm64 CPU features: FEAT_HAFDBS hardware Access flag (ha) and dirty state (hd) updates, and
+   * Cortex-A715 erratum 2645198 (the kernel's workaround then applies). Not for x86-64.
+   */
+  features: z
+    .strictObject({
+      ha: z.boolean().default(true),
+      hd: z.boolean().default(true),
+      erratum2645198: z.boolean().default(false),
+      /**
+       * Per-CPU ha/hd (index = CPU; null or absent: the defaults above), for heterogeneous
+       * systems where some CPUs lack FEAT_HAFDBS.
+       */
+      perCpu: z
+        .array(z.strictObject({ ha: z.boolean(), hd: z.boolean() }).nullable())
+        .max(64)
+        .optional(),
+    })
+    .optional(),
   backend: z.string().min(1).default("native"),
   /** Backend options, validated by the backend's own optionsSchema. */
   backendOptions: z.record(z.string(), z.unknown()).default({}),
@@ -190,9 +211,44 @@ export interface ScenarioIssue {
   message: string;
 }
 
+/** The arm64 CPU features of a scenario (the defaults when it names none). */
+export function arm64Features(s: Scenario): {
+  ha: boolean;
+  hd: boolean;
+  erratum2645198: boolean;
+  perCpu?: ({ ha: boolean; hd: boolean } | null)[];
+} {
+  return s.features ?? { ha: true, hd: true, erratum2645198: false };
+}
+
 /** Checks that need more than one field (names resolve, ranges fit, prot given for mprotect). */
 export function crossCheck(s: Scenario): ScenarioIssue[] {
   const issues: ScenarioIssue[] = [];
+  if (s.features !== undefined && s.arch !== "arm64")
+    issues.push({
+      path: ["features"],
+      message: `features (ha, hd, erratum2645198) are arm64 CPU features; this scenario is ${s.arch} (add "arch: arm64")`,
+    });
+  else if (s.features?.hd && !s.features.ha)
+    issues.push({
+      path: ["features", "hd"],
+      message:
+        "hd (hardware dirty state) needs ha (hardware Access flag): FEAT_HAFDBS has no dirty-only level; set ha: true or hd: false",
+    });
+  if (s.features?.perCpu !== undefined) {
+    if (s.features.perCpu.length > s.cpus)
+      issues.push({
+        path: ["features", "perCpu"],
+        message: `${s.features.perCpu.length} entries for ${s.cpus} CPUs`,
+      });
+    s.features.perCpu.forEach((f, i) => {
+      if (f?.hd && !f.ha)
+        issues.push({
+          path: ["features", "perCpu", i, "hd"],
+          message: `CPU${i}: hd (hardware dirty state) needs ha (FEAT_HAFDBS has no dirty-only level)`,
+        });
+    });
+  }
   const names = new Map<string, Region>();
   s.regions.forEach((r, i) => {
     if (names.has(r.name))

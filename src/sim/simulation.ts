@@ -39,7 +39,7 @@ import type { ptep_t } from "../machine/physmem.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
-import { protToString, type Scenario } from "./scenario.js";
+import { arm64Features, protToString, type Scenario } from "./scenario.js";
 import { stateKey } from "./state-key.js";
 import { Timeline, type TraceEvent } from "./timeline.js";
 import {
@@ -214,6 +214,14 @@ export class Simulation implements StepHook {
       maxFrames: scenario.machine.maxFrames,
       tlbSets: scenario.machine.tlbSets,
       tlbWays: scenario.machine.tlbWays,
+      ...(scenario.arch === "arm64"
+        ? {
+            arm64: {
+              ...arm64Features(scenario),
+              tlbEntries: scenario.machine.tlbSets * scenario.machine.tlbWays,
+            },
+          }
+        : {}),
     });
     this.kernel = new Kernel(this.machine, backend, {
       lazyRules: scenario.kernel.lazyRules,
@@ -575,6 +583,7 @@ export class Simulation implements StepHook {
     }
     this.stats.faults++;
     this.faultErr[c] = cpu.pfError;
+    if (this.mmOf[c] === 0) this.oracle.fault(c, addr, cpu.pfError);
     this.timeline?.log(c, "user", `page fault on ${write ? "write" : "read"} (err ${cpu.pfError})`, addr);
     this.timeline?.enterPath(c, "handle_mm_fault");
     this.startPath(c, MODE_FAULT, handle_mm_fault(this.kernelOf(c), c, addr, cpu.pfError));

@@ -2,7 +2,13 @@
 // ./pte.ts with the fault decoding of ./fault.ts and the TLB entry flags of ./mmu.ts.
 import type { ArchMm, PteBitName, pte_t } from "../types.js";
 import { ACCESS_EXEC, ACCESS_WRITE } from "../types.js";
-import { ARM64_ERR_INSTR, ARM64_ERR_WNR, arm64_access_error } from "./fault.js";
+import {
+  ARM64_ERR_FAULT_MASK,
+  ARM64_ERR_INSTR,
+  ARM64_ERR_WNR,
+  arm64_access_error,
+  arm64_fault_handler,
+} from "./fault.js";
 import { FAULT_TRANSLATION, TLBP_DBM, TLBP_RDONLY, TLBP_USER, TLBP_UXN } from "./mmu.js";
 import {
   ARM64_PTE_FORMAT,
@@ -58,6 +64,9 @@ export const ARM64_ARCH: ArchMm = {
   pteBits: ARM64_PTE_BITS,
   fault_is_write: (err) => (err & ARM64_ERR_WNR) !== 0,
   access_error: arm64_access_error,
+  // fault_info[]: a TLB conflict abort goes to do_bad (SIGKILL), not do_page_fault.
+  fault_fatal: (err) =>
+    arm64_fault_handler(err & ARM64_ERR_FAULT_MASK) === "do_bad" ? "TLB conflict abort" : null,
   fault_error: (kind) =>
     FAULT_TRANSLATION | (kind === ACCESS_WRITE ? ARM64_ERR_WNR : kind === ACCESS_EXEC ? ARM64_ERR_INSTR : 0),
   pte_hw_update_only,

@@ -118,10 +118,25 @@ export const arm64BrokenUnfoldNoBbmBackend: Arm64TransactionBackend = {
   commit: (pg, addr, ptep, old, pte, nr) => pg.modify_prot_commit_ptes(addr, ptep, old, pte, nr),
 };
 
+/**
+ * BROKEN (history): today's transaction, but the fault path's ptep_set_access_flags as before
+ * commit 6d332747fa5f (2018), taking PTE_RDONLY from the new entry (the bug zoo's
+ * arm64-dbm-set-access-flags).
+ */
+export const arm64BrokenSetAccessFlagsBackend: Arm64TransactionBackend = {
+  ...arm64Backend,
+  name: "arm64-broken-set-access-flags-pre-2018",
+  description:
+    "BROKEN (as before 2018): ptep_set_access_flags takes RDONLY from the new entry, undoing a concurrent DBM dirty update",
+  correct: false,
+  helperMutants: ["set-access-flags-pre-2018"],
+};
+
 export const ARM64_BACKENDS: readonly Arm64TransactionBackend[] = [
   arm64Backend,
   arm64ContpteBackend,
   arm64BrokenPlainRmwBackend,
   arm64BrokenGatherFirstBackend,
   arm64BrokenUnfoldNoBbmBackend,
+  arm64BrokenSetAccessFlagsBackend,
 ];

@@ -1,5 +1,6 @@
 // arm64 as a library: the descriptor format, MMU, TLB maintenance, kernel helpers, transaction
 // backends, cost table, litmus restatements and the testbed that runs them (docs/ARCH.md).
+export { ARM64_ARCH, ARM64_PTE_BITS } from "./arch.js";
 export {
   ARM64_BACKENDS,
   type Arm64TransactionBackend,
@@ -10,6 +11,7 @@ export {
   arm64ContpteBackend,
   arm64Pgtable,
 } from "./backends.js";
+export { type Arm64CostsRow, benchArm64Costs, formatArm64Costs } from "./bench.js";
 export {
   ARM64_COSTS,
   type Arm64CostEntry,
@@ -34,6 +36,7 @@ export {
   FAULT_NAMES,
   mk_table_desc,
 } from "./mmu.js";
+export { ARM64_BACKEND_MODULES, arm64BackendModule, arm64HelperContext } from "./modules.js";
 export {
   ARM64_HELPER_MUTANTS,
   type Arm64HelperMutant,

@@ -219,6 +219,11 @@ export interface Arm64MmuConfig {
   ha: boolean;
   /** TCR_EL1.HD: hardware dirty-state management via DBM (requires HA). */
   hd: boolean;
+  /**
+   * Per-CPU HA/HD overriding `ha`/`hd` (a heterogeneous system: Linux enables FEAT_HAFDBS on each
+   * CPU that has it, so some CPUs may fault where others update the descriptor in hardware).
+   */
+  perCpu?: readonly ({ ha: boolean; hd: boolean } | null)[];
   tlbEntries?: number;
 }
 
@@ -261,6 +266,9 @@ export class Arm64Mmu {
   onHwUpdate: HwUpdateListener | null = null;
   readonly ha: boolean;
   readonly hd: boolean;
+  /** HA and HD of each CPU. */
+  readonly haOf: boolean[] = [];
+  readonly hdOf: boolean[] = [];
 
   constructor(
     readonly mem: DescriptorMemory,
@@ -271,6 +279,12 @@ export class Arm64Mmu {
     if (cfg.hd && !cfg.ha) throw new RangeError("TCR_EL1.HD requires TCR_EL1.HA (FEAT_HAFDBS)");
     this.ha = cfg.ha;
     this.hd = cfg.hd;
+    for (let i = 0; i < cfg.cpus; i++) {
+      const f = cfg.perCpu?.[i] ?? { ha: cfg.ha, hd: cfg.hd };
+      if (f.hd && !f.ha) throw new RangeError(`CPU${i}: TCR_EL1.HD requires TCR_EL1.HA (FEAT_HAFDBS)`);
+      this.haOf.push(f.ha);
+      this.hdOf.push(f.hd);
+    }
     this.tlbs = [];
     this.ttbr0 = [];
     this.last = [];
@@ -336,7 +350,7 @@ export class Arm64Mmu {
       if (kind === ACCESS_EXEC ? (p & TLBP_UXN) !== 0 : (p & TLBP_USER) === 0)
         return this.fault(cpu, kind, FAULT_PERMISSION, 3);
       if (write && (p & TLBP_RDONLY) !== 0) {
-        if (!this.hd || (p & TLBP_DBM) === 0) return this.fault(cpu, kind, FAULT_PERMISSION, 3);
+        if (!this.hdOf[cpu] || (p & TLBP_DBM) === 0) return this.fault(cpu, kind, FAULT_PERMISSION, 3);
         // Dirty-state update through a cached writable-clean entry: an atomic update of the
         // descriptor in memory, which may have changed since the entry was filled.
         const src = tlb.src[i];
@@ -364,13 +378,13 @@ export class Arm64Mmu {
     const d = this.mem.peek(w.ptep);
     if ((d & PTE_VALID) === 0) return this.fault(cpu, kind, FAULT_TRANSLATION, 3);
     const af = (d & PTE_AF) !== 0;
-    if (!af && !this.ha) return this.fault(cpu, kind, FAULT_ACCESS_FLAG, 3);
+    if (!af && !this.haOf[cpu]) return this.fault(cpu, kind, FAULT_ACCESS_FLAG, 3);
     const user = (d & PTE_USER) !== 0;
     const uxn = pteHas(d, PTE_UXN);
     if (kind === ACCESS_EXEC ? uxn : !user) return this.fault(cpu, kind, FAULT_PERMISSION, 3);
     const dbm = pteHas(d, PTE_DBM);
     let rdonly = (d & PTE_RDONLY) !== 0;
-    if (write && rdonly && !(this.hd && dbm)) return this.fault(cpu, kind, FAULT_PERMISSION, 3);
+    if (write && rdonly && !(this.hdOf[cpu] && dbm)) return this.fault(cpu, kind, FAULT_PERMISSION, 3);
     let nv = d;
     if (!af) nv = set_pte_bit(nv, PTE_AF);
     if (write && rdonly) {

@@ -69,6 +69,7 @@ export const X86_ARCH: ArchMm = {
   fault_is_write: (err) => (err & PF_WRITE) !== 0,
   access_error,
   fault_error,
+  fault_fatal: () => null,
   // The MMU sets A and D, aging clears A: nothing else, and never D cleared.
   pte_hw_update_only: (before, after) =>
     x86.pteClearLow(before, AD) === x86.pteClearLow(after, AD) && (before & ~after & x86._PAGE_DIRTY) === 0,
