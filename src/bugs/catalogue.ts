@@ -37,6 +37,11 @@ export const MODEL_CAPABILITIES: ReadonlySet<string> = new Set([
   "arch:arm64",
   // arm64 features.perCpu: CPUs with and without FEAT_HAFDBS side by side.
   "hw:mixed-af-dbm-agents",
+  // The execution model of #9: every CPU runs its kernel paths at fine grain; the fault path
+  // (fault.ts) with ptep_set_access_flags, and fork with COW (syscalls.ts).
+  "kernel:fault-on-every-cpu",
+  "kernel:ptep_set_access_flags",
+  "kernel:fork",
 ]);
 
 /** Arch-helper variation points (a variant of pte_modify, pte_wrprotect, ...). None exist yet. */

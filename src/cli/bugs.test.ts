@@ -55,15 +55,12 @@ describe("ptesim bugs", () => {
       "softdirty-write-notify",
       "mprotect-softdirty-writable",
       "numa-migration-flush-race",
+      "arm64-dbm-set-access-flags",
     ])
       assert.match(r.out, new RegExp(`^${n} .* VIOLATED .* VERIFIED .* ok$`, "m"), n);
     assert.match(
       r.out,
-      /^arm64-dbm-set-access-flags .*not modelled yet: needs kernel:ptep_set_access_flags$/m,
-    );
-    assert.match(
-      r.out,
-      /^7 runnable: 7 behave .*, 0 misbehave; \d+ not modelled yet \(listed, not counted as passes\)/m,
+      /^8 runnable: 8 behave .*, 0 misbehave; \d+ not modelled yet \(listed, not counted as passes\)/m,
     );
   });
 
