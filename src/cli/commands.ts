@@ -493,7 +493,17 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
           ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
           ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
         });
-  // The printed token is stamped with the scenario and backend it belongs to.
+  return finishOutcome(source, backend, scenario, mode, result);
+}
+
+/** A check's outcome: a violation's token stamped for the scenario and backend, and the command that replays it. */
+export function finishOutcome(
+  source: ScenarioSource,
+  backend: BackendModule,
+  scenario: Scenario,
+  mode: CheckMode,
+  result: CheckResult,
+): CheckOutcome {
   if (result.verdict === "violated")
     result.counterexample.replay = encodeReplay(result.counterexample.choices, stampOf(scenario, backend));
   const reproduce =

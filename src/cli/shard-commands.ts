@@ -4,7 +4,6 @@
 // Printing is report.ts's; the queue itself is ../workers/queue.ts.
 import { hostname } from "node:os";
 import { z } from "zod";
-import type { CheckResult } from "../check/explore.js";
 import { decodeReplay, encodeReplay } from "../check/replay.js";
 import {
   MAX_SHARD_DEPTH,
@@ -14,16 +13,13 @@ import {
   planShardsAtDepth,
   type ShardResult,
 } from "../check/shards.js";
-import type { BackendModule } from "../kernel/pvops.js";
-import type { Scenario } from "../sim/scenario.js";
 import type { ServeOutcome } from "../workers/queue.js";
 import {
   absoluteBackendSpec,
   type CheckCommandOptions,
   type CheckOutcome,
   checkInputs,
-  reproduceCommand,
-  type ScenarioSource,
+  finishOutcome,
   scenarioBackendSpec,
   stampOf,
 } from "./commands.js";
@@ -67,23 +63,6 @@ export const ShardResultJson = z
 /** The document written for one explored shard. */
 export function shardResultDocument(r: ShardResult): z.output<typeof ShardResultJson> {
   return { schema: SHARD_RESULT_SCHEMA, ...r };
-}
-
-/** A violation's token stamped for the scenario and backend, and the command that replays it. */
-export function finishOutcome(
-  source: ScenarioSource,
-  backend: BackendModule,
-  scenario: Scenario,
-  mode: CheckOutcome["mode"],
-  result: CheckResult,
-): CheckOutcome {
-  if (result.verdict === "violated")
-    result.counterexample.replay = encodeReplay(result.counterexample.choices, stampOf(scenario, backend));
-  const reproduce =
-    result.verdict === "violated"
-      ? reproduceCommand(source.file, backend, scenario.seed, result.counterexample.replay)
-      : null;
-  return { source, backend, mode, result, reproduce };
 }
 
 export interface MergeOutcome extends CheckOutcome {
