@@ -272,8 +272,9 @@ function printRow(r) {
     console.log(`  ${c(r.config, 6)} ${c(r.backend, 7)} ${c(r.mode, 14)} error: ${r.error}`);
     return;
   }
+  // (Threads share a table allocated up front: its bytes per state mean nothing.)
   const bps =
-    r.storeBytes && r.states
+    r.storeBytes && r.states && !r.mode.includes("-w")
       ? ` ${c(`${Math.round(r.storeBytes / r.states)} B/state`, 13)}`
       : ` ${c("", 13)}`;
   console.log(
