@@ -6,6 +6,9 @@
 //   reduced, por        one thread, 64-bit fingerprints
 //   reduced-exact       one thread, exact keys (memory per state for comparison)
 //   por-w2              por on 2 worker threads sharing the fingerprint store
+//   por-queue2          por as 16 shards on a BullMQ job queue served by 2 `ptesim worker`
+//                       processes (each its own store: the distributed cost), where
+//                       redis-server is installed (a private one on a free loopback port)
 //   exhaustive          every path (only where it can finish: 3x2x3)
 //
 // Each run is a fresh process (node running the library's check, as `ptesim check` does), bounded
@@ -13,9 +16,9 @@
 // With `spin` and `cc` on PATH, SPIN's figures for the same configs on the native model of
 // bench/spin/gen-promela.mjs (spin -a; cc -O2 -DSAFETY; pan -c1 -m10000 -w24 -n), end to end.
 //
-//   node scripts/bench-checker-scale.mjs [--only 3x2x3,4x3x3] [--max-seconds 120] [--json]
+//   node scripts/bench-checker-scale.mjs [--only 3x2x3,4x3x3] [--modes por,por-w2] [--max-seconds 120] [--json]
 // Needs a build (npm run build).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -27,6 +30,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opts } = parseArgs({
   options: {
     only: { type: "string" },
+    modes: { type: "string" },
     "max-seconds": { type: "string", default: "120" },
     json: { type: "boolean", default: false },
   },
@@ -43,8 +47,9 @@ const MODES = [
   { name: "por", mode: "por", storage: "fingerprint", workers: 1 },
   { name: "reduced-exact", mode: "reduced", storage: "exact", workers: 1 },
   { name: "por-w2", mode: "por", storage: "fingerprint", workers: 2 },
+  { name: "por-queue2", mode: "por", storage: "fingerprint", workers: 1, queue: true },
   { name: "exhaustive", mode: "exhaustive", storage: "fingerprint", workers: 1, only: ["3x2x3"] },
-];
+].filter((m) => opts.modes === undefined || opts.modes.split(",").includes(m.name));
 
 function programs(P, U, W) {
   return Array.from({ length: U }, (_, j) => Array.from({ length: W }, (_, i) => `w buf:${(j + i) % P}`));
@@ -88,6 +93,88 @@ function runOne(file, backend, m) {
   );
   if (p.status !== 0) return { error: (p.stderr || p.stdout).split("\n").slice(-5).join(" ") };
   return JSON.parse(p.stdout.trim().split("\n").pop());
+}
+
+/** A private redis-server and two `ptesim worker` processes, started on first use. */
+let queue = null;
+async function startQueue() {
+  if (queue !== null) return queue;
+  if (!have("redis-server", ["--version"])) {
+    queue = { error: "redis-server not installed" };
+    return queue;
+  }
+  const port = 20000 + (process.pid % 20000);
+  const redis = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    {
+      stdio: "ignore",
+    },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 50; i++) {
+    if (spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() === "PONG")
+      break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const workers = [0, 1].map(() =>
+    spawn(
+      process.execPath,
+      [join(ROOT, "dist/cli/main.js"), "worker", "--queue", url, "--concurrency", "1", "-q"],
+      {
+        stdio: "ignore",
+      },
+    ),
+  );
+  queue = { url, redis, workers };
+  return queue;
+}
+function stopQueue() {
+  if (queue === null || queue.error !== undefined) return;
+  for (const w of queue.workers) w.kill("SIGINT");
+  queue.redis.kill("SIGTERM");
+}
+
+async function runQueued(file, backend, m) {
+  const q = await startQueue();
+  if (q.error !== undefined) return { error: q.error };
+  const t = performance.now();
+  const p = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, "dist/cli/main.js"),
+      "check",
+      file,
+      "--backend",
+      backend,
+      "--mode",
+      m.mode,
+      "--queue",
+      q.url,
+      "--shards",
+      "16",
+      "--max-seconds",
+      String(MAX_S),
+      "--json",
+      "-q",
+    ],
+    { encoding: "utf8", maxBuffer: 64 << 20 },
+  );
+  const wallMs = performance.now() - t;
+  let j;
+  try {
+    j = JSON.parse(p.stdout);
+  } catch {
+    return { error: (p.stderr || p.stdout).split("\n").slice(-5).join(" ") };
+  }
+  return {
+    verdict: j.verdict,
+    states: j.states,
+    executions: j.executions,
+    wallMs,
+    peakRssMb: 0,
+    finals: j.distinctFinalStates,
+  };
 }
 
 function have(cmd, args) {
@@ -142,7 +229,7 @@ try {
     for (const backend of backends)
       for (const m of MODES) {
         if (m.only !== undefined && !m.only.includes(cfg)) continue;
-        const r = runOne(file, backend, m);
+        const r = m.queue ? await runQueued(file, backend, m) : runOne(file, backend, m);
         rows.push({ config: cfg, backend, mode: m.name, ...r });
         if (!opts.json) printRow(rows[rows.length - 1]);
       }
@@ -155,6 +242,7 @@ try {
     }
   }
 } finally {
+  stopQueue();
   rmSync(tmp, { recursive: true, force: true });
 }
 if (!spinOk && !opts.json)
@@ -170,6 +258,11 @@ else {
         console.log(
           `  ${cfg} ${b}: por 1 -> 2 workers: wall ${(one.wallMs / two.wallMs).toFixed(2)}x, CPU of all threads ${(two.cpuMs / one.cpuMs).toFixed(2)}x the single thread's`,
         );
+      const qd = rows.find((r) => r.config === cfg && r.backend === b && r.mode === "por-queue2");
+      if (one?.verdict === "verified" && qd?.verdict === "verified")
+        console.log(
+          `  ${cfg} ${b}: por on the queue (2 worker processes, 16 shards): wall ${(one.wallMs / qd.wallMs).toFixed(2)}x the single thread's speed, executions ${(qd.executions / one.executions).toFixed(2)}x (work repeated across shards), states ${qd.states === one.states ? "equal" : `${qd.states} vs ${one.states}`}`,
+        );
     }
 }
 
@@ -179,11 +272,12 @@ function printRow(r) {
     console.log(`  ${c(r.config, 6)} ${c(r.backend, 7)} ${c(r.mode, 14)} error: ${r.error}`);
     return;
   }
+  // (Threads share a table allocated up front: its bytes per state mean nothing.)
   const bps =
-    r.storeBytes && r.states
+    r.storeBytes && r.states && !r.mode.includes("-w")
       ? ` ${c(`${Math.round(r.storeBytes / r.states)} B/state`, 13)}`
       : ` ${c("", 13)}`;
   console.log(
-    `  ${c(r.config, 6)} ${c(r.backend, 7)} ${c(r.mode, 14)} ${c(r.verdict, 10)} ${c(`${r.states ?? "?"} states`, 16)} ${c(`${(r.wallMs / 1000).toFixed(1)} s`, 9)}${r.cpuMs === undefined ? c("", 14) : c(` cpu ${(r.cpuMs / 1000).toFixed(1)} s`, 14)} peak ${r.peakRssMb.toFixed(0)} MB${bps}`,
+    `  ${c(r.config, 6)} ${c(r.backend, 7)} ${c(r.mode, 14)} ${c(r.verdict, 10)} ${c(`${r.states ?? "?"} states`, 16)} ${c(`${(r.wallMs / 1000).toFixed(1)} s`, 9)}${r.cpuMs === undefined ? c("", 14) : c(` cpu ${(r.cpuMs / 1000).toFixed(1)} s`, 14)} ${r.peakRssMb ? `peak ${r.peakRssMb.toFixed(0)} MB` : "(peak RSS: workers not measured)"}${bps}`,
   );
 }

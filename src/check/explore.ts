@@ -141,7 +141,13 @@ export type CheckResult =
   | ({ verdict: "violated"; counterexample: Counterexample } & CheckStats)
   | ({
       verdict: "incomplete";
-      reason: "max-executions" | "max-seconds" | "max-memory" | "max-steps" | "interrupted";
+      reason:
+        | "max-executions"
+        | "max-seconds"
+        | "max-memory"
+        | "max-steps"
+        | "interrupted"
+        | "missing-shards";
     } & CheckStats);
 
 /** Thrown inside an execution to cut it at an already visited state. */

@@ -41,6 +41,9 @@ export interface ShardPlan {
 /** One shard's outcome, as plain data. */
 export interface ShardResult {
   shard: string;
+  /** How it was explored: a merge takes only results of one mode and storage. */
+  mode: CheckMode;
+  storage: StateStorage;
   verdict: "verified" | "violated" | "incomplete";
   executions: number;
   completeExecutions: number;
@@ -53,6 +56,8 @@ export interface ShardResult {
   keys?: string[];
   /** For a violation: the violating run's decisions. */
   violation?: number[];
+  /** For an incomplete shard: why it stopped. */
+  reason?: string;
 }
 
 /** Plan about `count` shards (fewer if the tree is small). */
@@ -63,22 +68,55 @@ export function planShards(
   opts: ShardOptions,
 ): ShardPlan {
   let best: ShardPlan | null = null;
-  for (let depth = 1; depth <= 256; depth++) {
-    const shards: string[] = [];
-    const head = check(scenario, backend, {
-      mode: opts.mode,
-      storage: opts.storage,
-      shardDepth: depth,
-      onShard: (p) => shards.push(encodeReplay(p)),
-      collectFinalStates: true,
-      keepStore: true,
-      minimize: false,
-      ...(opts.now === undefined ? {} : { now: opts.now }),
-    });
-    best = { shards, depth, head };
-    if (head.verdict !== "verified" || shards.length === 0 || shards.length >= count) break;
+  for (let depth = 1; depth <= MAX_SHARD_DEPTH; depth++) {
+    best = planShardsAtDepth(scenario, backend, depth, opts);
+    if (best.head.verdict !== "verified" || best.shards.length === 0 || best.shards.length >= count) break;
   }
   return best!;
+}
+
+/** Deepest frontier planShards considers. */
+export const MAX_SHARD_DEPTH = 256;
+
+/**
+ * The plan whose frontier is at `depth` decisions. Deterministic: a merge re-plans at the depth
+ * of the shards it is given and gets the same head and the same list of shards.
+ */
+export function planShardsAtDepth(
+  scenario: Scenario,
+  backend: BackendModule,
+  depth: number,
+  opts: ShardOptions,
+): ShardPlan {
+  const shards: string[] = [];
+  const head = check(scenario, backend, {
+    mode: opts.mode,
+    storage: opts.storage,
+    shardDepth: depth,
+    onShard: (p) => shards.push(encodeReplay(p)),
+    collectFinalStates: true,
+    keepStore: true,
+    minimize: false,
+    ...(opts.now === undefined ? {} : { now: opts.now }),
+  });
+  return { shards, depth, head };
+}
+
+/** The decisions of a shard token (stamped or not), or what is wrong with it. */
+export function shardPrefix(shard: string): number[] | string {
+  return decodeReplay(shard);
+}
+
+/** A shard's identity regardless of its stamp: its decisions, unstamped. */
+function shardId(shard: string): string {
+  const p = decodeReplay(shard);
+  return typeof p === "string" ? shard : encodeReplay(p);
+}
+
+/** The plan's shards that `results` does not cover (as the plan names them). */
+export function missingShards(plan: ShardPlan, results: readonly ShardResult[]): string[] {
+  const have = new Set(results.map((r) => shardId(r.shard)));
+  return plan.shards.filter((s) => !have.has(shardId(s)));
 }
 
 export function exploreShard(
@@ -100,8 +138,20 @@ export function exploreShard(
     ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
   });
+  return shardResultOf(shard, opts.mode, opts.storage, r);
+}
+
+/** A shard's check result (run with keepStore and collectFinalStates) as plain data. */
+export function shardResultOf(
+  shard: string,
+  mode: CheckMode,
+  storage: StateStorage,
+  r: CheckResult,
+): ShardResult {
   const out: ShardResult = {
     shard,
+    mode,
+    storage,
     verdict: r.verdict,
     executions: r.executions,
     completeExecutions: r.completeExecutions,
@@ -113,6 +163,7 @@ export function exploreShard(
   if (r.store instanceof FingerprintStore) out.fingerprints = toBase64(r.store.fingerprints());
   else if (r.store instanceof ExactStore) out.keys = r.store.keys();
   if (r.verdict === "violated") out.violation = r.counterexample.choices;
+  if (r.verdict === "incomplete") out.reason = r.reason;
   return out;
 }
 
@@ -125,7 +176,7 @@ export function mergeShards(
   opts: { minimize?: boolean; elapsedMs?: number } = {},
 ): CheckResult {
   const head = plan.head;
-  const byShard = new Map(results.map((r) => [r.shard, r]));
+  const byShard = new Map(results.map((r) => [shardId(r.shard), r]));
   const store: VisitedStore | undefined = head.store;
   const finals = new Set(head.finalStates ?? []);
   let executions = head.executions;
@@ -133,11 +184,12 @@ export function mergeShards(
   let transitions = head.transitions;
   let states = head.states;
   let incomplete = false;
+  let missing = false;
   let violation: number[] | null = null;
   for (const s of plan.shards) {
-    const r = byShard.get(s);
+    const r = byShard.get(shardId(s));
     if (r === undefined) {
-      incomplete = true;
+      missing = true;
       continue;
     }
     executions += r.executions;
@@ -171,6 +223,7 @@ export function mergeShards(
     const cx = counterexample(scenario, backend, found, opts.minimize !== false);
     return { verdict: "violated", counterexample: cx, ...stats };
   }
+  if (missing) return { verdict: "incomplete", reason: "missing-shards", ...stats };
   if (incomplete || head.verdict === "incomplete")
     return { verdict: "incomplete", reason: "max-seconds", ...stats };
   return { verdict: "verified", ...stats };

@@ -205,7 +205,10 @@ export class ExactStore implements VisitedStore {
  * it. Fixed capacity (open addressing cannot grow under concurrent writers without a lock):
  * when it is 7/8 full, visit throws StoreFull. 12 bytes a slot.
  * Each slot: a 64-bit fingerprint (claimed with one compare-exchange, 0 = empty) and a 32-bit
- * payload (PENDING until its claimer writes it; sleep sets are below 2^31).
+ * payload kept complemented: sleep sets are below 2^31, so a written ~payload has bit 31 set and
+ * is never 0, and 0 (the buffer's initial contents: no fill, no page touched before use) means
+ * "claimed, payload not written yet". The intersection of sleep sets is the union (OR) of their
+ * complements.
  */
 export class SharedFingerprintStore implements VisitedStore {
   readonly storage = "fingerprint";
@@ -223,7 +226,6 @@ export class SharedFingerprintStore implements VisitedStore {
       let n = 1;
       while (n < from) n <<= 1;
       buf = new SharedArrayBuffer(n * 12 + 8);
-      new Int32Array(buf, n * 8, n).fill(PENDING);
     } else buf = from;
     const n = (buf.byteLength - 8) / 12;
     this.keys = new BigInt64Array(buf, 0, n);
@@ -258,15 +260,14 @@ export class SharedFingerprintStore implements VisitedStore {
         if (Atomics.load(this.counter, 0) >= this.limit) throw new StoreFull(this.mask + 1);
         cur = Atomics.compareExchange(k, i, 0n, fp);
         if (cur === 0n) {
-          Atomics.store(this.payloads, i, payload | 0);
+          Atomics.store(this.payloads, i, ~payload);
           Atomics.add(this.counter, 0, 1);
           return -1;
         }
       }
       if (cur === fp) {
-        let old = Atomics.load(this.payloads, i);
-        while (old === PENDING) old = Atomics.load(this.payloads, i);
-        return Atomics.and(this.payloads, i, payload | 0);
+        while (Atomics.load(this.payloads, i) === PENDING) {}
+        return ~Atomics.or(this.payloads, i, ~payload);
       }
       i = (i + 1) & this.mask;
     }
@@ -295,7 +296,8 @@ export class SharedFingerprintStore implements VisitedStore {
   }
 }
 
-const PENDING = -1;
+/** A claimed slot whose payload its claimer has not written yet. */
+const PENDING = 0;
 
 /** The shared store is full: the search cannot go on without forgetting states. */
 export class StoreFull extends Error {

@@ -193,9 +193,12 @@ async function runVariant(
   o: BugsOptions,
   progress: (x: { states: number; elapsedMs: number }) => void,
 ): Promise<VariantRun | null> {
+  // One thread: the zoo's checks are small (threads' start-up would dominate) and each
+  // variant's counterexample and figures must be the same at every run.
   const c = await checkCommand({
     file: p.source.file!,
     backend: p.spec,
+    workers: 1,
     maxSeconds,
     ...(o.maxMemoryMb === undefined ? {} : { maxMemoryMb: o.maxMemoryMb }),
     onProgress: progress,

@@ -5,6 +5,8 @@
 import { benchArm64Costs, formatArm64Costs } from "../arch/arm64/bench.js";
 import { ARM64_COSTS } from "../arch/arm64/costs.js";
 import { allBackends } from "../backends/registry.js";
+import type { CheckResult } from "../check/explore.js";
+import { shardResultOf } from "../check/shards.js";
 import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
 import { bugsCommand } from "./bugs-command.js";
 import { benchCostsCommand, calibrateCommand, parsePagesList, readCostTable } from "./calibrate-command.js";
@@ -21,8 +23,21 @@ import { bugsCounterexamples, bugsJson, printBugs } from "./report-bugs.js";
 import { printBenchCosts, printCalibrate } from "./report-costs.js";
 import { printReplay } from "./report-replay.js";
 import type { Reporter } from "./reporter.js";
+import {
+  DEFAULT_QUEUE_NAME,
+  mergeCommand,
+  queueCheckCommand,
+  shardResultDocument,
+  workerCommand,
+} from "./shard-commands.js";
 import { DEFAULT_MAX_MEMORY_MB } from "./supervise.js";
 import { DEFAULT_VIEW_PORT, startView } from "./view-command.js";
+
+/** check's exit code for a verdict. */
+function checkExitCode(v: CheckResult): number {
+  if (v.verdict === "incomplete" && v.reason === "interrupted") return EXIT_INTERRUPTED;
+  return v.verdict === "verified" ? EXIT_OK : v.verdict === "violated" ? EXIT_VIOLATION : EXIT_INCOMPLETE;
+}
 
 const SCENARIO_ARG = {
   name: "[scenario]",
@@ -45,7 +60,8 @@ exit codes:
   1    a property was violated (replay: an outcome diverged from the recording; bugs: an entry
        misbehaves)
   2    bad usage or input: unknown command or option, invalid scenario, unreadable file,
-       unknown backend, a backend module that fails, an invalid --costs file;
+       unknown backend, a backend module that fails, an invalid --costs file, a job queue
+       that cannot be reached or a worker that failed on a shard;
        calibrate: no C compiler, or a probe of the kernel failed
   3    internal error (a bug in ptesim; the message says how to report it)
   4    check stopped at --max-executions, --max-seconds or --max-memory before deciding
@@ -136,14 +152,24 @@ export const COMMANDS: CommandSpec[] = [
           default: ["fingerprint", "fingerprint"],
         },
       ),
-      opt("--workers <n>", "worker threads sharing one fingerprint store (reduced and por modes)", {
-        parse: intArg(1, 256),
-        default: [1, "1"],
-      }),
-      opt("--shards <n>", "print about n shard tokens (disjoint subtrees) instead of checking", {
-        parse: intArg(1, 100000),
-      }),
+      opt(
+        "--workers <n>",
+        "threads sharing one fingerprint store (reduced and por modes; default: every core; 1 for one thread)",
+        { parse: intArg(1, 256) },
+      ),
+      opt(
+        "--shards <n>",
+        "print about n shard tokens (disjoint subtrees) instead of checking; with --queue, the number of jobs (default 32)",
+        { parse: intArg(1, 100000) },
+      ),
       opt("--shard <token>", "explore only the subtree below this shard token (from --shards)"),
+      opt("--shard-result <file>", "with --shard: also write the shard's result for --merge"),
+      opt("--merge <files...>", "merge shard result files (from --shard-result) into one verdict"),
+      opt(
+        "--queue <url>",
+        "coordinate: put the shards on the job queue at redis://HOST[:PORT] for 'ptesim worker'",
+      ),
+      opt("--queue-name <name>", `the queue's name (default ${DEFAULT_QUEUE_NAME})`),
       opt("--max-executions <n>", "stop after n executions: verdict INCOMPLETE", {
         parse: intArg(1, 1e12),
       }),
@@ -157,23 +183,61 @@ export const COMMANDS: CommandSpec[] = [
     json: true,
     progress: true,
     run: async ([file], o, { io, json }) => {
-      if (o.shards !== undefined) {
-        const sh = await shardsCommand({
-          ...(file === undefined ? {} : { file }),
-          ...(o.backend === undefined ? {} : { backend: o.backend as string }),
-          mode: o.mode as "reduced" | "por" | "exhaustive",
-          storage: o.storage as "fingerprint" | "exact",
-          count: o.shards as number,
+      const common = {
+        ...(file === undefined ? {} : { file }),
+        ...(o.backend === undefined ? {} : { backend: o.backend as string }),
+        mode: o.mode as "reduced" | "por" | "exhaustive",
+        storage: o.storage as "fingerprint" | "exact",
+      };
+      const exclusive = ["merge", "queue", "shard"].filter((k) => o[k] !== undefined);
+      if (exclusive.length > 1)
+        throw new PtesimError("usage", `--${exclusive.join(" and --")} do not go together`);
+      if (o.shardResult !== undefined && o.shard === undefined)
+        throw new PtesimError("usage", "--shard-result needs --shard TOKEN (the shard to explore)");
+      if (o.queueName !== undefined && o.queue === undefined)
+        throw new PtesimError("usage", "--queue-name needs --queue redis://HOST");
+      if (o.merge !== undefined) {
+        const r = await mergeCommand({ ...common, files: o.merge as string[] });
+        io.err(
+          `merged ${r.files} shard result file(s); the plan at depth ${r.depth} has ${r.shards} shard(s)${r.missing.length > 0 ? `, ${r.missing.length} missing:` : ""}`,
+        );
+        for (const t of r.missing) io.err(`  ${t}`);
+        printCheck(r, io);
+        htmlDocument(o.html, () => checkJson(r), io);
+        return checkExitCode(r.result);
+      }
+      if (o.queue !== undefined) {
+        const p = io.progress();
+        const r = await queueCheckCommand({
+          ...common,
+          queue: o.queue as string,
+          queueName: (o.queueName as string | undefined) ?? DEFAULT_QUEUE_NAME,
+          shards: (o.shards as number | undefined) ?? 32,
+          ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
+          shouldStop: io.interrupted,
+          onQueueProgress: (done, total, states) =>
+            p.update(`check: ${done}/${total} shards done by the queue's workers (${states} states in them)`),
         });
+        p.done();
+        io.err(
+          `${r.shards} shard(s) explored on the queue by ${r.workers.length} worker(s)${r.workers.length > 0 ? `: ${r.workers.join(", ")}` : ""}`,
+        );
+        printCheck(r, io);
+        htmlDocument(o.html, () => checkJson(r), io);
+        return checkExitCode(r.result);
+      }
+      if (o.shards !== undefined) {
+        const sh = await shardsCommand({ ...common, count: o.shards as number });
         if (json) io.document(ShardsJson, { schema: "ptesim.shards/1", ...sh });
         else {
           io.err(
-            `${sh.shards.length} shard(s) at depth ${sh.depth}; the ${sh.headExecutions} execution(s) above them: ${sh.head}. Explore each with: ptesim check ... --mode ${sh.mode} --shard TOKEN`,
+            `${sh.shards.length} shard(s) at depth ${sh.depth}; the ${sh.headExecutions} execution(s) above them: ${sh.head}. Explore each with: ptesim check ... --mode ${sh.mode} --shard TOKEN --shard-result FILE, then merge the files with ptesim check ... --merge FILE...`,
           );
           for (const t of sh.shards) io.out(t);
         }
         return sh.head === "violated" ? EXIT_VIOLATION : EXIT_OK;
       }
+      if (o.shardResult !== undefined) checkOutputPath(o.shardResult as string);
       const p = io.progress();
       const r = await checkCommand({
         ...(o.shard === undefined ? {} : { shard: o.shard as string }),
@@ -181,7 +245,8 @@ export const COMMANDS: CommandSpec[] = [
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
         mode: o.mode as "reduced" | "por" | "exhaustive",
         storage: o.storage as "fingerprint" | "exact",
-        workers: o.workers as number,
+        ...(o.workers === undefined ? {} : { workers: o.workers as number }),
+        ...(o.shardResult === undefined ? {} : { keepStore: true }),
         ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions as number }),
         ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds as number }),
         maxMemoryMb: o.maxMemory as number,
@@ -192,11 +257,47 @@ export const COMMANDS: CommandSpec[] = [
         shouldStop: io.interrupted,
       });
       p.done();
+      if (o.shardResult !== undefined) {
+        const doc = shardResultDocument(shardResultOf(o.shard as string, r.mode, common.storage, r.result));
+        writeFileAtomic(o.shardResult as string, JSON.stringify(doc));
+        io.err(`shard result written to ${o.shardResult}`);
+      }
       printCheck(r, io);
       htmlDocument(o.html, () => checkJson(r), io);
-      const v = r.result;
-      if (v.verdict === "incomplete" && v.reason === "interrupted") return EXIT_INTERRUPTED;
-      return v.verdict === "verified" ? EXIT_OK : v.verdict === "violated" ? EXIT_VIOLATION : EXIT_INCOMPLETE;
+      return checkExitCode(r.result);
+    },
+  },
+  {
+    name: "worker",
+    summary: "explore check shards from a job queue (the coordinator: ptesim check --queue URL)",
+    details: `Runs until Ctrl-C (a shard it was exploring goes back to the queue for another worker),
+or with --idle-exit S once S seconds pass without a job. Any number of workers, on any machines
+that reach the Redis server, serve one coordinator; a backend module path in the coordinator's
+job must exist at the same absolute path on the worker's machine.`,
+    options: [
+      opt("--queue <url>", "the job queue: redis://HOST[:PORT] (required)"),
+      opt("--queue-name <name>", `the queue's name (default ${DEFAULT_QUEUE_NAME})`),
+      opt("--concurrency <n>", "shards explored at once, one thread each (default: every core)", {
+        parse: intArg(1, 256),
+      }),
+      opt("--idle-exit <s>", "exit (status 0) after s seconds without a job", { parse: intArg(1, 1e7) }),
+    ],
+    progress: true,
+    run: async (_args, o, { io }) => {
+      if (o.queue === undefined) throw new PtesimError("usage", "worker needs --queue redis://HOST[:PORT]");
+      const r = await workerCommand({
+        queue: o.queue as string,
+        queueName: (o.queueName as string | undefined) ?? DEFAULT_QUEUE_NAME,
+        ...(o.concurrency === undefined ? {} : { concurrency: o.concurrency as number }),
+        ...(o.idleExit === undefined ? {} : { idleExitSeconds: o.idleExit as number }),
+        shouldStop: io.interrupted,
+        onJob: (e) =>
+          io.err(`worker: job ${e.job}: ${e.verdict}, ${e.states} states in ${(e.ms / 1000).toFixed(1)} s`),
+      });
+      io.err(
+        `worker: ${r.jobs} shard(s) explored; ${r.stopped === "idle" ? "idle, exiting" : "stopped by Ctrl-C"}`,
+      );
+      return r.stopped === "idle" ? EXIT_OK : EXIT_INTERRUPTED;
     },
   },
   {

@@ -1,5 +1,6 @@
 // Typed stages: each command turns options into a result value. No printing here (report.ts).
 import { spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { allBackends, getBackend } from "../backends/registry.js";
@@ -142,8 +143,24 @@ export async function shardsCommand(o: CheckCommandOptions & { count: number }) 
   return { mode, depth: plan.depth, head: plan.head.verdict, headExecutions: plan.head.executions, shards };
 }
 
+/**
+ * Threads for a check without --workers: every core (os.availableParallelism(), which honours
+ * the process's CPU affinity, e.g. `taskset -c 0 ptesim check`) where threads apply (reduced or
+ * por on fingerprints, not one --shard), else 1. A backend module runs in one thread unless
+ * --workers says otherwise: only the command's own thread has the watchdog that stops a module
+ * call that never returns. `--workers 1` asks for one thread (and so for the same
+ * counterexample at every run: with threads, which violation is found first depends on their
+ * timing).
+ */
+export function defaultWorkers(o: CheckCommandOptions, backend: BackendModule): number {
+  const mode = o.mode ?? "reduced";
+  if (mode === "exhaustive" || (o.storage ?? "fingerprint") === "exact" || o.shard !== undefined) return 1;
+  if (userBackendSpecs.has(backend)) return 1;
+  return availableParallelism();
+}
+
 /** The scenario and backend of a check (the scenario must have explicit programs). */
-async function checkInputs(o: CheckCommandOptions) {
+export async function checkInputs(o: CheckCommandOptions) {
   const source = readScenario(o.file ?? "builtin:check");
   const backend = await resolveBackend(o.backend ?? scenarioBackendSpec(source));
   const scenario = withBackend(source.scenario, backend);
@@ -156,7 +173,7 @@ async function checkInputs(o: CheckCommandOptions) {
 }
 
 /** A backend spec that means the same from any thread: module paths made absolute. */
-function absoluteBackendSpec(spec: string): string {
+export function absoluteBackendSpec(spec: string): string {
   return looksLikePath(spec) ? resolve(spec) : spec;
 }
 
@@ -403,6 +420,8 @@ export interface CheckCommandOptions {
   workers?: number;
   /** Explore only the subtree below this shard (a stamped prefix token from --shards). */
   shard?: string;
+  /** Keep the visited store and final states in the result (to save a shard's result). */
+  keepStore?: boolean;
 }
 
 export interface CheckOutcome {
@@ -431,7 +450,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
   const { source, backend, scenario } = await checkInputs(o);
   const mode = o.mode ?? "reduced";
   const storage = o.storage ?? "fingerprint";
-  const workers = o.workers ?? 1;
+  const workers = o.workers ?? defaultWorkers(o, backend);
   if (workers > 1 && (mode === "exhaustive" || storage === "exact"))
     throw new PtesimError(
       "usage",
@@ -445,6 +464,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
       throw new PtesimError("usage", "--shard explores one subtree in one thread: drop --workers");
     prefix = p;
   }
+  const maxMemoryBytes = o.maxMemoryMb === undefined ? undefined : o.maxMemoryMb * 0.85 * 2 ** 20;
   const result =
     workers > 1
       ? await checkParallel(
@@ -455,6 +475,8 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
             workers,
             mode: mode as "reduced" | "por",
             ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+            ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
+            ...(maxMemoryBytes === undefined ? {} : { maxMemoryBytes }),
             ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
             ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
           },
@@ -463,19 +485,27 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
           mode,
           storage,
           ...(prefix === undefined ? {} : { prefix }),
+          ...(o.keepStore === true ? { keepStore: true, collectFinalStates: true } : {}),
           ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
           ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
-          ...(o.maxMemoryMb === undefined
+          ...(maxMemoryBytes === undefined
             ? {}
-            : {
-                maxMemoryBytes: o.maxMemoryMb * 0.85 * 2 ** 20,
-                memoryUsed: () => process.memoryUsage().heapUsed,
-              }),
+            : { maxMemoryBytes, memoryUsed: () => process.memoryUsage().heapUsed }),
           now: () => performance.now(),
           ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
           ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
         });
-  // The printed token is stamped with the scenario and backend it belongs to.
+  return finishOutcome(source, backend, scenario, mode, result);
+}
+
+/** A check's outcome: a violation's token stamped for the scenario and backend, and the command that replays it. */
+export function finishOutcome(
+  source: ScenarioSource,
+  backend: BackendModule,
+  scenario: Scenario,
+  mode: CheckMode,
+  result: CheckResult,
+): CheckOutcome {
   if (result.verdict === "violated")
     result.counterexample.replay = encodeReplay(result.counterexample.choices, stampOf(scenario, backend));
   const reproduce =

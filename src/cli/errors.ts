@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   io: "a file cannot be read or written, or is not what it should be",
   backend: "unknown backend, or a backend module that does not load, throws, hangs or exits",
   replay: "malformed replay token, or one recorded on another scenario or backend",
+  queue: "the job queue (check --queue, worker) cannot be reached, or a worker failed on a shard",
   memory: "the command ran out of memory (its bound: --max-memory)",
   output: "stdout closed (EPIPE) or its disk full (ENOSPC)",
   interrupted: "stopped by Ctrl-C before anything could be shown",

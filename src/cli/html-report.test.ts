@@ -88,9 +88,10 @@ describe("--html reports", () => {
     assert.deepEqual(Object.keys(related).sort(), ["xen-lazy-batch-after-unlock", "xen-no-preserve-ad"]);
     for (const b of doc.bugs) {
       const cx = related[b.name];
-      // The same document `ptesim check` prints for that variant, bar the time taken.
+      // The same document `ptesim check` prints for that variant in one thread (as `bugs`
+      // checks), bar the time taken.
       const own = JSON.parse(
-        ptesim("check", b.buggy.scenario, "--backend", b.buggy.backend, "--json").out,
+        ptesim("check", b.buggy.scenario, "--backend", b.buggy.backend, "--workers", "1", "--json").out,
       ) as {
         elapsedMs: number;
       };

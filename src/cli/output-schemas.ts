@@ -133,7 +133,14 @@ export const CheckJson = z
     z.object({
       ...checkBase,
       verdict: z.literal("incomplete"),
-      reason: z.enum(["max-executions", "max-seconds", "max-memory", "max-steps", "interrupted"]),
+      reason: z.enum([
+        "max-executions",
+        "max-seconds",
+        "max-memory",
+        "max-steps",
+        "interrupted",
+        "missing-shards",
+      ]),
     }),
     z.object({
       ...checkBase,

@@ -278,7 +278,9 @@ export function printCheck(o: CheckOutcome, io: Reporter): void {
         ? "interrupted (Ctrl-C)"
         : r.reason === "max-steps"
           ? "stopped at the per-execution step budget (1,000,000 steps)"
-          : `stopped at --${r.reason}`;
+          : r.reason === "missing-shards"
+            ? "shard results missing from the merge (listed above)"
+            : `stopped at --${r.reason}`;
     io.out(
       `${c.bold(c.yellow("INCOMPLETE:"))} ${why} before exploring every interleaving; nothing violated so far, nothing verified`,
     );

@@ -216,7 +216,7 @@ describe("viewer in Chromium", { skip }, () => {
     assert.equal(await entry.locator("[data-testid=bug-sources] li").count(), want.provenance.sources.length);
     // Its counterexample: the check's timeline, stepped to the store that loses D.
     const cx = JSON.parse(
-      ptesim("check", want.buggy.scenario, "--backend", want.buggy.backend, "--json").out,
+      ptesim("check", want.buggy.scenario, "--backend", want.buggy.backend, "--workers", "1", "--json").out,
     ) as { timeline: Ev[] };
     const store = cx.timeline.find((e) => e.note === "drops D");
     assert.ok(store?.afterHex);
@@ -383,7 +383,10 @@ describe("viewer in Chromium", { skip }, () => {
       assert.equal(await page.textContent("[data-testid=result] [data-testid=verdict]"), "VIOLATED");
       assert.match((await page.textContent("[data-testid=progress]")) ?? "", /^Done/);
       // The worker runs the CLI's code: the same counterexample, the same stamped replay token.
-      const cli = JSON.parse(ptesim("check", "--backend", "naive", "--json").out) as { replay: string };
+      // One thread, as the playground checks: the same counterexample.
+      const cli = JSON.parse(ptesim("check", "--backend", "naive", "--workers", "1", "--json").out) as {
+        replay: string;
+      };
       assert.equal(
         await page.textContent("[data-testid=result] [data-testid=reproduce]"),
         `ptesim run scenario.yaml --backend naive --seed 1 --replay ${cli.replay}`,

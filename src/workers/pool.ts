@@ -18,15 +18,31 @@ export interface ParallelCheckOptions {
   workers: number;
   mode: Exclude<CheckMode, "exhaustive">;
   maxSeconds?: number;
+  /** Bound on executions, shared out among the threads. */
+  maxExecutions?: number;
+  /** Bound on the threads' heaps together (bytes): INCOMPLETE (max-memory) past it. */
+  maxMemoryBytes?: number;
   minimize?: boolean;
-  /** Room in the shared store, in states (default 4M: 96 MB of address space). */
+  /** Room in the shared store, in states, fixed: past it the check is INCOMPLETE (max-memory). */
   maxStates?: number;
+  /** First room of a store that grows (restarting the search) when full; default 3.5M states. */
+  initialStates?: number;
   collectFinalStates?: boolean;
-  /** Polled a few times a second: true stops every thread (verdict incomplete, "interrupted"). */
+  /** Polled every PROGRESS_MS: true stops every thread (INCOMPLETE, interrupted). */
   shouldStop?: () => boolean;
-  /** The shared store's states so far, a few times a second. */
-  onProgress?: (p: { states: number; elapsedMs: number }) => void;
+  onProgress?: (p: { executions: number; states: number; elapsedMs: number }) => void;
 }
+
+/** How often the main thread reports progress and polls shouldStop. */
+const PROGRESS_MS = 250;
+/**
+ * First room of the shared store: 3.5M states (4M slots, 48 MiB; a slot's page is touched only
+ * when a state lands in it). A search that fills it starts again with 4 times the room, while
+ * the table fits in a quarter of the memory bound: open addressing cannot grow under
+ * concurrent writers, and a table much larger than needed scatters the states over more
+ * resident pages.
+ */
+const FIRST_MAX_STATES = 3.5 * 2 ** 20;
 
 export async function checkParallel(
   scenario: Scenario,
@@ -40,10 +56,35 @@ export async function checkParallel(
       mode: o.mode,
       now: () => Date.now(),
       ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
+      ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
       ...(o.minimize === undefined ? {} : { minimize: o.minimize }),
       ...(o.collectFinalStates ? { collectFinalStates: true } : {}),
+      ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
+      ...(o.onProgress === undefined ? {} : { onProgress: o.onProgress }),
     });
-  const store = new SharedFingerprintStore(Math.ceil(((o.maxStates ?? 4_000_000) * 8) / 7));
+  let room = o.maxStates ?? o.initialStates ?? FIRST_MAX_STATES;
+  for (;;) {
+    const { result, storeFull } = await searchOnce(scenario, backend, backendSpec, o, room, t0);
+    const bigger = room * 4;
+    // (Slots: room * 8/7 rounded up to a power of two, 12 bytes each.)
+    const fits = o.maxMemoryBytes === undefined || bigger * 2 * 12 <= o.maxMemoryBytes / 4;
+    if (!storeFull || o.maxStates !== undefined || !fits) return result;
+    room = bigger;
+  }
+}
+
+async function searchOnce(
+  scenario: Scenario,
+  backend: BackendModule,
+  backendSpec: string,
+  o: ParallelCheckOptions,
+  room: number,
+  t0: number,
+): Promise<{ result: CheckResult; storeFull: boolean }> {
+  // The store is sized for a table at most 7/8 full.
+  const store = new SharedFingerprintStore(Math.ceil((room * 8) / 7));
+  const control = new SharedArrayBuffer(4 * (1 + o.workers));
+  const ctl = new Int32Array(control);
   const pool = new Tinypool({
     filename: new URL("./shard-worker.js", import.meta.url).href,
     minThreads: o.workers,
@@ -55,14 +96,15 @@ export async function checkParallel(
   const abort = new AbortController();
   const deadline = o.maxSeconds === undefined ? undefined : t0 + o.maxSeconds * 1000;
   const results: SearchResult[] = [];
-  let interrupted = false;
-  const watch = setInterval(() => {
-    if (o.shouldStop?.() === true && !interrupted) {
-      interrupted = true;
-      abort.abort();
-    }
-    o.onProgress?.({ states: store.size, elapsedMs: Date.now() - t0 });
-  }, 200);
+  const executionsSoFar = () => {
+    let n = 0;
+    for (let i = 1; i < ctl.length; i++) n += Atomics.load(ctl, i);
+    return n;
+  };
+  const ticker = setInterval(() => {
+    if (o.shouldStop?.() === true) Atomics.store(ctl, 0, 1); // Ctrl-C
+    o.onProgress?.({ executions: executionsSoFar(), states: store.size, elapsedMs: Date.now() - t0 });
+  }, PROGRESS_MS);
   try {
     await Promise.all(
       Array.from({ length: o.workers }, async (_, order) => {
@@ -72,20 +114,27 @@ export async function checkParallel(
           mode: o.mode,
           order,
           shared: store.buffer,
+          control,
           ...(deadline === undefined ? {} : { deadline }),
+          ...(o.maxExecutions === undefined ? {} : { maxExecutions: Math.ceil(o.maxExecutions / o.workers) }),
+          ...(o.maxMemoryBytes === undefined
+            ? {}
+            : { maxHeapBytes: Math.floor(o.maxMemoryBytes / o.workers) }),
         };
         try {
           const r = (await pool.run(task, { signal: abort.signal })) as SearchResult;
           results.push(r);
-          // A violation decides the check: the other threads need not finish.
+          // A violation decides the check: the other threads need not finish. A bound one
+          // thread reached (memory, steps) ends the check too: stop the others (flag 2).
           if (r.verdict === "violated") abort.abort();
+          else if (r.verdict === "incomplete") Atomics.compareExchange(ctl, 0, 0, 2);
         } catch (e) {
           if (!abort.signal.aborted) throw e;
         }
       }),
     );
   } finally {
-    clearInterval(watch);
+    clearInterval(ticker);
     await pool.destroy();
   }
   const finalStates = new Set<string>();
@@ -110,18 +159,30 @@ export async function checkParallel(
     distinctFinalStates: finalStates.size,
     ...(o.collectFinalStates ? { finalStates } : {}),
   };
+  const storeFull = results.some((r) => r.storeFull === true);
   const violating = results.find((r) => r.verdict === "violated");
-  if (interrupted && violating === undefined)
-    return { verdict: "incomplete", reason: "interrupted", ...stats };
   if (violating?.violation !== undefined) {
     const found = replayPath(scenario, backend, violating.violation, false);
     return {
-      verdict: "violated",
-      counterexample: counterexample(scenario, backend, found, o.minimize !== false),
-      ...stats,
+      result: {
+        verdict: "violated",
+        counterexample: counterexample(scenario, backend, found, o.minimize !== false),
+        ...stats,
+      },
+      storeFull: false,
     };
   }
-  if (results.length < o.workers || results.some((r) => r.verdict === "incomplete"))
-    return { verdict: "incomplete", reason: "max-seconds", ...stats };
-  return { verdict: "verified", ...stats };
+  const stopped = results.find((r) => r.verdict === "incomplete");
+  if (stopped !== undefined || results.length < o.workers) {
+    // Ctrl-C, else the bound a thread reached first (the others were stopped because of it).
+    const reasons = results.map((r) => r.reason);
+    const reason =
+      Atomics.load(ctl, 0) === 1
+        ? "interrupted"
+        : ((["max-memory", "max-steps", "max-executions", "max-seconds"] as const).find((x) =>
+            reasons.includes(x),
+          ) ?? "max-seconds");
+    return { result: { verdict: "incomplete", reason, ...stats }, storeFull };
+  }
+  return { result: { verdict: "verified", ...stats }, storeFull: false };
 }

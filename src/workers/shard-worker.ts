@@ -1,10 +1,12 @@
 // Worker-side tasks: a whole search sharing the visited store with the other threads (./pool.ts),
 // or one shard (../check/shards.ts) for `ptesim worker` taking shards from a job queue.
 
-import { type CheckMode, check } from "../check/explore.js";
+import { getHeapStatistics } from "node:v8";
+import { type CheckMode, type CheckResult, check } from "../check/explore.js";
+import { decodeReplay } from "../check/replay.js";
 import { exploreShard, type ShardResult } from "../check/shards.js";
-import { SharedFingerprintStore, type StateStorage } from "../check/store.js";
-import { resolveBackend } from "../cli/commands.js";
+import { SharedFingerprintStore, type StateStorage, StoreFull } from "../check/store.js";
+import { resolveBackend, stampOf } from "../cli/commands.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { Scenario } from "../sim/scenario.js";
 
@@ -26,12 +28,20 @@ export interface SearchTask {
   mode: CheckMode;
   order: number;
   shared: SharedArrayBuffer;
+  /** Int32 words: [0] set to 1 to stop every thread (Ctrl-C); [1 + order] this thread's executions. */
+  control: SharedArrayBuffer;
   deadline?: number;
+  maxExecutions?: number;
+  /** Bound on this thread's heap (bytes): past it the thread stops, INCOMPLETE (max-memory). */
+  maxHeapBytes?: number;
 }
 
 /** What a search thread sends back (plain data). */
 export interface SearchResult {
   verdict: "verified" | "violated" | "incomplete";
+  reason?: "max-executions" | "max-seconds" | "max-memory" | "max-steps" | "interrupted";
+  /** The shared store ran out of room (the pool retries with a larger one). */
+  storeFull?: true;
   executions: number;
   completeExecutions: number;
   transitions: number;
@@ -55,6 +65,12 @@ const bound = (deadline: number | undefined) =>
 
 export async function runShardTask(t: ShardTask): Promise<ShardResult> {
   const backend = await backendFor(t.backend);
+  // A stamped token must belong to this scenario and backend (a job from a coordinator whose
+  // backend module differs from this machine's is refused, not explored).
+  if (t.shard.startsWith("r2.")) {
+    const p = decodeReplay(t.shard, stampOf(t.scenario, backend));
+    if (typeof p === "string") throw new Error(`shard ${t.shard}: ${p}`);
+  }
   return exploreShard(t.scenario, backend, t.shard, {
     mode: t.mode,
     storage: t.storage,
@@ -65,16 +81,42 @@ export async function runShardTask(t: ShardTask): Promise<ShardResult> {
 
 export async function runSearchTask(t: SearchTask): Promise<SearchResult> {
   const backend = await backendFor(t.backend);
-  const r = check(t.scenario, backend, {
-    mode: t.mode,
-    store: new SharedFingerprintStore(t.shared),
-    order: t.order,
-    collectFinalStates: true,
-    minimize: false,
-    now: () => Date.now(),
-    ...bound(t.deadline),
-  });
+  const control = new Int32Array(t.control);
+  let r: CheckResult;
+  try {
+    r = check(t.scenario, backend, {
+      mode: t.mode,
+      store: new SharedFingerprintStore(t.shared),
+      order: t.order,
+      collectFinalStates: true,
+      minimize: false,
+      now: () => Date.now(),
+      shouldStop: () => Atomics.load(control, 0) !== 0,
+      onProgress: (p) => Atomics.store(control, 1 + t.order, p.executions),
+      progressEveryMs: 250,
+      ...bound(t.deadline),
+      ...(t.maxExecutions === undefined ? {} : { maxExecutions: t.maxExecutions }),
+      ...(t.maxHeapBytes === undefined
+        ? {}
+        : { maxMemoryBytes: t.maxHeapBytes, memoryUsed: () => getHeapStatistics().used_heap_size }),
+    });
+  } catch (e) {
+    // The shared store has no room left: as a memory bound reached, not a crash.
+    if (e instanceof StoreFull)
+      return {
+        verdict: "incomplete",
+        reason: "max-memory",
+        storeFull: true,
+        executions: 0,
+        completeExecutions: 0,
+        transitions: 0,
+        finalStates: [],
+      };
+    throw e;
+  }
+  Atomics.store(control, 1 + t.order, r.executions);
   return {
+    ...(r.verdict === "incomplete" ? { reason: r.reason as SearchResult["reason"] } : {}),
     verdict: r.verdict,
     executions: r.executions,
     completeExecutions: r.completeExecutions,

@@ -1,0 +1,279 @@
+// Shards on a job queue (BullMQ on Redis): `ptesim check --queue redis://HOST` is the
+// coordinator, `ptesim worker --queue redis://HOST` a worker, on this machine or any other that
+// reaches the same Redis.
+//
+// The coordinator plans the shards (../check/shards.ts: its own search above the frontier),
+// adds one job per shard (the scenario, the backend spec, the stamped shard token, mode,
+// storage and the deadline) and polls the jobs until every one has a result, a violation is
+// reported, the deadline passes or Ctrl-C; then it removes its jobs and merges the results
+// exactly as a merge of shard files does (mergeShards), so the verdict and the state count
+// equal one process's. A violation's counterexample is rebuilt and shortened by the
+// coordinator, and its token replays with `ptesim run --replay`.
+//
+// A worker explores each job's shard in a worker thread (a tinypool pool; the job queue's lock
+// renewals need the event loop free while a shard runs for minutes). A job whose worker dies
+// is "stalled": BullMQ gives it to another worker. Jobs are plain JSON both ways.
+//
+// Why BullMQ: an established Redis job queue with atomic job hand-off, stalled-job recovery and
+// job results stored in Redis; it needs no extra service beyond Debian's redis-server.
+import { availableParallelism } from "node:os";
+import { type Job, Queue, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import Tinypool from "tinypool";
+import type { CheckMode, CheckResult } from "../check/explore.js";
+import { mergeShards, type ShardPlan, type ShardResult } from "../check/shards.js";
+import type { StateStorage } from "../check/store.js";
+import { PtesimError } from "../cli/errors.js";
+import type { BackendModule } from "../kernel/pvops.js";
+import type { Scenario } from "../sim/scenario.js";
+import type { ShardTask } from "./shard-worker.js";
+
+/** How often the coordinator looks at its jobs, and a worker at Ctrl-C and its idle time. */
+const POLL_MS = 200;
+
+/** A job's data: one shard of one coordinator's run. */
+export interface ShardJob extends ShardTask {
+  /** The coordinator's run id (job ids are `${run}-${index}`). */
+  run: string;
+}
+
+/** Parse --queue: redis://[user:password@]host[:port][/db] or rediss://... */
+export function parseQueueUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new PtesimError("usage", `--queue: "${url}" is not a URL; expected redis://HOST[:PORT]`);
+  }
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:")
+    throw new PtesimError("usage", `--queue: expected a redis:// or rediss:// URL, got "${url}"`);
+  if (u.hostname === "") throw new PtesimError("usage", `--queue: "${url}" names no host`);
+  return url;
+}
+
+/** Fail fast, with the reason, when Redis cannot be reached (ioredis would retry forever). */
+export async function pingQueue(url: string, timeoutMs = 5000): Promise<void> {
+  const r = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  // Errors are reported by the rejected connect() below; without a listener ioredis logs them.
+  r.on("error", () => {});
+  try {
+    await r.connect();
+    await r.ping();
+  } catch (e) {
+    throw new PtesimError("queue", `cannot reach the job queue at ${url}: ${(e as Error).message}`);
+  } finally {
+    r.disconnect();
+  }
+}
+
+const connectionOf = (url: string) => ({ url, maxRetriesPerRequest: null });
+
+export interface QueueCheckOptions {
+  url: string;
+  queueName: string;
+  /** The plan, made by the caller (it may already decide the check). */
+  plan: ShardPlan;
+  /** Stamped tokens of plan.shards, in the same order (what the jobs carry). */
+  tokens: string[];
+  backendSpec: string;
+  mode: CheckMode;
+  storage: StateStorage;
+  maxSeconds?: number;
+  minimize?: boolean;
+  shouldStop?: () => boolean;
+  onProgress?: (done: number, total: number, states: number) => void;
+}
+
+export interface QueueCheckOutcome {
+  result: CheckResult;
+  shards: number;
+  /** Worker names that returned results (a worker is named by its host and process id). */
+  workers: string[];
+}
+
+/** The coordinator: shards as jobs, results merged. */
+export async function checkOnQueue(
+  scenario: Scenario,
+  backend: BackendModule,
+  o: QueueCheckOptions,
+): Promise<QueueCheckOutcome> {
+  const t0 = Date.now();
+  const plan = o.plan;
+  if (plan.head.verdict !== "verified" || plan.shards.length === 0)
+    return {
+      result: mergeShards(scenario, backend, plan, [], { minimize: o.minimize !== false }),
+      shards: 0,
+      workers: [],
+    };
+  await pingQueue(o.url);
+  const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
+  const deadline = o.maxSeconds === undefined ? undefined : t0 + o.maxSeconds * 1000;
+  const queue = new Queue(o.queueName, { connection: connectionOf(o.url) });
+  queue.on("error", () => {});
+  const results = new Map<string, ShardResult>();
+  const workers = new Set<string>();
+  let stop: "interrupted" | "max-seconds" | null = null;
+  const ids = o.tokens.map((_, i) => `${run}-${i}`);
+  try {
+    await queue.addBulk(
+      o.tokens.map((shard, i) => {
+        const data: ShardJob = {
+          run,
+          scenario,
+          backend: o.backendSpec,
+          shard,
+          mode: o.mode,
+          storage: o.storage,
+          ...(deadline === undefined ? {} : { deadline }),
+        };
+        // Results stay in Redis until read; a job failing (e.g. the backend module missing on
+        // that worker's machine) is not retried: the coordinator reports it.
+        // A job still running when the coordinator stopped (violation, Ctrl-C) is deleted by
+        // Redis an hour after it ends.
+        return {
+          name: "shard",
+          data,
+          opts: { jobId: ids[i], attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 3600 } },
+        };
+      }),
+    );
+    let states = 0;
+    for (;;) {
+      const pending = ids.filter((id) => !results.has(id));
+      const jobs = await Promise.all(pending.map((id) => queue.getJob(id)));
+      for (let k = 0; k < jobs.length; k++) {
+        const job = jobs[k] as Job | undefined;
+        if (job === undefined) continue;
+        if (job.failedReason)
+          throw new PtesimError(
+            "queue",
+            `a worker failed on shard ${k + 1} of ${ids.length} (job ${job.id}): ${job.failedReason}`,
+          );
+        if (job.finishedOn !== undefined && job.returnvalue !== null && job.returnvalue !== undefined) {
+          const r = job.returnvalue as ShardResult & { worker?: string };
+          results.set(pending[k], r);
+          states += r.states;
+          if (r.worker !== undefined) workers.add(r.worker);
+        }
+      }
+      o.onProgress?.(results.size, ids.length, states);
+      if (results.size === ids.length) break;
+      if ([...results.values()].some((r) => r.verdict === "violated")) break;
+      if (o.shouldStop?.() === true) {
+        stop = "interrupted";
+        break;
+      }
+      // Workers stop their shards at the deadline; allow them a moment to send what they have.
+      if (deadline !== undefined && Date.now() > deadline + 5000) {
+        stop = "max-seconds";
+        break;
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  } finally {
+    // Nobody needs this run's jobs any more: waiting ones are dropped (an active one, locked by
+    // its worker, finishes and expires with the queue's defaults).
+    await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
+    await queue.close();
+  }
+  const merged = mergeShards(scenario, backend, plan, [...results.values()], {
+    minimize: o.minimize !== false,
+    elapsedMs: Date.now() - t0,
+  });
+  const result: CheckResult =
+    merged.verdict === "incomplete" && stop !== null ? { ...merged, reason: stop } : merged;
+  return { result, shards: ids.length, workers: [...workers].sort() };
+}
+
+export interface ServeOptions {
+  url: string;
+  queueName: string;
+  /** Shards explored at once (threads); default: all cores. */
+  concurrency?: number;
+  /** Exit after this long without a job (seconds); default: never. */
+  idleExitSeconds?: number;
+  shouldStop?: () => boolean;
+  onJob?: (e: { job: string; shard: number; verdict: string; states: number; ms: number }) => void;
+  /** This worker's name in the results (host:pid). */
+  name: string;
+}
+
+export interface ServeOutcome {
+  jobs: number;
+  stopped: "interrupted" | "idle";
+}
+
+/** A worker: explore shards from the queue until Ctrl-C or idle for idleExitSeconds. */
+export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
+  await pingQueue(o.url);
+  const concurrency = o.concurrency ?? availableParallelism();
+  const pool = new Tinypool({
+    filename: new URL("./shard-worker.js", import.meta.url).href,
+    minThreads: 1,
+    maxThreads: concurrency,
+    execArgv: process.execArgv.filter((a) => !a.startsWith("--input-type") && !a.startsWith("--eval")),
+  });
+  let active = 0;
+  let jobs = 0;
+  let stopping = false;
+  let lastActive = Date.now();
+  const worker = new Worker(
+    o.queueName,
+    async (job: Job) => {
+      active++;
+      const t = Date.now();
+      try {
+        const data = job.data as ShardJob;
+        let r: ShardResult;
+        try {
+          r = (await pool.run(data satisfies ShardTask)) as ShardResult;
+        } catch (e) {
+          // Stopped by Ctrl-C: leave the job unfinished; it stalls and goes to another worker.
+          if (stopping) return new Promise(() => {});
+          throw e;
+        }
+        jobs++;
+        o.onJob?.({
+          job: String(job.id),
+          shard: Number(String(job.id).split("-").pop()),
+          verdict: r.verdict,
+          states: r.states,
+          ms: Date.now() - t,
+        });
+        return { ...r, worker: o.name };
+      } finally {
+        active--;
+        lastActive = Date.now();
+      }
+    },
+    { connection: connectionOf(o.url), concurrency, autorun: true },
+  );
+  worker.on("error", () => {});
+  let stopped: ServeOutcome["stopped"] = "interrupted";
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      if (o.shouldStop?.() === true) break;
+      if (
+        o.idleExitSeconds !== undefined &&
+        active === 0 &&
+        Date.now() - lastActive > o.idleExitSeconds * 1000
+      ) {
+        stopped = "idle";
+        break;
+      }
+    }
+  } finally {
+    // Ctrl-C: do not wait for a running shard (its job stalls and goes to another worker).
+    stopping = stopped === "interrupted";
+    await worker.close(stopping);
+    await pool.destroy();
+  }
+  return { jobs, stopped };
+}
