@@ -154,6 +154,20 @@ export class FingerprintStore implements VisitedStore {
     return out;
   }
 
+  /** Every entry as (hi, lo, payload) triples (to seed a shared store). */
+  entries(): Uint32Array {
+    const out = new Uint32Array(this.count * 3);
+    const t = this.table;
+    let k = 0;
+    for (let j = 0; j < t.length; j += 3)
+      if (t[j] !== 0 || t[j + 1] !== 0) {
+        out[k++] = t[j];
+        out[k++] = t[j + 1];
+        out[k++] = t[j + 2];
+      }
+    return out;
+  }
+
   bytes(): number {
     return this.table.byteLength;
   }

@@ -1,15 +1,19 @@
-// `ptesim check --workers N`: N worker threads (a tinypool pool) search the same tree over one
-// visited store in a SharedArrayBuffer (64-bit fingerprints with their sleep sets, claimed by
-// compare-exchange). A state one thread has stored is cut by every other, whose exploration
-// relies on the first to finish it, exactly as a single search relies on its own earlier visit:
-// every reachable state is still explored once, by whichever thread reached it first. Each
-// thread rotates its exploration order differently (check's `order`), so the threads spread
-// over the space instead of trailing each other. The result is one process's: the verdict,
-// the distinct states (the store's size) and the union of the final states; a violation found
-// by any thread stops the others, and its counterexample is rebuilt and shortened here.
+// `ptesim check --workers N`: N worker threads (a tinypool pool) share one visited store in a
+// SharedArrayBuffer (64-bit fingerprints with their sleep sets, claimed by compare-exchange).
+// This thread first searches the tree down to a frontier of about 8 shards per thread
+// (planShards); its stored states seed the shared store and the shards (decision prefixes) go
+// to the pool's queue, one task each. A state one task has stored is cut by every other,
+// which relies on the first to finish it, exactly as a single search relies on its own earlier
+// visit: every reachable state is still explored once, by whichever task reached it first.
+// The result is one process's: the verdict, the distinct states (the store's size) and the
+// union of the final states; a violation found by any task stops the others, and its
+// counterexample is rebuilt and shortened here.
+import { setMaxListeners } from "node:events";
 import Tinypool from "tinypool";
 import { type CheckMode, type CheckResult, check, counterexample, replayPath } from "../check/explore.js";
-import { SharedFingerprintStore } from "../check/store.js";
+import { decodeReplay } from "../check/replay.js";
+import { mergeShards, planShards } from "../check/shards.js";
+import { FingerprintStore, SharedFingerprintStore } from "../check/store.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { Scenario } from "../sim/scenario.js";
 import type { SearchResult, SearchTask } from "./shard-worker.js";
@@ -83,7 +87,29 @@ async function searchOnce(
 ): Promise<{ result: CheckResult; storeFull: boolean }> {
   // The store is sized for a table at most 7/8 full.
   const store = new SharedFingerprintStore(Math.ceil((room * 8) / 7));
-  const control = new SharedArrayBuffer(4 * (1 + o.workers));
+  // The coordinator's own search down to a frontier of several shards per thread; its states
+  // seed the shared store (their continuations are the shards), then the threads take the
+  // shards from the pool's queue. (Every thread searching the whole tree from the root would
+  // not spread: the first to store the root state cuts every other thread there.)
+  const plan = planShards(scenario, backend, o.workers * 8, {
+    mode: o.mode,
+    storage: "fingerprint",
+    now: () => Date.now(),
+  });
+  const head = plan.head;
+  if (head.verdict !== "verified" || plan.shards.length === 0) {
+    const merged = mergeShards(scenario, backend, plan, [], { minimize: o.minimize !== false });
+    // (The plan's search does not shorten its counterexample: shorten it as check does.)
+    if (merged.verdict === "violated" && o.minimize !== false)
+      merged.counterexample = counterexample(scenario, backend, merged.counterexample.run, true);
+    return { result: merged, storeFull: false };
+  }
+  if (head.store instanceof FingerprintStore) {
+    const e = head.store.entries();
+    for (let i = 0; i < e.length; i += 3) store.visitFp(e[i], e[i + 1], e[i + 2]);
+  }
+  const prefixes = plan.shards.map((t) => decodeReplay(t) as number[]);
+  const control = new SharedArrayBuffer(4 * (1 + prefixes.length));
   const ctl = new Int32Array(control);
   const pool = new Tinypool({
     filename: new URL("./shard-worker.js", import.meta.url).href,
@@ -94,10 +120,12 @@ async function searchOnce(
     execArgv: process.execArgv.filter((a) => !a.startsWith("--input-type") && !a.startsWith("--eval")),
   });
   const abort = new AbortController();
+  // One signal for every shard's task (more than the default 10 listeners).
+  setMaxListeners(prefixes.length + 10, abort.signal);
   const deadline = o.maxSeconds === undefined ? undefined : t0 + o.maxSeconds * 1000;
   const results: SearchResult[] = [];
   const executionsSoFar = () => {
-    let n = 0;
+    let n = head.executions;
     for (let i = 1; i < ctl.length; i++) n += Atomics.load(ctl, i);
     return n;
   };
@@ -107,16 +135,20 @@ async function searchOnce(
   }, PROGRESS_MS);
   try {
     await Promise.all(
-      Array.from({ length: o.workers }, async (_, order) => {
+      prefixes.map(async (prefix, slot) => {
         const task: SearchTask = {
           scenario,
           backend: backendSpec,
           mode: o.mode,
-          order,
+          order: 0,
+          prefix,
+          slot,
           shared: store.buffer,
           control,
           ...(deadline === undefined ? {} : { deadline }),
-          ...(o.maxExecutions === undefined ? {} : { maxExecutions: Math.ceil(o.maxExecutions / o.workers) }),
+          ...(o.maxExecutions === undefined
+            ? {}
+            : { maxExecutions: Math.ceil(o.maxExecutions / prefixes.length) }),
           ...(o.maxMemoryBytes === undefined
             ? {}
             : { maxHeapBytes: Math.floor(o.maxMemoryBytes / o.workers) }),
@@ -137,10 +169,10 @@ async function searchOnce(
     clearInterval(ticker);
     await pool.destroy();
   }
-  const finalStates = new Set<string>();
-  let executions = 0;
-  let completeExecutions = 0;
-  let transitions = 0;
+  const finalStates = new Set<string>(head.finalStates ?? []);
+  let executions = head.executions;
+  let completeExecutions = head.completeExecutions;
+  let transitions = head.transitions;
   for (const r of results) {
     executions += r.executions;
     completeExecutions += r.completeExecutions;
@@ -173,7 +205,7 @@ async function searchOnce(
     };
   }
   const stopped = results.find((r) => r.verdict === "incomplete");
-  if (stopped !== undefined || results.length < o.workers) {
+  if (stopped !== undefined || results.length < prefixes.length) {
     // Ctrl-C, else the bound a thread reached first (the others were stopped because of it).
     const reasons = results.map((r) => r.reason);
     const reason =

@@ -27,8 +27,12 @@ export interface SearchTask {
   backend: string;
   mode: CheckMode;
   order: number;
+  /** Explore only the subtree below this decision prefix (one of the plan's shards). */
+  prefix?: number[];
+  /** Its executions counter in `control` (default: order). */
+  slot?: number;
   shared: SharedArrayBuffer;
-  /** Int32 words: [0] set to 1 to stop every thread (Ctrl-C); [1 + order] this thread's executions. */
+  /** Int32 words: [0] set to 1 to stop every thread (Ctrl-C); [1 + slot] this task's executions. */
   control: SharedArrayBuffer;
   deadline?: number;
   maxExecutions?: number;
@@ -82,17 +86,19 @@ export async function runShardTask(t: ShardTask): Promise<ShardResult> {
 export async function runSearchTask(t: SearchTask): Promise<SearchResult> {
   const backend = await backendFor(t.backend);
   const control = new Int32Array(t.control);
+  const slot = 1 + (t.slot ?? t.order);
   let r: CheckResult;
   try {
     r = check(t.scenario, backend, {
       mode: t.mode,
       store: new SharedFingerprintStore(t.shared),
       order: t.order,
+      ...(t.prefix === undefined ? {} : { prefix: t.prefix }),
       collectFinalStates: true,
       minimize: false,
       now: () => Date.now(),
       shouldStop: () => Atomics.load(control, 0) !== 0,
-      onProgress: (p) => Atomics.store(control, 1 + t.order, p.executions),
+      onProgress: (p) => Atomics.store(control, slot, p.executions),
       progressEveryMs: 250,
       ...bound(t.deadline),
       ...(t.maxExecutions === undefined ? {} : { maxExecutions: t.maxExecutions }),
@@ -114,7 +120,7 @@ export async function runSearchTask(t: SearchTask): Promise<SearchResult> {
       };
     throw e;
   }
-  Atomics.store(control, 1 + t.order, r.executions);
+  Atomics.store(control, slot, r.executions);
   return {
     ...(r.verdict === "incomplete" ? { reason: r.reason as SearchResult["reason"] } : {}),
     verdict: r.verdict,
