@@ -385,6 +385,56 @@ describe("bounded executions", () => {
   });
 });
 
+describe("an abandoned execution is never a verdict", () => {
+  // A cut (or a replay that runs out) thrown at a scheduling point inside a backend's pv-op
+  // unwinds through the path's `finally`, which releases the PTE lock while the lazy batch still
+  // holds the commit: the transaction contract used to fire there and replace the cut, so
+  // reduced/por reported a violation that exhaustive did not find and no token could replay.
+  const s = scenarioText(
+    [
+      "name: clear-refs-vs-dirty-3cpu",
+      "backend: xen-broken-lazy-unflushed",
+      "cpus: 3",
+      "regions: [{ name: p, pages: 1, prot: rw, shared: true, populate: read }]",
+      "syscalls: [{ call: clear_refs }]",
+      'programs: [["w p:0"], ["r p:0"]]',
+      "kernel: { lazyRules: nested }",
+    ].join("\n"),
+  );
+  const b = getBackend("xen-broken-lazy-unflushed")!;
+  it("reduced and por agree with exhaustive (verdict and final states)", () => {
+    const ref = check(s, b, { mode: "exhaustive", collectFinalStates: true });
+    assert.equal(ref.verdict, "verified");
+    for (const mode of ["reduced", "por"] as const) {
+      const r = check(s, b, { mode, collectFinalStates: true });
+      assert.equal(r.verdict, ref.verdict, mode);
+      assert.deepEqual(sorted(r.finalStates), sorted(ref.finalStates), mode);
+    }
+  });
+  it("a strict replay that runs out of decisions inside a pv-op ends in the replay error, not a violation", () => {
+    const sim = new Simulation(s, b, { trace: false });
+    sim.populate();
+    sim.setPrograms(xoroshiro128plus(1));
+    // The decisions of the run that used to be misreported: CPU0 into clear_refs, then CPU2.
+    const path = [0, 0, 0, 0, 0, 2, 0];
+    let k = 0;
+    const stop = new Error("out of decisions");
+    const decider: Decider = {
+      choose: (en) => {
+        if (k === path.length) throw stop;
+        const want = path[k++];
+        assert.ok(en.includes(want));
+        return want;
+      },
+    };
+    assert.throws(
+      () => sim.execute(decider),
+      (e) => e === stop,
+    );
+    assert.equal(sim.oracle.violations.length, 0);
+  });
+});
+
 describe("one change_pte_range: the in-line transaction behaves exactly like the wrappers", () => {
   const PROTS = [
     0,

@@ -184,6 +184,12 @@ export class Simulation implements StepHook {
   readonly maxSteps: number;
   /** Set when a run must stop (contract breach, machine check). */
   aborted = false;
+  /**
+   * What the decider threw (a cut, a replay mismatch): the run is being abandoned. It wins over
+   * anything the kernel's unwinding throws (a path's `finally` releasing a PTE lock can trip the
+   * transaction contract), so an abandoned run is never reported as a violation.
+   */
+  private abandoned: unknown = null;
   /** Every decision taken where two or more agents could move (a replay path). */
   readonly choices: number[] = [];
   /** Per CPU: the values its kernel path has read (checker state keys), when recorded. */
@@ -640,7 +646,7 @@ export class Simulation implements StepHook {
       }
       let pick = en[0];
       if (en.length > 1) {
-        pick = decider.choose(en, this.mode);
+        pick = this.decide(decider, en);
         this.choices.push(pick);
       } else this.forced |= 2 ** pick;
       this.stepCpu(pick);
@@ -680,7 +686,7 @@ export class Simulation implements StepHook {
         this.forced |= 2 ** cpu;
         return;
       }
-      const pick = decider.choose(en, this.mode);
+      const pick = this.decide(decider, en);
       this.choices.push(pick);
       if (pick === cpu) return;
       const prev = this.machine.current;
@@ -692,6 +698,17 @@ export class Simulation implements StepHook {
         this.machine.current = prev;
       }
       if (this.aborted) return;
+    }
+  }
+
+  /** Ask the decider; if it throws, the run is abandoned (see `abandoned`) and nothing else moves. */
+  private decide(decider: Decider, en: readonly number[]): number {
+    try {
+      return decider.choose(en, this.mode);
+    } catch (e) {
+      this.abandoned = e;
+      this.aborted = true;
+      throw e;
     }
   }
 
@@ -830,9 +847,15 @@ export class Simulation implements StepHook {
     this.installTracer();
     this.decider = decider;
     this.machine.hook = this;
+    this.abandoned = null;
     try {
       this.runAll(decider);
     } catch (e) {
+      const stop = this.abandoned;
+      if (stop !== null) {
+        this.abandoned = null;
+        throw stop;
+      }
       this.absorb(e);
     } finally {
       this.machine.hook = null;
