@@ -106,6 +106,11 @@ interface CheckStats {
   states: number;
   /** Decisions taken in all. */
   transitions: number;
+  /**
+   * Of those, the decisions re-taken to return to a node of the search stack (each execution
+   * restarts from the initial state and follows its prefix again). Single searches only.
+   */
+  replayedDecisions?: number;
   elapsedMs: number;
   /** Final-state keys, when collected. */
   finalStates?: Set<string>;
@@ -196,6 +201,8 @@ interface SearchConfig {
 /** Follows the current DFS stack, then extends it with first choices, cutting at visited states. */
 class DfsDecider implements Decider {
   pos = 0;
+  /** Decisions re-taken along the stack (counted here, summed into the stats by check). */
+  replayed = 0;
   constructor(
     private readonly frames: Frame[],
     private readonly sim: Simulation,
@@ -209,6 +216,7 @@ class DfsDecider implements Decider {
     const frames = this.frames;
     const sim = this.sim;
     if (this.pos < frames.length) {
+      this.replayed++;
       const f = frames[this.pos++];
       sim.forced = 0;
       return f.todo[f.idx];
@@ -355,6 +363,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     completeExecutions: 0,
     states: 0,
     transitions: 0,
+    replayedDecisions: 0,
     elapsedMs: 0,
     distinctFinalStates: 0,
     storage,
@@ -418,6 +427,8 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     } catch (e) {
       if (e instanceof StepBudgetExceeded) return { verdict: "incomplete", reason: "max-steps", ...done() };
       if (!(e instanceof Cut)) throw e;
+    } finally {
+      stats.replayedDecisions = (stats.replayedDecisions ?? 0) + decider.replayed;
     }
     if (result !== null) {
       stats.completeExecutions++;
