@@ -83,7 +83,7 @@ const wallMs = performance.now() - t;
 const cpu = process.cpuUsage();
 const ru = process.resourceUsage();
 console.log(JSON.stringify({ verdict: r.verdict, states: r.states, executions: r.executions, wallMs,
-  decisions: r.transitions, replayedDecisions: r.replayedDecisions,
+  decisions: r.transitions, replayedDecisions: r.replayedDecisions, replayMs: r.replayMs, checkMs: r.elapsedMs,
   cpuMs: (cpu.user + cpu.system) / 1000, peakRssMb: ru.maxRSS / 1024, storeBytes: r.storeBytes,
   collisionProbability: r.collisionProbability, finals: r.distinctFinalStates }));
 `;
@@ -276,7 +276,11 @@ function perState(r) {
     typeof r.replayedDecisions === "number"
       ? `, ${(r.replayedDecisions / r.states).toFixed(1)} replayed`
       : "";
-  return ` ${r.executions} exec, ${(r.decisions / r.states).toFixed(1)} decisions/state${replayed}`;
+  const share =
+    typeof r.replayMs === "number" && r.checkMs > 0
+      ? `, ${Math.round((100 * r.replayMs) / r.checkMs)}% of the time restoring and replaying`
+      : "";
+  return ` ${r.executions} exec, ${(r.decisions / r.states).toFixed(1)} decisions/state${replayed}${share}`;
 }
 
 function printRow(r) {

@@ -111,6 +111,11 @@ interface CheckStats {
    * restarts from the initial state and follows its prefix again). Single searches only.
    */
   replayedDecisions?: number;
+  /**
+   * Milliseconds (by `now`) spent returning to the stack's nodes: restoring the initial state
+   * and re-executing each execution's prefix up to its first new decision. Single searches only.
+   */
+  replayMs?: number;
   elapsedMs: number;
   /** Final-state keys, when collected. */
   finalStates?: Set<string>;
@@ -203,11 +208,14 @@ class DfsDecider implements Decider {
   pos = 0;
   /** Decisions re-taken along the stack (counted here, summed into the stats by check). */
   replayed = 0;
+  /** When the first new decision was reached (by `now`), or -1. */
+  reachedAt = -1;
   constructor(
     private readonly frames: Frame[],
     private readonly sim: Simulation,
     private readonly cfg: SearchConfig,
     private readonly stats: CheckStats,
+    private readonly now: () => number,
   ) {
     sim.forced = 0;
   }
@@ -221,6 +229,7 @@ class DfsDecider implements Decider {
       sim.forced = 0;
       return f.todo[f.idx];
     }
+    if (this.reachedAt < 0) this.reachedAt = this.now();
     // A violation already happened on this path: finish the run so it is reported, never cut.
     if (sim.oracle.violations.length > 0) return enabled[0];
     const cfg = this.cfg;
@@ -364,6 +373,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     states: 0,
     transitions: 0,
     replayedDecisions: 0,
+    replayMs: 0,
     elapsedMs: 0,
     distinctFinalStates: 0,
     storage,
@@ -420,7 +430,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     stats.executions++;
     const run = initial === null ? newSimulation(scenario, backend, false, visited !== null, maxSteps) : sim;
     if (initial !== null) sim.restore(initial);
-    const decider = new DfsDecider(frames, run, cfg, stats);
+    const decider = new DfsDecider(frames, run, cfg, stats, now);
     let result: RunResult | null = null;
     try {
       result = run.execute(decider);
@@ -429,6 +439,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
       if (!(e instanceof Cut)) throw e;
     } finally {
       stats.replayedDecisions = (stats.replayedDecisions ?? 0) + decider.replayed;
+      stats.replayMs = (stats.replayMs ?? 0) + (decider.reachedAt < 0 ? now() : decider.reachedAt) - t;
     }
     if (result !== null) {
       stats.completeExecutions++;
