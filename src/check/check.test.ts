@@ -195,9 +195,18 @@ describe("restarting executions from a saved simulation", () => {
       const fresh = check(s, backend(b), { rebuild: true, collectFinalStates: true, minimize: false });
       const restored = check(s, backend(b), { collectFinalStates: true, minimize: false });
       assert.deepEqual(
-        [restored.verdict, restored.executions, restored.states, restored.transitions],
-        [fresh.verdict, fresh.executions, fresh.states, fresh.transitions],
+        [
+          restored.verdict,
+          restored.executions,
+          restored.states,
+          restored.transitions,
+          restored.replayedDecisions,
+        ],
+        [fresh.verdict, fresh.executions, fresh.states, fresh.transitions, fresh.replayedDecisions],
       );
+      // Every execution but the first returns to a stack node by re-taking its prefix's decisions.
+      if (fresh.executions > 1)
+        assert.ok(fresh.replayedDecisions! > 0 && fresh.replayedDecisions! < fresh.transitions);
       assert.deepEqual([...restored.finalStates!].sort(), [...fresh.finalStates!].sort());
       if (fresh.verdict === "violated" && restored.verdict === "violated")
         assert.deepEqual(restored.counterexample.choices, fresh.counterexample.choices);
