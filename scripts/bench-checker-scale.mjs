@@ -16,6 +16,8 @@
 // With `spin` and `cc` on PATH, SPIN's figures for the same configs on the native model of
 // bench/spin/gen-promela.mjs (spin -a; cc -O2 -DSAFETY; pan -c1 -m10000 -w24 -n), end to end.
 //
+// Also per run: executions, decisions per state and how many of them re-walk a prefix (replayed).
+//
 //   node scripts/bench-checker-scale.mjs [--only 3x2x3,4x3x3] [--modes por,por-w2] [--max-seconds 120] [--json]
 // Needs a build (npm run build).
 import { spawn, spawnSync } from "node:child_process";
@@ -81,6 +83,7 @@ const wallMs = performance.now() - t;
 const cpu = process.cpuUsage();
 const ru = process.resourceUsage();
 console.log(JSON.stringify({ verdict: r.verdict, states: r.states, executions: r.executions, wallMs,
+  decisions: r.transitions, replayedDecisions: r.replayedDecisions, replayMs: r.replayMs, checkMs: r.elapsedMs,
   cpuMs: (cpu.user + cpu.system) / 1000, peakRssMb: ru.maxRSS / 1024, storeBytes: r.storeBytes,
   collisionProbability: r.collisionProbability, finals: r.distinctFinalStates }));
 `;
@@ -266,6 +269,20 @@ else {
     }
 }
 
+/** Executions, and decisions per state (all, and those re-taken to return to a stack node). */
+function perState(r) {
+  if (!r.states || r.decisions === undefined) return "";
+  const replayed =
+    typeof r.replayedDecisions === "number"
+      ? `, ${(r.replayedDecisions / r.states).toFixed(1)} replayed`
+      : "";
+  const share =
+    typeof r.replayMs === "number" && r.checkMs > 0
+      ? `, ${Math.round((100 * r.replayMs) / r.checkMs)}% of the time restoring and replaying`
+      : "";
+  return ` ${r.executions} exec, ${(r.decisions / r.states).toFixed(1)} decisions/state${replayed}${share}`;
+}
+
 function printRow(r) {
   const c = (s, n) => String(s).padEnd(n);
   if (r.error !== undefined) {
@@ -278,6 +295,6 @@ function printRow(r) {
       ? ` ${c(`${Math.round(r.storeBytes / r.states)} B/state`, 13)}`
       : ` ${c("", 13)}`;
   console.log(
-    `  ${c(r.config, 6)} ${c(r.backend, 7)} ${c(r.mode, 14)} ${c(r.verdict, 10)} ${c(`${r.states ?? "?"} states`, 16)} ${c(`${(r.wallMs / 1000).toFixed(1)} s`, 9)}${r.cpuMs === undefined ? c("", 14) : c(` cpu ${(r.cpuMs / 1000).toFixed(1)} s`, 14)} ${r.peakRssMb ? `peak ${r.peakRssMb.toFixed(0)} MB` : "(peak RSS: workers not measured)"}${bps}`,
+    `  ${c(r.config, 6)} ${c(r.backend, 7)} ${c(r.mode, 14)} ${c(r.verdict, 10)} ${c(`${r.states ?? "?"} states`, 16)} ${c(`${(r.wallMs / 1000).toFixed(1)} s`, 9)}${r.cpuMs === undefined ? c("", 14) : c(` cpu ${(r.cpuMs / 1000).toFixed(1)} s`, 14)} ${r.peakRssMb ? `peak ${r.peakRssMb.toFixed(0)} MB` : "(peak RSS: workers not measured)"}${bps}${perState(r)}`,
   );
 }

@@ -64,6 +64,18 @@ const TXN_LEGACY = 0;
 const TXN_PRESERVE_AD = 1;
 const TXN_NORMAL = 2;
 
+const parsed = new WeakMap<object, XenOptions>();
+
+/** `XenOptionsSchema.parse(raw)`, remembered per (read-only) options object. */
+function parsedOptions(raw: Readonly<Record<string, unknown>>): XenOptions {
+  let o = parsed.get(raw);
+  if (o === undefined) {
+    o = XenOptionsSchema.parse(raw);
+    parsed.set(raw, o);
+  }
+  return o;
+}
+
 export class XenPvMmuOps implements PvMmuOps {
   readonly name: string;
   readonly hv: Hypervisor;
@@ -85,8 +97,9 @@ export class XenPvMmuOps implements PvMmuOps {
   ) {
     this.name = name;
     this.ctx = ctx;
-    // Options arrive parsed when a scenario was loaded; direct users may pass raw ones.
-    this.options = XenOptionsSchema.parse(ctx.options);
+    // Options arrive parsed when a scenario was loaded; direct users may pass raw ones. Parsed
+    // once per options object: the checker creates the operations afresh at every restore.
+    this.options = parsedOptions(ctx.options);
     const o = this.options;
     this.hv = ctx.createHypervisor({ features: o.features });
     const ncpus = ctx.ncpus;

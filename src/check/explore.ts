@@ -106,6 +106,16 @@ interface CheckStats {
   states: number;
   /** Decisions taken in all. */
   transitions: number;
+  /**
+   * Of those, the decisions re-taken to return to a node of the search stack (each execution
+   * restarts from the initial state and follows its prefix again). Single searches only.
+   */
+  replayedDecisions?: number;
+  /**
+   * Milliseconds (by `now`) spent returning to the stack's nodes: restoring the initial state
+   * and re-executing each execution's prefix up to its first new decision. Single searches only.
+   */
+  replayMs?: number;
   elapsedMs: number;
   /** Final-state keys, when collected. */
   finalStates?: Set<string>;
@@ -196,23 +206,43 @@ interface SearchConfig {
 /** Follows the current DFS stack, then extends it with first choices, cutting at visited states. */
 class DfsDecider implements Decider {
   pos = 0;
+  /** Decisions re-taken along the stack (counted here, summed into the stats by check). */
+  replayed = 0;
+  /** When the first new decision was reached (by `now`), or -1. */
+  reachedAt = -1;
+  /** This execution was cut (whatever exception then came out of the run: see cut()). */
+  wasCut = false;
   constructor(
     private readonly frames: Frame[],
     private readonly sim: Simulation,
     private readonly cfg: SearchConfig,
     private readonly stats: CheckStats,
+    private readonly now: () => number,
   ) {
     sim.forced = 0;
   }
+  /**
+   * Cut the execution here. The Cut unwinds through the kernel code that is running, and a
+   * path's `finally` (a PTE lock released on every way out) may throw in its place, e.g. a
+   * contract check at the unlock of a batch the cut interrupted: check() goes by this flag,
+   * never by the exception, so such an artefact is never reported as a violation.
+   */
+  private cut(): never {
+    this.wasCut = true;
+    throw CUT;
+  }
+
   choose(enabled: readonly number[]): number {
     this.stats.transitions++;
     const frames = this.frames;
     const sim = this.sim;
     if (this.pos < frames.length) {
+      this.replayed++;
       const f = frames[this.pos++];
       sim.forced = 0;
       return f.todo[f.idx];
     }
+    if (this.reachedAt < 0) this.reachedAt = this.now();
     // A violation already happened on this path: finish the run so it is reported, never cut.
     if (sim.oracle.violations.length > 0) return enabled[0];
     const cfg = this.cfg;
@@ -232,10 +262,10 @@ class DfsDecider implements Decider {
       // one is covered by that shard.
       if (cfg.frontier !== null) {
         const prev = cfg.frontier.visit(sim.stateKey(true), sleep);
-        if (prev !== -1 && (prev & ~sleep) === 0) throw CUT;
+        if (prev !== -1 && (prev & ~sleep) === 0) return this.cut();
       }
       cfg.onShard?.(frames.map((f) => f.todo[f.idx]));
-      throw CUT;
+      return this.cut();
     }
     if (!inPrefix && cfg.visited !== null) {
       const key = sim.stateKey(true);
@@ -245,7 +275,7 @@ class DfsDecider implements Decider {
         // Seen before. Without sleep sets, or if that visit slept on no more than this one
         // does, everything from here is covered; else explore what that visit skipped.
         const extra = cfg.por ? prev & ~sleep : 0;
-        if (extra === 0) throw CUT;
+        if (extra === 0) return this.cut();
         todo = enabled.filter((a) => (extra & (2 ** a)) !== 0);
       } else if (prev === -1) this.stats.states++;
     } else if (!inPrefix) this.stats.states++;
@@ -261,11 +291,11 @@ class DfsDecider implements Decider {
       idx = todo.indexOf(want);
       if (idx < 0) {
         if (!enabled.includes(want)) throw new PrefixMismatch(depth, want, enabled);
-        throw CUT; // asleep here: this subtree is covered by an earlier sibling's
+        return this.cut(); // asleep here: this subtree is covered by an earlier sibling's
       }
     }
     // Every enabled agent asleep: every continuation is covered elsewhere.
-    if (todo.length === 0) throw CUT;
+    if (todo.length === 0) return this.cut();
     frames.push({ enabled: enabled.slice(), todo, idx, sleep, fps, fixed: inPrefix });
     this.pos++;
     return todo[idx];
@@ -355,6 +385,8 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     completeExecutions: 0,
     states: 0,
     transitions: 0,
+    replayedDecisions: 0,
+    replayMs: 0,
     elapsedMs: 0,
     distinctFinalStates: 0,
     storage,
@@ -411,13 +443,17 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     stats.executions++;
     const run = initial === null ? newSimulation(scenario, backend, false, visited !== null, maxSteps) : sim;
     if (initial !== null) sim.restore(initial);
-    const decider = new DfsDecider(frames, run, cfg, stats);
+    const decider = new DfsDecider(frames, run, cfg, stats, now);
     let result: RunResult | null = null;
     try {
       result = run.execute(decider);
     } catch (e) {
       if (e instanceof StepBudgetExceeded) return { verdict: "incomplete", reason: "max-steps", ...done() };
-      if (!(e instanceof Cut)) throw e;
+      if (!(e instanceof Cut) && !decider.wasCut) throw e;
+    } finally {
+      if (decider.wasCut) result = null;
+      stats.replayedDecisions = (stats.replayedDecisions ?? 0) + decider.replayed;
+      stats.replayMs = (stats.replayMs ?? 0) + (decider.reachedAt < 0 ? now() : decider.reachedAt) - t;
     }
     if (result !== null) {
       stats.completeExecutions++;

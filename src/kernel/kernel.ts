@@ -160,9 +160,24 @@ export interface KernelState {
   readonly folioDirty: ReadonlySet<number>;
   readonly sharedFrames: ReadonlyMap<number, number>;
   readonly ptBase: ReadonlyMap<number, number>;
+  /** ptBase's values, ascending. */
+  readonly tableBases: readonly number[];
   readonly cpusOfMm: readonly number[];
   readonly lastMprotect: MprotectStats;
   readonly as: AddressSpace;
+}
+
+/** Make `dst` hold exactly `src`'s entries. */
+function refill<K, V>(dst: Map<K, V>, src: ReadonlyMap<K, V>): void {
+  if (dst.size === 0 && src.size === 0) return;
+  dst.clear();
+  for (const [k, v] of src) dst.set(k, v);
+}
+
+function refillSet<T>(dst: Set<T>, src: ReadonlySet<T>): void {
+  if (dst.size === 0 && src.size === 0) return;
+  dst.clear();
+  for (const v of src) dst.add(v);
 }
 
 export class Kernel {
@@ -279,6 +294,7 @@ export class Kernel {
       folioDirty: new Set(this.folioDirty),
       sharedFrames: new Map(this.sharedFrames),
       ptBase: new Map(this.ptBase),
+      tableBases: this.tableBases.slice(),
       cpusOfMm: this.cpusOfMm.slice(),
       lastMprotect: { ...this.lastMprotect },
       as: this.as.clone(),
@@ -290,19 +306,16 @@ export class Kernel {
     this.lazyDepth.set(s.lazyDepth);
     this.mmapWriter = -1;
     this.mmapReaders = 0;
-    this.sharedFrames = new Map(s.sharedFrames);
-    this.shmem.clear();
-    for (const [k, v] of s.shmem) this.shmem.set(k, v);
-    this.backing.clear();
-    for (const [k, v] of s.backing) this.backing.set(k, v);
-    this.lazyfree.clear();
-    for (const f of s.lazyfree) this.lazyfree.add(f);
+    // (The checker restores before every execution: empty collections stay as they are.)
+    if (this.sharedFrames.size !== 0 || s.sharedFrames.size !== 0)
+      this.sharedFrames = new Map(s.sharedFrames);
+    refill(this.shmem, s.shmem);
+    refill(this.backing, s.backing);
+    refillSet(this.lazyfree, s.lazyfree);
     this.tlbFlushPending = 0;
-    this.folioDirty.clear();
-    for (const f of s.folioDirty) this.folioDirty.add(f);
-    this.ptBase.clear();
-    for (const [k, v] of s.ptBase) this.ptBase.set(k, v);
-    this.tableBases = [...s.ptBase.values()].sort((x, y) => x - y);
+    refillSet(this.folioDirty, s.folioDirty);
+    refill(this.ptBase, s.ptBase);
+    this.tableBases = s.tableBases.slice();
     this.lastMprotect = { ...s.lastMprotect };
     // A CPU may have left for a fork child's mm (attach) in the run being undone.
     this.cpusOfMm.length = 0;

@@ -422,6 +422,11 @@ export class Machine {
     this.lines.take((tier, n) => this.ledger.add(cpu, CTR.cache_beyond_1m + tier, n));
   }
 
+  /** Copy `count` PTEs from slot `first` into `dst` at `at`, as peekPte would read them one by one. */
+  copyPtes(first: ptep_t, count: number, dst: Float64Array, at: number): void {
+    dst.set(this.#t.subarray(first, first + count), at);
+  }
+
   /** The value of a PTE, without side effects: no step, no count (oracles, display, checker keys). */
   peekPte(ptep: ptep_t): pte_t {
     return this.#t[ptep] as pte_t;

@@ -406,7 +406,7 @@ export class Oracle {
     if (this.snap.length !== n) this.snap = new Float64Array(n);
     const m = this.machine;
     for (let t = 0; t < this.snapSlots.length; t++)
-      for (let j = 0; j < 512; j++) this.snap[t * 512 + j] = m.peekPte(this.snapSlots[t] * 512 + j);
+      m.copyPtes(this.snapSlots[t] * 512, 512, this.snap, t * 512);
   }
 
   /** mmap_lock released: compare every entry with the snapshot. */

@@ -79,4 +79,41 @@ describe("per-CPU multicall buffers (Linux multicalls.c)", () => {
     assert.equal(mc.pendingEntries(0), 0, "the buffer is reset even so");
     void hv;
   });
+  it("the state key tells two buffer states apart exactly when their full contents differ", () => {
+    // The key is written by hand for speed: it must partition states as the objects' complete
+    // serialisation does (counters, every entry and request slot, reused ones included).
+    const states: { key: string; full: string }[] = [];
+    const record = (mc: MulticallBuffers) =>
+      states.push({ key: mc.stateKey(), full: JSON.stringify((mc as unknown as { bufs: unknown }).bufs) });
+    for (const coalesce of [true, false]) {
+      const { mc, hv, m, table, val } = setup({ coalesce });
+      const upd = (cpu: number, i: number, v = val) =>
+        mc.extendMmuUpdate(cpu, hv.maddrOf(m.mem.ptep(table, i)) + MMU_NORMAL_PT_UPDATE, v);
+      record(mc);
+      upd(0, 0);
+      record(mc);
+      upd(0, 1);
+      record(mc);
+      mc.addMmuext(0, { cmd: MMUEXT_TLB_FLUSH_MULTI, linearAddr: 0x1000, vcpumask: [0, 1] }, 16);
+      record(mc);
+      mc.flush(0);
+      record(mc); // empty again, with stale slots left behind
+      upd(0, 1);
+      record(mc);
+      upd(1, 2);
+      record(mc);
+      mc.addMmuext(1, { cmd: MMUEXT_TLB_FLUSH_MULTI, linearAddr: 0x2000, vcpumask: [1] }, 16);
+      record(mc);
+      upd(1, 2, (val + 2) as typeof val);
+      record(mc);
+    }
+    let distinct = 0;
+    for (let i = 0; i < states.length; i++)
+      for (let j = i + 1; j < states.length; j++) {
+        const sameFull = states[i].full === states[j].full;
+        assert.equal(states[i].key === states[j].key, sameFull, `states ${i} and ${j}`);
+        if (!sameFull) distinct++;
+      }
+    assert.ok(distinct > 0);
+  });
 });
