@@ -210,8 +210,6 @@ class DfsDecider implements Decider {
   replayed = 0;
   /** When the first new decision was reached (by `now`), or -1. */
   reachedAt = -1;
-  /** This execution was cut (whatever exception then came out of the run: see cut()). */
-  wasCut = false;
   constructor(
     private readonly frames: Frame[],
     private readonly sim: Simulation,
@@ -221,17 +219,6 @@ class DfsDecider implements Decider {
   ) {
     sim.forced = 0;
   }
-  /**
-   * Cut the execution here. The Cut unwinds through the kernel code that is running, and a
-   * path's `finally` (a PTE lock released on every way out) may throw in its place, e.g. a
-   * contract check at the unlock of a batch the cut interrupted: check() goes by this flag,
-   * never by the exception, so such an artefact is never reported as a violation.
-   */
-  private cut(): never {
-    this.wasCut = true;
-    throw CUT;
-  }
-
   choose(enabled: readonly number[]): number {
     this.stats.transitions++;
     const frames = this.frames;
@@ -262,10 +249,10 @@ class DfsDecider implements Decider {
       // one is covered by that shard.
       if (cfg.frontier !== null) {
         const prev = cfg.frontier.visit(sim.stateKey(true), sleep);
-        if (prev !== -1 && (prev & ~sleep) === 0) return this.cut();
+        if (prev !== -1 && (prev & ~sleep) === 0) throw CUT;
       }
       cfg.onShard?.(frames.map((f) => f.todo[f.idx]));
-      return this.cut();
+      throw CUT;
     }
     if (!inPrefix && cfg.visited !== null) {
       const key = sim.stateKey(true);
@@ -275,7 +262,7 @@ class DfsDecider implements Decider {
         // Seen before. Without sleep sets, or if that visit slept on no more than this one
         // does, everything from here is covered; else explore what that visit skipped.
         const extra = cfg.por ? prev & ~sleep : 0;
-        if (extra === 0) return this.cut();
+        if (extra === 0) throw CUT;
         todo = enabled.filter((a) => (extra & (2 ** a)) !== 0);
       } else if (prev === -1) this.stats.states++;
     } else if (!inPrefix) this.stats.states++;
@@ -291,11 +278,11 @@ class DfsDecider implements Decider {
       idx = todo.indexOf(want);
       if (idx < 0) {
         if (!enabled.includes(want)) throw new PrefixMismatch(depth, want, enabled);
-        return this.cut(); // asleep here: this subtree is covered by an earlier sibling's
+        throw CUT; // asleep here: this subtree is covered by an earlier sibling's
       }
     }
     // Every enabled agent asleep: every continuation is covered elsewhere.
-    if (todo.length === 0) return this.cut();
+    if (todo.length === 0) throw CUT;
     frames.push({ enabled: enabled.slice(), todo, idx, sleep, fps, fixed: inPrefix });
     this.pos++;
     return todo[idx];
@@ -449,9 +436,8 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
       result = run.execute(decider);
     } catch (e) {
       if (e instanceof StepBudgetExceeded) return { verdict: "incomplete", reason: "max-steps", ...done() };
-      if (!(e instanceof Cut) && !decider.wasCut) throw e;
+      if (!(e instanceof Cut)) throw e;
     } finally {
-      if (decider.wasCut) result = null;
       stats.replayedDecisions = (stats.replayedDecisions ?? 0) + decider.replayed;
       stats.replayMs = (stats.replayMs ?? 0) + (decider.reachedAt < 0 ? now() : decider.reachedAt) - t;
     }
