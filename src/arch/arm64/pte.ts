@@ -202,7 +202,19 @@ export function pte_mkdirty(v: pte_t): pte_t {
 }
 /** Moves hardware dirty into PTE_DIRTY first, then clears PTE_WRITE and sets PTE_RDONLY. */
 export function pte_wrprotect(v: pte_t): pte_t {
-  if (pte_hw_dirty(v)) v = set_pte_bit(v, PTE_DIRTY);
+  return wrprotect(v, true);
+}
+/**
+ * pte_wrprotect without the move of hardware dirty into PTE_DIRTY: the zoo's arch-helper
+ * variant arm64-wrprotect-drops-hw-dirty (LoongArch's pte_wrprotect before commit
+ * 018e9828eb52 did the same with its hardware _PAGE_DIRTY and software _PAGE_MODIFIED).
+ */
+export function pte_wrprotect_drops_hw_dirty(v: pte_t): pte_t {
+  return wrprotect(v, false);
+}
+/** pte_wrprotect, with its move of hardware dirty as the variation point. */
+function wrprotect(v: pte_t, keepHwDirty: boolean): pte_t {
+  if (keepHwDirty && pte_hw_dirty(v)) v = set_pte_bit(v, PTE_DIRTY);
   return set_pte_bit(clear_pte_bit(v, PTE_WRITE), PTE_RDONLY);
 }
 export function pte_mkold(v: pte_t): pte_t {
