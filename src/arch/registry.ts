@@ -1,7 +1,7 @@
 // The architectures ptesim simulates, by the name scenarios and documents use, and the
 // arch-helper variants (the real-bug zoo's deliberate bugs in asm/pgtable.h helpers).
 import { ARM64_ARCH } from "./arm64/arch.js";
-import { pte_wrprotect_drops_hw_dirty } from "./arm64/pte.js";
+import { pte_mkdirty_sets_hw_writable, pte_wrprotect_drops_hw_dirty, pteModifyWith } from "./arm64/pte.js";
 import type { ArchMm, ArchName } from "./types.js";
 import { X86_ARCH, x86Arch } from "./x86/format.js";
 import { X86_DEFAULT_RULES } from "./x86/pte.js";
@@ -23,6 +23,7 @@ export function archByName(name: ArchName): ArchMm {
 export const ARCH_HELPER_VARIANTS = [
   "x86-chg-mask-without-saved-dirty",
   "arm64-wrprotect-drops-hw-dirty",
+  "arm64-mkdirty-sets-hw-writable",
 ] as const;
 export type ArchHelperVariant = (typeof ARCH_HELPER_VARIANTS)[number];
 
@@ -38,6 +39,11 @@ export const ARCH_HELPER_VARIANT_INFO: Readonly<
     arch: "arm64",
     helper: "pte_wrprotect",
     what: "pte_wrprotect clears write permission without first moving hardware dirty (DBM) into PTE_DIRTY",
+  },
+  "arm64-mkdirty-sets-hw-writable": {
+    arch: "arm64",
+    helper: "pte_mkdirty",
+    what: "pte_mkdirty clears PTE_RDONLY (hardware dirty, so writable to the MMU) even on a write-protected entry; pte_modify re-applies dirtiness with it",
   },
 };
 
@@ -60,10 +66,17 @@ export function archMm(name: ArchName, o: ArchOptions = {}): ArchMm {
   const v = o.archHelper ?? null;
   if (v !== null && ARCH_HELPER_VARIANT_INFO[v].arch !== name)
     throw new RangeError(`arch-helper variant ${v} is for ${ARCH_HELPER_VARIANT_INFO[v].arch}, not ${name}`);
-  if (name === "arm64")
-    return v === "arm64-wrprotect-drops-hw-dirty"
-      ? { ...ARM64_ARCH, pte_wrprotect: pte_wrprotect_drops_hw_dirty }
-      : ARM64_ARCH;
+  if (name === "arm64") {
+    if (v === "arm64-wrprotect-drops-hw-dirty")
+      return { ...ARM64_ARCH, pte_wrprotect: pte_wrprotect_drops_hw_dirty };
+    if (v === "arm64-mkdirty-sets-hw-writable")
+      return {
+        ...ARM64_ARCH,
+        pte_mkdirty: pte_mkdirty_sets_hw_writable,
+        pte_modify: (pte, prot) => pteModifyWith(pte, prot, pte_mkdirty_sets_hw_writable),
+      };
+    return ARM64_ARCH;
+  }
   const userShstk = o.userShstk ?? X86_DEFAULT_RULES.userShstk;
   return x86Arch({
     savedDirty: (o.savedDirty ?? X86_DEFAULT_RULES.savedDirty) || userShstk,

@@ -94,6 +94,21 @@ describe("arm64 pte_wrprotect variant", () => {
     assert.equal(dropped, arm64.clear_pte_bit(real, arm64.PTE_DIRTY), "otherwise the same entry");
     assert.equal(v.pte_modify, ARCHES.arm64.pte_modify, "only pte_wrprotect differs");
   });
+  it("arm64-mkdirty-sets-hw-writable: pte_mkdirty, and pte_modify through it, leave a write-protected entry writable to the MMU", () => {
+    const v = archMm("arm64", { archHelper: "arm64-mkdirty-sets-hw-writable" });
+    const ro = ARCHES.arm64.pte_wrprotect(hwDirty); // read-only, software-dirty
+    assert.equal(arm64.pte_rdonly(ARCHES.arm64.pte_mkdirty(ro)), true, "the real one: still read-only");
+    assert.equal(arm64.pte_rdonly(v.pte_mkdirty(ro)), false, "the variant: AP[2] clear, writable");
+    assert.equal(v.pte_write(v.pte_mkdirty(ro)), false, "though not PTE_WRITE");
+    const newprot = arm64.pte_pgprot(ro);
+    assert.equal(arm64.pte_rdonly(ARCHES.arm64.pte_modify(hwDirty, newprot)), true);
+    assert.equal(
+      arm64.pte_rdonly(v.pte_modify(hwDirty, newprot)),
+      false,
+      "mprotect(PROT_READ) leaves it writable",
+    );
+    assert.equal(v.pte_mkdirty(hwDirty), ARCHES.arm64.pte_mkdirty(hwDirty), "a writable entry: the same");
+  });
   it("every variant names its architecture and helper, and another architecture's is refused", () => {
     for (const n of ARCH_HELPER_VARIANTS) {
       const info = ARCH_HELPER_VARIANT_INFO[n];

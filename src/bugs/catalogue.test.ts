@@ -79,7 +79,7 @@ describe("the bug catalogue (scenarios/bugs)", () => {
     const readme = readFileSync(join(DIR, "README.md"), "utf8");
     for (const n of NAMES) assert.match(readme, new RegExp(`\\| \`${n}\` \\|`), n);
   });
-  it("today's model runs the Xen PV entries, FreeBSD's pmap_protect, soft-dirty, NUMA, arm64's DBM race and the two arch-helper entries; the others wait for other architectures, KVM, ...", () => {
+  it("today's model runs the Xen PV entries, FreeBSD's pmap_protect, soft-dirty, NUMA, arm64's DBM race and the three arch-helper entries; the others wait for other architectures, KVM, ...", () => {
     const runnable = NAMES.filter((n) => missingModel(load(n)).length === 0).sort();
     assert.deepEqual(runnable, [
       "arm64-dbm-set-access-flags",
@@ -88,6 +88,7 @@ describe("the bug catalogue (scenarios/bugs)", () => {
       "mprotect-softdirty-writable",
       "numa-migration-flush-race",
       "softdirty-write-notify",
+      "sparc64-mkdirty-hw-writable",
       "x86-saved-dirty-chg-mask",
       "xen-2008-plain-rmw",
       "xen-lazy-batch-after-unlock",
