@@ -79,21 +79,30 @@ describe("the bug catalogue (scenarios/bugs)", () => {
     const readme = readFileSync(join(DIR, "README.md"), "utf8");
     for (const n of NAMES) assert.match(readme, new RegExp(`\\| \`${n}\` \\|`), n);
   });
-  it("today's model runs the Xen PV entries, FreeBSD's pmap_protect, soft-dirty, NUMA and arm64's DBM race; the others wait for other architectures, KVM, ...", () => {
+  it("today's model runs the Xen PV entries, FreeBSD's pmap_protect, soft-dirty, NUMA, arm64's DBM race and the three arch-helper entries; the others wait for other architectures, KVM, ...", () => {
     const runnable = NAMES.filter((n) => missingModel(load(n)).length === 0).sort();
     assert.deepEqual(runnable, [
       "arm64-dbm-set-access-flags",
       "freebsd-pmap-protect-fork",
+      "loongarch-ptw-wrprotect",
       "mprotect-softdirty-writable",
       "numa-migration-flush-race",
       "softdirty-write-notify",
+      "sparc64-mkdirty-hw-writable",
+      "x86-saved-dirty-chg-mask",
       "xen-2008-plain-rmw",
       "xen-lazy-batch-after-unlock",
       "xen-no-preserve-ad",
     ]);
-    // fork exists (#9); LoongArch does not.
-    const loongarch = missingModel(load("loongarch-ptw-wrprotect"));
-    assert.ok(loongarch.includes("arch:loongarch") && !loongarch.includes("kernel:fork"), loongarch.join());
+    // LoongArch's bug runs restated on arm64 (the model has no LoongArch), and says so.
+    const loongarch = load("loongarch-ptw-wrprotect");
+    assert.ok(
+      loongarch.model.needs.includes("arch:arm64") && !loongarch.model.needs.includes("arch:loongarch"),
+    );
+    assert.match(loongarch.model.restated, /^RESTATED ON ARM64/);
+    // An arch-helper variant that does not exist keeps an entry waiting.
+    const unknown = { ...loongarch, model: { ...loongarch.model, buggy: { archHelper: "no-such-helper" } } };
+    assert.deepEqual(missingModel(unknown), ["arch-helper variant no-such-helper"]);
     // arm64, mixed HA/DBM agents (#10) and the fault handler at fine grain (#9) all exist.
     assert.deepEqual(missingModel(load("arm64-dbm-set-access-flags")), []);
   });

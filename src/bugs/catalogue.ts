@@ -3,6 +3,7 @@
 // whether a checker verdict is the one history says it should be. Pure (no file I/O): the CLI
 // reads the files (src/cli/bugs-command.ts). The format is documented in scenarios/bugs/README.md.
 import { z } from "zod";
+import { ARCH_HELPER_VARIANTS as ARCH_VARIANTS } from "../arch/registry.js";
 import { CONTRACT_RULES } from "../kernel/contract.js";
 import { KERNEL_MUTANTS } from "../kernel/kernel.js";
 import { type LocatedError, parseLocated, where } from "../scenario/load.js";
@@ -42,10 +43,16 @@ export const MODEL_CAPABILITIES: ReadonlySet<string> = new Set([
   "kernel:fault-on-every-cpu",
   "kernel:ptep_set_access_flags",
   "kernel:fork",
+  // x86-64 features.savedDirty / userShstk: the shadow-stack era's SavedDirty rules in
+  // pte_wrprotect, pte_mkwrite, pte_mkdirty, pte_dirty and pte_modify (src/arch/x86/pte.ts).
+  "x86:saved-dirty-rules",
 ]);
 
-/** Arch-helper variation points (a variant of pte_modify, pte_wrprotect, ...). None exist yet. */
-export const ARCH_HELPER_VARIANTS: readonly string[] = [];
+/**
+ * Arch-helper variants (a variation point of pte_modify, pte_wrprotect, ...: src/arch/registry.ts),
+ * which a variant's scenario selects with kernel.archHelper.
+ */
+export const ARCH_HELPER_VARIANTS: readonly string[] = ARCH_VARIANTS;
 
 const HISTORY = ["shipped", "counterfactual", "protocol-mutant", "unconfirmed"] as const;
 export type BugHistory = (typeof HISTORY)[number];
@@ -63,7 +70,7 @@ const VariantSchema = z.strictObject({
   scenario: z.string().min(1).optional(),
   /** A kernel variant: a kernel mutant, which the variant's scenario must set in kernel.mutant. */
   kernel: variantName.optional(),
-  /** An arch-helper variant (none exist yet). */
+  /** An arch-helper variant, which the variant's scenario must set in kernel.archHelper. */
   archHelper: variantName.optional(),
 });
 export type BugVariant = z.output<typeof VariantSchema>;

@@ -176,6 +176,12 @@ async function prepareVariant(e: CatalogueEntry, v: BugVariant, which: string): 
       "scenario",
       `${e.bug.name}: the ${which} variant ${v.kernel === undefined ? "names no kernel variant" : `is kernel variant "${v.kernel}"`} but ${source.file} sets kernel.mutant: ${mutant ?? "null"}`,
     );
+  const helper = source.scenario.kernel.archHelper;
+  if (helper !== (v.archHelper ?? null))
+    throw new PtesimError(
+      "scenario",
+      `${e.bug.name}: the ${which} variant ${v.archHelper === undefined ? "names no arch-helper variant" : `is arch-helper variant "${v.archHelper}"`} but ${source.file} sets kernel.archHelper: ${helper ?? "null"}`,
+    );
   const spec =
     v.backend === undefined
       ? scenarioBackendSpec(source)

@@ -56,11 +56,14 @@ describe("ptesim bugs", () => {
       "mprotect-softdirty-writable",
       "numa-migration-flush-race",
       "arm64-dbm-set-access-flags",
+      "x86-saved-dirty-chg-mask",
+      "loongarch-ptw-wrprotect",
+      "sparc64-mkdirty-hw-writable",
     ])
       assert.match(r.out, new RegExp(`^${n} .* VIOLATED .* VERIFIED .* ok$`, "m"), n);
     assert.match(
       r.out,
-      /^8 runnable: 8 behave .*, 0 misbehave; \d+ not modelled yet \(listed, not counted as passes\)/m,
+      /^11 runnable: 11 behave .*, 0 misbehave; \d+ not modelled yet \(listed, not counted as passes\)/m,
     );
   });
 
@@ -144,5 +147,20 @@ describe("ptesim bugs", () => {
     const w = ptesim("bugs", "--dir", weird);
     assert.equal(w.code, 2);
     assert.match(w.err, /odd\/bug\.yaml: not a regular file/);
+  });
+
+  it("an arch-helper variant its scenario does not select is an input error (the replay would not reproduce it)", () => {
+    const dir = catalogue({
+      "helper-mismatch": entry("helper-mismatch").replace(
+        "buggy: { backend: xen-broken-no-preserve-ad }",
+        "buggy: { backend: xen-broken-no-preserve-ad, archHelper: x86-chg-mask-without-saved-dirty }",
+      ),
+    });
+    const r = ptesim("bugs", "--dir", dir);
+    assert.equal(r.code, 2, r.out);
+    assert.match(
+      r.err,
+      /helper-mismatch: the buggy variant is arch-helper variant "x86-chg-mask-without-saved-dirty" but .*scenario\.yaml sets kernel\.archHelper: null/,
+    );
   });
 });

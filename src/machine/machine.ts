@@ -129,6 +129,12 @@ export interface MachineConfig {
    * arm64 descriptors (src/arch/arm64/mmu.ts). The kernel does not drive an arm64 machine yet
    * (docs/ARCH.md); this is the machine's half of that integration.
    */
+  /**
+   * The architecture's helpers when they are not the plain ones of its name (x86-64's SavedDirty
+   * rules, an arch-helper variant: src/arch/registry.ts archMm); must be of the machine's
+   * architecture (arm64 iff `arm64` is given).
+   */
+  arch?: ArchMm;
   arm64?: {
     ha: boolean;
     hd: boolean;
@@ -228,7 +234,9 @@ export class Machine {
     for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 16, cfg.tlbWays ?? 4));
     this.ledger = new CostLedger(cfg.cpus, () => this.foldCounts());
     this.arm64 = null;
-    this.arch = cfg.arm64 === undefined ? X86_ARCH : ARM64_ARCH;
+    this.arch = cfg.arch ?? (cfg.arm64 === undefined ? X86_ARCH : ARM64_ARCH);
+    if (this.arch.arch !== (cfg.arm64 === undefined ? "x86-64" : "arm64"))
+      throw new RangeError(`an ${this.arch.arch} architecture on a machine that is not ${this.arch.arch}`);
     this.cfgErratum2645198 = cfg.arm64?.erratum2645198 === true;
     if (cfg.arm64 !== undefined) {
       // The walker reads the private store directly and updates A/D atomically, as the x86

@@ -1,6 +1,8 @@
 // Scenarios: what to simulate. The schema is the single source of truth for the YAML format,
 // the defaults and the error messages (see src/scenario/load.ts for file:line:col reporting).
 import { z } from "zod";
+import { ARCH_HELPER_VARIANT_INFO, ARCH_HELPER_VARIANTS, archMm } from "../arch/registry.js";
+import type { ArchMm } from "../arch/types.js";
 import { KERNEL_MUTANTS } from "../kernel/kernel.js";
 import { type AdviceName, MADVICE, PATH_CALLS, type PathCall } from "../kernel/paths-api.js";
 import { CostsSchema } from "./costs.js";
@@ -147,14 +149,20 @@ export const ScenarioSchema = z.strictObject({
   /** The simulated architecture (src/arch/): x86-64, or arm64 with its CPU features. */
   arch: z.enum(["x86-64", "arm64"]).default("x86-64"),
   /**
-   * arm64 CPU features: FEAT_HAFDBS hardware Access flag (ha) and dirty state (hd) updates, and
-   * Cortex-A715 erratum 2645198 (the kernel's workaround then applies). Not for x86-64.
+   * CPU (and kernel) features of the architecture. arm64: FEAT_HAFDBS hardware Access flag (ha)
+   * and dirty state (hd) updates (default true), Cortex-A715 erratum 2645198 (the kernel's
+   * workaround then applies). x86-64: savedDirty, the SavedDirty rules of Linux 6.6+
+   * (write-protecting a dirty entry moves D to software bit 58), and userShstk, a CPU with user
+   * shadow stacks (X86_FEATURE_USER_SHSTK; implies savedDirty); both default false. Each
+   * architecture rejects the other's (crossCheck).
    */
   features: z
     .strictObject({
-      ha: z.boolean().default(true),
-      hd: z.boolean().default(true),
-      erratum2645198: z.boolean().default(false),
+      ha: z.boolean().optional(),
+      hd: z.boolean().optional(),
+      erratum2645198: z.boolean().optional(),
+      savedDirty: z.boolean().optional(),
+      userShstk: z.boolean().optional(),
       /**
        * Per-CPU ha/hd (index = CPU; null or absent: the defaults above), for heterogeneous
        * systems where some CPUs lack FEAT_HAFDBS.
@@ -196,8 +204,10 @@ export const ScenarioSchema = z.strictObject({
       lazyRules: z.enum(["classic", "nested"]).default("classic"),
       maxBatch: z.number().int().min(1).max(512).default(1),
       mutant: z.enum(KERNEL_MUTANTS).nullable().default(null),
+      /** An arch-helper variant of the scenario's architecture (src/arch/registry.ts), or null. */
+      archHelper: z.enum(ARCH_HELPER_VARIANTS).nullable().default(null),
     })
-    .default(() => ({ lazyRules: "classic" as const, maxBatch: 1, mutant: null })),
+    .default(() => ({ lazyRules: "classic" as const, maxBatch: 1, mutant: null, archHelper: null })),
 });
 
 export type Scenario = z.output<typeof ScenarioSchema>;
@@ -211,25 +221,71 @@ export interface ScenarioIssue {
   message: string;
 }
 
-/** The arm64 CPU features of a scenario (the defaults when it names none). */
+/** The arm64 CPU features of a scenario (the defaults for those it does not name). */
 export function arm64Features(s: Scenario): {
   ha: boolean;
   hd: boolean;
   erratum2645198: boolean;
   perCpu?: ({ ha: boolean; hd: boolean } | null)[];
 } {
-  return s.features ?? { ha: true, hd: true, erratum2645198: false };
+  const f = s.features;
+  return {
+    ha: f?.ha ?? true,
+    hd: f?.hd ?? true,
+    erratum2645198: f?.erratum2645198 ?? false,
+    ...(f?.perCpu === undefined ? {} : { perCpu: f.perCpu }),
+  };
+}
+
+/** The architecture object the scenario's kernel and machine run on (features, arch-helper variant). */
+export function scenarioArch(s: Scenario): ArchMm {
+  return archMm(s.arch, {
+    savedDirty: s.features?.savedDirty,
+    userShstk: s.features?.userShstk,
+    archHelper: s.kernel.archHelper,
+  });
+}
+
+const ARM64_FEATURES = ["ha", "hd", "erratum2645198", "perCpu"] as const;
+const X86_FEATURES = ["savedDirty", "userShstk"] as const;
+
+/** Features of the other architecture, the x86 features' dependency, the arch-helper variant's. */
+function crossCheckArch(s: Scenario, issues: ScenarioIssue[]): void {
+  const f = s.features ?? {};
+  const [wrong, theirs, ours] =
+    s.arch === "arm64" ? [X86_FEATURES, "x86-64", ARM64_FEATURES] : [ARM64_FEATURES, "arm64", X86_FEATURES];
+  for (const k of wrong)
+    if (f[k] !== undefined)
+      issues.push({
+        path: ["features", k],
+        message: `features (${wrong.join(", ")}) are ${theirs} CPU features; this scenario is ${s.arch} (${s.arch === "arm64" ? "" : 'add "arch: arm64"; '}${s.arch} takes ${ours.join(", ")})`,
+      });
+  if (f.userShstk === true && f.savedDirty === false)
+    issues.push({
+      path: ["features", "savedDirty"],
+      message:
+        "userShstk (X86_FEATURE_USER_SHSTK) needs the SavedDirty rules: every kernel with user shadow stacks has them (Linux 6.6+); drop savedDirty: false",
+    });
+  const v = s.kernel.archHelper;
+  if (v === null) return;
+  const info = ARCH_HELPER_VARIANT_INFO[v];
+  if (info.arch !== s.arch)
+    issues.push({
+      path: ["kernel", "archHelper"],
+      message: `${v} is a variant of ${info.arch}'s ${info.helper}; this scenario is ${s.arch}`,
+    });
+  else if (v === "x86-chg-mask-without-saved-dirty" && f.savedDirty !== true && f.userShstk !== true)
+    issues.push({
+      path: ["kernel", "archHelper"],
+      message: `${v} changes what pte_modify keeps of the SavedDirty rules, which this scenario does not have: add features: { savedDirty: true } (or userShstk: true)`,
+    });
 }
 
 /** Checks that need more than one field (names resolve, ranges fit, prot given for mprotect). */
 export function crossCheck(s: Scenario): ScenarioIssue[] {
   const issues: ScenarioIssue[] = [];
-  if (s.features !== undefined && s.arch !== "arm64")
-    issues.push({
-      path: ["features"],
-      message: `features (ha, hd, erratum2645198) are arm64 CPU features; this scenario is ${s.arch} (add "arch: arm64")`,
-    });
-  else if (s.features?.hd && !s.features.ha)
+  crossCheckArch(s, issues);
+  if (s.features?.hd === true && s.features.ha === false)
     issues.push({
       path: ["features", "hd"],
       message:

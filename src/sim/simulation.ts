@@ -39,7 +39,7 @@ import type { ptep_t } from "../machine/physmem.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
-import { arm64Features, protToString, type Scenario } from "./scenario.js";
+import { arm64Features, protToString, type Scenario, scenarioArch } from "./scenario.js";
 import { stateKey } from "./state-key.js";
 import { Timeline, type TraceEvent } from "./timeline.js";
 import {
@@ -220,6 +220,7 @@ export class Simulation implements StepHook {
       maxFrames: scenario.machine.maxFrames,
       tlbSets: scenario.machine.tlbSets,
       tlbWays: scenario.machine.tlbWays,
+      arch: scenarioArch(scenario),
       ...(scenario.arch === "arm64"
         ? {
             arm64: {

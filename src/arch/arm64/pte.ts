@@ -197,12 +197,36 @@ export function pte_mkclean(v: pte_t): pte_t {
   return set_pte_bit(clear_pte_bit(v, PTE_DIRTY), PTE_RDONLY);
 }
 export function pte_mkdirty(v: pte_t): pte_t {
+  return mkdirty(v, true);
+}
+/**
+ * pte_mkdirty that makes the entry hardware-dirty, i.e. writable to the MMU, even when it is
+ * write-protected: the zoo's arch-helper variant arm64-mkdirty-sets-hw-writable (sparc64's
+ * pte_mkdirty set its hardware writable bit unconditionally until commit fa2e71a6fcee).
+ */
+export function pte_mkdirty_sets_hw_writable(v: pte_t): pte_t {
+  return mkdirty(v, false);
+}
+/** pte_mkdirty, with its test of PTE_WRITE (the software writable bit) as the variation point. */
+function mkdirty(v: pte_t, onlyIfWritable: boolean): pte_t {
   const d = set_pte_bit(v, PTE_DIRTY);
-  return pte_write(d) ? clear_pte_bit(d, PTE_RDONLY) : d;
+  return !onlyIfWritable || pte_write(d) ? clear_pte_bit(d, PTE_RDONLY) : d;
 }
 /** Moves hardware dirty into PTE_DIRTY first, then clears PTE_WRITE and sets PTE_RDONLY. */
 export function pte_wrprotect(v: pte_t): pte_t {
-  if (pte_hw_dirty(v)) v = set_pte_bit(v, PTE_DIRTY);
+  return wrprotect(v, true);
+}
+/**
+ * pte_wrprotect without the move of hardware dirty into PTE_DIRTY: the zoo's arch-helper
+ * variant arm64-wrprotect-drops-hw-dirty (LoongArch's pte_wrprotect before commit
+ * 018e9828eb52 did the same with its hardware _PAGE_DIRTY and software _PAGE_MODIFIED).
+ */
+export function pte_wrprotect_drops_hw_dirty(v: pte_t): pte_t {
+  return wrprotect(v, false);
+}
+/** pte_wrprotect, with its move of hardware dirty as the variation point. */
+function wrprotect(v: pte_t, keepHwDirty: boolean): pte_t {
+  if (keepHwDirty && pte_hw_dirty(v)) v = set_pte_bit(v, PTE_DIRTY);
   return set_pte_bit(clear_pte_bit(v, PTE_WRITE), PTE_RDONLY);
 }
 export function pte_mkold(v: pte_t): pte_t {
@@ -243,9 +267,13 @@ export const PTE_MODIFY_MASK =
  * writable dirty entry does not fault on its next write).
  */
 export function pte_modify(v: pte_t, newprot: number): pte_t {
+  return pteModifyWith(v, newprot, pte_mkdirty);
+}
+/** pte_modify with the pte_mkdirty it re-applies dirtiness with (a variant's, or the real one). */
+export function pteModifyWith(v: pte_t, newprot: number, mkdirtyFn: (v: pte_t) => pte_t): pte_t {
   if (pte_hw_dirty(v)) v = set_pte_bit(v, PTE_DIRTY);
   v = replaceBits(v, PTE_MODIFY_MASK, newprot);
-  if (pte_sw_dirty(v)) v = pte_mkdirty(v);
+  if (pte_sw_dirty(v)) v = mkdirtyFn(v);
   return v;
 }
 

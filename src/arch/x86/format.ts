@@ -61,7 +61,7 @@ export const X86_PTE_BITS: readonly PteBitName[] = [
 const AD = x86._PAGE_ACCESSED | x86._PAGE_DIRTY;
 const ACCESS_KEY = x86._PAGE_PRESENT | x86._PAGE_PROTNONE | x86._PAGE_USER;
 
-/** x86-64 as generic mm code sees it. */
+/** x86-64 as generic mm code sees it (the rules before SavedDirty: X86_DEFAULT_RULES). */
 export const X86_ARCH: ArchMm = {
   ...X86_PTE_FORMAT,
   tableFlags: _PAGE_TABLE,
@@ -77,3 +77,15 @@ export const X86_ARCH: ArchMm = {
   tlb_flags_describe: tlbFlagsToString,
   tlb_writable: (flags) => (flags & TLB_RW) !== 0,
 };
+
+/**
+ * x86-64 under other PTE rules (the SavedDirty rules, X86_FEATURE_USER_SHSTK, the zoo's mask
+ * variant): X86_ARCH with the helpers the rules change replaced by x86RuleHelpers'. The
+ * default rules give X86_ARCH itself, so the common case keeps one set of helpers.
+ */
+export function x86Arch(rules: Readonly<x86.X86PteRules>): ArchMm {
+  const d = x86.X86_DEFAULT_RULES;
+  if (rules.savedDirty === d.savedDirty && rules.userShstk === d.userShstk && rules.chgMaskSavedDirty)
+    return X86_ARCH;
+  return { ...X86_ARCH, ...x86.x86RuleHelpers(rules) };
+}

@@ -205,15 +205,116 @@ export function pteModifyHi(hi: number, protHi: number): number {
 /**
  * pte_modify(pte, newprot): keep the _PAGE_CHG_MASK bits of `v`, take the rest from `newprot`.
  * (Linux also inverts the PFN of non-present entries for L1TF; not modelled: see README.)
+ * The SavedDirty rules' pte_modify (x86PteRules) is this mask step followed by the shift.
  */
 export function pte_modify(v: pte_t, newprot: number): pte_t {
+  return pteModifyMasked(v, newprot, CHG_HI12);
+}
+
+/**
+ * pte_modify's mask step with the high part of _PAGE_CHG_MASK given (`chgHi12`, as high-12
+ * bits): the one definition, which pte_modify (the real mask) and the zoo's mask variant
+ * (x86PteRules.chgMaskSavedDirty false) share.
+ */
+function pteModifyMasked(v: pte_t, newprot: number, chgHi12: number): pte_t {
   const oldLo = v | 0;
   const oldHi = (v * INV_HI) >>> 0;
   const lo = (oldLo & CHG_LO) | (newprot & NOT_CHG_LO);
-  const hi = (oldHi & CHG_HI12) | ((newprot * INV_HI) & NOT_CHG_HI12);
+  const hi = (oldHi & chgHi12) | ((newprot * INV_HI) & NOT_CHG_HI12);
   // Same high part (the common case): adjust the old value by the low word's difference,
   // which is exact (integers below 2^53) and avoids rebuilding a double from two halves.
   return (hi === oldHi ? v + ((lo >>> 0) - (oldLo >>> 0)) : (lo >>> 0) + hi * HI) as pte_t;
+}
+
+// ---- The shadow-stack era's SavedDirty rules (Linux 6.6+) ----
+// Hardware with user shadow stacks reads Write=0,Dirty=1 as shadow-stack memory, so since commit
+// 0b02a82082c5 ("x86/mm: Introduce _PAGE_SAVED_DIRTY", merged for 6.6) the kernel never leaves
+// such an entry behind: whatever write-protects a dirty entry moves D into the software bit
+// _PAGE_SAVED_DIRTY (bit 58), whatever makes it writable moves it back, and pte_dirty reads
+// both. The shifting is done on every x86-64 CPU; only pte_mkdirty asks whether the CPU has
+// user shadow stacks (X86_FEATURE_USER_SHSTK). Without these rules (the default, as before
+// 6.6) the helpers above apply unchanged.
+
+/** SavedDirty (hardware bit 58) as a high-12 bit. */
+const SAVED_DIRTY_HI12 = 0x040;
+/** _PAGE_CHG_MASK's high part without _PAGE_SAVED_DIRTY: SOFTW4 (57) only. */
+const CHG_HI12_WITHOUT_SAVED_DIRTY = CHG_HI12 & ~SAVED_DIRTY_HI12;
+
+/** The x86-64 PTE rules that differ between kernels, CPUs and the zoo's helper variants. */
+export interface X86PteRules {
+  /** The SavedDirty rules of Linux 6.6+ (see above); false: the rules before them. */
+  savedDirty: boolean;
+  /** X86_FEATURE_USER_SHSTK: pte_mkdirty of a read-only entry sets SavedDirty instead of D. */
+  userShstk: boolean;
+  /**
+   * _PAGE_CHG_MASK includes _PAGE_SAVED_DIRTY (it does in every kernel with the rules); false is
+   * the zoo's variant x86-chg-mask-without-saved-dirty, where pte_modify drops it.
+   */
+  chgMaskSavedDirty: boolean;
+}
+
+export const X86_DEFAULT_RULES: Readonly<X86PteRules> = {
+  savedDirty: false,
+  userShstk: false,
+  chgMaskSavedDirty: true,
+};
+
+/** _PAGE_SAVED_DIRTY is set. */
+export function pte_saved_dirty(v: pte_t): boolean {
+  return (pteHigh12(v) & SAVED_DIRTY_HI12) !== 0;
+}
+/** mksaveddirty_shift: a read-only entry's D moves to SavedDirty. */
+export function pte_mksaveddirty(v: pte_t): pte_t {
+  if ((v & (_PAGE_RW | _PAGE_DIRTY)) !== _PAGE_DIRTY) return v;
+  return pteFromParts((v | 0) & ~_PAGE_DIRTY, pteHigh12(v) | SAVED_DIRTY_HI12);
+}
+/** clear_saveddirty_shift: a writable entry's SavedDirty moves back to D. */
+export function pte_clear_saveddirty(v: pte_t): pte_t {
+  if ((v & _PAGE_RW) === 0 || !pte_saved_dirty(v)) return v;
+  return pteFromParts(v | 0 | _PAGE_DIRTY, pteHigh12(v) & ~SAVED_DIRTY_HI12);
+}
+
+/** The helpers the rules change, for an architecture object (format.ts: x86Arch). */
+export interface X86RuleHelpers {
+  pte_dirty(v: pte_t): boolean;
+  pte_mkwrite(v: pte_t): pte_t;
+  pte_wrprotect(v: pte_t): pte_t;
+  pte_mkdirty(v: pte_t): pte_t;
+  pte_mkclean(v: pte_t): pte_t;
+  pte_modify(v: pte_t, newprot: number): pte_t;
+}
+
+/**
+ * The helpers under `rules`: without the SavedDirty rules the plain ones above; with them,
+ * each is the plain helper followed (or preceded) by the shift, as arch/x86's pgtable.h
+ * composes them.
+ */
+export function x86RuleHelpers(rules: X86PteRules): X86RuleHelpers {
+  if (!rules.savedDirty)
+    return { pte_dirty, pte_mkwrite, pte_wrprotect, pte_mkdirty, pte_mkclean, pte_modify };
+  const chgHi12 = rules.chgMaskSavedDirty ? CHG_HI12 : CHG_HI12_WITHOUT_SAVED_DIRTY;
+  const shstk = rules.userShstk;
+  return {
+    // _PAGE_DIRTY_BITS
+    pte_dirty: (v) => pte_dirty(v) || pte_saved_dirty(v),
+    pte_mkwrite: (v) => pte_clear_saveddirty(pte_mkwrite(v)),
+    pte_wrprotect: (v) => pte_mksaveddirty(pte_wrprotect(v)),
+    // Avoid creating Write=0,Dirty=1 where the CPU would take it for shadow stack.
+    pte_mkdirty: (v) =>
+      shstk && !pte_write(v)
+        ? pteFromParts(v | 0 | _PAGE_SOFT_DIRTY, pteHigh12(v) | SAVED_DIRTY_HI12)
+        : pte_mkdirty(v),
+    pte_mkclean: (v) => {
+      const c = pte_mkclean(v);
+      return pte_saved_dirty(c) ? pteFromParts(c | 0, pteHigh12(c) & ~SAVED_DIRTY_HI12) : c;
+    },
+    // A Write=1 entry losing write permission moves D to SavedDirty; a Write=0 one (with the
+    // bit kept by the mask) gets it back as D if newprot makes it writable.
+    pte_modify: (v, newprot) => {
+      const r = pteModifyMasked(v, newprot, chgHi12);
+      return (v & _PAGE_RW) !== 0 ? pte_mksaveddirty(r) : pte_clear_saveddirty(r);
+    },
+  };
 }
 
 /**
@@ -275,6 +376,7 @@ export function pteDescribe(v: pte_t): string {
   if (v & _PAGE_DIRTY) parts.push("D");
   if (v & _PAGE_SPECIAL) parts.push("SPECIAL");
   if (v & _PAGE_SOFT_DIRTY) parts.push("SD");
+  if (pte_saved_dirty(v)) parts.push("SAVED-D");
   if (!pte_exec(v)) parts.push("NX");
   return parts.join(" ");
 }
