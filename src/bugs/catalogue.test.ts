@@ -79,13 +79,14 @@ describe("the bug catalogue (scenarios/bugs)", () => {
     const readme = readFileSync(join(DIR, "README.md"), "utf8");
     for (const n of NAMES) assert.match(readme, new RegExp(`\\| \`${n}\` \\|`), n);
   });
-  it("today's model runs the Xen PV entries, FreeBSD's pmap_protect, soft-dirty, NUMA, arm64's DBM race and the three arch-helper entries; the others wait for other architectures, KVM, ...", () => {
+  it("today's model runs the Xen PV entries, FreeBSD's pmap_protect, soft-dirty, NUMA, arm64's DBM race the three arch-helper entries, zap's and mremap's flushes; the others wait for other architectures, KVM, ...", () => {
     const runnable = NAMES.filter((n) => missingModel(load(n)).length === 0).sort();
     assert.deepEqual(runnable, [
       "arm64-dbm-set-access-flags",
       "freebsd-pmap-protect-fork",
       "loongarch-ptw-wrprotect",
       "mprotect-softdirty-writable",
+      "mremap-flush-before-unlock",
       "numa-migration-flush-race",
       "softdirty-write-notify",
       "sparc64-mkdirty-hw-writable",
@@ -93,6 +94,7 @@ describe("the bug catalogue (scenarios/bugs)", () => {
       "xen-2008-plain-rmw",
       "xen-lazy-batch-after-unlock",
       "xen-no-preserve-ad",
+      "zap-flush-under-ptl",
     ]);
     // LoongArch's bug runs restated on arm64 (the model has no LoongArch), and says so.
     const loongarch = load("loongarch-ptw-wrprotect");

@@ -46,6 +46,11 @@ export const MODEL_CAPABILITIES: ReadonlySet<string> = new Set([
   // x86-64 features.savedDirty / userShstk: the shadow-stack era's SavedDirty rules in
   // pte_wrprotect, pte_mkwrite, pte_mkdirty, pte_dirty and pte_modify (src/arch/x86/pte.ts).
   "x86:saved-dirty-rules",
+  // Shared pages with a backing store kept in the page cache across MADV_DONTNEED, written back
+  // and evicted by reclaim even when unmapped; zap_pte_range's flush and rmap order.
+  "kernel:shared-file-writeback",
+  // mremap as a kernel path (src/kernel/mremap.ts): a program step or CPU 0 syscall.
+  "kernel:mremap-in-checker",
 ]);
 
 /**

@@ -226,6 +226,11 @@ export class Kernel {
    * writeback wrote last. A shared page reclaim evicted is read back from here.
    */
   readonly backing = new Map<number, number>();
+  /**
+   * Frames zap_pte_range unmapped whose rmap removal waits for its TLB flush under the PTE lock
+   * (tlb_flush_rmaps): folio_mapped still counts them. Empty outside a zap.
+   */
+  readonly delayedRmap = new Set<number>();
   /** Frames of private anonymous folios marked lazyfree by MADV_FREE (folio_mark_lazyfree). */
   readonly lazyfree = new Set<number>();
   /** mm->tlb_flush_pending: change_protection ranges whose TLB flush has not completed yet. */
@@ -313,6 +318,7 @@ export class Kernel {
     refill(this.backing, s.backing);
     refillSet(this.lazyfree, s.lazyfree);
     this.tlbFlushPending = 0;
+    this.delayedRmap.clear();
     refillSet(this.folioDirty, s.folioDirty);
     refill(this.ptBase, s.ptBase);
     this.tableBases = s.tableBases.slice();
@@ -765,22 +771,6 @@ export class Kernel {
   transactionsViaWrappers = false;
 
   // ---------------------------------------------------------------- page faults
-
-  /**
-   * mremap moved [from, from + len) to `to`: shared pages belong to their object, not to an
-   * address, so the page-cache index (kept here by virtual page) moves with the mapping.
-   */
-  moveShmemPages(from: number, to: number, len: number): void {
-    const moved: [number, number][] = [];
-    for (let off = 0; off < len; off += 4096) {
-      const v = Math.floor((from + off) / 4096);
-      const pfn = this.shmem.get(v);
-      if (pfn === undefined) continue;
-      this.shmem.delete(v);
-      moved.push([Math.floor((to + off) / 4096), pfn]);
-    }
-    for (const [v, pfn] of moved) this.shmem.set(v, pfn);
-  }
 
   /** Whether the PTE lock covering `addr` is free (or there is no page table there yet). */
   canTakePteLock(addr: number): boolean {

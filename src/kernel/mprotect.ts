@@ -411,11 +411,21 @@ export function canChangeWritable(k: Kernel, kinds: Uint8Array, vmFlags: number,
  * zap_pte_range over unmapped ranges: clear the entries, transfer D, flush, then free the frames.
  * `keepPageCache` (madvise(MADV_DONTNEED), zap_page_range_single): shared pages stay in their
  * object, only private ones are freed.
+ *
+ * A dirty shared (file) page forces the flush while the PTE lock is still held, and its rmap
+ * removal waits for that flush (Linux's force_flush and delayed rmap, tlb_flush_rmaps): until the
+ * TLBs are flushed another CPU may still write the page through a stale writable entry, so
+ * writeback's folio_mkclean must still find the page mapped and wait on this PTE lock. Variants:
+ * zap-flush-after-unlock (before 1cf35d47712d, 2014: the gather's flush after the unlock) and
+ * zap-rmap-before-flush (2014 to 5df397dec7c4, 2022: flush under the lock, but the page already
+ * unmapped from the rmap's point of view, so folio_mkclean does not wait).
  */
 export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[], keepPageCache: boolean): KStep {
   if (ranges.length === 0) return;
   const arch = k.arch;
   const freed: number[] = [];
+  const forceable = k.mutant !== "zap-flush-after-unlock";
+  const delayRmap = forceable && k.mutant !== "zap-rmap-before-flush";
   let lo = Number.POSITIVE_INFINITY;
   let hi = 0;
   for (const r of ranges) {
@@ -430,6 +440,7 @@ export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[], ke
       yield at(STEP.LOCK, ptep0);
       k.ptl_acquire(cpu, ptep0);
       k.lazy_mmu_mode_enable();
+      let forceFlush = false;
       for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
         yield at(STEP.PTE_READ, p);
         const v = k.machine.pteRead(cpu, p);
@@ -442,7 +453,13 @@ export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[], ke
         if (a + 4096 > hi) hi = a + 4096;
         const pfn = arch.pte_pfn(old);
         if (!arch.pte_special(old) && arch.pte_present(old)) {
-          if (arch.pte_dirty(old)) k.folioDirty.add(pfn);
+          if (arch.pte_dirty(old)) {
+            k.folioDirty.add(pfn); // folio_mark_dirty
+            if (r.shared && forceable) {
+              forceFlush = true;
+              if (delayRmap) k.delayedRmap.add(pfn);
+            }
+          }
           // A page fork shares stays with the other mm: drop this mapping only.
           if (k.mapcount(pfn) > 1) k.unmapShared(pfn);
           else if (!kept) freed.push(pfn);
@@ -450,12 +467,25 @@ export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[], ke
         if (r.shared && !kept) k.shmem.delete(Math.floor(a / 4096));
       }
       k.lazy_mmu_mode_disable();
+      if (forceFlush) {
+        // tlb_flush_mmu_tlbonly, then tlb_flush_rmaps, before the unlock.
+        yield at(STEP.PV, -1);
+        k.flush_tlb_mm_range(lo, hi);
+        k.delayedRmap.clear();
+        // __tlb_reset_range: what is flushed is not flushed again at the end.
+        lo = Number.POSITIVE_INFINITY;
+        hi = 0;
+      }
       k.ptl_release(cpu, ptep0);
       k.observer?.frame?.(cpu, null);
       addr = next;
     }
   }
-  if (hi > 0) k.flush_tlb_mm_range(lo, hi);
+  if (hi > 0) {
+    // tlb_finish_mmu: the gather's flush, after every PTE lock is released.
+    yield at(STEP.PV, -1);
+    k.flush_tlb_mm_range(lo, hi);
+  }
   // Frames are freed only after the flush (mmu_gather): no CPU can still reach them.
   for (const pfn of freed) {
     k.folioDirty.delete(pfn);

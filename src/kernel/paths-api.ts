@@ -16,7 +16,13 @@
  * - lazyfree-discard-plain-rmw: reclaim tests a lazyfree entry's D bit on a plain read and then
  *   clears it with a plain store;
  * - pte-accessible-ignores-flush-pending: x86 pte_accessible before 20841405940e (a PROT_NONE
- *   entry never counts as cached, even while change_protection's flush is pending).
+ *   entry never counts as cached, even while change_protection's flush is pending);
+ * - zap-flush-after-unlock: zap_pte_range leaves a dirty shared page's TLB flush to the end of
+ *   the gather, after the PTE unlock (before 1cf35d47712d, 2014);
+ * - zap-rmap-before-flush: the flush under the PTE lock, but the page's rmap removed before it
+ *   (2014 to 5df397dec7c4, 2022): folio_mkclean finds it unmapped and does not wait;
+ * - mremap-flush-after-unlock: move_ptes flushes the old range after dropping the PTE locks
+ *   (before eb66ae030829, 2018).
  */
 export const PATH_MUTANTS = [
   "clear-soft-dirty-plain-rmw",
@@ -27,6 +33,9 @@ export const PATH_MUTANTS = [
   "madv-free-no-flush",
   "lazyfree-discard-plain-rmw",
   "pte-accessible-ignores-flush-pending",
+  "zap-flush-after-unlock",
+  "zap-rmap-before-flush",
+  "mremap-flush-after-unlock",
 ] as const;
 export type PathMutant = (typeof PATH_MUTANTS)[number];
 
@@ -45,7 +54,9 @@ export type PathEvent =
   /** An rmap path (reclaim, writeback: no mmap_lock) took the PTE lock of the entry `ptep` mapping `addr`. */
   | { kind: "rmap-walk"; addr: number; ptep: number }
   /** change_prot_numa starts on [start, end): PROT_NONE hinting entries there are legitimate. */
-  | { kind: "numa-hinting"; start: number; end: number };
+  | { kind: "numa-hinting"; start: number; end: number }
+  /** mremap's move_ptes moved the entry mapping `from` to `to`: the page's contents go with it. */
+  | { kind: "moved"; from: number; to: number };
 
 /** Kernel work a CPU can run besides mprotect, munmap and fork (`syscalls:` on CPU 0, or program steps). */
 export const PATH_CALLS = ["clear_refs", "madvise", "writeback", "reclaim", "change_prot_numa"] as const;

@@ -51,19 +51,21 @@ export function* runPathCall(
 
 /**
  * The paths' state of the page at `addr` (mapped by `pte`) that the checker's state key needs
- * beyond memory and TLBs: its folio's lazyfree and dirty flags, its backing store, and what an
- * unmapped shared page still holds.
+ * beyond memory and TLBs: its folio's lazyfree and dirty flags, whether a zap's rmap removal of
+ * it waits for a flush, its backing store, and what an unmapped shared page still holds.
  */
 export function pathStateInto(parts: number[], k: Kernel, addr: number, pte: pte_t): void {
   const vpn = Math.floor(addr / 4096);
   const none = k.arch.pte_none(pte);
   const pfn = k.arch.pte_pfn(pte);
+  const cached = k.shmem.get(vpn) ?? -1;
   parts.push(
-    none
-      ? k.folioDirty.has(k.shmem.get(vpn) ?? -1)
+    (none
+      ? k.folioDirty.has(cached)
         ? 2
         : 0
-      : (k.lazyfree.has(pfn) ? 1 : 0) | (k.folioDirty.has(pfn) ? 2 : 0),
+      : (k.lazyfree.has(pfn) ? 1 : 0) | (k.folioDirty.has(pfn) ? 2 : 0)) |
+      (k.delayedRmap.has(cached) ? 4 : 0),
     k.backing.get(vpn) ?? -1,
     none ? unmappedContent(k, addr) : -1,
   );

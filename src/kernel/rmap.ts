@@ -107,8 +107,15 @@ export function* writeback(k: Kernel, cpu: number, addr: number): KStep<boolean>
   const pfn = k.shmem.get(Math.floor(addr / 4096));
   if (pfn === undefined) return false;
   const ptep = k.walk(addr, false);
-  // folio_mkclean: page_mkclean_one on every mapping of the folio (here: the one at `addr`).
-  if (ptep >= 0 && (yield* page_mkclean_one(k, cpu, addr, ptep))) k.folioDirty.add(pfn);
+  if (ptep >= 0) {
+    // folio_mkclean: nothing to clean unless folio_mapped (read without a lock: an entry maps
+    // the folio, or a zap has cleared the entry but its rmap removal still waits for the TLB
+    // flush); then page_mkclean_one on every mapping (here: the one at `addr`).
+    yield at(STEP.PTE_READ, ptep);
+    const pte = k.machine.pteRead(cpu, ptep);
+    const mapped = (k.arch.pte_present(pte) && k.arch.pte_pfn(pte) === pfn) || k.delayedRmap.has(pfn);
+    if (mapped && (yield* page_mkclean_one(k, cpu, addr, ptep))) k.folioDirty.add(pfn);
+  }
   if (!k.folioDirty.delete(pfn)) return false;
   writeFolio(k, cpu, addr, pfn);
   return true;
@@ -124,13 +131,40 @@ export function* reclaim(k: Kernel, cpu: number, addr: number): KStep<ReclaimOut
   const ptep = k.walk(addr, false);
   if (vma === undefined || ptep < 0) return "unmapped-none";
   const pte = k.machine.peekPte(ptep); // the folio reclaim picked (from its LRU: no PTE access)
+  const shared = (vma.flags & VM_SHARED) !== 0;
+  if (arch.pte_none(pte) && shared && k.shmem.has(Math.floor(addr / 4096)))
+    return yield* shrink_unmapped_folio(k, cpu, addr, ptep);
   if (!arch.pte_present(pte) || arch.pte_special(pte)) return "unmapped-none";
   const pfn = arch.pte_pfn(pte);
   if (k.machine.mem.kind[pfn] !== FRAME_DATA) return "unmapped-none";
   if (yield* folio_referenced(k, cpu, addr, ptep)) return "referenced";
-  const shared = (vma.flags & VM_SHARED) !== 0;
   if (!shared && !k.lazyfree.has(pfn)) return "kept"; // would swap: not modelled
   return yield* try_to_unmap_one(k, cpu, addr, ptep, pfn, shared);
+}
+
+/**
+ * shrink_folio_list for a page-cache folio no entry maps (MADV_DONTNEED unmapped it): written
+ * back if dirty (pageout), then evicted. The folio lock, which keeps faults from mapping it
+ * meanwhile, is modelled by the PTE lock of its address (the fault path takes it first). A folio
+ * still mapped (a zap's delayed rmap removal) or mapped again meanwhile is kept.
+ */
+function* shrink_unmapped_folio(k: Kernel, cpu: number, addr: number, ptep: ptep_t): KStep<ReclaimOutcome> {
+  const vpn = Math.floor(addr / 4096);
+  yield at(STEP.LOCK, ptep);
+  k.ptl_acquire(cpu, ptep);
+  k.observer?.pathEvent?.(cpu, { kind: "rmap-walk", addr, ptep });
+  try {
+    const pfn = k.shmem.get(vpn);
+    if (pfn === undefined) return "unmapped-none";
+    if (!k.arch.pte_none(k.machine.peekPte(ptep)) || k.delayedRmap.has(pfn)) return "kept";
+    if (k.folioDirty.delete(pfn)) writeFolio(k, cpu, addr, pfn); // pageout
+    k.shmem.delete(vpn);
+    k.machine.mem.freeFrame(pfn);
+    k.observer?.pathEvent?.(cpu, { kind: "evicted", addr, stored: k.backing.get(vpn) ?? 0 });
+    return "evicted";
+  } finally {
+    k.ptl_release(cpu, ptep);
+  }
 }
 
 /**

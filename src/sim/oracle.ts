@@ -14,7 +14,9 @@
 //                        updates of the hardware and aging), or the frame of an entry in its range
 //   data-loss, rule stale-writeback: reclaim evicted a page whose backing store is older than its
 //                        last write; rule discarded-written: reclaim discarded a lazyfree page
-//                        written after madvise(MADV_FREE) returned
+//                        written after madvise(MADV_FREE) returned; rule use-after-free: a user
+//                        access reached a frame the kernel had freed (the machine's check), through
+//                        a TLB entry that outlived its page
 //   lost-soft-dirty      a page written since clear_refs returned whose PTE is not soft-dirty (and
 //                        whose VMA is not VM_SOFTDIRTY): the checkpoint tool would miss it
 //   cow-write-after-fork a write completed, after fork returned, into a page fork had made
@@ -285,6 +287,31 @@ export class Oracle {
     this.removed[i] = 1;
   }
 
+  /**
+   * mremap moved the entry of `from` to `to`: what the program may expect of the page goes with
+   * it; the old address is given up like an unmapped one (accesses still completing there go
+   * through a TLB entry not yet flushed).
+   */
+  private moved(from: number, to: number): void {
+    const i = this.indexOf(from);
+    const j = this.indexOf(to);
+    if (j >= 0) {
+      this.expected[j] = i >= 0 ? this.expected[i] : 0;
+      this.written[j] = i >= 0 ? this.written[i] : 0;
+      this.accessed[j] = i >= 0 ? this.accessed[i] : 0;
+      this.softDirty[j] = i >= 0 ? this.softDirty[i] : 0;
+      this.lazyfree[j] = i >= 0 ? this.lazyfree[i] : 0;
+      this.numaHinted[j] = i >= 0 ? this.numaHinted[i] : 0;
+      this.removed[j] = 0;
+    }
+    if (i < 0) return;
+    this.expected[i] = 0;
+    this.written[i] = 0;
+    this.accessed[i] = 0;
+    this.lazyfree[i] = 0;
+    this.removed[i] = 1;
+  }
+
   private vmaWritable(addr: number): boolean {
     const vma = this.kernel.as.findVma(addr);
     return vma !== undefined && (vma.flags & VM_WRITE) !== 0;
@@ -333,6 +360,10 @@ export class Oracle {
       }
       return;
     }
+    if (ev.kind === "moved") {
+      this.moved(ev.from, ev.to);
+      return;
+    }
     if (ev.kind === "rmap-walk") {
       if (this.scope !== null) this.excusedPtes.add(ev.ptep);
       return;
@@ -379,7 +410,7 @@ export class Oracle {
 
   // ---- unexpected-change: every entry of every PTE table, across a syscall holding mmap_lock
 
-  private scope: { call: string; start: number; end: number } | null = null;
+  private scope: { call: string; start: number; end: number; to: number } | null = null;
   private snapSlots: number[] = [];
   /**
    * Entries the syscall is not answerable for: reclaim and writeback reach pages through the
@@ -391,11 +422,12 @@ export class Oracle {
   private snap = new Float64Array(0);
 
   /**
-   * The syscall thread took mmap_lock for write to run `call` on [start, end): from here to the
-   * unlock no fault can run, so only the syscall and the hardware (A/D) may change entries.
+   * The syscall thread took mmap_lock for write to run `call` on [start, end) (mremap: moving it
+   * to `to`): from here to the unlock no fault can run, so only the syscall and the hardware
+   * (A/D) may change entries.
    */
-  beginSyscall(call: string, start: number, end: number): void {
-    this.scope = { call, start, end };
+  beginSyscall(call: string, start: number, end: number, to = -1): void {
+    this.scope = { call, start, end, to };
     this.snapSlots = this.kernel.leafTableSlots();
     this.excusedSlots.clear();
     this.excusedPtes.clear();
@@ -425,12 +457,15 @@ export class Oracle {
         if (before === after || this.excusedSlots.has(slot) || this.excusedPtes.has(p)) continue;
         const addr = this.kernel.addrOfPtep(p);
         const inRange = addr >= sc.start && addr < sc.end;
+        // mremap's destination: whatever the move (or the MREMAP_FIXED unmap) left there.
+        if (sc.to >= 0 && addr >= sc.to && addr < sc.to + (sc.end - sc.start)) continue;
         let why = "";
         if (!inRange) {
           // Outside the range: the MMU sets A and D, aging clears A; nothing else may change.
           if (!arch.pte_hw_update_only(before, after)) why = "outside the range it was asked to change";
-        } else if (sc.call === "munmap") {
-          if (!arch.pte_none(after)) why = "in the range it unmapped, but left mapped";
+        } else if (sc.call === "munmap" || sc.call === "mremap") {
+          if (!arch.pte_none(after))
+            why = `in the range it ${sc.call === "munmap" ? "unmapped" : "moved away"}, but left mapped`;
         } else if (
           arch.pte_none(before) !== arch.pte_none(after) ||
           arch.pte_pfn(before) !== arch.pte_pfn(after)

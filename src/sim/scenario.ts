@@ -39,10 +39,10 @@ export const RegionSchema = z.strictObject({
 
 export const SyscallSchema = z.strictObject({
   /**
-   * mprotect, munmap, madvise, or kernel work: clear_refs (soft-dirty, whole mm), writeback and
+   * mprotect, munmap, mremap (the whole region onto region `to`), madvise, or kernel work: clear_refs (soft-dirty, whole mm), writeback and
    * reclaim (page by page), change_prot_numa (NUMA hinting entries).
    */
-  call: z.enum(["mprotect", "munmap", ...PATH_CALLS]),
+  call: z.enum(["mprotect", "munmap", "mremap", ...PATH_CALLS]),
   /** The region acted on (every call but clear_refs). */
   region: ident.optional(),
   /** First page within the region. */
@@ -51,6 +51,8 @@ export const SyscallSchema = z.strictObject({
   pages: z.number().int().min(0).optional(),
   /** mprotect only. */
   prot: prot.optional(),
+  /** mremap only: the region the whole region moves onto (MREMAP_MAYMOVE | MREMAP_FIXED). */
+  to: ident.optional(),
   /** madvise only: MADV_DONTNEED or MADV_FREE. */
   advice: z.enum(Object.keys(MADVICE) as [AdviceName, ...AdviceName[]]).optional(),
 });
@@ -59,6 +61,8 @@ const ACCESS_RE = /^([rwx]|age) ([A-Za-z_][A-Za-z0-9_-]*):(\d+)$/;
 /** "mprotect heap r", "mprotect heap:2 none", "mprotect heap:1+3 rw", "munmap heap:0+2", "fork", "child". */
 const CALL_RE = /^(mprotect|munmap) ([A-Za-z_][A-Za-z0-9_-]*)(?::(\d+)(?:\+(\d+))?)?(?: (none|[rwx]{1,3}))?$/;
 const BARE_RE = /^(fork|child|clear_refs)$/;
+/** "mremap src dst": move region src onto region dst (MREMAP_MAYMOVE | MREMAP_FIXED). */
+const MREMAP_RE = /^mremap ([A-Za-z_][A-Za-z0-9_-]*) ([A-Za-z_][A-Za-z0-9_-]*)$/;
 /** "madvise heap free", "writeback buf:0", "reclaim buf", "change_prot_numa heap:1+2". */
 const PATH_RE =
   /^(madvise|writeback|reclaim|change_prot_numa) ([A-Za-z_][A-Za-z0-9_-]*)(?::(\d+)(?:\+(\d+))?)?(?: (dontneed|free))?$/;
@@ -81,6 +85,8 @@ export type ProgramStep =
   | { kind: "r" | "w" | "x" | "age"; region: string; page: number }
   | { kind: "mprotect" | "munmap"; region: string; offset: number; pages: number | undefined; prot?: string }
   | { kind: "fork" | "child" }
+  /** mremap of the whole region onto region `to` (which it replaces: MREMAP_FIXED). */
+  | { kind: "mremap"; region: string; to: string }
   /** A kernel path of src/kernel/paths.ts (clear_refs has no region). */
   | {
       kind: "path";
@@ -93,7 +99,8 @@ export type ProgramStep =
 
 /**
  * A program step from its text: an access ("w heap:0"), "mprotect REGION[:PAGE[+N]] PROT"
- * (PAGE alone: that one page; no PAGE: the whole region), "munmap REGION[:PAGE[+N]]", "fork"
+ * (PAGE alone: that one page; no PAGE: the whole region), "munmap REGION[:PAGE[+N]]",
+ * "mremap REGION DEST" (the whole region moved onto region DEST, which it replaces), "fork"
  * (the CPU's mm is copied into a child's, COW) or "child" (the CPU switches to the child of the
  * last fork, waiting until there is one).
  */
@@ -107,6 +114,8 @@ export function parseStep(s: string): ProgramStep | undefined {
     const kind = c[1] as "mprotect" | "munmap";
     return { kind, region: c[2], offset, pages, ...(c[5] === undefined ? {} : { prot: c[5] }) };
   }
+  const r = MREMAP_RE.exec(s);
+  if (r !== null) return { kind: "mremap", region: r[1], to: r[2] };
   const b = BARE_RE.exec(s);
   if (b !== null)
     return b[1] === "clear_refs"
@@ -128,7 +137,7 @@ const access = z
   .string()
   .refine(
     (s) => parseStep(s) !== undefined,
-    'a program step is an access ("r", "w", "x" or "age", a space and REGION:PAGE, e.g. "w shared:0"), "mprotect REGION[:PAGE[+N]] PROT", "munmap REGION[:PAGE[+N]]", "madvise REGION[:PAGE[+N]] dontneed|free", "writeback|reclaim|change_prot_numa REGION[:PAGE[+N]]", "clear_refs", "fork" or "child"',
+    'a program step is an access ("r", "w", "x" or "age", a space and REGION:PAGE, e.g. "w shared:0"), "mprotect REGION[:PAGE[+N]] PROT", "munmap REGION[:PAGE[+N]]", "mremap REGION DEST", "madvise REGION[:PAGE[+N]] dontneed|free", "writeback|reclaim|change_prot_numa REGION[:PAGE[+N]]", "clear_refs", "fork" or "child"',
   );
 
 export const WorkloadSchema = z.strictObject({
@@ -319,7 +328,7 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
     });
   s.syscalls.forEach((c, i) => {
     if (c.call === "clear_refs") {
-      for (const key of ["region", "prot", "advice", "pages"] as const)
+      for (const key of ["region", "prot", "advice", "pages", "to"] as const)
         if (c[key] !== undefined)
           issues.push({
             path: ["syscalls", i, key],
@@ -352,6 +361,23 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
       issues.push({ path: ["syscalls", i], message: "mprotect needs a prot" });
     if (c.call !== "mprotect" && c.prot !== undefined)
       issues.push({ path: ["syscalls", i, "prot"], message: `${c.call} takes no prot` });
+    if (c.call === "mremap") {
+      const d = c.to === undefined ? undefined : names.get(c.to);
+      if (c.to === undefined)
+        issues.push({ path: ["syscalls", i], message: "mremap needs a destination region (to)" });
+      else if (d === undefined)
+        issues.push({ path: ["syscalls", i, "to"], message: `no region named "${c.to}"` });
+      else if (d === r)
+        issues.push({ path: ["syscalls", i, "to"], message: "mremap onto the region itself" });
+      else if (d.pages !== r.pages)
+        issues.push({
+          path: ["syscalls", i, "to"],
+          message: `mremap moves "${r.name}" (${r.pages} pages) onto "${d.name}" (${d.pages} pages): give them the same size`,
+        });
+      if (c.offset !== 0 || c.pages !== undefined)
+        issues.push({ path: ["syscalls", i], message: "mremap moves the whole region: no offset or pages" });
+    } else if (c.to !== undefined)
+      issues.push({ path: ["syscalls", i, "to"], message: `${c.call} takes no destination (to)` });
     if (c.call === "madvise" && c.advice === undefined)
       issues.push({ path: ["syscalls", i], message: 'madvise needs an advice ("dontneed" or "free")' });
     if (c.call !== "madvise" && c.advice !== undefined)
@@ -367,6 +393,17 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
       const r = names.get(st.region);
       if (r === undefined) {
         issues.push({ path: at, message: `no region named "${st.region}"` });
+        continue;
+      }
+      if (st.kind === "mremap") {
+        const d = names.get(st.to);
+        if (d === undefined) issues.push({ path: at, message: `no region named "${st.to}"` });
+        else if (d === r) issues.push({ path: at, message: "mremap onto the region itself" });
+        else if (d.pages !== r.pages)
+          issues.push({
+            path: at,
+            message: `mremap moves "${r.name}" (${r.pages} pages) onto "${d.name}" (${d.pages} pages): give them the same size`,
+          });
         continue;
       }
       if ("offset" in st) {

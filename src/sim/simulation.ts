@@ -17,8 +17,9 @@ import { errnoName } from "../kernel/errno.js";
 import { handle_mm_fault } from "../kernel/fault.js";
 import { FAULT_SIGSEGV } from "../kernel/fault-codes.js";
 import { Kernel, type KernelState } from "../kernel/kernel.js";
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED } from "../kernel/mman.js";
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE } from "../kernel/mman.js";
 import { sys_mprotect, sys_munmap } from "../kernel/mprotect.js";
+import { sys_mremap } from "../kernel/mremap.js";
 import { runPathCall } from "../kernel/paths.js";
 import { type AdviceName, MADVICE } from "../kernel/paths-api.js";
 import type { BackendModule } from "../kernel/pvops.js";
@@ -49,6 +50,7 @@ import {
   OP_CHILD,
   OP_FORK,
   OP_MPROTECT,
+  OP_MREMAP,
   type Program,
   pathCallOf,
   uniform,
@@ -168,7 +170,7 @@ export class Simulation implements StepHook {
   /** Per CPU: its kernel path, or null in user mode. */
   readonly paths: (Path | null)[];
   /** Per CPU: the scenario syscall its path runs, for the oracle's unexpected-change check. */
-  private readonly callOf: ({ call: string; start: number; end: number } | null)[];
+  private readonly callOf: ({ call: string; start: number; end: number; to?: number } | null)[];
   readonly stats: RunStats = {
     steps: 0,
     kernelSteps: 0,
@@ -282,7 +284,7 @@ export class Simulation implements StepHook {
       pathEvent: (cpu, ev) => oracle.pathEvent(cpu, ev),
       mmapWrite: (cpu, taken) => {
         const sc = this.callOf[cpu];
-        if (taken && sc !== null) oracle.beginSyscall(sc.call, sc.start, sc.end);
+        if (taken && sc !== null) oracle.beginSyscall(sc.call, sc.start, sc.end, sc.to);
         else if (!taken) oracle.endSyscall(cpu);
       },
       syscallReturn: (cpu, name) => {
@@ -402,6 +404,17 @@ export class Simulation implements StepHook {
       name = "fork";
       path = sys_fork(k, c);
       this.log(c, "kernel", "fork()", -1);
+    } else if (kind === OP_MREMAP) {
+      name = "mremap";
+      const to = addr + prog.value[i] * 4096;
+      this.log(
+        c,
+        "kernel",
+        `mremap(0x${addr.toString(16)}, ${len / 4096} pages, MREMAP_MAYMOVE|MREMAP_FIXED, 0x${to.toString(16)})`,
+        -1,
+      );
+      path = sys_mremap(k, c, addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to, {});
+      this.callOf[c] = { call: name, start: addr, end: addr + len, to };
     } else if (call !== undefined) {
       // A kernel path of src/kernel/paths.ts; clear_refs acts on the whole mm (no range).
       name = call;
@@ -490,6 +503,18 @@ export class Simulation implements StepHook {
         ptesChanged: 0,
         ...(c === 0 ? {} : { cpu: c }),
       });
+    } else if (kind === OP_MREMAP) {
+      const ret = value as number;
+      this.syscalls.push({
+        call: "mremap",
+        addr: prog.addr[i],
+        pages: prog.len[i] / 4096,
+        ret,
+        ...(ret < 0 ? { errno: errnoName(ret) } : {}),
+        ptesChanged: 0,
+        ...(c === 0 ? {} : { cpu: c }),
+      });
+      this.callOf[c] = null;
     } else if (pathCallOf(kind) !== undefined) {
       const ret = value as number;
       const call = pathCallOf(kind)!;
@@ -785,6 +810,7 @@ export class Simulation implements StepHook {
         addr: Math.floor(e.vaddr / 4096) * 4096,
         cpu: e.cpu,
         message: e.message,
+        rule: "use-after-free",
       });
       this.aborted = true;
     } else throw e;

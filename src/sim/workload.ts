@@ -1,7 +1,7 @@
 // The workload: what each CPU runs. A CPU's program is a list of steps: user accesses (one
 // hardware step each: MMU, TLB, A/D; a fault enters the kernel's fault path on that CPU),
-// reclaim's aging of a page, and kernel work (mprotect, munmap, fork, a switch to fork's
-// child). Built from a scenario's `syscalls` (CPU 0) and `programs` (CPU 1..), or generated
+// reclaim's aging of a page, and kernel work (mprotect, munmap, mremap, fork, a switch to
+// fork's child). Built from a scenario's `syscalls` (CPU 0) and `programs` (CPU 1..), or generated
 // from its `workload` by a seeded generator.
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
 import { MADVICE, PATH_CALLS, type PathCall } from "../kernel/paths-api.js";
@@ -16,10 +16,15 @@ export const OP_FORK = 6;
 export const OP_CHILD = 7;
 /** The kernel paths of src/kernel/paths.ts: OP_PATH + their index in PATH_CALLS. */
 export const OP_PATH = 8;
+/**
+ * mremap(addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dest) of a whole region onto another:
+ * `value` holds (dest - addr) / 4096 (a page count fits where a write keeps its value).
+ */
+export const OP_MREMAP = 64;
 
 /** The kernel path a step kind runs (OP_PATH + i), or undefined. */
 export function pathCallOf(kind: number): PathCall | undefined {
-  return kind >= OP_PATH ? PATH_CALLS[kind - OP_PATH] : undefined;
+  return kind >= OP_PATH && kind < OP_PATH + PATH_CALLS.length ? PATH_CALLS[kind - OP_PATH] : undefined;
 }
 
 /** Whether a step kind is kernel work run as a kernel path on its CPU. */
@@ -80,6 +85,10 @@ export function buildPrograms(
     // clear_refs has no region: it acts on the whole mm.
     const pages = sc.region === undefined ? 0 : (sc.pages ?? region(sc.region).pages - sc.offset);
     const addr = sc.region === undefined ? 0 : regionAddr.get(sc.region)! + sc.offset * 4096;
+    if (sc.call === "mremap") {
+      calls.set(i, addr, OP_MREMAP, (regionAddr.get(sc.to!)! - addr) / 4096, pages * 4096);
+      return;
+    }
     const kind =
       sc.call === "mprotect"
         ? OP_MPROTECT
@@ -103,6 +112,12 @@ export function buildPrograms(
           case "child":
             prog.set(i, 0, OP_CHILD, 0);
             return;
+          case "mremap": {
+            const from = regionAddr.get(st.region)!;
+            const to = regionAddr.get(st.to)!;
+            prog.set(i, from, OP_MREMAP, (to - from) / 4096, region(st.region).pages * 4096);
+            return;
+          }
           case "path": {
             const pages = st.region === undefined ? 0 : (st.pages ?? region(st.region).pages - st.offset);
             const addr = st.region === undefined ? 0 : regionAddr.get(st.region)! + st.offset * 4096;
