@@ -12,10 +12,18 @@
 // moves a whole page table by its PMD entry when both 2 MiB extents are aligned
 // (move_normal_pmd); that is not modelled: entries always move one by one.
 //
-// Variant mremap-flush-after-unlock: move_ptes before eb66ae030829 (and after 5d1904204c99,
-// 2016): the flush under the locks only when a dirty entry moved, otherwise once for the whole
-// move after every lock is dropped (need_flush). Meanwhile reclaim can unmap and free the page
-// at its new address while another CPU's TLB still maps it at the old one.
+// Variants, move_ptes as it was (the real-bug zoo's history):
+// - mremap-no-force-flush: before 5d1904204c99 (2016): every moved entry's flush waits for the
+//   end of move_page_tables, after the locks are dropped (need_flush). Writeback can clean the
+//   page at its new address while a CPU still writes it through a dirty TLB entry for the old one.
+// - mremap-dirty-check-before-clear: 5d1904204c99 as first merged: a dirty entry forces the flush
+//   under the locks, but its dirtiness is read before ptep_get_and_clear, so a write that dirties
+//   the entry in between is missed (fixed weeks later: "mremap: move_ptes: check pte dirty after
+//   its removal").
+// - mremap-flush-after-unlock: after both, before eb66ae030829 (2018): the flush under the locks
+//   only when a dirty entry moved; a clean entry's flush waits for the unlock. Meanwhile reclaim
+//   can unmap and free the page at its new address while another CPU's TLB still maps it at the
+//   old one.
 //
 // A VM_LOCKED mapping that grows is faulted in afterwards (mm_populate), after mmap_lock is
 // dropped; the faults run to the end as one step of the calling CPU.
@@ -89,7 +97,15 @@ export function* move_page_tables(
 ): KStep<number> {
   const arch = k.arch;
   const m = k.machine;
-  const late = k.mutant === "mremap-flush-after-unlock";
+  const mutant = k.mutant;
+  // Before eb66ae030829 a flush could wait for the unlock: for a clean entry, or (before
+  // 5d1904204c99) for any entry; the first form of that fix tested dirtiness before the clear.
+  const late =
+    mutant === "mremap-flush-after-unlock" ||
+    mutant === "mremap-no-force-flush" ||
+    mutant === "mremap-dirty-check-before-clear";
+  const forceIfDirty = mutant !== "mremap-no-force-flush";
+  const dirtyBeforeClear = mutant === "mremap-dirty-check-before-clear";
   let needFlush = false;
   let moved = 0;
   for (let off = 0; off < len; ) {
@@ -126,11 +142,12 @@ export function* move_page_tables(
       // by virtual page) moves with the mapping, under the PTE lock, mapped or not.
       moveCachedPage(k, from_i, to_i);
       if (arch.pte_none(v)) continue;
+      if (dirtyBeforeClear && arch.pte_present(v) && arch.pte_dirty(v)) dirty = true;
       yield at(STEP.PV, p);
       const pte = k.pv.ptep_get_and_clear(from_i, p);
       if (arch.pte_present(pte)) {
         present = true;
-        if (arch.pte_dirty(pte)) dirty = true;
+        if (!dirtyBeforeClear && arch.pte_dirty(pte)) dirty = true;
       }
       yield at(STEP.PV, np + i);
       k.pv.set_pte_at(to_i, (np + i) as ptep_t, pte);
@@ -139,7 +156,7 @@ export function* move_page_tables(
     }
     k.lazy_mmu_mode_disable();
     if (present) {
-      if (!late || dirty) {
+      if (!late || (forceIfDirty && dirty)) {
         yield at(STEP.PV, -1);
         k.flush_tlb_mm_range(oa, oa + extent);
         if (st !== undefined) st.flushPages += n;

@@ -21,8 +21,11 @@
  *   the gather, after the PTE unlock (before 1cf35d47712d, 2014);
  * - zap-rmap-before-flush: the flush under the PTE lock, but the page's rmap removed before it
  *   (2014 to 5df397dec7c4, 2022): folio_mkclean finds it unmapped and does not wait;
- * - mremap-flush-after-unlock: move_ptes flushes the old range after dropping the PTE locks
- *   (before eb66ae030829, 2018).
+ * - mremap-flush-after-unlock: move_ptes flushes a clean entry's old range after dropping the
+ *   PTE locks (before eb66ae030829, 2018);
+ * - mremap-no-force-flush: every entry's flush after the unlock (before 5d1904204c99, 2016);
+ * - mremap-dirty-check-before-clear: the dirty test that forces the flush made on the entry read
+ *   before ptep_get_and_clear (5d1904204c99 as first merged, 2016).
  */
 export const PATH_MUTANTS = [
   "clear-soft-dirty-plain-rmw",
@@ -36,6 +39,8 @@ export const PATH_MUTANTS = [
   "zap-flush-after-unlock",
   "zap-rmap-before-flush",
   "mremap-flush-after-unlock",
+  "mremap-no-force-flush",
+  "mremap-dirty-check-before-clear",
 ] as const;
 export type PathMutant = (typeof PATH_MUTANTS)[number];
 

@@ -67,6 +67,7 @@ export interface OracleState {
   readonly softDirty: Uint8Array;
   readonly lazyfree: Uint8Array;
   readonly numaHinted: Uint8Array;
+  readonly movedTo: Int32Array;
 }
 
 export class Oracle {
@@ -95,6 +96,11 @@ export class Oracle {
   lazyfree: Uint8Array;
   /** NUMA balancing made the page a PROT_NONE hinting entry at some point (1), or never (0). */
   numaHinted: Uint8Array;
+  /**
+   * mremap moved the page to the tracked page of this index (-1: not moved): a write still
+   * completing through a TLB entry for the old address lands in the page at its new one.
+   */
+  movedTo: Int32Array;
   /** An madvise(MADV_FREE) is in progress: writes during it may be lost legitimately. */
   private freeing = false;
   readonly violations: Violation[] = [];
@@ -121,6 +127,7 @@ export class Oracle {
     this.softDirty = new Uint8Array(n);
     this.lazyfree = new Uint8Array(n);
     this.numaHinted = new Uint8Array(n);
+    this.movedTo = new Int32Array(n).fill(-1);
   }
 
   /** A copy of the oracle's knowledge (no violation may be recorded yet), and a return to one. */
@@ -135,6 +142,7 @@ export class Oracle {
       softDirty: this.softDirty.slice(),
       lazyfree: this.lazyfree.slice(),
       numaHinted: this.numaHinted.slice(),
+      movedTo: this.movedTo.slice(),
     };
   }
   restore(s: OracleState): void {
@@ -146,6 +154,7 @@ export class Oracle {
     this.softDirty.set(s.softDirty);
     this.lazyfree.set(s.lazyfree);
     this.numaHinted.set(s.numaHinted);
+    this.movedTo.set(s.movedTo);
     this.freeing = false;
     this.violations.length = 0;
     this.step = 0;
@@ -198,6 +207,12 @@ export class Oracle {
           cpu,
           message: `CPU${cpu} completed a write to 0x${this.pages[i].toString(16)} after the syscall unmapping it returned`,
         });
+      // Moved by mremap: the frame lives on at the new address, and so does what is written.
+      const j = this.movedTarget(i);
+      if (j >= 0) {
+        if (write) this.wrote(j, value);
+        return;
+      }
       return;
     }
     this.accessed[i] = 1;
@@ -209,13 +224,7 @@ export class Oracle {
           cpu,
           message: `CPU${cpu} completed a write to 0x${this.pages[i].toString(16)} after the syscall removing write permission returned`,
         });
-      this.expected[i] = value;
-      if (this.softDirty[i] !== 0) this.softDirty[i] = 2;
-      // A write racing madvise(MADV_FREE) may be dropped with the page; one after it may not.
-      if (this.lazyfree[i] === 0 || !this.freeing) {
-        this.written[i] = 1;
-        this.lazyfree[i] = 0;
-      }
+      this.wrote(i, value);
     } else if (this.lazyfree[i] === 1 && value === 0) {
       // A lazyfree page may read back as zero-filled (reclaim discarded it).
     } else if (value !== this.expected[i]) {
@@ -226,6 +235,24 @@ export class Oracle {
         message: `CPU${cpu} read ${hex(value)} from 0x${this.pages[i].toString(16)} but the last write left ${hex(this.expected[i])}`,
       });
     }
+  }
+
+  /** What a completed write of `value` to tracked page `i` promises. */
+  private wrote(i: number, value: number): void {
+    this.expected[i] = value;
+    if (this.softDirty[i] !== 0) this.softDirty[i] = 2;
+    // A write racing madvise(MADV_FREE) may be dropped with the page; one after it may not.
+    if (this.lazyfree[i] === 0 || !this.freeing) {
+      this.written[i] = 1;
+      this.lazyfree[i] = 0;
+    }
+  }
+
+  /** The live tracked page mremap moved page `i` to (following later moves), or -1. */
+  private movedTarget(i: number): number {
+    let j = this.movedTo[i];
+    for (let n = 0; j >= 0 && this.removed[j] === 1 && n < this.pages.length; n++) j = this.movedTo[j];
+    return j >= 0 && this.removed[j] === 0 ? j : -1;
   }
 
   /**
@@ -253,6 +280,7 @@ export class Oracle {
     const i = this.indexOf(addr);
     if (i < 0) return;
     this.removed[i] = 0;
+    this.movedTo[i] = -1;
     const content = this.machine.mem.data[pfn];
     if (this.expected[i] !== content)
       this.report({
@@ -285,6 +313,7 @@ export class Oracle {
     this.written[i] = 0;
     this.accessed[i] = 0;
     this.removed[i] = 1;
+    this.movedTo[i] = -1;
   }
 
   /**
@@ -303,8 +332,10 @@ export class Oracle {
       this.lazyfree[j] = i >= 0 ? this.lazyfree[i] : 0;
       this.numaHinted[j] = i >= 0 ? this.numaHinted[i] : 0;
       this.removed[j] = 0;
+      this.movedTo[j] = -1;
     }
     if (i < 0) return;
+    this.movedTo[i] = j;
     this.expected[i] = 0;
     this.written[i] = 0;
     this.accessed[i] = 0;

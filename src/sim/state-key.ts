@@ -2,8 +2,8 @@
 // of a run. Equal keys, equal futures: the reduced and por modes cut a path at a key already
 // visited, so anything a later step can depend on must be in it.
 //
-//   - each tracked page: its PTE in every mm, its contents, the oracle's record of it, and every
-//     CPU's TLB entry for it;
+//   - each tracked page: its PTE in every mm, its contents, the oracle's record of it (including
+//     where mremap moved it), and every CPU's TLB entry for it;
 //   - each CPU: its program position, mode (user, fault path, program step's path), fault error
 //     code and mm; with `withKernel`, its kernel path's position (steps taken) and what the
 //     path has read (which fixes its local variables), or a kernel checkpoint's live values;
@@ -42,6 +42,7 @@ export function stateKey(sim: Simulation, withKernel: boolean): string {
         (o.softDirty[i] << 4) |
         (o.lazyfree[i] << 6) |
         (o.numaHinted[i] << 7),
+      o.movedTo[i],
     );
     // The kernel paths' page state: folio flags, backing store, an unmapped page's contents.
     pathStateInto(parts, sim.kernel, a, v);
