@@ -33,7 +33,42 @@ export const RegionSchema = z.strictObject({
   shared: z.boolean().default(false),
   /** How pages are first touched before the syscalls: by a write, a read, or not at all. */
   populate: z.enum(["write", "read", "none"]).default("write"),
+  /**
+   * Place the region at an address aligned to this size (e.g. "64K"), as a program does for an
+   * aligned buffer: map `pages` plus the alignment, then unmap the slack before and after.
+   */
+  align: z.string().optional(),
 });
+
+const SIZE_RE = /^(\d+)(K|KB|kB|KiB|M|MB|MiB)$/;
+
+/**
+ * A size as "64K", "64kB" (the hugepages-64kB spelling) or "1M": its page order (64K -> 4),
+ * or a message saying what is wrong. `what` names the setting in messages.
+ */
+export function sizeOrder(text: string, what: string): number | string {
+  const m = SIZE_RE.exec(text);
+  if (m === null) return `${what} "${text}" is not a size: write e.g. 64K (as in hugepages-64kB) or 1M`;
+  const bytes = Number(m[1]) * (m[2].startsWith("K") || m[2] === "kB" ? 1024 : 1024 * 1024);
+  const pages = bytes / 4096;
+  if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0)
+    return `${what} ${text} is not a power-of-two number of 4 KiB pages (4K, 8K, 16K, ..., 1M)`;
+  return Math.log2(pages);
+}
+
+/** A region's alignment in bytes (4096 when it names none; validated by crossCheck). */
+export function regionAlign(r: Region): number {
+  const o = r.align === undefined ? 0 : sizeOrder(r.align, "");
+  return typeof o === "number" ? 4096 * 2 ** o : 4096;
+}
+
+/** The orders of `kernel.mthp` (validated by crossCheck), highest first. */
+export function mthpOrders(s: Scenario): number[] {
+  const m = s.kernel.mthp;
+  if (m === undefined) return [];
+  const list = typeof m === "string" ? [m] : m;
+  return list.map((t) => sizeOrder(t, "")).filter((o): o is number => typeof o === "number");
+}
 
 export const SyscallSchema = z.strictObject({
   /**
@@ -195,6 +230,12 @@ export const ScenarioSchema = z.strictObject({
     .strictObject({
       lazyRules: z.enum(["classic", "nested"]).default("classic"),
       maxBatch: z.number().int().min(1).max(512).default(1),
+      /**
+       * Anonymous multi-size THP (mTHP): the folio sizes a write fault on private anonymous
+       * memory may allocate, highest first, as if /sys/kernel/mm/transparent_hugepage/
+       * hugepages-<size>kB/enabled were "always" for each (16K..1M; e.g. "64K" or [64K, 16K]).
+       */
+      mthp: z.union([z.string(), z.array(z.string()).min(1).max(7)]).optional(),
       mutant: z.enum(KERNEL_MUTANTS).nullable().default(null),
     })
     .default(() => ({ lazyRules: "classic" as const, maxBatch: 1, mutant: null })),
@@ -249,8 +290,30 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
         });
     });
   }
+  const mthp = s.kernel.mthp;
+  (typeof mthp === "string" ? [mthp] : (mthp ?? [])).forEach((t, i) => {
+    const path = typeof mthp === "string" ? ["kernel", "mthp"] : ["kernel", "mthp", i];
+    const o = sizeOrder(t, "mTHP size");
+    if (typeof o === "string") issues.push({ path, message: o });
+    else if (o < 2)
+      issues.push({
+        path,
+        message: `mTHP size ${t}: anonymous mTHP starts at 16K (order 2; ${o === 0 ? "4K is the base page" : "Linux has no order-1 anonymous folios"})`,
+      });
+    else if (o > 8)
+      issues.push({
+        path,
+        message: `mTHP size ${t}: 2M and above are PMD-mapped THP, which ptesim does not model; PTE-mapped sizes are 16K..1M`,
+      });
+  });
   const names = new Map<string, Region>();
   s.regions.forEach((r, i) => {
+    if (r.align !== undefined) {
+      const o = sizeOrder(r.align, "align");
+      if (typeof o === "string") issues.push({ path: ["regions", i, "align"], message: o });
+      else if (o > 9)
+        issues.push({ path: ["regions", i, "align"], message: `align ${r.align}: at most 2M (one page table)` });
+    }
     if (names.has(r.name))
       issues.push({ path: ["regions", i, "name"], message: `region "${r.name}" is defined twice` });
     names.set(r.name, r);
