@@ -201,7 +201,13 @@ export function* do_anonymous_page(
  * range around `addr` lies inside the VMA (thp_vma_suitable_orders) and whose entries are all
  * none (pte_range_none, read without the PTE lock and checked again under it); 0 for none.
  */
-function* alloc_anon_folio_order(k: Kernel, cpu: number, vma: Vma, addr: number, ptep: ptep_t): KStep<number> {
+function* alloc_anon_folio_order(
+  k: Kernel,
+  cpu: number,
+  vma: Vma,
+  addr: number,
+  ptep: ptep_t,
+): KStep<number> {
   for (const order of k.anonOrders) {
     const size = 2 ** order * 4096;
     const first = addr - (addr % size);

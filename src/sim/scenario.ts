@@ -312,7 +312,10 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
       const o = sizeOrder(r.align, "align");
       if (typeof o === "string") issues.push({ path: ["regions", i, "align"], message: o });
       else if (o > 9)
-        issues.push({ path: ["regions", i, "align"], message: `align ${r.align}: at most 2M (one page table)` });
+        issues.push({
+          path: ["regions", i, "align"],
+          message: `align ${r.align}: at most 2M (one page table)`,
+        });
     }
     if (names.has(r.name))
       issues.push({ path: ["regions", i, "name"], message: `region "${r.name}" is defined twice` });

@@ -138,7 +138,10 @@ describe("kernel.mthp and region align: located errors", () => {
   const base = "arch: arm64\nbackend: arm64-contpte\nregions:\n  - { name: p, pages: 16 }\n";
   it("rejects sizes that are not a power of two, not mTHP, or not sizes", () => {
     assert.match(at(`kernel: { mthp: 48K }\n${base}`)[0], /^1:17 .*mTHP size 48K is not a power-of-two/);
-    assert.match(at(`kernel: { mthp: 8K }\n${base}`)[0], /^1:17 .*starts at 16K .*no order-1 anonymous folios/);
+    assert.match(
+      at(`kernel: { mthp: 8K }\n${base}`)[0],
+      /^1:17 .*starts at 16K .*no order-1 anonymous folios/,
+    );
     assert.match(at(`kernel: { mthp: 4K }\n${base}`)[0], /4K is the base page/);
     assert.match(at(`kernel: { mthp: 2M }\n${base}`)[0], /PMD-mapped THP, which ptesim does not model/);
     assert.match(at(`kernel:\n  mthp: [64K, 64X]\n${base}`)[0], /^2:15 .*"64X" is not a size/);
@@ -179,7 +182,11 @@ describe("mthp scenarios: the broken contpte backends are caught, the correct on
   it("the correct backend verifies what each broken one violates", () => {
     for (const f of ["mthp-batch-young-gather-first.yaml", "mthp-unfold-young-no-bbm.yaml"]) {
       const s = scenarioFile(f);
-      assert.equal(check({ ...s, backend: "arm64-contpte" }, getBackend("arm64-contpte")!).verdict, "verified", f);
+      assert.equal(
+        check({ ...s, backend: "arm64-contpte" }, getBackend("arm64-contpte")!).verdict,
+        "verified",
+        f,
+      );
     }
   });
   for (const f of [
