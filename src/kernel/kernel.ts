@@ -52,6 +52,11 @@ export interface KernelOptions {
    * each in 2..8 (16 KiB..1 MiB, PTE-mapped); default none (4 KiB folios only).
    */
   anonOrders?: readonly number[];
+  /**
+   * The architecture's pte_needs_flush, when a scenario picks another than the machine's arch
+   * default (arm64: the post-6.17 hook of commit c320dbb7c80d, or a broken variant).
+   */
+  pteNeedsFlush?: (old: pte_t, nw: pte_t) => boolean;
   /** Backend options (passed to the backend factory). */
   backendOptions?: Record<string, unknown>;
   /** A deliberately broken change_pte_range / mprotect. */
@@ -196,6 +201,8 @@ export class Kernel {
   readonly contract: ContractTracker | null;
   readonly lazyRules: "classic" | "nested";
   readonly maxBatch: number;
+  /** pte_needs_flush as change_pte_range calls it (the arch's, or the scenario's choice). */
+  readonly pte_needs_flush: (old: pte_t, nw: pte_t) => boolean;
   /** Enabled anonymous mTHP orders, highest first (empty: 4 KiB folios only). */
   readonly anonOrders: readonly number[];
   readonly mutant: KernelMutant | null;
@@ -258,6 +265,7 @@ export class Kernel {
       if (!Number.isInteger(o) || o < 2 || o > 8)
         throw new RangeError(`anonymous mTHP order ${o} is not in 2..8 (16 KiB..1 MiB)`);
     this.anonOrders = [...new Set(orders)].sort((a, b) => b - a);
+    this.pte_needs_flush = opts.pteNeedsFlush ?? this.arch.pte_needs_flush;
     this.mutant = opts.mutant ?? null;
     this.softDirtyInverted = this.mutant === "softdirty-check-inverted";
     this.writenotifyIgnoresSoftDirty = this.mutant === "no-writenotify-after-softdirty-clear";

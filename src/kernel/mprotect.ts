@@ -236,7 +236,7 @@ function* changePtes(
   const modify = arch.pte_modify;
   const writable = arch.pte_write;
   const mkwrite = arch.pte_mkwrite;
-  const needsFlush = arch.pte_needs_flush;
+  const needsFlush = k.pte_needs_flush;
   const m = k.machine;
   const pv = k.pv;
   const c = k.contract;

@@ -236,6 +236,12 @@ export const ScenarioSchema = z.strictObject({
        * hugepages-<size>kB/enabled were "always" for each (16K..1M; e.g. "64K" or [64K, 16K]).
        */
       mthp: z.union([z.string(), z.array(z.string()).min(1).max(7)]).optional(),
+      /**
+       * arm64 only: which pte_needs_flush change_pte_range asks ("asm-generic", Linux 6.17's
+       * default: always flush; "arm64", commit c320dbb7c80d after 6.17: no flush from an invalid
+       * entry or for software bits; "arm64-broken-ignores-write", broken on purpose).
+       */
+      pteNeedsFlush: z.enum(["asm-generic", "arm64", "arm64-broken-ignores-write"]).optional(),
       mutant: z.enum(KERNEL_MUTANTS).nullable().default(null),
     })
     .default(() => ({ lazyRules: "classic" as const, maxBatch: 1, mutant: null })),
@@ -290,6 +296,11 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
         });
     });
   }
+  if (s.kernel.pteNeedsFlush !== undefined && s.arch !== "arm64")
+    issues.push({
+      path: ["kernel", "pteNeedsFlush"],
+      message: `pteNeedsFlush chooses arm64's hook; this scenario is ${s.arch}, whose pte_needs_flush is its own (add "arch: arm64")`,
+    });
   const mthp = s.kernel.mthp;
   (typeof mthp === "string" ? [mthp] : (mthp ?? [])).forEach((t, i) => {
     const path = typeof mthp === "string" ? ["kernel", "mthp"] : ["kernel", "mthp", i];

@@ -10,6 +10,7 @@
 // generator (the backends' pv-ops, the hypervisor, the mprotect and munmap loops of kernel.ts)
 // still offers a decision before each of its steps through the machine's StepHook, where the
 // hardware of the other CPUs may move (not their kernel paths: that code cannot be suspended).
+import { ARM64_PTE_NEEDS_FLUSH } from "../arch/arm64/arch.js";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
 import { ContractViolation } from "../kernel/contract.js";
@@ -233,6 +234,9 @@ export class Simulation implements StepHook {
       lazyRules: scenario.kernel.lazyRules,
       maxBatch: scenario.kernel.maxBatch,
       anonOrders: mthpOrders(scenario),
+      ...(scenario.kernel.pteNeedsFlush === undefined
+        ? {}
+        : { pteNeedsFlush: ARM64_PTE_NEEDS_FLUSH[scenario.kernel.pteNeedsFlush] }),
       mutant: scenario.kernel.mutant,
       backendOptions: scenario.backendOptions,
     });
