@@ -10,9 +10,10 @@
 // generator (the backends' pv-ops, the hypervisor, the mprotect and munmap loops of kernel.ts)
 // still offers a decision before each of its steps through the machine's StepHook, where the
 // hardware of the other CPUs may move (not their kernel paths: that code cannot be suspended).
-import { ARM64_PTE_NEEDS_FLUSH } from "../arch/arm64/arch.js";
+
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
+import { ARM64_PTE_NEEDS_FLUSH } from "../arch/arm64/arch.js";
 import { ContractViolation } from "../kernel/contract.js";
 import { errnoName } from "../kernel/errno.js";
 import { handle_mm_fault } from "../kernel/fault.js";
