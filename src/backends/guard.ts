@@ -66,6 +66,7 @@ const REQUIRED_OPS = [
   "flush_tlb_multi",
 ] as const;
 const OPTIONAL_OPS = [
+  "set_ptes",
   "ptep_set_access_flags",
   "modify_prot_start_ptes",
   "modify_prot_commit_ptes",
@@ -150,6 +151,8 @@ function guardedContext(g: Guard, ctx: BackendContext, validPtep: (p: number) =>
           arm64: {
             erratum2645198: a.erratum2645198,
             mm_tlb_flush_pending: () => a.mm_tlb_flush_pending(),
+            folio_pfn: (pfn: number) => a.folio_pfn(pfn),
+            folio_nr_pages: (pfn: number) => a.folio_nr_pages(pfn),
             tlbi_va: (va: number, last: boolean) => {
               if (typeof va !== "number" || !Number.isInteger(va) || va < 0)
                 g.fail(`called ctx.arm64.tlbi_va with ${describe(va)}, which is not a virtual address`);

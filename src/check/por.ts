@@ -15,6 +15,8 @@
 //       syscall thread changes between its scheduling points.
 //     - a write once a fork has returned (the cow-write-after-fork check reads the page's
 //       mapcount, which kernel paths change), or any access by a CPU on a fork child's mm: GLOBAL.
+//   user CPU c on arm64 with anonymous mTHP (contpte blocks; a block's TLB entry updates the
+//     descriptor it was filled from, a fold/unfold rewrites the whole block): GLOBAL.
 //   user CPU c: a reclaim "age" step, a switch to a child mm, an untracked page, a missing
 //     page-table level: GLOBAL (they take locks, walk VMAs, flush other CPUs' TLBs).
 //   a CPU in a fault path or in fork: GLOBAL (they take locks, allocate frames, read VMAs).
@@ -91,6 +93,10 @@ export function footprintOf(sim: Simulation, agent: number, fp: Footprints, k: n
   if (i < 0) return;
   const write = kind === ACCESS_WRITE;
   if (write && (o.writableAtReturn[i] === 0 || sim.forksDone > 0)) return;
+  // arm64 with mTHP: contpte blocks exist. A block TLB entry carries hardware A/D updates to the
+  // descriptor it was filled from (any entry of the block), and a fold or unfold rewrites all
+  // 16 entries: an access touches the whole block, so it is taken as GLOBAL.
+  if (sim.machine.arm64 !== null && sim.kernel.anonOrders.length > 0) return;
   const cpu = sim.machine.cpus[agent];
   // x86's TLB decides whether the access walks; an arm64 machine leaves it empty, so every
   // access counts as a walk touching its leaf descriptor (conservative: more dependence).

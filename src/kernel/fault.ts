@@ -133,7 +133,11 @@ function* lock_none(k: Kernel, cpu: number, ptep: ptep_t, orig: pte_t): KStep<bo
   return false;
 }
 
-/** do_anonymous_page: the shared zero page for a read, a fresh zeroed frame for a write. */
+/**
+ * do_anonymous_page: the shared zero page for a read; for a write a fresh zeroed folio from
+ * alloc_anon_folio (with anonymous mTHP enabled, a naturally aligned large folio when its
+ * whole range lies in the VMA and maps nothing yet), mapped with one set_ptes under the PTE lock.
+ */
 export function* do_anonymous_page(
   k: Kernel,
   cpu: number,
@@ -156,17 +160,85 @@ export function* do_anonymous_page(
     return;
   }
   k.as.setAnonVma(addr); // anon_vma_prepare
-  const pfn = mem.allocFrame(FRAME_DATA); // vma_alloc_zeroed_movable_folio
-  let entry = a.pfn_pte(pfn, prot);
-  if ((vma.flags & VM_WRITE) !== 0) entry = a.pte_mkwrite(a.pte_mkdirty(entry));
-  if (!(yield* lock_none(k, cpu, ptep, orig))) {
-    mem.freeFrame(pfn); // another CPU installed the page first: drop ours
+  const order = k.anonOrders.length === 0 ? 0 : yield* alloc_anon_folio_order(k, cpu, vma, addr, ptep);
+  const pfn = order === 0 ? -1 : mem.allocFolio(FRAME_DATA, order);
+  if (pfn < 0) {
+    // A single frame: no mTHP order fits, or no aligned run of frames is left (fallback).
+    const single = mem.allocFrame(FRAME_DATA); // vma_alloc_zeroed_movable_folio
+    let entry = a.pfn_pte(single, prot);
+    if ((vma.flags & VM_WRITE) !== 0) entry = a.pte_mkwrite(a.pte_mkdirty(entry));
+    if (!(yield* lock_none(k, cpu, ptep, orig))) {
+      mem.freeFrame(single); // another CPU installed the page first: drop ours
+      return;
+    }
+    yield at(STEP.PV, ptep);
+    k.pv.set_pte_at(addr, ptep, entry);
+    k.observer?.newPage?.(cpu, addr, single, false);
+    k.ptl_release(cpu, ptep);
     return;
   }
-  yield at(STEP.PV, ptep);
-  k.pv.set_pte_at(addr, ptep, entry);
-  k.observer?.newPage?.(cpu, addr, pfn, false);
-  k.ptl_release(cpu, ptep);
+  const nr = 2 ** order;
+  const first = addr - (addr % (nr * 4096));
+  const ptep0 = ptep - (addr - first) / 4096;
+  let entry = a.pfn_pte(pfn, prot);
+  if ((vma.flags & VM_WRITE) !== 0) entry = a.pte_mkwrite(a.pte_mkdirty(entry));
+  yield at(STEP.LOCK, ptep0);
+  k.ptl_acquire(cpu, ptep0);
+  // pte_range_none under the lock: another CPU's fault may have mapped part of the range.
+  if (k.mutant !== "fault-no-pte-same" && !(yield* pte_range_none(k, cpu, ptep0, nr))) {
+    k.ptl_release(cpu, ptep0);
+    for (let i = 0; i < nr; i++) mem.freeFrame(pfn + i);
+    return;
+  }
+  yield at(STEP.PV, ptep0);
+  set_ptes(k, first, ptep0, entry, nr);
+  for (let i = 0; i < nr; i++) k.observer?.newPage?.(cpu, first + i * 4096, pfn + i, false);
+  k.ptl_release(cpu, ptep0);
+}
+
+/**
+ * alloc_anon_folio's choice of order: the highest enabled mTHP order whose naturally aligned
+ * range around `addr` lies inside the VMA (thp_vma_suitable_orders) and whose entries are all
+ * none (pte_range_none, read without the PTE lock and checked again under it); 0 for none.
+ */
+function* alloc_anon_folio_order(
+  k: Kernel,
+  cpu: number,
+  vma: Vma,
+  addr: number,
+  ptep: ptep_t,
+): KStep<number> {
+  for (const order of k.anonOrders) {
+    const size = 2 ** order * 4096;
+    const first = addr - (addr % size);
+    if (first < vma.start || first + size > vma.end) continue;
+    if (yield* pte_range_none(k, cpu, ptep - (addr - first) / 4096, 2 ** order)) return order;
+  }
+  return 0;
+}
+
+/**
+ * pte_range_none: whether `nr` entries from `ptep` are all none. One scheduling point for the
+ * run: under the PTE lock nothing but the lock holder changes a none entry (hardware never
+ * does), and without it the answer is only a hint the caller checks again under the lock.
+ */
+function* pte_range_none(k: Kernel, cpu: number, ptep: ptep_t, nr: number): KStep<boolean> {
+  yield at(STEP.PTE_READ, ptep);
+  for (let i = 0; i < nr; i++) if (!k.arch.pte_none(k.machine.pteRead(cpu, ptep + i))) return false;
+  return true;
+}
+
+/**
+ * set_ptes: the architecture's (arm64 folds whole aligned blocks into PTE_CONT) or, without
+ * one, an entry at a time with the PFN advancing (asm-generic; x86 maps 16 ordinary PTEs).
+ */
+function set_ptes(k: Kernel, addr: number, ptep: ptep_t, entry: pte_t, nr: number): void {
+  const pv = k.pv;
+  if (pv.set_ptes !== undefined) {
+    pv.set_ptes(addr, ptep, entry, nr);
+    return;
+  }
+  for (let i = 0; i < nr; i++) pv.set_pte_at(addr + i * 4096, ptep + i, k.arch.pte_advance_pfn(entry, i));
 }
 
 /** do_shared_fault (shmem): the object's page for this index, created on first use. */

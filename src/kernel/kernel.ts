@@ -46,6 +46,17 @@ export interface KernelOptions {
   checkContract?: boolean;
   /** Largest nr passed to modify_prot_start/commit_ptes; 1 uses the single-PTE API (default). */
   maxBatch?: number;
+  /**
+   * Anonymous mTHP: the folio orders do_anonymous_page may allocate for a write fault (the
+   * sizes whose /sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/enabled is "always"),
+   * each in 2..8 (16 KiB..1 MiB, PTE-mapped); default none (4 KiB folios only).
+   */
+  anonOrders?: readonly number[];
+  /**
+   * The architecture's pte_needs_flush, when a scenario picks another than the machine's arch
+   * default (arm64: the post-6.17 hook of commit c320dbb7c80d, or a broken variant).
+   */
+  pteNeedsFlush?: (old: pte_t, nw: pte_t) => boolean;
   /** Backend options (passed to the backend factory). */
   backendOptions?: Record<string, unknown>;
   /** A deliberately broken change_pte_range / mprotect. */
@@ -110,6 +121,8 @@ class KernelBackendContext implements BackendContext {
         // inc_tlb_flush_pending: change_protection (and munmap) hold it until their flush; here,
         // while a syscall holds mmap_lock for write.
         mm_tlb_flush_pending: () => k.mmapWriter !== -1,
+        folio_pfn: (pfn) => m.mem.folioHead(pfn),
+        folio_nr_pages: (pfn) => m.mem.folioNr(pfn),
         tlbi_va: (va, _lastLevel) => m.tlbiVa(m.current, va),
         tlbi_asid: () => m.tlbiAsid(m.current),
         dsb: (kind) => m.dsb(m.current, kind),
@@ -203,6 +216,10 @@ export class Kernel {
   readonly contract: ContractTracker | null;
   readonly lazyRules: "classic" | "nested";
   readonly maxBatch: number;
+  /** pte_needs_flush as change_pte_range calls it (the arch's, or the scenario's choice). */
+  readonly pte_needs_flush: (old: pte_t, nw: pte_t) => boolean;
+  /** Enabled anonymous mTHP orders, highest first (empty: 4 KiB folios only). */
+  readonly anonOrders: readonly number[];
   readonly mutant: KernelMutant | null;
   /** PTE lock owner per page-table slot (-1 free). Split PTE locks: one per table page. */
   ptlOwner: Int16Array = new Int16Array(64).fill(-1);
@@ -263,6 +280,12 @@ export class Kernel {
     this.maxBatch = opts.maxBatch ?? 1;
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1 || this.maxBatch > PTRS_PER_TABLE)
       throw new RangeError("maxBatch must be an integer in 1..512");
+    const orders = opts.anonOrders ?? [];
+    for (const o of orders)
+      if (!Number.isInteger(o) || o < 2 || o > 8)
+        throw new RangeError(`anonymous mTHP order ${o} is not in 2..8 (16 KiB..1 MiB)`);
+    this.anonOrders = [...new Set(orders)].sort((a, b) => b - a);
+    this.pte_needs_flush = opts.pteNeedsFlush ?? this.arch.pte_needs_flush;
     this.mutant = opts.mutant ?? null;
     this.softDirtyInverted = this.mutant === "softdirty-check-inverted";
     this.writenotifyIgnoresSoftDirty = this.mutant === "no-writenotify-after-softdirty-clear";

@@ -11,7 +11,7 @@
 // steps to the other CPUs' hardware through the machine's step hook.
 import type { pte_t } from "../arch/types.js";
 import { CTR } from "../machine/ledger.js";
-import type { ptep_t } from "../machine/physmem.js";
+import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
 import type { Kernel, MprotectStats } from "./kernel.js";
 import { MM_CP_PROT_NUMA, MM_CP_TRY_CHANGE_WRITABLE, prot_numa_skip } from "./numa-flags.js";
 import { vma_page_prot } from "./softdirty.js";
@@ -236,7 +236,7 @@ function* changePtes(
   const modify = arch.pte_modify;
   const writable = arch.pte_write;
   const mkwrite = arch.pte_mkwrite;
-  const needsFlush = arch.pte_needs_flush;
+  const needsFlush = k.pte_needs_flush;
   const m = k.machine;
   const pv = k.pv;
   const c = k.contract;
@@ -366,16 +366,30 @@ function checkpoint(
   h.checkpoint(cpu, live);
 }
 
-/** How many entries from `ptep` map consecutive frames with identical flags (one folio's run). */
+/**
+ * How many entries from `ptep` map consecutive frames of one folio (mprotect_folio_pte_batch).
+ * In a large folio (mTHP) this is Linux 6.17's folio_pte_batch_flags with FPB_RESPECT_WRITE |
+ * FPB_RESPECT_SOFT_DIRTY: the run stops at the folio's end, young and dirty are ignored (the
+ * batched start gathers them), the write permission is not. Frames that are single-page folios
+ * stand in for one when they are consecutive with identical entries (the model's batching
+ * before it had folios, kept for the scenarios that batch without mTHP).
+ */
 function* folioBatch(k: Kernel, cpu: number, ptep: ptep_t, first: pte_t, max: number): KStep<number> {
   // ptep_get of each following entry: a real load, so one step of the checker's, and what it
   // returns (hence the batch size) is part of the checker's state.
   const m = k.machine;
+  const arch = k.arch;
   m.ledger.add(cpu, CTR.folio_lookup); // one vm_normal_folio per batch
+  const pfn = arch.pte_pfn(first);
+  const large = m.mem.kind[pfn] === FRAME_DATA && m.mem.folioNr(pfn) > 1;
+  if (large) max = Math.min(max, m.mem.folioHead(pfn) + m.mem.folioNr(pfn) - pfn);
+  const ignoreAD = (v: pte_t): pte_t => arch.pte_mkold(arch.pte_mkclean(v));
+  const expect = large ? ignoreAD(first) : first;
   let n = 1;
   while (n < max) {
     yield at(STEP.PTE_READ, ptep + n);
-    if (m.pteRead(cpu, ptep + n) !== k.arch.pte_advance_pfn(first, n)) break;
+    const v = m.pteRead(cpu, ptep + n);
+    if ((large ? ignoreAD(v) : v) !== arch.pte_advance_pfn(expect, n)) break;
     n++;
   }
   return n;

@@ -36,6 +36,12 @@ export interface PvMmuOps {
   ): void;
   /** Install an entry (the kernel holds the PTE lock). */
   set_pte_at(addr: number, ptep: ptep_t, pte: pte_t): void;
+  /**
+   * set_ptes: install `nr` entries of one folio into not-present slots (the PFN advances by one
+   * per entry; the kernel holds the PTE lock). Optional: without it the kernel calls set_pte_at
+   * per entry (what asm-generic's set_ptes amounts to).
+   */
+  set_ptes?(addr: number, ptep: ptep_t, pte: pte_t, nr: number): void;
   /** Atomically read and clear an entry. */
   ptep_get_and_clear(addr: number, ptep: ptep_t): pte_t;
   /** Atomically clear the Accessed bit; returns whether it was set. */
@@ -100,6 +106,10 @@ export interface Arm64BackendOps extends Arm64TlbOps {
   readonly erratum2645198: boolean;
   /** mm_tlb_flush_pending(mm): a deferred TLB flush of the mm may be outstanding. */
   mm_tlb_flush_pending(): boolean;
+  /** folio_pfn(page_folio(pfn)): the first frame of the folio holding `pfn`. */
+  folio_pfn(pfn: number): number;
+  /** folio_nr_pages(page_folio(pfn)): 1 unless the kernel allocated a large folio (mTHP). */
+  folio_nr_pages(pfn: number): number;
 }
 
 export type BackendFactory = (ctx: BackendContext) => PvMmuOps;

@@ -29,6 +29,13 @@ export class PhysMem {
   data: Int32Array = new Int32Array(256);
   /** Table slot per PFN, -1 if the frame is not a page table. */
   tableSlot: Int32Array = new Int32Array(256).fill(-1);
+  /**
+   * Folio order per PFN: 0 for a single-frame folio, else every frame of a naturally aligned
+   * 2^order-frame folio holds its order (so page_folio of any frame is pfn & ~(2^order - 1)).
+   */
+  folioOrder: Uint8Array = new Uint8Array(256);
+  /** Large folios allocated and not yet split (0: the state key need not list them). */
+  private largeFolios = 0;
   /** PFN per table slot. */
   slotPfn: Int32Array = new Int32Array(8);
   /**
@@ -64,12 +71,58 @@ export class PhysMem {
       this.kind = grow(this.kind, n, 0);
       this.data = grow(this.data, n, 0);
       this.tableSlot = grow(this.tableSlot, n, -1);
+      this.folioOrder = grow(this.folioOrder, n, 0);
     }
   }
 
   /** The allocator's state in a few numbers (checker state keys: which frame comes next). */
   allocKey(): string {
-    return `${this.nextPfn}/${this.nextSlot}/${this.freeFrames.join(".")}/${this.freeSlots.join(".")}`;
+    const k = `${this.nextPfn}/${this.nextSlot}/${this.freeFrames.join(".")}/${this.freeSlots.join(".")}`;
+    return this.largeFolios === 0 ? k : `${k}/f${this.folioHeads().join(".")}`;
+  }
+
+  /** The head PFNs of the large folios (with their order), ascending: "head:order". */
+  private folioHeads(): string[] {
+    const out: string[] = [];
+    for (let pfn = 0; pfn < this.nextPfn; pfn++) {
+      const o = this.folioOrder[pfn];
+      if (o !== 0 && pfn % 2 ** o === 0) out.push(`${pfn.toString(16)}:${o}`);
+    }
+    return out;
+  }
+
+  /**
+   * Allocate a naturally aligned folio of 2^order data frames (folio_alloc for mTHP), zero-filled;
+   * its head PFN, or -1 when no aligned run is left (the caller falls back to a smaller order,
+   * as alloc_anon_folio does). Frames skipped to reach the alignment go to the free list.
+   */
+  allocFolio(kind: number, order: number): number {
+    if (order === 0) return this.allocFrame(kind);
+    const nr = 2 ** order;
+    const head = Math.ceil(this.nextPfn / nr) * nr;
+    if (head + nr > this.maxFrames) return -1;
+    this.ensureFrames(head + nr);
+    for (let pfn = this.nextPfn; pfn < head; pfn++) this.freeFrames.push(pfn);
+    this.nextPfn = head + nr;
+    for (let pfn = head; pfn < head + nr; pfn++) {
+      this.kind[pfn] = kind;
+      this.data[pfn] = 0;
+      this.folioOrder[pfn] = order;
+    }
+    this.framesInUse += nr;
+    this.largeFolios++;
+    return head;
+  }
+
+  /** folio_nr_pages(page_folio(pfn)): 1 for a single-frame folio. */
+  folioNr(pfn: number): number {
+    return 2 ** this.folioOrder[pfn];
+  }
+
+  /** The first PFN of the folio holding `pfn`. */
+  folioHead(pfn: number): number {
+    const nr = 2 ** this.folioOrder[pfn];
+    return pfn - (pfn % nr);
   }
 
   /** Allocate a frame (lowest never-used first, then most recently freed), zero-filled. */
@@ -90,6 +143,13 @@ export class PhysMem {
     const k = this.kind[pfn];
     if (k === FRAME_FREE || k === FRAME_RESERVED || k === FRAME_ZERO)
       throw new Error(`freeFrame: pfn 0x${pfn.toString(16)} is not an allocated frame`);
+    if (this.folioOrder[pfn] !== 0) {
+      // Frames are freed one by one (zap, reclaim): the first frame freed splits its folio, the
+      // rest live on as single-frame folios (Linux would split it, or free it when unmapped whole).
+      const head = this.folioHead(pfn);
+      this.folioOrder.fill(0, head, head + this.folioNr(pfn));
+      this.largeFolios--;
+    }
     if (k === FRAME_TABLE) {
       const slot = this.tableSlot[pfn];
       this.tableSlot[pfn] = -1;
@@ -147,6 +207,8 @@ export class PhysMem {
       kind: this.kind.slice(),
       data: this.data.slice(),
       tableSlot: this.tableSlot.slice(),
+      folioOrder: this.folioOrder.slice(),
+      largeFolios: this.largeFolios,
       slotPfn: this.slotPfn.slice(),
       tables: this.#tables.slice(),
       nextPfn: this.nextPfn,
@@ -162,6 +224,8 @@ export class PhysMem {
     this.kind = copyInto(this.kind, s.kind);
     this.data = copyInto(this.data, s.data);
     this.tableSlot = copyInto(this.tableSlot, s.tableSlot);
+    this.folioOrder = copyInto(this.folioOrder, s.folioOrder);
+    this.largeFolios = s.largeFolios;
     this.slotPfn = copyInto(this.slotPfn, s.slotPfn);
     const t = copyInto(this.#tables, s.tables);
     if (t !== this.#tables) {
@@ -181,6 +245,7 @@ export class PhysMem {
       this.kind.byteLength +
       this.data.byteLength +
       this.tableSlot.byteLength +
+      this.folioOrder.byteLength +
       this.slotPfn.byteLength +
       this.#tables.byteLength
     );
@@ -191,6 +256,8 @@ export interface PhysMemState {
   readonly kind: Uint8Array;
   readonly data: Int32Array;
   readonly tableSlot: Int32Array;
+  readonly folioOrder: Uint8Array;
+  readonly largeFolios: number;
   readonly slotPfn: Int32Array;
   readonly tables: Float64Array;
   readonly nextPfn: number;

@@ -35,7 +35,42 @@ export const RegionSchema = z.strictObject({
   shared: z.boolean().default(false),
   /** How pages are first touched before the syscalls: by a write, a read, or not at all. */
   populate: z.enum(["write", "read", "none"]).default("write"),
+  /**
+   * Place the region at an address aligned to this size (e.g. "64K"), as a program does for an
+   * aligned buffer: map `pages` plus the alignment, then unmap the slack before and after.
+   */
+  align: z.string().optional(),
 });
+
+const SIZE_RE = /^(\d+)(K|KB|kB|KiB|M|MB|MiB)$/;
+
+/**
+ * A size as "64K", "64kB" (the hugepages-64kB spelling) or "1M": its page order (64K -> 4),
+ * or a message saying what is wrong. `what` names the setting in messages.
+ */
+export function sizeOrder(text: string, what: string): number | string {
+  const m = SIZE_RE.exec(text);
+  if (m === null) return `${what} "${text}" is not a size: write e.g. 64K (as in hugepages-64kB) or 1M`;
+  const bytes = Number(m[1]) * (m[2].startsWith("K") || m[2] === "kB" ? 1024 : 1024 * 1024);
+  const pages = bytes / 4096;
+  if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0)
+    return `${what} ${text} is not a power-of-two number of 4 KiB pages (4K, 8K, 16K, ..., 1M)`;
+  return Math.log2(pages);
+}
+
+/** A region's alignment in bytes (4096 when it names none; validated by crossCheck). */
+export function regionAlign(r: Region): number {
+  const o = r.align === undefined ? 0 : sizeOrder(r.align, "");
+  return typeof o === "number" ? 4096 * 2 ** o : 4096;
+}
+
+/** The orders of `kernel.mthp` (validated by crossCheck), highest first. */
+export function mthpOrders(s: Scenario): number[] {
+  const m = s.kernel.mthp;
+  if (m === undefined) return [];
+  const list = typeof m === "string" ? [m] : m;
+  return list.map((t) => sizeOrder(t, "")).filter((o): o is number => typeof o === "number");
+}
 
 export const SyscallSchema = z.strictObject({
   /**
@@ -212,6 +247,18 @@ export const ScenarioSchema = z.strictObject({
     .strictObject({
       lazyRules: z.enum(["classic", "nested"]).default("classic"),
       maxBatch: z.number().int().min(1).max(512).default(1),
+      /**
+       * Anonymous multi-size THP (mTHP): the folio sizes a write fault on private anonymous
+       * memory may allocate, highest first, as if /sys/kernel/mm/transparent_hugepage/
+       * hugepages-<size>kB/enabled were "always" for each (16K..1M; e.g. "64K" or [64K, 16K]).
+       */
+      mthp: z.union([z.string(), z.array(z.string()).min(1).max(7)]).optional(),
+      /**
+       * arm64 only: which pte_needs_flush change_pte_range asks ("asm-generic", Linux 6.17's
+       * default: always flush; "arm64", commit c320dbb7c80d after 6.17: no flush from an invalid
+       * entry or for software bits; "arm64-broken-ignores-write", broken on purpose).
+       */
+      pteNeedsFlush: z.enum(["asm-generic", "arm64", "arm64-broken-ignores-write"]).optional(),
       mutant: z.enum(KERNEL_MUTANTS).nullable().default(null),
       /** An arch-helper variant of the scenario's architecture (src/arch/registry.ts), or null. */
       archHelper: z.enum(ARCH_HELPER_VARIANTS).nullable().default(null),
@@ -314,8 +361,38 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
         });
     });
   }
+  if (s.kernel.pteNeedsFlush !== undefined && s.arch !== "arm64")
+    issues.push({
+      path: ["kernel", "pteNeedsFlush"],
+      message: `pteNeedsFlush chooses arm64's hook; this scenario is ${s.arch}, whose pte_needs_flush is its own (add "arch: arm64")`,
+    });
+  const mthp = s.kernel.mthp;
+  (typeof mthp === "string" ? [mthp] : (mthp ?? [])).forEach((t, i) => {
+    const path = typeof mthp === "string" ? ["kernel", "mthp"] : ["kernel", "mthp", i];
+    const o = sizeOrder(t, "mTHP size");
+    if (typeof o === "string") issues.push({ path, message: o });
+    else if (o < 2)
+      issues.push({
+        path,
+        message: `mTHP size ${t}: anonymous mTHP starts at 16K (order 2; ${o === 0 ? "4K is the base page" : "Linux has no order-1 anonymous folios"})`,
+      });
+    else if (o > 8)
+      issues.push({
+        path,
+        message: `mTHP size ${t}: 2M and above are PMD-mapped THP, which ptesim does not model; PTE-mapped sizes are 16K..1M`,
+      });
+  });
   const names = new Map<string, Region>();
   s.regions.forEach((r, i) => {
+    if (r.align !== undefined) {
+      const o = sizeOrder(r.align, "align");
+      if (typeof o === "string") issues.push({ path: ["regions", i, "align"], message: o });
+      else if (o > 9)
+        issues.push({
+          path: ["regions", i, "align"],
+          message: `align ${r.align}: at most 2M (one page table)`,
+        });
+    }
     if (names.has(r.name))
       issues.push({ path: ["regions", i, "name"], message: `region "${r.name}" is defined twice` });
     names.set(r.name, r);

@@ -10,8 +10,10 @@
 // generator (the backends' pv-ops, the hypervisor, the mprotect and munmap loops of kernel.ts)
 // still offers a decision before each of its steps through the machine's StepHook, where the
 // hardware of the other CPUs may move (not their kernel paths: that code cannot be suspended).
+
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
+import { ARM64_PTE_NEEDS_FLUSH } from "../arch/arm64/arch.js";
 import { ContractViolation } from "../kernel/contract.js";
 import { errnoName } from "../kernel/errno.js";
 import { handle_mm_fault } from "../kernel/fault.js";
@@ -40,7 +42,14 @@ import type { ptep_t } from "../machine/physmem.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { costTable, cycles } from "./costs.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
-import { arm64Features, protToString, type Scenario, scenarioArch } from "./scenario.js";
+import {
+  arm64Features,
+  mthpOrders,
+  protToString,
+  regionAlign,
+  type Scenario,
+  scenarioArch,
+} from "./scenario.js";
 import { stateKey } from "./state-key.js";
 import { Timeline, type TraceEvent } from "./timeline.js";
 import {
@@ -235,6 +244,10 @@ export class Simulation implements StepHook {
     this.kernel = new Kernel(this.machine, backend, {
       lazyRules: scenario.kernel.lazyRules,
       maxBatch: scenario.kernel.maxBatch,
+      anonOrders: mthpOrders(scenario),
+      ...(scenario.kernel.pteNeedsFlush === undefined
+        ? {}
+        : { pteNeedsFlush: ARM64_PTE_NEEDS_FLUSH[scenario.kernel.pteNeedsFlush] }),
       mutant: scenario.kernel.mutant,
       backendOptions: scenario.backendOptions,
     });
@@ -258,7 +271,7 @@ export class Simulation implements StepHook {
     const pages: number[] = [];
     for (const r of scenario.regions) {
       const flags = MAP_ANONYMOUS | (r.shared ? MAP_SHARED : MAP_PRIVATE);
-      const a = this.kernel.sys_mmap(0, 0, r.pages * 4096, parseProtBits(r.prot), flags);
+      const a = this.mapRegion(r.pages * 4096, parseProtBits(r.prot), flags, regionAlign(r));
       if (a < 0) throw new Error(`setup: mmap of region "${r.name}" failed with ${errnoName(a)}`);
       this.regionAddr.set(r.name, a);
       for (let i = 0; i < r.pages; i++) pages.push(a + i * 4096);
@@ -313,6 +326,20 @@ export class Simulation implements StepHook {
   }
 
   // ---------------------------------------------------------------- setup
+
+  /**
+   * mmap for a region; with an alignment, as a program gets an aligned buffer: map the length
+   * plus the alignment, then unmap the slack before and after the aligned part.
+   */
+  private mapRegion(len: number, prot: number, flags: number, align: number): number {
+    if (align <= 4096) return this.kernel.sys_mmap(0, 0, len, prot, flags);
+    const raw = this.kernel.sys_mmap(0, 0, len + align, prot, flags);
+    if (raw < 0) return raw;
+    const a = Math.ceil(raw / align) * align;
+    if (a > raw) this.kernel.sys_munmap(0, raw, a - raw);
+    if (raw + align > a) this.kernel.sys_munmap(0, a + len, raw + align - a);
+    return a;
+  }
 
   /** Populate pages as the scenario says (each page by one user CPU, round-robin), then age. */
   populate(): void {

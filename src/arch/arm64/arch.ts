@@ -21,6 +21,9 @@ import {
   PTE_TABLE_BIT,
   PTE_VALID,
   pte_dirty,
+  pte_needs_flush,
+  pte_needs_flush_broken_ignores_write,
+  pte_needs_flush_c320dbb7c80d,
   pte_present_invalid,
   pte_user,
   pte_user_exec,
@@ -79,3 +82,14 @@ export const ARM64_ARCH: ArchMm = {
     `${p & TLBP_RDONLY ? (p & TLBP_DBM ? "RO+DBM" : "RO") : "RW"}${p & TLBP_USER ? " U" : ""}${p & TLBP_UXN ? " UXN" : ""}`,
   tlb_writable: (p) => (p & TLBP_RDONLY) === 0,
 };
+
+/**
+ * The pte_needs_flush a scenario may choose on arm64 (kernel.pteNeedsFlush): asm-generic's
+ * (Linux 6.17, the default: always flush), arm64's own (commit c320dbb7c80d, after 6.17), and a
+ * deliberately broken variant.
+ */
+export const ARM64_PTE_NEEDS_FLUSH = {
+  "asm-generic": pte_needs_flush,
+  arm64: pte_needs_flush_c320dbb7c80d,
+  "arm64-broken-ignores-write": pte_needs_flush_broken_ignores_write,
+} as const;

@@ -5,6 +5,7 @@
 import type { Arm64BackendOps, BackendContext, BackendModule, PvMmuOps } from "../../kernel/pvops.js";
 import { ARM64_BACKENDS, type Arm64TransactionBackend, arm64Pgtable } from "./backends.js";
 import type { Arm64KernelContext } from "./pgtable.js";
+import { CONT_PTES } from "./pte.js";
 import { tlb_flush } from "./tlbflush.js";
 
 /** The helpers' context from a backend context (which must be an arm64 machine's). */
@@ -20,9 +21,12 @@ export function arm64HelperContext(ctx: BackendContext, name: string): Arm64Kern
     tlbi_asid: () => a.tlbi_asid(),
     dsb: (kind) => a.dsb(kind),
     mm_tlb_flush_pending: () => a.mm_tlb_flush_pending(),
-    // The kernel maps 4 KiB folios only (no mTHP): no block is ever covered by one folio, so
-    // set_ptes never folds; contpte blocks exist only where a test writes them.
-    folio_covers_block: () => false,
+    // __contpte_try_fold's check: the folio of the block's first frame spans the whole block
+    // (only anonymous mTHP folios of 64 KiB or more do: kernel.mthp in a scenario).
+    folio_covers_block: (_addr, pfn) => {
+      const head = a.folio_pfn(pfn);
+      return head <= pfn && head + a.folio_nr_pages(pfn) >= pfn + CONT_PTES;
+    },
   };
 }
 
@@ -42,6 +46,7 @@ export function arm64BackendModule(b: Arm64TransactionBackend): BackendModule {
         ptep_modify_prot_start: (_vma, addr, ptep) => b.start(pg, addr, ptep, 1),
         ptep_modify_prot_commit: (_vma, addr, ptep, old, pte) => b.commit(pg, addr, ptep, old, pte, 1),
         set_pte_at: (addr, ptep, pte) => pg.set_pte_at(addr, ptep, pte),
+        set_ptes: (addr, ptep, pte, nr) => pg.set_ptes(addr, ptep, pte, nr),
         ptep_get_and_clear: (addr, ptep) => pg.ptep_get_and_clear(addr, ptep),
         ptep_test_and_clear_young: (addr, ptep) => pg.ptep_test_and_clear_young(addr, ptep),
         ptep_set_access_flags: (_vma, addr, ptep, entry, dirty) =>

@@ -294,6 +294,31 @@ export function pte_needs_flush(_old: pte_t, _nw: pte_t): boolean {
   return true;
 }
 
+/** PTE_SWBITS_MASK: bits 55..58 and 63, which no walker reads. */
+export const PTE_SWBITS_MASK = bit(55) + bit(56) + bit(57) + bit(58) + bit(63);
+
+/**
+ * arm64's own pte_needs_flush (commit c320dbb7c80d, "arm64/mm: Elide TLB flush in certain pte
+ * protection transitions", after 6.17): no flush when the old entry was not valid (no TLB can
+ * hold it: PROT_NONE -> PROT_READ|PROT_WRITE, glibc's heap growth), nor when only software bits
+ * changed; otherwise flush.
+ */
+export function pte_needs_flush_c320dbb7c80d(old: pte_t, nw: pte_t): boolean {
+  if (!pteHas(old, PTE_VALID)) return false;
+  return clear_pte_bit(old, PTE_SWBITS_MASK) !== clear_pte_bit(nw, PTE_SWBITS_MASK);
+}
+
+/**
+ * BROKEN on purpose: as c320dbb7c80d, but the write permission (AP[2] PTE_RDONLY and DBM
+ * PTE_WRITE) counted among the bits that need no flush, so RW -> RO elides the flush and a
+ * writable TLB entry outlives mprotect(PROT_READ).
+ */
+export function pte_needs_flush_broken_ignores_write(old: pte_t, nw: pte_t): boolean {
+  if (!pteHas(old, PTE_VALID)) return false;
+  const skip = PTE_SWBITS_MASK + PTE_RDONLY + PTE_DBM;
+  return clear_pte_bit(old, skip) !== clear_pte_bit(nw, skip);
+}
+
 // VM_READ | VM_WRITE | VM_EXEC | VM_SHARED, as in the kernel's vma.ts (Linux values).
 
 // arch/arm64/mm/mmap.c protection_map (private writable mappings get PAGE_READONLY: write
