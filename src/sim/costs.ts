@@ -111,6 +111,21 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
     source:
       "a metadata line touched again past 32 MiB of other such lines (this machine's last-level cache) or never touched: a line from memory, 164 cycles by calibrate's cold probe, less the tiers below (clamped at 0) (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
+  folio_alloc: {
+    cycles: 0,
+    source:
+      "a data folio allocated by a fault (zeroing or copying 4 KiB, memcg charge, LRU, rmap): not charged until `ptesim calibrate` measures it (first write minus first read of an untouched page)",
+  },
+  vma_unmap: {
+    cycles: 0,
+    source:
+      "a VMA removed by munmap (maple tree, free_pgtables, vm_area_free): not charged until `ptesim calibrate` fits it over the munmap sizes",
+  },
+  folio_free: {
+    cycles: 0,
+    source:
+      "a folio unmapped and freed by zap (rmap removal, LRU and memcg release, back to the allocator): not charged until `ptesim calibrate` fits it over the munmap sizes",
+  },
 };
 
 /** The `costs:` section of a scenario: cycles per event, by counter name. */
