@@ -209,6 +209,14 @@ describe("fitting the cost model", () => {
     assert.ok(fit.maxRelativeError < 0.1);
   });
 
+  it("refuses a weight both fitted and held (its held value would be counted twice)", () => {
+    const { ro } = mprotectPairCounts(8);
+    assert.throws(
+      () => fitWeights([{ label: "ro 8", counts: ro, cycles: 5000 }], ["vma_walk"], costTable()),
+      /"vma_walk" is both fitted and held/,
+    );
+  });
+
   it("refuses a weight that no observation exercises", () => {
     const { ro } = mprotectPairCounts(8);
     assert.throws(

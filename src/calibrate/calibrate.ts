@@ -445,7 +445,9 @@ export function calibrate(results: ProbeResults, opts: { statistic?: Statistic }
   if (unmapObs.length < 2) notes.push("vma_unmap, folio_free: fewer than 2 munmap sizes; defaults kept");
   else {
     const unmapFitted: CounterName[] = ["vma_unmap", "folio_free"];
-    const uf = fitWeights(unmapObs, unmapFitted, w);
+    const held: Partial<Record<CounterName, number>> = { ...w };
+    for (const c of unmapFitted) delete held[c];
+    const uf = fitWeights(unmapObs, unmapFitted, held);
     const ps = unmapObs.map((o) => Number(o.label.split(" ")[1]));
     for (const c of unmapFitted)
       set(

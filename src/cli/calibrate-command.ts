@@ -73,16 +73,28 @@ function bootId(): string | undefined {
   }
 }
 
+/** CPU 0's "cpu MHz" (Node's os.cpus() says 0 in some guests), rounded; undefined if unknown. */
+function cpuMHz(speed: number | undefined): number | undefined {
+  if (speed !== undefined && speed > 0) return speed;
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    return m === null ? undefined : Math.round(Number(m[1]));
+  } catch {
+    return undefined;
+  }
+}
+
 /** The machine measuring now: what a cost table records of the host it was calibrated on. */
 function hostHere(): HostRecord {
   const c = osCpus();
   const id = bootId();
+  const mhz = cpuMHz(c[0]?.speed);
   return {
     hostname: hostname(),
     kernel: release(),
     cpu: c[0]?.model ?? "unknown",
     cpus: c.length,
-    ...(c[0]?.speed ? { cpuMHz: c[0].speed } : {}),
+    ...(mhz === undefined ? {} : { cpuMHz: mhz }),
     ...(id === undefined ? {} : { bootId: id }),
   };
 }
