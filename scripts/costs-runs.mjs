@@ -1,6 +1,7 @@
 // The calibrated native model against the real kernel over repeated runs (no pass/fail): how far
-// apart they are at each size, as the minimum, median and maximum over runs, with the machine's
-// load average beside each run. Run after a build:
+// apart they are at each size (mprotect both directions, munmap, the three faults), as the
+// minimum, median and maximum over runs with the median spread of the kernel's calls, and the
+// machine's load average beside each run. Run after a build:
 //
 //   node scripts/costs-runs.mjs [--runs N] [--costs FILE] [--calibrate]
 //
@@ -43,13 +44,17 @@ function ptesim(args) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "ptesim-costs-runs-"));
-/** ratios[label][pages] = [ratio per run] */
+/** ratios[label][pages] = [ratio per run]; spreads likewise (the kernel's interquartile range) */
 const ratios = {};
-const add = (label, pages, dir, r) => {
+const spreads = {};
+const add = (label, pages, dir, r, spread = null) => {
   const key = `${label} ${dir}`;
   ratios[key] ??= {};
   ratios[key][pages] ??= [];
+  spreads[key] ??= {};
+  spreads[key][pages] ??= [];
   if (r !== null) ratios[key][pages].push(r);
+  if (spread !== null) spreads[key][pages].push(spread);
 };
 let first = opts.costs ?? null;
 try {
@@ -60,8 +65,8 @@ try {
       const out = join(dir, `run${i + 1}.yaml`);
       const c = ptesim(["calibrate", "--json", "--out", out]);
       c.sweep.forEach((s, j) => {
-        add("calibrate (in sample)", s.pages, "ro", c.fit.rows[2 * j].ratio);
-        add("calibrate (in sample)", s.pages, "rw", c.fit.rows[2 * j + 1].ratio);
+        add("calibrate (in sample)", s.pages, "mprotect ro", c.fit.rows[2 * j].ratio);
+        add("calibrate (in sample)", s.pages, "mprotect rw", c.fit.rows[2 * j + 1].ratio);
       });
       line += `, calibrate worst ${(c.fit.maxRelativeError * 100).toFixed(0)}%`;
       if (first === null) first = out;
@@ -69,8 +74,11 @@ try {
     if (first !== null || !opts.calibrate) {
       const b = ptesim(["bench", "costs", "--json", ...(first === null ? [] : ["--costs", first])]);
       const label = first === null ? "defaults" : `table ${first === opts.costs ? first : "of run 1"}`;
-      for (const r of b.native.rows) add(label, r.pages, r.direction, r.ratio);
+      for (const r of b.native.rows) add(label, r.pages, `mprotect ${r.direction}`, r.ratio, r.spread);
+      for (const r of b.native.ops ?? []) add(label, r.pages, r.op, r.ratio, r.spread);
       line += `, bench costs worst ${b.native.worst === null ? "-" : `${(b.native.worst * 100).toFixed(0)}%`}`;
+      if (b.native.sched) line += `, probes ${b.native.sched.policy}`;
+      if (b.host && b.host.differs.length > 0) line += `, table's host differs: ${b.host.differs.join("; ")}`;
     }
     console.log(`${line}, load after ${loadavg()[0].toFixed(1)}`);
   }
@@ -85,14 +93,19 @@ const q = (v, f) => {
 const fx = (x) => (x === null ? "-" : `${x.toFixed(2)}x`);
 for (const [key, bySize] of Object.entries(ratios)) {
   console.log("");
-  console.log(`model / kernel, ${key}: min / median / max over ${runs} runs`);
+  console.log(
+    `model / kernel, ${key}: min / median / max over ${runs} runs; median of the kernel's spread (interquartile range / figure)`,
+  );
   let worst = 0;
   for (const [pages, v] of Object.entries(bySize)) {
     const lo = q(v, 0);
     const med = v.length === 0 ? null : q(v, 0.5);
     const hi = q(v, 1);
     if (med !== null) worst = Math.max(worst, Math.abs(med - 1));
-    console.log(`${pages.padStart(8)}  ${fx(lo).padStart(6)} ${fx(med).padStart(6)} ${fx(hi).padStart(6)}`);
+    const sp = q(spreads[key]?.[pages] ?? [], 0.5);
+    console.log(
+      `${pages.padStart(8)}  ${fx(lo).padStart(6)} ${fx(med).padStart(6)} ${fx(hi).padStart(6)}  ${sp === null ? "" : `${(sp * 100).toFixed(0)}%`.padStart(5)}`,
+    );
   }
   console.log(`worst |median - 1|: ${(worst * 100).toFixed(0)}%`);
 }

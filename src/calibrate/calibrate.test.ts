@@ -13,11 +13,17 @@ import {
   SWEEP_BASE,
   SWEEP_FITTED,
 } from "./calibrate.js";
-import { compareNative } from "./compare.js";
+import { compareNative, compareOps } from "./compare.js";
 import { fitWeights, type Observation, predict } from "./fit.js";
 import { parseProbeOutput } from "./probe-run.js";
-import { faultCounts, mprotectPairCounts, nochangeCounts, shootdownExtraCounts } from "./sim-probes.js";
-import { formatCostTable, loadCostTableText } from "./table-file.js";
+import {
+  faultCounts,
+  mprotectPairCounts,
+  munmapCounts,
+  nochangeCounts,
+  shootdownExtraCounts,
+} from "./sim-probes.js";
+import { checkHost, formatCostTable, loadCostTableText, tableHost } from "./table-file.js";
 
 /** Sizes and offsets (bytes into the 2 MiB page table) of the synthetic sweep. */
 const SWEEP: [number, number][] = [
@@ -42,6 +48,9 @@ const TRUTH: Record<CounterName, number> = {
   tlb_invlpg: 110,
   tlb_flush_all: 700,
   page_fault: 5000,
+  folio_alloc: 2000,
+  vma_unmap: 3000,
+  folio_free: 300,
   ipi: 2500,
 };
 const CPN = 2.5; // cycles per ns of the synthetic clock
@@ -76,7 +85,11 @@ function syntheticProbes(
         rw_min_ns: rw,
       };
     }),
-    munmap: [],
+    munmap: [1, 8, 64, 512].map((pages) => {
+      const t = ns(munmapCounts(pages));
+      return { kind: "munmap" as const, pages, median_ns: t * 1.1, min_ns: t };
+    }),
+    sched: null,
     // Eviction also costs 30 us once per call (kernel text, VMA, TLB): the fit must not see it.
     cold: coldSizes.map((pages) => {
       const w = mprotectPairCounts(pages, 0);
@@ -96,7 +109,13 @@ function syntheticProbes(
         cold_rw_min_ns: ns(c.rw) + 30000,
       };
     }),
-    fault: { kind: "fault", pages: 64, write_ns: ns(faultCounts().write), read_ns: 1000, wp_ns: 2000 },
+    fault: {
+      kind: "fault",
+      pages: 64,
+      write_ns: ns(faultCounts().write),
+      read_ns: ns(faultCounts().read),
+      wp_ns: ns(faultCounts().wp),
+    },
     shootdown: {
       kind: "shootdown",
       cpus: 2,
@@ -130,6 +149,26 @@ describe("the kernel's own events", () => {
     assert.equal(ro.tlb_flush_all, 1, "600 pages: one full flush");
     assert.equal(rw.tlb_flush_all, 1);
     assert.deepEqual(nochangeCounts(), { syscall: 1, mmap_lock: 1, tlb_gather: 1 });
+  });
+
+  it("munmap: one VMA removed, one vm_normal_folio and one folio freed per present page", () => {
+    const u = munmapCounts(600, 0x80000);
+    assert.equal(u.syscall, 1);
+    assert.equal(u.tlb_gather, 1);
+    assert.equal(u.vma_unmap, 1);
+    assert.equal(u.vma_walk, undefined, "mprotect's per-VMA work is not munmap's");
+    assert.equal(u.pte_lock, 2);
+    assert.equal(u.folio_lookup, 600);
+    assert.equal(u.folio_free, 600);
+    assert.equal(u.tlb_flush_all, 1);
+  });
+
+  it("faults: a folio allocated by a first write and by the copy after a read, none by a read", () => {
+    const f = faultCounts(64);
+    assert.equal(f.write.folio_alloc, 1);
+    assert.equal(f.read.folio_alloc, undefined, "the zero page is shared");
+    assert.equal(f.wp.folio_alloc, 1);
+    for (const c of [f.write, f.read, f.wp]) assert.equal(c.page_fault, 1);
   });
 });
 
@@ -170,6 +209,14 @@ describe("fitting the cost model", () => {
     assert.ok(fit.maxRelativeError < 0.1);
   });
 
+  it("refuses a weight both fitted and held (its held value would be counted twice)", () => {
+    const { ro } = mprotectPairCounts(8);
+    assert.throws(
+      () => fitWeights([{ label: "ro 8", counts: ro, cycles: 5000 }], ["vma_walk"], costTable()),
+      /"vma_walk" is both fitted and held/,
+    );
+  });
+
   it("refuses a weight that no observation exercises", () => {
     const { ro } = mprotectPairCounts(8);
     assert.throws(
@@ -184,7 +231,16 @@ describe("calibrate", () => {
   const c = calibrate(probes);
 
   it("recovers every weight it calibrates from measurements made with known weights", () => {
-    for (const k of ["syscall", "mmap_lock", ...SWEEP_BASE, "page_fault", "ipi"] as CounterName[]) {
+    for (const k of [
+      "syscall",
+      "mmap_lock",
+      ...SWEEP_BASE,
+      "page_fault",
+      "folio_alloc",
+      "vma_unmap",
+      "folio_free",
+      "ipi",
+    ] as CounterName[]) {
       assert.ok(c.calibrated.includes(k), `${k} calibrated`);
       assert.ok(Math.abs(c.costs[k] - TRUTH[k]) <= 1, `${k}: ${c.costs[k]} vs ${TRUTH[k]}`);
     }
@@ -223,11 +279,36 @@ describe("calibrate", () => {
     assert.match(r.sources.folio_lookup ?? "", /^fitted: least squares/);
   });
 
+  it("records the host it was calibrated on, and tells another host or boot from the same", () => {
+    const host = { hostname: "vm", kernel: "6.18.44", cpu: "AMD EPYC", cpus: 2, cpuMHz: 2596, bootId: "b1" };
+    const r = loadCostTableText(formatCostTable(c, host, "2026-11-30T13:00:00Z"), "costs.yaml");
+    assert.ok(r.ok);
+    const t = tableHost(r.file);
+    assert.deepEqual(t, { ...host, clockHz: CPN * 1e9, date: "2026-11-30T13:00:00Z" });
+    const same = checkHost(t, { ...host, clockHz: CPN * 1e9 * 1.001 });
+    assert.deepEqual([same.differs, same.sameBoot], [[], true]);
+    const other = checkHost(t, { ...host, kernel: "6.19.1", bootId: "b2", clockHz: 3e9 });
+    assert.deepEqual(other.differs, ["kernel 6.18.44 -> 6.19.1", "TSC 2500 -> 3000 MHz"]);
+    assert.equal(other.sameBoot, false);
+    // A table without a recorded host or boot id: nothing to compare, and no claim of sameness.
+    assert.equal(checkHost(null, host).sameBoot, null);
+    const { bootId: _, ...noBoot } = host;
+    assert.equal(checkHost({ ...noBoot }, host).sameBoot, null);
+  });
+
   it("the calibrated native model matches the measurements it was fitted on", () => {
     const cmp = compareNative(c.costs, { clock: probes.clock, mprotect: probes.mprotect }, []);
     assert.equal(cmp.rows.length, 2 * SWEEP.length);
     for (const r of cmp.rows)
       assert.ok(r.ratio !== null && Math.abs(r.ratio - 1) < 0.01, `${r.pages} ${r.direction}: ${r.ratio}`);
+    const ops = compareOps(c.costs, probes);
+    assert.deepEqual(
+      ops.map((r) => r.op),
+      ["munmap", "munmap", "munmap", "munmap", "fault-read", "fault-write", "fault-wp"],
+    );
+    // The write-protect fault is not fitted: its match checks the counts, not the fit.
+    for (const r of ops)
+      assert.ok(r.ratio !== null && Math.abs(r.ratio - 1) < 0.01, `${r.op} ${r.pages}: ${r.ratio}`);
     const none = compareNative(c.costs, null, [1, 64]);
     assert.deepEqual(
       none.rows.map((r) => [r.pages, r.direction, r.ratio]),

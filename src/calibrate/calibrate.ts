@@ -10,8 +10,11 @@
 //      tlb_flush_all fitted together by non-negative least squares on the relative error (fit.ts)
 //      over mprotect(PROT_READ) and mprotect(PROT_READ|PROT_WRITE) at every size, each set beside
 //      the simulation of the same call (same size, same offset in its page table).
-//   5. page_fault: a first write to an untouched page, minus the rest of what the model charges.
-//   6. ipi: what a second CPU running the mm adds to a one-page mprotect(PROT_READ), minus the
+//   5. page_fault: a first read of an untouched page (maps the zero page), less the rest of what
+//      the model charges; folio_alloc: a first write (allocates and zeroes a folio), less the
+//      rest. The write-protect fault (copy of the zero page) is predicted, not fitted.
+//   6. vma_unmap and folio_free: fitted over munmap at the munmap probe's sizes, the rest known.
+//   7. ipi: what a second CPU running the mm adds to a one-page mprotect(PROT_READ), minus the
 //      remote invalidation the model also charges.
 // Everything else (the PTE accesses themselves, TLB misses, A/D updates, tlb_gather, pte_lock, Xen)
 // stays at its default, named as an assumption in the table's sources.
@@ -23,12 +26,15 @@ import {
   type Counts,
   faultCounts,
   mprotectPairCounts,
+  munmapCounts,
   nochangeCounts,
   shootdownExtraCounts,
 } from "./sim-probes.js";
 
 const num = z.number().finite();
 const nonneg = num.min(0);
+/** A figure newer probes print (absent from older probe output). */
+const later = nonneg.optional();
 
 /** One line of probes.c's output, by kind. */
 export const ProbeLineSchema = z.discriminatedUnion("kind", [
@@ -56,8 +62,33 @@ export const ProbeLineSchema = z.discriminatedUnion("kind", [
     ro_cpu_min_ns: nonneg.optional(),
     rw_cpu_median_ns: nonneg.optional(),
     rw_cpu_min_ns: nonneg.optional(),
+    // The quartiles of the calls, wall clock and CPU time (absent from older probe output).
+    ro_q1_ns: later,
+    ro_q3_ns: later,
+    rw_q1_ns: later,
+    rw_q3_ns: later,
+    ro_cpu_q1_ns: later,
+    ro_cpu_q3_ns: later,
+    rw_cpu_q1_ns: later,
+    rw_cpu_q3_ns: later,
   }),
-  z.object({ kind: z.literal("munmap"), pages: z.number().int().min(1), median_ns: nonneg, min_ns: nonneg }),
+  z.object({
+    kind: z.literal("munmap"),
+    pages: z.number().int().min(1),
+    reps: z.number().int().min(1).optional(),
+    median_ns: nonneg,
+    min_ns: nonneg,
+    cpu_median_ns: later,
+    q1_ns: later,
+    q3_ns: later,
+  }),
+  z.object({
+    kind: z.literal("sched"),
+    policy: z.enum(["fifo", "other"]),
+    cpu: z.number().int(),
+    pinned: z.boolean(),
+    why: z.string(),
+  }),
   z.object({
     kind: z.literal("fault"),
     pages: z.number().int().min(1),
@@ -105,6 +136,8 @@ export interface ProbeResults {
   shootdown: Of<"shootdown">;
   /** Warm against cold mprotect (none from older probe output: the beyond-32m tier then keeps its default). */
   cold: Of<"cold">[];
+  /** How the probes ran (null from older probe output: normal class, not pinned). */
+  sched: Of<"sched"> | null;
 }
 
 /** Groups parsed probe lines; throws naming what is missing. */
@@ -124,6 +157,7 @@ export function groupProbeLines(lines: readonly ProbeLine[]): ProbeResults {
     fault: one("fault"),
     shootdown: one("shootdown"),
     cold: lines.filter((l): l is Of<"cold"> => l.kind === "cold"),
+    sched: (lines.find((l) => l.kind === "sched") as Of<"sched"> | undefined) ?? null,
   };
 }
 
@@ -174,6 +208,38 @@ export function kernelNs(m: Of<"mprotect">, dir: "ro" | "rw", statistic: Statist
   return cpu === undefined || cpu <= 0 ? wall : Math.min(wall, cpu);
 }
 
+/**
+ * How spread the kernel's calls of a sweep size were: the interquartile range over the figure
+ * kernelNs takes (CPU time's quartiles when it took the CPU median, else the wall clock's).
+ * Null from older probe output.
+ */
+export function kernelSpread(m: Of<"mprotect">, dir: "ro" | "rw", statistic: Statistic): number | null {
+  const k = kernelNs(m, dir, statistic);
+  const cpuMed = dir === "ro" ? m.ro_cpu_median_ns : m.rw_cpu_median_ns;
+  const useCpu = cpuMed !== undefined && cpuMed > 0 && cpuMed === k;
+  const q1 = useCpu
+    ? dir === "ro"
+      ? m.ro_cpu_q1_ns
+      : m.rw_cpu_q1_ns
+    : dir === "ro"
+      ? m.ro_q1_ns
+      : m.rw_q1_ns;
+  const q3 = useCpu
+    ? dir === "ro"
+      ? m.ro_cpu_q3_ns
+      : m.rw_cpu_q3_ns
+    : dir === "ro"
+      ? m.ro_q3_ns
+      : m.rw_q3_ns;
+  return q1 === undefined || q3 === undefined || k <= 0 ? null : (q3 - q1) / k;
+}
+
+/** The kernel's time for one munmap of a probe size, ns: as kernelNs, for munmap's one direction. */
+export function munmapNs(m: Of<"munmap">, statistic: Statistic): number {
+  const wall = statistic === "best" ? m.min_ns : m.median_ns;
+  return m.cpu_median_ns === undefined || m.cpu_median_ns <= 0 ? wall : Math.min(wall, m.cpu_median_ns);
+}
+
 export interface SweepRow {
   pages: number;
   offset: number;
@@ -204,7 +270,10 @@ export interface Calibration {
     nochangeNs: number;
     fault: { writeNs: number; readNs: number; wpNs: number };
     shootdown: Of<"shootdown">;
-    munmap: { pages: number; medianNs: number; minNs: number }[];
+    /** How the probes ran (null: older probe output). */
+    sched: { policy: string; cpu: number; pinned: boolean; why: string } | null;
+    /** kernelNs: the figure compared (munmapNs). */
+    munmap: { pages: number; medianNs: number; minNs: number; kernelNs: number }[];
     cold: ColdRow[];
     /** What one metadata line costs from memory by the cold probe, cycles (null: undecided). */
     coldCyclesPerLine: number | null;
@@ -353,12 +422,40 @@ export function calibrate(results: ProbeResults, opts: { statistic?: Statistic }
     );
   }
 
-  const f = faultCounts();
+  // The fault path: a first read maps the shared zero page (no folio), a first write allocates
+  // and zeroes one; the write-protect fault (copy of the zero page) is left out of the fit, a check.
+  const f = faultCounts(Math.min(results.fault.pages, 4096));
   set(
     "page_fault",
-    solveOne("page_fault", f.write, cy(results.fault.write_ns), w),
-    `measured: first write to an untouched page ${results.fault.write_ns.toFixed(0)} ns, less the walk and PTE work the model counts`,
+    solveOne("page_fault", f.read, cy(results.fault.read_ns), w),
+    `measured: first read of an untouched page (maps the zero page) ${results.fault.read_ns.toFixed(0)} ns, less the walk and PTE work the model counts`,
   );
+  set(
+    "folio_alloc",
+    solveOne("folio_alloc", f.write, cy(results.fault.write_ns), w),
+    `measured: first write to an untouched page ${results.fault.write_ns.toFixed(0)} ns, less the fault and the rest the model counts`,
+  );
+
+  // munmap: what removing a VMA costs and what zap adds per page it frees, fitted together over
+  // the munmap probe's sizes (everything else in its twin's counts has its weight from above).
+  const unmaps = results.munmap.map((m) => ({ m, counts: munmapCounts(m.pages) }));
+  const unmapObs: Observation[] = unmaps
+    .filter((u) => munmapNs(u.m, statistic) > 0)
+    .map((u) => ({ label: `munmap ${u.m.pages}`, counts: u.counts, cycles: cy(munmapNs(u.m, statistic)) }));
+  if (unmapObs.length < 2) notes.push("vma_unmap, folio_free: fewer than 2 munmap sizes; defaults kept");
+  else {
+    const unmapFitted: CounterName[] = ["vma_unmap", "folio_free"];
+    const held: Partial<Record<CounterName, number>> = { ...w };
+    for (const c of unmapFitted) delete held[c];
+    const uf = fitWeights(unmapObs, unmapFitted, held);
+    const ps = unmapObs.map((o) => Number(o.label.split(" ")[1]));
+    for (const c of unmapFitted)
+      set(
+        c,
+        uf.weights[c] ?? 0,
+        `fitted: least squares over munmap at ${ps.length} sizes (${Math.min(...ps)}..${Math.max(...ps)} pages), ${statistic} of each`,
+      );
+  }
 
   const sd = results.shootdown;
   if (sd.cpus < 2) notes.push("ipi: one CPU online, no shootdown to measure; default kept");
@@ -397,7 +494,21 @@ export function calibrate(results: ProbeResults, opts: { statistic?: Statistic }
       nochangeNs: s.nochange_ns,
       fault: { writeNs: results.fault.write_ns, readNs: results.fault.read_ns, wpNs: results.fault.wp_ns },
       shootdown: sd,
-      munmap: results.munmap.map((m) => ({ pages: m.pages, medianNs: m.median_ns, minNs: m.min_ns })),
+      sched:
+        results.sched === null
+          ? null
+          : {
+              policy: results.sched.policy,
+              cpu: results.sched.cpu,
+              pinned: results.sched.pinned,
+              why: results.sched.why,
+            },
+      munmap: results.munmap.map((m) => ({
+        pages: m.pages,
+        medianNs: m.median_ns,
+        minNs: m.min_ns,
+        kernelNs: munmapNs(m, statistic),
+      })),
       cold,
       coldCyclesPerLine: coldPerLine,
     },

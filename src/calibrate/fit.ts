@@ -59,6 +59,8 @@ export function fitWeights(
   if (observations.length < unknown.length)
     throw new RangeError(`fit: ${unknown.length} weights need at least as many observations`);
   for (const u of unknown)
+    if (known[u] !== undefined) throw new RangeError(`fit: "${u}" is both fitted and held`);
+  for (const u of unknown)
     if (!observations.some((o) => (o.counts[u] ?? 0) > 0))
       throw new RangeError(`fit: no observation counts "${u}", so its weight cannot be fitted`);
   for (const o of observations)

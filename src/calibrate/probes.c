@@ -1,10 +1,19 @@
 /*
  * probes.c: what `ptesim calibrate` measures on the real kernel, one JSON object per line.
  *
- *   probes [--quick] [--sweep-only] SIZE...
+ *   probes [--quick] [--sweep-only] [--no-rt] SIZE...
  *
- * --quick: fewer repetitions (for tests); --sweep-only: the clock and the mprotect sweep only.
+ * --quick: fewer repetitions (for tests); --sweep-only: the clock and the mprotect sweep only;
+ * --no-rt: stay in the normal scheduling class.
  *
+ * - sched: so that a busy machine disturbs the timed calls as little as it can, the probes pin
+ *   themselves to the CPU they start on and, when allowed (CAP_SYS_NICE), run as SCHED_FIFO
+ *   priority 1: no normal task preempts a timed call, which on a machine at load 15 every call
+ *   of several ms otherwise is (and the preempting task evicts the caches the next call would
+ *   find). They rest 20 ms after every 200 ms of work, so the kernel's real-time throttling
+ *   (95% of each second) never stops them and the other CPUs' tasks get this one too. The
+ *   shootdown probe runs in the normal class (its second thread must be able to run anywhere).
+ *   One "sched" line says what was obtained.
  * - clock: the timestamp counter's rate, from rdtsc against CLOCK_MONOTONIC over ~200 ms (x86-64),
  *   and /proc/cpuinfo's "cpu MHz" (the fallback elsewhere).
  * - mprotect: for each SIZE (pages), a fresh private anonymous mapping of SIZE pages between two
@@ -51,7 +60,7 @@
 #endif
 
 static long pg;
-static int quick, sweep_only;
+static int quick, sweep_only, no_rt;
 
 static void die(const char *what) {
   fprintf(stderr, "probes: %s: %s\n", what, strerror(errno));
@@ -74,6 +83,12 @@ static double median(uint64_t *v, size_t n, double *min) {
   qsort(v, n, sizeof *v, cmp_u64);
   *min = (double)v[0];
   return n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2.0;
+}
+
+/* The q-quantile (0..1) of v, which median() has sorted. */
+static double quantile(const uint64_t *v, size_t n, double q) {
+  size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+  return (double)v[i < n ? i : n - 1];
 }
 
 static inline uint64_t cpu_ns(void) {
@@ -144,6 +159,59 @@ static void probe_clock(void) {
          tsc_hz, interval_ns, mhz, clock_overhead);
 }
 
+static int rt_on;   /* SCHED_FIFO obtained */
+static int home_cpu = -1;
+static uint64_t last_rest;
+
+/* Pins the process to the CPU it runs on and asks for SCHED_FIFO; prints what it got. */
+static void sched_setup(void) {
+  int cpu = sched_getcpu();
+  int pinned = 0;
+  if (cpu >= 0) {
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(cpu, &s);
+    pinned = sched_setaffinity(0, sizeof s, &s) == 0;
+    home_cpu = cpu;
+  }
+  const char *why = "--no-rt";
+  if (!no_rt) {
+    struct sched_param sp = {.sched_priority = 1};
+    rt_on = sched_setscheduler(0, SCHED_FIFO, &sp) == 0;
+    why = rt_on ? "" : strerror(errno);
+  }
+  last_rest = now_ns();
+  printf("{\"kind\":\"sched\",\"policy\":\"%s\",\"cpu\":%d,\"pinned\":%s,\"why\":\"%s\"}\n",
+         rt_on ? "fifo" : "other", cpu, pinned ? "true" : "false", why);
+  fflush(stdout);
+}
+
+/* Back to the normal class (and every CPU) or to SCHED_FIFO on the home CPU. */
+static void sched_normal(int normal) {
+  if (home_cpu < 0) return;
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  if (normal) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long c = 0; c < ncpu && c < CPU_SETSIZE; c++) CPU_SET((int)c, &s);
+  } else
+    CPU_SET(home_cpu, &s);
+  (void)sched_setaffinity(0, sizeof s, &s);
+  if (rt_on) {
+    struct sched_param sp = {.sched_priority = normal ? 0 : 1};
+    (void)sched_setscheduler(0, normal ? SCHED_OTHER : SCHED_FIFO, &sp);
+  }
+}
+
+/* Between timed calls: 20 ms off the CPU after every 200 ms on it (see "sched" above). */
+static void rest_if_due(void) {
+  if (!rt_on) return;
+  uint64_t t = now_ns();
+  if (t - last_rest < 200000000u) return;
+  usleep(20000);
+  last_rest = now_ns();
+}
+
 /* Sums Rss and AnonHugePages (kB) of the smaps entries overlapping [lo, hi). */
 static void smaps_range(uintptr_t lo, uintptr_t hi, uint64_t *rss_kb, uint64_t *thp_kb) {
   FILE *f = fopen("/proc/self/smaps", "r");
@@ -198,7 +266,7 @@ static void check_resident(char *b, uint64_t n) {
 static uint64_t reps_for(uint64_t n) {
   uint64_t budget = quick ? (1u << 18) : (1u << 21); /* PTE changes per direction */
   uint64_t r = budget / n;
-  uint64_t lo = quick ? 3 : 15, hi = quick ? 301 : 2001;
+  uint64_t lo = quick ? 3 : 24, hi = quick ? 301 : 2001;
   return r < lo ? lo : r > hi ? hi : r;
 }
 
@@ -229,6 +297,7 @@ static void time_mprotect(struct sweep_size *z, uint64_t reps) {
     if (mprotect(b, len, PROT_READ | PROT_WRITE) != 0) die("mprotect(PROT_READ|PROT_WRITE) (warm-up)");
   }
   for (uint64_t r = 0; r < reps && z->done < z->reps; r++, z->done++) {
+    rest_if_due();
     uint64_t c0 = cpu_ns();
     uint64_t t0 = now_ns();
     if (mprotect(b, len, PROT_READ) != 0) die("mprotect(PROT_READ)");
@@ -259,7 +328,7 @@ static void probe_sweep(const uint64_t *sizes, int nsizes) {
   uint64_t total = 0;
   for (int i = 0; i < nsizes; i++) total += sizes[i] * (uint64_t)pg;
   int keep = total <= ((uint64_t)3 << 30);
-  int rounds = keep ? (quick ? 2 : 4) : 1;
+  int rounds = keep ? (quick ? 2 : 6) : 1;
   for (int i = 0; i < nsizes; i++) {
     struct sweep_size *z = &zs[i];
     z->n = sizes[i];
@@ -294,11 +363,18 @@ static void probe_sweep(const uint64_t *sizes, int nsizes) {
     double ro_min, rw_min, cro_min, crw_min;
     double ro_med = median(z->ro, reps, &ro_min), rw_med = median(z->rw, reps, &rw_min);
     double cro_med = median(z->cro, reps, &cro_min), crw_med = median(z->crw, reps, &crw_min);
+    /* The quartiles: how spread the calls were (a disturbed machine widens them). */
     printf("{\"kind\":\"mprotect\",\"pages\":%" PRIu64 ",\"offset\":%" PRIuPTR ",\"reps\":%" PRIu64
            ",\"rounds\":%d,\"ro_median_ns\":%.1f,\"ro_min_ns\":%.1f,\"rw_median_ns\":%.1f,\"rw_min_ns\":%.1f,"
-           "\"ro_cpu_median_ns\":%.1f,\"ro_cpu_min_ns\":%.1f,\"rw_cpu_median_ns\":%.1f,\"rw_cpu_min_ns\":%.1f}\n",
+           "\"ro_cpu_median_ns\":%.1f,\"ro_cpu_min_ns\":%.1f,\"rw_cpu_median_ns\":%.1f,\"rw_cpu_min_ns\":%.1f,"
+           "\"ro_q1_ns\":%.1f,\"ro_q3_ns\":%.1f,\"rw_q1_ns\":%.1f,\"rw_q3_ns\":%.1f,"
+           "\"ro_cpu_q1_ns\":%.1f,\"ro_cpu_q3_ns\":%.1f,\"rw_cpu_q1_ns\":%.1f,\"rw_cpu_q3_ns\":%.1f}\n",
            z->n, z->offset, reps, rounds, corrected(ro_med), corrected(ro_min), corrected(rw_med), corrected(rw_min),
-           cpu_corrected(cro_med), cpu_corrected(cro_min), cpu_corrected(crw_med), cpu_corrected(crw_min));
+           cpu_corrected(cro_med), cpu_corrected(cro_min), cpu_corrected(crw_med), cpu_corrected(crw_min),
+           corrected(quantile(z->ro, reps, 0.25)), corrected(quantile(z->ro, reps, 0.75)),
+           corrected(quantile(z->rw, reps, 0.25)), corrected(quantile(z->rw, reps, 0.75)),
+           cpu_corrected(quantile(z->cro, reps, 0.25)), cpu_corrected(quantile(z->cro, reps, 0.75)),
+           cpu_corrected(quantile(z->crw, reps, 0.25)), cpu_corrected(quantile(z->crw, reps, 0.75)));
     free(z->ro);
     free(z->rw);
     free(z->cro);
@@ -331,26 +407,38 @@ static void probe_syscalls(void) {
   fflush(stdout);
 }
 
+/*
+ * munmap of n populated pages (the guards stay until after the timing): around the 33-page flush
+ * ceiling, and up to 32,768 pages for the cost per PTE. Wall clock and the thread's CPU time.
+ */
 static void probe_munmap(void) {
-  static const uint64_t sizes[] = {1, 8, 16, 32, 33, 34, 48, 64};
+  static const uint64_t sizes[] = {1, 8, 16, 32, 33, 34, 48, 64, 512, 4096, 32768};
   for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
     uint64_t n = sizes[s];
-    int reps = quick ? 31 : 201;
-    uint64_t *v = malloc((size_t)reps * sizeof *v);
+    uint64_t budget = quick ? (1u << 14) : (1u << 18); /* pages unmapped per size */
+    uint64_t r0 = budget / n, lo = quick ? 3 : 9, hi = quick ? 31 : 201;
+    int reps = (int)(r0 < lo ? lo : r0 > hi ? hi : r0);
+    uint64_t *v = malloc(2 * (size_t)reps * sizeof *v);
     if (v == NULL) die("malloc");
+    uint64_t *c = v + reps;
     for (int r = 0; r < reps; r++) {
       char *b = map_populated(n, 1);
       char *g = b - pg;
-      /* Unmap the data pages only; the guards go after the timing. */
+      rest_if_due();
+      uint64_t c0 = cpu_ns();
       uint64_t t0 = now_ns();
       if (munmap(b, (size_t)n * (size_t)pg) != 0) die("munmap");
       uint64_t t1 = now_ns();
+      uint64_t c1 = cpu_ns();
       v[r] = t1 - t0;
+      c[r] = c1 - c0;
       if (munmap(g, (size_t)(n + 2) * (size_t)pg) != 0) die("munmap (guards)");
     }
-    double mn, md = median(v, (size_t)reps, &mn);
-    printf("{\"kind\":\"munmap\",\"pages\":%" PRIu64 ",\"median_ns\":%.1f,\"min_ns\":%.1f}\n", n, corrected(md),
-           corrected(mn));
+    double mn, cmn, md = median(v, (size_t)reps, &mn), cmd = median(c, (size_t)reps, &cmn);
+    printf("{\"kind\":\"munmap\",\"pages\":%" PRIu64 ",\"reps\":%d,\"median_ns\":%.1f,\"min_ns\":%.1f,"
+           "\"cpu_median_ns\":%.1f,\"q1_ns\":%.1f,\"q3_ns\":%.1f}\n",
+           n, reps, corrected(md), corrected(mn), cpu_corrected(cmd), corrected(quantile(v, (size_t)reps, 0.25)),
+           corrected(quantile(v, (size_t)reps, 0.75)));
     free(v);
   }
   fflush(stdout);
@@ -363,6 +451,7 @@ static void probe_faults(void) {
   uint64_t wr[15], rd[15], wp[15];
   for (int r = 0; r < rounds; r++) {
     char *b = map_populated(n, 0);
+    rest_if_due();
     uint64_t t0 = now_ns();
     for (uint64_t i = 0; i < n; i++) ((volatile char *)b)[i * (uint64_t)pg] = 1;
     uint64_t t1 = now_ns();
@@ -370,6 +459,7 @@ static void probe_faults(void) {
     wr[r] = (t1 - t0) / n;
     b = map_populated(n, 0);
     volatile char sink = 0;
+    rest_if_due();
     t0 = now_ns();
     for (uint64_t i = 0; i < n; i++) sink += ((volatile char *)b)[i * (uint64_t)pg];
     t1 = now_ns();
@@ -445,6 +535,7 @@ static void probe_shootdown(void) {
   enum { R = 4001 };
   static uint64_t ro0[R], rw0[R], ro1[R], rw1[R];
   int reps = quick ? 501 : R;
+  sched_normal(1);
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   int local = sched_getcpu();
   int pinned_local = 0;
@@ -472,6 +563,7 @@ static void probe_shootdown(void) {
     for (long c = 0; c < ncpu && c < CPU_SETSIZE; c++) CPU_SET((int)c, &s);
     (void)sched_setaffinity(0, sizeof s, &s);
   }
+  sched_normal(0);
   double mn;
   if (kept == 0) {
     fprintf(stderr, "probes: the reader thread never ran during a timed mprotect\n");
@@ -536,6 +628,7 @@ static void probe_cold(void) {
     size_t len = (size_t)n * (size_t)pg;
     check_resident(b, n);
     for (int r = 0; r < reps; r++) {
+      rest_if_due();
       if (mprotect(b, len, PROT_READ) != 0 || mprotect(b, len, PROT_READ | PROT_WRITE) != 0) die("mprotect");
       uint64_t t0 = now_ns();
       if (mprotect(b, len, PROT_READ) != 0) die("mprotect(PROT_READ)");
@@ -581,13 +674,15 @@ int main(int argc, char **argv) {
       quick = 1;
     else if (strcmp(argv[first], "--sweep-only") == 0)
       sweep_only = 1;
+    else if (strcmp(argv[first], "--no-rt") == 0)
+      no_rt = 1;
     else {
       fprintf(stderr, "probes: unknown option %s\n", argv[first]);
       return 2;
     }
   }
   if (first >= argc) {
-    fprintf(stderr, "usage: %s [--quick] [--sweep-only] SIZE...\n", argv[0]);
+    fprintf(stderr, "usage: %s [--quick] [--sweep-only] [--no-rt] SIZE...\n", argv[0]);
     return 2;
   }
   uint64_t sizes[64];
@@ -603,6 +698,7 @@ int main(int argc, char **argv) {
     }
     sizes[nsizes++] = v;
   }
+  sched_setup();
   measure_clock_overhead();
   measure_cpu_clock_overhead();
   probe_clock();

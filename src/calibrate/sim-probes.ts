@@ -104,6 +104,13 @@ export function mprotectPairCounts(
   return { ro, rw };
 }
 
+/** probes.c's munmap probe: `pages` populated pages unmapped at once; the munmap's events. */
+export function munmapCounts(pages: number, offset = 0): Counts {
+  const s = mapRegion(nativeBackend, pages, { offset });
+  populate(s, pages, 0);
+  return counted(s, () => s.kernel.sys_munmap(0, s.addr, pages * PAGE), "munmap");
+}
+
 /** probes.c's "nochange": mprotect of one populated page to the protection it already has. */
 export function nochangeCounts(): Counts {
   const s = mapRegion(nativeBackend, 1);

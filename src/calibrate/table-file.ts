@@ -72,6 +72,7 @@ export function formatCostTable(c: Calibration, host: Record<string, string | nu
         nochangeNs: c.extra.nochangeNs,
         fault: c.extra.fault,
         shootdown: c.extra.shootdown,
+        sched: c.extra.sched,
         munmap: c.extra.munmap,
         cold: c.extra.cold.map((r) => ({
           pages: r.pages,
@@ -88,4 +89,74 @@ export function formatCostTable(c: Calibration, host: Record<string, string | nu
   return `# ptesim cost table: cycles per counted event (what each event is: src/machine/ledger.ts).
 # Use it with --costs FILE, or copy entries into a scenario's costs: section.
 ${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/** The machine a table was calibrated on, or the one measuring now (calibrate-command's hostInfo). */
+export interface HostRecord {
+  hostname?: string;
+  kernel?: string;
+  cpu?: string;
+  cpus?: number;
+  /** /proc/cpuinfo's MHz of CPU 0 (rounded). */
+  cpuMHz?: number;
+  /** The measured TSC rate, Hz (the table's calibration.clock.hz). */
+  clockHz?: number;
+  /** /proc/sys/kernel/random/boot_id: the same value means the same machine, same boot. */
+  bootId?: string;
+  date?: string;
+}
+
+export interface HostCheck {
+  /** What the table records (null: it records no host, e.g. written by hand). */
+  table: HostRecord | null;
+  here: HostRecord;
+  /** What differs, e.g. "kernel 6.18.44 -> 6.19.1" (only fields both sides record). */
+  differs: string[];
+  /** Same boot of the same machine: true/false by boot id, null when the table records none. */
+  sameBoot: boolean | null;
+}
+
+/** The host recorded in a cost table file (its calibration: host and clock), if any. */
+export function tableHost(file: CostTableFile): HostRecord | null {
+  const c = file.calibration;
+  if (c === undefined || typeof c.host !== "object" || c.host === null) return null;
+  const h = c.host as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+  const numb = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+  const clock = typeof c.clock === "object" && c.clock !== null ? (c.clock as Record<string, unknown>) : {};
+  const r: HostRecord = {
+    hostname: str(h.hostname),
+    kernel: str(h.kernel),
+    cpu: str(h.cpu),
+    cpus: numb(h.cpus),
+    cpuMHz: numb(h.cpuMHz),
+    clockHz: numb(clock.hz),
+    bootId: str(h.bootId),
+    date: str(c.date) ?? (c.date instanceof Date ? c.date.toISOString() : undefined),
+  };
+  for (const k of Object.keys(r) as (keyof HostRecord)[]) if (r[k] === undefined) delete r[k];
+  return r;
+}
+
+/** Compares the table's host with this one: CPU model, count and clock, kernel, hostname, boot. */
+export function checkHost(table: HostRecord | null, here: HostRecord): HostCheck {
+  const differs: string[] = [];
+  if (table !== null) {
+    for (const k of ["cpu", "cpus", "kernel", "hostname"] as const) {
+      const a = table[k];
+      const b = here[k];
+      if (a !== undefined && b !== undefined && a !== b) differs.push(`${k} ${a} -> ${b}`);
+    }
+    // Clock rates within 0.5% are the same part at the same frequency.
+    const near = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined || Math.abs(a - b) <= 0.005 * Math.max(a, b);
+    if (!near(table.clockHz, here.clockHz))
+      differs.push(
+        `TSC ${((table.clockHz ?? 0) / 1e6).toFixed(0)} -> ${((here.clockHz ?? 0) / 1e6).toFixed(0)} MHz`,
+      );
+    if (!near(table.cpuMHz, here.cpuMHz)) differs.push(`cpu MHz ${table.cpuMHz} -> ${here.cpuMHz}`);
+  }
+  const sameBoot =
+    table?.bootId === undefined || here.bootId === undefined ? null : table.bootId === here.bootId;
+  return { table, here, differs, sameBoot };
 }

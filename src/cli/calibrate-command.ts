@@ -3,11 +3,20 @@
 // with `--costs FILE` (a cost table file) for both. The typed stages; their printers are in
 // report-costs.ts.
 
+import { readFileSync } from "node:fs";
 import { hostname, loadavg, cpus as osCpus, release } from "node:os";
 import { type Calibration, calibrate, type Statistic, SWEEP_BASE } from "../calibrate/calibrate.js";
-import { compareNative, type NativeComparison } from "../calibrate/compare.js";
-import { DEFAULT_SWEEP_PAGES, measureKernel, measureKernelSweep } from "../calibrate/probe-run.js";
-import { formatCostTable, loadCostTableText } from "../calibrate/table-file.js";
+import { compareNative, compareOps, type NativeComparison, type OpRow } from "../calibrate/compare.js";
+import { DEFAULT_SWEEP_PAGES, measureKernel } from "../calibrate/probe-run.js";
+import {
+  type CostTableFile,
+  checkHost,
+  formatCostTable,
+  type HostCheck,
+  type HostRecord,
+  loadCostTableText,
+  tableHost,
+} from "../calibrate/table-file.js";
 import { CompileError } from "../fidelity/compile.js";
 import { COUNTERS, type CounterName } from "../machine/ledger.js";
 import { formatLocated } from "../scenario/load.js";
@@ -20,6 +29,7 @@ import { PtesimError } from "./errors.js";
 export function readCostTable(file: string): {
   costs: CostOverrides;
   sources: Partial<Record<CounterName, string>>;
+  file: CostTableFile;
 } {
   const text = readInputFile(file, "costs");
   const r = loadCostTableText(text, file);
@@ -29,7 +39,7 @@ export function readCostTable(file: string): {
       `${file}: invalid cost table (${r.errors.length} error${r.errors.length > 1 ? "s" : ""})`,
       r.errors.map(formatLocated),
     );
-  return { costs: r.costs, sources: r.sources };
+  return { costs: r.costs, sources: r.sources, file: r.file };
 }
 
 /** "1,33,512" -> [1, 33, 512]; each in 1..262144. */
@@ -54,15 +64,51 @@ function probeError(e: unknown): never {
   throw new PtesimError("probe", `measuring the real kernel failed: ${(e as Error).message}`);
 }
 
-function hostInfo(loadBefore: number): Record<string, string | number> {
+/** This boot's id (the same id: the same machine, not rebooted since), if the kernel gives one. */
+function bootId(): string | undefined {
+  try {
+    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU 0's "cpu MHz" (Node's os.cpus() says 0 in some guests), rounded; undefined if unknown. */
+function cpuMHz(speed: number | undefined): number | undefined {
+  if (speed !== undefined && speed > 0) return speed;
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"));
+    return m === null ? undefined : Math.round(Number(m[1]));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine measuring now: what a cost table records of the host it was calibrated on. */
+function hostHere(): HostRecord {
   const c = osCpus();
+  const id = bootId();
+  const mhz = cpuMHz(c[0]?.speed);
   return {
     hostname: hostname(),
     kernel: release(),
     cpu: c[0]?.model ?? "unknown",
     cpus: c.length,
+    ...(mhz === undefined ? {} : { cpuMHz: mhz }),
+    ...(id === undefined ? {} : { bootId: id }),
+  };
+}
+
+/** The 1-minute load average before and after (how busy the machine was while measuring). */
+function loadText(before: number): string {
+  return `${before.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (1 min)`;
+}
+
+function hostInfo(loadBefore: number): Record<string, string | number> {
+  return {
+    ...(hostHere() as Record<string, string | number>),
     // How busy the machine was: on a shared machine, the large sizes' figures depend on it.
-    loadAverage: `${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after (1 min)`,
+    loadAverage: loadText(loadBefore),
   };
 }
 
@@ -158,6 +204,14 @@ export interface BenchCostsOutcome {
   /** Where each weight used comes from. */
   sources: Record<CounterName, string>;
   comparison: NativeComparison;
+  /** munmap per PTE and the faults per fault, model beside kernel (empty when not measured). */
+  ops: OpRow[];
+  /** How the probes ran: "fifo" (SCHED_FIFO, pinned) or "other"; null when not measured. */
+  sched: { policy: string; cpu: number; pinned: boolean; why: string } | null;
+  /** The 1-minute load average before and after measuring the kernel (null when not measured). */
+  loadAverage: string | null;
+  /** The table's host against this one (null without --costs). */
+  host: HostCheck | null;
   /** Why the kernel was not measured, if it was not. */
   kernelNote: string | null;
   /** Stopped by Ctrl-C: the table holds the measurements made before. */
@@ -180,26 +234,48 @@ export function benchCostsCommand(opts: BenchCostsCommandOptions = {}): BenchCos
       overrides[c] === undefined
         ? `default: ${DEFAULT_COSTS[c].source}`
         : `${opts.costsFile}: ${file?.sources[c] ?? "given"}`;
-  let kernel: ReturnType<typeof measureKernelSweep> | null = null;
+  let kernel: ReturnType<typeof measureKernel> | null = null;
   let kernelNote: string | null = null;
+  let loadAverage: string | null = null;
   if (opts.kernel === false) kernelNote = "not measured (--no-kernel)";
   else if (stop()) kernelNote = "not measured (interrupted)";
   else {
     opts.onProgress?.("measuring the real kernel");
+    const before = loadavg()[0];
     try {
-      kernel = measureKernelSweep({ pages: opts.pages ?? DEFAULT_SWEEP_PAGES });
+      kernel = measureKernel({ pages: opts.pages ?? DEFAULT_SWEEP_PAGES });
+      loadAverage = loadText(before);
     } catch (e) {
       kernelNote = stop()
         ? "not measured (interrupted)"
         : `not measured: ${(e as Error).message.split("\n")[0]}`;
     }
   }
+  const weights = costTable(overrides);
   const comparison = compareNative(
-    costTable(overrides),
+    weights,
     kernel,
     stop() ? [] : (opts.pages ?? DEFAULT_SWEEP_PAGES),
     "best",
     opts.onProgress,
   );
-  return { table, costsFile: opts.costsFile ?? null, sources, comparison, kernelNote, interrupted: stop() };
+  const ops = kernel === null || stop() ? [] : compareOps(weights, kernel, "best");
+  let host: HostCheck | null = null;
+  if (file !== null)
+    host = checkHost(tableHost(file.file), {
+      ...hostHere(),
+      ...(kernel === null || kernel.clock.tsc_hz <= 0 ? {} : { clockHz: kernel.clock.tsc_hz }),
+    });
+  return {
+    table,
+    costsFile: opts.costsFile ?? null,
+    sources,
+    comparison,
+    ops,
+    sched: kernel?.sched ?? null,
+    loadAverage,
+    host,
+    kernelNote,
+    interrupted: stop(),
+  };
 }

@@ -212,7 +212,36 @@ const comparisonRow = z.object({
   kernelCyclesPerPte: z.number().nullable().describe("null when the kernel was not measured"),
   kernelNsPerPte: z.number().nullable(),
   ratio: z.number().nullable().describe("model / kernel (null without a kernel figure)"),
+  spread: z
+    .number()
+    .nullable()
+    .describe("the kernel's calls: interquartile range over the figure compared (null: not measured)"),
 });
+
+const opRow = z.object({
+  op: z
+    .enum(["munmap", "fault-read", "fault-write", "fault-wp"])
+    .describe("munmap of populated pages; first read, first write, write after read of an untouched page"),
+  pages: z.number().int().describe("pages unmapped, or faulted in (one fault each)"),
+  modelCycles: z.number().describe("the model, cycles per PTE (munmap) or per fault"),
+  kernelCycles: z.number().nullable(),
+  kernelNs: z.number().nullable(),
+  ratio: z.number().nullable().describe("model / kernel"),
+  spread: z.number().nullable().describe("interquartile range over the figure compared (null: not measured)"),
+});
+
+const hostRecord = z
+  .object({
+    hostname: z.string().optional(),
+    kernel: z.string().optional(),
+    cpu: z.string().optional(),
+    cpus: z.number().optional(),
+    cpuMHz: z.number().optional().describe("/proc/cpuinfo's MHz"),
+    clockHz: z.number().optional().describe("the measured TSC rate"),
+    bootId: z.string().optional().describe("/proc/sys/kernel/random/boot_id"),
+    date: z.string().optional(),
+  })
+  .describe("a machine as a cost table records it");
 export const Arm64CostsJson = z
   .object({
     schema: z.literal("ptesim.bench-costs-arm64/1"),
@@ -252,8 +281,25 @@ export const CostsJson = z
           .number()
           .nullable()
           .describe("largest |model/kernel - 1| over the rows with a kernel figure"),
+        ops: z.array(opRow).describe("munmap per PTE and the page faults per fault (empty: not measured)"),
+        sched: z
+          .object({ policy: z.string(), cpu: z.number(), pinned: z.boolean(), why: z.string() })
+          .nullable()
+          .describe("how the probes ran: SCHED_FIFO pinned ('fifo') or the normal class ('other', why)"),
+        loadAverage: z.string().nullable().describe("1-minute load average before and after measuring"),
       })
       .describe("the native model beside the real kernel"),
+    host: z
+      .object({
+        table: hostRecord
+          .nullable()
+          .describe("the host the --costs table was calibrated on (null: none recorded)"),
+        here: hostRecord,
+        differs: z.array(z.string()).describe("what differs between the two"),
+        sameBoot: z.boolean().nullable().describe("same boot id (null: the table records none)"),
+      })
+      .nullable()
+      .describe("the --costs table's host against this one (null without --costs)"),
     interrupted: z.boolean().describe("stopped by Ctrl-C: the rows are those measured before"),
   })
   .meta({
@@ -334,7 +380,20 @@ export const CalibrateJson = z
           remote_rw_ns: SHOOTDOWN_LINE.shape.remote_rw_ns.describe("and back, with the reader, ns"),
           kept: SHOOTDOWN_LINE.shape.kept.describe("calls with the reader running throughout"),
         }).describe("a one-page mprotect alone and with a reader on another CPU (probes.c's line)"),
-        munmap: z.array(z.object({ pages: z.number().int(), medianNs: nsFigure, minNs: nsFigure })),
+        munmap: z.array(
+          z.object({
+            pages: z.number().int(),
+            medianNs: nsFigure,
+            minNs: nsFigure,
+            kernelNs: nsFigure.describe(
+              "the figure compared: the lower of the best call and the CPU-time median",
+            ),
+          }),
+        ),
+        sched: z
+          .object({ policy: z.string(), cpu: z.number(), pinned: z.boolean(), why: z.string() })
+          .nullable()
+          .describe("how the probes ran: SCHED_FIFO pinned ('fifo') or the normal class ('other', why)"),
         cold: z
           .array(
             z.object({

@@ -2,7 +2,8 @@
 // one JSON document of a published schema (output-schemas.ts: CalibrateJson, CostsJson). The
 // stages that produce what they print are in calibrate-command.ts.
 import type { z } from "zod";
-import type { NativeComparison } from "../calibrate/compare.js";
+import type { NativeComparison, OpRow } from "../calibrate/compare.js";
+import type { HostCheck, HostRecord } from "../calibrate/table-file.js";
 import { COUNTERS } from "../machine/ledger.js";
 import type { BenchCostsOutcome, CalibrateOutcome } from "./calibrate-command.js";
 import { formatCostsTable } from "./costs.js";
@@ -18,6 +19,7 @@ const GOOD_RATIO = 0.25;
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
 const pct = (r: number) => `${r >= 1 ? "+" : ""}${((r - 1) * 100).toFixed(0)}%`;
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const spreadText = (x: number) => `${(x * 100).toFixed(0)}%`;
 
 /** The `ptesim.calibrate/1` document. */
 export function calibrateJson(o: CalibrateOutcome): z.output<typeof CalibrateJson> {
@@ -47,6 +49,7 @@ export function calibrateJson(o: CalibrateOutcome): z.output<typeof CalibrateJso
       fault: e.fault,
       shootdown: e.shootdown,
       munmap: e.munmap,
+      sched: e.sched,
       cold: e.cold,
       coldCyclesPerLine: e.coldCyclesPerLine,
     },
@@ -70,6 +73,13 @@ export function printCalibrate(o: CalibrateOutcome, io: Out, json: boolean): voi
     `${k.bold("calibrate:")} ${o.host.cpu}, ${o.host.cpus} CPUs, Linux ${o.host.kernel}, load average ${o.host.loadAverage}`,
   );
   io.out(`clock: ${(c.clock.hz / 1e9).toFixed(3)} GHz, ${c.clock.method}`);
+  const sc = c.extra.sched;
+  if (sc !== null)
+    io.out(
+      sc.policy === "fifo"
+        ? `probes ran as SCHED_FIFO pinned to CPU ${sc.cpu} (no normal task preempts a timed call)`
+        : k.yellow(`probes ran in the normal class (${sc.why}): other tasks preempt the timed calls`),
+    );
   io.out("");
   io.out(k.bold("weights (cycles per event):"));
   for (const w of c.calibrated)
@@ -134,7 +144,7 @@ export function formatComparison(c: NativeComparison, kernelNote: string | null,
     out.push(`  kernel ns -> cycles: ${(c.clock.hz / 1e9).toFixed(3)} GHz, ${c.clock.method}`);
   if (kernelNote !== null) out.push(k.yellow(`  real kernel ${kernelNote}`));
   out.push(
-    `${"pages".padStart(8)}${"model ro".padStart(11)}${"kernel ro".padStart(11)}${"ratio".padStart(8)}${"model rw".padStart(11)}${"kernel rw".padStart(11)}${"ratio".padStart(8)}`,
+    `${"pages".padStart(8)}${"model ro".padStart(11)}${"kernel ro".padStart(11)}${"ratio".padStart(8)}${"spread".padStart(8)}${"model rw".padStart(11)}${"kernel rw".padStart(11)}${"ratio".padStart(8)}${"spread".padStart(8)}`,
   );
   const sizes = [...new Set(c.rows.map((r) => r.pages))];
   const cell = (v: number | null, w: number, f: (x: number) => string) =>
@@ -148,12 +158,67 @@ export function formatComparison(c: NativeComparison, kernelNote: string | null,
     const rw = c.rows.find((r) => r.pages === n && r.direction === "rw");
     if (ro === undefined || rw === undefined) continue;
     out.push(
-      `${String(n).padStart(8)}${cell(ro.modelCyclesPerPte, 11, fmt)}${cell(ro.kernelCyclesPerPte, 11, fmt)}${ratio(ro.ratio)}${cell(rw.modelCyclesPerPte, 11, fmt)}${cell(rw.kernelCyclesPerPte, 11, fmt)}${ratio(rw.ratio)}`,
+      `${String(n).padStart(8)}${cell(ro.modelCyclesPerPte, 11, fmt)}${cell(ro.kernelCyclesPerPte, 11, fmt)}${ratio(ro.ratio)}${cell(ro.spread, 8, spreadText)}${cell(rw.modelCyclesPerPte, 11, fmt)}${cell(rw.kernelCyclesPerPte, 11, fmt)}${ratio(rw.ratio)}${cell(rw.spread, 8, spreadText)}`,
     );
   }
+  if (c.rows.some((r) => r.spread !== null))
+    out.push(
+      k.dim(
+        "  spread: the kernel's calls' interquartile range over the figure compared (a busy or unsettled machine widens it)",
+      ),
+    );
   if (c.worst !== null)
     out.push(
       `worst |model/kernel - 1|: ${(c.worst <= GOOD_RATIO ? k.green : k.yellow)(`${(c.worst * 100).toFixed(0)}%`)} (goal for a calibrated table on its machine: <= ${GOOD_RATIO * 100}%)`,
+    );
+  return out;
+}
+
+const OP_TEXT: Record<OpRow["op"], string> = {
+  munmap: "munmap, per PTE",
+  "fault-read": "first read (zero page), per fault",
+  "fault-write": "first write (new folio), per fault",
+  "fault-wp": "write after read (copy), per fault",
+};
+
+/** munmap and the faults: the model beside the kernel. */
+export function formatOps(rows: readonly OpRow[], k = colorsOf({})): string[] {
+  if (rows.length === 0) return [];
+  const out = [
+    k.bold("native model vs real kernel: munmap and page faults, cycles (same events, same table)"),
+  ];
+  out.push(
+    `${"".padEnd(36)}${"pages".padStart(7)}${"model".padStart(9)}${"kernel".padStart(9)}${"ratio".padStart(8)}${"spread".padStart(8)}`,
+  );
+  for (const r of rows) {
+    const ratio = r.ratio === null ? "-" : `${r.ratio.toFixed(2)}x`;
+    const good = r.ratio !== null && Math.abs(r.ratio - 1) <= GOOD_RATIO;
+    out.push(
+      `  ${OP_TEXT[r.op].padEnd(34)}${String(r.pages).padStart(7)}${fmt(r.modelCycles).padStart(9)}${(r.kernelCycles === null ? "-" : fmt(r.kernelCycles)).padStart(9)}${(good ? k.green : k.yellow)(ratio.padStart(8))}${(r.spread === null ? "-" : spreadText(r.spread)).padStart(8)}`,
+    );
+  }
+  return out;
+}
+
+/** Where the table was calibrated against where it is used now. */
+export function formatHost(h: HostCheck, k = colorsOf({})): string[] {
+  const t = h.table;
+  const desc = (x: HostRecord) =>
+    `${x.cpu ?? "?"}${x.clockHz === undefined ? "" : ` ${(x.clockHz / 1e9).toFixed(3)} GHz`}, ${x.cpus ?? "?"} CPUs, Linux ${x.kernel ?? "?"}, host ${x.hostname ?? "?"}`;
+  if (t === null) return [k.yellow("cost table: records no host it was calibrated on")];
+  const out = [
+    `cost table calibrated on: ${desc(t)}${t.date === undefined ? "" : `, ${t.date}`}`,
+    `this host:                ${desc(h.here)}`,
+  ];
+  if (h.differs.length > 0)
+    out.push(
+      k.yellow(
+        `  the host differs (${h.differs.join("; ")}): the table was not calibrated here; goal elsewhere: within 50%`,
+      ),
+    );
+  else
+    out.push(
+      `  same CPU, clock, kernel and host name; ${h.sameBoot === true ? "same boot (boot id): the same machine" : h.sameBoot === false ? "another boot (boot id): the same machine rebooted or another instance of its kind" : "the table records no boot id: the same machine or another instance of its kind, cannot tell"}`,
     );
   return out;
 }
@@ -171,7 +236,11 @@ export function benchCostsJson(o: BenchCostsOutcome): z.output<typeof CostsJson>
       kernelNote: o.kernelNote,
       rows: o.comparison.rows,
       worst: o.comparison.worst,
+      ops: o.ops,
+      sched: o.sched,
+      loadAverage: o.loadAverage,
     },
+    host: o.host,
     interrupted: o.interrupted,
   };
 }
@@ -187,7 +256,14 @@ export function printBenchCosts(o: BenchCostsOutcome, io: Out, json: boolean): v
   );
   for (const l of formatCostsTable(o.table, k)) io.out(l);
   io.out("");
+  if (o.host !== null) for (const l of formatHost(o.host, k)) io.out(l);
+  if (o.sched !== null || o.loadAverage !== null)
+    io.out(
+      `real kernel measured ${o.sched === null ? "" : o.sched.policy === "fifo" ? `as SCHED_FIFO pinned to CPU ${o.sched.cpu}` : `in the normal class (${o.sched.why})`}${o.loadAverage === null ? "" : `, load average ${o.loadAverage}`}`,
+    );
   for (const l of formatComparison(o.comparison, o.kernelNote, k)) io.out(l);
+  const ops = formatOps(o.ops, k);
+  if (ops.length > 0) for (const l of ["", ...ops]) io.out(l);
   if (o.interrupted)
     io.out(
       k.yellow(

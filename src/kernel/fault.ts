@@ -12,6 +12,7 @@
 // set: nothing the MMU set can be lost) and otherwise leaves the entry to the hardware.
 
 import type { pte_t } from "../arch/types.js";
+import { CTR } from "../machine/ledger.js";
 import { FRAME_DATA, type ptep_t } from "../machine/physmem.js";
 import { FAULT_OK, FAULT_SIGSEGV } from "./fault-codes.js";
 import type { Kernel } from "./kernel.js";
@@ -155,6 +156,7 @@ export function* do_anonymous_page(
     if (!(yield* lock_none(k, cpu, ptep, orig))) return;
     yield at(STEP.PV, ptep);
     k.pv.set_pte_at(addr, ptep, entry);
+    touchFaulted(k, cpu, ptep, 1);
     k.observer?.newPage?.(cpu, addr, mem.zeroPfn, true);
     k.ptl_release(cpu, ptep);
     return;
@@ -165,6 +167,7 @@ export function* do_anonymous_page(
   if (pfn < 0) {
     // A single frame: no mTHP order fits, or no aligned run of frames is left (fallback).
     const single = mem.allocFrame(FRAME_DATA); // vma_alloc_zeroed_movable_folio
+    k.machine.ledger.add(cpu, CTR.folio_alloc);
     let entry = a.pfn_pte(single, prot);
     if ((vma.flags & VM_WRITE) !== 0) entry = a.pte_mkwrite(a.pte_mkdirty(entry));
     if (!(yield* lock_none(k, cpu, ptep, orig))) {
@@ -173,10 +176,12 @@ export function* do_anonymous_page(
     }
     yield at(STEP.PV, ptep);
     k.pv.set_pte_at(addr, ptep, entry);
+    touchFaulted(k, cpu, ptep, 1);
     k.observer?.newPage?.(cpu, addr, single, false);
     k.ptl_release(cpu, ptep);
     return;
   }
+  k.machine.ledger.add(cpu, CTR.folio_alloc); // one folio, however large
   const nr = 2 ** order;
   const first = addr - (addr % (nr * 4096));
   const ptep0 = ptep - (addr - first) / 4096;
@@ -192,6 +197,7 @@ export function* do_anonymous_page(
   }
   yield at(STEP.PV, ptep0);
   set_ptes(k, first, ptep0, entry, nr);
+  touchFaulted(k, cpu, ptep0, nr);
   for (let i = 0; i < nr; i++) k.observer?.newPage?.(cpu, first + i * 4096, pfn + i, false);
   k.ptl_release(cpu, ptep0);
 }
@@ -241,6 +247,15 @@ function set_ptes(k: Kernel, addr: number, ptep: ptep_t, entry: pte_t, nr: numbe
   for (let i = 0; i < nr; i++) pv.set_pte_at(addr + i * 4096, ptep + i, k.arch.pte_advance_pfn(entry, i));
 }
 
+/**
+ * The metadata lines a fault leaves behind (the entry's PTE line, the struct page of its frame),
+ * for the reuse-distance model (machine/linecache.ts): a later walk over pages just faulted in
+ * finds them near, as the real kernel finds them in the caches.
+ */
+function touchFaulted(k: Kernel, cpu: number, ptep: ptep_t, nr: number): void {
+  k.machine.touchMetadata(cpu, ptep, nr, k.arch.pte_present, k.arch.pte_pfn);
+}
+
 /** do_shared_fault (shmem): the object's page for this index, created on first use. */
 export function* do_shared_fault(
   k: Kernel,
@@ -261,6 +276,7 @@ export function* do_shared_fault(
   let fresh = false;
   if (pfn === undefined) {
     pfn = mem.allocFrame(FRAME_DATA);
+    k.machine.ledger.add(cpu, CTR.folio_alloc);
     // Read back what writeback left in the backing store, if reclaim evicted the page.
     const stored = k.backing.get(vpn);
     if (stored !== undefined) mem.data[pfn] = stored;
@@ -329,6 +345,7 @@ export function* do_wp_page(
     // wp_page_copy
     k.as.setAnonVma(addr);
     const npfn = mem.allocFrame(FRAME_DATA);
+    k.machine.ledger.add(cpu, CTR.folio_alloc);
     mem.data[npfn] = mem.data[pfn];
     const entry = a.pte_mkwrite(a.pte_mkdirty(a.pfn_pte(npfn, prot)));
     yield at(STEP.PV, ptep);
@@ -337,6 +354,7 @@ export function* do_wp_page(
     k.flush_tlb_mm_range(addr, addr + 4096);
     yield at(STEP.PV, ptep);
     k.pv.set_pte_at(addr, ptep, entry);
+    touchFaulted(k, cpu, ptep, 1);
     if (!a.pte_special(orig) && mem.kind[pfn] === FRAME_DATA) k.unmapShared(pfn);
     k.observer?.newPage?.(cpu, addr, npfn, false);
     return;

@@ -87,6 +87,11 @@ export function* sys_mprotect(
 export function* sys_munmap(k: Kernel, cpu: number, addr: number, len: number): KStep<number> {
   yield* syscall_enter(k, cpu, "munmap");
   const r = k.as.munmap(addr, len);
+  // unmap_region's mmu_gather, and the VMAs detached and freed.
+  if (r.errno === 0 && r.unmapped.length > 0) {
+    k.machine.ledger.add(cpu, CTR.tlb_gather);
+    k.machine.ledger.add(cpu, CTR.vma_unmap, r.unmapped.length);
+  }
   if (r.errno === 0) yield* zap_ranges(k, cpu, r.unmapped, false);
   return yield* syscall_exit(k, cpu, "munmap", r.errno === 0 ? 0 : -r.errno);
 }
@@ -455,6 +460,9 @@ export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[], ke
       k.ptl_acquire(cpu, ptep0);
       k.lazy_mmu_mode_enable();
       let forceFlush = false;
+      // The lines the walk touches (before the entries are cleared: the struct pages are those
+      // of the frames still mapped), by reuse distance, as change_pte_range's.
+      k.machine.touchMetadata(cpu, ptep0, (next - addr) / 4096, arch.pte_present, arch.pte_pfn);
       for (let a = addr, p = ptep0; a < next; a += 4096, p++) {
         yield at(STEP.PTE_READ, p);
         const v = k.machine.pteRead(cpu, p);
@@ -467,6 +475,7 @@ export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[], ke
         if (a + 4096 > hi) hi = a + 4096;
         const pfn = arch.pte_pfn(old);
         if (!arch.pte_special(old) && arch.pte_present(old)) {
+          k.machine.ledger.add(cpu, CTR.folio_lookup); // vm_normal_folio
           if (arch.pte_dirty(old)) {
             k.folioDirty.add(pfn); // folio_mark_dirty
             if (r.shared && forceable) {
@@ -501,6 +510,7 @@ export function* zap_ranges(k: Kernel, cpu: number, ranges: readonly Range[], ke
     k.flush_tlb_mm_range(lo, hi);
   }
   // Frames are freed only after the flush (mmu_gather): no CPU can still reach them.
+  if (freed.length > 0) k.machine.ledger.add(cpu, CTR.folio_free, freed.length);
   for (const pfn of freed) {
     k.folioDirty.delete(pfn);
     k.lazyfree.delete(pfn);

@@ -39,6 +39,10 @@ export const COUNTERS = [
   "cache_beyond_8m",
   "cache_beyond_16m",
   "cache_beyond_32m",
+  // Folios made and unmade by the kernel (mm/memory.c):
+  "folio_alloc", // a fault allocated a data folio (zeroed, or copied by wp_page_copy), charged, on the LRU, in the rmap
+  "vma_unmap", // munmap removed a VMA (detached from the tree, page tables checked for freeing, vm_area_struct freed)
+  "folio_free", // zap took a present page's mapping away (folio_remove_rmap_pte) and freed the folio after the flush
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 export const NCOUNTERS = COUNTERS.length;

@@ -47,19 +47,19 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
   lazy_enter: { cycles: 5, source: "per-CPU flag update (assumption)" },
   lazy_flush: { cycles: 5, source: "checking and issuing the queued batch (assumption)" },
   syscall: {
-    cycles: 441,
+    cycles: 467,
     source:
-      "system call entry and exit: getppid() measured, 170 ns (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "system call entry and exit: getppid() measured, 180 ns (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   mmap_lock: {
-    cycles: 342,
+    cycles: 316,
     source:
-      "mmap_write_lock/unlock and the VMA lookup: mprotect changing nothing, less syscall and tlb_gather (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "mmap_write_lock/unlock and the VMA lookup: mprotect changing nothing, less syscall and tlb_gather (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   vma_walk: {
-    cycles: 1293,
+    cycles: 1377,
     source:
-      "mprotect_fixup and the walk to the PMDs, per VMA: fitted over the mprotect size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "mprotect_fixup and the walk to the PMDs, per VMA: fitted over the mprotect size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   tlb_gather: {
     cycles: 50,
@@ -72,44 +72,59 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
       "uncontended spin_lock/unlock pair plus pte_offset_map (assumption: ~2 locked ops; not separable from vma_walk in the sweep)",
   },
   folio_lookup: {
-    cycles: 136,
+    cycles: 125,
     source:
-      "vm_normal_folio and the rest of change_pte_range per present PTE (struct page access, pte_modify, batching checks): fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "vm_normal_folio and the rest of change_pte_range per present PTE (struct page access, pte_modify, batching checks), and zap's vm_normal_folio: fitted over the mprotect size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   can_change_pte_writable: {
-    cycles: 24,
+    cycles: 25,
     source:
-      "can_change_pte_writable (PageAnonExclusive test): fitted over the size sweep, the read-write direction (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "can_change_pte_writable (PageAnonExclusive test): fitted over the size sweep, the read-write direction (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   cache_beyond_1m: {
-    cycles: 7,
+    cycles: 3,
     source:
-      "what a metadata line (PTE line, struct page) touched again past 1 MiB of other such lines adds: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "what a metadata line (PTE line, struct page) touched again past 1 MiB of other such lines adds: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   cache_beyond_2m: {
-    cycles: 120,
+    cycles: 3,
     source:
-      "a metadata line touched again past 2 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "a metadata line touched again past 2 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   cache_beyond_4m: {
-    cycles: 0,
+    cycles: 3,
     source:
-      "a metadata line touched again past 4 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "a metadata line touched again past 4 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   cache_beyond_8m: {
-    cycles: 0,
+    cycles: 8,
     source:
-      "a metadata line touched again past 8 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "a metadata line touched again past 8 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   cache_beyond_16m: {
-    cycles: 53,
+    cycles: 9,
     source:
-      "a metadata line touched again past 16 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "a metadata line touched again past 16 MiB of other such lines, on top of the tiers below: fitted over the size sweep (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
   cache_beyond_32m: {
     cycles: 0,
     source:
-      "a metadata line touched again past 32 MiB of other such lines (this machine's last-level cache) or never touched: a line from memory, 164 cycles by calibrate's cold probe, less the tiers below (clamped at 0) (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, load average ~21: examples/costs/epyc-kvm-linux-6.18.yaml)",
+      "a metadata line touched again past 32 MiB of other such lines (this machine's last-level cache) or never touched: a line from memory by calibrate's cold probe less the tiers below; that run's cold probe was noise (22 cycles a line; 164-283 in other runs), so 0 (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  folio_alloc: {
+    cycles: 1919,
+    source:
+      "a data folio allocated by a fault (zeroing or copying 4 KiB, memcg charge, LRU, rmap): first write minus the rest of a first read's events, 1,382 ns a fault (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  vma_unmap: {
+    cycles: 3010,
+    source:
+      "a VMA removed by munmap (maple tree, free_pgtables, vm_area_free): fitted over munmap at 11 sizes, 1..32,768 pages (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
+  },
+  folio_free: {
+    cycles: 294,
+    source:
+      "a folio unmapped and freed by zap (rmap removal, LRU and memcg release, back to the allocator): fitted over munmap at 11 sizes, 1..32,768 pages (`ptesim calibrate` on the project machine, AMD EPYC 2.6 GHz KVM guest, Linux 6.18, 2026-11-30, probes SCHED_FIFO pinned, load average ~19: examples/costs/epyc-kvm-linux-6.18.yaml)",
   },
 };
 
