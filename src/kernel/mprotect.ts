@@ -276,10 +276,12 @@ function* changePtes(
     ptl[ptep0 >> 9] === cpu
       ? c.beginRun(cpu, n)
       : -1;
-  for (let i = 0; i < n; ) {
-    // Between PTEs the loop's live state is (position, flush range so far): say so to a
-    // checker, which may then forget the values read for earlier PTEs.
-    if (m.hook !== null) checkpoint(k, cpu, ptep0, i, first, last, gather);
+  for (let i = 0; ; ) {
+    // Between PTEs, and once after the last, the loop's live state is (position, entries
+    // changed, flush range so far): say so to a checker, which may then forget the values
+    // read for earlier PTEs (after the last one, nothing read in the loop is needed again).
+    if (m.hook !== null) checkpoint(k, cpu, 0, ptep0, i, pages, first, last, gather);
+    if (i >= n) break;
     const ptep = ptep0 + i;
     yield at(STEP.PTE_READ, ptep);
     const firstPte = m.pteRead(cpu, ptep); // ptep_get
@@ -289,6 +291,9 @@ function* changePtes(
     }
     const addr = base + i * 4096;
     const nr = maxBatch > 1 ? yield* folioBatch(k, cpu, ptep, firstPte, Math.min(maxBatch, n - i)) : 1;
+    // The entry's value read above only decided presence (and the batch size): dead from here,
+    // as start reads the entry again. The live state is the loop's plus the batch size.
+    if (m.hook !== null) checkpoint(k, cpu, nr, ptep0, i, pages, first, last, gather);
     let oldpte: pte_t;
     yield at(STEP.PV, ptep);
     if (nr === 1 && inlineTxn) {
@@ -355,18 +360,25 @@ function mutantCommit(
   }
 }
 
+/**
+ * Tell a checker the loop's live state (see StepHook.checkpoint). `site`: 0 at the loop's head
+ * (before an entry is read, and after the last), else the batch size of the entry about to be
+ * changed (after its presence was decided): the two places never share a key.
+ */
 function checkpoint(
   k: Kernel,
   cpu: number,
+  site: number,
   ptep0: ptep_t,
   i: number,
+  pages: number,
   lo: number,
   hi: number,
   gather: { start: number; end: number },
 ): void {
   const h = k.machine.hook;
   if (h?.checkpoint === undefined) return;
-  const live = [ptep0, i, lo, hi, gather.start, gather.end];
+  const live = [site, ptep0, i, pages, lo, hi, gather.start, gather.end];
   k.contract?.pendingInto(cpu, live);
   h.checkpoint(cpu, live);
 }

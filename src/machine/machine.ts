@@ -78,6 +78,17 @@ export interface StepHook {
    * checker uses it to forget dead values and merge more states.
    */
   checkpoint?(cpu: number, live: readonly number[]): void;
+  /**
+   * Optional, for code called from a kernel path that is not itself a path (the hypervisor):
+   * a scope opens (the caller's state is what was read before it), `scopeSummary` says that
+   * the scope's own state is now `live` (its first value names the site) plus memory and the
+   * backend's state, so its earlier reads and steps are dead; `scopeLeave` closes the scope,
+   * the caller continuing with `ret`. The checker forgets what the scope read and how many
+   * steps it took (cmpxchg retries), keeping where it was entered.
+   */
+  scopeEnter?(cpu: number): void;
+  scopeSummary?(cpu: number, live: readonly number[]): void;
+  scopeLeave?(cpu: number, ret: number): void;
 }
 
 /** Observes completed steps (for timelines and checker state). Not installed on fast paths. */

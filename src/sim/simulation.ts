@@ -205,6 +205,8 @@ export class Simulation implements StepHook {
   readonly choices: number[] = [];
   /** Per CPU: the values its kernel path has read (checker state keys), when recorded. */
   readonly reads: number[][] | null;
+  /** Per CPU: open scopes (steps and reads length at entry, in pairs), innermost last. */
+  private readonly scopes: number[][];
   /** Kernel checkpoints may replace the read history: the backend's state is known to the key. */
   readonly checkpointsUsable: boolean;
   /** Per CPU: the kind and argument of its pending step (a path's point, or a nested one), for POR. */
@@ -266,6 +268,7 @@ export class Simulation implements StepHook {
     this.timeline =
       opts.trace === false ? null : new Timeline(this.machine, this.kernel, n, opts.details !== false);
     this.reads = opts.recordKernelReads === true ? Array.from({ length: n }, () => []) : null;
+    this.scopes = Array.from({ length: n }, () => []);
     this.maxSteps = opts.maxSteps ?? Number.POSITIVE_INFINITY;
     // Map the regions (CPU 0, no scheduler yet).
     const pages: number[] = [];
@@ -481,6 +484,7 @@ export class Simulation implements StepHook {
     this.mode[c] = mode;
     this.pathSteps[c] = 0;
     if (this.reads !== null) this.reads[c].length = 0;
+    this.scopes[c].length = 0;
     const r = path.next();
     if (r.done === true) this.endPath(c, r.value);
     else this.setPoint(c, r.value);
@@ -503,6 +507,7 @@ export class Simulation implements StepHook {
     this.pointKind[c] = -1;
     this.pathSteps[c] = 0;
     if (this.reads !== null) this.reads[c].length = 0;
+    this.scopes[c].length = 0;
     const prog = this.programs[c];
     const i = this.pc[c];
     this.timeline?.leavePath(c);
@@ -765,6 +770,42 @@ export class Simulation implements StepHook {
     }
   }
 
+  /** Whether CPU `cpu`'s kernel path keeps checker reads that scopes may shorten. */
+  private scoped(cpu: number): boolean {
+    return this.reads !== null && this.checkpointsUsable && this.paths[cpu] !== null;
+  }
+
+  scopeEnter(cpu: number): void {
+    if (this.scoped(cpu)) this.scopes[cpu].push(this.pathSteps[cpu], this.reads![cpu].length);
+  }
+
+  /**
+   * Inside a scope, the reads since it opened become (NaN, steps at entry, live) and its step
+   * count restarts from one past the entry's: NaN and the entry's count keep the key's parts
+   * apart (no read or live value is NaN), so equal keys still mean equal positions.
+   */
+  scopeSummary(cpu: number, live: readonly number[]): void {
+    const s = this.scopes[cpu];
+    if (s.length === 0 || !this.scoped(cpu)) return;
+    const steps = s[s.length - 2];
+    const r = this.reads![cpu];
+    r.length = s[s.length - 1];
+    r.push(Number.NaN, steps, ...live);
+    this.pathSteps[cpu] = steps + 1;
+  }
+
+  /** The scope returns `ret`: its reads become (-Infinity, steps at entry, ret), one step in all. */
+  scopeLeave(cpu: number, ret: number): void {
+    const s = this.scopes[cpu];
+    if (s.length === 0 || !this.scoped(cpu)) return;
+    const steps = s[s.length - 2];
+    const r = this.reads![cpu];
+    r.length = s[s.length - 1];
+    r.push(Number.NEGATIVE_INFINITY, steps, ret);
+    this.pathSteps[cpu] = steps + 1;
+    s.length -= 2;
+  }
+
   checkpoint(cpu: number, live: readonly number[]): void {
     const reads = this.reads;
     if (reads === null || !this.checkpointsUsable || this.paths[cpu] === null) return;
@@ -888,6 +929,7 @@ export class Simulation implements StepHook {
     st.segv = 0;
     this.timeline?.reset();
     if (this.reads !== null) for (const r of this.reads) r.length = 0;
+    for (const sc of this.scopes) sc.length = 0;
     this.syscalls.length = 0;
     this.choices.length = 0;
     this.aborted = false;

@@ -4,15 +4,16 @@
 //
 //   - each tracked page: its PTE in every mm, its contents, the oracle's record of it (including
 //     where mremap moved it), and every CPU's TLB entry for it;
-//   - each CPU: its program position, mode (user, fault path, program step's path), fault error
-//     code and mm; with `withKernel`, its kernel path's position (steps taken) and what the
+//   - each CPU: its program position, mode (user, fault path, program step's path), the fault
+//     error code while in the fault path, and mm; with `withKernel`, its kernel path's position
+//     (steps taken) and what the
 //     path has read (which fixes its local variables), or a kernel checkpoint's live values;
 //   - every mm's VMAs (several CPUs may change them, in either order) and its backend's state;
 //   - the frame allocator (which frame a fault gets next);
 //   - the kernel paths' state: folio flags, backing stores, tlb_flush_pending (src/kernel/paths.ts).
 import type { Kernel } from "../kernel/kernel.js";
 import { pathStateInto } from "../kernel/paths.js";
-import type { Simulation } from "./simulation.js";
+import { MODE_FAULT, type Simulation } from "./simulation.js";
 
 /** An mm's VMAs, compactly: start, end and flags of each. */
 function vmaDigest(k: Kernel): string {
@@ -50,7 +51,10 @@ export function stateKey(sim: Simulation, withKernel: boolean): string {
     for (let c = 0; c < m.cpus.length; c++) parts.push(m.tlbKey(c, a / 4096));
   }
   const n = sim.scenario.cpus;
-  for (let c = 0; c < n; c++) parts.push(sim.pc[c], sim.mode[c], sim.faultErr[c], sim.mmOf[c]);
+  // The fault's error code is the fault path's argument: read by nothing else, and overwritten
+  // by the next fault, so outside a fault path it is not part of the state.
+  for (let c = 0; c < n; c++)
+    parts.push(sim.pc[c], sim.mode[c], sim.mode[c] === MODE_FAULT ? sim.faultErr[c] : 0, sim.mmOf[c]);
   let key = parts.join(",");
   if (kernels.length > 1 || sim.forksDone > 0) key += `|f${kernels.length}`;
   key += `|${mem.allocKey()}`;

@@ -156,6 +156,10 @@ export function isFastPath(old: pte_t, nw: pte_t): boolean {
   return (old & _PAGE_PRESENT) === 0;
 }
 
+/** The checker's summary sites in the hypervisor (StepHook.scopeSummary's first live value). */
+const SITE_MULTICALL = 1;
+const SITE_MMU_UPDATE = 2;
+
 export class Hypervisor {
   /** Private: backends reach the hypervisor's calls, never the machine through it. */
   readonly #m: Machine;
@@ -206,9 +210,11 @@ export class Hypervisor {
     const m = this.#m;
     const cpu = m.current;
     m.ledger.add(cpu, CTR.trap_pt_write);
+    m.hook?.scopeEnter?.(cpu);
     const old = m.pteRead(cpu, ptep); // the emulator reads the entry it replaces
     this.validateTrap(ptep, old, v);
     m.pteWrite(cpu, ptep, v);
+    m.hook?.scopeLeave?.(cpu, 0);
   }
 
   /**
@@ -218,11 +224,16 @@ export class Hypervisor {
   trapXchg(ptep: ptep_t, v: pte_t): pte_t {
     const m = this.#m;
     const cpu = m.current;
+    // A scope for the checker: the retries' reads are dead once the xchg has happened.
+    m.hook?.scopeEnter?.(cpu);
     for (;;) {
       m.ledger.add(cpu, CTR.trap_pt_xchg);
       const old = m.pteRead(cpu, ptep);
       this.validateTrap(ptep, old, v);
-      if (m.pteCmpxchg(cpu, ptep, old, v) === old) return old;
+      if (m.pteCmpxchg(cpu, ptep, old, v) === old) {
+        m.hook?.scopeLeave?.(cpu, old);
+        return old;
+      }
     }
   }
 
@@ -251,7 +262,7 @@ export class Hypervisor {
   /** HYPERVISOR_mmu_update(reqs[start, start + count), ...): one hypervisor entry. 0 or -errno. */
   mmu_update(reqs: readonly MmuUpdate[], start = 0, count = reqs.length - start): number {
     const cpu = this.enter();
-    return this.doMmuUpdate(cpu, reqs, start, count);
+    return this.leave(cpu, this.doMmuUpdate(cpu, reqs, start, count, -1));
   }
 
   /** HYPERVISOR_mmuext_op(ops, ...): one hypervisor entry. 0 or -errno. */
@@ -259,9 +270,9 @@ export class Hypervisor {
     const cpu = this.enter();
     for (const op of ops) {
       const r = this.doMmuext(cpu, op);
-      if (r !== 0) return r;
+      if (r !== 0) return this.leave(cpu, r);
     }
-    return 0;
+    return this.leave(cpu, 0);
   }
 
   /**
@@ -270,29 +281,56 @@ export class Hypervisor {
    */
   multicall(entries: readonly MulticallEntry[], n = entries.length): number {
     const cpu = this.enter();
-    this.#m.ledger.add(cpu, CTR.multicall);
+    const m = this.#m;
+    m.ledger.add(cpu, CTR.multicall);
     for (let i = 0; i < n; i++) {
+      // What the entries before this one read is dead: their results are in the entries.
+      m.hook?.scopeSummary?.(cpu, [SITE_MULTICALL, i]);
       const e = entries[i];
-      if (e.op === __HYPERVISOR_mmu_update) e.result = this.doMmuUpdate(cpu, e.reqs, e.start, e.count);
+      if (e.op === __HYPERVISOR_mmu_update) e.result = this.doMmuUpdate(cpu, e.reqs, e.start, e.count, i);
       else if (e.op === __HYPERVISOR_mmuext_op)
         e.result = e.ext === null ? -EINVAL : this.doMmuext(cpu, e.ext);
       else e.result = -ENOSYS;
     }
-    return 0;
+    return this.leave(cpu, 0);
   }
 
-  /** Hypervisor entry: a scheduling point and one `hypercall`. Returns the calling vCPU. */
+  /**
+   * Hypervisor entry: a scheduling point and one `hypercall`. Returns the calling vCPU. Opens
+   * the checker's scope (StepHook.scopeEnter): what the hypervisor reads inside is its own, and
+   * dead once a request is done (the loops below say so with scopeSummary).
+   */
   private enter(): number {
     const m = this.#m;
     const cpu = m.current;
     m.step(cpu, STEP.HYPERCALL, -1);
     m.ledger.add(cpu, CTR.hypercall);
+    m.hook?.scopeEnter?.(cpu);
     return cpu;
   }
 
-  /** do_mmu_update: requests in order, stopping at the first failure. */
-  private doMmuUpdate(cpu: number, reqs: readonly MmuUpdate[], start: number, count: number): number {
+  /** Hypervisor exit with `ret`: closes the checker's scope. */
+  private leave(cpu: number, ret: number): number {
+    this.#m.hook?.scopeLeave?.(cpu, ret);
+    return ret;
+  }
+
+  /**
+   * do_mmu_update: requests in order, stopping at the first failure. `entry`: the multicall
+   * entry it runs for, or -1 for a direct hypercall (the checker's summary names it).
+   */
+  private doMmuUpdate(
+    cpu: number,
+    reqs: readonly MmuUpdate[],
+    start: number,
+    count: number,
+    entry: number,
+  ): number {
+    const hook = this.#m.hook;
     for (let i = start; i < start + count; i++) {
+      // Between requests the hypervisor's state is (entry, request): the earlier requests'
+      // reads and cmpxchg retries are dead.
+      hook?.scopeSummary?.(cpu, [SITE_MMU_UPDATE, entry, i]);
       const r = reqs[i];
       const cmd = r.ptr % 8;
       const maddr = r.ptr - cmd;

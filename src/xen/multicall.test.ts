@@ -79,12 +79,23 @@ describe("per-CPU multicall buffers (Linux multicalls.c)", () => {
     assert.equal(mc.pendingEntries(0), 0, "the buffer is reset even so");
     void hv;
   });
-  it("the state key tells two buffer states apart exactly when their full contents differ", () => {
-    // The key is written by hand for speed: it must partition states as the objects' complete
-    // serialisation does (counters, every entry and request slot, reused ones included).
+  it("the state key tells two buffer states apart exactly when what is queued differs", () => {
+    // The key is written by hand for speed: it must partition states as a complete
+    // serialisation of the queued part does (counters, the entries below mcidx, the requests
+    // below nreq); slots left over from issued batches are dead and must not count.
+    type Buf = { mcidx: number; argidx: number; nreq: number; entries: object[]; reqs: object[] };
+    const queued = (mc: MulticallBuffers) =>
+      JSON.stringify(
+        (mc as unknown as { bufs: Buf[] }).bufs.map((b) => ({
+          mcidx: b.mcidx,
+          argidx: b.argidx,
+          nreq: b.nreq,
+          entries: b.entries.slice(0, b.mcidx).map((e) => ({ ...e, reqs: undefined })),
+          reqs: b.reqs.slice(0, b.nreq),
+        })),
+      );
     const states: { key: string; full: string }[] = [];
-    const record = (mc: MulticallBuffers) =>
-      states.push({ key: mc.stateKey(), full: JSON.stringify((mc as unknown as { bufs: unknown }).bufs) });
+    const record = (mc: MulticallBuffers) => states.push({ key: mc.stateKey(), full: queued(mc) });
     for (const coalesce of [true, false]) {
       const { mc, hv, m, table, val } = setup({ coalesce });
       const upd = (cpu: number, i: number, v = val) =>
@@ -115,5 +126,10 @@ describe("per-CPU multicall buffers (Linux multicalls.c)", () => {
         if (!sameFull) distinct++;
       }
     assert.ok(distinct > 0);
+    assert.equal(
+      states[4].key,
+      states[0].key,
+      "a flushed buffer keys as a fresh one: its stale slots are dead",
+    );
   });
 });

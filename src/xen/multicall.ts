@@ -60,22 +60,25 @@ export class MulticallBuffers {
   }
 
   /**
-   * Everything queued on every CPU, canonically (for the checker's state keys): the counters,
-   * every entry slot and every request slot (the reused ones past the counters too, as before).
-   * Written out by hand: it is computed at every new state, and serialising the objects (where
-   * each entry refers to the whole request array) cost an eighth of a Xen check's time.
+   * Everything queued on every CPU, canonically (for the checker's state keys): the entries
+   * below mcidx and the requests below nreq only. Slots past them are left over from batches
+   * already issued and are overwritten before they are used again (entry, pushReq), so they
+   * are not part of the state. Written out by hand: it is computed at every new state, and
+   * serialising the objects (where each entry refers to the whole request array) cost an
+   * eighth of a Xen check's time.
    */
   stateKey(): string {
     let s = "";
     for (const b of this.bufs) {
       s += `${b.mcidx},${b.argidx},${b.nreq}:`;
-      for (const e of b.entries) {
+      for (let i = 0; i < b.mcidx; i++) {
+        const e = b.entries[i];
         s += `${e.op},${e.start},${e.count},${e.result}`;
         const x = e.ext;
         s += x === null ? "/" : `,${x.cmd},${x.linearAddr},${x.vcpumask.join(".")}/`;
       }
       s += ":";
-      for (const r of b.reqs) s += `${r.ptr},${r.val};`;
+      for (let i = 0; i < b.nreq; i++) s += `${b.reqs[i].ptr},${b.reqs[i].val};`;
       s += "|";
     }
     return s;
