@@ -125,6 +125,25 @@ const checkBase = {
     .number()
     .describe("fingerprint storage: the chance that a hash collision hid a state (0 when exact)"),
   machine,
+  litmus: z
+    .object({
+      test: z
+        .string()
+        .describe("herd's test name (catalogue/aarch64-VMSA), or linux:... for a kernel-level one"),
+      quantifier: z.enum(["exists", "forall"]),
+      condition: z.string(),
+      verdict: z
+        .enum(["allowed", "forbidden", "required"])
+        .nullable()
+        .describe("the litmus verdict this check reached (null when incomplete)"),
+      herd: z
+        .enum(["allowed", "forbidden", "required"])
+        .nullable()
+        .describe("herd's verdict (tests/kinds.txt)"),
+      expected: z.enum(["allowed", "forbidden", "required"]).describe("the verdict the scenario expects"),
+    })
+    .optional()
+    .describe("a litmus scenario (arm64): its condition and verdicts"),
 };
 
 export const CheckJson = z

@@ -4,6 +4,7 @@
 //
 //   - each tracked page: its PTE in every mm, its contents, the oracle's record of it, and every
 //     CPU's TLB entry for it;
+//   - a litmus scenario: its programs' registers and faults;
 //   - each CPU: its program position, mode (user, fault path, program step's path), fault error
 //     code and mm; with `withKernel`, its kernel path's position (steps taken) and what the
 //     path has read (which fixes its local variables), or a kernel checkpoint's live values;
@@ -50,6 +51,7 @@ export function stateKey(sim: Simulation, withKernel: boolean): string {
   }
   const n = sim.scenario.cpus;
   for (let c = 0; c < n; c++) parts.push(sim.pc[c], sim.mode[c], sim.faultErr[c], sim.mmOf[c]);
+  sim.litmus?.keyInto(parts);
   let key = parts.join(",");
   if (kernels.length > 1 || sim.forksDone > 0) key += `|f${kernels.length}`;
   key += `|${mem.allocKey()}`;

@@ -21,12 +21,20 @@ export {
 } from "./costs.js";
 export { arm64_fault_handler, arm64_fault_vm_flags } from "./fault.js";
 export {
-  ARM64_LITMUS,
-  type Arm64LitmusTest,
-  type LitmusOutcome,
-  type LitmusResult,
-  OUT_OF_SCOPE,
-  runArm64Litmus,
+  type Cond,
+  type DescOp,
+  type DescStep,
+  evalCond,
+  type HerdPte,
+  herdDescribe,
+  herdMatches,
+  herdPte,
+  type LitmusObservation,
+  type LitmusVerdict,
+  litmusVerdict,
+  parseCond,
+  parseDescStep,
+  parseHerdFields,
 } from "./litmus.js";
 export {
   type Arm64AccessResult,
