@@ -639,13 +639,16 @@ export class Machine {
   tlbiVa(cpu: number, vaddr: number): void {
     this.step(cpu, STEP.TLB_FLUSH, -1);
     (this.arm64 as Arm64Mmu).tlbi_va(vaddr);
+    this.ledger.add(cpu, CTR.tlbi_va);
   }
   tlbiAsid(cpu: number): void {
     this.step(cpu, STEP.TLB_FLUSH, -1);
     (this.arm64 as Arm64Mmu).tlbi_asid();
+    this.ledger.add(cpu, CTR.tlbi_asid);
   }
-  dsb(_cpu: number, kind: "ish" | "ishst"): void {
+  dsb(cpu: number, kind: "ish" | "ishst"): void {
     (this.arm64 as Arm64Mmu).dsb(kind);
+    this.ledger.add(cpu, kind === "ish" ? CTR.dsb_ish : CTR.dsb_ishst);
   }
 
   /** INVLPG of `vaddr` on one CPU. */

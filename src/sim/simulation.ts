@@ -37,7 +37,7 @@ import {
 } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
-import { costTable, cycles } from "./costs.js";
+import { ledgerCycles } from "./costs.js";
 import { LitmusRun } from "./litmus.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
 import { arm64Features, protToString, type Scenario, scenarioArch } from "./scenario.js";
@@ -928,7 +928,7 @@ export class Simulation implements StepHook {
       syscalls: this.syscalls,
       stats: { ...this.stats },
       counters: this.machine.ledger.totals(),
-      cycles: cycles(this.machine.ledger, costTable(this.scenario.costs)),
+      cycles: ledgerCycles(this.machine.ledger, this.scenario.arch, this.scenario.costs),
       choices: this.choices.slice(),
     };
   }

@@ -14,8 +14,10 @@ export {
 export { type Arm64CostsRow, benchArm64Costs, formatArm64Costs } from "./bench.js";
 export {
   ARM64_COSTS,
+  ARM64_EVENTS,
   type Arm64CostEntry,
   type Arm64Event,
+  arm64CostTable,
   arm64Cycles,
   PUBLISHED_MPROTECT_M3,
 } from "./costs.js";
