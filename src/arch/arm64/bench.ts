@@ -81,12 +81,15 @@ export function benchArm64Costs(o: Arm64CostsOptions): Arm64CostsRow[] {
 }
 
 /** The rows as text: cycles per PTE by size and backend, then the events of the largest size. */
-export function formatArm64Costs(rows: readonly Arm64CostsRow[]): string[] {
+export function formatArm64Costs(
+  rows: readonly Arm64CostsRow[],
+  weights = "ARM64_COSTS, all assumptions",
+): string[] {
   const backends = [...new Set(rows.map((r) => r.backend))];
   const pages = [...new Set(rows.map((r) => r.pages))];
   const w = Math.max(...backends.map((b) => b.length)) + 2;
   const out = [
-    "mprotect(PROT_READ) of populated private memory on arm64 (HA+HD), cycles per PTE (weights: ARM64_COSTS, all assumptions)",
+    `mprotect(PROT_READ) of populated private memory on arm64 (HA+HD), cycles per PTE (weights: ${weights})`,
     `${"pages".padEnd(8)}${backends.map((b) => b.padStart(w)).join("")}`,
   ];
   for (const n of pages)
