@@ -10,7 +10,7 @@ import { arm64CostsJson, benchArm64Command, printArm64Costs, renderArm64CostsSvg
 import { bugsCommand } from "./bugs-command.js";
 import { benchCostsCommand, calibrateCommand, parsePagesList, readCostTable } from "./calibrate-command.js";
 import { checkCommand, demoCommand, runCommand, shardsCommand } from "./commands.js";
-import { DEFAULT_BENCH_PAGES, renderCostsSvg } from "./costs.js";
+import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { checkOutputPath, writeFileAtomic } from "./files.js";
 import { htmlDocument, htmlOpt, htmlOption, writeHtmlReport } from "./html-report.js";
