@@ -184,3 +184,44 @@ describe("mode agreement: reduced == por == exhaustive over a generated matrix",
     assert.ok(compared >= picked.length / 2, `only ${compared} of ${picked.length} compared`);
   });
 });
+
+// The arm64 litmus tests (scenarios/litmus/arm64) are small enough to take whole rather than
+// sampled: each on every arm64 backend, at both batch sizes (a third CPU or an aging step would
+// make it another test).
+describe("mode agreement on the arm64 litmus tests: every test x arm64 backend", () => {
+  const dir = join(ROOT, "scenarios/litmus/arm64");
+  const files = readdirSync(dir)
+    .filter((x) => x.endsWith(".yaml"))
+    .sort();
+  const bs = allBackends("arm64");
+  it(`${files.length} tests x ${bs.length} backends x maxBatch 1, 4: same verdicts and final states`, () => {
+    const failures: string[] = [];
+    let compared = 0;
+    for (const f of files) {
+      const file = join(dir, f);
+      const r = loadScenarioText(readFileSync(file, "utf8"), file);
+      if (!r.ok) throw new Error(`${file}: ${r.errors.map((e) => e.message).join("; ")}`);
+      for (const b of bs)
+        for (const maxBatch of [1, 4]) {
+          const s: Scenario = { ...r.scenario, kernel: { ...r.scenario.kernel, maxBatch } };
+          const opts = { collectFinalStates: true, minimize: false } as const;
+          const full = check(s, b, { ...opts, mode: "exhaustive" });
+          for (const mode of ["reduced", "por"] as const) {
+            const got = check(s, b, { ...opts, mode });
+            const label = `${f} on ${b.name} [batch${maxBatch}] ${mode}`;
+            if (got.verdict !== full.verdict)
+              failures.push(`${label}: ${got.verdict}, exhaustive ${full.verdict}`);
+            else if (got.verdict === "verified") {
+              const a = [...(got.finalStates ?? [])].sort();
+              const e = [...(full.finalStates ?? [])].sort();
+              if (a.join("|") !== e.join("|"))
+                failures.push(`${label}: ${a.length} final states, exhaustive ${e.length}`);
+            }
+          }
+          compared++;
+        }
+    }
+    assert.deepEqual(failures, []);
+    assert.equal(compared, files.length * bs.length * 2);
+  });
+});

@@ -2,16 +2,15 @@
 // see program.ts) next to its handler. A handler turns parsed options into a typed stage
 // (commands.ts, replay-command.ts, costs.ts), prints the result (report.ts) and returns the exit
 // code. To add a command, add an entry to COMMANDS; to add an option, add an `opt(...)` line.
-import { benchArm64Costs, formatArm64Costs } from "../arch/arm64/bench.js";
-import { ARM64_COSTS } from "../arch/arm64/costs.js";
 import { allBackends } from "../backends/registry.js";
 import type { CheckResult } from "../check/explore.js";
 import { shardResultOf } from "../check/shards.js";
 import { DEFAULT_POPULATE, POPULATE_POLICIES } from "../strace/replay.js";
+import { arm64CostsJson, benchArm64Command, printArm64Costs, renderArm64CostsSvg } from "./bench-arm64.js";
 import { bugsCommand } from "./bugs-command.js";
 import { benchCostsCommand, calibrateCommand, parsePagesList, readCostTable } from "./calibrate-command.js";
 import { checkCommand, demoCommand, runCommand, shardsCommand } from "./commands.js";
-import { DEFAULT_BENCH_PAGES, renderCostsSvg } from "./costs.js";
+import { renderCostsSvg } from "./costs.js";
 import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, PtesimError } from "./errors.js";
 import { checkOutputPath, writeFileAtomic } from "./files.js";
 import { htmlDocument, htmlOpt, htmlOption, writeHtmlReport } from "./html-report.js";
@@ -372,10 +371,14 @@ job must exist at the same absolute path on the worker's machine.`,
           costsOpt,
           pagesOpt("sizes in pages (default: 1 to 262144)"),
           opt("--no-kernel", "do not measure the real kernel"),
-          opt("--arch <arch>", "the architecture whose backends are costed (arm64: ARM64_COSTS, no kernel)", {
-            choices: ["x86-64", "arm64"],
-            default: ["x86-64", "x86-64"],
-          }),
+          opt(
+            "--arch <arch>",
+            "the architecture whose backends are costed (arm64: ARM64_COSTS or --costs, no kernel)",
+            {
+              choices: ["x86-64", "arm64"],
+              default: ["x86-64", "x86-64"],
+            },
+          ),
           htmlOpt,
         ],
         json: true,
@@ -514,30 +517,32 @@ and not counted as passes. Exit 0 only if every runnable entry behaves.`,
   },
 ];
 
-/** `bench costs --arch arm64`: the arm64 backends under ARM64_COSTS (no chart, kernel or --costs yet). */
+/**
+ * `bench costs --arch arm64`: the arm64 backends under ARM64_COSTS, or a --costs table's weights;
+ * text, --json, --out chart and --html as on x86 (no real kernel: this machine is not arm64).
+ */
 function benchCostsArm64(o: Record<string, unknown>, io: Reporter, json: boolean): number {
-  for (const k of ["out", "costs", "html"] as const)
-    if (o[k] !== undefined)
-      throw new PtesimError("usage", `--${k} is not available with --arch arm64 (text and --json only)`);
+  const out = o.out as string | undefined;
+  if (out !== undefined && !out.endsWith(".svg"))
+    throw new PtesimError("usage", `--out names an .svg file, got "${out}"`);
+  if (out !== undefined) checkOutputPath(out);
   const p = io.progress();
   let done = 0;
-  const rows = benchArm64Costs({
-    pages: (o.pages as number[] | undefined) ?? DEFAULT_BENCH_PAGES,
-    backends: allBackends("arm64"),
-    maxBatch: 16,
+  const r = benchArm64Command({
+    ...(o.pages === undefined ? {} : { pages: o.pages as number[] }),
+    ...(o.costs === undefined ? {} : { costsFile: o.costs as string }),
     onProgress: (w) => {
       p.update(`bench costs: ${++done} measured (${w})`);
       if (io.interrupted()) throw new PtesimError("interrupted", `interrupted after ${done} measurements`);
     },
   });
   p.done();
-  if (json)
-    io.document(Arm64CostsJson, {
-      schema: "ptesim.bench-costs-arm64/1",
-      arch: "arm64",
-      weights: { ...ARM64_COSTS },
-      rows,
-    });
-  else for (const l of formatArm64Costs(rows)) io.out(l);
+  if (out !== undefined) writeFileAtomic(out, renderArm64CostsSvg(r));
+  if (json) io.document(Arm64CostsJson, arm64CostsJson(r));
+  else {
+    printArm64Costs(r, io, false);
+    if (out !== undefined) io.out(`chart written to ${out}`);
+  }
+  htmlOption(o.html, printArm64Costs, r, io);
   return EXIT_OK;
 }

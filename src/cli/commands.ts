@@ -444,6 +444,7 @@ export function checkOutcomeDocument(o: CheckOutcome) {
     cpus: o.source.scenario.cpus,
     arch: archOf(o.source.scenario),
     reproduce: o.reproduce,
+    ...(o.source.scenario.litmus === undefined ? {} : { litmus: o.source.scenario.litmus }),
   });
 }
 

@@ -14,6 +14,7 @@ export const REPORT_SCHEMAS = [
   "ptesim.check/1",
   "ptesim.replay/2",
   "ptesim.bench-costs/1",
+  "ptesim.bench-costs-arm64/1",
   "ptesim.bugs/1",
 ] as const;
 

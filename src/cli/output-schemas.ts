@@ -125,6 +125,25 @@ const checkBase = {
     .number()
     .describe("fingerprint storage: the chance that a hash collision hid a state (0 when exact)"),
   machine,
+  litmus: z
+    .object({
+      test: z
+        .string()
+        .describe("herd's test name (catalogue/aarch64-VMSA), or linux:... for a kernel-level one"),
+      quantifier: z.enum(["exists", "forall"]),
+      condition: z.string(),
+      verdict: z
+        .enum(["allowed", "forbidden", "required"])
+        .nullable()
+        .describe("the litmus verdict this check reached (null when incomplete)"),
+      herd: z
+        .enum(["allowed", "forbidden", "required"])
+        .nullable()
+        .describe("herd's verdict (tests/kinds.txt)"),
+      expected: z.enum(["allowed", "forbidden", "required"]).describe("the verdict the scenario expects"),
+    })
+    .optional()
+    .describe("a litmus scenario (arm64): its condition and verdicts"),
 };
 
 export const CheckJson = z
@@ -246,9 +265,19 @@ export const Arm64CostsJson = z
   .object({
     schema: z.literal("ptesim.bench-costs-arm64/1"),
     arch: z.literal("arm64"),
+    costsFile: z.string().nullable().describe("the --costs file whose weights override ARM64_COSTS, or null"),
+    ignored: z
+      .array(z.string())
+      .describe(
+        "counters the --costs file sets that the arm64 model does not charge (x86, Xen, kernel work)",
+      ),
+    backends: z.array(z.string()),
+    pages: z.array(z.number().int()),
     weights: z
       .record(z.string(), z.object({ cycles: z.number(), source: z.string() }))
-      .describe("ARM64_COSTS: cycles per event and where the figure comes from (all assumptions today)"),
+      .describe(
+        "cycles per ledger event and where the figure comes from: ARM64_COSTS (all assumptions today) or the --costs file",
+      ),
     rows: z.array(
       z.object({
         backend: z.string(),

@@ -7,7 +7,7 @@ import type { Colors } from "picocolors/types.js";
 import type { z } from "zod";
 import type { ArchName } from "../arch/types.js";
 import { errnoName } from "../kernel/errno.js";
-import { archOf, JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN, runDocument } from "../sim/documents.js";
+import { archOf, JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN, litmusDocument, runDocument } from "../sim/documents.js";
 import type { RunResult, TraceEvent } from "../sim/simulation.js";
 
 export { JSON_SCHEMA_CHECK, JSON_SCHEMA_RUN };
@@ -268,6 +268,13 @@ export function printCheck(o: CheckOutcome, io: Reporter): void {
         ? `  states stored as 64-bit fingerprints: ${mib(r.storeBytes)}; probability that a collision hid a state: ${r.collisionProbability.toExponential(1)} (--storage exact rules it out)`
         : `  states stored exactly: about ${mib(r.storeBytes)} (${Math.round(r.storeBytes / Math.max(1, r.states))} bytes a state)`,
     );
+  if (sc.litmus !== undefined && r.verdict !== "incomplete") {
+    const l = litmusDocument(sc.litmus, r.verdict);
+    const mark = l.verdict === l.expected ? c.green("as expected") : c.red(`expected ${l.expected}`);
+    io.out(
+      `  litmus ${c.bold(l.test)} (${l.quantifier} ${l.condition}): ${c.bold(l.verdict!.toUpperCase())}, ${mark}${l.herd === null ? "" : `; herd: ${l.herd}`}`,
+    );
+  }
   if (r.verdict === "verified") {
     io.out(c.bold(c.green("VERIFIED: no interleaving violates any property in these bounds")));
     return;

@@ -126,6 +126,23 @@ describe("viewer in Chromium", { skip }, () => {
     await page.close();
   });
 
+  it("bench costs --arch arm64 --html: the cycles and events charts, the rows and the weights with their sources", async () => {
+    const html = join(dir, "arm64-costs.html");
+    const r = ptesim("bench", "costs", "--arch", "arm64", "--pages", "1,64", "--html", html);
+    assert.equal(r.code, 0, r.err);
+    const page = await ctx.newPage();
+    await page.goto(pathToFileURL(html).href);
+    await page.locator("#chart-pages").waitFor();
+    assert.equal(await page.locator("#chart-events").count(), 1);
+    const text = (await page.textContent("body")) ?? "";
+    assert.match(text, /arm64: mprotect\(PROT_READ\)/);
+    // The tables: rows with the arm64 events, and every weight's source.
+    assert.match(text, /Cycles per PTE and events/);
+    assert.match(text, /dsb_ish.*1,000.*DSB ISH after TLBIs.*assumption/s);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   it("report of a run counterexample, at a narrow width", async () => {
     const html = join(dir, "run.html");
     const r = ptesim("run", "--backend", "naive", "--sweep", "300", "--json", "--html", html);

@@ -12,6 +12,11 @@ export const COUNTERS = [
   "tlb_invlpg", // single-page invalidations executed on some CPU
   "tlb_flush_all", // full flushes executed on some CPU
   "ipi", // shootdown interrupts sent
+  // arm64's broadcast TLB maintenance (no IPIs), issued by kernel code on the counted CPU:
+  "tlbi_va", // TLBI VALE1IS/VAE1IS, one page, every CPU of the inner-shareable domain
+  "tlbi_asid", // TLBI ASIDE1IS, the whole address space
+  "dsb_ish", // DSB ISH: waits for the TLBIs issued before it to complete everywhere
+  "dsb_ishst", // DSB ISHST: orders the page-table stores before the TLBIs
   "trap_pt_write", // guest store to a read-only page table, trapped and emulated (Xen PV)
   "trap_pt_xchg", // guest locked op on a read-only page table, trapped and emulated (Xen PV)
   "hypercall", // hypervisor entries by hypercall (a multicall counts once)

@@ -56,6 +56,21 @@ describe("Machine with an arm64 MMU", () => {
     assert.equal(mmu.tlbs[0].count + mmu.tlbs[1].count, 0);
     assert.equal(mmu.counters.tlbi_va, 1);
     assert.equal(mmu.counters.dsb_ish, 1);
+    // The ledger has them too, on the issuing CPU.
+    m.tlbiAsid(1);
+    m.dsb(1, "ishst");
+    assert.deepEqual(
+      [CTR.tlbi_va, CTR.dsb_ish, CTR.tlbi_asid, CTR.dsb_ishst].map((k) => [
+        m.ledger.get(0, k),
+        m.ledger.get(1, k),
+      ]),
+      [
+        [1, 0],
+        [1, 0],
+        [0, 1],
+        [0, 1],
+      ],
+    );
   });
   it("hardware updates reach the tracer, and save/restore covers the arm64 TLBs", () => {
     const { m, ptep } = arm64Machine(true, true, PAGE_SHARED);

@@ -1,5 +1,6 @@
-// The simulated machine: physical memory, page tables, CPUs with their MMU and TLB (x86-64, or
-// with MachineConfig.arm64 the arm64 MMU of src/arch/arm64/mmu.ts).
+// The simulated machine: physical memory, page tables, CPUs, and the architecture's MMU that
+// serves their user accesses (x86-64: src/arch/x86/mmu.ts; with MachineConfig.arm64 the arm64
+// MMU of src/arch/arm64/mmu.ts). No walker lives here: `access` asks the MMU for a frame.
 //
 // Software (kernel, hypervisor) touches PTEs only through the pte* primitives below. Each is
 // one atomic memory operation and, when a StepHook is installed, first offers the scheduler a
@@ -11,24 +12,13 @@ import { ARM64_ERR_INSTR, ARM64_ERR_WNR } from "../arch/arm64/fault.js";
 import { Arm64Mmu, type Arm64MmuState } from "../arch/arm64/mmu.js";
 import type { ArchMm } from "../arch/types.js";
 import { X86_ARCH } from "../arch/x86/format.js";
+import { type Translation, X86Mmu } from "../arch/x86/mmu.js";
 import { CostLedger, CTR } from "./ledger.js";
 import { LineReuse } from "./linecache.js";
 
 import { FRAME_DATA, FRAME_ZERO, PhysMem, type PhysMemState, type ptep_t } from "./physmem.js";
-import {
-  _PAGE_ACCESSED,
-  _PAGE_DIRTY,
-  _PAGE_NX,
-  _PAGE_PRESENT,
-  _PAGE_RW,
-  _PAGE_USER,
-  PTRS_PER_TABLE,
-  pfn_pte,
-  pte_pfn,
-  type pte_t,
-  pteSetLow,
-} from "./pte.js";
-import { TLB_DIRTY, TLB_NX, TLB_RW, TLB_USER, Tlb } from "./tlb.js";
+import { _PAGE_PRESENT, PTRS_PER_TABLE, pfn_pte, pte_pfn, type pte_t } from "./pte.js";
+import { Tlb } from "./tlb.js";
 
 /** Kinds of software step offered to the scheduler. */
 export const STEP = {
@@ -101,8 +91,6 @@ export interface Tracer {
 
 export { PF_INSTR, PF_PROT, PF_USER, PF_WRITE } from "../arch/x86/fault.js";
 
-import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE } from "../arch/x86/fault.js";
-
 export const ACCESS_READ = 0;
 export const ACCESS_WRITE = 1;
 export const ACCESS_EXEC = 2;
@@ -155,18 +143,10 @@ export interface MachineConfig {
   };
 }
 
+/** Result of a side-effect-free walk (the x86 walker's). */
+export type { Translation };
 /** An arm64 fault as `Cpu.pfError` holds it: the fault class (FAULT_*) | WnR | instruction abort. */
 export { ARM64_ERR_INSTR, ARM64_ERR_WNR };
-
-/** Result of a side-effect-free walk. */
-export interface Translation {
-  /** The leaf PTE slot, or -1 when an upper level is not present. */
-  ptep: ptep_t;
-  /** Leaf value (0 when ptep is -1). */
-  pte: pte_t;
-  /** Rights accumulated over the upper levels (TLB_RW | TLB_USER | TLB_NX). */
-  upper: number;
-}
 
 export interface MachineState {
   readonly mem: PhysMemState;
@@ -191,6 +171,8 @@ export class Machine {
   readonly lines = new LineReuse();
   /** The arm64 MMU when the machine is an arm64 one (MachineConfig.arm64), else null. */
   readonly arm64: Arm64Mmu | null;
+  /** The x86-64 MMU (its walker also serves `probe`, whose table layout arm64 shares). */
+  readonly x86: X86Mmu;
   /** The architecture: what generic mm code knows of the PTE format, faults and TLB flags. */
   readonly arch: ArchMm;
   /**
@@ -232,6 +214,7 @@ export class Machine {
   }
   set tracer(t: Tracer | null) {
     this._tracer = t;
+    this.x86.tracer = t;
     this.observed = t !== null || this._hook !== null;
   }
 
@@ -240,10 +223,13 @@ export class Machine {
       throw new RangeError("cpus must be an integer in 1..64");
     this.mem = new PhysMem(cfg.maxFrames, (t) => {
       this.#t = t;
+      // The walker reads the same private store (PhysMem grants it here, also when it grows).
+      if (this.x86 !== undefined) this.x86.grant(t);
     });
     this.cpus = [];
     for (let i = 0; i < cfg.cpus; i++) this.cpus.push(new Cpu(i, cfg.tlbSets ?? 16, cfg.tlbWays ?? 4));
     this.ledger = new CostLedger(cfg.cpus, () => this.foldCounts());
+    this.x86 = new X86Mmu(this.mem, this.ledger, this.#t);
     this.arm64 = null;
     this.arch = cfg.arch ?? (cfg.arm64 === undefined ? X86_ARCH : ARM64_ARCH);
     if (this.arch.arch !== (cfg.arm64 === undefined ? "x86-64" : "arm64"))
@@ -490,136 +476,36 @@ export class Machine {
    * Writes the result into `out` to avoid allocation.
    */
   probe(cr3: number, vaddr: number, out: Translation): Translation {
-    const mem = this.mem;
-    const t = this.#t;
-    let pfn = cr3;
-    let rights = TLB_RW | TLB_USER;
-    const vpn = Math.floor(vaddr / 4096);
-    for (let level = 3; level >= 1; level--) {
-      const idx = (vpn / LEVEL_SPAN[level]) & 511;
-      const e = t[mem.tableSlot[pfn] * PTRS_PER_TABLE + idx];
-      if ((e & _PAGE_PRESENT) === 0) {
-        out.ptep = -1;
-        out.pte = 0 as pte_t;
-        out.upper = rights;
-        return out;
-      }
-      if ((e & _PAGE_RW) === 0) rights &= ~TLB_RW;
-      if ((e & _PAGE_USER) === 0) rights &= ~TLB_USER;
-      if (e >= _PAGE_NX) rights |= TLB_NX;
-      pfn = pte_pfn(e as pte_t);
-    }
-    const ptep = mem.tableSlot[pfn] * PTRS_PER_TABLE + (vpn & 511);
-    out.ptep = ptep;
-    out.pte = t[ptep] as pte_t;
-    out.upper = rights;
-    return out;
+    return this.x86.probe(cr3, vaddr, out);
   }
 
-  private readonly scratch: Translation = { ptep: -1, pte: 0 as pte_t, upper: 0 };
-
   /**
-   * One user-mode access by `cpu`, atomic with respect to every other step: TLB lookup; on a
-   * miss a page walk that sets A (and D for a write) in one locked update of the leaf; on a
-   * write hit whose entry has D=0 a locked re-read of the PTE that sets D, or faults if the PTE
-   * is now non-present or read-only. Faults invalidate the TLB entry for the address, as x86
-   * does. Returns true on success (cpu.lastPfn/lastValue set), false on a page fault
-   * (cpu.pfError set).
+   * One user-mode access by `cpu`, atomic with respect to every other step: the architecture's
+   * MMU translates it (x86: ../arch/x86/mmu.ts; arm64: ../arch/arm64/mmu.ts; TLB, walk, A/D
+   * updates, faults), then the data access. Returns true on success (cpu.lastPfn/lastValue
+   * set), false on a page fault (cpu.pfError set).
    */
   access(cpuId: number, vaddr: number, kind: number, value: number): boolean {
-    if (this.arm64 !== null) return this.arm64Access(cpuId, vaddr, kind, value);
-    const cpu = this.cpus[cpuId];
-    const tlb = cpu.tlb;
-    const vpn = Math.floor(vaddr / 4096);
-    const write = kind === ACCESS_WRITE;
-    let errBase = PF_USER | (write ? PF_WRITE : 0) | (kind === ACCESS_EXEC ? PF_INSTR : 0);
-    let i = tlb.lookup(vpn);
-    let pfn: number;
-    if (i >= 0) {
-      const f = tlb.flags[i];
-      if (
-        (f & TLB_USER) === 0 ||
-        (write && (f & TLB_RW) === 0) ||
-        (kind === ACCESS_EXEC && (f & TLB_NX) !== 0)
-      ) {
-        tlb.invalidateIndex(i);
-        cpu.pfError = errBase | PF_PROT;
-        this.ledger.add(cpuId, CTR.page_fault);
-        return false;
-      }
-      if (write && (f & TLB_DIRTY) === 0) {
-        // First write through a clean entry: re-read the PTE in memory and set D atomically.
-        const tr = this.probe(cpu.cr3, vaddr, this.scratch);
-        const v = tr.pte;
-        if (
-          tr.ptep < 0 ||
-          (v & _PAGE_PRESENT) === 0 ||
-          (v & _PAGE_RW) === 0 ||
-          (tr.upper & TLB_RW) === 0 ||
-          (v & _PAGE_USER) === 0
-        ) {
-          tlb.invalidateIndex(i);
-          cpu.pfError = errBase | (tr.ptep >= 0 && (v & _PAGE_PRESENT) !== 0 ? PF_PROT : 0);
-          this.ledger.add(cpuId, CTR.page_fault);
-          return false;
-        }
-        const nv = pteSetLow(v, _PAGE_ACCESSED | _PAGE_DIRTY);
-        this.#t[tr.ptep] = nv;
-        this.ledger.add(cpuId, CTR.hw_ad_update);
-        if (this.tracer !== null) this.tracer.hw(cpuId, vaddr, tr.ptep, v, nv);
-        tlb.flags[i] = f | TLB_DIRTY;
-      }
-      pfn = tlb.pfn[i];
-      cpu.lastTlbHit = true;
-    } else {
-      this.ledger.add(cpuId, CTR.tlb_miss);
-      const tr = this.probe(cpu.cr3, vaddr, this.scratch);
-      const v = tr.pte;
-      if (tr.ptep < 0 || (v & _PAGE_PRESENT) === 0) {
-        cpu.pfError = errBase;
-        this.ledger.add(cpuId, CTR.page_fault);
-        return false;
-      }
-      let rights = tr.upper;
-      if ((v & _PAGE_RW) === 0) rights &= ~TLB_RW;
-      if ((v & _PAGE_USER) === 0) rights &= ~TLB_USER;
-      if (v >= _PAGE_NX) rights |= TLB_NX;
-      if (
-        (rights & TLB_USER) === 0 ||
-        (write && (rights & TLB_RW) === 0) ||
-        (kind === ACCESS_EXEC && rights & TLB_NX)
-      ) {
-        errBase |= PF_PROT;
-        cpu.pfError = errBase;
-        this.ledger.add(cpuId, CTR.page_fault);
-        return false;
-      }
-      const set = write ? _PAGE_ACCESSED | _PAGE_DIRTY : _PAGE_ACCESSED;
-      let nv = v;
-      if ((v & set) !== set) {
-        nv = pteSetLow(v, set);
-        this.#t[tr.ptep] = nv;
-        this.ledger.add(cpuId, CTR.hw_ad_update);
-        if (this.tracer !== null) this.tracer.hw(cpuId, vaddr, tr.ptep, v, nv);
-      }
-      pfn = pte_pfn(nv);
-      i = tlb.insert(vpn, pfn, rights | ((nv & _PAGE_DIRTY) !== 0 ? TLB_DIRTY : 0));
-      cpu.lastTlbHit = false;
-    }
+    const pfn =
+      this.arm64 === null
+        ? this.x86.translate(this.cpus[cpuId], cpuId, vaddr, kind)
+        : this.arm64Translate(cpuId, vaddr, kind);
+    if (pfn < 0) return false;
     const mem = this.mem;
     const k = mem.kind[pfn];
     if (k !== FRAME_DATA && k !== FRAME_ZERO) throw new MachineCheck(cpuId, vaddr, pfn);
-    if (write) mem.data[pfn] = value;
+    if (kind === ACCESS_WRITE) mem.data[pfn] = value;
+    const cpu = this.cpus[cpuId];
     cpu.lastPfn = pfn;
     cpu.lastValue = mem.data[pfn];
     return true;
   }
 
   /**
-   * `access` on an arm64 machine: the arm64 walker (TTBR0 = the CPU's cr3), then the data
-   * access. A fault leaves `pfError` = fault class | ARM64_ERR_WNR | ARM64_ERR_INSTR.
+   * The arm64 walker's translation for `access` (TTBR0 = the CPU's cr3): the frame, or -1 on a
+   * fault, which leaves `pfError` = fault class | ARM64_ERR_WNR | ARM64_ERR_INSTR.
    */
-  private arm64Access(cpuId: number, vaddr: number, kind: number, value: number): boolean {
+  private arm64Translate(cpuId: number, vaddr: number, kind: number): number {
     const mmu = this.arm64 as Arm64Mmu;
     const cpu = this.cpus[cpuId];
     mmu.ttbr0[cpuId] = cpu.cr3;
@@ -630,17 +516,10 @@ export class Machine {
     if (!ok) {
       cpu.pfError = r.fault | (r.wnr ? ARM64_ERR_WNR : 0) | (kind === ACCESS_EXEC ? ARM64_ERR_INSTR : 0);
       this.ledger.add(cpuId, CTR.page_fault);
-      return false;
+      return -1;
     }
-    const pfn = r.pfn;
     cpu.lastTlbHit = r.tlbHit;
-    const mem = this.mem;
-    const k = mem.kind[pfn];
-    if (k !== FRAME_DATA && k !== FRAME_ZERO) throw new MachineCheck(cpuId, vaddr, pfn);
-    if (kind === ACCESS_WRITE) mem.data[pfn] = value;
-    cpu.lastPfn = pfn;
-    cpu.lastValue = mem.data[pfn];
-    return true;
+    return r.pfn;
   }
 
   /**
@@ -650,13 +529,16 @@ export class Machine {
   tlbiVa(cpu: number, vaddr: number): void {
     this.step(cpu, STEP.TLB_FLUSH, -1);
     (this.arm64 as Arm64Mmu).tlbi_va(vaddr);
+    this.ledger.add(cpu, CTR.tlbi_va);
   }
   tlbiAsid(cpu: number): void {
     this.step(cpu, STEP.TLB_FLUSH, -1);
     (this.arm64 as Arm64Mmu).tlbi_asid();
+    this.ledger.add(cpu, CTR.tlbi_asid);
   }
-  dsb(_cpu: number, kind: "ish" | "ishst"): void {
+  dsb(cpu: number, kind: "ish" | "ishst"): void {
     (this.arm64 as Arm64Mmu).dsb(kind);
+    this.ledger.add(cpu, kind === "ish" ? CTR.dsb_ish : CTR.dsb_ishst);
   }
 
   /** INVLPG of `vaddr` on one CPU. */

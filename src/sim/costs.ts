@@ -4,6 +4,8 @@
 // project machine (see the `source` of each entry); every one can be overridden in a scenario's
 // `costs:` section or by a cost table file (--costs).
 import { z } from "zod";
+import { arm64Cycles } from "../arch/arm64/costs.js";
+import type { ArchName } from "../arch/types.js";
 import { COUNTERS, type CostLedger, type CounterName } from "../machine/ledger.js";
 
 export interface CostEntry {
@@ -25,6 +27,11 @@ export const DEFAULT_COSTS: Readonly<Record<CounterName, CostEntry>> = {
   tlb_invlpg: { cycles: 200, source: "INVLPG (~100-250 cycles on recent cores; assumption)" },
   tlb_flush_all: { cycles: 500, source: "CR3 write without PCID plus refill (assumption)" },
   ipi: { cycles: 2000, source: "shootdown IPI round trip (assumption)" },
+  // arm64 only: an arm64 run is costed by ARM64_COSTS (src/arch/arm64/costs.ts), never by this table.
+  tlbi_va: { cycles: 0, source: "arm64 only (never counted on x86-64): see ARM64_COSTS" },
+  tlbi_asid: { cycles: 0, source: "arm64 only (never counted on x86-64): see ARM64_COSTS" },
+  dsb_ish: { cycles: 0, source: "arm64 only (never counted on x86-64): see ARM64_COSTS" },
+  dsb_ishst: { cycles: 0, source: "arm64 only (never counted on x86-64): see ARM64_COSTS" },
   trap_pt_write: {
     cycles: 6000,
     source:
@@ -141,6 +148,14 @@ export function costTable(overrides: CostOverrides = {}): Record<CounterName, nu
   const t = {} as Record<CounterName, number>;
   for (const c of COUNTERS) t[c] = overrides[c] ?? DEFAULT_COSTS[c].cycles;
   return t;
+}
+
+/**
+ * Total cycles of a ledger under its architecture's cost model: this table (with overrides) on
+ * x86-64, ARM64_COSTS on arm64 (the same overrides apply to the events it charges).
+ */
+export function ledgerCycles(ledger: CostLedger, arch: ArchName, overrides: CostOverrides = {}): number {
+  return arch === "arm64" ? arm64Cycles(ledger.totals(), overrides) : cycles(ledger, costTable(overrides));
 }
 
 /** Total cycles of a ledger (all CPUs, or one) under a cost table. */

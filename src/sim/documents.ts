@@ -7,6 +7,8 @@
 import { archByName, DEFAULT_ARCH } from "../arch/registry.js";
 import type { ArchName } from "../arch/types.js";
 import type { CheckMode, CheckResult } from "../check/explore.js";
+import { scenarioLitmusVerdict } from "./litmus.js";
+import { type Litmus, litmusCondition } from "./scenario.js";
 import type { RunResult } from "./simulation.js";
 
 export const JSON_SCHEMA_RUN = "ptesim.run/1";
@@ -83,6 +85,19 @@ export function runDocument(
 }
 
 /** The `ptesim.check/1` document. */
+/** A litmus scenario's verdicts for the check document. */
+export function litmusDocument(l: Litmus, verdict: string) {
+  const { quantifier, text } = litmusCondition(l);
+  return {
+    test: l.test,
+    quantifier,
+    condition: text,
+    verdict: verdict === "verified" || verdict === "violated" ? scenarioLitmusVerdict(l, verdict) : null,
+    herd: l.herd ?? null,
+    expected: l.expect,
+  };
+}
+
 export function checkDocument(
   r: CheckResult,
   o: {
@@ -93,6 +108,7 @@ export function checkDocument(
     cpus: number;
     reproduce: string | null;
     arch?: ArchName;
+    litmus?: Litmus;
   },
 ) {
   const { finalStates: _f, ...stats } = r as typeof r & { finalStates?: unknown };
@@ -113,6 +129,7 @@ export function checkDocument(
     storeBytes: stats.storeBytes,
     collisionProbability: stats.collisionProbability,
     machine: machineDocument(o.cpus, o.arch),
+    ...(o.litmus === undefined ? {} : { litmus: litmusDocument(o.litmus, r.verdict) }),
   };
   if (r.verdict === "violated") {
     const cx = r.counterexample;

@@ -42,6 +42,8 @@ export const PROPERTIES = [
   "cow-write-after-fork",
   "lost-soft-dirty",
   "tlb-conflict",
+  // A litmus scenario's final condition decided the run (exists: reached; forall: missed).
+  "litmus-outcome",
 ] as const;
 export type PropertyName = (typeof PROPERTIES)[number];
 

@@ -1,6 +1,15 @@
 // Scenarios: what to simulate. The schema is the single source of truth for the YAML format,
 // the defaults and the error messages (see src/scenario/load.ts for file:line:col reporting).
 import { z } from "zod";
+import {
+  condNames,
+  type DescStep,
+  isCondError,
+  type LitmusVerdict,
+  parseCond,
+  parseDescStep,
+  parseHerdFields,
+} from "../arch/arm64/litmus.js";
 import { ARCH_HELPER_VARIANT_INFO, ARCH_HELPER_VARIANTS, archMm } from "../arch/registry.js";
 import type { ArchMm } from "../arch/types.js";
 import { KERNEL_MUTANTS } from "../kernel/kernel.js";
@@ -92,7 +101,8 @@ export const SyscallSchema = z.strictObject({
   advice: z.enum(Object.keys(MADVICE) as [AdviceName, ...AdviceName[]]).optional(),
 });
 
-const ACCESS_RE = /^([rwx]|age) ([A-Za-z_][A-Za-z0-9_-]*):(\d+)$/;
+/** An access; a litmus scenario's load may name the register it loads into ("r x:0 -> X2"). */
+const ACCESS_RE = /^([rwx]|age) ([A-Za-z_][A-Za-z0-9_-]*):(\d+)(?: -> X(\d+))?$/;
 /** "mprotect heap r", "mprotect heap:2 none", "mprotect heap:1+3 rw", "munmap heap:0+2", "fork", "child". */
 const CALL_RE = /^(mprotect|munmap) ([A-Za-z_][A-Za-z0-9_-]*)(?::(\d+)(?:\+(\d+))?)?(?: (none|[rwx]{1,3}))?$/;
 const BARE_RE = /^(fork|child|clear_refs)$/;
@@ -109,15 +119,22 @@ const PATH_RE =
  */
 export function parseAccess(
   s: string,
-): { kind: "r" | "w" | "x" | "age"; region: string; page: number } | undefined {
+): { kind: "r" | "w" | "x" | "age"; region: string; page: number; reg?: number } | undefined {
   const m = ACCESS_RE.exec(s);
   if (m === null) return undefined;
-  return { kind: m[1] as "r" | "w" | "x" | "age", region: m[2], page: Number(m[3]) };
+  return {
+    kind: m[1] as "r" | "w" | "x" | "age",
+    region: m[2],
+    page: Number(m[3]),
+    ...(m[4] === undefined ? {} : { reg: Number(m[4]) }),
+  };
 }
 
 /** One step of a CPU's program: an access (or age), a syscall, fork, or a switch to fork's child. */
 export type ProgramStep =
-  | { kind: "r" | "w" | "x" | "age"; region: string; page: number }
+  | { kind: "r" | "w" | "x" | "age"; region: string; page: number; reg?: number }
+  /** A litmus scenario's EL1 operation on a descriptor (src/arch/arm64/litmus.ts). */
+  | DescStep
   | { kind: "mprotect" | "munmap"; region: string; offset: number; pages: number | undefined; prot?: string }
   | { kind: "fork" | "child" }
   /** mremap of the whole region onto region `to` (which it replaces: MREMAP_FIXED). */
@@ -142,6 +159,8 @@ export type ProgramStep =
 export function parseStep(s: string): ProgramStep | undefined {
   const a = parseAccess(s);
   if (a !== undefined) return a;
+  const d = parseDescStep(s);
+  if (d !== undefined) return typeof d === "string" ? undefined : d;
   const c = CALL_RE.exec(s);
   if (c !== null) {
     const offset = c[3] === undefined ? 0 : Number(c[3]);
@@ -168,12 +187,52 @@ export function parseStep(s: string): ProgramStep | undefined {
   };
 }
 
-const access = z
-  .string()
-  .refine(
-    (s) => parseStep(s) !== undefined,
-    'a program step is an access ("r", "w", "x" or "age", a space and REGION:PAGE, e.g. "w shared:0"), "mprotect REGION[:PAGE[+N]] PROT", "munmap REGION[:PAGE[+N]]", "mremap REGION DEST", "madvise REGION[:PAGE[+N]] dontneed|free", "writeback|reclaim|change_prot_numa REGION[:PAGE[+N]]", "clear_refs", "fork" or "child"',
-  );
+const access = z.string().superRefine((s, ctx) => {
+  const d = parseDescStep(s);
+  if (typeof d === "string") ctx.addIssue({ code: "custom", message: d });
+  else if (parseStep(s) === undefined)
+    ctx.addIssue({
+      code: "custom",
+      message:
+        'a program step is an access ("r", "w", "x" or "age", a space and REGION:PAGE, e.g. "w shared:0"), "mprotect REGION[:PAGE[+N]] PROT", "munmap REGION[:PAGE[+N]]", "mremap REGION DEST", "madvise REGION[:PAGE[+N]] dontneed|free", "writeback|reclaim|change_prot_numa REGION[:PAGE[+N]]", "clear_refs", "fork", "child", or in a litmus scenario a descriptor operation ("ldr|str|swp|ldclr|stclr pte REGION:PAGE ...", "ptep_set_access_flags REGION:PAGE (FIELDS)")',
+    });
+});
+
+const verdict = z.enum(["allowed", "forbidden", "required"]);
+
+/**
+ * A litmus test (arm64): the final condition decided over every execution, herd's verdict and
+ * the one ptesim expects (src/arch/arm64/litmus.ts has the language, scenarios/litmus/arm64 the tests).
+ */
+export const LitmusSchema = z.strictObject({
+  /** herd's test name (catalogue/aarch64-VMSA/tests/NAME.litmus), or "linux:..." for a kernel-level test. */
+  test: z.string().min(1),
+  /** herd's verdict (tests/kinds.txt); absent for a kernel-level test herd has no counterpart of. */
+  herd: verdict.optional(),
+  /** The verdict `ptesim check` must reach. */
+  expect: verdict,
+  /** Why ptesim's verdict differs from herd's (required when it does). */
+  why: z.string().min(1).optional(),
+  /**
+   * Initial state: "pte_R": the descriptor of region R's page as herd's fields ("(af:0,dbm:1)";
+   * herd's defaults for the rest), "R": the value of its first word (default 0). Every location
+   * starts with a descriptor (herd's defaults when not given) and empty TLBs.
+   */
+  init: z.record(z.string(), z.union([z.string(), z.number().int().min(0).max(0x7fffffff)])).default({}),
+  /** herd's "exists" condition: some execution ends in it. */
+  exists: z.string().min(1).optional(),
+  /** herd's "forall" condition: every execution ends in it. */
+  forall: z.string().min(1).optional(),
+});
+export type Litmus = z.output<typeof LitmusSchema>;
+
+/** The quantifier and condition text of a (validated) litmus test. */
+export function litmusCondition(l: Litmus): { quantifier: "exists" | "forall"; text: string } {
+  return l.exists !== undefined
+    ? { quantifier: "exists", text: l.exists }
+    : { quantifier: "forall", text: l.forall! };
+}
+export type { LitmusVerdict };
 
 export const WorkloadSchema = z.strictObject({
   /** Accesses per user CPU. */
@@ -235,6 +294,8 @@ export const ScenarioSchema = z.strictObject({
   programs: z.array(z.array(access).max(64)).optional(),
   /** Clear the Accessed bits (reclaim aging) after populating, so lost A bits can show. */
   age: z.boolean().default(false),
+  /** A litmus test (arm64): its condition replaces the oracle's properties. */
+  litmus: LitmusSchema.optional(),
   machine: z
     .strictObject({
       /** Default 16 x 4 = 64 entries, the size of an x86 L1 data TLB. */
@@ -512,7 +573,89 @@ export function crossCheck(s: Scenario): ScenarioIssue[] {
   s.workload.regions?.forEach((n, i) => {
     if (!names.has(n)) issues.push({ path: ["workload", "regions", i], message: `no region named "${n}"` });
   });
+  litmusIssues(s, names, issues);
   return issues;
+}
+
+/** A litmus test's checks: arm64, its condition, its locations and programs (see LitmusSchema). */
+function litmusIssues(s: Scenario, names: Map<string, Region>, issues: ScenarioIssue[]): void {
+  const l = s.litmus;
+  for (const [c, prog] of (s.programs ?? []).entries())
+    for (const [i, a] of prog.entries()) {
+      const st = parseStep(a)!;
+      if (l === undefined && (st.kind === "desc" || ("reg" in st && st.reg !== undefined)))
+        issues.push({
+          path: ["programs", c, i],
+          message: `${st.kind === "desc" ? "descriptor operations" : "registers (-> Xn)"} belong to litmus scenarios (add a "litmus:" section)`,
+        });
+      else if (st.kind !== "desc" && "reg" in st && st.reg !== undefined && st.kind !== "r")
+        issues.push({ path: ["programs", c, i], message: `only a load names a register, not "${st.kind}"` });
+      else if ("reg" in st && st.reg !== undefined && st.reg > 30)
+        issues.push({ path: ["programs", c, i], message: `X${st.reg}: registers are X0..X30` });
+    }
+  if (l === undefined) return;
+  if (s.arch !== "arm64")
+    issues.push({
+      path: ["litmus"],
+      message: 'litmus tests are arm64 (herd\'s aarch64-VMSA): add "arch: arm64"',
+    });
+  if ((l.exists === undefined) === (l.forall === undefined))
+    issues.push({ path: ["litmus"], message: 'a litmus test has one condition: "exists" or "forall"' });
+  if (l.herd !== undefined && l.herd !== l.expect && l.why === undefined)
+    issues.push({
+      path: ["litmus", "why"],
+      message: `expect (${l.expect}) differs from herd (${l.herd}): say why`,
+    });
+  if (s.syscalls.length > 0)
+    issues.push({
+      path: ["syscalls"],
+      message: "a litmus test has no syscalls: its programs are P0, P1, ... (CPUs 1, 2, ...)",
+    });
+  if (s.programs === undefined) issues.push({ path: ["litmus"], message: "a litmus test needs programs" });
+  s.regions.forEach((r, i) => {
+    if (r.pages !== 1)
+      issues.push({ path: ["regions", i, "pages"], message: "a litmus location is a one-page region" });
+    if (r.populate === "none" || (!r.shared && r.populate === "read"))
+      issues.push({
+        path: ["regions", i, "populate"],
+        message: "a litmus location needs a page of its own: shared with populate: read, or populate: write",
+      });
+  });
+  for (const [k, v] of Object.entries(l.init)) {
+    const loc = k.startsWith("pte_") ? k.slice(4) : k;
+    if (!names.has(loc)) {
+      issues.push({ path: ["litmus", "init", k], message: `no region named "${loc}"` });
+      continue;
+    }
+    if (k.startsWith("pte_")) {
+      const f =
+        typeof v === "string" ? parseHerdFields(v) : 'a descriptor is given as fields, e.g. "(af:0,dbm:1)"';
+      if (typeof f === "string") issues.push({ path: ["litmus", "init", k], message: f });
+    } else if (typeof v !== "number")
+      issues.push({
+        path: ["litmus", "init", k],
+        message: `${k} is a location: its initial value is a number`,
+      });
+  }
+  for (const q of ["exists", "forall"] as const) {
+    const text = l[q];
+    if (text === undefined) continue;
+    const c = parseCond(text);
+    if (isCondError(c)) {
+      issues.push({ path: ["litmus", q], message: `column ${c.col} of the condition: ${c.message}` });
+      continue;
+    }
+    const { locs, procs } = condNames(c);
+    for (const loc of locs)
+      if (!names.has(loc))
+        issues.push({ path: ["litmus", q], message: `the condition names "${loc}": no such region` });
+    for (const p of procs)
+      if (p >= (s.programs?.length ?? 0))
+        issues.push({
+          path: ["litmus", q],
+          message: `the condition names P${p}: there are ${s.programs?.length ?? 0} programs`,
+        });
+  }
 }
 
 /** The built-in default scenario: what `ptesim demo` and `ptesim run` without a file use. */

@@ -40,7 +40,8 @@ import {
 } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
-import { costTable, cycles } from "./costs.js";
+import { ledgerCycles } from "./costs.js";
+import { LitmusRun } from "./litmus.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
 import {
   arm64Features,
@@ -57,6 +58,7 @@ import {
   isKernelOp,
   OP_AGE,
   OP_CHILD,
+  OP_DESC,
   OP_FORK,
   OP_MPROTECT,
   OP_MREMAP,
@@ -151,6 +153,8 @@ export const MODE_USER = 0;
 export const MODE_FAULT = 1;
 /** In the kernel path of a program step (mprotect, munmap, fork). */
 export const MODE_OP = 2;
+/** Executing a litmus scenario's descriptor operation (src/sim/litmus.ts). */
+export const MODE_LITMUS = 3;
 
 type Path = KStep<unknown>;
 
@@ -163,6 +167,8 @@ export class Simulation implements StepHook {
   readonly kernels: Kernel[];
   readonly oracle: Oracle;
   readonly regionAddr = new Map<string, number>();
+  /** A litmus scenario's run-time state (its condition replaces the oracle's properties), else null. */
+  readonly litmus: LitmusRun | null;
   programs: Program[] = [];
   /** Per CPU: the next program step. */
   readonly pc: Int32Array;
@@ -280,6 +286,7 @@ export class Simulation implements StepHook {
       for (let i = 0; i < r.pages; i++) pages.push(a + i * 4096);
     }
     this.oracle = new Oracle(this.machine, this.kernel, pages);
+    this.litmus = scenario.litmus === undefined ? null : new LitmusRun(this, scenario.litmus);
     this.checkpointsUsable = backend.stateless === true || this.kernel.pv.stateKey !== undefined;
     this.observe(this.kernel);
   }
@@ -367,6 +374,7 @@ export class Simulation implements StepHook {
         this.kernel.ageRange(0, base, base + r.pages * 4096);
       }
     this.oracle.resetHistory(s.age);
+    this.litmus?.init();
   }
 
   /** Every CPU's program: the scenario's, or generated from `rng` by its workload. */
@@ -430,6 +438,14 @@ export class Simulation implements StepHook {
     let path: Path;
     let name: string;
     const call = pathCallOf(kind);
+    if (kind >= OP_DESC) {
+      const l = this.litmus!;
+      name = l.describe(kind, prog.value[i]);
+      this.log(c, "kernel", `${name} on the descriptor`, addr);
+      this.timeline?.enterPath(c, name);
+      this.startPath(c, MODE_LITMUS, l.step(c, kind, addr, prog.value[i], len));
+      return;
+    }
     if (kind === OP_FORK) {
       name = "fork";
       path = sys_fork(k, c);
@@ -511,6 +527,10 @@ export class Simulation implements StepHook {
     const prog = this.programs[c];
     const i = this.pc[c];
     this.timeline?.leavePath(c);
+    if (mode === MODE_LITMUS) {
+      this.pc[c]++;
+      return;
+    }
     if (mode === MODE_FAULT) {
       const addr = prog.addr[i];
       if (value === FAULT_SIGSEGV) {
@@ -637,7 +657,8 @@ export class Simulation implements StepHook {
         `${write ? `write 0x${prog.value[i].toString(16)}` : `${kind === ACCESS_EXEC ? "fetch" : "read"} -> 0x${(cpu.lastValue >>> 0).toString(16)}`} (${cpu.lastTlbHit ? "TLB hit" : "page walk"})`,
         addr,
       );
-      if (this.mmOf[c] === 0) {
+      if (this.litmus !== null) this.litmus.setReg(c, prog.len[i], cpu.lastValue);
+      else if (this.mmOf[c] === 0) {
         this.oracle.access(c, addr, write, cpu.lastValue);
         if (write && this.forksDone > 0 && this.kernel.mapcount(cpu.lastPfn) > 1)
           this.oracle.cowWrite(c, addr, cpu.lastPfn);
@@ -646,6 +667,18 @@ export class Simulation implements StepHook {
       return;
     }
     this.stats.faults++;
+    if (this.litmus !== null) {
+      // No fault handler in a litmus test: the access ends, faulted.
+      this.litmus.fault(c, addr);
+      this.timeline?.log(
+        c,
+        "user",
+        `${write ? "write" : "read"} faults (err ${cpu.pfError}): the access ends`,
+        addr,
+      );
+      this.pc[c]++;
+      return;
+    }
     this.faultErr[c] = cpu.pfError;
     if (this.mmOf[c] === 0) this.oracle.fault(c, addr, cpu.pfError);
     this.timeline?.log(c, "user", `page fault on ${write ? "write" : "read"} (err ${cpu.pfError})`, addr);
@@ -838,7 +871,7 @@ export class Simulation implements StepHook {
         if (tl !== null)
           tl.sw(
             cpu,
-            sim.mode[cpu] === MODE_OP ? "kernel" : "fault",
+            sim.mode[cpu] === MODE_FAULT ? "fault" : "kernel",
             kind,
             sim.addrOfPtep(ptep),
             before,
@@ -908,6 +941,7 @@ export class Simulation implements StepHook {
     this.kernel.restore(s.kernel);
     this.kernels.length = 1;
     this.oracle.restore(s.oracle);
+    this.litmus?.reset();
     this.pc.fill(0);
     this.mode.fill(0);
     this.faultErr.fill(0);
@@ -957,7 +991,10 @@ export class Simulation implements StepHook {
       this.machine.hook = null;
       this.decider = null;
     }
-    if (!this.aborted) this.oracle.finalCheck();
+    if (!this.aborted) {
+      if (this.litmus !== null) this.litmus.finalCheck();
+      else this.oracle.finalCheck();
+    }
     return this.result();
   }
 
@@ -986,7 +1023,7 @@ export class Simulation implements StepHook {
       syscalls: this.syscalls,
       stats: { ...this.stats },
       counters: this.machine.ledger.totals(),
-      cycles: cycles(this.machine.ledger, costTable(this.scenario.costs)),
+      cycles: ledgerCycles(this.machine.ledger, this.scenario.arch, this.scenario.costs),
       choices: this.choices.slice(),
     };
   }

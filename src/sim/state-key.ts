@@ -4,6 +4,7 @@
 //
 //   - each tracked page: its PTE in every mm, its contents, the oracle's record of it (including
 //     where mremap moved it), and every CPU's TLB entry for it;
+//   - a litmus scenario: its programs' registers and faults;
 //   - each CPU: its program position, mode (user, fault path, program step's path), the fault
 //     error code while in the fault path, and mm; with `withKernel`, its kernel path's position
 //     (steps taken) and what the
@@ -55,6 +56,7 @@ export function stateKey(sim: Simulation, withKernel: boolean): string {
   // by the next fault, so outside a fault path it is not part of the state.
   for (let c = 0; c < n; c++)
     parts.push(sim.pc[c], sim.mode[c], sim.mode[c] === MODE_FAULT ? sim.faultErr[c] : 0, sim.mmOf[c]);
+  sim.litmus?.keyInto(parts);
   let key = parts.join(",");
   if (kernels.length > 1 || sim.forksDone > 0) key += `|f${kernels.length}`;
   key += `|${mem.allocKey()}`;

@@ -4,6 +4,7 @@
 // fork's child). Built from a scenario's `syscalls` (CPU 0) and `programs` (CPU 1..), or generated
 // from its `workload` by a seeded generator.
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
+import { CLEARABLE, DESC_OPS, type DescStep, packFields } from "../arch/arm64/litmus.js";
 import { MADVICE, PATH_CALLS, type PathCall } from "../kernel/paths-api.js";
 import { ACCESS_EXEC, ACCESS_READ, ACCESS_WRITE } from "../machine/machine.js";
 import { parseProt, parseStep, type Scenario } from "./scenario.js";
@@ -20,7 +21,14 @@ export const OP_PATH = 8;
  * mremap(addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dest) of a whole region onto another:
  * `value` holds (dest - addr) / 4096 (a page count fits where a write keeps its value).
  */
-export const OP_MREMAP = 64;
+export const OP_MREMAP = 63;
+
+/**
+ * A litmus scenario's descriptor operation (one EL1 instruction, or ptep_set_access_flags):
+ * OP_DESC + its index in DESC_OPS; the step's `value` holds the packed herd fields (or clear
+ * mask), its `len` the register + 1 (0: none).
+ */
+export const OP_DESC = 64;
 
 /** The kernel path a step kind runs (OP_PATH + i), or undefined. */
 export function pathCallOf(kind: number): PathCall | undefined {
@@ -32,12 +40,20 @@ export function isKernelOp(kind: number): boolean {
   return kind === OP_MPROTECT || kind === OP_MUNMAP || kind === OP_FORK || kind >= OP_PATH;
 }
 
+/** The packed operand of a descriptor step: herd fields, or the bits a clear names (CLEARABLE order). */
+function descOperand(st: DescStep): number {
+  if (st.fields !== undefined) return packFields(st.fields);
+  let m = 0;
+  for (const b of st.clear ?? []) m |= 1 << Object.keys(CLEARABLE).indexOf(b);
+  return m;
+}
+
 /** A CPU's program, compactly: 22 bytes a step, so million-step workloads stay small. */
 export class Program {
   readonly addr: Float64Array;
   readonly kind: Uint8Array;
   readonly value: Int32Array;
-  /** mprotect/munmap: the length in bytes. */
+  /** mprotect/munmap: the length in bytes; a litmus load or descriptor step: its register + 1. */
   readonly len: Float64Array;
   /** mprotect: PROT_* bits; madvise: the advice (MADV_*). */
   readonly prot: Int8Array;
@@ -57,7 +73,10 @@ export class Program {
   }
 }
 
-/** The value a write by CPU `c` at step `i` stores: distinct across CPUs and steps, never 0. */
+/**
+ * The value a write by CPU `c` at step `i` stores: distinct across CPUs and steps, never 0 (in a
+ * litmus scenario herd's 1: its conditions compare values).
+ */
 export function writeValue(c: number, i: number, kind: number): number {
   return kind === ACCESS_WRITE ? (c << 24) | ((i + 1) & 0xffffff) : 0;
 }
@@ -118,6 +137,15 @@ export function buildPrograms(
             prog.set(i, from, OP_MREMAP, (to - from) / 4096, region(st.region).pages * 4096);
             return;
           }
+          case "desc":
+            prog.set(
+              i,
+              regionAddr.get(st.region)! + st.page * 4096,
+              OP_DESC + DESC_OPS.indexOf(st.op),
+              descOperand(st),
+              st.reg === undefined ? 0 : st.reg + 1,
+            );
+            return;
           case "path": {
             const pages = st.region === undefined ? 0 : (st.pages ?? region(st.region).pages - st.offset);
             const addr = st.region === undefined ? 0 : regionAddr.get(st.region)! + st.offset * 4096;
@@ -142,7 +170,14 @@ export function buildPrograms(
                   : st.kind === "age"
                     ? OP_AGE
                     : ACCESS_READ;
-            prog.set(i, regionAddr.get(st.region)! + st.page * 4096, kind, writeValue(c, i, kind));
+            const value = s.litmus !== undefined && kind === ACCESS_WRITE ? 1 : writeValue(c, i, kind);
+            prog.set(
+              i,
+              regionAddr.get(st.region)! + st.page * 4096,
+              kind,
+              value,
+              st.reg === undefined ? 0 : st.reg + 1,
+            );
           }
         }
       });

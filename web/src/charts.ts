@@ -15,7 +15,7 @@ import {
   Tooltip,
 } from "chart.js";
 import { h } from "./dom.js";
-import type { CostsDoc, ReplayDoc } from "./types.js";
+import type { Arm64CostsDoc, CostsDoc, ReplayDoc } from "./types.js";
 
 Chart.register(
   BarController,
@@ -81,7 +81,8 @@ const decades = {
   },
 };
 
-const EVENTS = [
+/** The events x86's page shows per backend (the Xen paths' costs). */
+const XEN_EVENTS = [
   "trap_pt_write",
   "trap_pt_xchg",
   "hypercall",
@@ -91,7 +92,42 @@ const EVENTS = [
   "ipi",
 ];
 
-export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
+/**
+ * The arm64 costs page: x86's cycles-per-PTE chart and events over the arm64 ledger events, then
+ * the weights with their sources (every one an assumption unless a --costs file set it).
+ */
+export function renderArm64Costs(root: HTMLElement, doc: Arm64CostsDoc): void {
+  const events = Object.keys(doc.weights).filter((k) => doc.rows.some((r) => (r.counts[k] ?? 0) > 0));
+  renderCosts(
+    root,
+    {
+      schema: "ptesim.bench-costs/1",
+      backends: doc.backends,
+      pages: doc.pages,
+      rows: doc.rows.map((r) => ({ ...r, counters: r.counts })),
+      batch: { backend: "", pages: 0, rows: [] },
+      legacyOverSeed: null,
+    },
+    {
+      events,
+      what: `arm64: mprotect(PROT_READ) over populated pages, weights ${doc.costsFile === null ? "ARM64_COSTS (assumptions)" : `from ${doc.costsFile}`}`,
+    },
+  );
+  root.append(
+    table(
+      ["event", "cycles", "source"],
+      Object.entries(doc.weights).map(([k, w]) => [k, w.cycles, w.source]),
+      `Weights${doc.ignored.length > 0 ? ` (not charged on arm64: ${doc.ignored.join(", ")})` : ""}`,
+    ),
+  );
+}
+
+export function renderCosts(
+  root: HTMLElement,
+  doc: CostsDoc,
+  opts: { events?: string[]; what?: string } = {},
+): void {
+  const events = opts.events ?? XEN_EVENTS;
   root.append(
     h(
       "header",
@@ -100,7 +136,7 @@ export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
         "div",
         { class: "headline" },
         h("span", { class: "verdict verdict-ok" }, "COSTS"),
-        h("span", { class: "property" }, "mprotect(PROT_READ) over populated pages"),
+        h("span", { class: "property" }, opts.what ?? "mprotect(PROT_READ) over populated pages"),
       ),
       doc.legacyOverSeed
         ? h(
@@ -138,12 +174,12 @@ export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
   const tables: HTMLElement[] = [];
   tables.push(
     table(
-      ["backend", "pages", "cycles/PTE", ...EVENTS],
+      ["backend", "pages", "cycles/PTE", ...events],
       doc.rows.map((r) => [
         r.backend,
         r.pages,
         Math.round(r.cyclesPerPte),
-        ...EVENTS.map((k) => r.counters[k] ?? 0),
+        ...events.map((k) => r.counters[k] ?? 0),
       ]),
       "Cycles per PTE and events",
     ),
@@ -241,10 +277,10 @@ export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
   new Chart(c.canvas, {
     type: "bar",
     data: {
-      labels: EVENTS,
+      labels: events,
       datasets: atLargest.map((r, i) => ({
         label: r.backend,
-        data: EVENTS.map((k) => r.counters[k] ?? 0),
+        data: events.map((k) => r.counters[k] ?? 0),
         backgroundColor: COLOURS[doc.backends.indexOf(r.backend) % COLOURS.length] ?? COLOURS[i],
       })),
     },
@@ -253,6 +289,8 @@ export function renderCosts(root: HTMLElement, doc: CostsDoc): void {
       scales: { y: { type: "logarithmic", min: 1, title: { display: true, text: "count" }, ticks: decades } },
     },
   });
+  // The figures behind the charts (built above, never shown before).
+  root.append(...tables);
 }
 
 export function renderReplay(root: HTMLElement, doc: ReplayDoc): void {

@@ -1,9 +1,9 @@
 // Any CLI document to its view: counterexamples (run, check) and charts (replay, bench costs).
 
 import { renderBugs } from "./bugs.js";
-import { renderCosts, renderReplay } from "./charts.js";
+import { renderArm64Costs, renderCosts, renderReplay } from "./charts.js";
 import { h } from "./dom.js";
-import type { AnyDoc, BugsDoc, CheckDoc, CostsDoc, ReplayDoc, RunDoc } from "./types.js";
+import type { AnyDoc, Arm64CostsDoc, BugsDoc, CheckDoc, CostsDoc, ReplayDoc, RunDoc } from "./types.js";
 import { type CounterexampleOptions, noHandle, renderCounterexample, type ViewerHandle } from "./viewer.js";
 
 export function renderDocument(
@@ -18,6 +18,9 @@ export function renderDocument(
       return renderBugs(root, doc as BugsDoc, related as Record<string, CheckDoc>);
     case "ptesim.bench-costs/1":
       renderCosts(root, doc as CostsDoc);
+      return noHandle;
+    case "ptesim.bench-costs-arm64/1":
+      renderArm64Costs(root, doc as Arm64CostsDoc);
       return noHandle;
     case "ptesim.replay/2":
       renderReplay(root, doc as ReplayDoc);

@@ -55,7 +55,25 @@ export type ReplayDoc = Pick<ReplayResult, "lines" | "calls" | "notes" | "popula
   backends: (Omit<BackendReplay, "counters"> & { counters: Record<string, number> })[];
 };
 
-export type AnyDoc = RunDoc | CheckDoc | CostsDoc | ReplayDoc | BugsDoc;
+/** The `ptesim.bench-costs-arm64/1` document (only the fields drawn). */
+export interface Arm64CostsDoc {
+  schema: "ptesim.bench-costs-arm64/1";
+  costsFile: string | null;
+  ignored: string[];
+  backends: string[];
+  pages: number[];
+  weights: Record<string, { cycles: number; source: string }>;
+  rows: {
+    backend: string;
+    pages: number;
+    ptes: number;
+    counts: Record<string, number>;
+    cycles: number;
+    cyclesPerPte: number;
+  }[];
+}
+
+export type AnyDoc = RunDoc | CheckDoc | CostsDoc | Arm64CostsDoc | ReplayDoc | BugsDoc;
 
 /** One variant's check in the `ptesim.bugs/1` document. */
 export interface BugVariantDoc {

@@ -1,15 +1,14 @@
 // `ptesim bench costs --arch arm64`: what one mprotect(PROT_READ) of populated private memory
 // costs per PTE on each arm64 backend, from the events the simulated arm64 machine and the
-// generic kernel count (PTE steps in the ledger; walks, hardware updates, faults, TLBI and DSB
-// in the MMU's counters) weighted by ARM64_COSTS (every weight an assumption, see costs.ts).
+// generic kernel count in the machine's ledger (PTE steps, walks, hardware updates, faults, TLBI
+// and DSB) weighted by ARM64_COSTS (every weight an assumption, see costs.ts) or overrides.
 // Deterministic: the user CPU only populates, so counts depend on the inputs alone. Pure.
 import { Kernel } from "../../kernel/kernel.js";
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../kernel/mman.js";
 import type { BackendModule } from "../../kernel/pvops.js";
 import { Machine } from "../../machine/machine.js";
 import { ACCESS_WRITE } from "../types.js";
-import { type Arm64Event, arm64Cycles } from "./costs.js";
-import type { Arm64MmuCounters } from "./mmu.js";
+import { ARM64_EVENTS, type Arm64Event, arm64Cycles } from "./costs.js";
 
 export interface Arm64CostsOptions {
   pages: readonly number[];
@@ -21,6 +20,8 @@ export interface Arm64CostsOptions {
   erratum2645198?: boolean;
   /** kernel.maxBatch (batched backends use folio runs up to this many entries). */
   maxBatch?: number;
+  /** Cycle weights overriding ARM64_COSTS, by counter name (as a scenario's `costs:`). */
+  costs?: Partial<Record<string, number>>;
   onProgress?: (what: string) => void;
 }
 
@@ -32,8 +33,6 @@ export interface Arm64CostsRow {
   cycles: number;
   cyclesPerPte: number;
 }
-
-const LEDGER_EVENTS = ["pte_read", "pte_write", "pte_xchg", "pte_cmpxchg", "cmpxchg_retry"] as const;
 
 function measure(b: BackendModule, pages: number, o: Arm64CostsOptions): Arm64CostsRow {
   const m = new Machine({
@@ -50,17 +49,13 @@ function measure(b: BackendModule, pages: number, o: Arm64CostsOptions): Arm64Co
       k.handle_mm_fault(1, a, m.cpus[1].pfError);
       if (!m.access(1, a, ACCESS_WRITE, 1)) throw new Error("bench: populate failed");
     }
-  const mmu = m.arm64!;
-  const before: Arm64MmuCounters = { ...mmu.counters };
   m.ledger.reset();
   const r = k.sys_mprotect(0, addr, len, PROT_READ);
   if (r !== 0) throw new Error(`bench: mprotect failed (${r})`);
   const totals = m.ledger.totals();
   const counts: Partial<Record<Arm64Event, number>> = {};
-  for (const e of LEDGER_EVENTS) if ((totals[e] ?? 0) > 0) counts[e] = totals[e];
-  for (const [e, n] of Object.entries(mmu.counters) as [keyof Arm64MmuCounters, number][])
-    if (n - before[e] > 0) counts[e] = n - before[e];
-  const cycles = arm64Cycles(counts);
+  for (const e of ARM64_EVENTS) if ((totals[e] ?? 0) > 0) counts[e] = totals[e];
+  const cycles = arm64Cycles(counts, o.costs);
   return {
     backend: b.name,
     pages,
@@ -86,12 +81,15 @@ export function benchArm64Costs(o: Arm64CostsOptions): Arm64CostsRow[] {
 }
 
 /** The rows as text: cycles per PTE by size and backend, then the events of the largest size. */
-export function formatArm64Costs(rows: readonly Arm64CostsRow[]): string[] {
+export function formatArm64Costs(
+  rows: readonly Arm64CostsRow[],
+  weights = "ARM64_COSTS, all assumptions",
+): string[] {
   const backends = [...new Set(rows.map((r) => r.backend))];
   const pages = [...new Set(rows.map((r) => r.pages))];
   const w = Math.max(...backends.map((b) => b.length)) + 2;
   const out = [
-    "mprotect(PROT_READ) of populated private memory on arm64 (HA+HD), cycles per PTE (weights: ARM64_COSTS, all assumptions)",
+    `mprotect(PROT_READ) of populated private memory on arm64 (HA+HD), cycles per PTE (weights: ${weights})`,
     `${"pages".padEnd(8)}${backends.map((b) => b.padStart(w)).join("")}`,
   ];
   for (const n of pages)

@@ -14,19 +14,29 @@ export {
 export { type Arm64CostsRow, benchArm64Costs, formatArm64Costs } from "./bench.js";
 export {
   ARM64_COSTS,
+  ARM64_EVENTS,
   type Arm64CostEntry,
   type Arm64Event,
+  arm64CostTable,
   arm64Cycles,
   PUBLISHED_MPROTECT_M3,
 } from "./costs.js";
 export { arm64_fault_handler, arm64_fault_vm_flags } from "./fault.js";
 export {
-  ARM64_LITMUS,
-  type Arm64LitmusTest,
-  type LitmusOutcome,
-  type LitmusResult,
-  OUT_OF_SCOPE,
-  runArm64Litmus,
+  type Cond,
+  type DescOp,
+  type DescStep,
+  evalCond,
+  type HerdPte,
+  herdDescribe,
+  herdMatches,
+  herdPte,
+  type LitmusObservation,
+  type LitmusVerdict,
+  litmusVerdict,
+  parseCond,
+  parseDescStep,
+  parseHerdFields,
 } from "./litmus.js";
 export {
   type Arm64AccessResult,

@@ -1,17 +1,14 @@
-// The hardware-update family of herdtools7's catalogue/aarch64-VMSA, restated for ptesim's
-// sequentially consistent model: one EL0 access to x (through the MMU with HA/HD) racing a
-// software update of x's descriptor (plain load/store, SWP, LDCLR/STCLR, or a kernel helper).
-// Each entry keeps herd's test name, herd's verdict (tests/kinds.txt) and condition, and the
-// verdict ptesim expects; tests that need weak ordering are listed in OUT_OF_SCOPE with why.
-// Source: herdtools7 commit 5feffe4e8f98 (2026-08-21), catalogue/aarch64-VMSA/tests/.
+// The litmus language of arm64 scenario files (scenarios/litmus/arm64/*.yaml): herd's descriptor
+// fields, the software's descriptor operations, and herd-style final conditions. The tests
+// themselves (restatements of the hardware-update family of herdtools7's
+// catalogue/aarch64-VMSA, each with herd's verdict and ptesim's) live in those files only; the
+// simulator runs them (src/sim/litmus.ts) and `ptesim check` decides them.
 //
 // herd's descriptor fields map to Linux's bits as: valid = PTE_VALID, af = PTE_AF,
-// dbm = PTE_DBM (PTE_WRITE), db ("dirty bit", AP[2] clear) = !PTE_RDONLY; unspecified fields
-// default to valid:1, af:1, db:1, dbm:0, as herd's do.
-import { ACCESS_READ, ACCESS_WRITE, type pte_t } from "../types.js";
-import { Arm64Pgtable } from "./pgtable.js";
+// dbm = PTE_DBM (PTE_WRITE), db ("dirty bit", AP[2] clear) = !PTE_RDONLY. A descriptor written
+// as fields takes herd's defaults for the fields it leaves out (valid:1, af:1, db:1, dbm:0).
+import type { pte_t } from "../types.js";
 import {
-  clear_pte_bit,
   PTE_AF,
   PTE_DBM,
   PTE_NG,
@@ -21,35 +18,26 @@ import {
   PTE_USER,
   PTE_VALID,
   pfn_pte,
-  pte_mkyoung,
   pte_pfn,
   pteHas,
 } from "./pte.js";
-import { Arm64Testbed, everyInterleaving } from "./testbed.js";
 
-/** A descriptor described by herd's fields (all optional: herd's defaults apply). */
-export interface HerdPte {
-  valid?: 0 | 1;
-  af?: 0 | 1;
-  db?: 0 | 1;
-  dbm?: 0 | 1;
-}
+export const HERD_FIELDS = ["valid", "af", "db", "dbm"] as const;
+export type HerdField = (typeof HERD_FIELDS)[number];
+/** A descriptor described by herd's fields (absent: unspecified). */
+export type HerdPte = Partial<Record<HerdField, 0 | 1>>;
 
-const X_VA = 0x40_0000_0000;
-const X_PFN = 0x777;
-
-/** The descriptor of x with herd's fields (EL0 read/write, inner shareable, non-global). */
-export function herdPte(f: HerdPte): pte_t {
+/** The descriptor of a page at `pfn` with herd's fields (EL0 read/write, inner shareable, nG). */
+export function herdPte(f: HerdPte, pfn: number): pte_t {
   let lo = PTE_TYPE_PAGE | PTE_SHARED | PTE_USER | PTE_NG;
   if ((f.valid ?? 1) === 0) lo &= ~PTE_VALID;
   if ((f.af ?? 1) === 1) lo |= PTE_AF;
   if ((f.db ?? 1) === 0) lo |= PTE_RDONLY;
-  return pfn_pte(X_PFN, lo + ((f.dbm ?? 0) === 1 ? PTE_DBM : 0));
+  return pfn_pte(pfn, lo + ((f.dbm ?? 0) === 1 ? PTE_DBM : 0));
 }
 
-/** Whether `v` maps x and has every field `f` names. */
-export function matches(v: pte_t, f: HerdPte): boolean {
-  if (pte_pfn(v) !== X_PFN) return false;
+/** Whether `v` has every field `f` names. */
+export function herdMatches(v: pte_t, f: HerdPte): boolean {
   if (f.valid !== undefined && ((v & PTE_VALID) !== 0 ? 1 : 0) !== f.valid) return false;
   if (f.af !== undefined && ((v & PTE_AF) !== 0 ? 1 : 0) !== f.af) return false;
   if (f.db !== undefined && ((v & PTE_RDONLY) === 0 ? 1 : 0) !== f.db) return false;
@@ -57,370 +45,341 @@ export function matches(v: pte_t, f: HerdPte): boolean {
   return true;
 }
 
-/** One execution's observable result. */
-export interface LitmusOutcome {
-  /** The access to x faulted. */
-  fault: boolean;
-  /** x = 1: the store completed (or, for a load, the load returned x's value). */
-  done: boolean;
-  /** Values the software's atomic or plain loads of the descriptor returned, in order. */
-  regs: pte_t[];
-  /** The descriptor at the end. */
-  final: pte_t;
+/** `v` as herd writes it: "(af:1,db:0,dbm:1,valid:1)", with its output frame. */
+export function herdDescribe(v: pte_t): string {
+  const b = (x: boolean) => (x ? 1 : 0);
+  return `(af:${b((v & PTE_AF) !== 0)},db:${b((v & PTE_RDONLY) === 0)},dbm:${b(pteHas(v, PTE_DBM))},valid:${b((v & PTE_VALID) !== 0)}) -> pfn 0x${pte_pfn(v).toString(16)}`;
 }
 
-export type Verdict = "Allowed" | "Forbidden" | "Required";
+/** The bits a clear mask names (LDCLR/STCLR): db is AP[2] inverted, so it cannot be cleared. */
+export const CLEARABLE: Readonly<Record<string, number>> = { valid: PTE_VALID, af: PTE_AF, dbm: PTE_DBM };
 
-export interface Arm64LitmusTest {
-  /** herd's test name (catalogue/aarch64-VMSA/tests/NAME.litmus), or a Linux-level test's name. */
-  readonly name: string;
-  /** herd's verdict from tests/kinds.txt (or the expected one for Linux-level tests). */
-  readonly herdVerdict: Verdict;
-  /** The verdict ptesim expects under its model (differs only where the note says why). */
-  readonly expected: Verdict;
-  /** TCR_EL1.HA / HD (herd's TTHM). */
-  readonly ha: boolean;
-  readonly hd: boolean;
-  readonly initial: HerdPte;
-  /** The access to x: a store (STR) or a load (LDR), by another CPU than the software. */
-  readonly access: "store" | "load";
-  /** The software side, on the descriptor of x; returns the values it loaded. */
-  readonly software: (tb: Arm64Testbed, ptep: number) => pte_t[];
-  /** herd's condition (exists: some outcome; forall: every outcome). */
-  readonly quantifier: "exists" | "forall";
-  readonly condition: (o: LitmusOutcome) => boolean;
-  /** herd's condition as text, and what the test is about. */
-  readonly text: string;
-  readonly note: string;
+/** Parse "(af:1,db:0)" (parentheses optional); a message on error. */
+export function parseHerdFields(s: string): HerdPte | string {
+  const t = s.trim();
+  const body = t.startsWith("(") && t.endsWith(")") ? t.slice(1, -1) : t;
+  const out: HerdPte = {};
+  if (body.trim() === "") return out;
+  for (const part of body.split(",")) {
+    const m = /^\s*([a-z]+)\s*:\s*([01])\s*$/.exec(part);
+    if (m === null) return `"${part.trim()}" is not a descriptor field (FIELD:0 or FIELD:1)`;
+    if (!(HERD_FIELDS as readonly string[]).includes(m[1]))
+      return `"${m[1]}" is not a descriptor field (${HERD_FIELDS.join(", ")})`;
+    if (out[m[1] as HerdField] !== undefined) return `field "${m[1]}" is given twice`;
+    out[m[1] as HerdField] = Number(m[2]) as 0 | 1;
+  }
+  return out;
 }
 
-const SWP = (f: HerdPte) => (tb: Arm64Testbed, p: number) => [tb.xchg(p, herdPte(f))];
-/** An atomic bit clear (LDCLR/STCLR) as a cmpxchg loop: the same atomicity, one step if unraced. */
-function atomicClear(mask: number) {
-  return (tb: Arm64Testbed, p: number) => {
-    let v = tb.read(p);
+/** herd fields packed in 8 bits: 2 bits a field, 0 unspecified, 1 = 0, 2 = 1 (program steps). */
+export function packFields(f: HerdPte): number {
+  let n = 0;
+  HERD_FIELDS.forEach((k, i) => {
+    const v = f[k];
+    if (v !== undefined) n |= (v + 1) << (2 * i);
+  });
+  return n;
+}
+export function unpackFields(n: number): HerdPte {
+  const out: HerdPte = {};
+  HERD_FIELDS.forEach((k, i) => {
+    const v = (n >> (2 * i)) & 3;
+    if (v !== 0) out[k] = (v - 1) as 0 | 1;
+  });
+  return out;
+}
+
+// ---- the software's descriptor operations (program steps of a litmus scenario) ----
+
+/** EL1 operations on a page's descriptor, one instruction each (herd's P1 in this family). */
+export const DESC_OPS = ["ldr", "str", "swp", "ldclr", "stclr", "ptep_set_access_flags"] as const;
+export type DescOp = (typeof DESC_OPS)[number];
+
+export interface DescStep {
+  kind: "desc";
+  op: DescOp;
+  region: string;
+  page: number;
+  /** str, swp, ptep_set_access_flags: the descriptor written (fields). */
+  fields?: HerdPte;
+  /** ldclr, stclr: the bits cleared (CLEARABLE names). */
+  clear?: string[];
+  /** ldr, swp, ldclr: the register the old descriptor goes to. */
+  reg?: number;
+}
+
+const DESC_RE =
+  /^(ldr|str|swp|ldclr|stclr) pte ([A-Za-z_][A-Za-z0-9_-]*):(\d+)(?: (\([^)]*\)|[a-z]+(?:\|[a-z]+)*))?(?: -> X(\d+))?$/;
+const HELPER_RE = /^(ptep_set_access_flags) ([A-Za-z_][A-Za-z0-9_-]*):(\d+) (\([^)]*\))$/;
+
+/**
+ * "ldr pte x:0 -> X8", "str pte x:0 (af:0,valid:0)", "swp pte x:0 (valid:0) -> X8",
+ * "ldclr pte x:0 valid -> X0", "stclr pte x:0 dbm", "ptep_set_access_flags x:0 (af:1,db:0,dbm:1)";
+ * a message when the text is one of these with a wrong operand, undefined when it is none.
+ */
+export function parseDescStep(s: string): DescStep | string | undefined {
+  const h = HELPER_RE.exec(s);
+  if (h !== null) {
+    const f = parseHerdFields(h[4]);
+    if (typeof f === "string") return f;
+    return { kind: "desc", op: "ptep_set_access_flags", region: h[2], page: Number(h[3]), fields: f };
+  }
+  const m = DESC_RE.exec(s);
+  if (m === null) return undefined;
+  const op = m[1] as DescOp;
+  const st: DescStep = { kind: "desc", op, region: m[2], page: Number(m[3]) };
+  const operand = m[4];
+  const writes = op === "str" || op === "swp";
+  const clears = op === "ldclr" || op === "stclr";
+  if (writes) {
+    if (operand === undefined || !operand.startsWith("("))
+      return `${op} needs the descriptor it writes, e.g. "${op} pte ${st.region}:${st.page} (valid:0)"`;
+    const f = parseHerdFields(operand);
+    if (typeof f === "string") return f;
+    st.fields = f;
+  } else if (clears) {
+    if (operand === undefined || operand.startsWith("("))
+      return `${op} needs the bits it clears, e.g. "${op} pte ${st.region}:${st.page} valid" (valid, af, dbm; join with |)`;
+    const bits = operand.split("|");
+    const bad = bits.find((b) => CLEARABLE[b] === undefined);
+    if (bad !== undefined)
+      return `"${bad}" cannot be cleared (valid, af, dbm${bad === "db" ? "; db is AP[2] inverted: write the descriptor instead" : ""})`;
+    st.clear = bits;
+  } else if (operand !== undefined) return `ldr takes no operand, only "-> Xn"`;
+  const loads = op === "ldr" || op === "swp" || op === "ldclr";
+  if (m[5] !== undefined) {
+    if (!loads) return `${op} loads nothing: no "-> X${m[5]}"`;
+    const r = Number(m[5]);
+    if (r > 30) return `X${r}: registers are X0..X30`;
+    st.reg = r;
+  } else if (op === "ldr") return `ldr needs its register, e.g. "ldr pte ${st.region}:${st.page} -> X8"`;
+  return st;
+}
+
+// ---- herd-style final conditions ----
+
+export type Cond =
+  | { t: "and" | "or"; a: Cond; b: Cond }
+  | { t: "not"; a: Cond }
+  | { t: "fault"; proc: number; loc: string }
+  | { t: "data"; loc: string; value: number }
+  | { t: "pte"; loc: string; fields: HerdPte }
+  | { t: "reg"; proc: number; reg: number; value: number | HerdPte };
+
+/** What a condition is evaluated on: one execution's final state. */
+export interface LitmusObservation {
+  /** The value of location `loc` (its page's first word). */
+  data(loc: string): number;
+  /** The descriptor of `loc`. */
+  pte(loc: string): pte_t;
+  /** Whether program `proc`'s access to `loc` faulted. */
+  fault(proc: number, loc: string): boolean;
+  /** Register `reg` of program `proc` (0 when never written). */
+  reg(proc: number, reg: number): number;
+}
+
+export function evalCond(c: Cond, o: LitmusObservation): boolean {
+  switch (c.t) {
+    case "and":
+      return evalCond(c.a, o) && evalCond(c.b, o);
+    case "or":
+      return evalCond(c.a, o) || evalCond(c.b, o);
+    case "not":
+      return !evalCond(c.a, o);
+    case "fault":
+      return o.fault(c.proc, c.loc);
+    case "data":
+      return o.data(c.loc) === c.value;
+    case "pte":
+      return herdMatches(o.pte(c.loc) as pte_t, c.fields);
+    case "reg": {
+      const v = o.reg(c.proc, c.reg);
+      return typeof c.value === "number" ? v === c.value : herdMatches(v as pte_t, c.value);
+    }
+  }
+}
+
+/** The locations (region names) and programs a condition names. */
+export function condNames(c: Cond, locs: Set<string> = new Set(), procs: Set<number> = new Set()) {
+  switch (c.t) {
+    case "and":
+    case "or":
+      condNames(c.a, locs, procs);
+      condNames(c.b, locs, procs);
+      break;
+    case "not":
+      condNames(c.a, locs, procs);
+      break;
+    case "fault":
+      locs.add(c.loc);
+      procs.add(c.proc);
+      break;
+    case "data":
+    case "pte":
+      locs.add(c.loc);
+      break;
+    case "reg":
+      procs.add(c.proc);
+      break;
+  }
+  return { locs, procs };
+}
+
+/** A parse error at a column (1-based) of the condition. */
+export interface CondError {
+  col: number;
+  message: string;
+}
+
+/**
+ * Parse a herd condition: atoms `x=1`, `pte_x=(af:1,db:0)`, `1:X8=(valid:0)`, `0:X2=1`,
+ * `fault(P0,x)`; `~`, `/\` (and), `\/` (or), parentheses. `/\` binds tighter than `\/`.
+ */
+export function parseCond(src: string): Cond | CondError {
+  let i = 0;
+  const fail = (message: string): CondError => ({ col: i + 1, message });
+  const ws = () => {
+    while (i < src.length && /\s/.test(src[i])) i++;
+  };
+  const ident = /[A-Za-z_][A-Za-z0-9_-]*/y;
+  const num = /\d+/y;
+  const take = (re: RegExp): string | null => {
+    re.lastIndex = i;
+    const m = re.exec(src);
+    if (m === null) return null;
+    i += m[0].length;
+    return m[0];
+  };
+  const fieldsAt = (): HerdPte | CondError => {
+    const close = src.indexOf(")", i);
+    if (close < 0) return fail('unclosed "(" of descriptor fields');
+    const f = parseHerdFields(src.slice(i, close + 1));
+    if (typeof f === "string") return fail(f);
+    i = close + 1;
+    return f;
+  };
+  type R = Cond | CondError;
+  const isErr = (r: unknown): r is CondError => typeof r === "object" && r !== null && "col" in r;
+  const atom = (): R => {
+    ws();
+    if (src[i] === "~") {
+      i++;
+      const a = atom();
+      return isErr(a) ? a : { t: "not", a };
+    }
+    if (src[i] === "(") {
+      i++;
+      const a = or();
+      if (isErr(a)) return a;
+      ws();
+      if (src[i] !== ")") return fail('expected ")"');
+      i++;
+      return a;
+    }
+    const p = take(num);
+    if (p !== null) {
+      if (src[i] !== ":" || src[i + 1] !== "X")
+        return fail(`expected ":X" after ${p} (a register, e.g. 1:X8)`);
+      i += 2;
+      const r = take(num);
+      if (r === null) return fail("expected a register number");
+      ws();
+      if (src[i] !== "=") return fail('expected "="');
+      i++;
+      ws();
+      if (src[i] === "(") {
+        const f = fieldsAt();
+        return isErr(f) ? f : { t: "reg", proc: Number(p), reg: Number(r), value: f };
+      }
+      const v = take(num);
+      if (v === null) return fail("expected a value or descriptor fields");
+      return { t: "reg", proc: Number(p), reg: Number(r), value: Number(v) };
+    }
+    const start = i;
+    const name = take(ident);
+    if (name === null) return fail("expected a condition");
+    ws();
+    if (name === "fault" && src[i] === "(") {
+      i++;
+      ws();
+      if (src[i] !== "P") return fail("expected P<n>, the faulting program");
+      i++;
+      const n = take(num);
+      if (n === null) return fail("expected the program's number");
+      ws();
+      if (src[i] !== ",") return fail('expected ","');
+      i++;
+      ws();
+      const loc = take(ident);
+      if (loc === null) return fail("expected a location");
+      ws();
+      if (src[i] !== ")") return fail('expected ")"');
+      i++;
+      return { t: "fault", proc: Number(n), loc };
+    }
+    if (src[i] !== "=") {
+      i = start;
+      return fail(`expected "=" after ${name}`);
+    }
+    i++;
+    ws();
+    if (name.startsWith("pte_")) {
+      if (src[i] !== "(") return fail("expected descriptor fields, e.g. (af:1,db:0)");
+      const f = fieldsAt();
+      return isErr(f) ? f : { t: "pte", loc: name.slice(4), fields: f };
+    }
+    const v = take(num);
+    if (v === null) return fail(`expected the value of ${name}`);
+    return { t: "data", loc: name, value: Number(v) };
+  };
+  const and = (): R => {
+    let a = atom();
     for (;;) {
-      const seen = tb.cmpxchg(p, v, clear_pte_bit(v, mask));
-      if (seen === v) return [v];
-      v = seen;
+      if (isErr(a)) return a;
+      ws();
+      if (!src.startsWith("/\\", i)) return a;
+      i += 2;
+      const b = atom();
+      if (isErr(b)) return b;
+      a = { t: "and", a, b };
     }
   };
-}
-
-/**
- * STRx+LDCLRptex+db (dbm = 1, HA and HD) and STRx+LDCLRptex+af (dbm = 0, HA only): an atomic
- * clear of the valid bit racing a store; can the cleared value show the store's hardware update
- * while the store faulted?
- */
-function ldclrValidTest(dbm: 0 | 1, herdVerdict: Verdict, expected: Verdict, note: string): Arm64LitmusTest {
-  const f = `af:1,db:1,dbm:${dbm}`;
-  return {
-    name: dbm === 1 ? "STRx+LDCLRptex+db" : "STRx+LDCLRptex+af",
-    herdVerdict,
-    expected,
-    ha: true,
-    hd: dbm === 1,
-    initial: dbm === 1 ? { db: 0, dbm: 1 } : { af: 0 },
-    access: "store",
-    software: atomicClear(PTE_VALID),
-    quantifier: "exists",
-    condition: (o) =>
-      !o.done &&
-      o.fault &&
-      matches(o.final, { af: 1, db: 1, dbm, valid: 0 }) &&
-      matches(o.regs[0], { af: 1, db: 1, dbm, valid: 1 }),
-    text: `exists x=0 /\\ fault(P0,x) /\\ pte_x=(${f},valid:0) /\\ 1:X0=(${f},valid:1)`,
-    note,
+  const or = (): R => {
+    let a = and();
+    for (;;) {
+      if (isErr(a)) return a;
+      ws();
+      if (!src.startsWith("\\/", i)) return a;
+      i += 2;
+      const b = and();
+      if (isErr(b)) return b;
+      a = { t: "or", a, b };
+    }
   };
+  const c = or();
+  if (isErr(c)) return c;
+  ws();
+  if (i < src.length) return fail(`unexpected "${src.slice(i, i + 10)}"`);
+  return c;
 }
+
+export function isCondError(c: Cond | CondError): c is CondError {
+  return "col" in c;
+}
+
+// ---- verdicts ----
+
+export type LitmusVerdict = "allowed" | "forbidden" | "required";
 
 /**
- * Linux-level, not herd: a read fault's ptep_set_access_flags (entry = pte_mkyoung of the
- * writable-clean-old entry read before) racing a DBM store, with today's helper and with the
- * one before commit 6d332747fa5f.
+ * The litmus verdict from the checker's: the property checked is "the exists condition is
+ * never reached" (violated = Allowed, verified = Forbidden) or "the forall condition holds at
+ * the end of every execution" (verified = Required, violated = Allowed: some execution misses it).
  */
-function setAccessFlagsTest(pre2018: boolean): Arm64LitmusTest {
-  return {
-    name: pre2018 ? "linux:ptep_set_access_flags-pre-2018+DBM" : "linux:ptep_set_access_flags+DBM",
-    herdVerdict: pre2018 ? "Allowed" : "Forbidden",
-    expected: pre2018 ? "Allowed" : "Forbidden",
-    ha: true,
-    hd: true,
-    initial: { af: 0, db: 0, dbm: 1 },
-    access: "store",
-    software: (tb, p) => {
-      const mutants = pre2018 ? (["set-access-flags-pre-2018"] as const) : [];
-      const pg = new Arm64Pgtable(tb, { contpte: false, erratum2645198: false, mutants });
-      pg.ptep_set_access_flags(X_VA, p, pte_mkyoung(herdPte({ af: 0, db: 0, dbm: 1 })), false);
-      return [];
-    },
-    quantifier: "exists",
-    condition: (o) => o.done && matches(o.final, { db: 0 }),
-    text: "exists x=1 /\\ pte_x=(db:0)",
-    note: pre2018
-      ? "the race the 2018 fix closed: the helper sets AP[2] back over the hardware's dirty update"
-      : "today's helper keeps PTE_RDONLY the most permissive of the entry and the descriptor: no dirty update is lost",
-  };
-}
-
-export const ARM64_LITMUS: readonly Arm64LitmusTest[] = [
-  {
-    name: "STR-db0+dbm1-HD",
-    herdVerdict: "Required",
-    expected: "Required",
-    ha: true,
-    hd: true,
-    initial: { db: 0, dbm: 1 },
-    access: "store",
-    software: () => [],
-    quantifier: "forall",
-    condition: (o) => o.done && !o.fault && matches(o.final, { db: 1, dbm: 1 }),
-    text: "forall x=1 /\\ ~fault(P0,x)",
-    note: "with HD a store through a writable-clean descriptor clears AP[2] instead of faulting",
-  },
-  {
-    name: "STR-db0-noHD",
-    herdVerdict: "Forbidden",
-    expected: "Forbidden",
-    ha: false,
-    hd: false,
-    initial: { db: 0 },
-    access: "store",
-    software: () => [],
-    quantifier: "exists",
-    condition: (o) => o.done,
-    text: "exists x=1",
-    note: "without HD (and without DBM) a store to a read-only descriptor is a Permission fault",
-  },
-  {
-    name: "LDRaf0-HA",
-    herdVerdict: "Allowed",
-    expected: "Allowed",
-    ha: true,
-    hd: false,
-    initial: { af: 0 },
-    access: "load",
-    software: () => [],
-    quantifier: "exists",
-    condition: (o) => o.done,
-    text: "exists 0:X2=1",
-    note: "with HA the walker sets AF and the load completes",
-  },
-  {
-    name: "LDRaf0-noHA",
-    herdVerdict: "Forbidden",
-    expected: "Forbidden",
-    ha: false,
-    hd: false,
-    initial: { af: 0 },
-    access: "load",
-    software: () => [],
-    quantifier: "exists",
-    condition: (o) => o.done,
-    text: "exists 0:X2=1",
-    note: "without HA an old descriptor is an Access flag fault",
-  },
-  {
-    name: "STRx+LDR-STRptex+db",
-    herdVerdict: "Required",
-    expected: "Required",
-    ha: true,
-    hd: true,
-    initial: { db: 0, dbm: 1 },
-    access: "store",
-    software: (tb, p) => {
-      const r = tb.read(p);
-      tb.write(p, herdPte({ af: 0, valid: 0 }));
-      return [r];
-    },
-    quantifier: "forall",
-    condition: (o) =>
-      matches(o.final, { af: 0, db: 1, dbm: 0, valid: 0 }) &&
-      ((matches(o.regs[0], { af: 1, db: 0, dbm: 1, valid: 1 }) && ((o.fault && !o.done) || o.done)) ||
-        (matches(o.regs[0], { af: 1, db: 1, dbm: 1, valid: 1 }) && o.done)),
-    text: "forall pte_x=(af:0,db:1,dbm:0,valid:0) /\\ (1:X8=(af:1,db:0,dbm:1,valid:1) /\\ (fault /\\ x=0 \\/ x=1) \\/ 1:X8=(af:1,db:1,dbm:1,valid:1) /\\ x=1)",
-    note: "a plain load/store of the descriptor admits X8 clean with x=1: the DBM dirty update is lost (ptesim's lost-dirty)",
-  },
-  {
-    name: "STRx+SWPptex+db",
-    herdVerdict: "Forbidden",
-    expected: "Forbidden",
-    ha: true,
-    hd: true,
-    initial: { db: 0, dbm: 1 },
-    access: "store",
-    software: SWP({ db: 0, dbm: 1, valid: 0 }),
-    quantifier: "exists",
-    condition: (o) =>
-      matches(o.regs[0], { af: 1, db: 1, dbm: 1, valid: 1 }) &&
-      matches(o.final, { af: 1, db: 0, dbm: 1, valid: 0 }) &&
-      !o.done &&
-      o.fault,
-    text: "exists 1:X8=(af:1,db:1,dbm:1,valid:1) /\\ pte_x=(af:1,db:0,dbm:1,valid:0) /\\ x=0 /\\ fault(P0,x)",
-    note: "the swap cannot see a dirty descriptor whose store then faults: dirty is set only with the write",
-  },
-  {
-    name: "STRx+SWPptex+db5",
-    herdVerdict: "Forbidden",
-    expected: "Forbidden",
-    ha: true,
-    hd: true,
-    initial: { db: 0, dbm: 1 },
-    access: "store",
-    software: SWP({ db: 0, dbm: 1, valid: 0 }),
-    quantifier: "exists",
-    condition: (o) =>
-      matches(o.regs[0], { db: 0, dbm: 1 }) &&
-      o.done &&
-      matches(o.final, { db: 0, dbm: 1, valid: 0 }) &&
-      !o.fault,
-    text: "exists 1:X8=(db:0,dbm:1) /\\ x=1 /\\ pte_x=(db:0,dbm:1,valid:0) /\\ ~fault(P0,x)",
-    note: "a store after the swap cannot complete: its dirty update finds the descriptor invalid (why get-and-clear is safe)",
-  },
-  {
-    name: "STRx+SWPptex1",
-    herdVerdict: "Allowed",
-    expected: "Allowed",
-    ha: true,
-    hd: true,
-    initial: { db: 0, dbm: 1 },
-    access: "store",
-    software: SWP({ valid: 0 }),
-    quantifier: "exists",
-    condition: (o) => matches(o.regs[0], { db: 0, dbm: 1 }) && matches(o.final, { valid: 0 }) && o.fault,
-    text: "exists 1:X4=(db:0,dbm:1) /\\ pte_x=(valid:0) /\\ fault(P0,x)",
-    note: "the swap first, then the store faults",
-  },
-  ldclrValidTest(
-    1,
-    "Forbidden",
-    "Forbidden",
-    "an atomic clear of the valid bit cannot observe a dirty update whose store then faults",
-  ),
-  {
-    name: "STRx+STCLRptex+db+dbm",
-    herdVerdict: "Forbidden",
-    expected: "Forbidden",
-    ha: true,
-    hd: true,
-    initial: { db: 0, dbm: 1 },
-    access: "store",
-    software: atomicClear(PTE_DBM),
-    quantifier: "exists",
-    condition: (o) => matches(o.final, { af: 1, db: 1, dbm: 0, valid: 1 }) && !o.done && o.fault,
-    text: "exists pte_x=(af:1,db:1,dbm:0,valid:1) /\\ x=0 /\\ fault(P0,x)",
-    note: "a descriptor left dirty implies the store happened",
-  },
-  {
-    name: "STRx+2SWPptex+db",
-    herdVerdict: "Forbidden",
-    expected: "Forbidden",
-    ha: true,
-    hd: true,
-    initial: { db: 0, dbm: 1 },
-    access: "store",
-    software: (tb, p) => [tb.xchg(p, herdPte({ db: 0, dbm: 1 })), tb.xchg(p, herdPte({ db: 0, dbm: 1 }))],
-    quantifier: "exists",
-    condition: (o) =>
-      matches(o.regs[0], { db: 1, dbm: 1 }) &&
-      (matches(o.regs[1], { db: 1, dbm: 1 }) || matches(o.final, { db: 1, dbm: 1 })) &&
-      o.done &&
-      !o.fault,
-    text: "exists 1:X0=(db:1,dbm:1) /\\ (1:X1=(db:1,dbm:1) \\/ pte_x=(db:1,dbm:1)) /\\ x=1 /\\ ~fault(P0,x)",
-    note: "one store makes one dirty update: cleaning twice cannot observe it twice",
-  },
-  {
-    name: "LDRx+SWPptex+af",
-    herdVerdict: "Forbidden",
-    expected: "Forbidden",
-    ha: true,
-    hd: false,
-    initial: { af: 0 },
-    access: "load",
-    software: SWP({ af: 0, valid: 0 }),
-    quantifier: "exists",
-    condition: (o) => matches(o.final, { af: 1, valid: 0 }),
-    text: "exists pte_x=(af:1,valid:0)",
-    note: "hardware never sets AF in an invalid descriptor",
-  },
-  ldclrValidTest(
-    0,
-    "Allowed",
-    "Forbidden",
-    "herd allows AF to be set by a walk whose access then faults (AF updates are not tied to the access); ptesim's walker sets AF only for an access that completes, so it cannot reach this outcome (a stricter model: it never invents accesses)",
-  ),
-  setAccessFlagsTest(false),
-  setAccessFlagsTest(true),
-];
-
-/** herd tests of the family that ptesim does not restate, with the reason. */
-export const OUT_OF_SCOPE: readonly { pattern: string; reason: string }[] = [
-  {
-    pattern: "MP+HA-DSB.*, MP+HD-DSB.*",
-    reason: "message passing through x and the descriptor: needs weak ordering (DSB variants)",
-  },
-  {
-    pattern: "coRR+HA-DSB.*",
-    reason: "coherence of two reads around a hardware update: needs weak ordering",
-  },
-  {
-    pattern: "Artem*, D15347-*, NT-*",
-    reason: "TLBI/DSB/ISB ordering of translation-table writes: needs weak ordering",
-  },
-  {
-    pattern: "S+dmb.st+*-HU*, LB+*-HUaf",
-    reason: "store/load buffering shapes with hardware updates: need weak ordering",
-  },
-  {
-    pattern: "SpecAF, SpecSpecAF*, STRx+LDCLRptex+af, LDRx+LDCLRptex+af",
-    reason: "AF set by a speculative or faulting walk: ptesim sets AF only for accesses that complete",
-  },
-  {
-    pattern: "STRx-LDRx-ptex+*, STRx-LDRptex*",
-    reason: "ordering between a data access and a descriptor read on one CPU: needs weak ordering",
-  },
-];
-
-export interface LitmusResult {
-  test: Arm64LitmusTest;
-  verdict: Verdict;
-  outcomes: LitmusOutcome[];
-}
-
-function makeBed(t: Arm64LitmusTest): Arm64Testbed {
-  const tb = new Arm64Testbed({ cpus: 2, ha: t.ha, hd: t.hd });
-  tb.mem.poke(tb.ptepFor(X_VA), herdPte(t.initial));
-  return tb;
-}
-
-/**
- * Every interleaving of the access (CPU 1) with the software's steps (CPU 0), then the verdict:
- * an exists-test is Allowed if some outcome satisfies the condition, else Forbidden; a
- * forall-test is Required if every outcome does, else Allowed.
- */
-export function runArm64Litmus(t: Arm64LitmusTest): LitmusResult {
-  let regs: pte_t[] = [];
-  const outcomes = everyInterleaving(
-    () => makeBed(t),
-    (tb) => {
-      regs = t.software(tb, tb.ptepFor(X_VA));
-    },
-    (tb) => {
-      tb.mmu.translate(1, X_VA, t.access === "store" ? ACCESS_WRITE : ACCESS_READ);
-    },
-    (tb): LitmusOutcome => {
-      const ok = tb.mmu.last[1].fault === 0;
-      return { fault: !ok, done: ok, regs, final: tb.mem.peek(tb.ptepFor(X_VA)) };
-    },
-  );
-  const sat = outcomes.filter(t.condition).length;
-  const verdict: Verdict =
-    t.quantifier === "exists"
-      ? sat > 0
-        ? "Allowed"
-        : "Forbidden"
-      : sat === outcomes.length
-        ? "Required"
-        : "Allowed";
-  return { test: t, verdict, outcomes };
+export function litmusVerdict(
+  quantifier: "exists" | "forall",
+  checked: "verified" | "violated",
+): LitmusVerdict {
+  if (quantifier === "exists") return checked === "violated" ? "allowed" : "forbidden";
+  return checked === "verified" ? "required" : "allowed";
 }

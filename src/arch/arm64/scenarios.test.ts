@@ -11,8 +11,9 @@ import { getBackend } from "../../backends/registry.js";
 import { check } from "../../check/explore.js";
 import { resolveBackend, withBackend } from "../../cli/commands.js";
 import { loadScenarioText } from "../../scenario/load.js";
-import { checkDocument } from "../../sim/documents.js";
+import { checkDocument, runDocument } from "../../sim/documents.js";
 import { runScenario } from "../../sim/simulation.js";
+import { arm64Cycles } from "./costs.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const DIR = join(ROOT, "scenarios/arm64");
@@ -64,6 +65,28 @@ describe("arm64 scenarios", () => {
       hw += res.counters.hw_ad_update ?? 0;
     }
     assert.ok(hw > 0, "some run made a hardware descriptor update");
+  });
+
+  it("a run's ledger (run --json counters) holds the broadcast TLBIs and DSBs, costed by the arm64 table", () => {
+    const r = load(readFileSync(join(DIR, "dbm-vs-mprotect.yaml"), "utf8"));
+    assert.ok(r.ok);
+    const res = runScenario(r.scenario, getBackend("arm64")!, { trace: false });
+    const c = res.counters;
+    // mprotect of 2 pages: DSB ISHST, a TLBI per page, DSB ISH (flush_tlb_range).
+    assert.deepEqual([c.dsb_ishst, c.tlbi_va, c.dsb_ish], [1, 2, 1]);
+    const doc = runDocument(res, {
+      file: "dbm-vs-mprotect.yaml",
+      reproduce: "",
+      sweep: null,
+      arch: "arm64",
+      cpus: 3,
+    });
+    assert.equal(doc.counters.tlbi_va, 2);
+    assert.equal(res.cycles, arm64Cycles(c));
+    const dearer = runScenario({ ...r.scenario, costs: { dsb_ish: 5000 } }, getBackend("arm64")!, {
+      trace: false,
+    });
+    assert.equal(dearer.cycles - res.cycles, 4000);
   });
 });
 
