@@ -16,6 +16,12 @@
 //               for why that keeps caching sound). Same verdicts and final states, fewer
 //               executions.
 //
+// Symmetry (option `symmetry`, default "values"): the state key renames page-content values by
+// order of first appearance, so states that differ only in which write's value sits where are
+// one state (exact: src/sim/state-key.ts says why). "none" keys concrete values. A litmus
+// scenario always runs with "none" (its conditions compare values with constants). Final
+// states are keyed the same way in every mode, so modes compare as before.
+//
 // Visited states are stored as 64-bit fingerprints by default (./store.ts; the collision
 // probability is part of the result) or, with storage "exact", as the keys themselves.
 //
@@ -40,6 +46,15 @@ import { newStore, type StateStorage, type VisitedStore } from "./store.js";
 
 export type CheckMode = "reduced" | "exhaustive" | "por";
 export const CHECK_MODES: readonly CheckMode[] = ["reduced", "por", "exhaustive"];
+
+/** What the state key treats as interchangeable: page-content values, or nothing. */
+export type Symmetry = "values" | "none";
+export const SYMMETRIES: readonly Symmetry[] = ["values", "none"];
+
+/** The symmetry a check of `scenario` uses when asked for `wanted`: none in a litmus scenario. */
+export function effectiveSymmetry(scenario: Scenario, wanted: Symmetry | undefined): Symmetry {
+  return scenario.litmus !== undefined ? "none" : (wanted ?? "values");
+}
 
 export interface CheckOptions {
   mode?: CheckMode;
@@ -73,6 +88,8 @@ export interface CheckOptions {
   maxStepsPerExecution?: number;
   /** How visited states are stored (reduced and por modes; default fingerprint). */
   storage?: StateStorage;
+  /** Value symmetry in the state key (default "values"; always "none" in a litmus scenario). */
+  symmetry?: Symmetry;
   /** Explore only the subtree below this decision prefix (a shard). */
   prefix?: readonly number[];
   /** Cut every path at this many decisions and report its prefix to onShard instead. */
@@ -123,6 +140,8 @@ interface CheckStats {
   distinctFinalStates: number;
   /** How states were stored, and the chance that a fingerprint collision hid one (0: exact). */
   storage: StateStorage;
+  /** The symmetry the state keys used (effectiveSymmetry). */
+  symmetry: Symmetry;
   collisionProbability: number;
   /** Bytes held by the visited-state store. */
   storeBytes: number;
@@ -319,8 +338,14 @@ function newSimulation(
   trace: boolean,
   record: boolean,
   maxSteps = DEFAULT_MAX_STEPS_PER_EXECUTION,
+  valueSymmetry = false,
 ): Simulation {
-  const sim = new Simulation(scenario, backend, { trace, recordKernelReads: record, maxSteps });
+  const sim = new Simulation(scenario, backend, {
+    trace,
+    recordKernelReads: record,
+    maxSteps,
+    valueSymmetry,
+  });
   sim.populate();
   sim.setPrograms(noRng);
   return sim;
@@ -366,6 +391,8 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
   const now = opts.now ?? (() => 0);
   const t0 = now();
   const storage = opts.storage ?? "fingerprint";
+  const symmetry = effectiveSymmetry(scenario, opts.symmetry);
+  const valueSymmetry = symmetry === "values";
   const visited = mode === "exhaustive" ? null : (opts.store ?? newStore(storage));
   const stats: CheckStats = {
     executions: 0,
@@ -377,6 +404,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     elapsedMs: 0,
     distinctFinalStates: 0,
     storage,
+    symmetry,
     collisionProbability: 0,
     storeBytes: 0,
   };
@@ -407,7 +435,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
   };
   // One simulation, set up once and restored before each execution (cheaper than rebuilding).
   const maxSteps = opts.maxStepsPerExecution ?? DEFAULT_MAX_STEPS_PER_EXECUTION;
-  const sim = newSimulation(scenario, backend, false, visited !== null, maxSteps);
+  const sim = newSimulation(scenario, backend, false, visited !== null, maxSteps, valueSymmetry);
   const initial = opts.rebuild === true ? null : sim.save();
   for (;;) {
     if (opts.maxExecutions !== undefined && stats.executions >= opts.maxExecutions)
@@ -428,7 +456,10 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
       opts.onProgress({ executions: stats.executions, states: stats.states, elapsedMs: t - t0 });
     }
     stats.executions++;
-    const run = initial === null ? newSimulation(scenario, backend, false, visited !== null, maxSteps) : sim;
+    const run =
+      initial === null
+        ? newSimulation(scenario, backend, false, visited !== null, maxSteps, valueSymmetry)
+        : sim;
     if (initial !== null) sim.restore(initial);
     const decider = new DfsDecider(frames, run, cfg, stats, now);
     let result: RunResult | null = null;

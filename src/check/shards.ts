@@ -16,13 +16,22 @@
 // Pure: no I/O; the pool and the queue drivers live in ./workers/.
 import type { BackendModule } from "../kernel/pvops.js";
 import type { Scenario } from "../sim/scenario.js";
-import { type CheckMode, type CheckResult, check, counterexample, replayPath } from "./explore.js";
+import {
+  type CheckMode,
+  type CheckResult,
+  check,
+  counterexample,
+  replayPath,
+  type Symmetry,
+} from "./explore.js";
 import { decodeReplay, encodeReplay } from "./replay.js";
 import { ExactStore, FingerprintStore, type StateStorage, type VisitedStore } from "./store.js";
 
 export interface ShardOptions {
   mode: CheckMode;
   storage: StateStorage;
+  /** Value symmetry of the state keys (default "values"): every shard of a search uses the same. */
+  symmetry?: Symmetry;
   /** Per-shard time bound (seconds). */
   maxSeconds?: number;
   now?: () => number;
@@ -41,9 +50,10 @@ export interface ShardPlan {
 /** One shard's outcome, as plain data. */
 export interface ShardResult {
   shard: string;
-  /** How it was explored: a merge takes only results of one mode and storage. */
+  /** How it was explored: a merge takes only results of one mode, storage and symmetry. */
   mode: CheckMode;
   storage: StateStorage;
+  symmetry: Symmetry;
   verdict: "verified" | "violated" | "incomplete";
   executions: number;
   completeExecutions: number;
@@ -92,6 +102,7 @@ export function planShardsAtDepth(
   const head = check(scenario, backend, {
     mode: opts.mode,
     storage: opts.storage,
+    ...(opts.symmetry === undefined ? {} : { symmetry: opts.symmetry }),
     shardDepth: depth,
     onShard: (p) => shards.push(encodeReplay(p)),
     collectFinalStates: true,
@@ -130,6 +141,7 @@ export function exploreShard(
   const r = check(scenario, backend, {
     mode: opts.mode,
     storage: opts.storage,
+    ...(opts.symmetry === undefined ? {} : { symmetry: opts.symmetry }),
     prefix,
     collectFinalStates: true,
     keepStore: true,
@@ -152,6 +164,7 @@ export function shardResultOf(
     shard,
     mode,
     storage,
+    symmetry: r.symmetry,
     verdict: r.verdict,
     executions: r.executions,
     completeExecutions: r.completeExecutions,
@@ -214,6 +227,7 @@ export function mergeShards(
     finalStates: finals,
     distinctFinalStates: finals.size,
     storage: head.storage,
+    symmetry: head.symmetry,
     collisionProbability: store?.collisionProbability() ?? 0,
     storeBytes: store?.bytes() ?? 0,
   };

@@ -152,6 +152,14 @@ export const COMMANDS: CommandSpec[] = [
         },
       ),
       opt(
+        "--symmetry <kind>",
+        "states differing only in which write's value sits where are one state (values: exact outside litmus scenarios, which always use none), or keys hold concrete values (none)",
+        {
+          choices: ["values", "none"],
+          default: ["values", "values"],
+        },
+      ),
+      opt(
         "--workers <n>",
         "threads sharing one fingerprint store (reduced and por modes; default: every core; 1 for one thread)",
         { parse: intArg(1, 256) },
@@ -187,6 +195,7 @@ export const COMMANDS: CommandSpec[] = [
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
         mode: o.mode as "reduced" | "por" | "exhaustive",
         storage: o.storage as "fingerprint" | "exact",
+        symmetry: o.symmetry as "values" | "none",
       };
       const exclusive = ["merge", "queue", "shard"].filter((k) => o[k] !== undefined);
       if (exclusive.length > 1)
@@ -244,6 +253,7 @@ export const COMMANDS: CommandSpec[] = [
         ...(o.backend === undefined ? {} : { backend: o.backend as string }),
         mode: o.mode as "reduced" | "por" | "exhaustive",
         storage: o.storage as "fingerprint" | "exact",
+        symmetry: o.symmetry as "values" | "none",
         ...(o.workers === undefined ? {} : { workers: o.workers as number }),
         ...(o.shardResult === undefined ? {} : { keepStore: true }),
         ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions as number }),

@@ -6,7 +6,7 @@ import { pathToFileURL } from "node:url";
 import { getHeapStatistics } from "node:v8";
 import { allBackends, getBackend } from "../backends/registry.js";
 import { UserModuleError, userBackendFromModule } from "../backends/user-module.js";
-import { type CheckMode, type CheckResult, check } from "../check/explore.js";
+import { type CheckMode, type CheckResult, check, type Symmetry } from "../check/explore.js";
 import { decodeReplay, encodeReplay, type ReplayStamp, replayStamp } from "../check/replay.js";
 import { ReplayError, replayRun } from "../check/replay-run.js";
 import { planShards } from "../check/shards.js";
@@ -135,7 +135,11 @@ function moduleLoadError(spec: string, path: string, e: unknown): PtesimError {
 export async function shardsCommand(o: CheckCommandOptions & { count: number }) {
   const { backend, scenario } = await checkInputs(o);
   const mode = o.mode ?? "reduced";
-  const plan = planShards(scenario, backend, o.count, { mode, storage: o.storage ?? "fingerprint" });
+  const plan = planShards(scenario, backend, o.count, {
+    mode,
+    storage: o.storage ?? "fingerprint",
+    ...(o.symmetry === undefined ? {} : { symmetry: o.symmetry }),
+  });
   const stamp = stampOf(scenario, backend);
   const shards = plan.shards.map((t) => {
     const p = decodeReplay(t);
@@ -417,6 +421,8 @@ export interface CheckCommandOptions {
   shouldStop?: () => boolean;
   /** Visited-state storage (default fingerprint). */
   storage?: StateStorage;
+  /** Value symmetry of the state keys (default "values"; a litmus scenario always "none"). */
+  symmetry?: Symmetry;
   /** Worker threads sharing one visited store (reduced and por modes; default 1). */
   workers?: number;
   /** Explore only the subtree below this shard (a stamped prefix token from --shards). */
@@ -476,6 +482,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
           {
             workers,
             mode: mode as "reduced" | "por",
+            ...(o.symmetry === undefined ? {} : { symmetry: o.symmetry }),
             ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
             ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
             ...(maxMemoryBytes === undefined ? {} : { maxMemoryBytes }),
@@ -486,6 +493,7 @@ export async function checkCommand(o: CheckCommandOptions): Promise<CheckOutcome
       : check(scenario, backend, {
           mode,
           storage,
+          ...(o.symmetry === undefined ? {} : { symmetry: o.symmetry }),
           ...(prefix === undefined ? {} : { prefix }),
           ...(o.keepStore === true ? { keepStore: true, collectFinalStates: true } : {}),
           ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),

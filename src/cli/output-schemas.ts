@@ -120,6 +120,11 @@ const checkBase = {
   distinctFinalStates: z.number().describe("distinct states at the end of complete executions"),
   elapsedMs: z.number(),
   storage: z.enum(["fingerprint", "exact"]).describe("how visited states are stored"),
+  symmetry: z
+    .enum(["values", "none"])
+    .describe(
+      "values: states differing only in which write's value sits where were one state (the final-state count too); none: concrete values",
+    ),
   storeBytes: z.number().describe("memory held by the visited-state store"),
   collisionProbability: z
     .number()

@@ -268,6 +268,11 @@ export function printCheck(o: CheckOutcome, io: Reporter): void {
         ? `  states stored as 64-bit fingerprints: ${mib(r.storeBytes)}; probability that a collision hid a state: ${r.collisionProbability.toExponential(1)} (--storage exact rules it out)`
         : `  states stored exactly: about ${mib(r.storeBytes)} (${Math.round(r.storeBytes / Math.max(1, r.states))} bytes a state)`,
     );
+  io.out(
+    r.symmetry === "values"
+      ? "  value symmetry: states (and final states) that differ only in which write's value sits where count once (--symmetry none keeps values apart)"
+      : `  no value symmetry: states keyed on concrete values${sc.litmus !== undefined ? " (a litmus scenario's conditions compare values)" : ""}`,
+  );
   if (sc.litmus !== undefined && r.verdict !== "incomplete") {
     const l = litmusDocument(sc.litmus, r.verdict);
     const mark = l.verdict === l.expected ? c.green("as expected") : c.red(`expected ${l.expected}`);

@@ -43,6 +43,10 @@ export const ShardResultJson = z
     shard: z.string().describe("the stamped shard token explored"),
     mode: z.enum(["reduced", "por", "exhaustive"]),
     storage: z.enum(["fingerprint", "exact"]),
+    symmetry: z
+      .enum(["values", "none"])
+      .default("none")
+      .describe("value symmetry of the state keys (files written before it existed: none)"),
     verdict: z.enum(["verified", "violated", "incomplete"]),
     reason: z.string().optional().describe("why an incomplete shard stopped"),
     executions: z.number().int().nonnegative(),
@@ -99,10 +103,15 @@ export async function mergeCommand(o: CheckCommandOptions & { files: string[] })
     const prefix = decodeReplay(r.data.shard, stamp);
     if (typeof prefix === "string") throw new PtesimError("usage", `${file}: shard token: ${prefix}`);
     const { schema: _, ...res } = r.data;
-    if (results.length > 0 && (res.mode !== results[0].mode || res.storage !== results[0].storage))
+    if (
+      results.length > 0 &&
+      (res.mode !== results[0].mode ||
+        res.storage !== results[0].storage ||
+        res.symmetry !== results[0].symmetry)
+    )
       throw new PtesimError(
         "usage",
-        `${file}: explored with --mode ${res.mode} --storage ${res.storage}, but ${first} with --mode ${results[0].mode} --storage ${results[0].storage}: merge results of one run`,
+        `${file}: explored with --mode ${res.mode} --storage ${res.storage} --symmetry ${res.symmetry}, but ${first} with --mode ${results[0].mode} --storage ${results[0].storage} --symmetry ${results[0].symmetry}: merge results of one run`,
       );
     if (depth >= 0 && prefix.length !== depth)
       throw new PtesimError(
@@ -116,8 +125,8 @@ export async function mergeCommand(o: CheckCommandOptions & { files: string[] })
     results.push(res);
   }
   if (results.length === 0) throw new PtesimError("usage", "--merge needs at least one shard result file");
-  const { mode, storage } = results[0];
-  const plan = planShardsAtDepth(scenario, backend, depth, { mode, storage });
+  const { mode, storage, symmetry } = results[0];
+  const plan = planShardsAtDepth(scenario, backend, depth, { mode, storage, symmetry });
   const planned = new Set(plan.shards);
   for (let i = 0; i < results.length; i++) {
     const p = decodeReplay(results[i].shard) as number[];
@@ -159,7 +168,12 @@ export async function queueCheckCommand(o: QueueCheckCommandOptions): Promise<Qu
   const { source, backend, scenario } = await checkInputs(o);
   const mode = o.mode ?? "reduced";
   const storage = o.storage ?? "fingerprint";
-  const plan = planShards(scenario, backend, o.shards, { mode, storage, now: () => Date.now() });
+  const plan = planShards(scenario, backend, o.shards, {
+    mode,
+    storage,
+    ...(o.symmetry === undefined ? {} : { symmetry: o.symmetry }),
+    now: () => Date.now(),
+  });
   const stamp = stampOf(scenario, backend);
   const tokens = plan.shards.map((t) => encodeReplay(decodeReplay(t) as number[], stamp));
   const out = await checkOnQueue(scenario, backend, {
@@ -170,6 +184,7 @@ export async function queueCheckCommand(o: QueueCheckCommandOptions): Promise<Qu
     backendSpec: absoluteBackendSpec(o.backend ?? scenarioBackendSpec(source)),
     mode,
     storage,
+    symmetry: plan.head.symmetry,
     ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
     ...(o.shouldStop === undefined ? {} : { shouldStop: o.shouldStop }),
     ...(o.onQueueProgress === undefined ? {} : { onProgress: o.onQueueProgress }),

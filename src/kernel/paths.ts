@@ -54,11 +54,19 @@ export function* runPathCall(
  * beyond memory and TLBs: its folio's lazyfree and dirty flags, whether a zap's rmap removal of
  * it waits for a flush, its backing store, and what an unmapped shared page still holds.
  */
-export function pathStateInto(parts: number[], k: Kernel, addr: number, pte: pte_t): void {
+export function pathStateInto(
+  parts: number[],
+  k: Kernel,
+  addr: number,
+  pte: pte_t,
+  valueName: ((v: number) => number) | null,
+): void {
   const vpn = Math.floor(addr / 4096);
   const none = k.arch.pte_none(pte);
   const pfn = k.arch.pte_pfn(pte);
   const cached = k.shmem.get(vpn) ?? -1;
+  const stored = k.backing.get(vpn) ?? -1;
+  const unmapped = none ? unmappedContent(k, addr) : -1;
   parts.push(
     (none
       ? k.folioDirty.has(cached)
@@ -66,7 +74,7 @@ export function pathStateInto(parts: number[], k: Kernel, addr: number, pte: pte
         : 0
       : (k.lazyfree.has(pfn) ? 1 : 0) | (k.folioDirty.has(pfn) ? 2 : 0)) |
       (k.delayedRmap.has(cached) ? 4 : 0),
-    k.backing.get(vpn) ?? -1,
-    none ? unmappedContent(k, addr) : -1,
+    valueName === null ? stored : valueName(stored),
+    valueName === null ? unmapped : valueName(unmapped),
   );
 }

@@ -126,6 +126,7 @@ export function checkDocument(
     distinctFinalStates: stats.distinctFinalStates,
     elapsedMs: Math.round(stats.elapsedMs),
     storage: stats.storage,
+    symmetry: stats.symmetry,
     storeBytes: stats.storeBytes,
     collisionProbability: stats.collisionProbability,
     machine: machineDocument(o.cpus, o.arch),

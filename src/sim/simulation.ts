@@ -145,6 +145,12 @@ export interface SimulationOptions {
    * TLB flushes as events (default true). Sweeps turn it off and re-run the runs they keep.
    */
   details?: boolean;
+  /**
+   * Rename page-content values in the checker's state key by order of first appearance (value
+   * symmetry; src/sim/state-key.ts says when that is exact). Ignored in a litmus scenario, whose
+   * conditions compare values with constants.
+   */
+  valueSymmetry?: boolean;
 }
 
 /** What a CPU is doing. */
@@ -169,6 +175,8 @@ export class Simulation implements StepHook {
   readonly regionAddr = new Map<string, number>();
   /** A litmus scenario's run-time state (its condition replaces the oracle's properties), else null. */
   readonly litmus: LitmusRun | null;
+  /** The state key renames page-content values (see SimulationOptions.valueSymmetry). */
+  readonly valueSymmetry: boolean;
   programs: Program[] = [];
   /** Per CPU: the next program step. */
   readonly pc: Int32Array;
@@ -287,6 +295,7 @@ export class Simulation implements StepHook {
     }
     this.oracle = new Oracle(this.machine, this.kernel, pages);
     this.litmus = scenario.litmus === undefined ? null : new LitmusRun(this, scenario.litmus);
+    this.valueSymmetry = opts.valueSymmetry === true && this.litmus === null;
     this.checkpointsUsable = backend.stateless === true || this.kernel.pv.stateKey !== undefined;
     this.observe(this.kernel);
   }

@@ -12,6 +12,16 @@
 //   - every mm's VMAs (several CPUs may change them, in either order) and its backend's state;
 //   - the frame allocator (which frame a fault gets next);
 //   - the kernel paths' state: folio flags, backing stores, tlb_flush_pending (src/kernel/paths.ts).
+//
+// Value symmetry (Simulation.valueSymmetry, the checker's default outside litmus scenarios):
+// page-content values (a mapped page's data, what the oracle expects it to hold, the backing
+// store, an unmapped page's contents) are renamed by order of first appearance in the key, 0
+// and the -1 markers kept. Exact because the simulator is data-independent there: a write
+// stores a constant unique to its (CPU, program step) and no step completes twice, so a future
+// write never brings back a value already present; values are otherwise only copied (COW,
+// migration, writeback, swap-in) and compared for equality or with 0 (the oracle). Two states
+// that differ by a renaming of values therefore have renamed futures, with the same violations.
+// A litmus scenario writes herd's 1 and its conditions compare with constants: never there.
 import type { Kernel } from "../kernel/kernel.js";
 import { pathStateInto } from "../kernel/paths.js";
 import { MODE_FAULT, type Simulation } from "./simulation.js";
@@ -23,8 +33,23 @@ function vmaDigest(k: Kernel): string {
   return s;
 }
 
+/** Values seen so far in the key being built, in order of first appearance (value symmetry). */
+const seenValues: number[] = [];
+
+/** A page-content value's name in the key: 0 and the -1 marker as they are, else its rank. */
+function valueName(x: number): number {
+  if (x === 0 || x === -1) return x;
+  const v = x | 0;
+  let i = seenValues.indexOf(v);
+  if (i < 0) i = seenValues.push(v) - 1;
+  // Ranks from 1, shifted past the markers: -2, -3, ... never collide with 0 or -1.
+  return -2 - i;
+}
+
 export function stateKey(sim: Simulation, withKernel: boolean): string {
   const parts: number[] = [];
+  const sym = sim.valueSymmetry;
+  seenValues.length = 0;
   const m = sim.machine;
   const mem = m.mem;
   const arch = m.arch;
@@ -33,10 +58,11 @@ export function stateKey(sim: Simulation, withKernel: boolean): string {
   for (let i = 0; i < o.pages.length; i++) {
     const a = o.pages[i];
     const v = sim.kernel.peekPte(a);
+    const data = v === 0 ? 0 : mem.data[arch.pte_pfn(v)];
     parts.push(
       v,
-      v === 0 ? 0 : mem.data[arch.pte_pfn(v)],
-      o.expected[i],
+      sym ? valueName(data) : data,
+      sym ? valueName(o.expected[i]) : o.expected[i],
       o.written[i] |
         (o.accessed[i] << 1) |
         (o.writableAtReturn[i] << 2) |
@@ -47,7 +73,7 @@ export function stateKey(sim: Simulation, withKernel: boolean): string {
       o.movedTo[i],
     );
     // The kernel paths' page state: folio flags, backing store, an unmapped page's contents.
-    pathStateInto(parts, sim.kernel, a, v);
+    pathStateInto(parts, sim.kernel, a, v, sym ? valueName : null);
     for (let k = 1; k < kernels.length; k++) parts.push(kernels[k].peekPte(a));
     for (let c = 0; c < m.cpus.length; c++) parts.push(m.tlbKey(c, a / 4096));
   }

@@ -10,7 +10,15 @@
 // counterexample is rebuilt and shortened here.
 import { setMaxListeners } from "node:events";
 import Tinypool from "tinypool";
-import { type CheckMode, type CheckResult, check, counterexample, replayPath } from "../check/explore.js";
+import {
+  type CheckMode,
+  type CheckResult,
+  check,
+  counterexample,
+  effectiveSymmetry,
+  replayPath,
+  type Symmetry,
+} from "../check/explore.js";
 import { decodeReplay } from "../check/replay.js";
 import { mergeShards, planShards } from "../check/shards.js";
 import { FingerprintStore, SharedFingerprintStore } from "../check/store.js";
@@ -21,6 +29,8 @@ import type { SearchResult, SearchTask } from "./shard-worker.js";
 export interface ParallelCheckOptions {
   workers: number;
   mode: Exclude<CheckMode, "exhaustive">;
+  /** Value symmetry of the state keys (default "values"). */
+  symmetry?: Symmetry;
   maxSeconds?: number;
   /** Bound on executions, shared out among the threads. */
   maxExecutions?: number;
@@ -59,6 +69,7 @@ export async function checkParallel(
     return check(scenario, backend, {
       mode: o.mode,
       now: () => Date.now(),
+      ...(o.symmetry === undefined ? {} : { symmetry: o.symmetry }),
       ...(o.maxSeconds === undefined ? {} : { maxSeconds: o.maxSeconds }),
       ...(o.maxExecutions === undefined ? {} : { maxExecutions: o.maxExecutions }),
       ...(o.minimize === undefined ? {} : { minimize: o.minimize }),
@@ -94,6 +105,7 @@ async function searchOnce(
   const plan = planShards(scenario, backend, o.workers * 8, {
     mode: o.mode,
     storage: "fingerprint",
+    symmetry: effectiveSymmetry(scenario, o.symmetry),
     now: () => Date.now(),
   });
   const head = plan.head;
@@ -140,6 +152,7 @@ async function searchOnce(
           scenario,
           backend: backendSpec,
           mode: o.mode,
+          symmetry: head.symmetry,
           order: 0,
           prefix,
           slot,
@@ -186,6 +199,7 @@ async function searchOnce(
     states: store.size,
     elapsedMs: Date.now() - t0,
     storage: "fingerprint" as const,
+    symmetry: head.symmetry,
     collisionProbability: store.collisionProbability(),
     storeBytes: store.bytes(),
     distinctFinalStates: finalStates.size,

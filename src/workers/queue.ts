@@ -20,7 +20,7 @@ import { availableParallelism } from "node:os";
 import { type Job, Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import Tinypool from "tinypool";
-import type { CheckMode, CheckResult } from "../check/explore.js";
+import type { CheckMode, CheckResult, Symmetry } from "../check/explore.js";
 import { mergeShards, type ShardPlan, type ShardResult } from "../check/shards.js";
 import type { StateStorage } from "../check/store.js";
 import { PtesimError } from "../cli/errors.js";
@@ -84,6 +84,8 @@ export interface QueueCheckOptions {
   backendSpec: string;
   mode: CheckMode;
   storage: StateStorage;
+  /** Value symmetry of the plan's keys: every shard is explored with the same. */
+  symmetry: Symmetry;
   maxSeconds?: number;
   minimize?: boolean;
   shouldStop?: () => boolean;
@@ -130,6 +132,7 @@ export async function checkOnQueue(
           shard,
           mode: o.mode,
           storage: o.storage,
+          symmetry: o.symmetry,
           ...(deadline === undefined ? {} : { deadline }),
         };
         // Results stay in Redis until read; a job failing (e.g. the backend module missing on

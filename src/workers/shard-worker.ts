@@ -2,7 +2,7 @@
 // or one shard (../check/shards.ts) for `ptesim worker` taking shards from a job queue.
 
 import { getHeapStatistics } from "node:v8";
-import { type CheckMode, type CheckResult, check } from "../check/explore.js";
+import { type CheckMode, type CheckResult, check, type Symmetry } from "../check/explore.js";
 import { decodeReplay } from "../check/replay.js";
 import { exploreShard, type ShardResult } from "../check/shards.js";
 import { SharedFingerprintStore, type StateStorage, StoreFull } from "../check/store.js";
@@ -17,6 +17,8 @@ export interface ShardTask {
   shard: string;
   mode: CheckMode;
   storage: StateStorage;
+  /** Value symmetry of the state keys (absent: the default, "values"). */
+  symmetry?: Symmetry;
   /** Wall-clock deadline (Date.now() milliseconds), if bounded. */
   deadline?: number;
 }
@@ -26,6 +28,7 @@ export interface SearchTask {
   scenario: Scenario;
   backend: string;
   mode: CheckMode;
+  symmetry?: Symmetry;
   order: number;
   /** Explore only the subtree below this decision prefix (one of the plan's shards). */
   prefix?: number[];
@@ -78,6 +81,7 @@ export async function runShardTask(t: ShardTask): Promise<ShardResult> {
   return exploreShard(t.scenario, backend, t.shard, {
     mode: t.mode,
     storage: t.storage,
+    ...(t.symmetry === undefined ? {} : { symmetry: t.symmetry }),
     now: () => Date.now(),
     ...bound(t.deadline),
   });
@@ -91,6 +95,7 @@ export async function runSearchTask(t: SearchTask): Promise<SearchResult> {
   try {
     r = check(t.scenario, backend, {
       mode: t.mode,
+      ...(t.symmetry === undefined ? {} : { symmetry: t.symmetry }),
       store: new SharedFingerprintStore(t.shared),
       order: t.order,
       ...(t.prefix === undefined ? {} : { prefix: t.prefix }),
