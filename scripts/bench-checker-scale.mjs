@@ -3,7 +3,8 @@
 // user CPU j writes pages j, j+1, ... mod P; one shared region, read-populated, made read-only by
 // one mprotect, as in scenarios/suite/) on native and xen, in every mode:
 //
-//   reduced, por        one thread, 64-bit fingerprints
+//   reduced, por        one thread, 64-bit fingerprints, value symmetry (the default)
+//   por-nosym           por with --symmetry none (concrete values in the key)
 //   reduced-exact       one thread, exact keys (memory per state for comparison)
 //   por-w2              por on 2 worker threads sharing the fingerprint store
 //   por-queue2          por as 16 shards on a BullMQ job queue served by 2 `ptesim worker`
@@ -47,6 +48,7 @@ const CONFIGS = [
 const MODES = [
   { name: "reduced", mode: "reduced", storage: "fingerprint", workers: 1 },
   { name: "por", mode: "por", storage: "fingerprint", workers: 1 },
+  { name: "por-nosym", mode: "por", storage: "fingerprint", workers: 1, symmetry: "none" },
   { name: "reduced-exact", mode: "reduced", storage: "exact", workers: 1 },
   { name: "por-w2", mode: "por", storage: "fingerprint", workers: 2 },
   { name: "por-queue2", mode: "por", storage: "fingerprint", workers: 1, queue: true },
@@ -67,7 +69,7 @@ function scenarioYaml(cfg) {
 
 // The child: load the scenario, run the check, print one JSON line with its figures.
 const CHILD = `
-const [file, backend, mode, storage, workers, maxSeconds] = process.argv.slice(1);
+const [file, backend, mode, storage, workers, maxSeconds, symmetry] = process.argv.slice(1);
 const { readFileSync } = await import("node:fs");
 const root = ${JSON.stringify(ROOT)};
 const { check } = await import(root + "/dist/check/explore.js");
@@ -77,8 +79,8 @@ const { loadScenarioText } = await import(root + "/dist/scenario/load.js");
 const s = loadScenarioText(readFileSync(file, "utf8"), file).scenario;
 const t = performance.now();
 const r = Number(workers) > 1
-  ? await checkParallel(s, getBackend(backend), backend, { workers: Number(workers), mode, maxSeconds: Number(maxSeconds) })
-  : check(s, getBackend(backend), { mode, storage, maxSeconds: Number(maxSeconds), now: () => performance.now() });
+  ? await checkParallel(s, getBackend(backend), backend, { workers: Number(workers), mode, symmetry, maxSeconds: Number(maxSeconds) })
+  : check(s, getBackend(backend), { mode, storage, symmetry, maxSeconds: Number(maxSeconds), now: () => performance.now() });
 const wallMs = performance.now() - t;
 const cpu = process.cpuUsage();
 const ru = process.resourceUsage();
@@ -91,7 +93,7 @@ console.log(JSON.stringify({ verdict: r.verdict, states: r.states, executions: r
 function runOne(file, backend, m) {
   const p = spawnSync(
     process.execPath,
-    ["--input-type=module", "-e", CHILD, file, backend, m.mode, m.storage, String(m.workers), String(MAX_S)],
+    ["--input-type=module", "-e", CHILD, file, backend, m.mode, m.storage, String(m.workers), String(MAX_S), m.symmetry ?? "values"],
     { encoding: "utf8", maxBuffer: 16 << 20 },
   );
   if (p.status !== 0) return { error: (p.stderr || p.stdout).split("\n").slice(-5).join(" ") };
