@@ -31,6 +31,7 @@
 // from the prefix, their stores are their own), and the union of their stored states is the
 // single search's.
 import type { BackendModule } from "../kernel/pvops.js";
+import { KeyBuffer } from "../sim/key-buffer.js";
 import type { PropertyName, Violation } from "../sim/oracle.js";
 import type { Scenario } from "../sim/scenario.js";
 import {
@@ -134,7 +135,7 @@ interface CheckStats {
    */
   replayMs?: number;
   elapsedMs: number;
-  /** Final-state keys, when collected. */
+  /** Final-state keys (their texts: KeyBuffer.text), when collected. */
   finalStates?: Set<string>;
   /** Distinct final states of the executions that ran to the end. */
   distinctFinalStates: number;
@@ -220,6 +221,8 @@ interface SearchConfig {
   frontier: VisitedStore | null;
   onShard: ((prefix: number[]) => void) | null;
   order: number;
+  /** The state key being built (one buffer, reused for every key). */
+  key: KeyBuffer;
 }
 
 /** Follows the current DFS stack, then extends it with first choices, cutting at visited states. */
@@ -267,16 +270,17 @@ class DfsDecider implements Decider {
       // Shard generation: the frontier. A state already sent with a sleep set contained in this
       // one is covered by that shard.
       if (cfg.frontier !== null) {
-        const prev = cfg.frontier.visit(sim.stateKey(true), sleep);
+        sim.stateKeyInto(cfg.key, true);
+        const prev = cfg.frontier.visit(cfg.key, sleep);
         if (prev !== -1 && (prev & ~sleep) === 0) throw CUT;
       }
       cfg.onShard?.(frames.map((f) => f.todo[f.idx]));
       throw CUT;
     }
     if (!inPrefix && cfg.visited !== null) {
-      const key = sim.stateKey(true);
+      sim.stateKeyInto(cfg.key, true);
       // (A revisit leaves the intersection of both sleep sets stored: what is explored now.)
-      const prev = cfg.visited.visit(key, sleep);
+      const prev = cfg.visited.visit(cfg.key, sleep);
       if (prev !== -1 && cfg.shardDepth < 0) {
         // Seen before. Without sleep sets, or if that visit slept on no more than this one
         // does, everything from here is covered; else explore what that visit skipped.
@@ -420,6 +424,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     frontier: shardDepth >= 0 && visited !== null ? newStore(storage) : null,
     onShard: opts.onShard ?? null,
     order: opts.order ?? 0,
+    key: new KeyBuffer(),
   };
   const frames: Frame[] = [];
   const every = opts.progressEveryMs ?? 1000;
@@ -478,7 +483,8 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
         const cx = counterexample(scenario, backend, result, opts.minimize !== false);
         return { verdict: "violated", counterexample: cx, ...done() };
       }
-      finals.add(run.stateKey(false));
+      run.stateKeyInto(cfg.key, false);
+      finals.add(cfg.key.text());
       stats.distinctFinalStates = finals.size;
     }
     // Backtrack: the deepest decision with an untried alternative.

@@ -8,10 +8,11 @@ import { getBackend } from "../backends/registry.js";
 import type { KernelMutant } from "../kernel/kernel.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import { loadScenarioText } from "../scenario/load.js";
+import { KeyBuffer } from "../sim/key-buffer.js";
 import type { Scenario } from "../sim/scenario.js";
 import { type CheckResult, check } from "./explore.js";
 import { exploreShard, fromBase64, mergeShards, planShards, toBase64 } from "./shards.js";
-import { ExactStore, FingerprintStore, fingerprint, fingerprintCollisionProbability } from "./store.js";
+import { ExactStore, FingerprintStore, fingerprintCollisionProbability } from "./store.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -135,24 +136,84 @@ describe("POR (sleep sets with state caching) agrees with reduced and exhaustive
 describe("visited-state storage", () => {
   it("fingerprints: found again, distinct keys kept apart, across growth", () => {
     const fp = new FingerprintStore(4);
-    for (let i = 0; i < 5000; i++) assert.equal(fp.visit(`k${i},${i * 7}`, i & 255), -1);
+    const k = (i: number) => KeyBuffer.of(i, i * 7);
+    for (let i = 0; i < 5000; i++) assert.equal(fp.visit(k(i), i & 255), -1);
     assert.equal(fp.size, 5000);
-    for (let i = 0; i < 5000; i++) assert.equal(fp.visit(`k${i},${i * 7}`, 255), i & 255);
+    for (let i = 0; i < 5000; i++) assert.equal(fp.visit(k(i), 255), i & 255);
     // A revisit keeps the intersection of the payloads.
-    assert.equal(fp.visit("k3,21", 0b1001), 3);
-    assert.equal(fp.visit("k3,21", 0), 1);
+    assert.equal(fp.visit(k(3), 0b1001), 3);
+    assert.equal(fp.visit(k(3), 0), 1);
     // Half full at most: 12 bytes a slot, so at most 48 bytes a state.
     assert.ok(fp.bytes() / fp.size <= 48, `${fp.bytes() / fp.size} bytes per state`);
     assert.equal(fp.fingerprints().length, 10000);
   });
-  it("the fingerprint is 64 bits of a good hash: no collision among 200k similar keys", () => {
+  it("the fingerprint is 64 bits of a good hash: no collision among 400k similar keys", () => {
     const out = new Uint32Array(2);
     const seen = new Set<string>();
-    for (let i = 0; i < 200_000; i++) {
-      fingerprint(`1,${i},0,${i % 7}|${i >> 3}|-1,${i & 1}`, out);
+    const k = new KeyBuffer(2);
+    const add = () => {
+      k.fingerprint(out);
       seen.add(`${out[0]}:${out[1]}`);
+    };
+    for (let i = 0; i < 200_000; i++) {
+      // Keys like a state's: small counters, PTE values, -1, of varying length.
+      k.reset();
+      for (const v of [1, i, 0, i % 7, 0x8000_0000 + (i >> 3), -1, i & 1]) k.push(v);
+      add();
+      k.reset();
+      for (let b = 0; b < 18; b++) if ((i >> b) & 1) k.push(b);
+      k.push(2 ** 40 * (i & 3) + 0x67);
+      add();
     }
-    assert.equal(seen.size, 200_000);
+    assert.equal(seen.size, 400_000);
+  });
+  it("a key's text is one-to-one with its numbers, and its fingerprint follows it", () => {
+    const values = [0, -0, 1, -1, 31, 32, 33, -32, -33, 1023, 1024, 2 ** 31, -(2 ** 31), 2 ** 32 + 5];
+    values.push(2 ** 44 + 0x867, 2 ** 48, -(2 ** 48), 2 ** 48 + 1, 2 ** 52 + 3, 0.5, -1e-300);
+    values.push(Number.NaN, 0 / 0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY);
+    const seqs: number[][] = [[]];
+    for (const a of values) {
+      seqs.push([a]);
+      for (const b of values) seqs.push([a, b]);
+    }
+    seqs.push([1, 2, 3], [1, 2, 3, 0], [0, 1, 2, 3], [33, 1], [1, 33], [2 ** 40, 2 ** 40]);
+    // Same numbers (-0 is 0, NaN is NaN), same text and fingerprint; else different texts.
+    const canon = (xs: number[]) => JSON.stringify(xs.map((x) => (Number.isNaN(x) ? "NaN" : String(x))));
+    const texts = new Map<string, string>();
+    const fps = new Map<string, string>();
+    const out = new Uint32Array(2);
+    for (const xs of seqs) {
+      const k = KeyBuffer.of(...xs);
+      const t = k.text();
+      assert.match(t, /^[!-~]*$/, "printable ASCII");
+      assert.ok(!t.includes('"') && !t.includes("\\"), t);
+      k.fingerprint(out);
+      const c = canon(xs);
+      const seen = texts.get(t);
+      if (seen !== undefined) assert.equal(seen, c, `${c} and ${seen} share the text ${t}`);
+      texts.set(t, c);
+      const f = `${out[0]}:${out[1]}`;
+      if (fps.has(c)) assert.equal(fps.get(c), f, c);
+      fps.set(c, f);
+    }
+    // Lists and strings carry their length: no two splits of the same numbers meet.
+    const a = new KeyBuffer(1);
+    a.pushList([1, 2]);
+    a.pushList([3]);
+    const b = new KeyBuffer(1);
+    b.pushList([1]);
+    b.pushList([2, 3]);
+    assert.notEqual(a.text(), b.text());
+    const s = new KeyBuffer(1);
+    s.pushString("ab");
+    assert.deepEqual(
+      Array.from({ length: s.length }, (_, i) => s.at(i)),
+      [2, 97, 98],
+    );
+    // A long key (the text is written in pieces).
+    const many = Array.from({ length: 5000 }, (_, i) => (i % 100 === 0 ? 0.25 * i : i * 2 ** 30));
+    const texts1 = many.map((v) => KeyBuffer.of(v).text());
+    assert.equal(KeyBuffer.of(...many).text(), texts1.join(""));
   });
   it("prints the birthday-bound collision probability", () => {
     assert.equal(fingerprintCollisionProbability(1), 0);
@@ -162,9 +223,11 @@ describe("visited-state storage", () => {
   });
   it("exact storage has no collisions and reports its keys", () => {
     const ex = new ExactStore();
-    assert.equal(ex.visit("a", 1), -1);
-    assert.equal(ex.visit("a", 2), 1);
-    assert.deepEqual(ex.keys(), ["a"]);
+    const a = KeyBuffer.of(5, -1);
+    assert.equal(ex.visit(a, 1), -1);
+    assert.equal(ex.visit(KeyBuffer.of(5, -1), 2), 1);
+    assert.deepEqual(ex.keys(), [a.text()]);
+    assert.equal(ex.visitText(a.text(), 0), 0);
     assert.equal(ex.collisionProbability(), 0);
   });
   it("a check reports its storage, store size and collision probability", () => {

@@ -213,7 +213,8 @@ export function mergeShards(
     if (store instanceof FingerprintStore && r.fingerprints !== undefined) {
       const fp = fromBase64(r.fingerprints);
       for (let i = 0; i < fp.length; i += 2) store.getOrAddFp(fp[i], fp[i + 1], 0);
-    } else if (store instanceof ExactStore && r.keys !== undefined) for (const k of r.keys) store.visit(k, 0);
+    } else if (store instanceof ExactStore && r.keys !== undefined)
+      for (const k of r.keys) store.visitText(k, 0);
     if (r.verdict === "incomplete") incomplete = true;
     if (r.verdict === "violated" && violation === null && r.violation !== undefined) violation = r.violation;
   }

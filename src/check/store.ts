@@ -1,4 +1,5 @@
-// Visited-state storage for the checker.
+// Visited-state storage for the checker. A state key comes as the numbers of a KeyBuffer
+// (src/sim/key-buffer.ts), which gives both its 64-bit fingerprint and its exact text.
 //
 //   fingerprint  each state key is hashed to 64 bits and only the hash is kept (SPIN's hash
 //                compaction): 8 bytes of hash plus 4 bytes of payload per slot, in flat typed
@@ -6,12 +7,14 @@
 //                Two distinct states with the same hash would make the search skip the second:
 //                the chance of that happening at all is printed with every result
 //                (collisionProbability).
-//   exact        the keys themselves in a Map: no collision is possible; memory grows with the
-//                key's length (hundreds of bytes per state).
+//   exact        the keys' texts in a Map: no collision is possible; memory grows with the
+//                key's length (about a hundred bytes per state and more).
 //
 // Each entry carries a 32-bit payload: the partial-order reduction's sleep set at the state's
 // first visit (a bitmask of agents), so a later visit with a smaller sleep set can explore what
 // the first one skipped.
+
+import type { KeyBuffer } from "../sim/key-buffer.js";
 
 export type StateStorage = "fingerprint" | "exact";
 
@@ -20,10 +23,11 @@ export interface VisitedStore {
   /** Number of stored states. */
   readonly size: number;
   /**
-   * Look `key` up. Absent: store it with `payload` and return -1. Present: return its payload
-   * and replace it by (payload & the stored one), in one atomic step where the store is shared.
+   * Look the state in `key` up. Absent: store it with `payload` and return -1. Present: return
+   * its payload and replace it by (payload & the stored one), in one atomic step where the
+   * store is shared.
    */
-  visit(key: string, payload: number): number;
+  visit(key: KeyBuffer, payload: number): number;
   /** Approximate bytes held by the store's own structures. */
   bytes(): number;
   /** Chance that two distinct stored states share an entry (0 for exact storage). */
@@ -39,33 +43,6 @@ const TWO_POW_64 = 2 ** 64;
  */
 export function fingerprintCollisionProbability(n: number): number {
   return Math.min(1, (n * (n - 1)) / 2 / TWO_POW_64);
-}
-
-/**
- * 64-bit fingerprint of a string as two 32-bit halves: two independent multiply-xorshift hashes
- * over its UTF-16 code units (the keys are ASCII), each finished with murmur3's avalanche.
- */
-export function fingerprint(key: string, out: Uint32Array): void {
-  let h1 = 0x9e3779b9 ^ key.length;
-  let h2 = 0x85ebca6b ^ Math.imul(key.length, 0xc2b2ae35);
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h1 ^= h1 >>> 15;
-    h2 = Math.imul(h2 + c, 0x2c1b3c6d);
-    h2 ^= h2 >>> 13;
-  }
-  out[0] = fmix(h1);
-  out[1] = fmix(h2 ^ h1);
-}
-
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** Open addressing over (hi, lo, payload) triples; (0, 0) marks an empty slot. */
@@ -98,13 +75,13 @@ export class FingerprintStore implements VisitedStore {
     }
   }
 
-  private hash(key: string): void {
-    fingerprint(key, this.fp);
+  private hash(key: KeyBuffer): void {
+    key.fingerprint(this.fp);
     // (0, 0) is the empty marker: move that one fingerprint aside.
     if (this.fp[0] === 0 && this.fp[1] === 0) this.fp[1] = 1;
   }
 
-  visit(key: string, payload: number): number {
+  visit(key: KeyBuffer, payload: number): number {
     this.hash(key);
     const i = this.slotOf(this.fp[0], this.fp[1]);
     const t = this.table;
@@ -177,7 +154,7 @@ export class FingerprintStore implements VisitedStore {
   }
 }
 
-/** The keys themselves: exact, larger. */
+/** The keys' texts: exact, larger. */
 export class ExactStore implements VisitedStore {
   readonly storage = "exact";
   private readonly map = new Map<string, number>();
@@ -187,7 +164,12 @@ export class ExactStore implements VisitedStore {
     return this.map.size;
   }
 
-  visit(key: string, payload: number): number {
+  visit(key: KeyBuffer, payload: number): number {
+    return this.visitText(key.text(), payload);
+  }
+
+  /** The same for a key's text (KeyBuffer.text; merging stores from other processes). */
+  visitText(key: string, payload: number): number {
     const p = this.map.get(key);
     if (p !== undefined) {
       this.map.set(key, (p & payload) >>> 0);
@@ -198,7 +180,7 @@ export class ExactStore implements VisitedStore {
     return -1;
   }
 
-  /** The stored keys (to merge workers' stores). */
+  /** The stored keys' texts (to merge workers' stores). */
   keys(): string[] {
     return [...this.map.keys()];
   }
@@ -257,8 +239,8 @@ export class SharedFingerprintStore implements VisitedStore {
     return Atomics.load(this.counter, 0);
   }
 
-  visit(key: string, payload: number): number {
-    fingerprint(key, this.fp);
+  visit(key: KeyBuffer, payload: number): number {
+    key.fingerprint(this.fp);
     return this.visitFp(this.fp[0], this.fp[1], payload);
   }
 

@@ -41,6 +41,7 @@ import {
 import type { ptep_t } from "../machine/physmem.js";
 import { XenError, XenFatal } from "../xen/hypervisor.js";
 import { ledgerCycles } from "./costs.js";
+import { KeyBuffer } from "./key-buffer.js";
 import { LitmusRun } from "./litmus.js";
 import { Oracle, type OracleState, type Violation } from "./oracle.js";
 import {
@@ -928,10 +929,18 @@ export class Simulation implements StepHook {
 
   /**
    * A canonical description of everything that can influence the rest of the run (see
-   * ./state-key.ts). Equal keys, equal futures.
+   * ./state-key.ts), as numbers in `out`. Equal keys, equal futures.
    */
+  stateKeyInto(out: KeyBuffer, withKernel: boolean): void {
+    out.reset();
+    out.pushString(stateKey(this, withKernel));
+  }
+
+  /** The same as a text (KeyBuffer.text). */
   stateKey(withKernel: boolean): string {
-    return stateKey(this, withKernel);
+    const k = new KeyBuffer();
+    this.stateKeyInto(k, withKernel);
+    return k.text();
   }
 
   /**

@@ -16,6 +16,7 @@ import { getBackend } from "../backends/registry.js";
 import { check } from "../check/explore.js";
 import { SharedFingerprintStore } from "../check/store.js";
 import { loadScenarioText } from "../scenario/load.js";
+import { KeyBuffer } from "../sim/key-buffer.js";
 import type { Scenario } from "../sim/scenario.js";
 import { checkParallel } from "./pool.js";
 
@@ -110,12 +111,14 @@ describe("--workers: threads on one shared store", () => {
   });
   it("the shared store keeps sleep sets as their intersection (payload stored complemented)", () => {
     const st = new SharedFingerprintStore(64);
-    assert.equal(st.visit("a", 0b1011), -1);
-    assert.equal(st.visit("a", 0b0110), 0b1011);
-    assert.equal(st.visit("a", 0), 0b0010);
-    assert.equal(st.visit("a", 0x7fffffff), 0);
-    assert.equal(st.visit("b", 0x7fffffff), -1);
-    assert.equal(st.visit("b", 0x7fffffff), 0x7fffffff);
+    const a = KeyBuffer.of(1, 2);
+    const b = KeyBuffer.of(2, 1);
+    assert.equal(st.visit(a, 0b1011), -1);
+    assert.equal(st.visit(a, 0b0110), 0b1011);
+    assert.equal(st.visit(a, 0), 0b0010);
+    assert.equal(st.visit(a, 0x7fffffff), 0);
+    assert.equal(st.visit(b, 0x7fffffff), -1);
+    assert.equal(st.visit(b, 0x7fffffff), 0x7fffffff);
     assert.equal(st.size, 2);
   });
 });
