@@ -223,6 +223,8 @@ interface SearchConfig {
   order: number;
   /** The state key being built (one buffer, reused for every key). */
   key: KeyBuffer;
+  /** POR: the footprints of the stack's frame at each depth, reused by the next frame there. */
+  footprints: Footprints[];
 }
 
 /** Follows the current DFS stack, then extends it with first choices, cutting at visited states. */
@@ -260,7 +262,10 @@ class DfsDecider implements Decider {
     let fps: Footprints | null = null;
     if (cfg.por) {
       if (depth > 0) sleep = inheritedSleep(frames[depth - 1], enabled, sim.forced);
-      fps = newFootprints(enabled.length);
+      // (A frame at this depth left the stack before this one: its footprints are free again.)
+      fps = cfg.footprints[depth];
+      if (fps === undefined || fps.kind.length < enabled.length)
+        cfg.footprints[depth] = fps = newFootprints(enabled.length);
       for (let k = 0; k < enabled.length; k++) footprintOf(sim, enabled[k], fps, k);
     }
     sim.forced = 0;
@@ -425,6 +430,7 @@ export function check(scenario: Scenario, backend: BackendModule, opts: CheckOpt
     onShard: opts.onShard ?? null,
     order: opts.order ?? 0,
     key: new KeyBuffer(),
+    footprints: [],
   };
   const frames: Frame[] = [];
   const every = opts.progressEveryMs ?? 1000;

@@ -38,4 +38,26 @@ describe("ChunkedArray", () => {
     assert.equal(c.length, a.length, "a clone is independent");
     assert.deepEqual(ChunkedArray.from(a).toArray(), a);
   });
+  it("copyFrom: becomes an independent copy whatever the chunk layouts of both", () => {
+    for (const [n, m] of [
+      [0, 3000],
+      [3000, 0],
+      [1500, 700],
+      [700, 2600],
+    ]) {
+      const src = ChunkedArray.from(Array.from({ length: n }, (_, i) => i));
+      // Split chunks unevenly in the source and the destination.
+      for (let i = 0; i < n; i += 401) src.splice(i, 0, -i);
+      const dst = ChunkedArray.from(Array.from({ length: m }, (_, i) => 10_000 + i));
+      for (let i = 0; i < m; i += 97) dst.splice(i, 1);
+      dst.copyFrom(src);
+      assert.deepEqual(dst.toArray(), src.toArray());
+      assert.equal(dst.length, src.length);
+      for (let i = 0; i < dst.length; i += 37) assert.equal(dst.get(i), src.get(i));
+      const before = src.toArray();
+      dst.splice(1, 5, 42);
+      if (dst.length > 0) dst.set(0, 99);
+      assert.deepEqual(src.toArray(), before);
+    }
+  });
 });

@@ -123,6 +123,26 @@ export class ChunkedArray<T> implements Iterable<T> {
     return c;
   }
 
+  /** Become a copy of `o` (the elements themselves are shared), reusing this one's arrays. */
+  copyFrom(o: ChunkedArray<T>): void {
+    const m = o.chunks.length;
+    for (let i = 0; i < m; i++) {
+      const src = o.chunks[i];
+      const dst = this.chunks[i];
+      if (dst === undefined) {
+        this.chunks.push(src.slice());
+        continue;
+      }
+      for (let j = 0; j < src.length; j++) dst[j] = src[j];
+      if (dst.length !== src.length) dst.length = src.length;
+    }
+    if (this.chunks.length !== m) this.chunks.length = m;
+    const f = this.firsts;
+    for (let i = 0; i < m; i++) f[i] = o.firsts[i];
+    if (f.length !== m) f.length = m;
+    this.n = o.n;
+  }
+
   *[Symbol.iterator](): Iterator<T> {
     for (const ch of this.chunks) yield* ch;
   }

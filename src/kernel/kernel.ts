@@ -350,7 +350,7 @@ export class Kernel {
     this.cpusOfMm.length = 0;
     this.cpusOfMm.push(...s.cpusOfMm);
     this.deferredCommits = [];
-    this.as = s.as.clone();
+    this.as.restoreFrom(s.as);
     this.contract?.reset();
     this.pv = this.backend.create(this.backendCtx);
   }

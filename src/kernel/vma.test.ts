@@ -880,3 +880,23 @@ describe("AddressSpace: mremap", () => {
     assert.equal(as.mremap(a, P, 2 * P, M, 0, 0xa000000).ret, 0xa000000);
   });
 });
+
+describe("AddressSpace: restoreFrom", () => {
+  it("returns to a saved copy in place, independent of it afterwards", () => {
+    const as = space();
+    const a = map(as, 0, 8, RW, ANON);
+    const saved = as.clone();
+    const before = layout(as);
+    assert.equal(as.mprotect(a + 2 * P, 3 * P, PROT_READ).errno, 0);
+    map(as, 0, 2, RW, SHANON);
+    as.munmap(a + 7 * P, P);
+    assert.notDeepEqual(layout(as), before);
+    as.restoreFrom(saved);
+    assert.deepEqual(layout(as), before);
+    // The same next mapping as from the saved state, and the saved copy unchanged by it.
+    const other = saved.clone();
+    assert.equal(map(as, 0, 3, RW, SHANON), map(other, 0, 3, RW, SHANON));
+    assert.deepEqual(layout(as), layout(other));
+    assert.deepEqual(layout(saved), before);
+  });
+});

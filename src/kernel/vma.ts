@@ -323,6 +323,23 @@ export class AddressSpace {
   }
 
   /**
+   * Become a copy of `o`, an address space of the same mm saved earlier (Kernel.restore, before
+   * every execution of the checker), reusing this one's arrays.
+   */
+  restoreFrom(o: AddressSpace): void {
+    this.mmapMinAddr = o.mmapMinAddr;
+    this.unmodelledMapCount = o.unmodelledMapCount;
+    this.list.copyFrom(o.list);
+    this.nextId = o.nextId;
+    this.nextAnonVma = o.nextAnonVma;
+    this.nextFileId = o.nextFileId;
+    if (this.fileIds.size !== 0 || o.fileIds.size !== 0) this.fileIds = new Map(o.fileIds);
+    if (this.forkedAnon.size !== 0 || o.forkedAnon.size !== 0) this.forkedAnon = new Set(o.forkedAnon);
+    this.startBrk_ = o.startBrk_;
+    this.brk_ = o.brk_;
+  }
+
+  /**
    * dup_mmap: the address space of a child of fork() (no CLONE_VM), a copy of this one's VMAs.
    * As Linux: VM_LOCKED is not inherited; a VM_WIPEONFORK VMA starts without an anon_vma; a VMA
    * with an anon_vma gets a new one chained to its parent's (anon_vma_fork), after which it

@@ -154,9 +154,24 @@ export function costTable(overrides: CostOverrides = {}): Record<CounterName, nu
  * Total cycles of a ledger under its architecture's cost model: this table (with overrides) on
  * x86-64, ARM64_COSTS on arm64 (the same overrides apply to the events it charges).
  */
-export function ledgerCycles(ledger: CostLedger, arch: ArchName, overrides: CostOverrides = {}): number {
-  return arch === "arm64" ? arm64Cycles(ledger.totals(), overrides) : cycles(ledger, costTable(overrides));
+export function ledgerCycles(
+  ledger: CostLedger,
+  arch: ArchName,
+  overrides: CostOverrides = NO_OVERRIDES,
+): number {
+  if (arch === "arm64") return arm64Cycles(ledger.totals(), overrides);
+  // (Every run's result costs its ledger: the checker's runs share their scenario's table.)
+  let table = tables.get(overrides);
+  if (table === undefined) {
+    table = costTable(overrides);
+    tables.set(overrides, table);
+  }
+  return cycles(ledger, table);
 }
+
+const NO_OVERRIDES: CostOverrides = {};
+/** Cost tables by their overrides object (scenarios' override objects are not changed). */
+const tables = new WeakMap<CostOverrides, Record<CounterName, number>>();
 
 /** Total cycles of a ledger (all CPUs, or one) under a cost table. */
 export function cycles(ledger: CostLedger, table: Record<CounterName, number>, cpu?: number): number {

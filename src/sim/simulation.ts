@@ -509,8 +509,8 @@ export class Simulation implements StepHook {
     this.paths[c] = path;
     this.mode[c] = mode;
     this.pathSteps[c] = 0;
-    if (this.reads !== null) this.reads[c].length = 0;
-    this.scopes[c].length = 0;
+    if (this.reads !== null) clear(this.reads[c]);
+    clear(this.scopes[c]);
     const r = path.next();
     if (r.done === true) this.endPath(c, r.value);
     else this.setPoint(c, r.value);
@@ -532,8 +532,8 @@ export class Simulation implements StepHook {
     this.pending[c] = -1;
     this.pointKind[c] = -1;
     this.pathSteps[c] = 0;
-    if (this.reads !== null) this.reads[c].length = 0;
-    this.scopes[c].length = 0;
+    if (this.reads !== null) clear(this.reads[c]);
+    clear(this.scopes[c]);
     const prog = this.programs[c];
     const i = this.pc[c];
     this.timeline?.leavePath(c);
@@ -726,10 +726,11 @@ export class Simulation implements StepHook {
 
   /** Fill `en` with the CPUs that can move at the top level. */
   private topEnabled(en: number[]): void {
-    en.length = 0;
     const n = this.scenario.cpus;
     for (let c = 0; c < n; c++) this.prepare(c);
-    for (let c = 0; c < n; c++) if (this.runnable(c)) en.push(c);
+    let k = 0;
+    for (let c = 0; c < n; c++) if (this.runnable(c)) k = put(en, k, c);
+    if (en.length !== k) en.length = k;
   }
 
   /** Run every CPU's program to its end, interleaved by the decider. */
@@ -775,15 +776,16 @@ export class Simulation implements StepHook {
     const en = this.enabled;
     const n = this.scenario.cpus;
     for (;;) {
-      en.length = 0;
+      let m = 0;
       for (let c = 0; c < n; c++) {
-        if (c === cpu) en.push(c);
+        if (c === cpu) m = put(en, m, c);
         else if (this.paths[c] === null) {
           const k = this.opKind(c);
-          if (k >= 0 && !isKernelOp(k) && this.runnable(c)) en.push(c);
+          if (k >= 0 && !isKernelOp(k) && this.runnable(c)) m = put(en, m, c);
         }
       }
-      if (en.length === 1) {
+      if (en.length !== m) en.length = m;
+      if (m === 1) {
         this.forced |= 2 ** cpu;
         return;
       }
@@ -853,8 +855,9 @@ export class Simulation implements StepHook {
     const reads = this.reads;
     if (reads === null || !this.checkpointsUsable || this.paths[cpu] === null) return;
     const r = reads[cpu];
-    r.length = 0;
-    r.push(-1, ...live);
+    let k = put(r, 0, -1);
+    for (let i = 0; i < live.length; i++) k = put(r, k, live[i]);
+    if (r.length !== k) r.length = k;
   }
 
   // ---------------------------------------------------------------- tracing
@@ -980,10 +983,10 @@ export class Simulation implements StepHook {
     st.faults = 0;
     st.segv = 0;
     this.timeline?.reset();
-    if (this.reads !== null) for (const r of this.reads) r.length = 0;
-    for (const sc of this.scopes) sc.length = 0;
-    this.syscalls.length = 0;
-    this.choices.length = 0;
+    if (this.reads !== null) for (const r of this.reads) clear(r);
+    for (const sc of this.scopes) clear(sc);
+    clear(this.syscalls);
+    clear(this.choices);
     this.aborted = false;
     this.skip = false;
     this.depth = 0;
@@ -1045,6 +1048,18 @@ export class Simulation implements StepHook {
       choices: this.choices.slice(),
     };
   }
+}
+
+/** Empty `a` (setting an array's length is a runtime call: skipped when it is empty already). */
+function clear(a: unknown[]): void {
+  if (a.length !== 0) a.length = 0;
+}
+
+/** Write `v` at `a[k]` (overwriting or appending): the scheduler's lists are refilled in place. */
+function put(a: number[], k: number, v: number): number {
+  if (k < a.length) a[k] = v;
+  else a.push(v);
+  return k + 1;
 }
 
 function parseProtBits(s: string): number {
