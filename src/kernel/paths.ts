@@ -55,7 +55,7 @@ export function* runPathCall(
  * it waits for a flush, its backing store, and what an unmapped shared page still holds.
  */
 export function pathStateInto(
-  parts: number[],
+  out: { push(v: number): void },
   k: Kernel,
   addr: number,
   pte: pte_t,
@@ -64,17 +64,17 @@ export function pathStateInto(
   const vpn = Math.floor(addr / 4096);
   const none = k.arch.pte_none(pte);
   const pfn = k.arch.pte_pfn(pte);
-  const cached = k.shmem.get(vpn) ?? -1;
-  const stored = k.backing.get(vpn) ?? -1;
+  const cached = k.shmem.size === 0 ? -1 : (k.shmem.get(vpn) ?? -1);
+  const stored = k.backing.size === 0 ? -1 : (k.backing.get(vpn) ?? -1);
   const unmapped = none ? unmappedContent(k, addr) : -1;
-  parts.push(
+  out.push(
     (none
       ? k.folioDirty.has(cached)
         ? 2
         : 0
       : (k.lazyfree.has(pfn) ? 1 : 0) | (k.folioDirty.has(pfn) ? 2 : 0)) |
       (k.delayedRmap.has(cached) ? 4 : 0),
-    valueName === null ? stored : valueName(stored),
-    valueName === null ? unmapped : valueName(unmapped),
   );
+  out.push(valueName === null ? stored : valueName(stored));
+  out.push(valueName === null ? unmapped : valueName(unmapped));
 }

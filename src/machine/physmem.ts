@@ -75,20 +75,33 @@ export class PhysMem {
     }
   }
 
-  /** The allocator's state in a few numbers (checker state keys: which frame comes next). */
-  allocKey(): string {
-    const k = `${this.nextPfn}/${this.nextSlot}/${this.freeFrames.join(".")}/${this.freeSlots.join(".")}`;
-    return this.largeFolios === 0 ? k : `${k}/f${this.folioHeads().join(".")}`;
-  }
-
-  /** The head PFNs of the large folios (with their order), ascending: "head:order". */
-  private folioHeads(): string[] {
-    const out: string[] = [];
+  /**
+   * The allocator's state in a few numbers (checker state keys: which frame comes next): the
+   * next frame and slot, the free lists (each after its length), and with large folios, their
+   * heads and orders ascending (after their count).
+   */
+  allocKeyInto(out: { push(v: number): void }): void {
+    out.push(this.nextPfn);
+    out.push(this.nextSlot);
+    out.push(this.freeFrames.length);
+    for (const f of this.freeFrames) out.push(f);
+    out.push(this.freeSlots.length);
+    for (const f of this.freeSlots) out.push(f);
+    out.push(this.largeFolios === 0 ? 0 : 1);
+    if (this.largeFolios === 0) return;
+    let n = 0;
     for (let pfn = 0; pfn < this.nextPfn; pfn++) {
       const o = this.folioOrder[pfn];
-      if (o !== 0 && pfn % 2 ** o === 0) out.push(`${pfn.toString(16)}:${o}`);
+      if (o !== 0 && pfn % 2 ** o === 0) n++;
     }
-    return out;
+    out.push(n);
+    for (let pfn = 0; pfn < this.nextPfn; pfn++) {
+      const o = this.folioOrder[pfn];
+      if (o !== 0 && pfn % 2 ** o === 0) {
+        out.push(pfn);
+        out.push(o);
+      }
+    }
   }
 
   /**

@@ -10,10 +10,15 @@
 // as 0 and every NaN as one value, so equal sequences are exactly equal texts, and equal
 // sequences have equal fingerprints.
 
+/** Where a component writes its part of a key (a KeyBuffer; a number[] fits too). */
+export interface KeySink {
+  push(v: number): void;
+}
+
 /** 2^48: integers up to this magnitude are written as base-32 digits in the text. */
 const SMALL = 2 ** 48;
 
-export class KeyBuffer {
+export class KeyBuffer implements KeySink {
   private f64: Float64Array;
   private i32: Int32Array;
   private n = 0;
@@ -50,6 +55,11 @@ export class KeyBuffer {
     if (this.n === this.f64.length) this.grow();
     // -0 -> 0, any NaN -> the canonical one: one bit pattern per value.
     this.f64[this.n++] = Number.isNaN(v) ? Number.NaN : v + 0;
+  }
+
+  /** Replace number `i` (a length written before the items it counts were). */
+  setAt(i: number, v: number): void {
+    this.f64[i] = v;
   }
 
   /** A list of variable length: its length, then its items. */

@@ -23,6 +23,7 @@ import type { pte_t } from "../arch/types.js";
 import { at, type KStep } from "../kernel/step.js";
 import { STEP } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
+import type { KeySink } from "./key-buffer.js";
 import { type Litmus, litmusCondition, type Scenario } from "./scenario.js";
 import type { Simulation } from "./simulation.js";
 import { OP_DESC } from "./workload.js";
@@ -98,9 +99,13 @@ export class LitmusRun {
   }
 
   /** Registers and faults, for the checker's state key (they decide the final condition). */
-  keyInto(parts: number[]): void {
-    for (let i = 0; i < this.regs.length; i++) if (this.regs[i] !== 0) parts.push(-1 - i, this.regs[i]);
-    for (let i = 0; i < this.faults.length; i++) if (this.faults[i] !== 0) parts.push(-1e6 - i);
+  keyInto(out: KeySink): void {
+    for (let i = 0; i < this.regs.length; i++)
+      if (this.regs[i] !== 0) {
+        out.push(-1 - i);
+        out.push(this.regs[i]);
+      }
+    for (let i = 0; i < this.faults.length; i++) if (this.faults[i] !== 0) out.push(-1e6 - i);
   }
 
   /** The final condition on this execution's end state: a violation when it decides the property. */

@@ -52,7 +52,7 @@ import {
   type Scenario,
   scenarioArch,
 } from "./scenario.js";
-import { stateKey } from "./state-key.js";
+import { stateKeyInto } from "./state-key.js";
 import { Timeline, type TraceEvent } from "./timeline.js";
 import {
   buildPrograms,
@@ -935,8 +935,7 @@ export class Simulation implements StepHook {
    * ./state-key.ts), as numbers in `out`. Equal keys, equal futures.
    */
   stateKeyInto(out: KeyBuffer, withKernel: boolean): void {
-    out.reset();
-    out.pushString(stateKey(this, withKernel));
+    stateKeyInto(this, out, withKernel);
   }
 
   /** The same as a text (KeyBuffer.text). */

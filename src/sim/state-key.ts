@@ -22,15 +22,29 @@
 // migration, writeback, swap-in) and compared for equality or with 0 (the oracle). Two states
 // that differ by a renaming of values therefore have renamed futures, with the same violations.
 // A litmus scenario writes herd's 1 and its conditions compare with constants: never there.
+//
+// The key is a sequence of numbers written into a KeyBuffer (./key-buffer.ts), which hashes it
+// for the visited store and encodes it exactly for exact storage and final states. Its layout
+// is fixed by the scenario and by numbers written before each part of variable length (that
+// part's length, or a flag saying whether it is there), so two equal sequences are two equal
+// states, never two different states whose parts happen to line up.
 import type { Kernel } from "../kernel/kernel.js";
 import { pathStateInto } from "../kernel/paths.js";
+import type { KeyBuffer } from "./key-buffer.js";
 import { MODE_FAULT, type Simulation } from "./simulation.js";
 
-/** An mm's VMAs, compactly: start, end and flags of each. */
-function vmaDigest(k: Kernel): string {
-  let s = "";
-  for (const v of k.as.vmas()) s += `${v.start},${v.end},${v.flags};`;
-  return s;
+/** An mm's VMAs: their count, then start, end and flags of each. */
+function vmasInto(out: KeyBuffer, k: Kernel): void {
+  const at = out.length;
+  out.push(0);
+  let n = 0;
+  for (const v of k.as.vmas()) {
+    out.push(v.start);
+    out.push(v.end);
+    out.push(v.flags);
+    n++;
+  }
+  out.setAt(at, n);
 }
 
 /** Values seen so far in the key being built, in order of first appearance (value symmetry). */
@@ -46,23 +60,27 @@ function valueName(x: number): number {
   return -2 - i;
 }
 
-export function stateKey(sim: Simulation, withKernel: boolean): string {
-  const parts: number[] = [];
+export function stateKeyInto(sim: Simulation, out: KeyBuffer, withKernel: boolean): void {
+  out.reset();
   const sym = sim.valueSymmetry;
-  seenValues.length = 0;
+  if (seenValues.length !== 0) seenValues.length = 0;
   const m = sim.machine;
   const mem = m.mem;
   const arch = m.arch;
   const o = sim.oracle;
   const kernels = sim.kernels;
+  // How many mms (each page has a PTE in each), and whether a fork has happened.
+  out.push(kernels.length);
+  out.push(kernels.length > 1 || sim.forksDone > 0 ? 1 : 0);
+  const ncpus = m.cpus.length;
   for (let i = 0; i < o.pages.length; i++) {
     const a = o.pages[i];
     const v = sim.kernel.peekPte(a);
     const data = v === 0 ? 0 : mem.data[arch.pte_pfn(v)];
-    parts.push(
-      v,
-      sym ? valueName(data) : data,
-      sym ? valueName(o.expected[i]) : o.expected[i],
+    out.push(v);
+    out.push(sym ? valueName(data) : data);
+    out.push(sym ? valueName(o.expected[i]) : o.expected[i]);
+    out.push(
       o.written[i] |
         (o.accessed[i] << 1) |
         (o.writableAtReturn[i] << 2) |
@@ -70,28 +88,43 @@ export function stateKey(sim: Simulation, withKernel: boolean): string {
         (o.softDirty[i] << 4) |
         (o.lazyfree[i] << 6) |
         (o.numaHinted[i] << 7),
-      o.movedTo[i],
     );
+    out.push(o.movedTo[i]);
     // The kernel paths' page state: folio flags, backing store, an unmapped page's contents.
-    pathStateInto(parts, sim.kernel, a, v, sym ? valueName : null);
-    for (let k = 1; k < kernels.length; k++) parts.push(kernels[k].peekPte(a));
-    for (let c = 0; c < m.cpus.length; c++) parts.push(m.tlbKey(c, a / 4096));
+    pathStateInto(out, sim.kernel, a, v, sym ? valueName : null);
+    for (let k = 1; k < kernels.length; k++) out.push(kernels[k].peekPte(a));
+    for (let c = 0; c < ncpus; c++) out.push(m.tlbKey(c, a / 4096));
   }
   const n = sim.scenario.cpus;
   // The fault's error code is the fault path's argument: read by nothing else, and overwritten
   // by the next fault, so outside a fault path it is not part of the state.
-  for (let c = 0; c < n; c++)
-    parts.push(sim.pc[c], sim.mode[c], sim.mode[c] === MODE_FAULT ? sim.faultErr[c] : 0, sim.mmOf[c]);
-  sim.litmus?.keyInto(parts);
-  let key = parts.join(",");
-  if (kernels.length > 1 || sim.forksDone > 0) key += `|f${kernels.length}`;
-  key += `|${mem.allocKey()}`;
-  for (const k of kernels) key += `|${vmaDigest(k)}`;
-  if (sim.kernel.tlbFlushPending !== 0) key += `|p${sim.kernel.tlbFlushPending}`;
-  if (withKernel) {
-    for (let c = 0; c < n; c++)
-      if (sim.paths[c] !== null) key += `|${c}:${sim.pathSteps[c]}:${sim.reads?.[c].join(",") ?? ""}`;
-    for (const k of kernels) key += `|${k.pv.stateKey?.() ?? ""}`;
+  for (let c = 0; c < n; c++) {
+    out.push(sim.pc[c]);
+    out.push(sim.mode[c]);
+    out.push(sim.mode[c] === MODE_FAULT ? sim.faultErr[c] : 0);
+    out.push(sim.mmOf[c]);
   }
-  return key;
+  if (sim.litmus !== null) {
+    const at = out.length;
+    out.push(0);
+    sim.litmus.keyInto(out);
+    out.setAt(at, out.length - at - 1);
+  }
+  mem.allocKeyInto(out);
+  for (const k of kernels) vmasInto(out, k);
+  out.push(sim.kernel.tlbFlushPending);
+  if (withKernel) {
+    const reads = sim.reads;
+    for (let c = 0; c < n; c++) {
+      if (sim.paths[c] === null) {
+        out.push(0);
+        continue;
+      }
+      out.push(1);
+      out.push(sim.pathSteps[c]);
+      if (reads === null) out.push(0);
+      else out.pushList(reads[c]);
+    }
+    for (const k of kernels) out.pushString(k.pv.stateKey?.() ?? "");
+  }
 }
