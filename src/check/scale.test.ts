@@ -230,6 +230,33 @@ describe("visited-state storage", () => {
     assert.equal(ex.visitText(a.text(), 0), 0);
     assert.equal(ex.collisionProbability(), 0);
   });
+  it("exact and fingerprint storage search the same states (one key, two encodings)", () => {
+    const cases: [string, string | undefined][] = [
+      ["scenarios/suite/c2p4.yaml", "xen"],
+      ["scenarios/suite/c3p2.yaml", "native"],
+      ["scenarios/litmus/fork-cow-write.yaml", undefined],
+      ["scenarios/litmus/mremap-vs-reclaim.yaml", undefined],
+      ["scenarios/litmus/madv-free-vs-write.yaml", undefined],
+      ["scenarios/litmus/arm64/strx-2swpptex-db.yaml", undefined],
+      ["scenarios/arm64/mthp-batch-young.yaml", undefined],
+    ];
+    for (const [file, name] of cases) {
+      const s = scenario(file);
+      const b = backend(name ?? s.backend);
+      for (const mode of ["reduced", "por"] as const) {
+        const fp = check(s, b, { mode, collectFinalStates: true });
+        const ex = check(s, b, { mode, storage: "exact", collectFinalStates: true });
+        const what = `${file} ${mode}`;
+        assert.equal(ex.storage, "exact");
+        assert.equal(fp.verdict, ex.verdict, what);
+        assert.equal(fp.states, ex.states, what);
+        assert.ok(fp.states > 0 || file.includes("/arm64/"), what);
+        assert.equal(fp.executions, ex.executions, what);
+        assert.equal(fp.transitions, ex.transitions, what);
+        assert.deepEqual([...(fp.finalStates ?? [])].sort(), [...(ex.finalStates ?? [])].sort(), what);
+      }
+    }
+  });
   it("a check reports its storage, store size and collision probability", () => {
     const s = scenario("scenarios/suite/c2p2.yaml");
     const fp = check(s, backend("native"));
