@@ -93,7 +93,18 @@ console.log(JSON.stringify({ verdict: r.verdict, states: r.states, executions: r
 function runOne(file, backend, m) {
   const p = spawnSync(
     process.execPath,
-    ["--input-type=module", "-e", CHILD, file, backend, m.mode, m.storage, String(m.workers), String(MAX_S), m.symmetry ?? "values"],
+    [
+      "--input-type=module",
+      "-e",
+      CHILD,
+      file,
+      backend,
+      m.mode,
+      m.storage,
+      String(m.workers),
+      String(MAX_S),
+      m.symmetry ?? "values",
+    ],
     { encoding: "utf8", maxBuffer: 16 << 20 },
   );
   if (p.status !== 0) return { error: (p.stderr || p.stdout).split("\n").slice(-5).join(" ") };
