@@ -123,6 +123,12 @@ export class XenPvMmuOps implements PvMmuOps {
     return `${this.lazy.join("")}|${this.mc.stateKey()}`;
   }
 
+  /** The same as numbers (PvMmuOps.stateKeyInto). */
+  stateKeyInto(out: { push(v: number): void }): void {
+    for (let c = 0; c < this.lazy.length; c++) out.push(this.lazy[c]);
+    this.mc.stateKeyInto(out);
+  }
+
   /** The transaction in words (for reports). */
   describeTxn(): string {
     return this.txn === TXN_LEGACY

@@ -66,6 +66,12 @@ export interface PvMmuOps {
    * lets the checker merge states at kernel checkpoints.
    */
   stateKey?(): string;
+  /**
+   * The same information as numbers, written one by one into `out` in a layout fixed by the
+   * numbers written before (counts before lists): the checker uses it instead of stateKey when
+   * present (no string to build and hash). It must tell states apart exactly as stateKey does.
+   */
+  stateKeyInto?(out: { push(v: number): void }): void;
 }
 
 /**

@@ -125,6 +125,16 @@ export function stateKeyInto(sim: Simulation, out: KeyBuffer, withKernel: boolea
       if (reads === null) out.push(0);
       else out.pushList(reads[c]);
     }
-    for (const k of kernels) out.pushString(k.pv.stateKey?.() ?? "");
+    for (const k of kernels) {
+      const pv = k.pv;
+      if (pv.stateKeyInto !== undefined) {
+        // (A backend's numbers, apart from a string's: a flag first.)
+        out.push(1);
+        pv.stateKeyInto(out);
+      } else {
+        out.push(0);
+        out.pushString(pv.stateKey?.() ?? "");
+      }
+    }
   }
 }

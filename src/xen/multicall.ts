@@ -84,6 +84,39 @@ export class MulticallBuffers {
     return s;
   }
 
+  /**
+   * The same as numbers (the checker's key buffer): per CPU mcidx, argidx, nreq, then each
+   * live entry (op, start, count, result, and 0, or 1 and the mmuext op with its vCPU count and
+   * mask), then each live request (ptr, val). The counts come first, so the layout is fixed.
+   */
+  stateKeyInto(out: { push(v: number): void }): void {
+    for (const b of this.bufs) {
+      out.push(b.mcidx);
+      out.push(b.argidx);
+      out.push(b.nreq);
+      for (let i = 0; i < b.mcidx; i++) {
+        const e = b.entries[i];
+        out.push(e.op);
+        out.push(e.start);
+        out.push(e.count);
+        out.push(e.result);
+        const x = e.ext;
+        if (x === null) out.push(0);
+        else {
+          out.push(1);
+          out.push(x.cmd);
+          out.push(x.linearAddr);
+          out.push(x.vcpumask.length);
+          for (const c of x.vcpumask) out.push(c);
+        }
+      }
+      for (let i = 0; i < b.nreq; i++) {
+        out.push(b.reqs[i].ptr);
+        out.push(b.reqs[i].val);
+      }
+    }
+  }
+
   /** Would an argument area of `end` bytes overflow the buffer? */
   private full(end: number): boolean {
     return this.cfg.rules === "2008" ? end > this.cfg.argBytes : end >= this.cfg.argBytes;
