@@ -291,7 +291,8 @@ class DfsDecider implements Decider {
         // does, everything from here is covered; else explore what that visit skipped.
         const extra = cfg.por ? prev & ~sleep : 0;
         if (extra === 0) throw CUT;
-        todo = enabled.filter((a) => (extra & (2 ** a)) !== 0);
+        todo = [];
+        for (let k = 0; k < enabled.length; k++) if ((extra & (2 ** enabled[k])) !== 0) todo.push(enabled[k]);
       } else if (prev === -1) this.stats.states++;
     } else if (!inPrefix) this.stats.states++;
     if (todo === null) todo = sleep === 0 ? enabled.slice() : enabled.filter((a) => (sleep & (2 ** a)) === 0);

@@ -451,7 +451,7 @@ export class Simulation implements StepHook {
     if (kind >= OP_DESC) {
       const l = this.litmus!;
       name = l.describe(kind, prog.value[i]);
-      this.log(c, "kernel", `${name} on the descriptor`, addr);
+      if (this.timeline !== null) this.log(c, "kernel", `${name} on the descriptor`, addr);
       this.timeline?.enterPath(c, name);
       this.startPath(c, MODE_LITMUS, l.step(c, kind, addr, prog.value[i], len));
       return;
@@ -463,26 +463,29 @@ export class Simulation implements StepHook {
     } else if (kind === OP_MREMAP) {
       name = "mremap";
       const to = addr + prog.value[i] * 4096;
-      this.log(
-        c,
-        "kernel",
-        `mremap(0x${addr.toString(16)}, ${len / 4096} pages, MREMAP_MAYMOVE|MREMAP_FIXED, 0x${to.toString(16)})`,
-        -1,
-      );
+      // (Only a traced run keeps the words: the checker's runs need not build them.)
+      if (this.timeline !== null)
+        this.log(
+          c,
+          "kernel",
+          `mremap(0x${addr.toString(16)}, ${len / 4096} pages, MREMAP_MAYMOVE|MREMAP_FIXED, 0x${to.toString(16)})`,
+          -1,
+        );
       path = sys_mremap(k, c, addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to, {});
       this.callOf[c] = { call: name, start: addr, end: addr + len, to };
     } else if (call !== undefined) {
       // A kernel path of src/kernel/paths.ts; clear_refs acts on the whole mm (no range).
       name = call;
       const advice = adviceName(prog.prot[i]);
-      this.log(
-        c,
-        "kernel",
-        call === "clear_refs"
-          ? "clear_refs()"
-          : `${call}(0x${addr.toString(16)}, ${len / 4096} pages${advice !== undefined ? `, ${advice}` : ""})`,
-        -1,
-      );
+      if (this.timeline !== null)
+        this.log(
+          c,
+          "kernel",
+          call === "clear_refs"
+            ? "clear_refs()"
+            : `${call}(0x${addr.toString(16)}, ${len / 4096} pages${advice !== undefined ? `, ${advice}` : ""})`,
+          -1,
+        );
       path = runPathCall(k, c, call, addr, len / 4096, advice);
       this.callOf[c] =
         call === "clear_refs"
@@ -491,12 +494,13 @@ export class Simulation implements StepHook {
     } else {
       name = kind === OP_MPROTECT ? "mprotect" : "munmap";
       const prot = prog.prot[i];
-      this.log(
-        c,
-        "kernel",
-        `${name}(0x${addr.toString(16)}, ${len / 4096} pages${kind === OP_MPROTECT ? `, ${protToString(prot)}` : ""})`,
-        -1,
-      );
+      if (this.timeline !== null)
+        this.log(
+          c,
+          "kernel",
+          `${name}(0x${addr.toString(16)}, ${len / 4096} pages${kind === OP_MPROTECT ? `, ${protToString(prot)}` : ""})`,
+          -1,
+        );
       path = kind === OP_MPROTECT ? sys_mprotect(k, c, addr, len, prot) : sys_munmap(k, c, addr, len);
       this.callOf[c] = { call: name, start: addr, end: addr + len };
     }
