@@ -209,6 +209,8 @@ export class ExactStore implements VisitedStore {
 export class SharedFingerprintStore implements VisitedStore {
   readonly storage = "fingerprint";
   private readonly keys: BigInt64Array;
+  /** The same slots as 32-bit halves (LOW, HIGH: their index within a slot). */
+  private readonly halves: Int32Array;
   private readonly payloads: Int32Array;
   private readonly counter: Int32Array;
   private readonly mask: number;
@@ -225,6 +227,7 @@ export class SharedFingerprintStore implements VisitedStore {
     } else buf = from;
     const n = (buf.byteLength - 8) / 12;
     this.keys = new BigInt64Array(buf, 0, n);
+    this.halves = new Int32Array(buf, 0, 2 * n);
     this.payloads = new Int32Array(buf, n * 8, n);
     this.counter = new Int32Array(buf, n * 12, 2);
     this.mask = n - 1;
@@ -245,28 +248,45 @@ export class SharedFingerprintStore implements VisitedStore {
   }
 
   visitFp(hi: number, lo: number, payload: number): number {
-    let fp = (BigInt(hi) << 32n) | BigInt(lo);
-    if (fp === 0n) fp = 1n;
-    fp = BigInt.asIntN(64, fp);
-    const k = this.keys;
+    // (0, 0) is the empty marker: that one fingerprint is (0, 1), as in FingerprintStore.
+    if (hi === 0 && lo === 0) lo = 1;
     let i = (lo ^ Math.imul(hi, 0x9e3779b1)) & this.mask;
+    // Most probes meet a slot already holding a fingerprint: read it as two 32-bit halves (no
+    // BigInt). A slot goes from 0 to its fingerprint in one 64-bit write and never changes
+    // again, so two non-zero halves are that fingerprint's; a zero half (an empty slot, one
+    // being claimed, or a fingerprint with a zero half) goes the 64-bit way.
+    const h = this.halves;
+    const lo32 = lo | 0;
+    const hi32 = hi | 0;
+    let fp = 0n;
     for (;;) {
-      let cur = Atomics.load(k, i);
+      const a = Atomics.load(h, 2 * i + LOW);
+      const b = Atomics.load(h, 2 * i + HIGH);
+      if (a !== 0 && b !== 0) {
+        if (a === lo32 && b === hi32) return this.revisit(i, payload);
+        i = (i + 1) & this.mask;
+        continue;
+      }
+      if (fp === 0n) fp = BigInt.asIntN(64, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+      let cur = Atomics.load(this.keys, i);
       if (cur === 0n) {
         if (Atomics.load(this.counter, 0) >= this.limit) throw new StoreFull(this.mask + 1);
-        cur = Atomics.compareExchange(k, i, 0n, fp);
+        cur = Atomics.compareExchange(this.keys, i, 0n, fp);
         if (cur === 0n) {
           Atomics.store(this.payloads, i, ~payload);
           Atomics.add(this.counter, 0, 1);
           return -1;
         }
       }
-      if (cur === fp) {
-        while (Atomics.load(this.payloads, i) === PENDING) {}
-        return ~Atomics.or(this.payloads, i, ~payload);
-      }
+      if (cur === fp) return this.revisit(i, payload);
       i = (i + 1) & this.mask;
     }
+  }
+
+  /** Slot `i` holds the state: its payload, and the intersection with `payload` stored. */
+  private revisit(i: number, payload: number): number {
+    while (Atomics.load(this.payloads, i) === PENDING) {}
+    return ~Atomics.or(this.payloads, i, ~payload);
   }
 
   /** The stored fingerprints, as (hi, lo) pairs. */
@@ -291,6 +311,11 @@ export class SharedFingerprintStore implements VisitedStore {
     return fingerprintCollisionProbability(this.size);
   }
 }
+
+/** Where the low and high 32 bits of a 64-bit slot are (the platform's byte order). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LOW = LITTLE_ENDIAN ? 0 : 1;
+const HIGH = 1 - LOW;
 
 /** A claimed slot whose payload its claimer has not written yet. */
 const PENDING = 0;

@@ -119,7 +119,24 @@ describe("--workers: threads on one shared store", () => {
     assert.equal(st.visit(a, 0x7fffffff), 0);
     assert.equal(st.visit(b, 0x7fffffff), -1);
     assert.equal(st.visit(b, 0x7fffffff), 0x7fffffff);
-    assert.equal(st.size, 2);
+    // Fingerprints with a zero half (or both: stored as (0, 1)) are found again like any other.
+    const fps = [
+      [0, 0],
+      [0, 5],
+      [5, 0],
+      [0xffffffff, 0],
+      [0x80000000, 0x80000000],
+      [7, 9],
+    ];
+    for (const [hi, lo] of fps) assert.equal(st.visitFp(hi, lo, 3), -1, `${hi}:${lo}`);
+    for (const [hi, lo] of fps) assert.equal(st.visitFp(hi, lo, 1), 3, `${hi}:${lo}`);
+    assert.equal(st.visitFp(0, 1, 0), 1);
+    const stored = st.fingerprints();
+    const pairs = new Set<string>();
+    for (let i = 0; i < stored.length; i += 2) pairs.add(`${stored[i]}:${stored[i + 1]}`);
+    for (const [hi, lo] of fps)
+      assert.ok(pairs.has(hi === 0 && lo === 0 ? "0:1" : `${hi}:${lo}`), `${hi}:${lo}`);
+    assert.equal(st.size, 2 + fps.length);
   });
 });
 
