@@ -240,7 +240,11 @@ export class PhysMem {
     this.folioOrder = copyInto(this.folioOrder, s.folioOrder);
     this.largeFolios = s.largeFolios;
     this.slotPfn = copyInto(this.slotPfn, s.slotPfn);
-    const t = copyInto(this.#tables, s.tables);
+    // Table slots past the saved nextSlot are zero-filled when allocTable hands them out again:
+    // only the slots in use then are copied back (the checker restores before every execution).
+    let t = this.#tables;
+    if (t.length === s.tables.length) t.set(s.tables.subarray(0, s.nextSlot * PTRS_PER_TABLE));
+    else t = s.tables.slice();
     if (t !== this.#tables) {
       this.#tables = t;
       this.#grant(t);
