@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { Queue } from "bullmq";
 import { getBackend } from "../backends/registry.js";
 import { check } from "../check/explore.js";
+import { exploreShard, planShards } from "../check/shards.js";
 import { SharedFingerprintStore } from "../check/store.js";
 import { loadScenarioText } from "../scenario/load.js";
 import { KeyBuffer } from "../sim/key-buffer.js";
@@ -28,6 +29,7 @@ const cli = (...args: string[]) =>
   spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", cwd: ROOT, timeout: 120_000 });
 const statesOf = (out: string) => Number(/(\d+) states,/.exec(out)?.[1]);
 const finalsOf = (out: string) => Number(/(\d+) distinct final states/.exec(out)?.[1]);
+const executionsOf = (out: string) => Number(/(\d+) executions/.exec(out)?.[1]);
 
 function scenario(rel: string): Scenario {
   const file = join(ROOT, rel);
@@ -219,7 +221,7 @@ describe("check --queue with two ptesim worker processes (BullMQ on Redis)", {
       c.on("exit", (status) => resolve({ status, stdout, stderr }));
     });
 
-  it("the workers' merged result equals the single process's verdict, states and final states", async () => {
+  it("the workers' merged result equals the single process's verdict, states and final states, with fewer executions than shards with a store each", async () => {
     const args = [C3P2, "--backend", "xen", "--mode", "por"];
     const one = cli("check", ...args, "--workers", "1");
     const q = await coordinator(...args, "--shards", "8");
@@ -228,6 +230,23 @@ describe("check --queue with two ptesim worker processes (BullMQ on Redis)", {
     assert.equal(statesOf(q.stdout), statesOf(one.stdout));
     assert.equal(finalsOf(q.stdout), finalsOf(one.stdout));
     assert.match(q.stderr, /shard\(s\) explored on the queue by [12] worker\(s\)/);
+    // The same plan's shards, each on a store of its own (what the workers did before they
+    // kept a store per check and shared completed shards' states): the coordinator's count of
+    // executions (the plan's plus every shard's) must be below that. Counts, not timings:
+    // whichever worker took which shard, each thread reuses its own earlier shards' states.
+    const s = scenario(C3P2);
+    const b = getBackend("xen")!;
+    const plan = planShards(s, b, 8, { mode: "por", storage: "fingerprint" });
+    const apart =
+      plan.head.executions +
+      plan.shards.reduce(
+        (a, sh) => a + exploreShard(s, b, sh, { mode: "por", storage: "fingerprint" }).executions,
+        0,
+      );
+    assert.ok(
+      executionsOf(q.stdout) < apart,
+      `${executionsOf(q.stdout)} executions on the queue, ${apart} with a store per shard`,
+    );
   });
 
   it("a violation found by a worker comes back with a counterexample whose printed command replays it", async () => {

@@ -14,6 +14,16 @@
 // renewals need the event loop free while a shard runs for minutes). A job whose worker dies
 // is "stalled": BullMQ gives it to another worker. Jobs are plain JSON both ways.
 //
+// Shards' subtrees overlap (the same state is reached below many prefixes), so shards with a
+// store each repeat one another's work (3-6x one process's executions). A worker thread
+// therefore keeps one visited store per check across the shards it explores (ShardStore in
+// ../check/shards.ts), and every worker publishes the states of each shard it completed,
+// with their sleep sets, on a Redis list of the check (doneKey); before a shard, a worker reads
+// what was added to the list since it last looked (one LRANGE) and its thread imports it. A
+// shard then cuts at states that any completed shard of the check explored, as one search
+// relies on its own earlier visits; only what is explored concurrently is repeated. Each
+// shard reports only the states it added, so the coordinator's union counts one process's.
+//
 // Why BullMQ: an established Redis job queue with atomic job hand-off, stalled-job recovery and
 // job results stored in Redis; it needs no extra service beyond Debian's redis-server.
 import { availableParallelism } from "node:os";
@@ -26,7 +36,7 @@ import type { StateStorage } from "../check/store.js";
 import { PtesimError } from "../cli/errors.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { Scenario } from "../sim/scenario.js";
-import type { ShardTask } from "./shard-worker.js";
+import type { ShardImport, ShardTask } from "./shard-worker.js";
 
 /** How often the coordinator looks at its jobs, and a worker at Ctrl-C and its idle time. */
 const POLL_MS = 200;
@@ -73,6 +83,11 @@ export async function pingQueue(url: string, timeoutMs = 5000): Promise<void> {
 }
 
 const connectionOf = (url: string) => ({ url, maxRetriesPerRequest: null });
+
+/** The Redis list of a check's completed shards' states (ShardImport as JSON, one per shard). */
+export const doneKey = (queueName: string, run: string) => `ptesim:${queueName}:${run}:done`;
+/** The list outlives a coordinator that died by an hour, as the jobs' results do. */
+const DONE_TTL_S = 3600;
 
 export interface QueueCheckOptions {
   url: string;
@@ -181,8 +196,13 @@ export async function checkOnQueue(
     }
   } finally {
     // Nobody needs this run's jobs any more: waiting ones are dropped (an active one, locked by
-    // its worker, finishes and expires with the queue's defaults).
+    // its worker, finishes and expires with the queue's defaults), and so is the list of its
+    // completed shards' states.
     await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
+    const redis = new Redis(o.url, { maxRetriesPerRequest: 1 });
+    redis.on("error", () => {});
+    await redis.del(doneKey(o.queueName, run)).catch(() => 0);
+    redis.disconnect();
     await queue.close();
   }
   const merged = mergeShards(scenario, backend, plan, [...results.values()], {
@@ -212,6 +232,9 @@ export interface ServeOutcome {
   stopped: "interrupted" | "idle";
 }
 
+/** Checks whose completed shards' states a worker keeps (as its threads keep their stores). */
+const KEEP_CHECKS = 2;
+
 /** A worker: explore shards from the queue until Ctrl-C or idle for idleExitSeconds. */
 export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
   await pingQueue(o.url);
@@ -226,6 +249,19 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
   let jobs = 0;
   let stopping = false;
   let lastActive = Date.now();
+  // The completed shards' states of the checks served lately (most recent last), as read from
+  // their Redis lists (`read` elements so far) or published here.
+  const checks = new Map<string, { read: number; done: Map<string, ShardImport> }>();
+  const redis = new Redis(o.url, { maxRetriesPerRequest: null });
+  redis.on("error", () => {});
+  const checkOf = (run: string) => {
+    let c = checks.get(run);
+    if (c !== undefined) checks.delete(run);
+    else c = { read: 0, done: new Map() };
+    checks.set(run, c);
+    for (const k of checks.keys()) if (checks.size > KEEP_CHECKS) checks.delete(k);
+    return c;
+  };
   const worker = new Worker(
     o.queueName,
     async (job: Job) => {
@@ -233,13 +269,33 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
       const t = Date.now();
       try {
         const data = job.data as ShardJob;
+        const key = doneKey(o.queueName, data.run);
+        const c = checkOf(data.run);
+        for (const item of await redis.lrange(key, c.read, -1)) {
+          c.read++;
+          const imp = JSON.parse(item) as ShardImport;
+          c.done.set(imp.shard, imp);
+        }
         let r: ShardResult;
         try {
-          r = (await pool.run(data satisfies ShardTask)) as ShardResult;
+          const task: ShardTask = { ...data, reuse: data.run, imports: [...c.done.values()] };
+          r = (await pool.run(task)) as ShardResult;
         } catch (e) {
           // Stopped by Ctrl-C: leave the job unfinished; it stalls and goes to another worker.
           if (stopping) return new Promise(() => {});
           throw e;
+        }
+        const { sleepSets, ...result } = r;
+        if (sleepSets !== undefined) {
+          // Explored completely: the check's other shards may rely on its states.
+          const imp: ShardImport = {
+            shard: r.shard,
+            sleepSets,
+            ...(r.fingerprints === undefined ? {} : { fingerprints: r.fingerprints }),
+            ...(r.keys === undefined ? {} : { keys: r.keys }),
+          };
+          c.done.set(imp.shard, imp);
+          await redis.multi().rpush(key, JSON.stringify(imp)).expire(key, DONE_TTL_S).exec();
         }
         jobs++;
         o.onJob?.({
@@ -249,7 +305,7 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
           states: r.states,
           ms: Date.now() - t,
         });
-        return { ...r, worker: o.name };
+        return { ...result, worker: o.name };
       } finally {
         active--;
         lastActive = Date.now();
@@ -277,6 +333,7 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
     stopping = stopped === "interrupted";
     await worker.close(stopping);
     await pool.destroy();
+    redis.disconnect();
   }
   return { jobs, stopped };
 }

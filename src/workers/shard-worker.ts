@@ -4,7 +4,7 @@
 import { getHeapStatistics } from "node:v8";
 import { type CheckMode, type CheckResult, check, type Symmetry } from "../check/explore.js";
 import { decodeReplay } from "../check/replay.js";
-import { exploreShard, type ShardResult } from "../check/shards.js";
+import { type AddedStates, exploreShard, type ShardResult, ShardStore } from "../check/shards.js";
 import { SharedFingerprintStore, type StateStorage, StoreFull } from "../check/store.js";
 import { resolveBackend, stampOf } from "../cli/commands.js";
 import type { BackendModule } from "../kernel/pvops.js";
@@ -21,6 +21,18 @@ export interface ShardTask {
   symmetry?: Symmetry;
   /** Wall-clock deadline (Date.now() milliseconds), if bounded. */
   deadline?: number;
+  /**
+   * The check this shard belongs to (e.g. the coordinator's run id): the thread keeps one
+   * visited store per check across the shards it explores (ShardStore). Absent: a store of its own.
+   */
+  reuse?: string;
+  /** With reuse: states of shards of the same check completed elsewhere, imported first. */
+  imports?: ShardImport[];
+}
+
+/** A completed shard's additions (from its result), as another worker imports them. */
+export interface ShardImport extends AddedStates {
+  shard: string;
 }
 
 /** One thread's part of a parallel search: the whole tree, in its own order, on the shared store. */
@@ -70,6 +82,23 @@ export function backendFor(spec: string): Promise<BackendModule> {
 const bound = (deadline: number | undefined) =>
   deadline === undefined ? {} : { maxSeconds: Math.max(0, (deadline - Date.now()) / 1000) };
 
+/**
+ * The stores this thread keeps, by check, most recent last: a worker serves one coordinator's
+ * check at a time, maybe two or three; older checks' stores are dropped.
+ */
+const shardStores = new Map<string, ShardStore>();
+const KEEP_CHECKS = 2;
+
+function shardStoreFor(t: ShardTask & { reuse: string }): ShardStore {
+  const id = `${t.reuse}/${t.mode}/${t.storage}`;
+  let st = shardStores.get(id);
+  if (st !== undefined) shardStores.delete(id);
+  else st = new ShardStore(t.storage);
+  shardStores.set(id, st);
+  for (const k of shardStores.keys()) if (shardStores.size > KEEP_CHECKS) shardStores.delete(k);
+  return st;
+}
+
 export async function runShardTask(t: ShardTask): Promise<ShardResult> {
   const backend = await backendFor(t.backend);
   // A stamped token must belong to this scenario and backend (a job from a coordinator whose
@@ -78,12 +107,18 @@ export async function runShardTask(t: ShardTask): Promise<ShardResult> {
     const p = decodeReplay(t.shard, stampOf(t.scenario, backend));
     if (typeof p === "string") throw new Error(`shard ${t.shard}: ${p}`);
   }
+  let reuse: ShardStore | undefined;
+  if (t.reuse !== undefined) {
+    reuse = shardStoreFor({ ...t, reuse: t.reuse });
+    for (const imp of t.imports ?? []) if (!reuse.holds(imp.shard)) reuse.import(imp.shard, imp);
+  }
   return exploreShard(t.scenario, backend, t.shard, {
     mode: t.mode,
     storage: t.storage,
     ...(t.symmetry === undefined ? {} : { symmetry: t.symmetry }),
     now: () => Date.now(),
     ...bound(t.deadline),
+    ...(reuse === undefined ? {} : { reuse }),
   });
 }
 

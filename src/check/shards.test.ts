@@ -1,0 +1,146 @@
+// Shards explored on a store kept across them (ShardStore, what a `ptesim worker` thread does
+// for the shards of one check): the merged verdict, state count and final states stay one
+// process's, fewer executions are spent, and a shard that does not end complete leaves nothing
+// behind that a later shard could wrongly rely on.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { getBackend } from "../backends/registry.js";
+import type { BackendModule } from "../kernel/pvops.js";
+import { loadScenarioText } from "../scenario/load.js";
+import type { Scenario } from "../sim/scenario.js";
+import { type CheckMode, type CheckResult, check } from "./explore.js";
+import { exploreShard, mergeShards, planShards, type ShardResult, ShardStore } from "./shards.js";
+import type { StateStorage } from "./store.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+function scenario(rel: string): Scenario {
+  const file = join(ROOT, rel);
+  const r = loadScenarioText(readFileSync(file, "utf8"), file);
+  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
+  return r.scenario;
+}
+function backend(name: string): BackendModule {
+  const b = getBackend(name);
+  assert.ok(b, `backend ${name} is registered`);
+  return b;
+}
+const sorted = (r: CheckResult) => [...(r.finalStates ?? [])].sort();
+const executions = (rs: readonly ShardResult[]) => rs.reduce((a, r) => a + r.executions, 0);
+
+/**
+ * The shards explored by `workers` ShardStores taking them in turn (round robin, as two
+ * workers alternating on a queue), each importing, before each shard, the states of the
+ * shards the others completed so far.
+ */
+function exploreOnStores(
+  s: Scenario,
+  b: BackendModule,
+  shards: readonly string[],
+  mode: CheckMode,
+  storage: StateStorage,
+  workers: number,
+): ShardResult[] {
+  const stores = Array.from({ length: workers }, () => new ShardStore(storage));
+  const done: ShardResult[] = [];
+  return shards.map((sh, i) => {
+    const st = stores[i % workers];
+    for (const r of done) st.import(r.shard, r);
+    const r = exploreShard(s, b, sh, { mode, storage, reuse: st });
+    done.push(r);
+    return r;
+  });
+}
+
+describe("shards on a store kept across them (ShardStore)", () => {
+  const cases: [string, string, CheckMode, StateStorage][] = [
+    ["scenarios/suite/c3p2.yaml", "xen", "por", "fingerprint"],
+    ["scenarios/suite/c3p2.yaml", "native", "por", "exact"],
+    ["scenarios/suite/c3p4.yaml", "native", "reduced", "fingerprint"],
+  ];
+  for (const [file, b, mode, storage] of cases)
+    it(`${file} on ${b}, ${mode}, ${storage}: one process's verdict, states and final states, with fewer executions than a store per shard`, () => {
+      const s = scenario(file);
+      const one = check(s, backend(b), { mode, storage, collectFinalStates: true, minimize: false });
+      const plan = planShards(s, backend(b), 8, { mode, storage });
+      assert.ok(plan.shards.length >= 4, `${plan.shards.length} shards`);
+      const own = plan.shards.map((sh) => exploreShard(s, backend(b), sh, { mode, storage }));
+      const ownExecutions = executions(own);
+      for (const workers of [1, 2]) {
+        const results = exploreOnStores(s, backend(b), plan.shards, mode, storage, workers);
+        const merged = mergeShards(s, backend(b), plan, results, { minimize: false });
+        assert.equal(merged.verdict, one.verdict);
+        assert.equal(merged.states, one.states, `${workers} store(s)`);
+        assert.deepEqual(sorted(merged), sorted(one));
+        // Each state is reported by exactly one shard: the shards' own counts add up.
+        assert.equal(plan.head.states + results.reduce((a, r) => a + r.states, 0), one.states);
+        assert.ok(
+          executions(results) < ownExecutions,
+          `${workers} store(s): ${executions(results)} executions, ${ownExecutions} with a store per shard`,
+        );
+        // A shard's result survives JSON (the job queue), sleep sets included.
+        assert.deepEqual(JSON.parse(JSON.stringify(results[0])), results[0]);
+        assert.ok(results.every((r) => r.sleepSets !== undefined));
+      }
+    });
+
+  it("a shard that stops early drops the store: the next shards start afresh, and the merge is still one process's", () => {
+    const s = scenario("scenarios/suite/c3p2.yaml");
+    const b = backend("xen");
+    const one = check(s, b, { mode: "por", collectFinalStates: true, minimize: false });
+    const plan = planShards(s, b, 8, { mode: "por", storage: "fingerprint" });
+    const st = new ShardStore("fingerprint");
+    const first = exploreShard(s, b, plan.shards[0], { mode: "por", storage: "fingerprint", reuse: st });
+    assert.equal(first.verdict, "verified");
+    assert.ok(st.holds(plan.shards[0]) && st.size > 0);
+    // A clock that jumps a second per reading: the shard ends at its 3 s bound, unfinished.
+    let t = 0;
+    const cut = exploreShard(s, b, plan.shards[1], {
+      mode: "por",
+      storage: "fingerprint",
+      reuse: st,
+      maxSeconds: 3,
+      now: () => (t += 1000),
+    });
+    assert.equal(cut.verdict, "incomplete");
+    assert.equal(cut.sleepSets, undefined, "an unfinished shard's states cannot be imported");
+    assert.equal(st.size, 0);
+    assert.equal(st.holds(plan.shards[0]), false);
+    // The unfinished shard is explored again (as a queue retries it): nothing was lost.
+    const rest = plan.shards
+      .slice(1)
+      .map((sh) => exploreShard(s, b, sh, { mode: "por", storage: "fingerprint", reuse: st }));
+    const merged = mergeShards(s, b, plan, [first, ...rest], { minimize: false });
+    assert.equal(merged.verdict, "verified");
+    assert.equal(merged.states, one.states);
+    assert.deepEqual(sorted(merged), sorted(one));
+    // With the unfinished result instead, the merge is INCOMPLETE, never VERIFIED.
+    const partial = mergeShards(s, b, plan, [first, cut, ...rest.slice(1)], { minimize: false });
+    assert.equal(partial.verdict, "incomplete");
+  });
+
+  it("imports only completed shards' states, once, and refuses a store of the other kind", () => {
+    const s = scenario("scenarios/suite/c3p2.yaml");
+    const b = backend("native");
+    const plan = planShards(s, b, 4, { mode: "por", storage: "fingerprint" });
+    const a = new ShardStore("fingerprint");
+    const r = exploreShard(s, b, plan.shards[0], { mode: "por", storage: "fingerprint", reuse: a });
+    const other = new ShardStore("fingerprint");
+    other.import(r.shard, r);
+    assert.equal(other.size, a.size);
+    other.import(r.shard, r);
+    assert.equal(other.size, a.size);
+    assert.ok(other.holds(r.shard));
+    const { sleepSets: _, ...unfinished } = r;
+    const third = new ShardStore("fingerprint");
+    third.import(r.shard, unfinished);
+    assert.equal(third.size, 0);
+    assert.throws(
+      () => exploreShard(s, b, plan.shards[1], { mode: "por", storage: "exact", reuse: a }),
+      /a fingerprint shard store cannot hold exact states/,
+    );
+  });
+});
