@@ -40,6 +40,9 @@ export interface ShardOptions {
   store?: VisitedStore;
   /** The states kept across this check's shards explored here (exploreShard; not with store). */
   reuse?: ShardStore;
+  /** Called about every progressEveryMs between executions (where the store may be fed). */
+  onProgress?: () => void;
+  progressEveryMs?: number;
 }
 
 export interface ShardPlan {
@@ -160,6 +163,9 @@ export function exploreShard(
     keepStore: reuse === undefined,
     minimize: false,
     ...(store === undefined ? {} : { store }),
+    ...(opts.onProgress === undefined
+      ? {}
+      : { onProgress: opts.onProgress, progressEveryMs: opts.progressEveryMs ?? 1000 }),
     ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
   });
@@ -190,6 +196,8 @@ export class ShardStore {
   private store: VisitedStore;
   /** Shards (unstamped tokens) whose states the store holds, explored here or imported. */
   private readonly held = new Set<string>();
+  /** Entries of the running shard's journal already taken by takeNew. */
+  private published = 0;
 
   constructor(readonly storage: StateStorage) {
     this.store = newStore(storage);
@@ -223,9 +231,42 @@ export class ShardStore {
     this.held.add(id);
   }
 
+  /**
+   * Add states another search of the same check stored and is still exploring (published
+   * while it runs; fingerprints only). Cutting at them relies on that search finishing, as
+   * threads sharing one store rely on each other: sound only if every shard of the check ends
+   * complete in its first attempt, which the coordinator checks (../workers/queue.ts). They
+   * are not this shard's states: the journal skips them.
+   */
+  importLive(fp: Uint32Array, sleep: Uint32Array): void {
+    const st = this.store;
+    if (!(st instanceof FingerprintStore) || fp.length !== sleep.length * 2)
+      throw new RangeError("live states are fingerprints, one sleep set each");
+    const journal = st.added;
+    st.added = null;
+    for (let i = 0; i < sleep.length; i++) st.getOrAddFp(fp[2 * i], fp[2 * i + 1], sleep[i]);
+    st.added = journal;
+  }
+
+  /**
+   * The states the running shard added since the last call, with their sleep sets now (to
+   * publish while it runs), or null if none; fingerprint storage only.
+   */
+  takeNew(): { fingerprints: Uint32Array; sleepSets: Uint32Array } | null {
+    const st = this.store;
+    if (!(st instanceof FingerprintStore) || st.added === null || st.added.length === this.published)
+      return null;
+    const fp = Uint32Array.from(st.added.slice(this.published));
+    this.published = st.added.length;
+    const sleep = new Uint32Array(fp.length / 2);
+    for (let i = 0; i < sleep.length; i++) sleep[i] = st.payloadOfFp(fp[2 * i], fp[2 * i + 1]);
+    return { fingerprints: fp, sleepSets: sleep };
+  }
+
   /** The store for the next shard's search, recording what it adds. */
   begin(): VisitedStore {
     const st = this.store;
+    this.published = 0;
     if (st instanceof FingerprintStore) st.added = [];
     else if (st instanceof ExactStore) st.added = [];
     return st;

@@ -27,24 +27,30 @@
 // Why BullMQ: an established Redis job queue with atomic job hand-off, stalled-job recovery and
 // job results stored in Redis; it needs no extra service beyond Debian's redis-server.
 import { availableParallelism } from "node:os";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { type Job, Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import Tinypool from "tinypool";
 import type { CheckMode, CheckResult, Symmetry } from "../check/explore.js";
-import { mergeShards, type ShardPlan, type ShardResult } from "../check/shards.js";
+import { fromBase64, mergeShards, type ShardPlan, type ShardResult, toBase64 } from "../check/shards.js";
 import type { StateStorage } from "../check/store.js";
 import { PtesimError } from "../cli/errors.js";
 import type { BackendModule } from "../kernel/pvops.js";
 import type { Scenario } from "../sim/scenario.js";
-import type { ShardImport, ShardTask } from "./shard-worker.js";
+import { LIVE_MS, type LiveStates, type ShardImport, type ShardTask } from "./shard-worker.js";
 
 /** How often the coordinator looks at its jobs, and a worker at Ctrl-C and its idle time. */
 const POLL_MS = 200;
 
 /** A job's data: one shard of one coordinator's run. */
-export interface ShardJob extends ShardTask {
+export interface ShardJob extends Omit<ShardTask, "port"> {
   /** The coordinator's run id (job ids are `${run}-${index}`). */
   run: string;
+  /**
+   * Share states while shards run (liveKey), not only completed shards' (doneKey). The
+   * coordinator trusts such a run's VERIFIED only if every job ran once (see checkOnQueue).
+   */
+  live?: boolean;
 }
 
 /** Parse --queue: redis://[user:password@]host[:port][/db] or rediss://... */
@@ -86,7 +92,15 @@ const connectionOf = (url: string) => ({ url, maxRetriesPerRequest: null });
 
 /** The Redis list of a check's completed shards' states (ShardImport as JSON, one per shard). */
 export const doneKey = (queueName: string, run: string) => `ptesim:${queueName}:${run}:done`;
-/** The list outlives a coordinator that died by an hour, as the jobs' results do. */
+/** The Redis list of the states running shards stored (LiveItem as JSON, many per shard). */
+export const liveKey = (queueName: string, run: string) => `ptesim:${queueName}:${run}:live`;
+/** One publication of a running shard: its job, and LiveStates as base64. */
+interface LiveItem {
+  job: string;
+  fingerprints: string;
+  sleepSets: string;
+}
+/** The lists outlive a coordinator that died by an hour, as the jobs' results do. */
 const DONE_TTL_S = 3600;
 
 export interface QueueCheckOptions {
@@ -105,6 +119,8 @@ export interface QueueCheckOptions {
   minimize?: boolean;
   shouldStop?: () => boolean;
   onProgress?: (done: number, total: number, states: number) => void;
+  /** Share states while shards run (default: with fingerprint storage). */
+  live?: boolean;
 }
 
 export interface QueueCheckOutcome {
@@ -112,6 +128,12 @@ export interface QueueCheckOutcome {
   shards: number;
   /** Worker names that returned results (a worker is named by its host and process id). */
   workers: string[];
+  /**
+   * Jobs of a live-sharing run that were started more than once (a worker died or stalled):
+   * its VERIFIED could rest on states nobody finished, so the check was run again without
+   * live sharing (the result is that second run's).
+   */
+  rerunAfterRetries?: number;
 }
 
 /** The coordinator: shards as jobs, results merged. */
@@ -137,6 +159,9 @@ export async function checkOnQueue(
   const workers = new Set<string>();
   let stop: "interrupted" | "max-seconds" | null = null;
   const ids = o.tokens.map((_, i) => `${run}-${i}`);
+  const live = o.live ?? o.storage === "fingerprint";
+  // Jobs that were started more than once: their first attempt's live states were never finished.
+  let retried = 0;
   try {
     await queue.addBulk(
       o.tokens.map((shard, i) => {
@@ -149,6 +174,7 @@ export async function checkOnQueue(
           storage: o.storage,
           symmetry: o.symmetry,
           ...(deadline === undefined ? {} : { deadline }),
+          ...(live ? { live } : {}),
         };
         // Results stay in Redis until read; a job failing (e.g. the backend module missing on
         // that worker's machine) is not retried: the coordinator reports it.
@@ -176,6 +202,7 @@ export async function checkOnQueue(
         if (job.finishedOn !== undefined && job.returnvalue !== null && job.returnvalue !== undefined) {
           const r = job.returnvalue as ShardResult & { worker?: string };
           results.set(pending[k], r);
+          if (job.attemptsStarted > 1 || job.stalledCounter > 0) retried++;
           states += r.states;
           if (r.worker !== undefined) workers.add(r.worker);
         }
@@ -201,7 +228,7 @@ export async function checkOnQueue(
     await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
     const redis = new Redis(o.url, { maxRetriesPerRequest: 1 });
     redis.on("error", () => {});
-    await redis.del(doneKey(o.queueName, run)).catch(() => 0);
+    await redis.del(doneKey(o.queueName, run), liveKey(o.queueName, run)).catch(() => 0);
     redis.disconnect();
     await queue.close();
   }
@@ -211,6 +238,17 @@ export async function checkOnQueue(
   });
   const result: CheckResult =
     merged.verdict === "incomplete" && stop !== null ? { ...merged, reason: stop } : merged;
+  if (live && retried > 0 && result.verdict === "verified") {
+    // A shard explored again (its first worker died or stalled) may have cut at live states of
+    // that first attempt, which nobody finished: only completed shards' states can be trusted.
+    const left = o.maxSeconds === undefined ? undefined : o.maxSeconds - (Date.now() - t0) / 1000;
+    const again = await checkOnQueue(scenario, backend, {
+      ...o,
+      live: false,
+      ...(left === undefined ? {} : { maxSeconds: Math.max(0, left) }),
+    });
+    return { ...again, rerunAfterRetries: retried };
+  }
   return { result, shards: ids.length, workers: [...workers].sort() };
 }
 
@@ -250,23 +288,67 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
   let stopping = false;
   let lastActive = Date.now();
   // The completed shards' states of the checks served lately (most recent last), as read from
-  // their Redis lists (`read` elements so far) or published here.
-  const checks = new Map<string, { read: number; done: Map<string, ShardImport> }>();
+  // their Redis lists (`read` elements so far) or published here; and the live states of their
+  // running shards (`liveRead` elements read, decoded once).
+  interface CheckCache {
+    read: number;
+    done: Map<string, ShardImport>;
+    liveRead: number;
+    live: { job: string; states: LiveStates }[];
+    /** The live list's read in progress (one at a time, so nothing is read twice). */
+    reading: Promise<void>;
+  }
+  const checks = new Map<string, CheckCache>();
   const redis = new Redis(o.url, { maxRetriesPerRequest: null });
   redis.on("error", () => {});
   const checkOf = (run: string) => {
     let c = checks.get(run);
     if (c !== undefined) checks.delete(run);
-    else c = { read: 0, done: new Map() };
+    else c = { read: 0, done: new Map(), liveRead: 0, live: [], reading: Promise.resolve() };
     checks.set(run, c);
     for (const k of checks.keys()) if (checks.size > KEEP_CHECKS) checks.delete(k);
     return c;
   };
+  // The running live shards: their job, check and the main thread's end of their channel.
+  const running = new Map<string, { run: string; port: MessagePort }>();
+  /** Read the live lists of the running shards' checks and pass what is new to each thread. */
+  const readLive = (run: string, c: CheckCache): Promise<void> => {
+    const next = c.reading.then(() => readLiveNow(run, c));
+    c.reading = next.catch(() => {});
+    return next;
+  };
+  const readLiveNow = async (run: string, c: CheckCache) => {
+    const items = await redis.lrange(liveKey(o.queueName, run), c.liveRead, -1);
+    c.liveRead += items.length;
+    const fresh = items.map((x) => {
+      const it = JSON.parse(x) as LiveItem;
+      return {
+        job: it.job,
+        states: { fingerprints: fromBase64(it.fingerprints), sleepSets: fromBase64(it.sleepSets) },
+      };
+    });
+    c.live.push(...fresh);
+    for (const [job, r] of running)
+      if (r.run === run) for (const f of fresh) if (f.job !== job) r.port.postMessage(f.states);
+  };
+  let exchanging = false;
+  const exchange = setInterval(() => {
+    if (exchanging || running.size === 0) return;
+    exchanging = true;
+    const runs = new Set([...running.values()].map((r) => r.run));
+    Promise.all([...runs].map((run) => readLive(run, checkOf(run))))
+      .catch(() => {})
+      .finally(() => {
+        exchanging = false;
+      });
+  }, LIVE_MS);
   const worker = new Worker(
     o.queueName,
     async (job: Job) => {
       active++;
       const t = Date.now();
+      const id = String(job.id);
+      let channel: MessageChannel | null = null;
       try {
         const data = job.data as ShardJob;
         const key = doneKey(o.queueName, data.run);
@@ -276,10 +358,34 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
           const imp = JSON.parse(item) as ShardImport;
           c.done.set(imp.shard, imp);
         }
+        const { live, ...job0 } = data;
+        const task: ShardTask = { ...job0, reuse: data.run, imports: [...c.done.values()] };
+        const transferList: MessagePort[] = [];
+        if (live === true && data.storage === "fingerprint") {
+          channel = new MessageChannel();
+          const lkey = liveKey(o.queueName, data.run);
+          channel.port1.on("message", (m: LiveStates) => {
+            const item: LiveItem = {
+              job: id,
+              fingerprints: toBase64(m.fingerprints),
+              sleepSets: toBase64(m.sleepSets),
+            };
+            redis
+              .multi()
+              .rpush(lkey, JSON.stringify(item))
+              .expire(lkey, DONE_TTL_S)
+              .exec()
+              .catch(() => {});
+          });
+          await readLive(data.run, c);
+          for (const f of c.live) if (f.job !== id) channel.port1.postMessage(f.states);
+          running.set(id, { run: data.run, port: channel.port1 });
+          task.port = channel.port2;
+          transferList.push(channel.port2);
+        }
         let r: ShardResult;
         try {
-          const task: ShardTask = { ...data, reuse: data.run, imports: [...c.done.values()] };
-          r = (await pool.run(task)) as ShardResult;
+          r = (await pool.run(task, { transferList })) as ShardResult;
         } catch (e) {
           // Stopped by Ctrl-C: leave the job unfinished; it stalls and goes to another worker.
           if (stopping) return new Promise(() => {});
@@ -299,14 +405,16 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
         }
         jobs++;
         o.onJob?.({
-          job: String(job.id),
-          shard: Number(String(job.id).split("-").pop()),
+          job: id,
+          shard: Number(id.split("-").pop()),
           verdict: r.verdict,
           states: r.states,
           ms: Date.now() - t,
         });
         return { ...result, worker: o.name };
       } finally {
+        running.delete(id);
+        channel?.port1.close();
         active--;
         lastActive = Date.now();
       }
@@ -332,6 +440,7 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
     // Ctrl-C: do not wait for a running shard (its job stalls and goes to another worker).
     stopping = stopped === "interrupted";
     await worker.close(stopping);
+    clearInterval(exchange);
     await pool.destroy();
     redis.disconnect();
   }

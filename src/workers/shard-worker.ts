@@ -2,6 +2,7 @@
 // or one shard (../check/shards.ts) for `ptesim worker` taking shards from a job queue.
 
 import { getHeapStatistics } from "node:v8";
+import { type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import { type CheckMode, type CheckResult, check, type Symmetry } from "../check/explore.js";
 import { decodeReplay } from "../check/replay.js";
 import { type AddedStates, exploreShard, type ShardResult, ShardStore } from "../check/shards.js";
@@ -28,7 +29,22 @@ export interface ShardTask {
   reuse?: string;
   /** With reuse: states of shards of the same check completed elsewhere, imported first. */
   imports?: ShardImport[];
+  /**
+   * With reuse and fingerprints: live exchange with the worker's main thread. While the shard
+   * runs, every LIVE_MS between executions, the thread imports the LiveStates received (other
+   * searches' states, still being explored) and posts the LiveStates it added since.
+   */
+  port?: MessagePort;
 }
+
+/** States a running search stored, with their sleep sets (fingerprints as (hi, lo) pairs). */
+export interface LiveStates {
+  fingerprints: Uint32Array;
+  sleepSets: Uint32Array;
+}
+
+/** How often a running shard exchanges live states. */
+export const LIVE_MS = 100;
 
 /** A completed shard's additions (from its result), as another worker imports them. */
 export interface ShardImport extends AddedStates {
@@ -90,7 +106,7 @@ const shardStores = new Map<string, ShardStore>();
 const KEEP_CHECKS = 2;
 
 function shardStoreFor(t: ShardTask & { reuse: string }): ShardStore {
-  const id = `${t.reuse}/${t.mode}/${t.storage}`;
+  const id = `${t.reuse}/${t.mode}/${t.storage}/${t.symmetry ?? "values"}`;
   let st = shardStores.get(id);
   if (st !== undefined) shardStores.delete(id);
   else st = new ShardStore(t.storage);
@@ -108,18 +124,41 @@ export async function runShardTask(t: ShardTask): Promise<ShardResult> {
     if (typeof p === "string") throw new Error(`shard ${t.shard}: ${p}`);
   }
   let reuse: ShardStore | undefined;
+  let exchange: (() => void) | undefined;
   if (t.reuse !== undefined) {
-    reuse = shardStoreFor({ ...t, reuse: t.reuse });
-    for (const imp of t.imports ?? []) if (!reuse.holds(imp.shard)) reuse.import(imp.shard, imp);
+    const st = shardStoreFor({ ...t, reuse: t.reuse });
+    reuse = st;
+    for (const imp of t.imports ?? []) if (!st.holds(imp.shard)) st.import(imp.shard, imp);
+    const port = t.port;
+    if (port !== undefined && t.storage === "fingerprint") {
+      exchange = () => {
+        for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+          const live = m.message as LiveStates;
+          st.importLive(live.fingerprints, live.sleepSets);
+        }
+        const mine = st.takeNew();
+        if (mine !== null)
+          port.postMessage(mine, [
+            mine.fingerprints.buffer as ArrayBuffer,
+            mine.sleepSets.buffer as ArrayBuffer,
+          ]);
+      };
+      exchange();
+    }
   }
-  return exploreShard(t.scenario, backend, t.shard, {
-    mode: t.mode,
-    storage: t.storage,
-    ...(t.symmetry === undefined ? {} : { symmetry: t.symmetry }),
-    now: () => Date.now(),
-    ...bound(t.deadline),
-    ...(reuse === undefined ? {} : { reuse }),
-  });
+  try {
+    return exploreShard(t.scenario, backend, t.shard, {
+      mode: t.mode,
+      storage: t.storage,
+      ...(t.symmetry === undefined ? {} : { symmetry: t.symmetry }),
+      now: () => Date.now(),
+      ...bound(t.deadline),
+      ...(reuse === undefined ? {} : { reuse }),
+      ...(exchange === undefined ? {} : { onProgress: exchange, progressEveryMs: LIVE_MS }),
+    });
+  } finally {
+    t.port?.close();
+  }
 }
 
 export async function runSearchTask(t: SearchTask): Promise<SearchResult> {
