@@ -12,7 +12,7 @@ import type { BackendModule } from "../kernel/pvops.js";
 import { loadScenarioText } from "../scenario/load.js";
 import type { Scenario } from "../sim/scenario.js";
 import { type CheckMode, type CheckResult, check } from "./explore.js";
-import { exploreShard, mergeShards, planShards, type ShardResult, ShardStore } from "./shards.js";
+import { exploreShard, fromBase64, mergeShards, planShards, type ShardResult, ShardStore } from "./shards.js";
 import type { StateStorage } from "./store.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -142,5 +142,53 @@ describe("shards on a store kept across them (ShardStore)", () => {
       () => exploreShard(s, b, plan.shards[1], { mode: "por", storage: "exact", reuse: a }),
       /a fingerprint shard store cannot hold exact states/,
     );
+  });
+
+  it("states published while a shard runs (takeNew) and imported by another store (importLive) are cut there and not counted twice", () => {
+    const s = scenario("scenarios/suite/c3p2.yaml");
+    const b = backend("xen");
+    const opts = { mode: "por" as const, storage: "fingerprint" as const };
+    const one = check(s, b, { mode: "por", collectFinalStates: true, minimize: false });
+    const plan = planShards(s, b, 8, opts);
+    const a = new ShardStore("fingerprint");
+    const pubs: { fingerprints: Uint32Array; sleepSets: Uint32Array }[] = [];
+    // Publish before every execution (the worker does it every 100 ms).
+    const ra = exploreShard(s, b, plan.shards[0], {
+      ...opts,
+      reuse: a,
+      progressEveryMs: 0,
+      onProgress: () => {
+        const d = a.takeNew();
+        if (d !== null) pubs.push(d);
+      },
+    });
+    assert.equal(ra.verdict, "verified");
+    assert.ok(pubs.length > 1, `${pubs.length} publications`);
+    // Every published state is one the shard added, each published once.
+    const added = fromBase64(ra.fingerprints ?? "");
+    const addedSet = new Set<string>();
+    for (let i = 0; i < added.length; i += 2) addedSet.add(`${added[i]}:${added[i + 1]}`);
+    const seen = new Set<string>();
+    for (const p of pubs)
+      for (let i = 0; i < p.fingerprints.length; i += 2) {
+        const k = `${p.fingerprints[i]}:${p.fingerprints[i + 1]}`;
+        assert.ok(addedSet.has(k) && !seen.has(k));
+        seen.add(k);
+      }
+    const rest = plan.shards.slice(1);
+    const alone = rest.map((sh) => exploreShard(s, b, sh, opts));
+    const other = new ShardStore("fingerprint");
+    for (const p of pubs) other.importLive(p.fingerprints, p.sleepSets);
+    const rb = rest.map((sh) => exploreShard(s, b, sh, { ...opts, reuse: other }));
+    const merged = mergeShards(s, b, plan, [ra, ...rb], { minimize: false });
+    assert.equal(merged.verdict, "verified");
+    assert.equal(merged.states, one.states);
+    assert.deepEqual(sorted(merged), sorted(one));
+    // Imported states are not reported again by the importer's shards.
+    for (const r of rb) {
+      const fp = fromBase64(r.fingerprints ?? "");
+      for (let i = 0; i < fp.length; i += 2) assert.ok(!seen.has(`${fp[i]}:${fp[i + 1]}`));
+    }
+    assert.ok(executions(rb) < executions(alone), `${executions(rb)} vs ${executions(alone)}`);
   });
 });

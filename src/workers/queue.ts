@@ -100,6 +100,14 @@ interface LiveItem {
   fingerprints: string;
   sleepSets: string;
 }
+/**
+ * A counter of the check's jobs that ended (any verdict, or an error): the coordinator reads
+ * it at each poll (one GET) and reads its pending jobs only while it exceeds the results it
+ * has, or every FULL_POLL_MS (a job BullMQ failed by itself, e.g. stalled too often, moves no
+ * counter).
+ */
+export const endedKey = (queueName: string, run: string) => `ptesim:${queueName}:${run}:ended`;
+const FULL_POLL_MS = 2000;
 /** The lists outlive a coordinator that died by an hour, as the jobs' results do. */
 const DONE_TTL_S = 3600;
 
@@ -155,6 +163,8 @@ export async function checkOnQueue(
   const deadline = o.maxSeconds === undefined ? undefined : t0 + o.maxSeconds * 1000;
   const queue = new Queue(o.queueName, { connection: connectionOf(o.url) });
   queue.on("error", () => {});
+  const redis = new Redis(o.url, { maxRetriesPerRequest: null });
+  redis.on("error", () => {});
   const results = new Map<string, ShardResult>();
   const workers = new Set<string>();
   let stop: "interrupted" | "max-seconds" | null = null;
@@ -188,7 +198,20 @@ export async function checkOnQueue(
       }),
     );
     let states = 0;
+    let lastFull = 0;
     for (;;) {
+      // Jobs that ended but whose results were not collected yet (BullMQ stores a result just
+      // after the worker's processor returns, so this stays above zero until it is read).
+      const ended = Number((await redis.get(endedKey(o.queueName, run))) ?? 0);
+      if (ended <= results.size && Date.now() - lastFull < FULL_POLL_MS && o.shouldStop?.() !== true) {
+        if (deadline !== undefined && Date.now() > deadline + 5000) {
+          stop = "max-seconds";
+          break;
+        }
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        continue;
+      }
+      lastFull = Date.now();
       const pending = ids.filter((id) => !results.has(id));
       const jobs = await Promise.all(pending.map((id) => queue.getJob(id)));
       for (let k = 0; k < jobs.length; k++) {
@@ -226,9 +249,9 @@ export async function checkOnQueue(
     // its worker, finishes and expires with the queue's defaults), and so is the list of its
     // completed shards' states.
     await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
-    const redis = new Redis(o.url, { maxRetriesPerRequest: 1 });
-    redis.on("error", () => {});
-    await redis.del(doneKey(o.queueName, run), liveKey(o.queueName, run)).catch(() => 0);
+    await redis
+      .del(doneKey(o.queueName, run), liveKey(o.queueName, run), endedKey(o.queueName, run))
+      .catch(() => 0);
     redis.disconnect();
     await queue.close();
   }
@@ -364,17 +387,19 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
         if (live === true && data.storage === "fingerprint") {
           channel = new MessageChannel();
           const lkey = liveKey(o.queueName, data.run);
+          let first = true;
           channel.port1.on("message", (m: LiveStates) => {
             const item: LiveItem = {
               job: id,
               fingerprints: toBase64(m.fingerprints),
               sleepSets: toBase64(m.sleepSets),
             };
+            // (The list's lifetime is set once per shard: one command per publication after.)
+            const setTtl = first;
+            first = false;
             redis
-              .multi()
               .rpush(lkey, JSON.stringify(item))
-              .expire(lkey, DONE_TTL_S)
-              .exec()
+              .then(() => (setTtl ? redis.expire(lkey, DONE_TTL_S) : 0))
               .catch(() => {});
           });
           await readLive(data.run, c);
@@ -417,6 +442,16 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
         channel?.port1.close();
         active--;
         lastActive = Date.now();
+        // (Not when left unfinished at Ctrl-C: the job is not over.)
+        if (!stopping) {
+          const ek = endedKey(o.queueName, (job.data as ShardJob).run);
+          await redis
+            .multi()
+            .incr(ek)
+            .expire(ek, DONE_TTL_S)
+            .exec()
+            .catch(() => {});
+        }
       }
     },
     { connection: connectionOf(o.url), concurrency, autorun: true },
