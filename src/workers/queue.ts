@@ -387,19 +387,17 @@ export async function serveQueue(o: ServeOptions): Promise<ServeOutcome> {
         if (live === true && data.storage === "fingerprint") {
           channel = new MessageChannel();
           const lkey = liveKey(o.queueName, data.run);
-          let first = true;
           channel.port1.on("message", (m: LiveStates) => {
             const item: LiveItem = {
               job: id,
               fingerprints: toBase64(m.fingerprints),
               sleepSets: toBase64(m.sleepSets),
             };
-            // (The list's lifetime is set once per shard: one command per publication after.)
-            const setTtl = first;
-            first = false;
+            // The list's lifetime is set when a push creates it (one command per push after;
+            // a list the coordinator already deleted, and a late push re-created, expires too).
             redis
               .rpush(lkey, JSON.stringify(item))
-              .then(() => (setTtl ? redis.expire(lkey, DONE_TTL_S) : 0))
+              .then((n) => (n === 1 ? redis.expire(lkey, DONE_TTL_S) : 0))
               .catch(() => {});
           });
           await readLive(data.run, c);
