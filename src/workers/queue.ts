@@ -270,7 +270,8 @@ export async function checkOnQueue(
       live: false,
       ...(left === undefined ? {} : { maxSeconds: Math.max(0, left) }),
     });
-    return { ...again, rerunAfterRetries: retried };
+    // (The time reported is both runs'.)
+    return { ...again, result: { ...again.result, elapsedMs: Date.now() - t0 }, rerunAfterRetries: retried };
   }
   return { result, shards: ids.length, workers: [...workers].sort() };
 }
