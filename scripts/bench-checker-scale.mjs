@@ -7,9 +7,12 @@
 //   por-nosym           por with --symmetry none (concrete values in the key)
 //   reduced-exact       one thread, exact keys (memory per state for comparison)
 //   por-w2              por on 2 worker threads sharing the fingerprint store
-//   por-queue2          por as 16 shards on a BullMQ job queue served by 2 `ptesim worker`
-//                       processes (each its own store: the distributed cost), where
-//                       redis-server is installed (a private one on a free loopback port)
+//   por-queue2          por as 16 shards (--shards N) on a BullMQ job queue served by 2
+//                       `ptesim worker` processes, where redis-server is installed (a private
+//                       one on a free loopback port): the distributed cost, as executions
+//                       against one process's, wall (with the coordinator's start-up), CPU of
+//                       every process (coordinator by /usr/bin/time, workers by /proc, Redis by
+//                       its INFO) and the Redis commands (round trips) of all clients
 //   exhaustive          every path (only where it can finish: 3x2x3)
 //
 // Each run is a fresh process (node running the library's check, as `ptesim check` does), bounded
@@ -19,10 +22,11 @@
 //
 // Also per run: executions, decisions per state and how many of them re-walk a prefix (replayed).
 //
-//   node scripts/bench-checker-scale.mjs [--only 3x2x3,4x3x3] [--modes por,por-w2] [--max-seconds 120] [--json]
+//   node scripts/bench-checker-scale.mjs [--only 3x2x3,4x3x3] [--modes por,por-w2] [--max-seconds 120]
+//     [--backends native,xen] [--shards 16] [--json]
 // Needs a build (npm run build).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,15 +40,23 @@ const { values: opts } = parseArgs({
     modes: { type: "string" },
     "max-seconds": { type: "string", default: "120" },
     json: { type: "boolean", default: false },
+    shards: { type: "string", default: "16" },
+    backends: { type: "string" },
   },
 });
 const MAX_S = Number(opts["max-seconds"]);
+const SHARDS = Number(opts.shards);
 const CONFIGS = [
   ["3x2x3", ["native", "xen"]],
   ["4x3x3", ["native", "xen"]],
   ["4x3x4", ["native", "xen"]],
   ["5x4x4", ["native"]],
-].filter(([c]) => opts.only === undefined || opts.only.split(",").includes(c));
+]
+  .filter(([c]) => opts.only === undefined || opts.only.split(",").includes(c))
+  .map(([c, bs]) => [
+    c,
+    bs.filter((b) => opts.backends === undefined || opts.backends.split(",").includes(b)),
+  ]);
 const MODES = [
   { name: "reduced", mode: "reduced", storage: "fingerprint", workers: 1 },
   { name: "por", mode: "por", storage: "fingerprint", workers: 1 },
@@ -142,7 +154,18 @@ async function startQueue() {
       },
     ),
   );
-  queue = { url, redis, workers };
+  queue = { url, port, redis, workers };
+  // Warm up: the workers load their modules and start their thread before the first measured
+  // run (their start-up is not the distributed search's cost).
+  const tiny = join(tmp, "warm-up.yaml");
+  writeFileSync(tiny, scenarioYaml("2x1x2"));
+  spawnSync(
+    process.execPath,
+    [join(ROOT, "dist/cli/main.js"), "check", tiny, "--queue", url, "--shards", "4", "-q"],
+    {
+      encoding: "utf8",
+    },
+  );
   return queue;
 }
 function stopQueue() {
@@ -151,13 +174,53 @@ function stopQueue() {
   queue.redis.kill("SIGTERM");
 }
 
+/** utime + stime of a live process and all its threads, in milliseconds (Linux /proc). */
+function procCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** Peak resident set of a live process (VmHWM), in MB. */
+function procPeakMb(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m === null ? 0 : Number(m[1]) / 1024;
+  } catch {
+    return 0;
+  }
+}
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
+
+/** Redis's own counters: commands processed (every client's round trips) and its CPU. */
+function redisInfo(port) {
+  const out = spawnSync("redis-cli", ["-p", String(port), "info"], { encoding: "utf8" }).stdout ?? "";
+  const num = (k) => Number(new RegExp(`^${k}:([\\d.]+)`, "m").exec(out)?.[1] ?? Number.NaN);
+  return {
+    commands: num("total_commands_processed"),
+    cpuMs: (num("used_cpu_user") + num("used_cpu_sys")) * 1000,
+  };
+}
+
 async function runQueued(file, backend, m) {
   const q = await startQueue();
   if (q.error !== undefined) return { error: q.error };
+  const w0 = q.workers.map((w) => procCpuMs(w.pid));
+  const r0 = redisInfo(q.port);
+  const timeFile = join(tmp, "time.txt");
   const t = performance.now();
+  // The coordinator under /usr/bin/time: its CPU (it plans the shards and merges them).
   const p = spawnSync(
-    process.execPath,
+    "/usr/bin/time",
     [
+      "-f",
+      "%U %S %M",
+      "-o",
+      timeFile,
+      process.execPath,
       join(ROOT, "dist/cli/main.js"),
       "check",
       file,
@@ -168,7 +231,7 @@ async function runQueued(file, backend, m) {
       "--queue",
       q.url,
       "--shards",
-      "16",
+      String(SHARDS),
       "--max-seconds",
       String(MAX_S),
       "--json",
@@ -183,12 +246,22 @@ async function runQueued(file, backend, m) {
   } catch {
     return { error: (p.stderr || p.stdout).split("\n").slice(-5).join(" ") };
   }
+  const [u, sy, rssKb] = readFileSync(timeFile, "utf8").trim().split("\n").pop().split(" ").map(Number);
+  const coordinatorMs = (u + sy) * 1000;
+  const workersMs = q.workers.reduce((a, w, i) => a + (procCpuMs(w.pid) - w0[i]), 0);
+  const r1 = redisInfo(q.port);
   return {
     verdict: j.verdict,
     states: j.states,
     executions: j.executions,
     wallMs,
-    peakRssMb: 0,
+    cpuMs: coordinatorMs + workersMs + (r1.cpuMs - r0.cpuMs),
+    coordinatorMs,
+    workersMs,
+    redisCpuMs: r1.cpuMs - r0.cpuMs,
+    // (Minus the one INFO that read the counter.)
+    redisCommands: r1.commands - r0.commands - 1,
+    peakRssMb: Math.max(rssKb / 1024, ...q.workers.map((w) => procPeakMb(w.pid))),
     finals: j.distinctFinalStates,
   };
 }
@@ -272,18 +345,20 @@ else {
       const two = rows.find((r) => r.config === cfg && r.backend === b && r.mode === "por-w2");
       if (one?.verdict === "verified" && two?.verdict === "verified")
         console.log(
-          `  ${cfg} ${b}: por 1 -> 2 workers: wall ${(one.wallMs / two.wallMs).toFixed(2)}x, CPU of all threads ${(two.cpuMs / one.cpuMs).toFixed(2)}x the single thread's`,
+          `  ${cfg} ${b}: por 1 -> 2 workers: wall ${(one.wallMs / two.wallMs).toFixed(2)}x, CPU of all threads ${(two.cpuMs / one.cpuMs).toFixed(2)}x the single thread's, executions ${(two.executions / one.executions).toFixed(2)}x`,
         );
       const qd = rows.find((r) => r.config === cfg && r.backend === b && r.mode === "por-queue2");
       if (one?.verdict === "verified" && qd?.verdict === "verified")
         console.log(
-          `  ${cfg} ${b}: por on the queue (2 worker processes, 16 shards): wall ${(one.wallMs / qd.wallMs).toFixed(2)}x the single thread's speed, executions ${(qd.executions / one.executions).toFixed(2)}x (work repeated across shards), states ${qd.states === one.states ? "equal" : `${qd.states} vs ${one.states}`}`,
+          `  ${cfg} ${b}: por on the queue (2 worker processes, ${SHARDS} shards): executions ${(qd.executions / one.executions).toFixed(2)}x one process's (work repeated across shards), wall ${(qd.wallMs / one.wallMs).toFixed(2)}x, CPU of all processes ${(qd.cpuMs / one.cpuMs).toFixed(2)}x (coordinator ${(qd.coordinatorMs / 1000).toFixed(1)} s, workers ${(qd.workersMs / 1000).toFixed(1)} s, redis ${(qd.redisCpuMs / 1000).toFixed(1)} s), ${qd.redisCommands} Redis commands, states ${qd.states === one.states ? "equal" : `${qd.states} vs ${one.states}`}`,
         );
     }
 }
 
 /** Executions, and decisions per state (all, and those re-taken to return to a stack node). */
 function perState(r) {
+  if (r.redisCommands !== undefined)
+    return ` ${r.executions} exec, ${r.redisCommands} Redis commands, CPU: coordinator ${(r.coordinatorMs / 1000).toFixed(1)} s, workers ${(r.workersMs / 1000).toFixed(1)} s, redis ${(r.redisCpuMs / 1000).toFixed(1)} s`;
   if (!r.states || r.decisions === undefined) return "";
   const replayed =
     typeof r.replayedDecisions === "number"

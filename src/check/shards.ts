@@ -6,8 +6,9 @@
 //                 nodes: it decides every execution that ends above that depth, and emits the
 //                 prefix of each frontier node (a frontier state already emitted with a sleep
 //                 set contained in this one's is covered and not emitted again).
-//   exploreShard  one subtree (check with `prefix`), with its own visited store; returns plain
-//                 data (JSON-safe) so it can cross a thread, a process or a job queue.
+//   exploreShard  one subtree (check with `prefix`), with its own visited store or the one a
+//                 thread keeps across the shards of one check (ShardStore); returns plain data
+//                 (JSON-safe) so it can cross a thread, a process or a job queue.
 //   mergeShards   verdict (a violation anywhere wins; the first in shard order is reported, with
 //                 its counterexample rebuilt and shortened here), executions summed, distinct
 //                 states as the union of every store (so the count equals one process's), and
@@ -25,7 +26,7 @@ import {
   type Symmetry,
 } from "./explore.js";
 import { decodeReplay, encodeReplay } from "./replay.js";
-import { ExactStore, FingerprintStore, type StateStorage, type VisitedStore } from "./store.js";
+import { ExactStore, FingerprintStore, newStore, type StateStorage, type VisitedStore } from "./store.js";
 
 export interface ShardOptions {
   mode: CheckMode;
@@ -37,6 +38,11 @@ export interface ShardOptions {
   now?: () => number;
   /** A store shared with the other shards' searches (worker threads) instead of one each. */
   store?: VisitedStore;
+  /** The states kept across this check's shards explored here (exploreShard; not with store). */
+  reuse?: ShardStore;
+  /** Called about every progressEveryMs between executions (where the store may be fed). */
+  onProgress?: () => void;
+  progressEveryMs?: number;
 }
 
 export interface ShardPlan {
@@ -64,6 +70,12 @@ export interface ShardResult {
   /** Visited states: 64-bit fingerprints as base64 of (hi, lo) uint32 pairs, or exact keys. */
   fingerprints?: string;
   keys?: string[];
+  /**
+   * With fingerprints or keys, when the shard was explored completely on a ShardStore: each
+   * state's sleep set (base64 of uint32s, in the same order), so that another ShardStore of the
+   * same check can import them.
+   */
+  sleepSets?: string;
   /** For a violation: the violating run's decisions. */
   violation?: number[];
   /** For an incomplete shard: why it stopped. */
@@ -138,27 +150,164 @@ export function exploreShard(
 ): ShardResult {
   const prefix = decodeReplay(shard);
   if (typeof prefix === "string") throw new RangeError(`bad shard ${shard}: ${prefix}`);
+  const reuse = opts.reuse;
+  if (reuse !== undefined && reuse.storage !== opts.storage)
+    throw new RangeError(`a ${reuse.storage} shard store cannot hold ${opts.storage} states`);
+  const store = reuse?.begin() ?? opts.store;
   const r = check(scenario, backend, {
     mode: opts.mode,
     storage: opts.storage,
     ...(opts.symmetry === undefined ? {} : { symmetry: opts.symmetry }),
     prefix,
     collectFinalStates: true,
-    keepStore: true,
+    keepStore: reuse === undefined,
     minimize: false,
-    ...(opts.store === undefined ? {} : { store: opts.store }),
+    ...(store === undefined ? {} : { store }),
+    ...(opts.onProgress === undefined
+      ? {}
+      : { onProgress: opts.onProgress, progressEveryMs: opts.progressEveryMs ?? 1000 }),
     ...(opts.maxSeconds === undefined ? {} : { maxSeconds: opts.maxSeconds }),
     ...(opts.now === undefined ? {} : { now: opts.now }),
   });
-  return shardResultOf(shard, opts.mode, opts.storage, r);
+  return shardResultOf(shard, opts.mode, opts.storage, r, reuse?.end(shard, r));
 }
 
-/** A shard's check result (run with keepStore and collectFinalStates) as plain data. */
+/** The states one shard added to a ShardStore (as in ShardResult). */
+export interface AddedStates {
+  fingerprints?: string;
+  keys?: string[];
+  /** Only when the shard was explored completely: the states' sleep sets. */
+  sleepSets?: string;
+}
+
+/**
+ * Visited states kept across the shards of one check that one thread explores (`ptesim
+ * worker`), plus those of shards other threads or workers completed: a later shard cuts at a
+ * state an earlier one explored completely, as one search relies on its own earlier visits.
+ * Each entry keeps its sleep set, and a revisit with a smaller one explores what that visit
+ * skipped (./por.ts), whichever shard made it. Each shard reports only the states it added, so
+ * the coordinator's union still counts every state once (one process's count).
+ * Only complete explorations stay: a shard that ends otherwise (a bound, a violation, Ctrl-C)
+ * stored states it did not finish and may have narrowed the sleep sets of states it found
+ * here, so the store is dropped and the next shard starts afresh (the check is not VERIFIED
+ * anyway: that shard's verdict decides it).
+ */
+export class ShardStore {
+  private store: VisitedStore;
+  /** Shards (unstamped tokens) whose states the store holds, explored here or imported. */
+  private readonly held = new Set<string>();
+  /** Entries of the running shard's journal already taken by takeNew. */
+  private published = 0;
+
+  constructor(readonly storage: StateStorage) {
+    this.store = newStore(storage);
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  /** Does the store hold this shard's states? */
+  holds(shard: string): boolean {
+    return this.held.has(shardId(shard));
+  }
+
+  /** Add the states of a shard explored completely elsewhere (its result's, with sleepSets). */
+  import(shard: string, added: AddedStates): void {
+    const id = shardId(shard);
+    if (this.held.has(id) || added.sleepSets === undefined) return;
+    const sleep = fromBase64(added.sleepSets);
+    const st = this.store;
+    if (st instanceof FingerprintStore && added.fingerprints !== undefined) {
+      const fp = fromBase64(added.fingerprints);
+      if (fp.length !== sleep.length * 2)
+        throw new RangeError(`shard ${shard}: states and sleep sets differ in number`);
+      for (let i = 0; i < sleep.length; i++) st.getOrAddFp(fp[2 * i], fp[2 * i + 1], sleep[i]);
+    } else if (st instanceof ExactStore && added.keys !== undefined) {
+      if (added.keys.length !== sleep.length)
+        throw new RangeError(`shard ${shard}: states and sleep sets differ in number`);
+      for (let i = 0; i < sleep.length; i++) st.visitText(added.keys[i], sleep[i]);
+    } else throw new RangeError(`shard ${shard}: its states are not stored as ${this.storage}s`);
+    this.held.add(id);
+  }
+
+  /**
+   * Add states another search of the same check stored and is still exploring (published
+   * while it runs; fingerprints only). Cutting at them relies on that search finishing, as
+   * threads sharing one store rely on each other: sound only if every shard of the check ends
+   * complete in its first attempt, which the coordinator checks (../workers/queue.ts). They
+   * are not this shard's states: the journal skips them.
+   */
+  importLive(fp: Uint32Array, sleep: Uint32Array): void {
+    const st = this.store;
+    if (!(st instanceof FingerprintStore) || fp.length !== sleep.length * 2)
+      throw new RangeError("live states are fingerprints, one sleep set each");
+    const journal = st.added;
+    st.added = null;
+    for (let i = 0; i < sleep.length; i++) st.getOrAddFp(fp[2 * i], fp[2 * i + 1], sleep[i]);
+    st.added = journal;
+  }
+
+  /**
+   * The states the running shard added since the last call, with their sleep sets now (to
+   * publish while it runs), or null if none; fingerprint storage only.
+   */
+  takeNew(): { fingerprints: Uint32Array; sleepSets: Uint32Array } | null {
+    const st = this.store;
+    if (!(st instanceof FingerprintStore) || st.added === null || st.added.length === this.published)
+      return null;
+    const fp = Uint32Array.from(st.added.slice(this.published));
+    this.published = st.added.length;
+    const sleep = new Uint32Array(fp.length / 2);
+    for (let i = 0; i < sleep.length; i++) sleep[i] = st.payloadOfFp(fp[2 * i], fp[2 * i + 1]);
+    return { fingerprints: fp, sleepSets: sleep };
+  }
+
+  /** The store for the next shard's search, recording what it adds. */
+  begin(): VisitedStore {
+    const st = this.store;
+    this.published = 0;
+    if (st instanceof FingerprintStore) st.added = [];
+    else if (st instanceof ExactStore) st.added = [];
+    return st;
+  }
+
+  /** What the shard's search (on begin()'s store) added; the store is kept only if it completed. */
+  end(shard: string, r: CheckResult): AddedStates {
+    const st = this.store;
+    const complete = r.verdict === "verified";
+    const out: AddedStates = {};
+    if (st instanceof FingerprintStore) {
+      const fp = Uint32Array.from(st.added ?? []);
+      st.added = null;
+      out.fingerprints = toBase64(fp);
+      if (complete) {
+        const sleep = new Uint32Array(fp.length / 2);
+        for (let i = 0; i < sleep.length; i++) sleep[i] = st.payloadOfFp(fp[2 * i], fp[2 * i + 1]);
+        out.sleepSets = toBase64(sleep);
+      }
+    } else if (st instanceof ExactStore) {
+      const keys = st.added ?? [];
+      st.added = null;
+      out.keys = keys;
+      if (complete) out.sleepSets = toBase64(Uint32Array.from(keys, (k) => st.payloadOf(k)));
+    }
+    if (complete) this.held.add(shardId(shard));
+    else {
+      this.store = newStore(this.storage);
+      this.held.clear();
+    }
+    return out;
+  }
+}
+
+/** A shard's check result (run with keepStore, or its ShardStore's additions) as plain data. */
 export function shardResultOf(
   shard: string,
   mode: CheckMode,
   storage: StateStorage,
   r: CheckResult,
+  added?: AddedStates,
 ): ShardResult {
   const out: ShardResult = {
     shard,
@@ -173,7 +322,8 @@ export function shardResultOf(
     elapsedMs: r.elapsedMs,
     finalStates: [...(r.finalStates ?? [])],
   };
-  if (r.store instanceof FingerprintStore) out.fingerprints = toBase64(r.store.fingerprints());
+  if (added !== undefined) Object.assign(out, added);
+  else if (r.store instanceof FingerprintStore) out.fingerprints = toBase64(r.store.fingerprints());
   else if (r.store instanceof ExactStore) out.keys = r.store.keys();
   if (r.verdict === "violated") out.violation = r.counterexample.choices;
   if (r.verdict === "incomplete") out.reason = r.reason;

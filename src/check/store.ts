@@ -52,6 +52,11 @@ export class FingerprintStore implements VisitedStore {
   private mask: number;
   private count = 0;
   private readonly fp = new Uint32Array(2);
+  /**
+   * When not null, every fingerprint added is appended as (hi, lo): what one shard added to a
+   * store kept across the shards of a check (../check/shards.ts ShardStore).
+   */
+  added: number[] | null = null;
 
   constructor(initialSlots = 1 << 12) {
     let n = 1;
@@ -101,8 +106,16 @@ export class FingerprintStore implements VisitedStore {
     t[i * 3] = hi;
     t[i * 3 + 1] = lo;
     t[i * 3 + 2] = payload >>> 0;
+    this.added?.push(hi, lo);
     if (++this.count * 2 > this.mask + 1) this.grow();
     return -1;
+  }
+
+  /** The payload stored with a fingerprint, or -1 if absent (nothing changes). */
+  payloadOfFp(hi: number, lo: number): number {
+    const i = this.slotOf(hi, lo);
+    const t = this.table;
+    return t[i * 3] !== 0 || t[i * 3 + 1] !== 0 ? t[i * 3 + 2] : -1;
   }
 
   private grow(): void {
@@ -159,6 +172,8 @@ export class ExactStore implements VisitedStore {
   readonly storage = "exact";
   private readonly map = new Map<string, number>();
   private keyChars = 0;
+  /** When not null, every key added is appended (as FingerprintStore.added). */
+  added: string[] | null = null;
 
   get size(): number {
     return this.map.size;
@@ -177,7 +192,13 @@ export class ExactStore implements VisitedStore {
     }
     this.map.set(key, payload >>> 0);
     this.keyChars += key.length;
+    this.added?.push(key);
     return -1;
+  }
+
+  /** The payload stored with a key's text, or -1 if absent. */
+  payloadOf(key: string): number {
+    return this.map.get(key) ?? -1;
   }
 
   /** The stored keys' texts (to merge workers' stores). */

@@ -227,6 +227,10 @@ export const COMMANDS: CommandSpec[] = [
             p.update(`check: ${done}/${total} shards done by the queue's workers (${states} states in them)`),
         });
         p.done();
+        if (r.rerunAfterRetries !== undefined)
+          io.err(
+            `${r.rerunAfterRetries} shard(s) were started twice (a worker died or stalled): checked again sharing only completed shards' states`,
+          );
         io.err(
           `${r.shards} shard(s) explored on the queue by ${r.workers.length} worker(s)${r.workers.length > 0 ? `: ${r.workers.join(", ")}` : ""}`,
         );

@@ -159,6 +159,8 @@ export interface QueueCheckCommandOptions extends CheckCommandOptions {
 export interface QueueOutcome extends CheckOutcome {
   shards: number;
   workers: string[];
+  /** Jobs started twice in a live-sharing run, which was then run again without it. */
+  rerunAfterRetries?: number;
 }
 
 /** `check --queue redis://HOST`: the coordinator. */
@@ -193,6 +195,7 @@ export async function queueCheckCommand(o: QueueCheckCommandOptions): Promise<Qu
     ...finishOutcome(source, backend, scenario, mode, out.result),
     shards: out.shards,
     workers: out.workers,
+    ...(out.rerunAfterRetries === undefined ? {} : { rerunAfterRetries: out.rerunAfterRetries }),
   };
 }
 

@@ -11,9 +11,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Queue } from "bullmq";
+import { type Job, Queue, Worker } from "bullmq";
 import { getBackend } from "../backends/registry.js";
 import { check } from "../check/explore.js";
+import { exploreShard, planShards } from "../check/shards.js";
 import { SharedFingerprintStore } from "../check/store.js";
 import { loadScenarioText } from "../scenario/load.js";
 import { KeyBuffer } from "../sim/key-buffer.js";
@@ -28,6 +29,7 @@ const cli = (...args: string[]) =>
   spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", cwd: ROOT, timeout: 120_000 });
 const statesOf = (out: string) => Number(/(\d+) states,/.exec(out)?.[1]);
 const finalsOf = (out: string) => Number(/(\d+) distinct final states/.exec(out)?.[1]);
+const executionsOf = (out: string) => Number(/(\d+) executions/.exec(out)?.[1]);
 
 function scenario(rel: string): Scenario {
   const file = join(ROOT, rel);
@@ -220,9 +222,9 @@ describe("check --queue with two ptesim worker processes (BullMQ on Redis)", {
     await q.close();
     redis?.kill("SIGTERM");
   });
-  const coordinator = (...args: string[]) =>
+  const coordinatorOn = (name: string, ...args: string[]) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const c = spawn(process.execPath, [MAIN, "check", ...args, "--queue", url, "--queue-name", queueName], {
+      const c = spawn(process.execPath, [MAIN, "check", ...args, "--queue", url, "--queue-name", name], {
         cwd: ROOT,
       });
       let stdout = "";
@@ -236,7 +238,7 @@ describe("check --queue with two ptesim worker processes (BullMQ on Redis)", {
       c.on("exit", (status) => resolve({ status, stdout, stderr }));
     });
 
-  it("the workers' merged result equals the single process's verdict, states and final states", async () => {
+  it("the workers' merged result equals the single process's verdict, states and final states, with fewer executions than shards with a store each", async () => {
     const args = [C3P2, "--backend", "xen", "--mode", "por"];
     const one = cli("check", ...args, "--workers", "1");
     const q = await coordinator(...args, "--shards", "8");
@@ -245,6 +247,23 @@ describe("check --queue with two ptesim worker processes (BullMQ on Redis)", {
     assert.equal(statesOf(q.stdout), statesOf(one.stdout));
     assert.equal(finalsOf(q.stdout), finalsOf(one.stdout));
     assert.match(q.stderr, /shard\(s\) explored on the queue by [12] worker\(s\)/);
+    // The same plan's shards, each on a store of its own (what the workers did before they
+    // kept a store per check and shared completed shards' states): the coordinator's count of
+    // executions (the plan's plus every shard's) must be below that. Counts, not timings:
+    // whichever worker took which shard, each thread reuses its own earlier shards' states.
+    const s = scenario(C3P2);
+    const b = getBackend("xen")!;
+    const plan = planShards(s, b, 8, { mode: "por", storage: "fingerprint" });
+    const apart =
+      plan.head.executions +
+      plan.shards.reduce(
+        (a, sh) => a + exploreShard(s, b, sh, { mode: "por", storage: "fingerprint" }).executions,
+        0,
+      );
+    assert.ok(
+      executionsOf(q.stdout) < apart,
+      `${executionsOf(q.stdout)} executions on the queue, ${apart} with a store per shard`,
+    );
   });
 
   it("a violation found by a worker comes back with a counterexample whose printed command replays it", async () => {
@@ -257,6 +276,51 @@ describe("check --queue with two ptesim worker processes (BullMQ on Redis)", {
     const replay = cli("run", C3P2, "--backend", "naive", "--replay", token);
     assert.equal(replay.status, 1, replay.stderr);
     assert.ok(replay.stdout.includes(property), replay.stdout);
+  });
+
+  const coordinator = (...args: string[]) => coordinatorOn(queueName, ...args);
+
+  it("a job started twice (its first worker lost it) makes the coordinator check again sharing only completed shards' states: same verdict and states", async () => {
+    // A queue of its own: a stand-in worker (this test) takes one job and gives it back
+    // unfinished, as a worker that stalls does; a real worker then runs every job.
+    const name = `${queueName}-retry`;
+    const args = [C3P2, "--backend", "xen", "--mode", "por"];
+    const one = cli("check", ...args, "--workers", "1");
+    const pending = coordinatorOn(name, ...args, "--shards", "8");
+    const rogue = new Worker(name, null, { connection: { url }, autorun: false });
+    let real: ChildProcess | null = null;
+    try {
+      let job: Job | undefined;
+      for (let i = 0; i < 600 && job === undefined; i++) {
+        job = await rogue.getNextJob("rogue");
+        if (job === undefined) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(job, "the coordinator queued no job");
+      await job.moveToWait("rogue");
+      real = spawn(
+        process.execPath,
+        [MAIN, "worker", "--queue", url, "--queue-name", name, "--concurrency", "1", "--idle-exit", "60"],
+        { cwd: ROOT, stdio: "ignore" },
+      );
+      const q = await pending;
+      assert.equal(q.status, 0, q.stderr);
+      assert.match(
+        q.stderr,
+        /1 shard\(s\) were started twice .*: checked again sharing only completed shards' states/,
+      );
+      assert.match(q.stdout, /VERIFIED/);
+      assert.equal(statesOf(q.stdout), statesOf(one.stdout));
+      assert.equal(finalsOf(q.stdout), finalsOf(one.stdout));
+    } finally {
+      await rogue.close(true);
+      if (real !== null) {
+        real.kill("SIGINT");
+        if (real.exitCode === null) await new Promise((r) => real?.once("exit", r));
+      }
+      const qq = new Queue(name, { connection: { url } });
+      await qq.obliterate({ force: true });
+      await qq.close();
+    }
   });
 
   it("an unreachable queue is a clear error (exit 2), not a hang", () => {

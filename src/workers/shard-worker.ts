@@ -2,9 +2,10 @@
 // or one shard (../check/shards.ts) for `ptesim worker` taking shards from a job queue.
 
 import { getHeapStatistics } from "node:v8";
+import { type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import { type CheckMode, type CheckResult, check, type Symmetry } from "../check/explore.js";
 import { decodeReplay } from "../check/replay.js";
-import { exploreShard, type ShardResult } from "../check/shards.js";
+import { type AddedStates, exploreShard, type ShardResult, ShardStore } from "../check/shards.js";
 import { SharedFingerprintStore, type StateStorage, StoreFull } from "../check/store.js";
 import { resolveBackend, stampOf } from "../cli/commands.js";
 import type { BackendModule } from "../kernel/pvops.js";
@@ -21,6 +22,33 @@ export interface ShardTask {
   symmetry?: Symmetry;
   /** Wall-clock deadline (Date.now() milliseconds), if bounded. */
   deadline?: number;
+  /**
+   * The check this shard belongs to (e.g. the coordinator's run id): the thread keeps one
+   * visited store per check across the shards it explores (ShardStore). Absent: a store of its own.
+   */
+  reuse?: string;
+  /** With reuse: states of shards of the same check completed elsewhere, imported first. */
+  imports?: ShardImport[];
+  /**
+   * With reuse and fingerprints: live exchange with the worker's main thread. While the shard
+   * runs, every LIVE_MS between executions, the thread imports the LiveStates received (other
+   * searches' states, still being explored) and posts the LiveStates it added since.
+   */
+  port?: MessagePort;
+}
+
+/** States a running search stored, with their sleep sets (fingerprints as (hi, lo) pairs). */
+export interface LiveStates {
+  fingerprints: Uint32Array;
+  sleepSets: Uint32Array;
+}
+
+/** How often a running shard exchanges live states. */
+export const LIVE_MS = 100;
+
+/** A completed shard's additions (from its result), as another worker imports them. */
+export interface ShardImport extends AddedStates {
+  shard: string;
 }
 
 /** One thread's part of a parallel search: the whole tree, in its own order, on the shared store. */
@@ -70,6 +98,23 @@ export function backendFor(spec: string): Promise<BackendModule> {
 const bound = (deadline: number | undefined) =>
   deadline === undefined ? {} : { maxSeconds: Math.max(0, (deadline - Date.now()) / 1000) };
 
+/**
+ * The stores this thread keeps, by check, most recent last: a worker serves one coordinator's
+ * check at a time, maybe two or three; older checks' stores are dropped.
+ */
+const shardStores = new Map<string, ShardStore>();
+const KEEP_CHECKS = 2;
+
+function shardStoreFor(t: ShardTask & { reuse: string }): ShardStore {
+  const id = `${t.reuse}/${t.mode}/${t.storage}/${t.symmetry ?? "values"}`;
+  let st = shardStores.get(id);
+  if (st !== undefined) shardStores.delete(id);
+  else st = new ShardStore(t.storage);
+  shardStores.set(id, st);
+  for (const k of shardStores.keys()) if (shardStores.size > KEEP_CHECKS) shardStores.delete(k);
+  return st;
+}
+
 export async function runShardTask(t: ShardTask): Promise<ShardResult> {
   const backend = await backendFor(t.backend);
   // A stamped token must belong to this scenario and backend (a job from a coordinator whose
@@ -78,13 +123,42 @@ export async function runShardTask(t: ShardTask): Promise<ShardResult> {
     const p = decodeReplay(t.shard, stampOf(t.scenario, backend));
     if (typeof p === "string") throw new Error(`shard ${t.shard}: ${p}`);
   }
-  return exploreShard(t.scenario, backend, t.shard, {
-    mode: t.mode,
-    storage: t.storage,
-    ...(t.symmetry === undefined ? {} : { symmetry: t.symmetry }),
-    now: () => Date.now(),
-    ...bound(t.deadline),
-  });
+  let reuse: ShardStore | undefined;
+  let exchange: (() => void) | undefined;
+  if (t.reuse !== undefined) {
+    const st = shardStoreFor({ ...t, reuse: t.reuse });
+    reuse = st;
+    for (const imp of t.imports ?? []) if (!st.holds(imp.shard)) st.import(imp.shard, imp);
+    const port = t.port;
+    if (port !== undefined && t.storage === "fingerprint") {
+      exchange = () => {
+        for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+          const live = m.message as LiveStates;
+          st.importLive(live.fingerprints, live.sleepSets);
+        }
+        const mine = st.takeNew();
+        if (mine !== null)
+          port.postMessage(mine, [
+            mine.fingerprints.buffer as ArrayBuffer,
+            mine.sleepSets.buffer as ArrayBuffer,
+          ]);
+      };
+      exchange();
+    }
+  }
+  try {
+    return exploreShard(t.scenario, backend, t.shard, {
+      mode: t.mode,
+      storage: t.storage,
+      ...(t.symmetry === undefined ? {} : { symmetry: t.symmetry }),
+      now: () => Date.now(),
+      ...bound(t.deadline),
+      ...(reuse === undefined ? {} : { reuse }),
+      ...(exchange === undefined ? {} : { onProgress: exchange, progressEveryMs: LIVE_MS }),
+    });
+  } finally {
+    t.port?.close();
+  }
 }
 
 export async function runSearchTask(t: SearchTask): Promise<SearchResult> {
