@@ -350,7 +350,7 @@ else {
       const qd = rows.find((r) => r.config === cfg && r.backend === b && r.mode === "por-queue2");
       if (one?.verdict === "verified" && qd?.verdict === "verified")
         console.log(
-          `  ${cfg} ${b}: por on the queue (2 worker processes, ${SHARDS} shards): executions ${(qd.executions / one.executions).toFixed(2)}x one process's (work repeated across shards), wall ${(qd.wallMs / one.wallMs).toFixed(2)}x, CPU of all processes ${(qd.cpuMs / one.cpuMs).toFixed(2)}x (coordinator ${(qd.coordinatorMs / 1000).toFixed(1)} s, workers ${(qd.workersMs / 1000).toFixed(1)} s, redis ${(qd.redisCpuMs / 1000).toFixed(1)} s), ${qd.redisCommands} Redis commands, states ${qd.states === one.states ? "equal" : `${qd.states} vs ${one.states}`}`,
+          `  ${cfg} ${b}: por on the queue (2 worker processes, ${SHARDS} shards): executions ${(qd.executions / one.executions).toFixed(2)}x one process's (work repeated across shards), wall time ${(qd.wallMs / one.wallMs).toFixed(2)}x, CPU time of all processes ${(qd.cpuMs / one.cpuMs).toFixed(2)}x (coordinator ${(qd.coordinatorMs / 1000).toFixed(1)} s, workers ${(qd.workersMs / 1000).toFixed(1)} s, redis ${(qd.redisCpuMs / 1000).toFixed(1)} s), ${qd.redisCommands} Redis commands, states ${qd.states === one.states ? "equal" : `${qd.states} vs ${one.states}`}`,
         );
     }
 }
