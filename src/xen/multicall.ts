@@ -156,6 +156,18 @@ export class MulticallBuffers {
     return e < b.mcidx ? b.entries[e].start : b.nreq;
   }
 
+  /** Whether an update of the entry at machine address `maddr` is queued, not yet issued, on any CPU. */
+  queuesUpdate(maddr: number): boolean {
+    for (let cpu = 0; cpu < this.bufs.length; cpu++) {
+      const b = this.bufs[cpu];
+      for (let i = this.firstLiveRequest(cpu); i < b.nreq; i++) {
+        const ptr = b.reqs[i].ptr;
+        if (ptr - (ptr % 8) === maddr) return true;
+      }
+    }
+    return false;
+  }
+
   /** Would an argument area of `end` bytes overflow the buffer? */
   private full(end: number): boolean {
     return this.cfg.rules === "2008" ? end > this.cfg.argBytes : end >= this.cfg.argBytes;
