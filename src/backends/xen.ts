@@ -129,6 +129,11 @@ export class XenPvMmuOps implements PvMmuOps {
     this.mc.stateKeyInto(out);
   }
 
+  /** Whether any CPU's multicall buffer holds an update of `ptep` not yet issued (PvMmuOps.updateQueued). */
+  updateQueued(ptep: ptep_t): boolean {
+    return this.mc.queuesUpdate(this.hv.maddrOf(ptep));
+  }
+
   /** The transaction in words (for reports). */
   describeTxn(): string {
     return this.txn === TXN_LEGACY

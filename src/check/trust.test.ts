@@ -472,7 +472,7 @@ describe("one change_pte_range: the in-line transaction behaves exactly like the
           const c = k.contract!;
           const unlock = c.unlock.bind(c);
           c.unlock = (cpu, slot, mem) => {
-            c.pendingInto(cpu, log);
+            c.pendingInto(log);
             unlock(cpu, slot, mem);
           };
           if (observed) {

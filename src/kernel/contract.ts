@@ -225,13 +225,38 @@ export class ContractTracker {
   }
 
   /**
-   * Append the commits `cpu` still has to see applied at its next unlock (slot, value pairs) to
-   * `out`: part of the kernel's live state for the checker.
+   * For the checker's state key: append, for every CPU with commits awaiting its unlock check,
+   * the CPU, their number and their (slot, value) pairs to `out`. A commit memory (`mem`)
+   * already holds (commitApplied) whose slot `settled` accepts is appended as (slot, -1): the
+   * caller vouches that its value can no longer change the check's outcome
+   * (Kernel.pendingCommitsInto says when).
    */
-  pendingInto(cpu: number, out: number[]): void {
-    const base = cpu * CAP;
-    for (let i = base; i < base + this.cN[cpu]; i++) out.push(this.cPtep[i], this.cVal[i]);
-    for (const o of this.overflow[cpu]) out.push(o.ptep, o.val);
+  pendingInto(
+    out: number[],
+    mem: PteReader | null = null,
+    settled: ((ptep: number) => boolean) | null = null,
+  ): void {
+    for (let cpu = 0; cpu < this.cN.length; cpu++) {
+      const n = this.cN[cpu];
+      const of = this.overflow[cpu];
+      if (n === 0 && of.length === 0) continue;
+      out.push(cpu, n + of.length);
+      for (let i = cpu * CAP; i < cpu * CAP + n; i++)
+        this.pendingPart(out, this.cPtep[i], this.cVal[i] as pte_t, mem, settled);
+      for (const o of of) this.pendingPart(out, o.ptep, o.val, mem, settled);
+    }
+  }
+
+  private pendingPart(
+    out: number[],
+    p: number,
+    v: pte_t,
+    mem: PteReader | null,
+    settled: ((ptep: number) => boolean) | null,
+  ): void {
+    const keep =
+      mem === null || settled === null || !commitApplied(this.arch, mem.peekPte(p), v) || !settled(p);
+    out.push(p, keep ? v : -1);
   }
 
   /** Forget everything: no transaction open, no commit pending (for the checker's restarts). */

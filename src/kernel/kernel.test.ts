@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { naiveBackend } from "../backends/naive.js";
 import { NativeMmuOps, nativeBackend } from "../backends/native.js";
+import { xenBackend } from "../backends/xen.js";
 import { ACCESS_READ, ACCESS_WRITE, Machine } from "../machine/machine.js";
 import type { ptep_t } from "../machine/physmem.js";
 import {
@@ -289,6 +290,104 @@ describe("transaction contract", () => {
       assert.equal(k.sys_mprotect(0, a, 8192, PROT_READ), 0);
       assert.equal(k.sys_mprotect(0, a, 8192, RW), 0);
     }
+  });
+});
+
+describe("commits awaiting the unlock check, for the checker's keys", () => {
+  it("are the tracker's while the PTE lock is held, and gone once it is released", () => {
+    const { m, k } = boot(xenBackend);
+    const a = mapAnon(k, 2);
+    touch(m, k, 1, a, true);
+    touch(m, k, 1, a + 4096, true);
+    const vma = k.as.findVma(a)!;
+    const p = k.walk(a, false);
+    m.current = 0;
+    k.pte_lock(p);
+    k.lazy_mmu_mode_enable();
+    const old = k.ptep_modify_prot_start(vma, a, p);
+    const ro = k.arch.pte_wrprotect(old);
+    k.ptep_modify_prot_commit(vma, a, p, old, ro);
+    const held: number[] = [];
+    k.contract!.pendingInto(held);
+    assert.deepEqual(held, [0, 1, p, ro]);
+    k.lazy_mmu_mode_disable();
+    k.pte_unlock(p);
+    const released: number[] = [];
+    k.contract!.pendingInto(released);
+    assert.deepEqual(released, []);
+  });
+  it("are not in change_pte_range's checkpoints, whose values would outlive the unlock", () => {
+    const { m, k } = boot(xenBackend);
+    const a = mapAnon(k, 3);
+    for (let i = 0; i < 3; i++) touch(m, k, 1 + (i % 2), a + i * 4096, true);
+    const live: (readonly number[])[] = [];
+    m.hook = { point: () => {}, checkpoint: (_cpu, l) => void live.push([...l]) };
+    assert.equal(k.sys_mprotect(0, a, 3 * 4096, PROT_READ), 0);
+    m.hook = null;
+    // Loop head for entries 0..2 and the exit, and each entry once its presence is decided.
+    assert.equal(live.length, 7);
+    for (const l of live) assert.equal(l.length, 8, `site, table, position, pages, flush range: ${l}`);
+  });
+
+  /**
+   * CPU 0 commits `committed(old)` to a written page's entry under its PTE lock (in lazy MMU
+   * mode if `lazy`), then CPU 2 writes the page (its MMU sets A and D in the entry): the
+   * pending commits as a state key holds them (Kernel.pendingCommitsInto), and the entry.
+   */
+  function pending(
+    b: BackendModule,
+    committed: (old: pte_t) => pte_t,
+    opts: KernelOptions = {},
+    lazy = false,
+  ) {
+    const { m, k } = boot(b, opts);
+    const a = mapAnon(k, 1);
+    touch(m, k, 1, a, true);
+    const vma = k.as.findVma(a)!;
+    const p = k.walk(a, false);
+    m.current = 0;
+    k.pte_lock(p);
+    if (lazy) k.lazy_mmu_mode_enable();
+    const old = k.ptep_modify_prot_start(vma, a, p);
+    k.ptep_modify_prot_commit(vma, a, p, old, committed(old));
+    touch(m, k, 2, a, true);
+    m.current = 0;
+    const key: number[] = [];
+    k.pendingCommitsInto(key);
+    if (lazy) k.lazy_mmu_mode_disable();
+    k.pte_unlock(p);
+    return { key, p, pte: k.peekPte(a) };
+  }
+  const dirty = (old: pte_t) => old;
+  const clean = (old: pte_t) => (old - _PAGE_DIRTY) as pte_t;
+
+  it("that memory already holds (but for A/D the MMU added since) key alike on x86", () => {
+    for (const b of [nativeBackend, xenBackend]) {
+      const d = pending(b, dirty);
+      const c = pending(b, clean);
+      assert.ok(pte_dirty(d.pte) && pte_dirty(c.pte), b.name);
+      assert.deepEqual(d.key, [0, 1, d.p, -1], b.name);
+      assert.deepEqual(c.key, d.key, b.name);
+    }
+  });
+  it("keep their values under a kernel mutant (it may write an entry under another CPU's lock)", () => {
+    const opts: KernelOptions = { mutant: "commit-after-unlock" };
+    const d = pending(nativeBackend, dirty, opts);
+    const c = pending(nativeBackend, clean, opts);
+    assert.deepEqual(d.key, [0, 1, d.p, d.pte]);
+    assert.notDeepEqual(c.key, d.key);
+  });
+  it("keep their values while an update of the entry is queued (Xen lazy MMU mode)", () => {
+    // Committing the entry's own protection: memory already holds the value, but the queued
+    // mmu_update has yet to land (a queued plain update could clear A or D).
+    const d = pending(xenBackend, dirty, {}, true);
+    const c = pending(xenBackend, clean, {}, true);
+    assert.equal(d.key[3], d.pte);
+    assert.notDeepEqual(c.key, d.key);
+  });
+  it("keep their values for a backend with state of its own that cannot say what it queued", () => {
+    const opaque: BackendModule = { ...nativeBackend, name: "native-stateful", stateless: false };
+    assert.notDeepEqual(pending(opaque, clean).key, pending(opaque, dirty).key);
   });
 });
 

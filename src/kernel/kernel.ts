@@ -496,6 +496,34 @@ export class Kernel {
     this.machine.ledger.add(cpu, CTR.pte_lock);
   }
 
+  /**
+   * For the checker's state key: the contract's commits awaiting their unlock check
+   * (ContractTracker.pendingInto), a commit memory already holds without its value where that
+   * is exact. The check passes iff the entry equals the committed value but for A/D bits
+   * memory added; once memory holds the value, the value's own A/D bits matter only if a write
+   * clears A or D of the entry before the unlock. Until then the entry is written only by
+   *   - the hardware, which on x86 sets A and D atomically and never clears them;
+   *   - the lock holder, whose path keeps what it read in the key (so the value too), except
+   *     change_pte_range after a checkpoint, which writes no entry again once committed;
+   *   - updates a backend has queued and not issued yet (another CPU's, queued before the lock
+   *     was taken, with xen-broken-lazy-unflushed): none may be queued for the entry
+   *     (PvMmuOps.updateQueued; a backend with state of its own that cannot say keeps values);
+   * and by no one else, as every other writer takes the PTE lock first. Not so under a kernel
+   * mutant (commit-after-unlock writes after its unlock, under the next holder's lock) or on
+   * arm64 (a contpte fold or unfold rewrites committed neighbours under the lock, and the
+   * broken variants drop their A/D bits): there every value stays in the key.
+   */
+  pendingCommitsInto(out: number[]): void {
+    const c = this.contract;
+    if (c === null) return;
+    const pv = this.pv;
+    const exact =
+      this.mutant === null &&
+      this.arch.arch === "x86-64" &&
+      (this.backend.stateless === true || pv.updateQueued !== undefined);
+    c.pendingInto(out, this.machine, exact ? (p) => pv.updateQueued?.(p) !== true : null);
+  }
+
   /** Release the PTE lock (no scheduling point; checks the contract's rules at unlock). */
   ptl_release(cpu: number, ptep: ptep_t): void {
     const slot = (ptep / PTRS_PER_TABLE) | 0;

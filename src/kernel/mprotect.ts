@@ -378,9 +378,9 @@ function checkpoint(
 ): void {
   const h = k.machine.hook;
   if (h?.checkpoint === undefined) return;
-  const live = [site, ptep0, i, pages, lo, hi, gather.start, gather.end];
-  k.contract?.pendingInto(cpu, live);
-  h.checkpoint(cpu, live);
+  // The commits awaiting the unlock check are not the loop's: the key takes them from the
+  // contract tracker when it is built (a copy here would stay in the key after the unlock).
+  h.checkpoint(cpu, [site, ptep0, i, pages, lo, hi, gather.start, gather.end]);
 }
 
 /**

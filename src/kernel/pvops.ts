@@ -72,6 +72,12 @@ export interface PvMmuOps {
    * present (no string to build and hash). It must tell states apart exactly as stateKey does.
    */
   stateKeyInto?(out: { push(v: number): void }): void;
+  /**
+   * For the checker: an update of the entry at `ptep` is queued and not yet issued (Xen's
+   * multicall buffers). A backend with state of its own that does not say keeps the values of
+   * every commit awaiting its unlock check in the checker's keys (Kernel.pendingCommitsInto).
+   */
+  updateQueued?(ptep: ptep_t): boolean;
 }
 
 /**

@@ -9,6 +9,8 @@
 //     error code while in the fault path, and mm; with `withKernel`, its kernel path's position
 //     (steps taken) and what the
 //     path has read (which fixes its local variables), or a kernel checkpoint's live values;
+//   - the transaction contract's commits awaiting their unlock check, as they are now (a kernel
+//     checkpoint's copy would outlive the unlock);
 //   - every mm's VMAs (several CPUs may change them, in either order) and its backend's state;
 //   - the frame allocator (which frame a fault gets next);
 //   - the kernel paths' state: folio flags, backing stores, tlb_flush_pending (src/kernel/paths.ts).
@@ -49,6 +51,8 @@ function vmasInto(out: KeyBuffer, k: Kernel): void {
 
 /** Values seen so far in the key being built, in order of first appearance (value symmetry). */
 const seenValues: number[] = [];
+/** Scratch for Kernel.pendingCommitsInto. */
+const pending: number[] = [];
 
 /** A page-content value's name in the key: 0 and the -1 marker as they are, else its rank. */
 function valueName(x: number): number {
@@ -135,6 +139,12 @@ export function stateKeyInto(sim: Simulation, out: KeyBuffer, withKernel: boolea
         out.push(0);
         out.pushString(pv.stateKey?.() ?? "");
       }
+    }
+    // The transaction contract's commits awaiting their unlock check, per mm.
+    for (const k of kernels) {
+      pending.length = 0;
+      k.pendingCommitsInto(pending);
+      out.pushList(pending);
     }
   }
 }

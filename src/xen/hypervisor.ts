@@ -164,9 +164,15 @@ export class Hypervisor {
   /** Private: backends reach the hypervisor's calls, never the machine through it. */
   readonly #m: Machine;
   private readonly feat = new Uint8Array(32);
+  /**
+   * Per CPU, while a hypercall runs: the multicall entry (-1: a direct mmu_update) and the
+   * mmu_update request (-1: none yet) it is at; -2, -2 between calls. What lies before is done.
+   */
+  private readonly at: Int32Array;
 
   constructor(machine: Machine, opts: HypervisorOptions = {}) {
     this.#m = machine;
+    this.at = new Int32Array(2 * machine.cpus.length).fill(-2);
     this.feat[XENFEAT_mmu_pt_update_preserve_ad] = 1;
     this.feat[XENFEAT_pae_pgdir_above_4gb] = 1;
     for (const [k, on] of Object.entries(opts.features ?? {})) {
@@ -174,6 +180,19 @@ export class Hypervisor {
       if (f === undefined) throw new RangeError(`unknown Xen feature "${k}"`);
       this.feat[f] = on ? 1 : 0;
     }
+  }
+
+  /**
+   * The multicall entry CPU `cpu`'s hypercall is at (-1: a direct mmu_update; -2: no call
+   * running): a guest's buffer key leaves out what is done (MulticallBuffers.stateKey).
+   */
+  entryAt(cpu: number): number {
+    return this.at[2 * cpu];
+  }
+
+  /** The mmu_update request CPU `cpu`'s hypercall is at (-1: none yet; -2: no call running). */
+  requestAt(cpu: number): number {
+    return this.at[2 * cpu + 1];
   }
 
   /** xen_feature(f): what XENVER_get_features reports. */
@@ -262,6 +281,7 @@ export class Hypervisor {
   /** HYPERVISOR_mmu_update(reqs[start, start + count), ...): one hypervisor entry. 0 or -errno. */
   mmu_update(reqs: readonly MmuUpdate[], start = 0, count = reqs.length - start): number {
     const cpu = this.enter();
+    this.at[2 * cpu] = -1;
     return this.leave(cpu, this.doMmuUpdate(cpu, reqs, start, count, -1));
   }
 
@@ -286,6 +306,8 @@ export class Hypervisor {
     for (let i = 0; i < n; i++) {
       // What the entries before this one read is dead: their results are in the entries.
       m.hook?.scopeSummary?.(cpu, [SITE_MULTICALL, i]);
+      this.at[2 * cpu] = i;
+      this.at[2 * cpu + 1] = -1;
       const e = entries[i];
       if (e.op === __HYPERVISOR_mmu_update) e.result = this.doMmuUpdate(cpu, e.reqs, e.start, e.count, i);
       else if (e.op === __HYPERVISOR_mmuext_op)
@@ -311,6 +333,8 @@ export class Hypervisor {
 
   /** Hypervisor exit with `ret`: closes the checker's scope. */
   private leave(cpu: number, ret: number): number {
+    this.at[2 * cpu] = -2;
+    this.at[2 * cpu + 1] = -2;
     this.#m.hook?.scopeLeave?.(cpu, ret);
     return ret;
   }
@@ -331,6 +355,7 @@ export class Hypervisor {
       // Between requests the hypervisor's state is (entry, request): the earlier requests'
       // reads and cmpxchg retries are dead.
       hook?.scopeSummary?.(cpu, [SITE_MMU_UPDATE, entry, i]);
+      this.at[2 * cpu + 1] = i;
       const r = reqs[i];
       const cmd = r.ptr % 8;
       const maddr = r.ptr - cmd;

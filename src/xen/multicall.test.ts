@@ -141,4 +141,48 @@ describe("per-CPU multicall buffers (Linux multicalls.c)", () => {
       "a flushed buffer keys as a fresh one: its stale slots are dead",
     );
   });
+  it("while a buffer is issued, what the hypervisor has done leaves the key and the queue", () => {
+    // Two runs queue the same three updates but for the first one's value; at each scheduling
+    // point of the flush: the key and whether entry 0's update is still queued.
+    const run = (first: number) => {
+      const { m, mc, hv, table, val } = setup();
+      const ptr = (i: number) => hv.maddrOf(m.mem.ptep(table, i));
+      mc.extendMmuUpdate(0, ptr(0) + MMU_NORMAL_PT_UPDATE, (val + first) as typeof val);
+      mc.extendMmuUpdate(0, ptr(1) + MMU_NORMAL_PT_UPDATE, val);
+      mc.addMmuext(0, { cmd: MMUEXT_TLB_FLUSH_MULTI, linearAddr: 0x1000, vcpumask: [0, 1] }, 16);
+      mc.extendMmuUpdate(0, ptr(2) + MMU_NORMAL_PT_UPDATE, val);
+      const seen: { at: number; key: string; queued0: boolean; queued2: boolean }[] = [];
+      const both = () => {
+        const nums: number[] = [];
+        mc.stateKeyInto(nums);
+        return `${mc.stateKey()}#${nums.join(",")}`; // the string key and its numeric twin
+      };
+      m.hook = {
+        point: () =>
+          void seen.push({
+            at: hv.requestAt(0),
+            key: both(),
+            queued0: mc.queuesUpdate(ptr(0)),
+            queued2: mc.queuesUpdate(ptr(2)),
+          }),
+      };
+      assert.ok(mc.queuesUpdate(ptr(0)) && mc.queuesUpdate(ptr(2)));
+      mc.flush(0);
+      m.hook = null;
+      assert.ok(!mc.queuesUpdate(ptr(2)), "nothing is queued once the buffer is issued");
+      return seen;
+    };
+    const a = run(0);
+    const b = run(32); // the first update sets A as well
+    assert.equal(a.length, b.length);
+    let after = 0;
+    for (let i = 0; i < a.length; i++) {
+      const done = a[i].at > 0 || (a[i].at === -1 && i > 0); // past request 0 (or in a later entry)
+      assert.equal(a[i].key === b[i].key, done, `point ${i} (request ${a[i].at})`);
+      assert.equal(a[i].queued0, !done, `point ${i}`);
+      assert.ok(a[i].queued2, `point ${i}: the last update is issued last`);
+      if (done) after++;
+    }
+    assert.ok(after > 0 && after < a.length);
+  });
 });

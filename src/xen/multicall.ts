@@ -45,6 +45,8 @@ class McBuffer {
 
 export class MulticallBuffers {
   private readonly bufs: McBuffer[] = [];
+  /** Per CPU: 1 while its buffer is being issued (flush), for the checker's keys. */
+  private readonly issuing: Uint8Array;
   /** Batches issued (for tests and reports): by HYPERVISOR_multicall or as a single direct call. */
   flushes = 0;
 
@@ -57,46 +59,66 @@ export class MulticallBuffers {
     if (!Number.isInteger(cfg.argBytes) || cfg.argBytes < MMU_UPDATE_BYTES)
       throw new RangeError(`argBytes must be an integer >= ${MMU_UPDATE_BYTES}`);
     for (let i = 0; i < ncpus; i++) this.bufs.push(new McBuffer());
+    this.issuing = new Uint8Array(ncpus);
   }
 
   /**
    * Everything queued on every CPU, canonically (for the checker's state keys): the entries
    * below mcidx and the requests below nreq only. Slots past them are left over from batches
    * already issued and are overwritten before they are used again (entry, pushReq), so they
-   * are not part of the state. Written out by hand: it is computed at every new state, and
-   * serialising the objects (where each entry refers to the whole request array) cost an
-   * eighth of a Xen check's time.
+   * are not part of the state. While a buffer is being issued, what the hypervisor has done
+   * is dead too: of the entries before the one it is at only the result is read again (flush
+   * checks it), and the requests before the one it is at are never read again. Written out by
+   * hand: it is computed at every new state, and serialising the objects (where each entry
+   * refers to the whole request array) cost an eighth of a Xen check's time.
    */
   stateKey(): string {
     let s = "";
-    for (const b of this.bufs) {
+    for (let cpu = 0; cpu < this.bufs.length; cpu++) {
+      const b = this.bufs[cpu];
+      const done = this.doneEntries(cpu);
       s += `${b.mcidx},${b.argidx},${b.nreq}:`;
       for (let i = 0; i < b.mcidx; i++) {
         const e = b.entries[i];
+        if (i < done) {
+          s += `d${e.op},${e.result}/`;
+          continue;
+        }
         s += `${e.op},${e.start},${e.count},${e.result}`;
         const x = e.ext;
         s += x === null ? "/" : `,${x.cmd},${x.linearAddr},${x.vcpumask.join(".")}/`;
       }
-      s += ":";
-      for (let i = 0; i < b.nreq; i++) s += `${b.reqs[i].ptr},${b.reqs[i].val};`;
+      const live = this.firstLiveRequest(cpu);
+      s += `:${live}:`;
+      for (let i = live; i < b.nreq; i++) s += `${b.reqs[i].ptr},${b.reqs[i].val};`;
       s += "|";
     }
     return s;
   }
 
   /**
-   * The same as numbers (the checker's key buffer): per CPU mcidx, argidx, nreq, then each
-   * live entry (op, start, count, result, and 0, or 1 and the mmuext op with its vCPU count and
-   * mask), then each live request (ptr, val). The counts come first, so the layout is fixed.
+   * The same as numbers (the checker's key buffer): per CPU mcidx, argidx, nreq, the entries
+   * done and the first live request (see stateKey), then each entry (done: op and result;
+   * live: op, start, count, result, and 0, or 1 and the mmuext op with its vCPU count and mask),
+   * then each live request (ptr, val). The counts come first, so the layout is fixed.
    */
   stateKeyInto(out: { push(v: number): void }): void {
-    for (const b of this.bufs) {
+    for (let cpu = 0; cpu < this.bufs.length; cpu++) {
+      const b = this.bufs[cpu];
+      const done = this.doneEntries(cpu);
+      const live = this.firstLiveRequest(cpu);
       out.push(b.mcidx);
       out.push(b.argidx);
       out.push(b.nreq);
+      out.push(done);
+      out.push(live);
       for (let i = 0; i < b.mcidx; i++) {
         const e = b.entries[i];
         out.push(e.op);
+        if (i < done) {
+          out.push(e.result);
+          continue;
+        }
         out.push(e.start);
         out.push(e.count);
         out.push(e.result);
@@ -110,11 +132,40 @@ export class MulticallBuffers {
           for (const c of x.vcpumask) out.push(c);
         }
       }
-      for (let i = 0; i < b.nreq; i++) {
+      for (let i = live; i < b.nreq; i++) {
         out.push(b.reqs[i].ptr);
         out.push(b.reqs[i].val);
       }
     }
+  }
+
+  /** The entries of `cpu`'s buffer the hypervisor has finished (0 unless it is being issued). */
+  private doneEntries(cpu: number): number {
+    if (this.issuing[cpu] === 0) return 0;
+    const e = this.hv.entryAt(cpu);
+    return Math.max(e, 0);
+  }
+
+  /** The first request of `cpu`'s buffer the hypervisor may still read. */
+  private firstLiveRequest(cpu: number): number {
+    if (this.issuing[cpu] === 0) return 0;
+    const b = this.bufs[cpu];
+    const r = this.hv.requestAt(cpu);
+    if (r >= 0) return r;
+    const e = this.doneEntries(cpu);
+    return e < b.mcidx ? b.entries[e].start : b.nreq;
+  }
+
+  /** Whether an update of the entry at machine address `maddr` is queued, not yet issued, on any CPU. */
+  queuesUpdate(maddr: number): boolean {
+    for (let cpu = 0; cpu < this.bufs.length; cpu++) {
+      const b = this.bufs[cpu];
+      for (let i = this.firstLiveRequest(cpu); i < b.nreq; i++) {
+        const ptr = b.reqs[i].ptr;
+        if (ptr - (ptr % 8) === maddr) return true;
+      }
+    }
+    return false;
   }
 
   /** Would an argument area of `end` bytes overflow the buffer? */
@@ -194,17 +245,22 @@ export class MulticallBuffers {
     this.flushes++;
     const hv = this.hv;
     let failed: MulticallEntry | null = null;
-    if (n === 1 && this.cfg.rules === "current") {
-      // Singleton multicall: bypass the multicall machinery and make the call directly.
-      const e = b.entries[0];
-      e.result =
-        e.op === __HYPERVISOR_mmu_update
-          ? hv.mmu_update(e.reqs, e.start, e.count)
-          : hv.mmuext_op(e.ext === null ? [] : [e.ext]);
-      if (e.result < 0) failed = e;
-    } else {
-      hv.multicall(b.entries, n);
-      for (let i = 0; i < n && failed === null; i++) if (b.entries[i].result < 0) failed = b.entries[i];
+    this.issuing[cpu] = 1;
+    try {
+      if (n === 1 && this.cfg.rules === "current") {
+        // Singleton multicall: bypass the multicall machinery and make the call directly.
+        const e = b.entries[0];
+        e.result =
+          e.op === __HYPERVISOR_mmu_update
+            ? hv.mmu_update(e.reqs, e.start, e.count)
+            : hv.mmuext_op(e.ext === null ? [] : [e.ext]);
+        if (e.result < 0) failed = e;
+      } else {
+        hv.multicall(b.entries, n);
+        for (let i = 0; i < n && failed === null; i++) if (b.entries[i].result < 0) failed = b.entries[i];
+      }
+    } finally {
+      this.issuing[cpu] = 0;
     }
     b.mcidx = 0;
     b.argidx = 0;
