@@ -3,27 +3,17 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { getBackend } from "../backends/registry.js";
 import type { KernelMutant } from "../kernel/kernel.js";
-import type { BackendModule } from "../kernel/pvops.js";
-import { loadScenarioText } from "../scenario/load.js";
 import { defaultCheckScenario, type Scenario } from "../sim/scenario.js";
 import { check, replayPath } from "./explore.js";
 import { decodeReplay, encodeReplay } from "./replay.js";
+import { backendNamed, scenarioOf } from "./test-support.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-function scenario(rel: string): Scenario {
-  const file = join(ROOT, rel);
-  const r = loadScenarioText(readFileSync(file, "utf8"), file);
-  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
-  return r.scenario;
-}
-function backend(name: string): BackendModule {
-  const b = getBackend(name);
-  assert.ok(b, `backend ${name} is registered`);
-  return b;
-}
+const scenario = (rel: string): Scenario =>
+  scenarioOf(readFileSync(join(ROOT, rel), "utf8"), join(ROOT, rel));
+const backend = backendNamed;
 
 describe("reduced exploration agrees with plain exhaustive exploration", () => {
   const cases: [string, string][] = [

@@ -361,7 +361,8 @@ function newSimulation(
   return sim;
 }
 
-const noRng = {
+/** The random source of a checker's simulation: none (its programs are explicit). */
+export const noRng = {
   next(): number {
     throw new Error("the checker needs explicit `programs` in the scenario");
   },

@@ -4,34 +4,25 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { getBackend } from "../backends/registry.js";
 import type { KernelMutant } from "../kernel/kernel.js";
-import type { BackendModule } from "../kernel/pvops.js";
 import { loadScenarioText } from "../scenario/load.js";
 import { KeyBuffer } from "../sim/key-buffer.js";
 import type { Scenario } from "../sim/scenario.js";
 import { type CheckResult, check } from "./explore.js";
 import { exploreShard, fromBase64, mergeShards, planShards, toBase64 } from "./shards.js";
 import { ExactStore, FingerprintStore, fingerprintCollisionProbability } from "./store.js";
+import { backendNamed, scenarioOf } from "./test-support.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-function scenario(rel: string): Scenario {
-  const file = join(ROOT, rel);
-  const r = loadScenarioText(readFileSync(file, "utf8"), file);
-  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
-  return r.scenario;
-}
+const scenario = (rel: string): Scenario =>
+  scenarioOf(readFileSync(join(ROOT, rel), "utf8"), join(ROOT, rel));
 function text(t: string): Scenario {
   const r = loadScenarioText(t, "inline.yaml");
   if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
   return r.scenario;
 }
-function backend(name: string): BackendModule {
-  const b = getBackend(name);
-  assert.ok(b, `backend ${name} is registered`);
-  return b;
-}
+const backend = backendNamed;
 const sorted = (r: CheckResult) => [...(r.finalStates ?? [])].sort();
 
 /** Scenarios beyond the suites: munmap (zaps between points), folio batching, aging, mutants. */

@@ -7,27 +7,18 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { getBackend } from "../backends/registry.js";
 import type { BackendModule } from "../kernel/pvops.js";
-import { loadScenarioText } from "../scenario/load.js";
 import type { Scenario } from "../sim/scenario.js";
 import { type CheckMode, type CheckResult, check } from "./explore.js";
 import { exploreShard, fromBase64, mergeShards, planShards, type ShardResult, ShardStore } from "./shards.js";
 import type { StateStorage } from "./store.js";
+import { backendNamed, scenarioOf } from "./test-support.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-function scenario(rel: string): Scenario {
-  const file = join(ROOT, rel);
-  const r = loadScenarioText(readFileSync(file, "utf8"), file);
-  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
-  return r.scenario;
-}
-function backend(name: string): BackendModule {
-  const b = getBackend(name);
-  assert.ok(b, `backend ${name} is registered`);
-  return b;
-}
+const scenario = (rel: string): Scenario =>
+  scenarioOf(readFileSync(join(ROOT, rel), "utf8"), join(ROOT, rel));
+const backend = backendNamed;
 const sorted = (r: CheckResult) => [...(r.finalStates ?? [])].sort();
 const executions = (rs: readonly ShardResult[]) => rs.reduce((a, r) => a + r.executions, 0);
 /** The states a shard result reports as added: fingerprints as "hi:lo", or exact keys. */

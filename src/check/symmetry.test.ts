@@ -7,26 +7,16 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { getBackend } from "../backends/registry.js";
-import type { BackendModule } from "../kernel/pvops.js";
-import { loadScenarioText } from "../scenario/load.js";
 import type { Scenario } from "../sim/scenario.js";
 import { Simulation } from "../sim/simulation.js";
-import { check } from "./explore.js";
+import { check, noRng } from "./explore.js";
+import { backendNamed, scenarioOf } from "./test-support.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-function load(text: string, file = "test.yaml"): Scenario {
-  const r = loadScenarioText(text, file);
-  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join("\n"));
-  return r.scenario;
-}
-const scenarioFile = (rel: string) => load(readFileSync(join(ROOT, rel), "utf8"), join(ROOT, rel));
-function backend(name: string): BackendModule {
-  const b = getBackend(name);
-  assert.ok(b, `backend ${name} is registered`);
-  return b;
-}
+const load = (text: string): Scenario => scenarioOf(text, "test.yaml");
+const scenarioFile = (rel: string) => scenarioOf(readFileSync(join(ROOT, rel), "utf8"), join(ROOT, rel));
+const backend = backendNamed;
 
 /** Two CPUs write the same page: the runs end with either CPU's value in it. */
 const TWO_WRITERS = `name: two-writers
@@ -38,18 +28,6 @@ programs:
   - ["w p:0"]
   - ["w p:0"]
 `;
-
-const noRng = {
-  next(): number {
-    throw new Error("explicit programs only");
-  },
-  clone() {
-    return noRng;
-  },
-  getState(): readonly number[] {
-    return [];
-  },
-};
 
 describe("value symmetry: what the state key merges", () => {
   it("final states that differ only in which write's value the page holds count once", () => {
