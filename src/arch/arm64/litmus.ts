@@ -332,30 +332,21 @@ export function parseCond(src: string): Cond | CondError {
     if (v === null) return fail(`expected the value of ${name}`);
     return { t: "data", loc: name, value: Number(v) };
   };
-  const and = (): R => {
-    let a = atom();
+  // A left-associative chain of `operand op operand ...` (herd's /\ and \/).
+  const chain = (t: "and" | "or", op: string, operand: () => R): R => {
+    let a = operand();
     for (;;) {
       if (isErr(a)) return a;
       ws();
-      if (!src.startsWith("/\\", i)) return a;
-      i += 2;
-      const b = atom();
+      if (!src.startsWith(op, i)) return a;
+      i += op.length;
+      const b = operand();
       if (isErr(b)) return b;
-      a = { t: "and", a, b };
+      a = { t, a, b };
     }
   };
-  const or = (): R => {
-    let a = and();
-    for (;;) {
-      if (isErr(a)) return a;
-      ws();
-      if (!src.startsWith("\\/", i)) return a;
-      i += 2;
-      const b = and();
-      if (isErr(b)) return b;
-      a = { t: "or", a, b };
-    }
-  };
+  const and = (): R => chain("and", "/\\", atom);
+  const or = (): R => chain("or", "\\/", and);
   const c = or();
   if (isErr(c)) return c;
   ws();
